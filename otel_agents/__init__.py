@@ -1,0 +1,81 @@
+"""otel-agents: trace AI-agent workflows with OpenTelemetry.
+
+The public API, imported lazily so that ``import otel_agents`` stays cheap (the Claude
+Code hook path imports the standard library only):
+
+- ``workflow``, ``phase``, ``step``, ``tool_call``, ``record_usage``: context managers and
+  decorators; ``new_workflow`` for start/stop/fail objects.
+- ``setup``, ``shutdown``: configure tracing once; flush sinks within the exit deadline.
+- ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "workflow": "otel_agents.api",
+    "phase": "otel_agents.api",
+    "step": "otel_agents.api",
+    "tool_call": "otel_agents.api",
+    "record_usage": "otel_agents.api",
+    "new_workflow": "otel_agents.api",
+    "current": "otel_agents.api",
+    "Workflow": "otel_agents.api",
+    "Phase": "otel_agents.api",
+    "Step": "otel_agents.api",
+    "ToolCall": "otel_agents.api",
+    "setup": "otel_agents.telemetry",
+    "shutdown": "otel_agents.telemetry",
+    "hookimpl": "otel_agents.hookspecs",
+    "Outcome": "otel_agents.events",
+    "ModelUsage": "otel_agents.events",
+    "WorkflowEvent": "otel_agents.events",
+    "PhaseEvent": "otel_agents.events",
+    "StepEvent": "otel_agents.events",
+    "ToolCallEvent": "otel_agents.events",
+    "SpanParent": "otel_agents.events",
+    "load_config": "otel_agents.config",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from otel_agents.api import (
+        Phase,
+        Step,
+        ToolCall,
+        Workflow,
+        current,
+        new_workflow,
+        phase,
+        record_usage,
+        step,
+        tool_call,
+        workflow,
+    )
+    from otel_agents.config import load_config
+    from otel_agents.events import (
+        ModelUsage,
+        Outcome,
+        PhaseEvent,
+        SpanParent,
+        StepEvent,
+        ToolCallEvent,
+        WorkflowEvent,
+    )
+    from otel_agents.hookspecs import hookimpl
+    from otel_agents.telemetry import setup, shutdown
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'otel_agents' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

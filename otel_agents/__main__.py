@@ -1,0 +1,5 @@
+import sys
+
+from otel_agents.cli import main
+
+sys.exit(main())

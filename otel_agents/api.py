@@ -1,0 +1,525 @@
+"""The executor API: context managers, decorators and start/stop/fail objects.
+
+Everything goes through the hooks; nothing here builds a span itself.
+
+    with otel_agents.workflow("feature-build", template="sdlc") as wf:
+        with wf.phase("build", number=2) as ph:
+            with ph.step("coder", agent="coder", attempt=1) as st:
+                st.record_usage("claude-sonnet-4-5", provider="anthropic",
+                                input_tokens=3100, output_tokens=500, cache_read_tokens=2000)
+                with st.tool_call("Bash", call_id="t1", arguments={"command": "pytest"}) as tc:
+                    tc.set_result({"exit_code": 0})
+
+The same objects work without ``with``: ``h = wf.phase("build").start()``, then
+``h.stop()`` or ``h.fail(exc)``. ``otel_agents.phase(...)``, ``step(...)``, ``tool_call(...)``
+and ``record_usage(...)`` find their parent in the current context (threads started by a
+``ThreadPoolExecutor`` do not inherit it: there the most recently started open handle of
+the right level is used), and are decorators too (sync, async and generator functions).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import itertools
+import threading
+import time
+import uuid
+from typing import Any, Callable, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from otel_agents.events import (
+    LifecycleEvent,
+    ModelUsage,
+    Outcome,
+    PhaseEvent,
+    StepEvent,
+    ToolCallEvent,
+    WorkflowEvent,
+)
+from otel_agents.safety import report
+from otel_agents.telemetry import Runtime, get_runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_current: contextvars.ContextVar[_Handle | None] = contextvars.ContextVar("otel_agents_current", default=None)
+_open_lock = threading.Lock()
+_open_handles: list[_Handle] = []  # process-wide, for threads that lost the context
+
+_LEVEL = {"workflow": 0, "phase": 1, "step": 2, "tool_call": 3}
+
+
+class _Handle:
+    """One workflow, phase, step or tool call: ``start()``, then ``stop()`` or ``fail()``."""
+
+    kind = ""
+    _start_hook = ""
+    _end_hook = ""
+
+    __slots__ = ("event", "parent", "_rt", "_seq", "_state", "_ctx_token", "_otel_token")
+
+    def __init__(self, event: LifecycleEvent, parent: _Handle | None, rt: Runtime | None = None) -> None:
+        self.event = event
+        self.parent = parent
+        self._rt = rt or (parent._rt if parent is not None else get_runtime())
+        self._seq = itertools.count(1)
+        self._state = 0  # 0 new, 1 started, 2 ended
+        self._ctx_token: Any = None
+        self._otel_token: Any = None
+
+    # --- identity ------------------------------------------------------------------------
+    @property
+    def workflow_id(self) -> str:
+        return self.event.workflow_id
+
+    @property
+    def key(self) -> str:
+        return self.event.key
+
+    def _child_key(self, kind: str, name: str) -> str:
+        return f"{self.event.key}/{kind}:{name}#{next(self._seq)}"
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self) -> Any:
+        """Fire the start hook (once). Returns ``self``."""
+        if self._state:
+            return self
+        self._state = 1
+        if self._rt.enabled:
+            with _open_lock:
+                _open_handles.append(self)
+            self._call(self._start_hook)
+        return self
+
+    def stop(self, outcome: Outcome | str | None = None) -> None:
+        """End with ``outcome`` (default: success, or failure if ``fail`` recorded an error)."""
+        if self._state != 1:
+            if self._state == 0:
+                self.start()
+            else:
+                return
+        self._state = 2
+        ev = self.event
+        if outcome is not None:
+            ev.outcome = Outcome(outcome)
+        elif ev.outcome is None:
+            ev.outcome = Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS
+        if self._rt.enabled:
+            with _open_lock:
+                try:
+                    _open_handles.remove(self)
+                except ValueError:
+                    pass
+            self._call(self._end_hook)
+
+    def fail(self, error: BaseException | str, *, error_type: str | None = None, end: bool = True) -> None:
+        """Record a failure; ends the span unless ``end=False``."""
+        ev = self.event
+        ev.error = error
+        ev.error_type = error_type
+        ev.outcome = Outcome.FAILURE
+        if end:
+            self.stop(Outcome.FAILURE)
+
+    def abandon(self) -> None:
+        """End as abandoned (interrupted, never finished)."""
+        self.stop(Outcome.ABANDONED)
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """An extra attribute for this span (recorded at its end)."""
+        self.event.attributes[key] = value
+
+    def _call(self, hook_name: str) -> None:
+        try:
+            getattr(self._rt.pm.hook, hook_name)(event=self.event)
+        except Exception as exc:  # noqa: BLE001 - the workflow never sees telemetry errors
+            report(f"hook {hook_name}", exc)
+
+    # --- usage ---------------------------------------------------------------------------
+    def record_usage(
+        self,
+        model: str,
+        *,
+        provider: str | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        reasoning_tokens: int = 0,
+        cost: float | None = None,
+        response_model: str | None = None,
+        response_id: str | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> ModelUsage:
+        """Record one model call beneath this handle. ``input_tokens`` includes cache."""
+        usage = ModelUsage(
+            workflow_id=self.event.workflow_id,
+            model=model,
+            provider=provider,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cost=cost,
+            response_model=response_model,
+            response_id=response_id,
+            key=self._child_key("chat", model),
+            parent_key=self.event.key,
+            start_time=start_time,
+            end_time=end_time,
+            attributes=attributes or {},
+        )
+        if self._rt.enabled:
+            try:
+                self._rt.pm.hook.model_usage(usage=usage)
+            except Exception as exc:  # noqa: BLE001
+                report("hook model_usage", exc)
+        return usage
+
+    # --- context manager -----------------------------------------------------------------
+    def __enter__(self) -> Any:
+        self.start()
+        self._ctx_token = _current.set(self)
+        if self._rt.enabled:
+            span = self._span()
+            if span is not None:
+                self._otel_token = otel_context.attach(trace.set_span_in_context(span))
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._otel_token is not None:
+            try:
+                otel_context.detach(self._otel_token)
+            except Exception:  # noqa: BLE001
+                pass
+            self._otel_token = None
+        if self._ctx_token is not None:
+            try:
+                _current.reset(self._ctx_token)
+            except ValueError:  # exited in another context
+                _current.set(self.parent)
+            self._ctx_token = None
+        if exc is not None:
+            self.fail(exc)
+        else:
+            self.stop()
+
+    def _span(self) -> Any:
+        spans = self._rt.pm.get_plugin("spans")
+        return spans.span_for(self.event.workflow_id, self.event.key) if spans is not None else None
+
+
+class ToolCall(_Handle):
+    """A tool call; ``set_result`` before it ends."""
+
+    kind = "tool_call"
+    _start_hook = "tool_call_start"
+    _end_hook = "tool_call_end"
+    __slots__ = ()
+
+    def set_result(self, result: Any) -> None:
+        self.event.result = result  # type: ignore[attr-defined]
+
+
+class Step(_Handle):
+    """One step (one attempt of an agent, skill or command)."""
+
+    kind = "step"
+    _start_hook = "step_start"
+    _end_hook = "step_end"
+    __slots__ = ()
+
+    def tool_call(
+        self,
+        tool_name: str,
+        *,
+        call_id: str | None = None,
+        arguments: Any = None,
+        tool_type: str | None = None,
+        key: str | None = None,
+        start_time: int | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> ToolCall:
+        """A tool call made by this step."""
+        ev: StepEvent = self.event  # type: ignore[assignment]
+        return ToolCall(
+            ToolCallEvent(
+                workflow_id=ev.workflow_id,
+                key=key or (f"{ev.key}/tool:{call_id}" if call_id else self._child_key("tool", tool_name)),
+                parent_key=ev.key,
+                tool_name=tool_name,
+                call_id=call_id,
+                arguments=arguments,
+                tool_type=tool_type,
+                step_name=ev.name,
+                agent=ev.agent,
+                phase_name=ev.phase_name,
+                start_time=start_time,
+                attributes=attributes or {},
+            ),
+            self,
+        )
+
+
+class _StepParent(_Handle):
+    __slots__ = ()
+
+    def step(
+        self,
+        name: str,
+        *,
+        agent: str | None = None,
+        skill: str | None = None,
+        command: str | None = None,
+        attempt: int = 1,
+        model: str | None = None,
+        task_id: str | None = None,
+        key: str | None = None,
+        start_time: int | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Step:
+        """A step inside this phase (or directly inside the workflow)."""
+        ev = self.event
+        phase_name = ev.name if isinstance(ev, PhaseEvent) else None
+        wf_name = ev.workflow_name if isinstance(ev, PhaseEvent) else getattr(ev, "name", None)
+        return Step(
+            StepEvent(
+                workflow_id=ev.workflow_id,
+                key=key or self._child_key("step", f"{name}@{attempt}"),
+                parent_key=ev.key,
+                name=name,
+                agent=agent,
+                skill=skill,
+                command=command,
+                attempt=attempt,
+                model=model,
+                task_id=task_id,
+                phase_name=phase_name,
+                workflow_name=wf_name,
+                start_time=start_time,
+                attributes=attributes or {},
+            ),
+            self,
+        )
+
+
+class Phase(_StepParent):
+    """A phase of a workflow."""
+
+    kind = "phase"
+    _start_hook = "phase_start"
+    _end_hook = "phase_end"
+    __slots__ = ()
+
+
+class Workflow(_StepParent):
+    """A workflow run. ``attempts`` can be raised before it ends (whole-run retries)."""
+
+    kind = "workflow"
+    _start_hook = "workflow_start"
+    _end_hook = "workflow_end"
+    __slots__ = ()
+
+    def phase(
+        self,
+        name: str,
+        *,
+        number: int | None = None,
+        key: str | None = None,
+        start_time: int | None = None,
+        attributes: dict[str, Any] | None = None,
+    ) -> Phase:
+        """A phase of this workflow."""
+        ev: WorkflowEvent = self.event  # type: ignore[assignment]
+        return Phase(
+            PhaseEvent(
+                workflow_id=ev.workflow_id,
+                key=key or self._child_key("phase", name),
+                parent_key=ev.key,
+                name=name,
+                number=number,
+                workflow_name=ev.name,
+                template=ev.template,
+                start_time=start_time,
+                attributes=attributes or {},
+            ),
+            self,
+        )
+
+
+def new_workflow(
+    name: str,
+    *,
+    workflow_id: str | None = None,
+    template: str | None = None,
+    issue_id: str | None = None,
+    task_id: str | None = None,
+    session_id: str | None = None,
+    model: str | None = None,
+    complexity: str | None = None,
+    start_time: int | None = None,
+    attributes: dict[str, Any] | None = None,
+    runtime: Runtime | None = None,
+) -> Workflow:
+    """A workflow handle (not started). ``workflow_id`` defaults to a new UUID."""
+    return Workflow(
+        WorkflowEvent(
+            workflow_id=workflow_id or uuid.uuid4().hex,
+            key="workflow",
+            name=name,
+            template=template,
+            issue_id=issue_id,
+            task_id=task_id,
+            session_id=session_id,
+            model=model,
+            complexity=complexity,
+            start_time=start_time,
+            attributes=attributes or {},
+        ),
+        None,
+        runtime,
+    )
+
+
+# --- implicit-parent forms: context managers and decorators ---------------------------------
+
+
+def current() -> _Handle | None:
+    """The innermost open handle in this context, if any."""
+    return _current.get()
+
+
+def _find_parent(max_level: int) -> _Handle | None:
+    """Nearest handle with level <= ``max_level``: this context first, then the process."""
+    h = _current.get()
+    while h is not None:
+        if _LEVEL[h.kind] <= max_level:
+            return h
+        h = h.parent
+    with _open_lock:
+        for h in reversed(_open_handles):
+            if _LEVEL[h.kind] <= max_level and h._state == 1:
+                return h
+    return None
+
+
+class _Spec:
+    """What ``otel_agents.workflow(...)`` and friends return: a context manager and a decorator."""
+
+    __slots__ = ("_factory", "_handle")
+
+    def __init__(self, factory: Callable[[], _Handle]) -> None:
+        self._factory = factory
+        self._handle: _Handle | None = None
+
+    def __enter__(self) -> Any:
+        self._handle = self._factory()
+        return self._handle.__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        h, self._handle = self._handle, None
+        if h is not None:
+            h.__exit__(*exc)
+
+    def start(self) -> Any:
+        """A started handle (start/stop/fail style)."""
+        return self._factory().start()
+
+    def __call__(self, fn: F) -> F:
+        factory = self._factory
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with factory():
+                    async for item in fn(*args, **kwargs):
+                        yield item
+
+            return agen_wrapper  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with factory():
+                    return await fn(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with factory():
+                    return (yield from fn(*args, **kwargs))
+
+            return gen_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with factory():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def workflow(name: str, **kwargs: Any) -> _Spec:
+    """A workflow run: ``with workflow(...) as wf`` or ``@workflow(...)``. See ``new_workflow``."""
+    return _Spec(lambda: new_workflow(name, **kwargs))
+
+
+def _orphan(kind: str) -> Workflow:
+    """A parent for a phase/step/tool call started outside any workflow: an implicit run."""
+    report("api", RuntimeError(f"{kind} started outside a workflow; recording it under an implicit workflow"))
+    return new_workflow("implicit")
+
+
+def phase(name: str, **kwargs: Any) -> _Spec:
+    """A phase of the current workflow."""
+
+    def make() -> _Handle:
+        parent = _find_parent(0) or _orphan("phase").start()
+        return parent.phase(name, **kwargs)  # type: ignore[attr-defined]
+
+    return _Spec(make)
+
+
+def step(name: str, **kwargs: Any) -> _Spec:
+    """A step of the current phase (or workflow)."""
+
+    def make() -> _Handle:
+        parent = _find_parent(1) or _orphan("step").start()
+        return parent.step(name, **kwargs)  # type: ignore[attr-defined]
+
+    return _Spec(make)
+
+
+def tool_call(tool_name: str, **kwargs: Any) -> _Spec:
+    """A tool call of the current step."""
+
+    def make() -> _Handle:
+        parent = _find_parent(2)
+        if not isinstance(parent, Step):
+            base = parent if parent is not None else _orphan("tool call").start()
+            parent = base.step(tool_name).start()  # type: ignore[attr-defined]
+        return parent.tool_call(tool_name, **kwargs)
+
+    return _Spec(make)
+
+
+def record_usage(model: str, **kwargs: Any) -> ModelUsage | None:
+    """Record a model call under the current handle (step, phase or workflow)."""
+    parent = _find_parent(2)
+    if parent is None:
+        report("api", RuntimeError("record_usage called outside a workflow; usage dropped"))
+        return None
+    return parent.record_usage(model, **kwargs)
+
+
+def now_ns() -> int:
+    """The current time as OpenTelemetry timestamps are: ns since the epoch."""
+    return time.time_ns()

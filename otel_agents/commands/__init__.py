@@ -1,0 +1,1 @@
+"""One module per ``otel-agents`` subcommand, each with ``main(args, prog) -> int``."""

@@ -1,0 +1,34 @@
+"""``otel-agents demo``: run the example workflow on the embedded defaults and show the result."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main(args: list[str], prog: str = "otel-agents demo") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Run a realistic example workflow.")
+    parser.add_argument("--workflow-id", help="use this workflow id (default: a new UUID)")
+    parser.add_argument("--pace", type=float, default=1.0, help="scale the simulated work (0: as fast as possible)")
+    parser.add_argument("--quiet", action="store_true", help="print only the workflow id")
+    ns = parser.parse_args(args)
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import otel_agents
+    from otel_agents.demo import run_demo, span_tree
+
+    memory = InMemorySpanExporter()
+    rt = otel_agents.setup(span_processors=[SimpleSpanProcessor(memory)])
+    workflow_id = run_demo(workflow_id=ns.workflow_id, pace=ns.pace)
+    if ns.quiet:
+        print(workflow_id)
+    else:
+        print(f"workflow {workflow_id}\n")
+        print(span_tree(list(memory.get_finished_spans())))
+        for sink in rt.sinks:
+            describe = getattr(sink, "describe", None)
+            if callable(describe):
+                print(f"\n{sink.name}: {describe()}")
+    otel_agents.shutdown()
+    return 0

@@ -1,0 +1,223 @@
+"""Effective configuration: defaults < ``.otel-agents/config.toml`` < environment.
+
+Standard library only: the Claude Code hook path reads it. Claude Code strips ``OTEL_*``
+from hook processes, so everything can also be set in the file or as ``OTEL_AGENTS_*``.
+
+Every known setting is in ``SETTINGS``: its dotted name, type, default and the environment
+variables that override it (first match wins). A value of the wrong type, or an unknown
+key, gives one clear log line and the default applies. The file is data only: it is
+parsed as TOML and never executed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("otel_agents.config")
+
+HOME_ENV = "OTEL_AGENTS_HOME"
+DEFAULT_HOME = ".otel-agents"
+CONFIG_FILE = "config.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting: dotted name, type, default, environment variables, meaning."""
+
+    name: str
+    type: type
+    default: Any
+    env: tuple[str, ...]
+    doc: str
+
+
+def _s(name: str, typ: type, default: Any, doc: str, *extra_env: str) -> Setting:
+    own = "OTEL_AGENTS_" + name.upper().replace(".", "_")
+    return Setting(name, typ, default, (own, *extra_env), doc)
+
+
+SETTINGS: tuple[Setting, ...] = (
+    _s("service_name", str, "otel-agents", "service.name of the spans", "OTEL_SERVICE_NAME"),
+    _s("capture_content", bool, False,
+       "record prompt and tool content (redacted); off: length and hash only"),
+    _s("exit_deadline", float, 0.5, "seconds process exit may wait for sinks, at most"),
+    _s("otlp.enabled", bool, True, "send spans to an OTLP endpoint"),
+    _s("otlp.endpoint", str, "", "OTLP endpoint; empty: protocol default on localhost",
+       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
+    _s("otlp.protocol", str, "http/protobuf", "grpc or http/protobuf",
+       "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+    _s("otlp.headers", str, "", "comma-separated key=value headers (never logged)",
+       "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+    _s("otlp.timeout", float, 10.0,
+       "per-request timeout in SECONDS; OTEL_EXPORTER_OTLP_TIMEOUT is read as milliseconds, per the spec"),
+    _s("spool.enabled", bool, True, "append every finished span to spans/ as OTLP-JSON lines"),
+    _s("spool.max_file_bytes", int, 64 * 1024 * 1024, "rotate a spool file past this size"),
+    _s("spool.retention_days", int, 14, "delete delivered spool files older than this"),
+    _s("metrics.enabled", bool, True, "write metrics/executions_YYYY-MM-DD.jsonl"),
+    _s("analytics.enabled", bool, True, "write analytics/history.db"),
+    _s("analytics.record_from_execution", bool, True,
+       "dual-write analytics from each execution record (seed 000)"),
+    _s("replay.on_start", bool, True, "replay undelivered spool records in the background at start"),
+    _s("claude_code.idle_timeout", float, 3600.0,
+       "seconds after which a session with no SessionEnd is closed"),
+    _s("budget.usd", float, 0.0, "otel-agents-budget plugin: warn past this cost per workflow (0: off)"),
+)
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _coerce(setting: Setting, value: Any, source: str) -> Any:
+    """``value`` as the setting's type; raises ValueError with a clear message."""
+    typ = setting.type
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+    elif typ is str:
+        if isinstance(value, str):
+            return value
+    elif typ in (int, float):
+        if isinstance(value, bool):
+            pass
+        elif isinstance(value, (int, float)) and (typ is float or isinstance(value, int)):
+            return typ(value)
+        elif isinstance(value, str):
+            try:
+                return typ(value.strip())
+            except ValueError:
+                pass
+    raise ValueError(
+        f"{source}: {setting.name} must be {typ.__name__}, got {value!r}; using default {setting.default!r}"
+    )
+
+
+def resolve_home(cwd: str | os.PathLike[str] | None = None) -> Path:
+    """The data home: ``$OTEL_AGENTS_HOME``, else ``.otel-agents`` under ``cwd``."""
+    env = os.environ.get(HOME_ENV)
+    if env:
+        return Path(env)
+    return Path(cwd or os.getcwd()) / DEFAULT_HOME
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict) and name not in _BY_NAME:
+            out.update(_flatten(v, name + "."))
+        else:
+            out[name] = v
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:  # noqa: BLE001 - bad config must not break anything
+        logger.warning("otel-agents: cannot read %s (%s); using defaults", path, exc)
+        return {}
+
+
+@dataclass(slots=True)
+class Config:
+    """The effective settings, plus the raw file for plugin-specific sections."""
+
+    home: Path
+    values: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A setting by dotted name; for unknown names, the raw file value or ``default``."""
+        if name in self.values:
+            return self.values[name]
+        node: Any = self.raw
+        for part in name.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    @property
+    def spans_dir(self) -> Path:
+        return self.home / "spans"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.home / "metrics"
+
+    @property
+    def analytics_db(self) -> Path:
+        return self.home / "analytics" / "history.db"
+
+
+#: Sections plugins own; keys in them are not reported as unknown.
+PLUGIN_SECTIONS = {"plugins", "instrument", "tool"}
+
+
+def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> Config:
+    """Read defaults, then the home's ``config.toml``, then the environment."""
+    env = os.environ if environ is None else environ
+    home_path = Path(home) if home is not None else resolve_home()
+    raw = _read_toml(home_path / CONFIG_FILE)
+    cfg = Config(home=home_path, raw=raw)
+    for s in SETTINGS:
+        cfg.values[s.name] = s.default
+        cfg.sources[s.name] = "default"
+    if raw:
+        flat = _flatten(raw)
+        for name, value in flat.items():
+            setting = _BY_NAME.get(name)
+            if setting is None:
+                if name.split(".", 1)[0] not in PLUGIN_SECTIONS:
+                    cfg.problems.append(f"{home_path / CONFIG_FILE}: unknown key {name!r} ignored")
+                continue
+            try:
+                cfg.values[name] = _coerce(setting, value, str(home_path / CONFIG_FILE))
+                cfg.sources[name] = "config.toml"
+            except ValueError as exc:
+                cfg.problems.append(str(exc))
+    for s in SETTINGS:
+        for var in s.env:
+            if var in env:
+                value: Any = env[var]
+                if var == "OTEL_EXPORTER_OTLP_TIMEOUT":
+                    continue
+                try:
+                    cfg.values[s.name] = _coerce(s, value, var)
+                    cfg.sources[s.name] = var
+                except ValueError as exc:
+                    cfg.problems.append(str(exc))
+                break
+    # The spec says milliseconds; the Python SDK reads seconds (a 10000 becomes a 2.8 h hang).
+    # We follow the spec, and only when our own setting was not given.
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"):
+        if var in env and cfg.sources["otlp.timeout"] in ("default", "config.toml"):
+            try:
+                cfg.values["otlp.timeout"] = float(env[var]) / 1000.0
+                cfg.sources["otlp.timeout"] = var
+            except ValueError:
+                cfg.problems.append(f"{var}: must be milliseconds, got {env[var]!r}; using default")
+            break
+    for problem in cfg.problems:
+        logger.warning("otel-agents config: %s", problem)
+    return cfg

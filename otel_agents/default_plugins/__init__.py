@@ -1,0 +1,1 @@
+"""Plugins that ship with otel-agents; ``otel_agents.plugins.DEFAULT_PLUGINS`` lists them."""

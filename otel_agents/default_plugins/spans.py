@@ -1,0 +1,416 @@
+"""Default plugin: lifecycle hooks become OpenTelemetry spans (GenAI conventions).
+
+- workflow: INTERNAL ``invoke_workflow {name}``
+- phase: INTERNAL ``phase {name}``
+- step: INTERNAL ``invoke_agent {agent}`` (or ``step {name}`` without an agent)
+- tool call: INTERNAL ``execute_tool {tool}``
+- model call: CLIENT ``chat {model}``, with ``gen_ai.usage.*`` and cost
+
+Every workflow, phase and step span carries ``otel_agents.rollup.*``: the tokens and cost
+of every model call beneath it. Span ids derive from ``(workflow_id, key)``, so a span
+whose end is replayed from another process keeps its identity.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from otel_agents import attributes as A
+from otel_agents.events import (
+    LifecycleEvent,
+    ModelUsage,
+    Outcome,
+    PhaseEvent,
+    StepEvent,
+    ToolCallEvent,
+    WorkflowEvent,
+)
+from otel_agents.hookspecs import hookimpl
+from otel_agents.ids import span_id_for, trace_id_for
+from otel_agents.pricing import UnknownModel, price_of
+from otel_agents.redact import fingerprint, redact, to_text
+
+if TYPE_CHECKING:
+    from otel_agents.telemetry import Runtime
+
+_INTERNAL = SpanKind.INTERNAL
+_CLIENT = SpanKind.CLIENT
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_totals_lock = threading.Lock()
+
+
+@dataclass(slots=True)
+class UsageTotals:
+    """Tokens and cost rolled up beneath a span."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float = 0.0
+    model_calls: int = 0
+    unpriced_model_calls: int = 0
+
+
+class _State:
+    __slots__ = ("span", "parent", "kind", "event", "totals", "retries", "trace_id", "span_id")
+
+    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any) -> None:
+        self.span = span
+        self.parent = parent
+        self.kind = kind
+        self.event = event
+        self.totals = UsageTotals()
+        self.retries = 0
+        ctx = span.get_span_context()
+        self.trace_id = ctx.trace_id
+        self.span_id = ctx.span_id
+
+
+class SpanView:
+    """What ``span_ending`` implementations see of a span about to end."""
+
+    __slots__ = ("kind", "event", "span", "totals")
+
+    def __init__(self, kind: str, event: Any, span: Any, totals: UsageTotals | None) -> None:
+        #: workflow, phase, step, tool_call or model_call
+        self.kind = kind
+        #: the WorkflowEvent / PhaseEvent / StepEvent / ToolCallEvent / ModelUsage behind it
+        self.event = event
+        #: the OpenTelemetry span (recording)
+        self.span = span
+        #: tokens and cost rolled up beneath the span (``None`` for tool calls)
+        self.totals = totals
+
+    @property
+    def attributes(self) -> dict[str, Any]:
+        return dict(getattr(self.span, "attributes", None) or {})
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        self.span.set_attribute(key, value)
+
+    def set_attributes(self, attributes: dict[str, Any]) -> None:
+        self.span.set_attributes(attributes)
+
+    def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
+        self.span.add_event(name, attributes or {})
+
+
+def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None, str | None]:
+    """Set cost attributes; returns (cost, unavailable reason)."""
+    if usage.cost is not None:
+        cost, source = float(usage.cost), "provider"
+    else:
+        try:
+            cost = price_of(
+                usage.model,
+                usage.provider,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+            ).total
+            source = "local"
+        except UnknownModel:
+            reason = "unknown_model"
+            attrs[A.COST_UNAVAILABLE_REASON] = reason
+            return None, reason
+        except ValueError:
+            reason = "invalid_usage"
+            attrs[A.COST_UNAVAILABLE_REASON] = reason
+            return None, reason
+    attrs[A.GEN_AI_USAGE_COST_AMOUNT] = cost
+    attrs[A.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+    attrs[A.GEN_AI_USAGE_COST_SOURCE] = source
+    attrs[A.GEN_AI_USAGE_COST] = cost
+    return cost, None
+
+
+def _rollup_attrs(t: UsageTotals) -> dict[str, Any]:
+    return {
+        A.ROLLUP_INPUT_TOKENS: t.input_tokens,
+        A.ROLLUP_OUTPUT_TOKENS: t.output_tokens,
+        A.ROLLUP_CACHE_READ_INPUT_TOKENS: t.cache_read_tokens,
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: t.cache_write_tokens,
+        A.ROLLUP_REASONING_OUTPUT_TOKENS: t.reasoning_tokens,
+        A.ROLLUP_COST_AMOUNT: round(t.cost, 12),
+        A.ROLLUP_COST_CURRENCY: "USD",
+        A.ROLLUP_MODEL_CALLS: t.model_calls,
+        A.ROLLUP_UNPRICED_MODEL_CALLS: t.unpriced_model_calls,
+    }
+
+
+def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
+    if value is not None:
+        attrs[key] = value
+
+
+class SpansPlugin:
+    """Turns lifecycle hooks into spans. One instance per plugin manager."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, str], _State] = {}
+        self._rt: Runtime | None = None
+
+    def bind(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def span_for(self, workflow_id: str, key: str) -> Any:
+        """The open span for ``(workflow_id, key)``, or ``None``."""
+        state = self._open.get((workflow_id, key))
+        return state.span if state is not None else None
+
+    @property
+    def rt(self) -> Runtime:
+        rt = self._rt
+        if rt is None:
+            from otel_agents.telemetry import get_runtime
+
+            rt = self._rt = get_runtime()
+        return rt
+
+    # --- helpers -----------------------------------------------------------------------
+    def _parent(self, workflow_id: str, parent_key: str | None) -> _State | None:
+        if parent_key is None:
+            return None
+        return self._open.get((workflow_id, parent_key))
+
+    def _parent_context(self, ev: Any, parent: _State | None) -> Any:
+        if parent is not None:
+            return trace.set_span_in_context(parent.span)
+        if ev.parent is not None:
+            sc = SpanContext(ev.parent.trace_id, ev.parent.span_id, is_remote=True, trace_flags=_SAMPLED)
+            return trace.set_span_in_context(NonRecordingSpan(sc))
+        if ev.parent_key is not None:
+            # Parent recorded elsewhere: derive its identity from the keys.
+            sc = SpanContext(
+                trace_id_for(ev.workflow_id),
+                span_id_for(ev.workflow_id, ev.parent_key),
+                is_remote=True,
+                trace_flags=_SAMPLED,
+            )
+            return trace.set_span_in_context(NonRecordingSpan(sc))
+        return None  # a workflow: the current context (the application's span, if any)
+
+    def _start(self, kind: str, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind = _INTERNAL) -> _State:
+        rt = self.rt
+        parent = self._parent(ev.workflow_id, ev.parent_key)
+        ctx = self._parent_context(ev, parent)
+        trace_id = parent.trace_id if parent is not None else trace_id_for(ev.workflow_id)
+        rt.ids.next_ids(trace_id, span_id_for(ev.workflow_id, ev.key))
+        if ev.attributes:
+            attrs.update(ev.attributes)
+        span = rt.tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs, start_time=ev.start_time)
+        state = _State(span, parent, kind, ev)
+        return state
+
+    def _begin(self, kind: str, ev: LifecycleEvent, name: str, attrs: dict[str, Any]) -> None:
+        state = self._start(kind, ev, name, attrs)
+        self._open[(ev.workflow_id, ev.key)] = state
+
+    def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any) -> None:
+        state = self._open.pop((ev.workflow_id, ev.key), None)
+        if state is None:
+            # The start was seen in another process (or never): build the span now, with
+            # the event's own start time, under its derived parent.
+            name, attrs = rebuild(ev)
+            state = self._start(kind, ev, name, attrs)
+        span = state.span
+        end_attrs: dict[str, Any] = {}
+        outcome = ev.outcome or (Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS)
+        end_attrs[A.OUTCOME] = outcome.value
+        if kind != A.KIND_TOOL_CALL:
+            end_attrs.update(_rollup_attrs(state.totals))
+        if kind == A.KIND_WORKFLOW:
+            end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
+        if outcome is Outcome.FAILURE:
+            etype = ev.resolved_error_type or "_OTHER"
+            end_attrs[A.ERROR_TYPE] = etype
+            msg = ev.error_message
+            if msg:
+                end_attrs[A.ERROR_MESSAGE] = msg[:1000]
+            if isinstance(ev.error, BaseException):
+                span.record_exception(ev.error)
+            else:
+                span.add_event(A.EVENT_EXCEPTION, {"exception.type": etype, "exception.message": msg or ""})
+            span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
+        if ev.attributes:
+            end_attrs.update(ev.attributes)
+        if kind == A.KIND_TOOL_CALL and ev.result is not None:
+            self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
+        span.set_attributes(end_attrs)
+        self._ending(kind, ev, span, None if kind == A.KIND_TOOL_CALL else state.totals)
+        span.end(end_time=ev.end_time)
+
+    def _ending(self, kind: str, ev: Any, span: Any, totals: UsageTotals | None) -> None:
+        hook = self.rt.pm.hook.span_ending
+        if hook.get_hookimpls():
+            hook(span=SpanView(kind, ev, span, totals))
+
+    def _content(self, attrs: dict[str, Any], value: Any, content_key: str, len_key: str, hash_key: str) -> None:
+        if self.rt.config.values.get("capture_content"):
+            attrs[content_key] = redact(to_text(value))
+        else:
+            attrs[len_key], attrs[hash_key] = fingerprint(value)
+
+    # --- names and start attributes, per kind --------------------------------------------
+    @staticmethod
+    def _workflow(ev: WorkflowEvent) -> tuple[str, dict[str, Any]]:
+        attrs: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW,
+            A.GEN_AI_WORKFLOW_NAME: ev.name,
+            A.KIND: A.KIND_WORKFLOW,
+            A.WORKFLOW_ID: ev.workflow_id,
+        }
+        _put(attrs, A.WORKFLOW_TEMPLATE, ev.template)
+        _put(attrs, A.ISSUE_ID, ev.issue_id)
+        _put(attrs, A.TASK_ID, ev.task_id)
+        _put(attrs, A.GEN_AI_CONVERSATION_ID, ev.session_id)
+        _put(attrs, A.SESSION_ID, ev.session_id)
+        _put(attrs, A.GEN_AI_REQUEST_MODEL, ev.model)
+        _put(attrs, A.COMPLEXITY, ev.complexity)
+        return f"{A.OP_INVOKE_WORKFLOW} {ev.name}", attrs
+
+    @staticmethod
+    def _phase(ev: PhaseEvent) -> tuple[str, dict[str, Any]]:
+        attrs: dict[str, Any] = {A.KIND: A.KIND_PHASE, A.WORKFLOW_ID: ev.workflow_id, A.PHASE_NAME: ev.name}
+        _put(attrs, A.PHASE_NUMBER, ev.number)
+        _put(attrs, A.GEN_AI_WORKFLOW_NAME, ev.workflow_name)
+        _put(attrs, A.WORKFLOW_TEMPLATE, ev.template)
+        return f"phase {ev.name}", attrs
+
+    @staticmethod
+    def _step(ev: StepEvent) -> tuple[str, dict[str, Any]]:
+        attrs: dict[str, Any] = {
+            A.KIND: A.KIND_STEP,
+            A.WORKFLOW_ID: ev.workflow_id,
+            A.STEP_NAME: ev.name,
+            A.ATTEMPT: ev.attempt,
+        }
+        if ev.agent:
+            attrs[A.GEN_AI_OPERATION_NAME] = A.OP_INVOKE_AGENT
+            attrs[A.GEN_AI_AGENT_NAME] = ev.agent
+            name = f"{A.OP_INVOKE_AGENT} {ev.agent}"
+        else:
+            name = f"step {ev.name}"
+        _put(attrs, A.SKILL, ev.skill)
+        _put(attrs, A.COMMAND, ev.command)
+        _put(attrs, A.GEN_AI_REQUEST_MODEL, ev.model)
+        _put(attrs, A.TASK_ID, ev.task_id)
+        _put(attrs, A.PHASE_NAME, ev.phase_name)
+        _put(attrs, A.GEN_AI_WORKFLOW_NAME, ev.workflow_name)
+        return name, attrs
+
+    def _tool(self, ev: ToolCallEvent) -> tuple[str, dict[str, Any]]:
+        attrs: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: A.OP_EXECUTE_TOOL,
+            A.GEN_AI_TOOL_NAME: ev.tool_name,
+            A.KIND: A.KIND_TOOL_CALL,
+            A.WORKFLOW_ID: ev.workflow_id,
+        }
+        _put(attrs, A.GEN_AI_TOOL_CALL_ID, ev.call_id)
+        _put(attrs, A.GEN_AI_TOOL_TYPE, ev.tool_type)
+        _put(attrs, A.STEP_NAME, ev.step_name)
+        _put(attrs, A.GEN_AI_AGENT_NAME, ev.agent)
+        _put(attrs, A.PHASE_NAME, ev.phase_name)
+        if ev.arguments is not None:
+            self._content(attrs, ev.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH, A.TOOL_ARGUMENTS_SHA256)
+        return f"{A.OP_EXECUTE_TOOL} {ev.tool_name}", attrs
+
+    # --- hooks -------------------------------------------------------------------------------
+    @hookimpl
+    def workflow_start(self, event: WorkflowEvent) -> None:
+        name, attrs = self._workflow(event)
+        self._begin(A.KIND_WORKFLOW, event, name, attrs)
+
+    @hookimpl
+    def workflow_end(self, event: WorkflowEvent) -> None:
+        self._finish(A.KIND_WORKFLOW, event, self._workflow)
+
+    @hookimpl
+    def phase_start(self, event: PhaseEvent) -> None:
+        name, attrs = self._phase(event)
+        self._begin(A.KIND_PHASE, event, name, attrs)
+
+    @hookimpl
+    def phase_end(self, event: PhaseEvent) -> None:
+        self._finish(A.KIND_PHASE, event, self._phase)
+
+    @hookimpl
+    def step_start(self, event: StepEvent) -> None:
+        name, attrs = self._step(event)
+        self._begin(A.KIND_STEP, event, name, attrs)
+        if event.attempt > 1:
+            # A retry: count it on the enclosing workflow.
+            state = self._open.get((event.workflow_id, event.key))
+            while state is not None and state.kind != A.KIND_WORKFLOW:
+                state = state.parent
+            if state is not None:
+                state.retries += 1
+
+    @hookimpl
+    def step_end(self, event: StepEvent) -> None:
+        self._finish(A.KIND_STEP, event, self._step)
+
+    @hookimpl
+    def tool_call_start(self, event: ToolCallEvent) -> None:
+        name, attrs = self._tool(event)
+        self._begin(A.KIND_TOOL_CALL, event, name, attrs)
+
+    @hookimpl
+    def tool_call_end(self, event: ToolCallEvent) -> None:
+        self._finish(A.KIND_TOOL_CALL, event, self._tool)
+
+    @hookimpl
+    def model_usage(self, usage: ModelUsage) -> None:
+        attrs: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: A.OP_CHAT,
+            A.GEN_AI_REQUEST_MODEL: usage.model,
+            A.KIND: A.KIND_MODEL_CALL,
+            A.WORKFLOW_ID: usage.workflow_id,
+            A.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            A.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
+            A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
+        }
+        _put(attrs, A.GEN_AI_PROVIDER_NAME, usage.provider)
+        _put(attrs, A.GEN_AI_RESPONSE_MODEL, usage.response_model)
+        _put(attrs, A.GEN_AI_RESPONSE_ID, usage.response_id)
+        if usage.reasoning_tokens:
+            attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+        cost, _reason = _cost_attrs(usage, attrs)
+        state = self._start(A.KIND_MODEL_CALL, usage, f"{A.OP_CHAT} {usage.model}", attrs, _CLIENT)
+        # Roll the call up into every open ancestor.
+        node = state.parent
+        with _totals_lock:
+            while node is not None:
+                t = node.totals
+                t.input_tokens += usage.input_tokens
+                t.output_tokens += usage.output_tokens
+                t.cache_read_tokens += usage.cache_read_tokens
+                t.cache_write_tokens += usage.cache_write_tokens
+                t.reasoning_tokens += usage.reasoning_tokens
+                t.model_calls += 1
+                if cost is None:
+                    t.unpriced_model_calls += 1
+                else:
+                    t.cost += cost
+                node = node.parent
+        self._ending(A.KIND_MODEL_CALL, usage, state.span, None)
+        state.span.end(end_time=usage.end_time)
+
+
+def plugin() -> SpansPlugin:
+    """The plugin instance the plugin manager registers as ``spans``."""
+    return SpansPlugin()
+
+
+#: ``time`` is re-exported for callers that stamp events the way this plugin does.
+now_ns = time.time_ns

@@ -1,0 +1,247 @@
+"""The lifecycle events passed to every hook: small, typed, documented dataclasses.
+
+One event object describes one span-shaped thing (a workflow run, a phase, a step, a tool
+call) and travels from its ``*_start`` hook to its ``*_end`` hook; the end hook sees the same
+object with ``outcome``, ``error`` and ``end_time`` filled in. ``ModelUsage`` describes one
+model call and is complete when its hook fires.
+
+Identity: ``workflow_id`` names one run; ``key`` names the thing inside the run (a path
+such as ``phase:build/step:coder#2``) and ``parent_key`` its parent. Trace and span ids
+derive from these, so an event recorded in one process and replayed in another, with its
+real ``start_time``/``end_time``, lands on the same span.
+
+Times are integers, nanoseconds since the Unix epoch (``time.time_ns()``), as in OpenTelemetry.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Outcome(str, enum.Enum):
+    """How a workflow, phase, step or tool call ended."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ABANDONED = "abandoned"
+
+
+@dataclass(slots=True, kw_only=True)
+class SpanParent:
+    """An explicit parent: a span recorded elsewhere (another process, a log).
+
+    :param trace_id: 128-bit trace id as an int.
+    :param span_id: 64-bit span id as an int.
+    """
+
+    trace_id: int
+    span_id: int
+
+
+@dataclass(slots=True, kw_only=True)
+class LifecycleEvent:
+    """Fields every span-shaped event has.
+
+    :param workflow_id: id of the workflow run (run id). Trace ids derive from it.
+    :param key: this event's key inside the run; span ids derive from ``(workflow_id, key)``.
+    :param parent_key: key of the parent event (``None`` for a workflow).
+    :param start_time: explicit start, ns since the epoch; ``None`` means "now".
+    :param end_time: explicit end, ns since the epoch; ``None`` means "now" at the end hook.
+    :param parent: explicit parent span (cross-process); overrides the derived parent.
+    :param outcome: set before the end hook: success, failure or abandoned.
+    :param error: the exception or error text of a failure.
+    :param error_type: low-cardinality error class; defaults to the exception's class name.
+    :param attributes: extra span attributes the caller wants recorded.
+    """
+
+    workflow_id: str
+    key: str = ""
+    parent_key: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    parent: SpanParent | None = None
+    outcome: Outcome | None = None
+    error: BaseException | str | None = None
+    error_type: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_message(self) -> str | None:
+        """The error as text (``"ValueError: bad input"``), or ``None``."""
+        err = self.error
+        if err is None:
+            return None
+        if isinstance(err, BaseException):
+            text = str(err)
+            return f"{type(err).__name__}: {text}" if text else type(err).__name__
+        return str(err)
+
+    @property
+    def resolved_error_type(self) -> str | None:
+        """``error_type``, else the exception class name, else ``_OTHER`` for a failure."""
+        if self.error_type:
+            return self.error_type
+        if isinstance(self.error, BaseException):
+            return type(self.error).__qualname__
+        if self.outcome is Outcome.FAILURE or self.error is not None:
+            return "_OTHER"
+        return None
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowEvent(LifecycleEvent):
+    """One workflow run (seed 001's ``workflow_history`` row).
+
+    :param name: workflow name, e.g. ``"feature-build"``.
+    :param template: workflow template or type, e.g. ``"sdlc"``.
+    :param issue_id: the issue or ticket the run works on.
+    :param task_id: the task id, where the executor has one.
+    :param session_id: conversation or session id (``gen_ai.conversation.id``).
+    :param model: the model, when the run uses exactly one.
+    :param attempts: attempts the run took so far; retries = attempts - 1 (seed 002).
+    :param complexity: task complexity where recorded (low, medium, high).
+    """
+
+    name: str
+    template: str | None = None
+    issue_id: str | None = None
+    task_id: str | None = None
+    session_id: str | None = None
+    model: str | None = None
+    attempts: int = 1
+    complexity: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class PhaseEvent(LifecycleEvent):
+    """One phase of a workflow (plan, build, test, review; seed 001's ``task_logs``).
+
+    :param name: phase name.
+    :param number: 1-based phase number.
+    :param workflow_name: the enclosing workflow's name.
+    :param template: the enclosing workflow's template.
+    """
+
+    name: str
+    number: int | None = None
+    workflow_name: str | None = None
+    template: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class StepEvent(LifecycleEvent):
+    """One step: one attempt of an agent, skill or command inside a phase.
+
+    :param name: step name.
+    :param agent: the agent that runs the step; the span becomes ``invoke_agent {agent}``.
+    :param skill: the skill invoked, where the executor has skills.
+    :param command: the command run, where the executor has commands.
+    :param attempt: 1-based attempt number of this step.
+    :param model: the model the step uses, where known up front.
+    :param task_id: task id, when a step works on its own task.
+    :param phase_name: the enclosing phase's name.
+    :param workflow_name: the enclosing workflow's name.
+    """
+
+    name: str
+    agent: str | None = None
+    skill: str | None = None
+    command: str | None = None
+    attempt: int = 1
+    model: str | None = None
+    task_id: str | None = None
+    phase_name: str | None = None
+    workflow_name: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ToolCallEvent(LifecycleEvent):
+    """One tool call (pre at the start hook, post at the end hook).
+
+    :param tool_name: the tool, e.g. ``"Read"`` or ``"Bash"``.
+    :param call_id: the call's id (``toolu_...``), pairing pre and post.
+    :param tool_type: ``function``, ``extension`` or ``datastore``.
+    :param arguments: the call's arguments. Recorded only as length and hash unless
+        content capture is on.
+    :param result: the call's result, recorded like ``arguments``.
+    :param step_name: the enclosing step's name.
+    :param agent: the enclosing step's agent.
+    :param phase_name: the enclosing phase's name.
+    """
+
+    tool_name: str
+    call_id: str | None = None
+    tool_type: str | None = None
+    arguments: Any = None
+    result: Any = None
+    step_name: str | None = None
+    agent: str | None = None
+    phase_name: str | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class ModelUsage:
+    """One model call: tokens, and optionally the cost the provider reported.
+
+    Token counts have the semantic-convention meaning: ``input_tokens`` INCLUDES cached
+    tokens (Anthropic's own ``input_tokens`` excludes them; see ``from_anthropic``).
+
+    :param workflow_id: the run this call belongs to.
+    :param model: the requested model.
+    :param provider: ``gen_ai.provider.name``: anthropic, openai, ...
+    :param input_tokens: all input tokens, cache reads and writes included.
+    :param output_tokens: output tokens.
+    :param cache_read_tokens: input tokens served from the cache.
+    :param cache_write_tokens: input tokens written to the cache.
+    :param reasoning_tokens: output tokens spent on reasoning, where reported.
+    :param cost: the cost the provider reported, USD; wins over the local price.
+    :param response_model: the model that answered, if it differs.
+    :param response_id: the provider's response id.
+    :param key: this call's key; ``parent_key`` its step (or phase, or workflow).
+    :param start_time: call start, ns since the epoch.
+    :param end_time: call end, ns since the epoch.
+    :param parent: explicit parent span (cross-process).
+    :param attributes: extra span attributes.
+    """
+
+    workflow_id: str
+    model: str
+    provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = None
+    response_model: str | None = None
+    response_id: str | None = None
+    key: str = ""
+    parent_key: str | None = None
+    start_time: int | None = None
+    end_time: int | None = None
+    parent: SpanParent | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_anthropic(cls, usage: dict[str, Any], **kwargs: Any) -> ModelUsage:
+        """Build from an Anthropic ``usage`` dict, whose ``input_tokens`` excludes cache."""
+        cache_read = int(usage.get("cache_read_input_tokens") or 0)
+        cache_write = int(usage.get("cache_creation_input_tokens") or 0)
+        return cls(
+            input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_read_tokens=cache_read,
+            cache_write_tokens=cache_write,
+            **kwargs,
+        )
+
+
+#: Every span-shaped event type, by lifecycle kind.
+EVENT_TYPES: dict[str, type[LifecycleEvent]] = {
+    "workflow": WorkflowEvent,
+    "phase": PhaseEvent,
+    "step": StepEvent,
+    "tool_call": ToolCallEvent,
+}

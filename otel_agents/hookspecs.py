@@ -1,0 +1,161 @@
+"""The plugin contract: every hook otel-agents calls, and what it means.
+
+A plugin is any object or module with functions named after these hooks and marked with
+``otel_agents.hookimpl``. Ship one as a distribution with an entry point in the
+``otel_agents`` group; it is loaded lazily, once, on first use. A hook implementation may
+take any subset of the hook's parameters, by name.
+
+Every implementation is isolated: an exception it raises is logged (rate-limited) and
+counted, the other implementations still run, and the caller never sees it. Under pytest,
+or with ``OTEL_AGENTS_STRICT=1``, it is re-raised instead, so tests catch plugin bugs.
+
+Order: for one workflow the hooks fire as ``workflow_start``, then for each phase
+``phase_start`` ... ``phase_end``, with steps, tool calls and model usage nested the same
+way, then ``workflow_end``. ``span_ending`` fires for every span the default spans plugin
+is about to end. ``register_sinks`` fires once, when telemetry is set up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from otel_agents.config import Config
+    from otel_agents.default_plugins.spans import SpanView
+    from otel_agents.events import ModelUsage, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
+    from otel_agents.sink import Sink
+
+PROJECT_NAME = "otel_agents"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def workflow_start(event: WorkflowEvent) -> None:
+    """A workflow run starts.
+
+    :param event: the run: ``workflow_id``, ``name``, ``template``, issue and task ids,
+        ``start_time`` (``None`` means now). The same object reaches ``workflow_end``.
+    """
+
+
+@hookspec
+def workflow_end(event: WorkflowEvent) -> None:
+    """A workflow run ends.
+
+    :param event: the object given to ``workflow_start``, now with ``outcome``
+        (success, failure, abandoned), ``error`` on failure, ``attempts`` and ``end_time``.
+    """
+
+
+@hookspec
+def phase_start(event: PhaseEvent) -> None:
+    """A phase (plan, build, test, review, ...) of a workflow starts.
+
+    :param event: the phase: ``name``, ``number``, ``workflow_id``, ``parent_key`` (the
+        workflow's key) and ``start_time``.
+    """
+
+
+@hookspec
+def phase_end(event: PhaseEvent) -> None:
+    """A phase ends.
+
+    :param event: the object given to ``phase_start``, now with ``outcome``, ``error`` and
+        ``end_time``.
+    """
+
+
+@hookspec
+def step_start(event: StepEvent) -> None:
+    """A step starts: one attempt of an agent, skill or command.
+
+    :param event: the step: ``name``, ``agent``, ``skill``, ``command``, ``attempt``,
+        ``model``, ``parent_key`` (its phase, or the workflow) and ``start_time``.
+    """
+
+
+@hookspec
+def step_end(event: StepEvent) -> None:
+    """A step ends.
+
+    :param event: the object given to ``step_start``, now with ``outcome``, ``error`` and
+        ``end_time``. A failed attempt followed by a retry is two steps, attempts 1 and 2.
+    """
+
+
+@hookspec
+def tool_call_start(event: ToolCallEvent) -> None:
+    """A tool call is about to run (pre).
+
+    :param event: the call: ``tool_name``, ``call_id``, ``arguments``, ``parent_key``
+        (its step) and ``start_time``.
+    """
+
+
+@hookspec
+def tool_call_end(event: ToolCallEvent) -> None:
+    """A tool call finished (post), or failed.
+
+    :param event: the object given to ``tool_call_start``, now with ``result``,
+        ``outcome``, ``error`` and ``end_time``.
+    """
+
+
+@hookspec
+def model_usage(usage: ModelUsage) -> None:
+    """One model call finished, with its token usage.
+
+    :param usage: model, provider, input (cache included), output, cache-read and
+        cache-write tokens, an optional provider-reported ``cost`` in USD, and
+        ``parent_key``: the step (or phase, or workflow) that made the call.
+    """
+
+
+@hookspec
+def span_ending(span: SpanView) -> None:
+    """The default spans plugin is about to end a span: add attributes or events to it.
+
+    Viewer-mapping plugins (OpenInference, Langfuse) and policy plugins (budgets) use
+    this hook; it is the only place a plugin touches a span.
+
+    :param span: a view of the span: ``kind`` (workflow, phase, step, tool_call,
+        model_call), the ``event`` behind it, the ``totals`` rolled up beneath it,
+        ``attributes`` so far, and ``set_attribute`` / ``add_event`` to change it.
+    """
+
+
+@hookspec
+def register_sinks(config: Config) -> list[Sink] | None:
+    """Return the sinks (exporters) this plugin adds; every finished span reaches each.
+
+    Called once, when telemetry is set up. Each sink runs in its own failure domain: one
+    that raises, hangs or is slow never delays the workflow or another sink.
+
+    :param config: the effective configuration (environment, ``OTEL_AGENTS_*`` and
+        ``.otel-agents/config.toml``); ``config.home`` is the data directory.
+    :return: a list of sinks, or ``None`` for none.
+    """
+
+
+#: Every hook name, in lifecycle order. Tests and docs iterate over this.
+HOOK_NAMES: tuple[str, ...] = (
+    "workflow_start",
+    "workflow_end",
+    "phase_start",
+    "phase_end",
+    "step_start",
+    "step_end",
+    "tool_call_start",
+    "tool_call_end",
+    "model_usage",
+    "span_ending",
+    "register_sinks",
+)
+
+
+def __getattr__(name: str) -> Any:  # pragma: no cover - helpful error only
+    raise AttributeError(f"otel_agents.hookspecs has no hook {name!r}; hooks are {HOOK_NAMES}")

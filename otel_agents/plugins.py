@@ -1,0 +1,97 @@
+"""The plugin manager: default plugins, entry-point plugins, isolation. Loaded lazily, once.
+
+``OTEL_AGENTS_PLUGINS`` (comma-separated names) allow-lists entry-point plugins: when set,
+only those load (``none`` loads none). ``OTEL_AGENTS_DISABLE_PLUGINS`` block-lists plugins
+by name, default plugins included (``spans``, ``sinks``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from otel_agents import hookspecs
+from otel_agents.safety import isolated, report
+
+ENTRY_POINT_GROUP = "otel_agents"
+
+#: Plugins that ship with otel-agents: (name, module).
+DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("spans", "otel_agents.default_plugins.spans"),
+    ("sinks", "otel_agents.default_plugins.sinks"),
+)
+
+_lock = threading.Lock()
+_pm: pluggy.PluginManager | None = None
+
+
+def _names(var: str) -> set[str] | None:
+    raw = os.environ.get(var)
+    if raw is None or not raw.strip():
+        return None
+    return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+class PluginManager(pluggy.PluginManager):
+    """A pluggy manager whose hook implementations never raise into the caller."""
+
+    def register(self, plugin: Any, name: str | None = None) -> str | None:
+        plugin_name = super().register(plugin, name)
+        if plugin_name is None:
+            return None
+        for caller in self.get_hookcallers(plugin) or ():
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
+                    if not getattr(impl.function, "__otel_agents_isolated__", False):
+                        where = f"plugin {plugin_name}: {caller.name}"
+                        impl.function = isolated(where, impl.function)
+        return plugin_name
+
+
+def new_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool = True) -> PluginManager:
+    """A fresh manager with the hookspecs, the default plugins and the entry-point plugins."""
+    pm = PluginManager(hookspecs.PROJECT_NAME)
+    pm.add_hookspecs(hookspecs)
+    blocked = _names("OTEL_AGENTS_DISABLE_PLUGINS") or set()
+    if load_defaults:
+        for name, module in DEFAULT_PLUGINS:
+            if name in blocked:
+                continue
+            pm.register(importlib.import_module(module).plugin(), name=name)
+    if load_entry_points:
+        allowed = _names("OTEL_AGENTS_PLUGINS")
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.name in blocked or (allowed is not None and ep.name not in allowed):
+                continue
+            if pm.has_plugin(ep.name):
+                continue
+            try:
+                obj = ep.load()
+                pm.register(obj() if isinstance(obj, type) else obj, name=ep.name)
+            except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the host
+                report(f"loading plugin {ep.name}", exc)
+    return pm
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide manager, built on first use."""
+    global _pm
+    pm = _pm
+    if pm is not None:
+        return pm
+    with _lock:
+        if _pm is None:
+            _pm = new_plugin_manager()
+        return _pm
+
+
+def set_plugin_manager(pm: PluginManager | None) -> None:
+    """Replace the process-wide manager (tests; ``None`` rebuilds lazily)."""
+    global _pm
+    with _lock:
+        _pm = pm

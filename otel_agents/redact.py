@@ -1,0 +1,63 @@
+"""Privacy: content is recorded as length and hash by default; opt-in capture is redacted.
+
+Standard library only (the Claude Code hook path uses it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization headers and bearer tokens.
+    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
+    # Well-known key formats.
+    (re.compile(r"\bsk-ant-[A-Za-z0-9_-]{10,}"), REDACTED),
+    (re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{16,}"), REDACTED),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), REDACTED),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
+    (re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"), REDACTED),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), REDACTED),
+    # Passwords in URLs: scheme://user:password@host
+    (re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
+    # Passwords and secrets in commands: --password x, -p=x, PASSWORD=x, api_key: x, .env lines.
+    (re.compile(
+        r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)(\"[^\"]*\"|'[^']*'|\S+)"),
+     r"\1" + REDACTED),
+    (re.compile(
+        r"(?im)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)[A-Z0-9_]*)"
+        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;}]+)"),
+     r"\1\2" + REDACTED),
+    (re.compile(r"(?i)(\"(?:password|passwd|secret|token|api_key|apikey|access_token|authorization)\"\s*:\s*)\"[^\"]*\""),
+     r'\1"' + REDACTED + '"'),
+    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), REDACTED),
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with obvious secrets replaced by ``[REDACTED]``."""
+    for pattern, repl in _PATTERNS:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def to_text(value: Any) -> str:
+    """A value as text: strings as they are, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def fingerprint(value: Any) -> tuple[int, str]:
+    """(length in characters, sha256 hex) of a value's text: what is kept by default."""
+    text = to_text(value)
+    return len(text), hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -1,0 +1,210 @@
+"""Set-up: one call configures tracing from the environment and config; later calls reuse it.
+
+``setup()`` reuses a TracerProvider the application already installed (it only adds our
+span processor to it), otherwise builds one with the configured resource and sinks and
+installs it globally. ``OTEL_SDK_DISABLED=true`` makes the whole API a cheap no-op.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+from otel_agents.config import Config, load_config
+from otel_agents.plugins import PluginManager, get_plugin_manager
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+INSTRUMENTATION_NAME = "otel_agents"
+
+_lock = threading.RLock()
+_runtime: Runtime | None = None
+
+
+def sdk_disabled() -> bool:
+    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
+
+
+class KeyedIdGenerator(IdGenerator):
+    """Random ids, unless the caller set the next ids for this thread (``next_ids``)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._rand = random.getrandbits
+
+    def next_ids(self, trace_id: int, span_id: int) -> None:
+        local = self._local
+        local.trace_id = trace_id
+        local.span_id = span_id
+
+    def generate_span_id(self) -> int:
+        local = self._local
+        v = getattr(local, "span_id", 0)
+        if v:
+            local.span_id = 0
+            return v
+        return self._rand(64) or 1
+
+    def generate_trace_id(self) -> int:
+        local = self._local
+        v = getattr(local, "trace_id", 0)
+        if v:
+            local.trace_id = 0
+            return v
+        return self._rand(128) or 1
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything the API and the default plugins share."""
+
+    config: Config
+    pm: PluginManager
+    provider: Any
+    tracer: Any
+    ids: KeyedIdGenerator
+    enabled: bool = True
+    owns_provider: bool = False
+    processors: list[Any] = field(default_factory=list)
+    sinks: list[Any] = field(default_factory=list)
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+
+def _make_tracer(provider: Any, ids: KeyedIdGenerator) -> Any:
+    from otel_agents import __version__
+
+    tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+    if hasattr(tracer, "id_generator"):
+        tracer.id_generator = ids  # deterministic ids on OUR tracer only
+    return tracer
+
+
+def setup(
+    *,
+    provider: Any = None,
+    config: Config | None = None,
+    plugin_manager: PluginManager | None = None,
+    span_processors: list[SpanProcessor] | None = None,
+    with_sinks: bool = True,
+    set_global: bool = True,
+) -> Runtime:
+    """Configure otel-agents; returns the process runtime. Safe to call more than once.
+
+    :param provider: a TracerProvider to use; default: the global one if the application
+        installed an SDK provider, else a new one.
+    :param config: the configuration; default ``load_config()``.
+    :param plugin_manager: the plugin manager; default the process-wide one.
+    :param span_processors: extra span processors to add (tests: an in-memory exporter).
+    :param with_sinks: attach the registered sinks (spool, OTLP, metrics, analytics).
+    :param set_global: install a new provider as the global tracer provider.
+    """
+    global _runtime
+    with _lock:
+        cfg = config or load_config()
+        pm = plugin_manager or get_plugin_manager()
+        ids = KeyedIdGenerator()
+        if sdk_disabled():
+            rt = Runtime(cfg, pm, trace.NoOpTracerProvider(), trace.NoOpTracer(), ids, enabled=False)
+            _bind(rt)
+            _runtime = rt
+            return rt
+        owns = False
+        if provider is None:
+            current = trace.get_tracer_provider()
+            if isinstance(current, TracerProvider):
+                provider = current
+            else:
+                resource = Resource.create({"service.name": cfg["service_name"]})
+                provider = TracerProvider(resource=resource)
+                owns = True
+                if set_global:
+                    trace.set_tracer_provider(provider)
+        _warm_prices()
+        rt = Runtime(cfg, pm, provider, _make_tracer(provider, ids), ids, owns_provider=owns)
+        for proc in span_processors or ():
+            provider.add_span_processor(proc)
+            rt.processors.append(proc)
+        if with_sinks:
+            _attach_sinks(rt)
+        _bind(rt)
+        _runtime = rt
+        return rt
+
+
+_warmed = False
+
+
+def _warm_prices() -> None:
+    """Import genai-prices (~0.2 s) on a background thread, not on the first model call."""
+    global _warmed
+    if _warmed:
+        return
+    _warmed = True
+    from otel_agents.pricing import warm
+
+    threading.Thread(target=warm, name="otel-agents-prices", daemon=True).start()
+
+
+def _attach_sinks(rt: Runtime) -> None:
+    """Collect sinks from ``register_sinks`` and fan finished spans out to them."""
+    sinks: list[Any] = []
+    for result in rt.hook.register_sinks(config=rt.config) or ():
+        if result:
+            sinks.extend(result)
+    if not sinks:
+        return
+    from otel_agents.sink import SinkProcessor
+
+    proc = SinkProcessor(sinks, config=rt.config)
+    rt.provider.add_span_processor(proc)
+    rt.processors.append(proc)
+    rt.sinks = sinks
+    atexit.register(proc.shutdown)
+
+
+def _bind(rt: Runtime) -> None:
+    for plugin in rt.pm.get_plugins():
+        bind = getattr(plugin, "bind", None)
+        if callable(bind):
+            bind(rt)
+
+
+def get_runtime() -> Runtime:
+    """The process runtime, set up with defaults on first use."""
+    rt = _runtime
+    if rt is not None:
+        return rt
+    with _lock:
+        return _runtime or setup()
+
+
+def reset() -> None:
+    """Forget the runtime (tests). Does not shut processors down."""
+    global _runtime
+    with _lock:
+        _runtime = None
+
+
+def shutdown() -> None:
+    """Flush and stop the sinks within the configured exit deadline."""
+    rt = _runtime
+    if rt is None:
+        return
+    for proc in rt.processors:
+        try:
+            proc.shutdown()
+        except Exception:  # noqa: BLE001
+            pass

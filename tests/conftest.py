@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated data home and a runtime exporting to memory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_agents import safety, telemetry
+from otel_agents.config import load_config
+from otel_agents.plugins import PluginManager, new_plugin_manager, set_plugin_manager
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own data home and no leftover runtime or plugin manager."""
+    monkeypatch.setenv("OTEL_AGENTS_HOME", str(tmp_path / ".otel-agents"))
+    for var in [v for v in os.environ if v.startswith("OTEL_EXPORTER_OTLP")]:
+        monkeypatch.delenv(var)
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    telemetry.reset()
+    set_plugin_manager(None)
+    safety.reset()
+    yield
+    telemetry.reset()
+    set_plugin_manager(None)
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def make_runtime(exporter: InMemorySpanExporter):
+    """Build a runtime on a fresh provider exporting to ``exporter``; no sinks by default."""
+
+    def make(pm: PluginManager | None = None, *, with_sinks: bool = False, config=None) -> telemetry.Runtime:
+        pm = pm or new_plugin_manager(load_entry_points=False)
+        set_plugin_manager(pm)
+        return telemetry.setup(
+            provider=TracerProvider(),
+            config=config or load_config(),
+            plugin_manager=pm,
+            span_processors=[SimpleSpanProcessor(exporter)],
+            with_sinks=with_sinks,
+            set_global=False,
+        )
+
+    return make
+
+
+@pytest.fixture
+def runtime(make_runtime) -> telemetry.Runtime:
+    return make_runtime()
