@@ -83,7 +83,17 @@ ROLLUP_COST_CURRENCY: Final = "otel_agents.rollup.cost.currency"
 ROLLUP_MODEL_CALLS: Final = "otel_agents.rollup.model_calls"
 ROLLUP_UNPRICED_MODEL_CALLS: Final = "otel_agents.rollup.unpriced_model_calls"
 
+# Claude Code hook events: each captured event is a span event named EVENT_HOOK on the span
+# it belongs to (tool call, turn or session); the analytics sink stores one hook_events row
+# per such event, keyed by HOOK_EVENT_ID.
+HOOK_EVENT_TYPE: Final = "otel_agents.hook.event_type"
+HOOK_EVENT_ID: Final = "otel_agents.hook.event_id"
+HOOK_TOOL_NAME: Final = "otel_agents.hook.tool_name"
+HOOK_TOOL_USE_ID: Final = "otel_agents.hook.tool_use_id"
+HOOK_SOURCE: Final = "otel_agents.hook.source"
+
 # Span event names.
+EVENT_HOOK: Final = "otel_agents.hook_event"
 EVENT_EXCEPTION: Final = "exception"
 EVENT_BUDGET_EXCEEDED: Final = "otel_agents.budget.exceeded"
 
