@@ -11,7 +11,8 @@ Code hook path imports the standard library only):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# Not typing.TYPE_CHECKING: importing typing costs ~4 ms, a tenth of `otel-agents hook`.
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -23,6 +24,7 @@ _EXPORTS = {
     "record_usage": "otel_agents.api",
     "new_workflow": "otel_agents.api",
     "current": "otel_agents.api",
+    "activate": "otel_agents.api",
     "Workflow": "otel_agents.api",
     "Phase": "otel_agents.api",
     "Step": "otel_agents.api",
@@ -43,11 +45,14 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from otel_agents.api import (
         Phase,
         Step,
         ToolCall,
         Workflow,
+        activate,
         current,
         new_workflow,
         phase,

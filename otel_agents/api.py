@@ -40,6 +40,7 @@ from otel_agents.events import (
     ToolCallEvent,
     WorkflowEvent,
 )
+from otel_agents.plugins import call_hook
 from otel_agents.safety import report
 from otel_agents.telemetry import Runtime, get_runtime
 
@@ -47,7 +48,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _current: contextvars.ContextVar[_Handle | None] = contextvars.ContextVar("otel_agents_current", default=None)
 _open_lock = threading.Lock()
-_open_handles: list[_Handle] = []  # process-wide, for threads that lost the context
+_open_handles: dict[int, _Handle] = {}  # process-wide, in start order, for threads that lost the context
 
 _LEVEL = {"workflow": 0, "phase": 1, "step": 2, "tool_call": 3}
 
@@ -65,7 +66,7 @@ class _Handle:
         self.event = event
         self.parent = parent
         self._rt = rt or (parent._rt if parent is not None else get_runtime())
-        self._seq = itertools.count(1)
+        self._seq: Any = None
         self._state = 0  # 0 new, 1 started, 2 ended
         self._ctx_token: Any = None
         self._otel_token: Any = None
@@ -80,7 +81,13 @@ class _Handle:
         return self.event.key
 
     def _child_key(self, kind: str, name: str) -> str:
-        return f"{self.event.key}/{kind}:{name}#{next(self._seq)}"
+        seq = self._seq
+        if seq is None:
+            with _open_lock:
+                seq = self._seq
+                if seq is None:
+                    seq = self._seq = itertools.count(1)
+        return f"{self.event.key}/{kind}:{name}#{next(seq)}"
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> Any:
@@ -89,8 +96,7 @@ class _Handle:
             return self
         self._state = 1
         if self._rt.enabled:
-            with _open_lock:
-                _open_handles.append(self)
+            _open_handles[id(self)] = self
             self._call(self._start_hook)
         return self
 
@@ -108,11 +114,7 @@ class _Handle:
         elif ev.outcome is None:
             ev.outcome = Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS
         if self._rt.enabled:
-            with _open_lock:
-                try:
-                    _open_handles.remove(self)
-                except ValueError:
-                    pass
+            _open_handles.pop(id(self), None)
             self._call(self._end_hook)
 
     def fail(self, error: BaseException | str, *, error_type: str | None = None, end: bool = True) -> None:
@@ -134,7 +136,7 @@ class _Handle:
 
     def _call(self, hook_name: str) -> None:
         try:
-            getattr(self._rt.pm.hook, hook_name)(event=self.event)
+            call_hook(getattr(self._rt.pm.hook, hook_name), self.event)
         except Exception as exc:  # noqa: BLE001 - the workflow never sees telemetry errors
             report(f"hook {hook_name}", exc)
 
@@ -177,7 +179,7 @@ class _Handle:
         )
         if self._rt.enabled:
             try:
-                self._rt.pm.hook.model_usage(usage=usage)
+                call_hook(self._rt.pm.hook.model_usage, usage)
             except Exception as exc:  # noqa: BLE001
                 report("hook model_usage", exc)
         return usage
@@ -211,7 +213,7 @@ class _Handle:
             self.stop()
 
     def _span(self) -> Any:
-        spans = self._rt.pm.get_plugin("spans")
+        spans = self._rt.spans
         return spans.span_for(self.event.workflow_id, self.event.key) if spans is not None else None
 
 
@@ -395,6 +397,45 @@ def current() -> _Handle | None:
     return _current.get()
 
 
+class activate:  # noqa: N801 - used like a function: ``with activate(handle):``
+    """Make a started handle current (and its span the current span) for a block, without ending it.
+
+    For code that suspends and resumes while a handle stays open (a generator traced across
+    its ``next()`` calls, zero-code instrumentation): ``h = step("x").start()``, then
+    ``with activate(h): ...`` around each resume, and ``h.stop()`` at the end.
+    """
+
+    __slots__ = ("handle", "_token", "_otel_token")
+
+    def __init__(self, handle: _Handle) -> None:
+        self.handle = handle
+        self._token: Any = None
+        self._otel_token: Any = None
+
+    def __enter__(self) -> _Handle:
+        h = self.handle
+        self._token = _current.set(h)
+        if h._rt.enabled:
+            span = h._span()
+            if span is not None:
+                self._otel_token = otel_context.attach(trace.set_span_in_context(span))
+        return h
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._otel_token is not None:
+            try:
+                otel_context.detach(self._otel_token)
+            except Exception:  # noqa: BLE001
+                pass
+            self._otel_token = None
+        if self._token is not None:
+            try:
+                _current.reset(self._token)
+            except ValueError:  # exited in another context
+                _current.set(self.handle.parent)
+            self._token = None
+
+
 def _find_parent(max_level: int) -> _Handle | None:
     """Nearest handle with level <= ``max_level``: this context first, then the process."""
     h = _current.get()
@@ -402,10 +443,9 @@ def _find_parent(max_level: int) -> _Handle | None:
         if _LEVEL[h.kind] <= max_level:
             return h
         h = h.parent
-    with _open_lock:
-        for h in reversed(_open_handles):
-            if _LEVEL[h.kind] <= max_level and h._state == 1:
-                return h
+    for h in reversed(list(_open_handles.values())):
+        if _LEVEL[h.kind] <= max_level and h._state == 1:
+            return h
     return None
 
 

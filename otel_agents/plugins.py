@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
+import pluggy._callers
 
 from otel_agents import hookspecs
 from otel_agents.safety import isolated, report
@@ -37,8 +38,45 @@ def _names(var: str) -> set[str] | None:
     return {n.strip() for n in raw.split(",") if n.strip()}
 
 
+def _lean_multicall(hook_name: str, impls: Any, kwargs: Any, firstresult: bool) -> Any:
+    """pluggy's call loop without the wrapper machinery, for the common case of no wrappers.
+
+    Implementations are already isolated (wrapped at registration), so nothing raises here.
+    """
+    for impl in impls:
+        if impl.hookwrapper or impl.wrapper:
+            return pluggy._callers._multicall(hook_name, impls, kwargs, firstresult)  # type: ignore[attr-defined]
+    results: list[Any] = []
+    for impl in reversed(impls):
+        res = impl.function(*[kwargs[name] for name in impl.argnames])
+        if res is not None:
+            if firstresult:
+                return res
+            results.append(res)
+    return None if firstresult else results
+
+
+def call_hook(caller: Any, event: Any) -> None:
+    """Call a one-argument lifecycle hook: ``caller(event=...)`` without pluggy's generic
+    argument checks, for the hot path. Same implementations, same order (last registered
+    first), same isolation; falls back to pluggy when an implementation is a wrapper or
+    takes other arguments."""
+    impls = caller._hookimpls
+    for impl in impls:
+        if impl.hookwrapper or impl.wrapper or len(impl.argnames) != 1:
+            caller(**{caller.spec.argnames[0]: event})
+            return
+    for impl in reversed(impls):
+        impl.function(event)
+
+
 class PluginManager(pluggy.PluginManager):
     """A pluggy manager whose hook implementations never raise into the caller."""
+
+    def __init__(self, project_name: str) -> None:
+        super().__init__(project_name)
+        if getattr(self, "_inner_hookexec", None) is pluggy._callers._multicall:  # type: ignore[attr-defined]
+            self._inner_hookexec = _lean_multicall
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         plugin_name = super().register(plugin, name)

@@ -5,7 +5,7 @@ to its general unit machinery. Token prices are simple: per million tokens, each
 uncached input, cache read, cache write and output, possibly tiered (the tier that the
 *total* input crosses applies to all tokens of that kind), plus an optional per-request
 price. We look the model's ``ModelPrice`` up once (cached per model and provider, refreshed
-hourly, since prices have start dates), then compute with Decimals in ~3 us.
+hourly, since prices have start dates), as exact integers, and compute in ~2 us.
 ``tests/test_pricing.py`` checks the result equals ``calc_price`` on many cases; a model
 whose prices use units we do not compute falls back to ``calc_price`` itself.
 """
@@ -17,10 +17,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-_MTOK = Decimal(1_000_000)
-_KCOUNT = Decimal(1_000)
 _FAST_KEYS = {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount"}
 # Price keys whose usage our ModelUsage never carries: they contribute 0 to a token-only call.
 _ZERO_USAGE_KEYS = {
@@ -36,8 +34,7 @@ class UnknownModel(LookupError):
     """genai-prices has no price for this model."""
 
 
-@dataclass(frozen=True, slots=True)
-class Cost:
+class Cost(NamedTuple):
     """A computed cost in USD."""
 
     total: float
@@ -45,34 +42,58 @@ class Cost:
     output: float
 
 
+_SCALE_EXP = 12  # prices are held as integers in units of 1e-12 USD per million tokens
+_SCALE = 10**_SCALE_EXP
+
+
 @dataclass(slots=True)
 class _Entry:
-    prices: dict[str, Any] | None  # price key -> Decimal | TieredPrices; None: use calc_price
+    prices: dict[str, Any] | None  # price key -> int | _IntTiers (scaled); None: use calc_price
     model_ref: str
     provider_id: str | None
     loaded_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _IntTiers:
+    base: int
+    tiers: tuple[tuple[int, int], ...]  # (start, price), descending by start
+
+
+def _scaled(price: Any) -> int | _IntTiers | None:
+    """A Decimal or TieredPrices as exact integers; None if not exactly representable."""
+    def one(d: Decimal) -> int | None:
+        v = d * _SCALE
+        return int(v) if v == v.to_integral_value() else None
+
+    if isinstance(price, Decimal):
+        return one(price)
+    base = one(price.base)
+    tiers = tuple((t.start, one(t.price)) for t in sorted(price.tiers, key=lambda t: t.start, reverse=True))
+    if base is None or any(p is None for _, p in tiers):
+        return None
+    return _IntTiers(base, tiers)  # type: ignore[arg-type]
 
 
 _cache: dict[tuple[str, str | None], _Entry | UnknownModel] = {}
 _lock = threading.Lock()
 
 
-def _tiered(price: Any, total_input: int) -> Decimal:
-    if isinstance(price, Decimal):
-        return price
-    applicable = price.base
-    for tier in reversed(price.tiers):
-        if total_input > tier.start:
-            return tier.price
-    return applicable
+def _tiered(price: int | _IntTiers, total_input: int) -> int:
+    if price.__class__ is int:
+        return price  # type: ignore[return-value]
+    for start, tier_price in price.tiers:  # type: ignore[union-attr]
+        if total_input > start:
+            return tier_price
+    return price.base  # type: ignore[union-attr]
 
 
 def _lookup(model: str, provider: str | None) -> _Entry:
     key = (model, provider)
     entry = _cache.get(key)
     now = time.monotonic()
-    if isinstance(entry, _Entry) and now - entry.loaded_at < _REFRESH_S:
-        return entry
+    if entry.__class__ is _Entry and now - entry.loaded_at < _REFRESH_S:  # type: ignore[union-attr]
+        return entry  # type: ignore[return-value]
     if isinstance(entry, UnknownModel):
         raise entry
     from genai_prices import data_snapshot
@@ -86,9 +107,13 @@ def _lookup(model: str, provider: str | None) -> _Entry:
             _cache[key] = err
         raise err from exc
     model_price = info.get_prices(datetime.now(tz=timezone.utc))
-    prices = {k: v for k, v in vars(model_price).items() if not k.startswith("_") and v is not None}
-    fast = set(prices) <= (_FAST_KEYS | _ZERO_USAGE_KEYS)
-    entry = _Entry(prices if fast else None, model, provider, now)
+    raw = {k: v for k, v in vars(model_price).items() if not k.startswith("_") and v is not None}
+    prices: dict[str, Any] | None = None
+    if set(raw) <= (_FAST_KEYS | _ZERO_USAGE_KEYS):
+        prices = {k: _scaled(v) for k, v in raw.items() if k in _FAST_KEYS}
+        if any(v is None for v in prices.values()):
+            prices = None
+    entry = _Entry(prices, model, provider, now)
     with _lock:
         _cache[key] = entry
     return entry
@@ -116,28 +141,36 @@ def price_of(
     prices = entry.prices
     if prices is None:
         return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+    # Exact integer arithmetic in units of 1e-12 USD per million tokens; one division at the
+    # end gives the same value calc_price's Decimals give.
     uncached = input_tokens
-    inp = Decimal(0)
+    inp = 0
     p = prices.get("cache_read_mtok")
     if p is not None:
         uncached -= cache_read_tokens
-        inp += _tiered(p, input_tokens) * cache_read_tokens
+        inp += (p if p.__class__ is int else _tiered(p, input_tokens)) * cache_read_tokens
     p = prices.get("cache_write_mtok")
     if p is not None:
         uncached -= cache_write_tokens
-        inp += _tiered(p, input_tokens) * cache_write_tokens
+        inp += (p if p.__class__ is int else _tiered(p, input_tokens)) * cache_write_tokens
     p = prices.get("input_mtok")
     if p is not None:
-        inp += _tiered(p, input_tokens) * uncached
+        inp += (p if p.__class__ is int else _tiered(p, input_tokens)) * uncached
     p = prices.get("output_mtok")
-    out = _tiered(p, input_tokens) * output_tokens if p is not None else Decimal(0)
-    inp /= _MTOK
-    out /= _MTOK
+    out = (p if p.__class__ is int else _tiered(p, input_tokens)) * output_tokens if p is not None else 0
     total = inp + out
     p = prices.get("requests_kcount")
     if p is not None:
-        total += _tiered(p, input_tokens) / _KCOUNT
-    return Cost(float(total), float(inp), float(out))
+        total += _tiered(p, input_tokens) * 1000  # per thousand requests -> per request, in 1e-6 units
+    return Cost(_usd(total), _usd(inp), _usd(out))
+
+
+_DIVISOR = _SCALE * 1_000_000
+
+
+def _usd(scaled: int) -> float:
+    """Scaled integer -> float USD, correctly rounded (int / int division is exact-rounded)."""
+    return scaled / _DIVISOR
 
 
 def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Cost:

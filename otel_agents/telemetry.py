@@ -77,6 +77,7 @@ class Runtime:
     owns_provider: bool = False
     processors: list[Any] = field(default_factory=list)
     sinks: list[Any] = field(default_factory=list)
+    spans: Any = None  # the default spans plugin, if registered
 
     @property
     def hook(self) -> Any:
@@ -176,6 +177,7 @@ def _attach_sinks(rt: Runtime) -> None:
 
 
 def _bind(rt: Runtime) -> None:
+    rt.spans = rt.pm.get_plugin("spans")
     for plugin in rt.pm.get_plugins():
         bind = getattr(plugin, "bind", None)
         if callable(bind):

@@ -32,6 +32,7 @@ from otel_agents.events import (
     WorkflowEvent,
 )
 from otel_agents.hookspecs import hookimpl
+from otel_agents.plugins import call_hook
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.pricing import UnknownModel, price_of
 from otel_agents.redact import fingerprint, redact, to_text
@@ -60,18 +61,26 @@ class UsageTotals:
 
 
 class _State:
-    __slots__ = ("span", "parent", "kind", "event", "totals", "retries", "trace_id", "span_id")
+    __slots__ = ("span", "parent", "kind", "event", "totals", "retries", "trace_id", "span_id", "_ctx")
 
-    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any) -> None:
+    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any, trace_id: int, span_id: int) -> None:
         self.span = span
         self.parent = parent
         self.kind = kind
         self.event = event
         self.totals = UsageTotals()
         self.retries = 0
-        ctx = span.get_span_context()
-        self.trace_id = ctx.trace_id
-        self.span_id = ctx.span_id
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self._ctx: Any = None
+
+    @property
+    def context(self) -> Any:
+        """An OpenTelemetry context holding this span (built once, for its children)."""
+        ctx = self._ctx
+        if ctx is None:
+            ctx = self._ctx = trace.set_span_in_context(self.span)
+        return ctx
 
 
 class SpanView:
@@ -167,6 +176,31 @@ class SpansPlugin:
         state = self._open.get((workflow_id, key))
         return state.span if state is not None else None
 
+    def add_totals(self, workflow_id: str, key: str, totals: UsageTotals) -> bool:
+        """Add usage exported by another process to the roll-up of the open span ``key``
+        and of its open ancestors.
+
+        For replays that export a parent after its children (the Claude Code drain exports
+        each turn when it ends, the session span when the session ends). Returns ``False``
+        when the span is not open here.
+        """
+        node = self._open.get((workflow_id, key))
+        if node is None:
+            return False
+        with _totals_lock:
+            while node is not None:
+                t = node.totals
+                t.input_tokens += totals.input_tokens
+                t.output_tokens += totals.output_tokens
+                t.cache_read_tokens += totals.cache_read_tokens
+                t.cache_write_tokens += totals.cache_write_tokens
+                t.reasoning_tokens += totals.reasoning_tokens
+                t.cost += totals.cost
+                t.model_calls += totals.model_calls
+                t.unpriced_model_calls += totals.unpriced_model_calls
+                node = node.parent
+        return True
+
     @property
     def rt(self) -> Runtime:
         rt = self._rt
@@ -177,14 +211,9 @@ class SpansPlugin:
         return rt
 
     # --- helpers -----------------------------------------------------------------------
-    def _parent(self, workflow_id: str, parent_key: str | None) -> _State | None:
-        if parent_key is None:
-            return None
-        return self._open.get((workflow_id, parent_key))
-
     def _parent_context(self, ev: Any, parent: _State | None) -> Any:
         if parent is not None:
-            return trace.set_span_in_context(parent.span)
+            return parent.context
         if ev.parent is not None:
             sc = SpanContext(ev.parent.trace_id, ev.parent.span_id, is_remote=True, trace_flags=_SAMPLED)
             return trace.set_span_in_context(NonRecordingSpan(sc))
@@ -199,17 +228,27 @@ class SpansPlugin:
             return trace.set_span_in_context(NonRecordingSpan(sc))
         return None  # a workflow: the current context (the application's span, if any)
 
-    def _start(self, kind: str, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind = _INTERNAL) -> _State:
+    def _open_span(self, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind) -> tuple[Any, _State | None, int, int]:
+        """Start the span for ``ev`` under its parent; returns (span, parent state, ids)."""
         rt = self.rt
-        parent = self._parent(ev.workflow_id, ev.parent_key)
-        ctx = self._parent_context(ev, parent)
-        trace_id = parent.trace_id if parent is not None else trace_id_for(ev.workflow_id)
-        rt.ids.next_ids(trace_id, span_id_for(ev.workflow_id, ev.key))
-        if ev.attributes:
-            attrs.update(ev.attributes)
+        wid = ev.workflow_id
+        parent = self._open.get((wid, ev.parent_key)) if ev.parent_key is not None else None
+        if parent is not None:
+            ctx = parent.context
+            trace_id = parent.trace_id
+        else:
+            ctx = self._parent_context(ev, None)
+            trace_id = ev.parent.trace_id if ev.parent is not None else trace_id_for(wid)
+        span_id = span_id_for(wid, ev.key)
+        rt.ids.next_ids(trace_id, span_id)
         span = rt.tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs, start_time=ev.start_time)
-        state = _State(span, parent, kind, ev)
-        return state
+        if ctx is None:  # under the application's current span: the SDK chose the trace id
+            trace_id = span.get_span_context().trace_id
+        return span, parent, trace_id, span_id
+
+    def _start(self, kind: str, ev: Any, name: str, attrs: dict[str, Any]) -> _State:
+        span, parent, trace_id, span_id = self._open_span(ev, name, attrs, _INTERNAL)
+        return _State(span, parent, kind, ev, trace_id, span_id)
 
     def _begin(self, kind: str, ev: LifecycleEvent, name: str, attrs: dict[str, Any]) -> None:
         state = self._start(kind, ev, name, attrs)
@@ -251,8 +290,8 @@ class SpansPlugin:
 
     def _ending(self, kind: str, ev: Any, span: Any, totals: UsageTotals | None) -> None:
         hook = self.rt.pm.hook.span_ending
-        if hook.get_hookimpls():
-            hook(span=SpanView(kind, ev, span, totals))
+        if hook._hookimpls:
+            call_hook(hook, SpanView(kind, ev, span, totals))
 
     def _content(self, attrs: dict[str, Any], value: Any, content_key: str, len_key: str, hash_key: str) -> None:
         if self.rt.config.values.get("capture_content"):
@@ -300,12 +339,18 @@ class SpansPlugin:
             name = f"{A.OP_INVOKE_AGENT} {ev.agent}"
         else:
             name = f"step {ev.name}"
-        _put(attrs, A.SKILL, ev.skill)
-        _put(attrs, A.COMMAND, ev.command)
-        _put(attrs, A.GEN_AI_REQUEST_MODEL, ev.model)
-        _put(attrs, A.TASK_ID, ev.task_id)
-        _put(attrs, A.PHASE_NAME, ev.phase_name)
-        _put(attrs, A.GEN_AI_WORKFLOW_NAME, ev.workflow_name)
+        if ev.skill is not None:
+            attrs[A.SKILL] = ev.skill
+        if ev.command is not None:
+            attrs[A.COMMAND] = ev.command
+        if ev.model is not None:
+            attrs[A.GEN_AI_REQUEST_MODEL] = ev.model
+        if ev.task_id is not None:
+            attrs[A.TASK_ID] = ev.task_id
+        if ev.phase_name is not None:
+            attrs[A.PHASE_NAME] = ev.phase_name
+        if ev.workflow_name is not None:
+            attrs[A.GEN_AI_WORKFLOW_NAME] = ev.workflow_name
         return name, attrs
 
     def _tool(self, ev: ToolCallEvent) -> tuple[str, dict[str, Any]]:
@@ -380,15 +425,19 @@ class SpansPlugin:
             A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
             A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
         }
-        _put(attrs, A.GEN_AI_PROVIDER_NAME, usage.provider)
-        _put(attrs, A.GEN_AI_RESPONSE_MODEL, usage.response_model)
-        _put(attrs, A.GEN_AI_RESPONSE_ID, usage.response_id)
+        if usage.provider is not None:
+            attrs[A.GEN_AI_PROVIDER_NAME] = usage.provider
+        if usage.response_model is not None:
+            attrs[A.GEN_AI_RESPONSE_MODEL] = usage.response_model
+        if usage.response_id is not None:
+            attrs[A.GEN_AI_RESPONSE_ID] = usage.response_id
         if usage.reasoning_tokens:
             attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
         cost, _reason = _cost_attrs(usage, attrs)
-        state = self._start(A.KIND_MODEL_CALL, usage, f"{A.OP_CHAT} {usage.model}", attrs, _CLIENT)
+        if usage.attributes:
+            attrs.update(usage.attributes)
+        span, node, _t, _s = self._open_span(usage, f"{A.OP_CHAT} {usage.model}", attrs, _CLIENT)
         # Roll the call up into every open ancestor.
-        node = state.parent
         with _totals_lock:
             while node is not None:
                 t = node.totals
@@ -403,8 +452,8 @@ class SpansPlugin:
                 else:
                     t.cost += cost
                 node = node.parent
-        self._ending(A.KIND_MODEL_CALL, usage, state.span, None)
-        state.span.end(end_time=usage.end_time)
+        self._ending(A.KIND_MODEL_CALL, usage, span, None)
+        span.end(end_time=usage.end_time)
 
 
 def plugin() -> SpansPlugin:

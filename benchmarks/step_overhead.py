@@ -1,0 +1,196 @@
+"""Step overhead: one instrumented step against the same spans built with the bare SDK.
+
+Both sides end in the same kind of pipeline (a BatchSpanProcessor feeding a null exporter),
+and are measured interleaved, in one run, on the workflow's thread:
+
+- ours: ``with phase.step(...)``, one ``record_usage`` (cost computed from genai-prices
+  data), end: three hook calls, two spans, roll-ups, context attach/detach;
+- bare: ``tracer.start_as_current_span`` for the step span and ``tracer.start_span`` for a
+  CLIENT model-call span beneath it, with the same attributes, the cost already known.
+
+With ``--sinks`` every registered sink (spool, OTLP to a refused port, metrics JSONL,
+analytics SQLite) is attached on our side; steps are spaced ``--gap-ms`` apart, as real
+steps are, so the sinks' background work happens in between; only the time inside our
+calls counts. The script also reports total process CPU per step with sinks on.
+
+Last line: ``step_overhead_ratio: X`` (target <= 1.5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
+
+MODEL = "claude-sonnet-4-5"
+
+
+class NullExporter(SpanExporter):
+    def export(self, spans):  # noqa: D401
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self):
+        pass
+
+
+def bare_step(tracer, i: int) -> None:
+    """What a careful hand-written instrumentation does: the step is the current span while
+    it runs (so the model call, and any library span, nests under it)."""
+    with tracer.start_as_current_span(
+        "invoke_agent coder",
+        attributes={
+            "otel_agents.kind": "step",
+            "otel_agents.workflow.id": "bench",
+            "otel_agents.step.name": "coder",
+            "otel_agents.attempt": 1,
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": "coder",
+            "otel_agents.phase.name": "build",
+            "gen_ai.workflow.name": "bench",
+        },
+    ) as step:
+        _bare_chat(tracer, step, i)
+
+
+def _bare_chat(tracer, step, i: int) -> None:
+    chat = tracer.start_span(
+        f"chat {MODEL}",
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": MODEL,
+            "otel_agents.kind": "model_call",
+            "otel_agents.workflow.id": "bench",
+            "gen_ai.usage.input_tokens": 3100 + i % 7,
+            "gen_ai.usage.output_tokens": 500,
+            "gen_ai.usage.cache_read.input_tokens": 2000,
+            "gen_ai.usage.cache_write.input_tokens": 100,
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.usage.cost.amount": 0.011475,
+            "gen_ai.usage.cost.currency": "USD",
+            "gen_ai.usage.cost.source": "local",
+            "gen_ai.usage.cost": 0.011475,
+        },
+    )
+    chat.end()
+    step.set_attributes(
+        {
+            "otel_agents.outcome": "success",
+            "otel_agents.rollup.input_tokens": 3100,
+            "otel_agents.rollup.output_tokens": 500,
+            "otel_agents.rollup.cache_read.input_tokens": 2000,
+            "otel_agents.rollup.cache_write.input_tokens": 100,
+            "otel_agents.rollup.reasoning.output_tokens": 0,
+            "otel_agents.rollup.cost.amount": 0.011475,
+            "otel_agents.rollup.cost.currency": "USD",
+            "otel_agents.rollup.model_calls": 1,
+            "otel_agents.rollup.unpriced_model_calls": 0,
+        }
+    )
+
+
+def ours_step(phase, i: int) -> None:
+    with phase.step("coder", agent="coder") as st:
+        st.record_usage(MODEL, provider="anthropic", input_tokens=3100 + i % 7, output_tokens=500,
+                        cache_read_tokens=2000, cache_write_tokens=100)
+
+
+def measure(fn, arg, n: int, gap_s: float) -> float:
+    """Median seconds per call over ``n`` calls, timing only inside the call."""
+    times = []
+    perf = time.perf_counter
+    for i in range(n):
+        t0 = perf()
+        fn(arg, i)
+        times.append(perf() - t0)
+        if gap_s:
+            deadline = perf() + gap_s
+            while perf() < deadline:
+                pass
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=2000, help="steps per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--sinks", action="store_true", help="attach every registered sink on our side")
+    parser.add_argument("--gap-ms", type=float, default=None, help="idle time between steps (default 1 with --sinks)")
+    ns = parser.parse_args()
+    gap_s = (ns.gap_ms if ns.gap_ms is not None else (1.0 if ns.sinks else 0.0)) / 1000.0
+
+    home = tempfile.mkdtemp(prefix="otel-agents-bench-")
+    os.environ["OTEL_AGENTS_HOME"] = home
+    os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # refused: nothing listens
+    os.environ["OTEL_AGENTS_REPLAY_ON_START"] = "false"
+    os.environ.setdefault("OTEL_AGENTS_PLUGINS", "none")  # the core alone: no third-party plugins
+
+    import otel_agents
+    from otel_agents.pricing import warm
+
+    warm(((MODEL, "anthropic"),))
+
+    bare_provider = TracerProvider()
+    bare_provider.add_span_processor(BatchSpanProcessor(NullExporter()))
+    bare_tracer = bare_provider.get_tracer("bare")
+
+    ours_provider = TracerProvider()
+    ours_provider.add_span_processor(BatchSpanProcessor(NullExporter()))
+    rt = otel_agents.setup(provider=ours_provider, with_sinks=ns.sinks, set_global=False)
+    wf = otel_agents.new_workflow("bench", workflow_id="bench").start()
+    phase = wf.phase("build").start()
+
+    # Warm up both paths.
+    measure(bare_step, bare_tracer, 200, 0)
+    measure(ours_step, phase, 200, 0)
+
+    # Interleave the two sides in small blocks, so drift and other load hit both alike.
+    bare_med, ours_med = [], []
+    block = 100
+    for _ in range(ns.rounds):
+        b_times, o_times = [], []
+        for _blk in range(ns.steps // block):
+            b_times.append(measure(bare_step, bare_tracer, block, gap_s))
+            o_times.append(measure(ours_step, phase, block, gap_s))
+        bare_med.append(statistics.median(b_times))
+        ours_med.append(statistics.median(o_times))
+    bare_us = statistics.median(bare_med) * 1e6
+    ours_us = statistics.median(ours_med) * 1e6
+
+    cpu_per_step_us = None
+    if ns.sinks:
+        # Total process CPU per step with every sink on: our calls plus all background work,
+        # measured after the sinks have drained.
+        n = ns.steps
+        for proc in rt.processors:
+            getattr(proc, "force_flush", lambda *a, **k: None)()
+        c0 = time.process_time()
+        measure(ours_step, phase, n, gap_s)
+        for proc in rt.processors:
+            getattr(proc, "force_flush", lambda *a, **k: None)()
+        busy_gap_cpu = n * gap_s  # the spin-wait between steps burns CPU on our thread: subtract it
+        cpu_per_step_us = ((time.process_time() - c0) - busy_gap_cpu) / n * 1e6
+
+    phase.stop()
+    wf.stop()
+    otel_agents.shutdown()
+    ratio = ours_us / bare_us
+    print(f"python {sys.version.split()[0]}, {ns.rounds} rounds x {ns.steps} steps, gap {gap_s * 1000:.1f} ms, "
+          f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}")
+    print(f"bare OpenTelemetry step (2 spans, cost known): {bare_us:8.1f} us (median of round medians)")
+    print(f"otel-agents step (3 hooks, 2 spans, cost):      {ours_us:8.1f} us")
+    if cpu_per_step_us is not None:
+        print(f"total process CPU per step, all sinks on:       {cpu_per_step_us:8.1f} us")
+    print(f"step_overhead_ratio: {ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
