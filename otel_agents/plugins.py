@@ -17,7 +17,7 @@ import pluggy
 import pluggy._callers
 
 from otel_agents import hookspecs
-from otel_agents.safety import isolated, report
+from otel_agents.safety import report
 
 ENTRY_POINT_GROUP = "otel_agents"
 
@@ -36,6 +36,23 @@ def _names(var: str) -> set[str] | None:
     if raw is None or not raw.strip():
         return None
     return {n.strip() for n in raw.split(",") if n.strip()}
+
+
+class _Isolated:
+    """A hook implementation that reports its exceptions instead of raising them."""
+
+    __slots__ = ("where", "__wrapped__")
+
+    def __init__(self, where: str, fn: Any) -> None:
+        self.where = where
+        self.__wrapped__ = fn
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            return self.__wrapped__(*args)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            report(self.where, exc)
+            return None
 
 
 def _lean_multicall(hook_name: str, impls: Any, kwargs: Any, firstresult: bool) -> Any:
@@ -59,15 +76,23 @@ def _lean_multicall(hook_name: str, impls: Any, kwargs: Any, firstresult: bool) 
 def call_hook(caller: Any, event: Any) -> None:
     """Call a one-argument lifecycle hook: ``caller(event=...)`` without pluggy's generic
     argument checks, for the hot path. Same implementations, same order (last registered
-    first), same isolation; falls back to pluggy when an implementation is a wrapper or
-    takes other arguments."""
+    first), same isolation (inline here, instead of through the registration wrapper);
+    falls back to pluggy when an implementation is a wrapper or takes other arguments."""
     impls = caller._hookimpls
     for impl in impls:
         if impl.hookwrapper or impl.wrapper or len(impl.argnames) != 1:
             caller(**{caller.spec.argnames[0]: event})
             return
     for impl in reversed(impls):
-        impl.function(event)
+        fn = impl.function
+        raw = getattr(fn, "__wrapped__", None) if fn.__class__ is _Isolated else None
+        if raw is None:
+            fn(event)
+            continue
+        try:
+            raw(event)
+        except Exception as exc:  # noqa: BLE001 - isolation is the point
+            report(fn.where, exc)
 
 
 class PluginManager(pluggy.PluginManager):
@@ -85,9 +110,8 @@ class PluginManager(pluggy.PluginManager):
         for caller in self.get_hookcallers(plugin) or ():
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
-                    if not getattr(impl.function, "__otel_agents_isolated__", False):
-                        where = f"plugin {plugin_name}: {caller.name}"
-                        impl.function = isolated(where, impl.function)
+                    if impl.function.__class__ is not _Isolated:
+                        impl.function = _Isolated(f"plugin {plugin_name}: {caller.name}", impl.function)
         return plugin_name
 
 

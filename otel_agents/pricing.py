@@ -44,6 +44,7 @@ class Cost(NamedTuple):
 
 _SCALE_EXP = 12  # prices are held as integers in units of 1e-12 USD per million tokens
 _SCALE = 10**_SCALE_EXP
+_DIVISOR = _SCALE * 1_000_000  # int / int true division is correctly rounded: exact to the float
 
 
 @dataclass(slots=True)
@@ -76,6 +77,7 @@ def _scaled(price: Any) -> int | _IntTiers | None:
 
 
 _cache: dict[tuple[str, str | None], _Entry | UnknownModel] = {}
+_calls = 0  # the cache's age is checked every 4096 look-ups, not on every one
 _lock = threading.Lock()
 
 
@@ -89,13 +91,16 @@ def _tiered(price: int | _IntTiers, total_input: int) -> int:
 
 
 def _lookup(model: str, provider: str | None) -> _Entry:
+    global _calls
     key = (model, provider)
     entry = _cache.get(key)
+    _calls += 1
+    if entry.__class__ is _Entry:
+        if _calls & 4095 or time.monotonic() - entry.loaded_at < _REFRESH_S:  # type: ignore[union-attr]
+            return entry  # type: ignore[return-value]
+    elif entry is not None:
+        raise entry  # type: ignore[misc]
     now = time.monotonic()
-    if entry.__class__ is _Entry and now - entry.loaded_at < _REFRESH_S:  # type: ignore[union-attr]
-        return entry  # type: ignore[return-value]
-    if isinstance(entry, UnknownModel):
-        raise entry
     from genai_prices import data_snapshot
 
     try:
@@ -119,6 +124,37 @@ def _lookup(model: str, provider: str | None) -> _Entry:
     return entry
 
 
+def _check(input_tokens: int, cache_read_tokens: int, cache_write_tokens: int) -> None:
+    if cache_read_tokens + cache_write_tokens > input_tokens:
+        raise ValueError(
+            f"cache tokens ({cache_read_tokens} read + {cache_write_tokens} write) exceed input_tokens {input_tokens}"
+        )
+
+
+def _scaled_cost(prices: dict[str, Any], i: int, o: int, cr: int, cw: int) -> tuple[int, int, int]:
+    """(total, input, output) in units of 1e-12 USD per million tokens, exact integers."""
+    uncached = i
+    inp = 0
+    p = prices.get("cache_read_mtok")
+    if p is not None:
+        uncached -= cr
+        inp += (p if p.__class__ is int else _tiered(p, i)) * cr
+    p = prices.get("cache_write_mtok")
+    if p is not None:
+        uncached -= cw
+        inp += (p if p.__class__ is int else _tiered(p, i)) * cw
+    p = prices.get("input_mtok")
+    if p is not None:
+        inp += (p if p.__class__ is int else _tiered(p, i)) * uncached
+    p = prices.get("output_mtok")
+    out = (p if p.__class__ is int else _tiered(p, i)) * o if p is not None else 0
+    total = inp + out
+    p = prices.get("requests_kcount")
+    if p is not None:
+        total += _tiered(p, i) * 1000  # per thousand requests -> one request, in the same units
+    return total, inp, out
+
+
 def price_of(
     model: str,
     provider: str | None,
@@ -128,49 +164,31 @@ def price_of(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
 ) -> Cost:
-    """The cost of one call. ``input_tokens`` includes cache reads and writes.
+    """The cost of one call: total, input and output. ``input_tokens`` includes cache.
 
     Raises ``UnknownModel`` when genai-prices has no price for the model, and
     ``ValueError`` when the cache counts exceed the input.
     """
-    if cache_read_tokens + cache_write_tokens > input_tokens:
-        raise ValueError(
-            f"cache tokens ({cache_read_tokens} read + {cache_write_tokens} write) exceed input_tokens {input_tokens}"
-        )
+    _check(input_tokens, cache_read_tokens, cache_write_tokens)
     entry = _lookup(model, provider)
-    prices = entry.prices
-    if prices is None:
+    if entry.prices is None:
         return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-    # Exact integer arithmetic in units of 1e-12 USD per million tokens; one division at the
-    # end gives the same value calc_price's Decimals give.
-    uncached = input_tokens
-    inp = 0
-    p = prices.get("cache_read_mtok")
-    if p is not None:
-        uncached -= cache_read_tokens
-        inp += (p if p.__class__ is int else _tiered(p, input_tokens)) * cache_read_tokens
-    p = prices.get("cache_write_mtok")
-    if p is not None:
-        uncached -= cache_write_tokens
-        inp += (p if p.__class__ is int else _tiered(p, input_tokens)) * cache_write_tokens
-    p = prices.get("input_mtok")
-    if p is not None:
-        inp += (p if p.__class__ is int else _tiered(p, input_tokens)) * uncached
-    p = prices.get("output_mtok")
-    out = (p if p.__class__ is int else _tiered(p, input_tokens)) * output_tokens if p is not None else 0
-    total = inp + out
-    p = prices.get("requests_kcount")
-    if p is not None:
-        total += _tiered(p, input_tokens) * 1000  # per thousand requests -> per request, in 1e-6 units
-    return Cost(_usd(total), _usd(inp), _usd(out))
+    total, inp, out = _scaled_cost(entry.prices, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+    return Cost(total / _DIVISOR, inp / _DIVISOR, out / _DIVISOR)
 
 
-_DIVISOR = _SCALE * 1_000_000
+def cost_usd(
+    model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int, cache_write_tokens: int
+) -> float:
+    """Just the total of ``price_of``, for the hot path (same errors)."""
+    if cache_read_tokens + cache_write_tokens > input_tokens:
+        _check(input_tokens, cache_read_tokens, cache_write_tokens)
+    entry = _lookup(model, provider)
+    if entry.prices is None:
+        return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens).total
+    return _scaled_cost(entry.prices, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)[0] / _DIVISOR
 
 
-def _usd(scaled: int) -> float:
-    """Scaled integer -> float USD, correctly rounded (int / int division is exact-rounded)."""
-    return scaled / _DIVISOR
 
 
 def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Cost:

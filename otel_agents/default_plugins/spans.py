@@ -34,7 +34,7 @@ from otel_agents.events import (
 from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import call_hook
 from otel_agents.ids import span_id_for, trace_id_for
-from otel_agents.pricing import UnknownModel, price_of
+from otel_agents.pricing import UnknownModel, cost_usd
 from otel_agents.redact import fingerprint, redact, to_text
 
 if TYPE_CHECKING:
@@ -118,14 +118,14 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
         cost, source = float(usage.cost), "provider"
     else:
         try:
-            cost = price_of(
+            cost = cost_usd(
                 usage.model,
                 usage.provider,
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_tokens,
-                cache_write_tokens=usage.cache_write_tokens,
-            ).total
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+            )
             source = "local"
         except UnknownModel:
             reason = "unknown_model"
