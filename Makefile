@@ -24,6 +24,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/step_overhead.py
+	$(PY) benchmarks/hook_latency.py
 
 clean:
 	rm -rf $(VENV) .otel-agents build *.egg-info

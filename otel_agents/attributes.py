@@ -91,6 +91,14 @@ HOOK_EVENT_ID: Final = "otel_agents.hook.event_id"
 HOOK_TOOL_NAME: Final = "otel_agents.hook.tool_name"
 HOOK_TOOL_USE_ID: Final = "otel_agents.hook.tool_use_id"
 HOOK_SOURCE: Final = "otel_agents.hook.source"
+#: The event's low-cardinality qualifier: SessionStart source, SessionEnd reason, compaction
+#: trigger, notification type.
+HOOK_DETAIL: Final = "otel_agents.hook.detail"
+#: A Claude Code turn's prompt: length and sha256 by default; the redacted text on opt-in.
+PROMPT_LENGTH: Final = "otel_agents.prompt.length"
+PROMPT_SHA256: Final = "otel_agents.prompt.sha256"
+PROMPT_TEXT: Final = "otel_agents.prompt.text"
+PROMPT_ID: Final = "otel_agents.prompt.id"
 
 # Span event names.
 EVENT_HOOK: Final = "otel_agents.hook_event"

@@ -65,6 +65,11 @@ SETTINGS: tuple[Setting, ...] = (
     _s("replay.on_start", bool, True, "replay undelivered spool records in the background at start"),
     _s("claude_code.idle_timeout", float, 3600.0,
        "seconds after which a session with no SessionEnd is closed"),
+    _s("claude_code.auto_drain", bool, True,
+       "the hook starts a detached drain (spans built and exported) at Stop and SessionEnd"),
+    _s("claude_code.drain_deadline", float, 10.0,
+       "seconds a Claude Code drain (detached, or otel-agents flush) may take, at most"),
+    _s("claude_code.fsync", bool, False, "fsync the session spool after every hook event"),
     _s("budget.usd", float, 0.0, "otel-agents-budget plugin: warn past this cost per workflow (0: off)"),
 )
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -24,8 +24,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"), REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), REDACTED),
-    # Passwords in URLs: scheme://user:password@host
-    (re.compile(r"([a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
+    # Passwords in URLs: scheme://user:password@host. The lookbehind starts a scheme only at
+    # the start of a word: without it a long run of letters costs quadratic time.
+    (re.compile(r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
     # Passwords and secrets in commands: --password x, -p=x, PASSWORD=x, api_key: x, .env lines.
     (re.compile(
         r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)(\"[^\"]*\"|'[^']*'|\S+)"),

@@ -26,9 +26,10 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
     else:
         print(f"workflow {workflow_id}\n")
         print(span_tree(list(memory.get_finished_spans())))
+    otel_agents.shutdown()  # first: the sinks finish (within the exit deadline), then report
+    if not ns.quiet:
         for sink in rt.sinks:
             describe = getattr(sink, "describe", None)
             if callable(describe):
                 print(f"\n{sink.name}: {describe()}")
-    otel_agents.shutdown()
     return 0

@@ -1,0 +1,375 @@
+"""Writing execution records into the analytics store, idempotently.
+
+Each record goes to the table of its kind, upserted by its id (``record_id``; the
+``workflow_id`` for workflows; the event id for hook events), so replaying the same records
+never duplicates a row. One batch is one ``BEGIN IMMEDIATE`` transaction.
+
+A workflow's aggregates (phase count, phase durations, cost breakdown, bottleneck, idle
+time, retries, ...) are computed from the stored phase, step and tool rows when the
+workflow record arrives (``otel_agents.analytics.aggregate``), and again whenever a later
+batch adds rows under a workflow already stored, so the row is right whatever order the
+records arrive in.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from otel_agents import attributes as A
+from otel_agents.analytics import aggregate
+from otel_agents.analytics.schema import DEFAULT_BUSY_TIMEOUT_MS, connect
+from otel_agents.sinks.records import KIND_HOOK_EVENT, SCHEMA_VERSION
+
+_STATUS = {"success": "completed", "failure": "failed", "abandoned": "abandoned"}
+
+
+def status_of(outcome: str | None) -> str:
+    """Seed 001's status word for an outcome: completed, failed or abandoned."""
+    return _STATUS.get(outcome or "", "completed")
+
+
+def _b(value: Any) -> int | None:
+    return None if value is None else int(bool(value))
+
+
+def _secs(record: dict[str, Any]) -> float | None:
+    ms = record.get("duration_ms")
+    return None if ms is None else round(ms / 1000.0, 9)
+
+
+def _day(record: dict[str, Any]) -> str | None:
+    start = record.get("start_time")
+    return start[:10] if isinstance(start, str) and len(start) >= 10 else None
+
+
+def _tokens(record: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "input_tokens": record.get("input_tokens"),
+        "output_tokens": record.get("output_tokens"),
+        "cache_read_tokens": record.get("cache_read_tokens"),
+        "cache_write_tokens": record.get("cache_write_tokens"),
+        "reasoning_tokens": record.get("reasoning_tokens"),
+    }
+
+
+def _common(record: dict[str, Any]) -> dict[str, Any]:
+    outcome = record.get("outcome")
+    return {
+        "workflow_id": record.get("workflow_id"),
+        "trace_id": record.get("trace_id"),
+        "outcome": outcome,
+        "success": _b(record.get("success")),
+        "start_time": record.get("start_time"),
+        "end_time": record.get("end_time"),
+        "start_unix_nano": record.get("start_unix_nano"),
+        "end_unix_nano": record.get("end_unix_nano"),
+        "duration_seconds": _secs(record),
+        "day": _day(record),
+        "error_type": record.get("error_type"),
+        "error_message": record.get("error_message"),
+        "error_category": record.get("error_category"),
+    }
+
+
+# --- row builders, one per table ---------------------------------------------------------------
+
+
+def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = _common(r)
+    row.update(_tokens(r))
+    inp, out = r.get("input_tokens"), r.get("output_tokens")
+    row.update(
+        record_id=r["record_id"],
+        parent_id=r.get("parent_id"),
+        workflow_name=r.get("workflow_name"),
+        template=r.get("template"),
+        phase_name=r.get("phase_name"),
+        phase_number=r.get("phase_number"),
+        phase_status=status_of(r.get("outcome")),
+        tokens_used=None if inp is None and out is None else (inp or 0) + (out or 0),
+        cost_usd=r.get("cost_usd"),
+        model_calls=r.get("model_calls"),
+        unpriced_model_calls=r.get("unpriced_model_calls"),
+    )
+    return row
+
+
+def _step_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = _common(r)
+    row.update(_tokens(r))
+    row.update(
+        record_id=r["record_id"],
+        parent_id=r.get("parent_id"),
+        workflow_name=r.get("workflow_name"),
+        phase_name=r.get("phase_name"),
+        step_name=r.get("step_name"),
+        agent=r.get("agent"),
+        skill=r.get("skill"),
+        command=r.get("command"),
+        task_id=r.get("task_id"),
+        session_id=r.get("session_id"),
+        model=r.get("model"),
+        provider=r.get("provider"),
+        attempt=r.get("attempt"),
+        retry_count=r.get("retry_count"),
+        status=status_of(r.get("outcome")),
+        cost_usd=r.get("cost_usd"),
+        model_calls=r.get("model_calls"),
+        unpriced_model_calls=r.get("unpriced_model_calls"),
+    )
+    return row
+
+
+def _tool_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = _common(r)
+    row.update(
+        record_id=r["record_id"],
+        call_id=r.get("call_id"),
+        parent_id=r.get("parent_id"),
+        session_id=r.get("session_id"),
+        phase_name=r.get("phase_name"),
+        step_name=r.get("step_name"),
+        agent=r.get("agent"),
+        tool_name=r.get("tool_name"),
+        tool_type=r.get("tool_type"),
+        status=status_of(r.get("outcome")),
+        arguments_sha256=r.get("arguments_sha256"),
+        arguments_length=r.get("arguments_length"),
+        result_sha256=r.get("result_sha256"),
+        result_length=r.get("result_length"),
+    )
+    return row
+
+
+def _model_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = _common(r)
+    row.update(_tokens(r))
+    row.update(
+        record_id=r["record_id"],
+        parent_id=r.get("parent_id"),
+        session_id=r.get("session_id"),
+        phase_name=r.get("phase_name"),
+        step_name=r.get("step_name"),
+        agent=r.get("agent"),
+        model=r.get("model"),
+        response_model=r.get("response_model"),
+        provider=r.get("provider"),
+        status=status_of(r.get("outcome")),
+        cost_usd=r.get("cost_usd"),
+        cost_source=r.get("cost_source"),
+        cost_unavailable_reason=r.get("cost_unavailable_reason"),
+    )
+    return row
+
+
+def _hook_row(r: dict[str, Any]) -> dict[str, Any]:
+    attrs = r.get("event_attributes")
+    return {
+        "event_id": r["record_id"],
+        "event_type": r.get("event_type"),
+        "hook_source": r.get("hook_source"),
+        "detail": r.get("hook_detail"),
+        "session_id": r.get("session_id"),
+        "workflow_id": r.get("workflow_id"),
+        "trace_id": r.get("trace_id"),
+        "span_id": r.get("parent_id"),
+        "tool_name": r.get("tool_name"),
+        "tool_use_id": r.get("call_id"),
+        "timestamp": r.get("start_time"),
+        "time_unix_nano": r.get("start_unix_nano"),
+        "payload": json.dumps(attrs, ensure_ascii=False, sort_keys=True, default=str) if attrs is not None else None,
+    }
+
+
+def _workflow_row(r: dict[str, Any]) -> dict[str, Any]:
+    """The workflow's own fields; aggregates are filled in by ``aggregate.refresh``."""
+    row = _common(r)
+    row.update(_tokens(r))
+    inp, out, cache_read = r.get("input_tokens"), r.get("output_tokens"), r.get("cache_read_tokens")
+    start_ns = r.get("start_unix_nano")
+    hour = dow = None
+    if start_ns:
+        tm = time.gmtime(start_ns // 1_000_000_000)
+        hour, dow = tm.tm_hour, tm.tm_wday  # Monday = 0, as seed 001
+    row.update(
+        record_id=r.get("record_id"),
+        workflow_name=r.get("workflow_name"),
+        template=r.get("template"),
+        issue_id=r.get("issue_id"),
+        task_id=r.get("task_id"),
+        session_id=r.get("session_id"),
+        requested_model=r.get("model"),
+        provider=r.get("provider"),
+        status=status_of(r.get("outcome")),
+        model_call_count=r.get("model_calls"),
+        unpriced_model_calls=r.get("unpriced_model_calls"),
+        total_tokens=None if inp is None and out is None else (inp or 0) + (out or 0),
+        cache_efficiency_percent=(round(100.0 * (cache_read or 0) / inp, 4) if inp else None),
+        cost_usd=r.get("cost_usd"),
+        retry_count=r.get("retry_count"),
+        complexity=r.get("complexity"),
+        hour_of_day=hour,
+        day_of_week=dow,
+        service_name=r.get("service_name"),
+    )
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    name: str
+    key: str
+    build: Any
+    columns: tuple[str, ...] = ()
+    upsert_sql: str = ""
+    insert_missing_sql: str = ""
+
+
+def _table(name: str, key: str, build: Any, sample: dict[str, Any]) -> _Table:
+    cols = tuple(sample) + ("created_at", "updated_at")
+    updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in (key, "created_at"))
+    insert = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "  # noqa: S608
+    return _Table(
+        name,
+        key,
+        build,
+        cols,
+        upsert_sql=insert + f"ON CONFLICT({key}) DO UPDATE SET {updates}",
+        insert_missing_sql=insert + f"ON CONFLICT({key}) DO NOTHING",
+    )
+
+
+_SAMPLE = dict.fromkeys(("record_id", "workflow_id", "outcome", "success", "duration_ms", "start_time"))
+_TABLES: dict[str, _Table] = {
+    A.KIND_WORKFLOW: _table("workflow_history", "workflow_id", _workflow_row, _workflow_row(_SAMPLE)),
+    A.KIND_PHASE: _table("phase_logs", "record_id", _phase_row, _phase_row(_SAMPLE)),
+    A.KIND_STEP: _table("step_executions", "record_id", _step_row, _step_row(_SAMPLE)),
+    A.KIND_TOOL_CALL: _table("tool_calls", "record_id", _tool_row, _tool_row(_SAMPLE)),
+    A.KIND_MODEL_CALL: _table("model_calls", "record_id", _model_row, _model_row(_SAMPLE)),
+    KIND_HOOK_EVENT: _table("hook_events", "event_id", _hook_row, _hook_row(_SAMPLE)),
+}
+#: Table name by record kind.
+TABLE_FOR_KIND: dict[str, str] = {kind: t.name for kind, t in _TABLES.items()}
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """What one :meth:`AnalyticsStore.write` did."""
+
+    #: rows inserted or updated, per table (with ``overwrite=False``: inserted only)
+    rows: dict[str, int] = field(default_factory=dict)
+    #: records whose row was already there (``overwrite=False`` only)
+    present: int = 0
+    #: records with no table (unknown kind), no id, or a newer ``schema_version``
+    skipped: int = 0
+    workflows_refreshed: int = 0
+
+
+def _now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+#: Connections inherited across a fork: kept referenced so they are never closed in the child.
+_abandoned: list[sqlite3.Connection] = []
+
+
+class AnalyticsStore:
+    """The analytics database, opened (and migrated) on first use.
+
+    Not thread-safe by itself: the sink serialises calls. Any number of processes may
+    write at once (WAL, busy timeout, ``BEGIN IMMEDIATE``).
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+        self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
+        self._conn: sqlite3.Connection | None = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
+        return self._conn
+
+    def write(self, records: Iterable[dict[str, Any]], *, overwrite: bool = True) -> WriteStats:
+        """Upsert ``records`` in one transaction; refresh the workflows they touch.
+
+        With ``overwrite=False`` a record whose row exists is left alone (``reconcile``:
+        the row came from the same record), and only inserted rows count as changes.
+        """
+        stats = WriteStats()
+        conn = self.conn
+        now = _now_iso()
+        workflows: set[str] = set()
+        touched: set[str] = set()
+        model_ids: list[str] = []
+        parent_ids: list[str] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for record in records:
+                table = _TABLES.get(record.get("kind") or "")
+                version = record.get("schema_version")
+                if table is None or not record.get("record_id") or (
+                        isinstance(version, int) and version > SCHEMA_VERSION):
+                    stats.skipped += 1  # unknown kind, no id, or a layout newer than this code
+                    continue
+                row = table.build(record)
+                if table.key == "workflow_id" and not row.get("workflow_id"):
+                    stats.skipped += 1
+                    continue
+                row["created_at"] = row["updated_at"] = now
+                sql = table.upsert_sql if overwrite else table.insert_missing_sql
+                if conn.execute(sql, [row.get(c) for c in table.columns]).rowcount == 0:
+                    stats.present += 1
+                    continue
+                stats.rows[table.name] = stats.rows.get(table.name, 0) + 1
+                kind = record["kind"]
+                if kind == A.KIND_MODEL_CALL:
+                    model_ids.append(record["record_id"])
+                elif kind in (A.KIND_STEP, A.KIND_PHASE):
+                    parent_ids.append(record["record_id"])
+                wid = record.get("workflow_id")
+                if wid:
+                    (workflows if table.key == "workflow_id" else touched).add(wid)
+            aggregate.enrich(conn, model_ids, parent_ids)
+            refresh = set(workflows)
+            for wid in touched - workflows:
+                if conn.execute("SELECT 1 FROM workflow_history WHERE workflow_id = ?", (wid,)).fetchone():
+                    refresh.add(wid)
+            for wid in sorted(refresh):
+                aggregate.refresh(conn, wid, now)
+            stats.workflows_refreshed = len(refresh)
+            conn.execute("COMMIT")
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            raise
+        return stats
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table."""
+        return {
+            name: int(self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])  # noqa: S608
+            for name in TABLE_FOR_KIND.values()
+        }
+
+    def abandon(self) -> None:
+        """Forget the connection without closing it (in a forked child: SQLite connections
+        must not cross a fork, and closing the parent's would release the parent's locks)."""
+        if self._conn is not None:
+            _abandoned.append(self._conn)
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None

@@ -1,0 +1,507 @@
+"""The drain: spooled Claude Code hook events become spans, off the hook's path.
+
+A drain runs detached after Stop and SessionEnd (``detached_main``), or from
+``otel-agents flush`` (``drain``). For each session it:
+
+1. takes the session's lock (one drain per session at a time);
+2. loads the model (``model.Session``) from the drain state, reads only the spool lines
+   after the saved offset, and applies them;
+3. reads the transcripts incrementally (``transcript``) and places each new API response on
+   the step that made it;
+4. exports what is complete, through the core's lifecycle hooks with explicit keys and
+   times, so the default spans plugin builds the spans (names, roll-ups, deterministic ids
+   from ``(session_id, key)``) and the registered sinks receive them;
+5. flushes the sinks, then saves the state, so a crash re-exports (the same span ids) rather
+   than loses.
+
+Kinds (see docs/claude-code.md): session = workflow ``claude-code``; turn = phase ``turn``;
+the main agent's work in a turn = step ``main`` (agent ``claude-code``); a subagent = step
+with ``agent=agent_type``; a tool call = tool_call; an API response = model usage.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_agents import attributes as A
+from otel_agents.claude_code import store
+from otel_agents.claude_code.model import (
+    ABANDONED,
+    FAILURE,
+    SUCCESS,
+    WORKFLOW_KEY,
+    Agent,
+    HookEvent,
+    Session,
+    Tool,
+    Totals,
+    Turn,
+)
+from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
+from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
+from otel_agents.safety import report
+
+WORKFLOW_NAME = "claude-code"
+TEMPLATE = "claude-code"
+MAIN_AGENT = "claude-code"
+PROVIDER = "anthropic"
+HOOK_SOURCE = "claude-code"
+#: A detached drain waits this long first: the transcript may lag the Stop hook by a moment.
+SETTLE_S = 0.5
+_OUTCOMES = {SUCCESS: Outcome.SUCCESS, FAILURE: Outcome.FAILURE, ABANDONED: Outcome.ABANDONED}
+
+
+@dataclass(slots=True)
+class DrainReport:
+    """What one drain did."""
+
+    sessions: int = 0
+    spans: int = 0
+    closed: int = 0
+    open: int = 0
+    busy: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    removed: int = 0
+
+
+def _cost_of(u: ModelUsage) -> float | None:
+    """The cost the spans plugin computes for ``u`` (same function, same inputs)."""
+    from otel_agents.pricing import UnknownModel, price_of
+
+    try:
+        return price_of(
+            u.model, u.provider, input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+            cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
+        ).total
+    except (UnknownModel, ValueError):
+        return None
+
+
+def _content_attrs(rec: dict[str, Any] | None, text_key: str, len_key: str, sha_key: str) -> dict[str, Any]:
+    """Span attributes of a spooled content record: length + sha256, and the text if captured."""
+    if not rec:
+        return {}
+    out: dict[str, Any] = {len_key: rec["len"], sha_key: rec["sha256"]}
+    text = rec.get("text")
+    if isinstance(text, str):
+        out[text_key] = text
+    return out
+
+
+def _error_text(rec: dict[str, Any] | None) -> str:
+    """A failure's description: the redacted text if captured, else its length and hash."""
+    if not rec:
+        return "tool call failed"
+    text = rec.get("text")
+    if isinstance(text, str) and text:
+        return text
+    return f"tool call failed (error text not recorded: {rec['len']} chars, sha256 {str(rec['sha256'])[:16]})"
+
+
+class _Emitter:
+    """Fires the lifecycle hooks for one session's complete items."""
+
+    def __init__(self, rt: Any, session: Session) -> None:
+        self.rt = rt
+        self.s = session
+        self.sid = session.session_id
+        self.hook = rt.pm.hook
+        self.spans = rt.pm.get_plugin("spans")
+        self.opened: set[str] = set()
+        self.count = 0
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _call(self, name: str, **kwargs: Any) -> None:
+        try:
+            getattr(self.hook, name)(**kwargs)
+        except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the drain
+            report(f"claude_code drain: {name}", exc)
+
+    def _start(self, name: str, ev: Any) -> None:
+        self._call(name, event=ev)
+        self.opened.add(ev.key)
+
+    def _end(self, name: str, ev: Any, end: int | None, outcome: str | None) -> None:
+        ev.end_time = end
+        if ev.outcome is None:
+            ev.outcome = _OUTCOMES.get(outcome or SUCCESS, Outcome.SUCCESS)
+        self._call(name, event=ev)
+        self.opened.discard(ev.key)
+        self.count += 1
+
+    def _events(self, key: str, events: list[HookEvent]) -> None:
+        if not events or self.spans is None:
+            return
+        span = self.spans.span_for(self.sid, key)
+        if span is None:
+            return
+        for ev in events:
+            attrs: dict[str, Any] = {A.HOOK_EVENT_TYPE: ev.type, A.HOOK_EVENT_ID: ev.id, A.HOOK_SOURCE: HOOK_SOURCE}
+            if ev.tool:
+                attrs[A.HOOK_TOOL_NAME] = ev.tool
+            if ev.tool_use_id:
+                attrs[A.HOOK_TOOL_USE_ID] = ev.tool_use_id
+            if ev.detail:
+                attrs[A.HOOK_DETAIL] = ev.detail
+            try:
+                span.add_event(A.EVENT_HOOK, attrs, timestamp=ev.t)
+            except Exception as exc:  # noqa: BLE001
+                report("claude_code drain: span event", exc)
+
+    # --- items ---------------------------------------------------------------------------------------
+    def usage(self, parent_key: str, resp: Response) -> None:
+        item = self.s.step(parent_key)
+        end = resp.end if resp.end is not None else (item.end if item is not None else None)
+        start = resp.start if resp.start is not None else end
+        if item is not None and item.start is not None:  # clocks disagree: keep it inside its parent
+            lo, hi = item.start, item.end if item.end is not None else max(item.start, end or item.start)
+            end = min(max(end if end is not None else hi, lo), hi)
+            start = min(max(start if start is not None else end, lo), end)
+        u = ModelUsage.from_anthropic(
+            resp.usage, workflow_id=self.sid, model=resp.model or "unknown", provider=PROVIDER,
+            response_id=resp.message_id or None, key=f"chat:{resp.key}", parent_key=parent_key,
+            start_time=start, end_time=end,
+        )
+        self._call("model_usage", usage=u)
+        self.count += 1
+        if not (WORKFLOW_KEY in self.opened and parent_key in self.opened):
+            cost = _cost_of(u)
+            c = self.s.carried
+            c.input_tokens += u.input_tokens
+            c.output_tokens += u.output_tokens
+            c.cache_read_tokens += u.cache_read_tokens
+            c.cache_write_tokens += u.cache_write_tokens
+            c.model_calls += 1
+            if cost is None:
+                c.unpriced_model_calls += 1
+            else:
+                c.cost += cost
+
+    def tool(self, tool: Tool) -> None:
+        step = self.s.step(tool.parent)
+        agent = step.agent_type if isinstance(step, Agent) else MAIN_AGENT
+        attrs = _content_attrs(tool.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH,
+                               A.TOOL_ARGUMENTS_SHA256)
+        ev = ToolCallEvent(
+            workflow_id=self.sid, key=tool.key, parent_key=tool.parent, tool_name=tool.name,
+            call_id=None if tool.tool_use_id.startswith("anon-") else tool.tool_use_id,
+            tool_type="extension" if tool.name.startswith("mcp__") else "function",
+            step_name=agent, agent=agent, phase_name="turn", start_time=tool.start, attributes=attrs,
+        )
+        self._start("tool_call_start", ev)
+        self._events(tool.key, tool.events)
+        ev.attributes.update(_content_attrs(tool.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH,
+                                            A.TOOL_RESULT_SHA256))
+        if tool.outcome == FAILURE:
+            ev.error = _error_text(tool.error)
+            ev.error_type = "tool_error"
+        self._end("tool_call_end", ev, tool.end, tool.outcome)
+        self.s.tools.pop(tool.tool_use_id, None)
+        tool.mark_exported()
+
+    def _tools_of(self, step_key: str, closing: bool) -> list[Tool]:
+        return sorted(
+            (t for t in self.s.tools.values() if t.parent == step_key and (t.end is not None or closing)),
+            key=lambda t: (t.start or 0, t.key),
+        )
+
+    def agent(self, agent: Agent, closing: bool) -> None:
+        ev = StepEvent(
+            workflow_id=self.sid, key=agent.key, parent_key=agent.turn, name=agent.agent_type,
+            agent=agent.agent_type, phase_name="turn", workflow_name=WORKFLOW_NAME, start_time=agent.start,
+            attributes={A.GEN_AI_AGENT_ID: agent.agent_id},
+        )
+        self._start("step_start", ev)
+        self._events(agent.key, agent.events)
+        for tool in self._tools_of(agent.key, closing):
+            self.tool(tool)
+        for resp in agent.usage:
+            self.usage(agent.key, resp)
+        self._end("step_end", ev, agent.end, agent.outcome)
+        agent.mark_exported()
+
+    def turn(self, turn: Turn, closing: bool) -> None:
+        attrs = _content_attrs(turn.prompt, A.PROMPT_TEXT, A.PROMPT_LENGTH, A.PROMPT_SHA256)
+        if turn.prompt_id:
+            attrs[A.PROMPT_ID] = turn.prompt_id
+        pe = PhaseEvent(
+            workflow_id=self.sid, key=turn.key, parent_key=WORKFLOW_KEY, name="turn", number=turn.n,
+            workflow_name=WORKFLOW_NAME, template=TEMPLATE, start_time=turn.start, attributes=attrs,
+        )
+        self._start("phase_start", pe)
+        self._events(turn.key, turn.events)
+        se = StepEvent(
+            workflow_id=self.sid, key=turn.main_key, parent_key=turn.key, name="main", agent=MAIN_AGENT,
+            model=self.s.model, phase_name="turn", workflow_name=WORKFLOW_NAME, start_time=turn.start,
+        )
+        self._start("step_start", se)
+        for tool in self._tools_of(turn.main_key, closing):
+            self.tool(tool)
+        for resp in turn.usage:
+            self.usage(turn.main_key, resp)
+        self._end("step_end", se, turn.end, turn.outcome)
+        for agent in sorted(self.s.agents.values(), key=lambda a: (a.start or 0, a.key)):
+            if agent.turn == turn.key and not agent.exported and (agent.end is not None or closing):
+                self.agent(agent, closing)
+        self._end("phase_end", pe, turn.end, turn.outcome)
+        turn.mark_exported()
+
+    # --- the session -------------------------------------------------------------------------------------
+    def run(self, closing: bool) -> None:
+        s = self.s
+        wf: WorkflowEvent | None = None
+        if closing:
+            s.close_all()
+            if not s.exported:
+                wf = WorkflowEvent(
+                    workflow_id=self.sid, key=WORKFLOW_KEY, name=WORKFLOW_NAME, template=TEMPLATE,
+                    session_id=self.sid, model=s.model, start_time=s.start,
+                )
+                self._start("workflow_start", wf)
+        for turn in s.turns:
+            if not turn.exported and turn.end is not None:
+                self.turn(turn, closing)
+        for agent in sorted(s.agents.values(), key=lambda a: (a.start or 0, a.key)):
+            if not agent.exported and agent.end is not None and s.step_exported(agent.turn):
+                self.agent(agent, closing)
+        for tool in sorted(s.tools.values(), key=lambda t: (t.start or 0, t.key)):
+            if tool.end is not None and s.step_exported(tool.parent):
+                self.tool(tool)
+        late, s.late = s.late, []
+        for parent_key, resp in late:
+            self.usage(parent_key, resp)
+        if wf is not None:
+            for resp in s.usage:
+                self.usage(WORKFLOW_KEY, resp)
+            self._events(WORKFLOW_KEY, s.events)
+            self._carry()
+            self._end("workflow_end", wf, s.end, s.outcome)
+            s.mark_exported()
+        s.spans_exported += self.count
+
+    def _carry(self) -> None:
+        """Usage exported by earlier drains joins the session span's roll-up."""
+        c = self.s.carried
+        if self.spans is None or not c.model_calls:
+            return
+        from otel_agents.default_plugins.spans import UsageTotals
+
+        self.spans.add_totals(self.sid, WORKFLOW_KEY, UsageTotals(
+            input_tokens=c.input_tokens, output_tokens=c.output_tokens, cache_read_tokens=c.cache_read_tokens,
+            cache_write_tokens=c.cache_write_tokens, cost=c.cost, model_calls=c.model_calls,
+            unpriced_model_calls=c.unpriced_model_calls,
+        ))
+        self.s.carried = Totals()
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+def _apply_spool(s: Session, files: store.SessionFiles) -> None:
+    import json
+
+    for end, line in store.read_spool(files, s.offset):
+        s.offset = end
+        s.lines += 1
+        try:
+            rec = json.loads(line)
+            t, e = rec["t"], rec["e"]
+            if isinstance(t, bool) or not isinstance(t, int) or not isinstance(e, dict):
+                raise ValueError("not a spooled event")
+        except (ValueError, KeyError, TypeError):
+            s.bad_lines += 1
+            continue
+        if not s.session_id and isinstance(e.get("session_id"), str):
+            s.session_id = e["session_id"]
+        s.apply(t, e, store.event_id(s.session_id, line))
+
+
+def _transcripts(s: Session) -> list[tuple[str, str | None]]:
+    """(path, agent_id) of every transcript to read: subagents' first, then the session's."""
+    out: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+    for agent in s.agents.values():
+        path = agent.transcript
+        if not path and s.transcript:
+            path = os.path.join(os.path.dirname(s.transcript), s.session_id, "subagents",
+                                f"agent-{agent.agent_id}.jsonl")
+        if path and path not in seen:
+            seen.add(path)
+            out.append((path, agent.agent_id))
+    if s.transcript and s.transcript not in seen:
+        out.append((s.transcript, None))
+    return out
+
+
+def _read_usage(s: Session, closing: bool) -> None:
+    for path, agent_id in _transcripts(s):
+        cursor = s.cursors.get(path) or FileCursor()
+        try:
+            for resp in read_responses(path, cursor):
+                s.assign(resp, path, agent_id)
+        except OSError:
+            continue  # missing, unreadable or not yet written: a later drain reads it
+        finally:
+            s.cursors[path] = cursor
+        pending = cursor.open
+        if pending is not None:
+            target = s.place(pending, path, agent_id)
+            if closing or s.step_done(target):
+                s.assign(pending, path, agent_id)
+                cursor.open = None
+
+
+# --- one session, all sessions --------------------------------------------------------------------------------
+@dataclass(slots=True)
+class _Pending:
+    files: store.SessionFiles
+    lock: store.Lock
+    session: Session
+
+
+def _drain_one(rt: Any, files: store.SessionFiles, now: int, idle_ns: int, report_: DrainReport,
+               lock_timeout: float) -> _Pending | None:
+    lock = store.Lock(files.lock)
+    if not lock.acquire(lock_timeout):
+        report_.busy.append(files.stem)
+        return None
+    try:
+        s = store.load_state(files) or Session(key=WORKFLOW_KEY)
+        was_exported = s.exported
+        _apply_spool(s, files)
+        if not s.session_id:  # nothing readable yet
+            lock.release()
+            return None
+        closing = s.closed or (s.last_t is not None and now - s.last_t >= idle_ns)
+        if closing and not s.closed:
+            s.end_reason = s.end_reason or "idle_timeout"
+        _read_usage(s, closing)
+        emitter = _Emitter(rt, s)
+        emitter.run(closing)
+        s.last_drain = now
+        report_.sessions += 1
+        report_.spans += emitter.count
+        if s.exported and not was_exported:
+            report_.closed += 1
+        if not s.closed:
+            report_.open += 1
+        return _Pending(files, lock, s)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def drain(
+    home: str | os.PathLike[str],
+    *,
+    session_id: str | None = None,
+    rt: Any = None,
+    now_ns: int | None = None,
+    deadline_s: float | None = None,
+    wait_for: str | None = None,
+) -> DrainReport:
+    """Drain one session (``session_id``) or every session under ``home``.
+
+    The budget splits in two halves: reading and building spans (sessions left when it runs
+    out wait for the next drain), then the sinks writing them (their exit deadline).
+
+    :param rt: the runtime to export through; default ``otel_agents.setup()`` on the home's
+        configuration, with its sinks, shut down (flushed) before the state is saved.
+    :param now_ns: the current time (tests); decides which idle sessions close.
+    :param deadline_s: overall budget; default ``claude_code.drain_deadline``.
+    :param wait_for: in a sweep of every session, the one session whose lock is worth waiting
+        for (the detached drain's own); another drain already holds the others.
+    """
+    from otel_agents.config import load_config
+
+    home = os.fspath(home)
+    t0 = time.monotonic()
+    own = rt is None
+    cfg = rt.config if rt is not None else load_config(home)
+    deadline = float(deadline_s if deadline_s is not None else cfg.get("claude_code.drain_deadline", 10.0))
+    if own:
+        from otel_agents import telemetry
+
+        # Off the hook's path, the sinks may take half the drain's budget to write what it
+        # exported (the 0.5 s default is for exits on a workflow's path). A collector that
+        # hangs costs that much; what OTLP could not take stays in the spool for replay.
+        cfg.values["exit_deadline"] = max(float(cfg.get("exit_deadline", 0.5)), deadline / 2)
+        rt = telemetry.setup(config=cfg)
+    idle_ns = int(float(cfg.get("claude_code.idle_timeout", 3600.0)) * 1e9)
+    retention_ns = int(float(cfg.get("spool.retention_days", 14)) * 86400 * 1e9)
+    now = now_ns if now_ns is not None else time.time_ns()
+    result = DrainReport()
+    if not rt.enabled:
+        return result
+    if session_id is not None:
+        candidates = [store.SessionFiles.for_session(home, session_id)]
+    else:
+        candidates = store.list_sessions(home)
+    pending: list[_Pending] = []
+    try:
+        wait_stem = store.SessionFiles.for_session(home, wait_for).stem if wait_for is not None else None
+        for files in candidates:
+            remaining = deadline / 2 - (time.monotonic() - t0)
+            if remaining <= 0:
+                result.busy.append(files.stem)
+                continue
+            if store.is_done(files):
+                if now - os.stat(files.done).st_mtime_ns > retention_ns:
+                    store.remove_session(files)
+                    result.removed += 1
+                continue
+            if not os.path.exists(files.spool):
+                continue
+            try:
+                lock_wait = remaining if wait_stem is None or files.stem == wait_stem else 0.0
+                p = _drain_one(rt, files, now, idle_ns, result, lock_wait)
+            except Exception as exc:  # noqa: BLE001 - one bad session must not stop the others
+                result.errors.append(f"{files.stem}: {type(exc).__name__}: {exc}")
+                report("claude_code drain", exc)
+                continue
+            if p is not None:
+                pending.append(p)
+    finally:
+        if own:
+            from otel_agents import telemetry
+
+            telemetry.shutdown()
+        for p in pending:
+            try:
+                s = p.session
+                done = s.closed and s.exported and not s.tools and all(a.exported for a in s.agents.values()) \
+                    and all(t.exported for t in s.turns) and not s.late
+                store.save_state(p.files, s, done)
+            except Exception as exc:  # noqa: BLE001
+                result.errors.append(f"{p.files.stem}: saving state: {exc}")
+                report("claude_code drain: save", exc)
+            finally:
+                p.lock.release()
+    return result
+
+
+def detached_main(home: str, session_id: str) -> None:
+    """The body of the drain the hook starts at Stop and SessionEnd (already detached).
+
+    Waits ``SETTLE_S`` for the transcript to catch up, drains every session that needs it,
+    and exits within ``claude_code.drain_deadline`` whatever the sinks do.
+    """
+    try:
+        os.nice(5)
+    except OSError:
+        pass
+    from otel_agents.config import load_config
+
+    deadline = float(load_config(home).get("claude_code.drain_deadline", 10.0))
+    watchdog = threading.Timer(deadline + 2.0, os._exit, (0,))
+    watchdog.daemon = True
+    watchdog.start()
+    time.sleep(SETTLE_S)
+    try:
+        drain(home, deadline_s=deadline, wait_for=session_id)
+    except BaseException as exc:  # noqa: BLE001 - nobody to raise to
+        from otel_agents.claude_code.capture import log_problem
+
+        log_problem(home, "drain", f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,578 @@
+"""The model of one Claude Code session that drains keep between runs.
+
+Hook events are applied in spool order; each becomes part of a span-shaped item:
+
+- the **session** (key ``workflow``): from SessionStart (or the first event) to SessionEnd,
+  or to its last event once idle for ``claude_code.idle_timeout``;
+- **turns** (key ``turn:N``): from UserPromptSubmit to Stop. Work that arrives with no open
+  turn (before the first prompt, or after a Stop with no new prompt, as when a Stop hook
+  makes Claude continue) opens an implicit turn. A turn that never sees its Stop (an
+  interrupt) ends, abandoned, at its last event when the next prompt arrives or the session
+  closes;
+- the **main agent's step** in each turn (key ``turn:N/main``), spanning the turn;
+- **subagents** (key ``agent:{agent_id}``): SubagentStart to SubagentStop, in the turn that
+  was open when they started; events carrying ``agent_id`` belong to them;
+- **tool calls** (key ``tool:{tool_use_id}``): PreToolUse to PostToolUse or
+  PostToolUseFailure, paired by ``tool_use_id`` however calls interleave. A Post without its
+  Pre starts ``duration_ms`` before it.
+
+Every hook event is also kept as a span event (``HookEvent``) on the item it belongs to, or,
+when that item was already exported, on its nearest ancestor still to be exported.
+
+The model is JSON: the drain state file holds it, so a drain reads only the new spool lines.
+Exported items keep only what later events and responses need (keys and times).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_agents.claude_code.transcript import FileCursor, Response
+
+WORKFLOW_KEY = "workflow"
+SUCCESS, FAILURE, ABANDONED = "success", "failure", "abandoned"
+_DETAIL_FIELDS = ("source", "reason", "trigger", "notification_type")
+_REOPENING = frozenset({"SessionStart", "UserPromptSubmit"})
+_NS_PER_MS = 1_000_000
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if value >= 0 else None
+
+
+def _content(value: Any) -> dict[str, Any] | None:
+    """A spooled content record ``{"len", "sha256"[, "text"]}``, or ``None``."""
+    if isinstance(value, dict) and isinstance(value.get("len"), int) and isinstance(value.get("sha256"), str):
+        return value
+    return None
+
+
+@dataclass(slots=True)
+class HookEvent:
+    """One hook event, recorded as a span event."""
+
+    t: int
+    type: str
+    id: str
+    tool: str | None = None
+    tool_use_id: str | None = None
+    detail: str | None = None
+
+    def to_json(self) -> list[Any]:
+        return [self.t, self.type, self.id, self.tool, self.tool_use_id, self.detail]
+
+    @classmethod
+    def from_json(cls, v: list[Any]) -> HookEvent:
+        return cls(*v)
+
+
+@dataclass(slots=True)
+class Item:
+    """Fields every span-shaped item has."""
+
+    key: str
+    start: int | None = None
+    end: int | None = None
+    last_t: int | None = None
+    outcome: str | None = None
+    exported: bool = False
+    events: list[HookEvent] = field(default_factory=list)
+    usage: list[Response] = field(default_factory=list)
+
+    def touch(self, t: int) -> None:
+        self.last_t = t if self.last_t is None else max(self.last_t, t)
+
+    def base_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"key": self.key, "start": self.start, "end": self.end, "last_t": self.last_t,
+                             "outcome": self.outcome, "exported": self.exported}
+        if self.events:
+            d["events"] = [e.to_json() for e in self.events]
+        if self.usage:
+            d["usage"] = [u.to_json() for u in self.usage]
+        return d
+
+    @staticmethod
+    def base_kwargs(d: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "key": d["key"], "start": d.get("start"), "end": d.get("end"), "last_t": d.get("last_t"),
+            "outcome": d.get("outcome"), "exported": bool(d.get("exported")),
+            "events": [HookEvent.from_json(e) for e in d.get("events") or ()],
+            "usage": [Response.from_json(u) for u in d.get("usage") or ()],
+        }
+
+    def mark_exported(self) -> None:
+        self.exported = True
+        self.events = []
+        self.usage = []
+
+
+@dataclass(slots=True)
+class Turn(Item):
+    """One prompt turn (a phase); its main agent's work is the step ``main_key``."""
+
+    n: int = 0
+    implicit: bool = False
+    prompt: dict[str, Any] | None = None
+    prompt_id: str | None = None
+
+    @property
+    def main_key(self) -> str:
+        return f"{self.key}/main"
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.base_json()
+        d.update(n=self.n, implicit=self.implicit)
+        if not self.exported:
+            d.update(prompt=self.prompt, prompt_id=self.prompt_id)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Turn:
+        return cls(**cls.base_kwargs(d), n=int(d.get("n") or 0), implicit=bool(d.get("implicit")),
+                   prompt=d.get("prompt"), prompt_id=d.get("prompt_id"))
+
+
+@dataclass(slots=True)
+class Agent(Item):
+    """One subagent run (a step with ``agent=agent_type``)."""
+
+    agent_id: str = ""
+    agent_type: str = "subagent"
+    turn: str = ""
+    transcript: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.base_json()
+        d.update(agent_id=self.agent_id, agent_type=self.agent_type, turn=self.turn, transcript=self.transcript)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Agent:
+        return cls(**cls.base_kwargs(d), agent_id=d.get("agent_id") or "", agent_type=d.get("agent_type") or "subagent",
+                   turn=d.get("turn") or "", transcript=d.get("transcript"))
+
+
+@dataclass(slots=True)
+class Tool(Item):
+    """One tool call, paired by ``tool_use_id``."""
+
+    tool_use_id: str = ""
+    name: str = "unknown"
+    parent: str = ""
+    arguments: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    interrupted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.base_json()
+        d.update(tool_use_id=self.tool_use_id, name=self.name, parent=self.parent, arguments=self.arguments,
+                 result=self.result, error=self.error, interrupted=self.interrupted)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Tool:
+        return cls(**cls.base_kwargs(d), tool_use_id=d.get("tool_use_id") or "", name=d.get("name") or "unknown",
+                   parent=d.get("parent") or "", arguments=d.get("arguments"), result=d.get("result"),
+                   error=d.get("error"), interrupted=bool(d.get("interrupted")))
+
+
+@dataclass(slots=True)
+class Totals:
+    """Usage exported outside the session span's process, carried into its roll-up."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost: float = 0.0
+    model_calls: int = 0
+    unpriced_model_calls: int = 0
+
+
+@dataclass(slots=True)
+class Session(Item):
+    """One session: the root item, its turns, subagents, open tool calls and reading state."""
+
+    session_id: str = ""
+    offset: int = 0
+    lines: int = 0
+    bad_lines: int = 0
+    dropped_events: int = 0
+    model: str | None = None
+    transcript: str | None = None
+    closed: bool = False
+    end_reason: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+    agents: dict[str, Agent] = field(default_factory=dict)
+    tools: dict[str, Tool] = field(default_factory=dict)
+    owners: dict[str, str] = field(default_factory=dict)  # tool_use_id -> step key
+    cursors: dict[str, FileCursor] = field(default_factory=dict)
+    last_target: dict[str, str] = field(default_factory=dict)  # transcript path -> step key
+    assigned: set[str] = field(default_factory=set)  # response keys placed (dedupe)
+    late: list[tuple[str, Response]] = field(default_factory=list)  # usage for exported steps
+    carried: Totals = field(default_factory=Totals)
+    spans_exported: int = 0
+    last_drain: int | None = None
+
+    # --- JSON ----------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        d = self.base_json()
+        d.update(
+            v=1, session_id=self.session_id, offset=self.offset, lines=self.lines, bad_lines=self.bad_lines,
+            dropped_events=self.dropped_events, model=self.model, transcript=self.transcript, closed=self.closed,
+            end_reason=self.end_reason, turns=[t.to_json() for t in self.turns],
+            agents={k: a.to_json() for k, a in self.agents.items()},
+            tools={k: t.to_json() for k, t in self.tools.items()}, owners=self.owners,
+            cursors={k: c.to_json() for k, c in self.cursors.items()}, last_target=self.last_target,
+            assigned=sorted(self.assigned), late=[[k, r.to_json()] for k, r in self.late],
+            carried=vars_of(self.carried), spans_exported=self.spans_exported, last_drain=self.last_drain,
+        )
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Session:
+        return cls(
+            **cls.base_kwargs(d), session_id=d.get("session_id") or "", offset=int(d.get("offset") or 0),
+            lines=int(d.get("lines") or 0), bad_lines=int(d.get("bad_lines") or 0),
+            dropped_events=int(d.get("dropped_events") or 0), model=d.get("model"), transcript=d.get("transcript"),
+            closed=bool(d.get("closed")), end_reason=d.get("end_reason"),
+            turns=[Turn.from_json(t) for t in d.get("turns") or ()],
+            agents={k: Agent.from_json(a) for k, a in (d.get("agents") or {}).items()},
+            tools={k: Tool.from_json(t) for k, t in (d.get("tools") or {}).items()},
+            owners=dict(d.get("owners") or {}),
+            cursors={k: FileCursor.from_json(c) for k, c in (d.get("cursors") or {}).items()},
+            last_target=dict(d.get("last_target") or {}), assigned=set(d.get("assigned") or ()),
+            late=[(k, Response.from_json(r)) for k, r in d.get("late") or ()],
+            carried=Totals(**(d.get("carried") or {})), spans_exported=int(d.get("spans_exported") or 0),
+            last_drain=d.get("last_drain"),
+        )
+
+    # --- lookups -------------------------------------------------------------------------------
+    @property
+    def open_turn(self) -> Turn | None:
+        if self.turns and self.turns[-1].end is None:
+            return self.turns[-1]
+        return None
+
+    def turn_by_key(self, key: str) -> Turn | None:
+        if key.startswith("turn:"):
+            try:
+                n = int(key[5:].split("/", 1)[0])
+            except ValueError:
+                return None
+            if 1 <= n <= len(self.turns):
+                return self.turns[n - 1]
+        return None
+
+    def step(self, key: str) -> Item | None:
+        """The item behind a step key (``turn:N/main`` gives the turn), or the session."""
+        if key == WORKFLOW_KEY:
+            return self
+        if key.startswith("agent:"):
+            return self.agents.get(key[6:])
+        return self.turn_by_key(key)
+
+    def step_done(self, key: str) -> bool:
+        """Whether the step ``key`` has ended (its usage is final once read)."""
+        item = self.step(key)
+        return item is None or item.end is not None or item.exported
+
+    def step_exported(self, key: str) -> bool:
+        item = self.step(key)
+        return item is not None and item.exported
+
+    # --- applying events ---------------------------------------------------------------------------
+    def _new_turn(self, t: int, implicit: bool) -> Turn:
+        cur = self.open_turn
+        if cur is not None:
+            self._close_turn(cur, ABANDONED)
+        n = len(self.turns) + 1
+        turn = Turn(key=f"turn:{n}", start=t, last_t=t, n=n, implicit=implicit)
+        self.turns.append(turn)
+        return turn
+
+    def _close_turn(self, turn: Turn, outcome: str, t: int | None = None) -> None:
+        turn.end = t if t is not None else (turn.last_t if turn.last_t is not None else turn.start)
+        turn.outcome = outcome
+
+    def _work_turn(self, t: int) -> Turn:
+        return self.open_turn or self._new_turn(t, implicit=True)
+
+    def _agent(self, agent_id: str, t: int, agent_type: str | None) -> Agent:
+        agent = self.agents.get(agent_id)
+        if agent is None:
+            turn = self._work_turn(t)
+            agent = Agent(key=f"agent:{agent_id}", start=t, last_t=t, agent_id=agent_id,
+                          agent_type=agent_type or "subagent", turn=turn.key)
+            self.agents[agent_id] = agent
+        elif agent_type and agent.agent_type == "subagent":
+            agent.agent_type = agent_type
+        agent.touch(t)
+        return agent
+
+    def _step_for(self, e: dict[str, Any], t: int) -> str:
+        aid = _str(e.get("agent_id"))
+        if aid is not None:
+            return self._agent(aid, t, _str(e.get("agent_type"))).key
+        turn = self._work_turn(t)
+        turn.touch(t)
+        return turn.main_key
+
+    def _touch_step(self, key: str, t: int) -> None:
+        item = self.step(key)
+        if item is None:
+            return
+        item.touch(t)
+        if isinstance(item, Agent):
+            turn = self.turn_by_key(item.turn)
+            if turn is not None and turn.end is None:
+                turn.touch(t)
+
+    def attach(self, ev: HookEvent, item: Item | None) -> None:
+        """Keep ``ev`` for ``item``'s span, or for its nearest ancestor not yet exported."""
+        while item is not None and item.exported:
+            item = self._ancestor(item)
+        if item is None:
+            self.dropped_events += 1
+            return
+        item.events.append(ev)
+
+    def _ancestor(self, item: Item) -> Item | None:
+        if isinstance(item, Tool):
+            return self.step(item.parent)
+        if isinstance(item, Agent):
+            return self.turn_by_key(item.turn) or self
+        if isinstance(item, Turn):
+            return self
+        return None
+
+    def _tool(self, tuid: str, e: dict[str, Any], t: int) -> Tool | None:
+        """The open tool call for ``tuid`` (created if new), or ``None`` if already exported."""
+        tool = self.tools.get(tuid)
+        if tool is not None:
+            return tool
+        if tuid in self.owners:
+            return None
+        parent = self._step_for(e, t)
+        tool = Tool(key=f"tool:{tuid}", tool_use_id=tuid, parent=parent)
+        self.tools[tuid] = tool
+        self.owners[tuid] = parent
+        return tool
+
+    def apply(self, t: int, e: dict[str, Any], event_id: str) -> None:
+        """Apply one spooled hook event received at ``t`` (ns)."""
+        etype = _str(e.get("hook_event_name")) or "Unknown"
+        tool_name = _str(e.get("tool_name"))
+        tuid = _str(e.get("tool_use_id"))
+        detail = next((v for f in _DETAIL_FIELDS if (v := _str(e.get(f))) is not None), None)
+        ev = HookEvent(t, etype, event_id, tool_name, tuid, detail)
+        if self.start is None:
+            self.start = t
+        self.touch(t)
+        if _str(e.get("agent_id")) is None and (path := _str(e.get("transcript_path"))):
+            self.transcript = path
+        if self.closed and etype in _REOPENING:
+            self.closed = False
+            self.end = None
+            self.outcome = None
+        handler = _HANDLERS.get(etype)
+        if handler is not None:
+            handler(self, t, e, ev)
+            return
+        # Anything else (compaction, notifications, unknown events): a span event where it happened.
+        aid = _str(e.get("agent_id"))
+        if aid is not None:
+            self.attach(ev, self._agent(aid, t, _str(e.get("agent_type"))))
+        else:
+            turn = self.open_turn
+            if turn is not None:
+                turn.touch(t)
+            self.attach(ev, turn or self)
+
+    def _on_session_start(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        model = _str(e.get("model"))
+        if model:
+            self.model = model
+        self.attach(ev, self)
+
+    def _on_session_end(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        self.closed = True
+        self.end = t
+        self.end_reason = _str(e.get("reason"))
+        self.outcome = SUCCESS
+        self.attach(ev, self)
+
+    def _on_prompt(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        turn = self._new_turn(t, implicit=False)
+        turn.prompt = _content(e.get("prompt"))
+        turn.prompt_id = _str(e.get("prompt_id"))
+        self.attach(ev, turn)
+
+    def _on_stop(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        turn = self.open_turn
+        if turn is None:
+            self.attach(ev, self)
+            return
+        turn.touch(t)
+        self._close_turn(turn, SUCCESS, t)
+        self.attach(ev, turn)
+
+    def _on_pre_tool(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        tuid = ev.tool_use_id or f"anon-{ev.id}"
+        tool = self._tool(tuid, e, t)
+        if tool is None:  # a replayed Pre for an exported call
+            self.attach(ev, self.step(self.owners[tuid]))
+            return
+        if tool.start is None or t < tool.start:
+            tool.start = t
+        tool.touch(t)
+        if ev.tool:
+            tool.name = ev.tool
+        args = _content(e.get("tool_input"))
+        if args is not None:
+            tool.arguments = args
+        self._touch_step(tool.parent, t)
+        self.attach(ev, tool)
+
+    def _on_post_tool(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        tuid = ev.tool_use_id or f"anon-{ev.id}"
+        tool = self._tool(tuid, e, t)
+        if tool is None:
+            self.attach(ev, self.step(self.owners[tuid]))
+            return
+        if tool.start is None:
+            dur = _num(e.get("duration_ms"))
+            tool.start = t - int(dur * _NS_PER_MS) if dur is not None else t
+        if ev.tool:
+            tool.name = ev.tool
+        if tool.arguments is None:
+            tool.arguments = _content(e.get("tool_input"))
+        tool.end = max(t, tool.start)
+        tool.touch(t)
+        if ev.type == "PostToolUseFailure":
+            tool.error = _content(e.get("error"))
+            tool.interrupted = e.get("is_interrupt") is True
+            tool.outcome = ABANDONED if tool.interrupted else FAILURE
+        else:
+            tool.result = _content(e.get("tool_response"))
+            tool.outcome = SUCCESS
+        self._touch_step(tool.parent, t)
+        self.attach(ev, tool)
+
+    def _on_subagent_start(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        aid = _str(e.get("agent_id")) or f"anon-{ev.id}"
+        agent = self._agent(aid, t, _str(e.get("agent_type")))
+        if agent.start is None or t < agent.start:
+            agent.start = t
+        self.attach(ev, agent)
+
+    def _on_subagent_stop(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
+        aid = _str(e.get("agent_id")) or f"anon-{ev.id}"
+        agent = self._agent(aid, t, _str(e.get("agent_type")))
+        path = _str(e.get("agent_transcript_path"))
+        if path:
+            agent.transcript = path
+        if agent.end is None:
+            agent.end = t
+            agent.outcome = SUCCESS
+        self._touch_step(agent.key, t)
+        self.attach(ev, agent)
+
+    # --- usage ---------------------------------------------------------------------------------------
+    def place(self, resp: Response, path: str, agent_id: str | None) -> str:
+        """The step key an API response belongs to.
+
+        A subagent's own transcript: that subagent. Otherwise, in order: the step that made a
+        tool call the response requested (``tool_use`` ids pair exactly); the turn (or, for a
+        sidechain entry, the subagent) whose time window holds the response's timestamp; the
+        step of the previous response of the same file; the open or last turn; the session.
+        """
+        if agent_id is not None and agent_id in self.agents:
+            return self.agents[agent_id].key
+        for tuid in resp.tool_use_ids:
+            owner = self.owners.get(tuid)
+            if owner is not None:
+                return owner
+        ts = resp.end if resp.end is not None else resp.start
+        if ts is not None:
+            for turn in reversed(self.turns):
+                if turn.start is not None and turn.start <= ts and (turn.end is None or ts <= turn.end):
+                    if resp.sidechain:
+                        for agent in self.agents.values():
+                            if agent.turn == turn.key and agent.start is not None and agent.start <= ts and (
+                                agent.end is None or ts <= agent.end
+                            ):
+                                return agent.key
+                    return turn.main_key
+        last = self.last_target.get(path)
+        if last is not None:
+            return last
+        turn = self.open_turn or (self.turns[-1] if self.turns else None)
+        return turn.main_key if turn is not None else WORKFLOW_KEY
+
+    def assign(self, resp: Response, path: str, agent_id: str | None) -> None:
+        """Place a complete response once: pending on its step, or ``late`` if that was exported."""
+        if resp.key in self.assigned:
+            return
+        self.assigned.add(resp.key)
+        if resp.model == "<synthetic>":  # Claude Code's stand-in for no API call
+            return
+        target = self.place(resp, path, agent_id)
+        self.last_target[path] = target
+        item = self.step(target)
+        if item is None or item.exported:
+            self.late.append((target, resp))
+        else:
+            item.usage.append(resp)
+
+    # --- closing ------------------------------------------------------------------------------------
+    def close_all(self) -> None:
+        """Close every open item as abandoned (the session is closing)."""
+        for turn in self.turns:
+            if turn.end is None:
+                self._close_turn(turn, ABANDONED)
+        for agent in self.agents.values():
+            if agent.end is None:
+                agent.end = agent.last_t if agent.last_t is not None else agent.start
+                agent.outcome = ABANDONED
+        for tool in self.tools.values():
+            if tool.end is None:
+                step = self.step(tool.parent)
+                start = tool.start if tool.start is not None else (self.last_t or 0)
+                end = step.end if step is not None and step.end is not None else self.last_t
+                tool.start = start
+                tool.end = max(start, end or start)
+                tool.outcome = ABANDONED
+        if self.end is None:
+            self.end = self.last_t
+            self.outcome = ABANDONED
+        self.closed = True
+
+
+_HANDLERS = {
+    "SessionStart": Session._on_session_start,
+    "SessionEnd": Session._on_session_end,
+    "UserPromptSubmit": Session._on_prompt,
+    "Stop": Session._on_stop,
+    "PreToolUse": Session._on_pre_tool,
+    "PostToolUse": Session._on_post_tool,
+    "PostToolUseFailure": Session._on_post_tool,
+    "SubagentStart": Session._on_subagent_start,
+    "SubagentStop": Session._on_subagent_stop,
+}
+
+
+def vars_of(totals: Totals) -> dict[str, Any]:
+    return {
+        "input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
+        "cache_read_tokens": totals.cache_read_tokens, "cache_write_tokens": totals.cache_write_tokens,
+        "cost": totals.cost, "model_calls": totals.model_calls, "unpriced_model_calls": totals.unpriced_model_calls,
+    }

@@ -1,0 +1,87 @@
+"""What ``otel-agents doctor`` (and ``otel-agents flush --status``) reports about Claude Code capture.
+
+``summary(home)`` is cheap and never raises: it stats the spools, reads the drain state of
+sessions not yet done, and the tail of ``hook.log``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from typing import Any
+
+from otel_agents.claude_code import store
+
+RECENT = 5
+
+
+def _problems(home: str) -> tuple[Counter[str], list[dict[str, Any]]]:
+    counts: Counter[str] = Counter()
+    recent: list[dict[str, Any]] = []
+    path = store.log_path(home)
+    for p in (path + ".1", path):
+        try:
+            with open(p, "rb") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                counts[str(rec.get("kind"))] += 1
+                recent.append(rec)
+    return counts, recent[-RECENT:]
+
+
+def summary(home: str | os.PathLike[str]) -> dict[str, Any]:
+    """Sessions, backlog (spooled bytes no drain has read), last drain, hook problems."""
+    home = os.fspath(home)
+    out: dict[str, Any] = {"home": home, "sessions": 0, "open_sessions": 0, "backlog_bytes": 0,
+                           "backlog_sessions": 0, "last_drain_ns": None, "spans_exported": 0}
+    for files in store.list_sessions(home):
+        out["sessions"] += 1
+        if store.is_done(files):
+            continue
+        try:
+            size = os.path.getsize(files.spool)
+        except OSError:
+            continue
+        state = store.load_state(files)
+        offset = state.offset if state is not None else 0
+        if state is None or not state.closed:
+            out["open_sessions"] += 1
+        if size > offset:
+            out["backlog_bytes"] += size - offset
+            out["backlog_sessions"] += 1
+        if state is not None:
+            out["spans_exported"] += state.spans_exported
+            if state.last_drain is not None and (out["last_drain_ns"] or 0) < state.last_drain:
+                out["last_drain_ns"] = state.last_drain
+    counts, recent = _problems(home)
+    out["hook_problems"] = dict(counts)
+    out["recent_problems"] = recent
+    return out
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """The summary as a few human lines."""
+    import time
+
+    last = s["last_drain_ns"]
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(last / 1e9)) if last else "never"
+    lines = [
+        f"claude-code capture under {s['home']}",
+        f"  sessions: {s['sessions']} ({s['open_sessions']} open)",
+        f"  backlog: {s['backlog_bytes']} bytes in {s['backlog_sessions']} session(s) not yet drained",
+        f"  last drain: {when}",
+        "  hook problems: " + (", ".join(f"{k} {v}" for k, v in sorted(s["hook_problems"].items())) or "none"),
+    ]
+    for rec in s["recent_problems"]:
+        t = rec.get("t")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t / 1e9)) if isinstance(t, int) else "?"
+        lines.append(f"    {stamp} {rec.get('kind')}: {rec.get('detail')}")
+    return "\n".join(lines)

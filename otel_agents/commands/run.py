@@ -1,0 +1,109 @@
+"""``otel-agents run [options] -- command ...``: run a program with zero-code instrumentation.
+
+The program's Python loads ``otel_agents/instrument/_bootstrap/sitecustomize.py`` first (its
+directory goes first on ``PYTHONPATH``), which applies the ``[instrument]`` mapping with wrapt
+post-import hooks. The command replaces this process (``exec``), so its exit code, signals
+and stdio are the program's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+
+PID_ENV = "OTEL_AGENTS_RUN_PID"
+_BOOTSTRAP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instrument", "_bootstrap")
+
+
+def child_environment(environ: dict[str, str] | None = None, *, config: str | None = None,
+                      spans_file: str | None = None) -> dict[str, str]:
+    """The environment the program runs with: our sitecustomize first on PYTHONPATH."""
+    from otel_agents.instrument.mapping import FILE_ENV
+    from otel_agents.instrument.spans_file import SPANS_FILE_ENV
+
+    env = dict(os.environ if environ is None else environ)
+    parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and os.path.abspath(p) != _BOOTSTRAP]
+    env["PYTHONPATH"] = os.pathsep.join([_BOOTSTRAP, *parts])
+    if config:
+        env[FILE_ENV] = os.path.abspath(config)
+    if spans_file:
+        env[SPANS_FILE_ENV] = os.path.abspath(spans_file)
+    env[PID_ENV] = str(os.getpid())  # exec keeps the pid: the program knows it is the program
+    return env
+
+
+def check(config: str | None) -> int:
+    """Load the mapping, import each target module and resolve each target; print what fails."""
+    import importlib
+    import logging
+
+    import wrapt
+
+    from otel_agents.instrument import load_mapping, problems
+    from otel_agents.instrument.calls import Binding
+
+    logging.getLogger("otel_agents.instrument").disabled = True  # printed below instead
+    env = dict(os.environ)
+    if config:
+        from otel_agents.instrument.mapping import FILE_ENV
+
+        env[FILE_ENV] = os.path.abspath(config)
+    sys.path.insert(0, os.getcwd())
+    mapping = load_mapping(environ=env)
+    print("sources: " + (", ".join(mapping.sources) or "none found"))
+    if not mapping.enabled:
+        print("instrumentation disabled (enabled = false)")
+    ok = True
+    for target, rules in mapping.by_target().items():
+        events = "+".join(r.event for r in rules)
+        try:
+            module = importlib.import_module(target.module)
+            owner, _attr, original = wrapt.resolve_path(module, target.qualname)
+            Binding(target, rules).prepare(original, owner)
+            status = "ok"
+        except Exception as exc:  # noqa: BLE001 - reporting is the point
+            status = f"NOT FOUND ({type(exc).__name__}: {exc})"
+            ok = False
+        print(f"  {target.spec:<50} {events:<24} {status}")
+    found = problems()
+    for p in found:
+        print(f"problem: {p}")
+    return 0 if ok and not found else 1
+
+
+def main(args: list[str], prog: str = "otel-agents run") -> int:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Run a program with zero-code instrumentation from the [instrument] mapping "
+                    "(.otel-agents/config.toml, or [tool.otel-agents.instrument] in pyproject.toml).",
+        epilog="example: otel-agents run -- python -m my_executor --issue 42",
+    )
+    parser.add_argument("--config", metavar="FILE", help="read the mapping from this TOML file too")
+    parser.add_argument("--spans-file", metavar="FILE", help="also append every finished span to FILE as JSON lines")
+    parser.add_argument("--check", action="store_true", help="check the mapping (imports the target modules) and exit")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="the program to run, after --")
+    ns = parser.parse_args(args)
+    command = list(ns.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if ns.check:
+        return check(ns.config)
+    if not command:
+        parser.print_usage(sys.stderr)
+        print(f"{prog}: give the program to run, e.g. {prog} -- python my_executor.py", file=sys.stderr)
+        return 2
+    executable = shutil.which(command[0])
+    if executable is None:
+        print(f"{prog}: command not found: {command[0]}", file=sys.stderr)
+        return 127
+    env = child_environment(config=ns.config, spans_file=ns.spans_file)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if os.name == "nt":  # pragma: no cover - no exec on Windows
+        import subprocess
+
+        return subprocess.call([executable, *command[1:]], env=env)
+    os.execve(executable, command, env)
+    return 0  # pragma: no cover

@@ -1,0 +1,1 @@
+"""The directory ``otel-agents run`` puts first on the program's PYTHONPATH (for its sitecustomize)."""

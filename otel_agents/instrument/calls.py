@@ -1,0 +1,510 @@
+"""One traced call: evaluate the rule's fields, open the handles, end them with the outcome.
+
+``Binding`` holds what is fixed per target (rules, signature, kind of callable); ``Call`` is
+one invocation. Sync functions, coroutines, generators and async generators are traced for
+their whole life: a generator's handles open at its first ``next()`` and end when it is
+exhausted, fails or is closed, and are the current ones only while it runs (not while it
+is suspended in the consumer).
+
+An exception raised by the executor passes through unchanged (same object, type and
+traceback); its span records it. A problem in the mapping (an expression that fails on
+this call) is reported once and the field left unset. Anything unexpected in this module
+goes to ``otel_agents.safety.report`` and never into the executor (except in strict mode).
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from otel_agents.instrument.expr import ExprError
+from otel_agents.instrument.mapping import END, START, Rule, Target, Value, fields_of
+from otel_agents.instrument.problems import problem
+from otel_agents.safety import report
+
+if TYPE_CHECKING:
+    from otel_agents.api import _Handle
+
+#: Called once with the runtime, the first time a traced call needs it (``--spans-file``).
+on_runtime: list[Callable[[Any], None]] = []
+_ready: Any = None
+
+_OUTCOMES = {"success", "failure", "abandoned"}
+_LEVEL = {"workflow": 0, "phase": 1, "step": 2, "tool_call": 3}
+#: Name of the workflow opened for a mapped call that has no enclosing workflow.
+IMPLICIT_WORKFLOW = "implicit"
+_RESERVED = frozenset({"args", "self", "result"})
+
+
+def _runtime() -> Any:
+    global _ready
+    from otel_agents.telemetry import get_runtime
+
+    rt = get_runtime()
+    if rt is not _ready:
+        _ready = rt
+        for callback in on_runtime:
+            try:
+                callback(rt)
+            except Exception as exc:  # noqa: BLE001
+                report("instrument runtime callback", exc)
+    return rt
+
+
+class Arguments(dict):  # type: ignore[type-arg]
+    """A call's bound arguments by name (defaults applied; ``**kwargs`` entries merged in)."""
+
+
+def _kind(func: Any) -> str:
+    if inspect.isasyncgenfunction(func):
+        return "asyncgen"
+    if inspect.iscoroutinefunction(func):
+        return "coroutine"
+    if inspect.isgeneratorfunction(func):
+        return "generator"
+    return "sync"
+
+
+class Binding:
+    """A target and its rules, ready to trace calls once ``prepare`` has seen the callable."""
+
+    def __init__(self, target: Target, rules: list[Rule]) -> None:
+        self.target = target
+        self.span_rules = [r for r in rules if r.event != "model_usage"]
+        self.usage_rules = [r for r in rules if r.event == "model_usage"]
+        self.active = True
+        self.patched = False
+        self.kind = "sync"
+        self.signature: inspect.Signature | None = None
+        self.bind_instance = False
+        self.var_keyword: str | None = None
+        self.default_name = target.qualname
+
+    def describe(self) -> str:
+        return ", ".join(r.describe() for r in (*self.span_rules, *self.usage_rules))
+
+    def prepare(self, original: Any, owner: Any) -> None:
+        """Inspect the callable about to be wrapped; check the expressions' names against it."""
+        func = original.__func__ if isinstance(original, (classmethod, staticmethod)) else original
+        self.kind = _kind(func)
+        self.bind_instance = isinstance(original, classmethod) or (
+            inspect.isclass(owner) and inspect.isfunction(original)
+        )
+        self.default_name = getattr(func, "__name__", self.target.qualname.rsplit(".", 1)[-1])
+        try:
+            self.signature = inspect.signature(func)
+        except (TypeError, ValueError):
+            self.signature = None
+            return
+        params = self.signature.parameters
+        for p in params.values():
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                self.var_keyword = p.name
+        known = set(params) | _RESERVED
+        for rule in (*self.span_rules, *self.usage_rules):
+            for fname, value in (*rule.fields.items(), *((f"attributes.{k}", v) for k, v in rule.attributes.items())):
+                expr = value.expr
+                if expr is None:
+                    continue
+                unknown = sorted(expr.names - known)
+                missing = [] if self.var_keyword else sorted(expr.args_attributes - set(params))
+                if unknown or missing:
+                    names = ", ".join(repr(n) for n in (*unknown, *(f"args.{m}" for m in missing)))
+                    problem(
+                        f"{rule.describe()}: field {fname!r}: {expr.source!r} uses {names}, but "
+                        f"{self.target.spec} takes ({', '.join(params) or 'no arguments'}); the field will be unset"
+                    )
+
+    def scope(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Names the expressions can read for one call."""
+        bound = Arguments()
+        sig = self.signature
+        if sig is not None:
+            try:
+                ba = sig.bind(instance, *args, **kwargs) if self.bind_instance and instance is not None \
+                    else sig.bind(*args, **kwargs)
+                ba.apply_defaults()
+                bound.update(ba.arguments)
+                if self.var_keyword and isinstance(bound.get(self.var_keyword), dict):
+                    for k, v in bound[self.var_keyword].items():
+                        bound.setdefault(k, v)
+            except TypeError:
+                pass  # the call itself will raise the same TypeError
+        scope: dict[str, Any] = dict(bound)
+        scope["args"] = bound
+        if instance is not None or "self" not in scope:
+            scope.setdefault("self", instance)
+        scope["result"] = None
+        return scope
+
+    # --- the wrapt wrapper ---------------------------------------------------------------
+    def __call__(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not self.active:
+            return wrapped(*args, **kwargs)
+        call: Call | None
+        try:
+            rt = _runtime()
+            call = Call(self, self.scope(instance, args, kwargs)) if rt.enabled else None
+        except Exception as exc:  # noqa: BLE001
+            report(f"instrument {self.target.spec}", exc)
+            call = None
+        if call is None:
+            return wrapped(*args, **kwargs)
+        kind = self.kind
+        if kind == "sync":
+            return call.run(wrapped, args, kwargs)
+        if kind == "coroutine":
+            return call.run_coroutine(wrapped(*args, **kwargs))
+        if kind == "generator":
+            return call.run_generator(wrapped(*args, **kwargs))
+        return call.run_async_generator(wrapped(*args, **kwargs))
+
+
+class _Activated:
+    """Make the call's innermost handle current for one resume of its body."""
+
+    __slots__ = ("call", "_inner")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self._inner: Any = None
+
+    def __enter__(self) -> None:
+        handles = self.call.handles
+        if handles:
+            from otel_agents.api import activate
+
+            try:
+                inner = activate(handles[-1][1])
+                inner.__enter__()
+                self._inner = inner
+            except Exception as exc:  # noqa: BLE001
+                report(f"instrument {self.call.binding.target.spec}", exc)
+
+    def __exit__(self, *exc: Any) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            inner.__exit__(None, None, None)
+
+
+def _as_outcome(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "success" if value else "failure"
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, str) and value.strip().lower() in _OUTCOMES:
+        return value.strip().lower()
+    raise ExprError(f"outcome must be success/failure/abandoned or a boolean, got {value!r}")
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    if value is None or kind == "any":
+        return value
+    if kind == "str":
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if isinstance(value, (str, int, float, bool)):
+            return str(value)
+        raise ExprError(f"must be text, got {type(value).__name__} {value!r}")
+    if kind == "int":
+        if isinstance(value, bool):
+            raise ExprError(f"must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        raise ExprError(f"must be an integer, got {type(value).__name__} {value!r}")
+    if kind == "float":
+        if isinstance(value, bool):
+            raise ExprError(f"must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ExprError(f"must be a number, got {type(value).__name__} {value!r}") from None
+    if kind == "bool":
+        return bool(value)
+    if kind == "outcome":
+        return _as_outcome(value)
+    return value
+
+
+def _attribute_value(value: Any) -> Any:
+    """A value OpenTelemetry accepts as an attribute."""
+    if isinstance(value, (str, bool, int, float)):
+        return value
+    if isinstance(value, enum.Enum):
+        return _attribute_value(value.value)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (str, bool, int, float)) for v in value):
+        return list(value)
+    return str(value)
+
+
+class Call:
+    """One traced invocation of a target."""
+
+    __slots__ = ("binding", "scope", "handles", "start_ns")
+
+    def __init__(self, binding: Binding, scope: dict[str, Any]) -> None:
+        self.binding = binding
+        self.scope = scope
+        self.handles: list[tuple[Rule | None, _Handle]] = []  # None: an implicit parent
+        self.start_ns = 0
+
+    # --- evaluation ------------------------------------------------------------------------
+    def value(self, rule: Rule, name: str, value: Value, kind: str) -> Any:
+        """A field's value for this call, or None (reported once) when it fails."""
+        if value.expr is None:
+            return value.literal
+        try:
+            return _coerce(kind, value.expr.evaluate(self.scope))
+        except ExprError as exc:
+            problem(
+                f"{rule.describe()}: field {name!r}: {value.expr.source!r} failed: {exc}; left unset "
+                "(reported once)",
+                key=f"{id(rule)}:{name}",
+            )
+            return None
+
+    def fields(self, rule: Rule, when: str, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        specs = fields_of(rule.event)
+        out: dict[str, Any] = {}
+        for name, value in rule.fields.items():
+            kind, field_when = specs[name]
+            if field_when != when or name in skip:
+                continue
+            v = self.value(rule, name, value, kind)
+            if v is not None:
+                out[name] = v
+        return out
+
+    def _when(self, rule: Rule) -> bool:
+        cond = rule.fields.get("when")
+        if cond is None:
+            return True
+        return bool(self.value(rule, "when", cond, "bool"))
+
+    # --- opening -----------------------------------------------------------------------------
+    def enter(self) -> None:
+        """Open one handle per span rule (outermost first), each inside the previous one."""
+        self.start_ns = time.time_ns()
+        try:
+            for rule in self.binding.span_rules:
+                if not self._when(rule):
+                    continue
+                if self.handles:
+                    with _Activated(self):
+                        handle = self._open(rule)
+                else:
+                    handle = self._open(rule)
+                self.handles.append((rule, handle))
+        except Exception as exc:  # noqa: BLE001
+            report(f"instrument {self.binding.target.spec}", exc)
+
+    def _implicit(self, handle: _Handle) -> _Handle:
+        """A parent the mapping does not provide (a tool call outside any step): ends with the call."""
+        handle.start()
+        self.handles.append((None, handle))
+        return handle
+
+    def _open(self, rule: Rule) -> _Handle:
+        from otel_agents.api import Step, Workflow, _find_parent, new_workflow
+
+        kw = self.fields(rule, START, skip=("when",))
+        name = kw.pop("name", None) or self.binding.default_name
+        event = rule.event
+        if event == "workflow":
+            return new_workflow(name, **kw).start()
+        parent = _find_parent(_LEVEL[event] - 1)
+        if parent is None:
+            parent = self._implicit(new_workflow(IMPLICIT_WORKFLOW, start_time=self.start_ns))
+        if event == "phase":
+            assert isinstance(parent, Workflow)
+            return parent.phase(name, **kw).start()
+        if event == "step":
+            return parent.step(name, **kw).start()  # type: ignore[attr-defined]
+        if not isinstance(parent, Step):
+            parent = self._implicit(parent.step(name, start_time=self.start_ns))  # type: ignore[attr-defined]
+        return parent.tool_call(name, **kw).start()  # type: ignore[union-attr]
+
+    def activated(self) -> _Activated:
+        return _Activated(self)
+
+    # --- closing -----------------------------------------------------------------------------
+    def finish(self, result: Any, exc: BaseException | None) -> None:
+        """Record usage (on success), then end the handles innermost first."""
+        try:
+            self.scope["result"] = result
+            if exc is None:
+                for rule in self.binding.usage_rules:
+                    self._usage(rule)
+            for rule, handle in reversed(self.handles):
+                if rule is None:
+                    self._end_implicit(handle, exc)
+                else:
+                    self._end(rule, handle, exc)
+        except Exception as err:  # noqa: BLE001
+            report(f"instrument {self.binding.target.spec}", err)
+
+    def _usage(self, rule: Rule) -> None:
+        if not self._when(rule):
+            return
+        kw = self.fields(rule, END, skip=("when",))
+        model = kw.pop("model", None)
+        if not model:
+            problem(f"{rule.describe()}: 'model' evaluated to nothing; usage not recorded (reported once)",
+                    key=f"{id(rule)}:model-empty")
+            return
+        attrs = self._attributes(rule, None)
+        if attrs:
+            kw["attributes"] = attrs
+        kw["start_time"] = self.start_ns
+        kw["end_time"] = time.time_ns()  # the call's end, not the end of pricing it
+        parent: Any = self.handles[-1][1] if self.handles else None
+        implicit = None
+        if parent is None:
+            from otel_agents.api import _find_parent, new_workflow
+
+            parent = _find_parent(_LEVEL["step"])
+            if parent is None:  # a model call outside any workflow: a trace of its own
+                parent = implicit = new_workflow(IMPLICIT_WORKFLOW, start_time=self.start_ns).start()
+        parent.record_usage(model, **kw)
+        if implicit is not None:
+            implicit.stop()
+
+    def _attributes(self, rule: Rule, exc: BaseException | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in rule.attributes.items():
+            if exc is not None and value.reads_result:
+                continue
+            v = self.value(rule, f"attributes.{name}", value, "any")
+            if v is not None:
+                out[name] = _attribute_value(v)
+        return out
+
+    @staticmethod
+    def _end_implicit(handle: _Handle, exc: BaseException | None) -> None:
+        if exc is None:
+            handle.stop()
+        elif isinstance(exc, Exception):
+            handle.fail(exc)
+        else:
+            handle.abandon()
+
+    def _end(self, rule: Rule, handle: _Handle, exc: BaseException | None) -> None:
+        for key, v in self._attributes(rule, exc).items():
+            handle.set_attribute(key, v)
+        if exc is not None:
+            if isinstance(exc, Exception):
+                handle.fail(exc)
+            elif isinstance(exc, SystemExit) and exc.code in (0, None):
+                handle.stop()
+            else:  # KeyboardInterrupt, CancelledError, GeneratorExit: interrupted
+                handle.event.error = exc
+                handle.abandon()
+            return
+        end = self.fields(rule, END, skip=("outcome", "error"))
+        if "result" in end:
+            handle.set_result(end["result"])  # type: ignore[attr-defined]
+        if "attempts" in end:
+            handle.event.attempts = end["attempts"]  # type: ignore[attr-defined]
+        outcome_value = rule.fields.get("outcome")
+        outcome = self.value(rule, "outcome", outcome_value, "outcome") if outcome_value else None
+        if outcome == "failure":
+            error_value = rule.fields.get("error")
+            error = self.value(rule, "error", error_value, "any") if error_value else None
+            if not isinstance(error, BaseException):
+                error = str(error) if error is not None else f"{rule.event} reported failure"
+            handle.fail(error)
+        elif outcome == "abandoned":
+            handle.abandon()
+        else:
+            handle.stop()
+
+    # --- running the four kinds of callables --------------------------------------------
+    def run(self, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        self.enter()
+        try:
+            with _Activated(self):
+                result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.finish(None, exc)
+            raise
+        self.finish(result, None)
+        return result
+
+    async def run_coroutine(self, coro: Any) -> Any:
+        self.enter()
+        try:
+            with _Activated(self):
+                result = await coro
+        except BaseException as exc:
+            self.finish(None, exc)
+            raise
+        self.finish(result, None)
+        return result
+
+    def run_generator(self, gen: Any) -> Any:
+        """Trace a generator; ``result`` is its return value, else the last item it yielded."""
+        self.enter()
+        send: Any = gen.send
+        value: Any = None
+        last: Any = None
+        while True:
+            try:
+                with _Activated(self):
+                    item = send(value)
+            except StopIteration as stop:
+                self.finish(stop.value if stop.value is not None else last, None)
+                return stop.value
+            except BaseException as exc:
+                self.finish(None, exc)
+                raise
+            last = item
+            try:
+                value = yield item
+            except GeneratorExit:
+                try:
+                    gen.close()
+                finally:
+                    self.finish(last, None)  # closed early by the consumer: ends as it stands
+                raise
+            except BaseException as exc:  # thrown in by the consumer: forward it
+                send, value = gen.throw, exc
+            else:
+                send = gen.send
+
+    async def run_async_generator(self, agen: Any) -> Any:
+        """Trace an async generator; ``result`` is the last item it yielded."""
+        self.enter()
+        send: Any = agen.asend
+        value: Any = None
+        last: Any = None
+        while True:
+            try:
+                with _Activated(self):
+                    item = await send(value)
+            except StopAsyncIteration:
+                self.finish(last, None)
+                return
+            except BaseException as exc:
+                self.finish(None, exc)
+                raise
+            last = item
+            try:
+                value = yield item
+            except GeneratorExit:
+                try:
+                    await agen.aclose()
+                finally:
+                    self.finish(last, None)
+                raise
+            except BaseException as exc:
+                send, value = agen.athrow, exc
+            else:
+                send = agen.asend

@@ -1,0 +1,163 @@
+"""Apply a mapping at import time: a wrapt post-import hook per target module.
+
+When a mapped module is imported (or at once, if it already is), each mapped callable in it
+is replaced by a ``wrapt.FunctionWrapper`` around the original: methods (plain, class and
+static), functions, sync or async or generators. ``uninstall`` puts the originals back.
+
+A target that does not exist is reported once and skipped; a hook never raises into the
+import (wrapt would fail the import otherwise).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import importlib.util
+import sys
+import threading
+from typing import Any
+
+from otel_agents.instrument.calls import Binding
+from otel_agents.instrument.mapping import Mapping, Target
+from otel_agents.instrument.problems import problem
+
+_lock = threading.Lock()
+
+
+class Installer:
+    """Wraps the targets of one mapping as their modules are imported."""
+
+    def __init__(self, mapping: Mapping) -> None:
+        self.mapping = mapping
+        self.bindings: dict[Target, Binding] = {
+            target: Binding(target, rules) for target, rules in mapping.by_target().items()
+        }
+        self.active = False
+        self._patched: list[tuple[Any, str, Any, Any]] = []  # (owner, attribute, original, wrapper)
+
+    def install(self) -> Installer:
+        """Register a post-import hook for every target module."""
+        import wrapt
+
+        self.active = True
+        for binding in self.bindings.values():
+            wrapt.register_post_import_hook(functools.partial(self._on_import, binding), binding.target.module)
+        atexit.register(self.report_unused)
+        return self
+
+    def _on_import(self, binding: Binding, module: Any) -> None:
+        try:
+            self.patch(binding, module)
+        except Exception as exc:  # noqa: BLE001 - never fail the executor's import
+            problem(f"{binding.describe()}: could not wrap {binding.target.spec}: {type(exc).__name__}: {exc}")
+
+    def patch(self, binding: Binding, module: Any) -> bool:
+        """Wrap ``binding``'s target in ``module``; False (reported once) if it is missing."""
+        import wrapt
+
+        with _lock:
+            if not self.active or binding.patched:
+                return binding.patched
+            target = binding.target
+            missing = _missing_part(module, target.qualname)
+            if missing is not None:
+                problem(
+                    f"{binding.describe()}: {target.qualname!r} not found in module {target.module!r} "
+                    f"({missing}); the executor runs without this rule"
+                )
+                return False
+            try:
+                owner, attribute, original = wrapt.resolve_path(module, target.qualname)
+            except Exception as exc:  # noqa: BLE001 - AttributeError or wrapt's PathResolutionError
+                problem(
+                    f"{binding.describe()}: {target.qualname!r} not found in module {target.module!r} "
+                    f"({type(exc).__name__}: {exc}); the executor runs without this rule"
+                )
+                return False
+            if not (callable(original) or isinstance(original, (classmethod, staticmethod))):
+                problem(f"{binding.describe()}: {target.spec} is a {type(original).__name__}, not a callable; ignored")
+                return False
+            binding.prepare(original, owner)
+            wrapper = wrapt.FunctionWrapper(original, binding)
+            setattr(owner, attribute, wrapper)
+            binding.patched = True
+            binding.active = True
+            self._patched.append((owner, attribute, original, wrapper))
+            return True
+
+    def uninstall(self) -> None:
+        """Put every original back; wrappers still referenced elsewhere call straight through."""
+        with _lock:
+            self.active = False
+            for binding in self.bindings.values():
+                binding.active = False
+            for owner, attribute, original, wrapper in reversed(self._patched):
+                try:
+                    current = vars(owner).get(attribute) if hasattr(owner, "__dict__") else None
+                    if current is wrapper:
+                        setattr(owner, attribute, original)
+                except Exception as exc:  # noqa: BLE001
+                    problem(f"could not restore {owner!r}.{attribute}: {exc}")
+            self._patched.clear()
+            for binding in self.bindings.values():
+                binding.patched = False
+        try:
+            atexit.unregister(self.report_unused)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def report_unused(self) -> None:
+        """At exit: report targets whose module cannot be found (a typo, most likely)."""
+        for binding in self.bindings.values():
+            if binding.patched:
+                continue
+            module = binding.target.module
+            if module in sys.modules:
+                continue  # imported, and the missing attribute was reported then
+            top = module.split(".", 1)[0]
+            try:
+                found = importlib.util.find_spec(module) if top in sys.modules else importlib.util.find_spec(top)
+            except Exception:  # noqa: BLE001
+                found = None
+            if found is None:
+                problem(f"{binding.describe()}: module {module!r} was never imported and cannot be found; "
+                        "the rule did nothing")
+
+
+def _missing_part(module: Any, qualname: str) -> str | None:
+    """Why ``qualname`` does not resolve in ``module`` (``None``: it does)."""
+    obj = module
+    path: list[str] = []
+    for part in qualname.split("."):
+        if not hasattr(obj, part):
+            where = ".".join(path) or f"module {module.__name__!r}"
+            return f"{where} has no attribute {part!r}"
+        obj = getattr(obj, part)
+        path.append(part)
+    return None
+
+
+_installer: Installer | None = None
+
+
+def install(mapping: Mapping) -> Installer | None:
+    """Install ``mapping`` process-wide (replacing a previous one). None if it is empty."""
+    global _installer
+    uninstall()
+    if not mapping:
+        return None
+    _installer = Installer(mapping).install()
+    return _installer
+
+
+def uninstall() -> None:
+    """Remove the process-wide mapping, if any."""
+    global _installer
+    installer, _installer = _installer, None
+    if installer is not None:
+        installer.uninstall()
+
+
+def current_installer() -> Installer | None:
+    """The process-wide installer, if a mapping is installed."""
+    return _installer

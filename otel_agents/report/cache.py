@@ -1,0 +1,392 @@
+"""The report's columnar cache: the analytics store's rows, copied into DuckDB and kept in step.
+
+The analytics store (SQLite, ``<home>/analytics/history.db``) is built for many concurrent
+writers; the report reads millions of rows, which SQLite does slowly. So the report keeps a
+DuckDB copy of the columns it reads, next to the store (``history.report.duckdb``), and
+brings it up to date at the start of every report:
+
+- **new rows** are found by SQLite ``rowid``: writers are serialised, so rowids grow in
+  commit order; every table's watermark is the highest rowid copied. The first sync (and a
+  large backlog) reads whole tables with DuckDB's parallel SQLite scan; small increments go
+  through ``sqlite_query`` with ``rowid > ?`` (an index range, not a scan).
+- **changed rows**: the store rewrites a ``workflow_history`` row when rows arrive under a
+  workflow already stored (its aggregates are recomputed), so such workflows are fetched
+  again. What the store fills in later on other rows (a model call's phase, step and agent,
+  a step's model, a child's session) is derived here the same way, from the cached rows.
+- **per-step tool summaries** (the tool sequence, per-tool counts, repeated arguments) are
+  computed for the steps that got new tool calls.
+
+The cache is rebuilt from scratch when its format, the store file (inode) or the store's
+schema version changes, or when a table's highest rowid went down; ``--rebuild-cache``
+forces it. It is derived data: deleting it loses nothing. A failed error category
+(``otel_agents.errors.categorize``, the one place for the rules) is filled in for failed
+rows recorded without one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from otel_agents.errors import categorize
+
+#: Bump when the cache's tables or derivations change: old caches are rebuilt.
+FORMAT = "1"
+#: A backlog above this many rows in one table is read with the parallel full scan.
+BULK_ROWS = 100_000
+_IN_CHUNK = 200
+
+V, I, D = "VARCHAR", "BIGINT", "DOUBLE"
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A cached table: DuckDB name, SQLite source table, primary key, (column, type) pairs."""
+
+    name: str
+    source: str
+    key: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c for c, _t in self.columns)
+
+
+_ERR = (("error_type", V), ("error_category", V), ("error_message", V))
+TABLES: tuple[Table, ...] = (
+    Table("wf", "workflow_history", "workflow_id", (
+        ("workflow_id", V), ("workflow_name", V), ("template", V), ("model_used", V), ("status", V),
+        ("outcome", V), ("session_id", V), ("task_id", V), ("complexity", V), ("start_unix_nano", I),
+        ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
+        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
+        ("idle_time_seconds", D), ("bottleneck_phase", V), ("bottleneck_seconds", D), ("retry_count", I),
+        ("phase_count", I), ("step_count", I), ("tool_call_count", I), *_ERR)),
+    Table("ph", "phase_logs", "record_id", (
+        ("record_id", V), ("workflow_id", V), ("phase_name", V), ("phase_number", I), ("outcome", V),
+        ("start_unix_nano", I), ("end_unix_nano", I), ("day", V), ("duration_seconds", D), ("cost_usd", D), *_ERR)),
+    Table("st", "step_executions", "record_id", (
+        ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
+        ("task_id", V), ("session_id", V), ("model", V), ("attempt", I), ("outcome", V), ("start_unix_nano", I),
+        ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
+        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I), *_ERR)),
+    Table("tc", "tool_calls", "record_id", (
+        ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
+        ("tool_name", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
+        ("arguments_sha256", V), *_ERR)),
+    Table("mc", "model_calls", "record_id", (
+        ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
+        ("model", V), ("provider", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
+        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
+        ("cost_usd", D))),
+)
+TABLE = {t.name: t for t in TABLES}
+_KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
+
+#: Per-step tool summaries (``parent_id`` is the step's span id).
+_DERIVED = (
+    "CREATE TABLE IF NOT EXISTS step_tools (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
+    " n_tools BIGINT, n_failed BIGINT, seq VARCHAR)",
+    "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
+    " tool_name VARCHAR, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
+    " tool_name VARCHAR, arguments_sha256 VARCHAR, n BIGINT)",
+)
+_DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
+#: Separator of a tool sequence: ``Read→Edit→Bash``.
+ARROW = "\u2192"
+
+
+@dataclass(slots=True)
+class SyncStats:
+    """What one :func:`sync` did."""
+
+    rebuilt: bool = False
+    reason: str = ""
+    copied: dict[str, int] = field(default_factory=dict)
+    refreshed_workflows: int = 0
+    seconds: float = 0.0
+    #: seconds per stage (copy of each table, enrichment, tool summaries, ...)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, stage: str, since: float) -> float:
+        """Record ``stage`` as having taken from ``since`` until now; returns now."""
+        now = time.perf_counter()
+        self.timings[stage] = round(self.timings.get(stage, 0.0) + now - since, 3)
+        return now
+
+
+def cache_path_for(store: Path) -> Path:
+    """Where the cache of ``store`` lives: ``history.db`` -> ``history.report.duckdb``."""
+    return store.with_name(store.stem + ".report.duckdb")
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal (for ATTACH, which takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _create(con: Any) -> None:
+    con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+    for t in TABLES:
+        cols = ", ".join(f"{c} {typ}" for c, typ in t.columns)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {t.name} (rid BIGINT, {cols})")  # noqa: S608 - fixed names
+    for sql in _DERIVED:
+        con.execute(sql)
+
+
+def _drop(con: Any) -> None:
+    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES):
+        con.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - fixed names
+
+
+def _meta(con: Any) -> dict[str, str]:
+    try:
+        return dict(con.execute("SELECT key, value FROM meta").fetchall())
+    except Exception:  # noqa: BLE001 - no meta table: an empty cache
+        return {}
+
+
+def _set_meta(con: Any, values: dict[str, str]) -> None:
+    for k, v in values.items():
+        con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [k, v])
+
+
+def _source_identity(store: Path) -> str:
+    st = os.stat(store)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def _sqlite_scalar(con: Any, sql: str) -> int:
+    value = con.execute(f"SELECT * FROM sqlite_query('src', {_quote(sql)})").fetchone()  # noqa: S608 - fixed SQL
+    return int(value[0]) if value and value[0] not in (None, "") else 0
+
+
+def attach(con: Any, store: Path) -> None:
+    """Attach the SQLite store read-only as ``src``."""
+    con.execute(f"ATTACH {_quote(str(store))} AS src (TYPE sqlite, READ_ONLY)")
+
+
+def _copy_scan(con: Any, t: Table, lo: int, hi: int) -> None:
+    """Rows ``lo < rowid <= hi`` by DuckDB's parallel, typed scan of the whole table."""
+    cols = ", ".join(t.column_names)
+    con.execute(
+        f"INSERT INTO {t.name} SELECT rowid, {cols} FROM src.{t.source} WHERE rowid > ? AND rowid <= ?",  # noqa: S608
+        [lo, hi],
+    )
+
+
+def _sqlite_select(t: Table) -> str:
+    """SQLite SELECT of a table's columns as text; REALs with 17 significant digits (exact)."""
+    parts = ["CAST(rowid AS TEXT)"]
+    for c, typ in t.columns:
+        parts.append(f"CASE WHEN {c} IS NULL THEN NULL ELSE printf('%!.17g', {c}) END" if typ == D else c)
+    return f"SELECT {', '.join(parts)} FROM {t.source}"  # noqa: S608 - fixed names
+
+
+def _typed(t: Table) -> str:
+    """The outer DuckDB projection casting ``sqlite_query``'s text columns back to their types."""
+    names = ["rid", *t.column_names]
+    types = [I, *(typ for _c, typ in t.columns)]
+    return ", ".join(f"CAST({n} AS {typ})" for n, typ in zip(names, types))
+
+
+def _copy_query(con: Any, t: Table, lo: int, hi: int) -> None:
+    """Rows ``lo < rowid <= hi`` through SQLite itself (a rowid range: fast for small backlogs)."""
+    names = ["rid", *t.column_names]
+    inner = _sqlite_select(t) + " WHERE rowid > ? AND rowid <= ?"
+    aliases = ", ".join(names)
+    con.execute(
+        f"INSERT INTO {t.name} SELECT {_typed(t)} FROM ("  # noqa: S608 - fixed names and SQL
+        f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(lo := $1::BIGINT, hi := $2::BIGINT))"
+        f") AS q({aliases})",
+        [lo, hi],
+    )
+
+
+def _refetch_workflows(con: Any, ids: list[str]) -> None:
+    """Fetch ``workflow_history`` rows again (their aggregates changed) and replace them."""
+    t = TABLE["wf"]
+    names = ["rid", *t.column_names]
+    for i in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[i:i + _IN_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        inner = _sqlite_select(t) + f" WHERE workflow_id IN ({marks})"
+        params = ", ".join(f"p{j} := ${j + 1}::VARCHAR" for j in range(len(chunk)))
+        con.execute("DELETE FROM wf WHERE workflow_id IN (SELECT unnest($1::VARCHAR[]))", [chunk])
+        con.execute(
+            f"INSERT INTO wf SELECT {_typed(t)} FROM ("  # noqa: S608 - fixed names; values are parameters
+            f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack({params}))"
+            f") AS q({', '.join(names)})",
+            chunk,
+        )
+
+
+def _fill_categories(con: Any, table: str, lo: int) -> None:
+    """Failed rows recorded without an error category get one from ``errors.categorize``."""
+    kind = _KIND[table]
+    rows = con.execute(
+        f"SELECT DISTINCT error_type, error_message FROM {table}"  # noqa: S608 - fixed names
+        " WHERE rid > ? AND outcome = 'failure' AND error_category IS NULL",
+        [lo],
+    ).fetchall()
+    for etype, message in rows:
+        con.execute(
+            f"UPDATE {table} SET error_category = ? WHERE rid > ? AND outcome = 'failure'"  # noqa: S608
+            " AND error_category IS NULL AND error_type IS NOT DISTINCT FROM ? AND error_message IS NOT DISTINCT FROM ?",
+            [categorize(etype, message, kind=kind), lo, etype, message],
+        )
+
+
+def _enrich(con: Any, old: dict[str, int]) -> None:
+    """What the store fills in later, derived here from cached rows, for new rows only."""
+    # a model call's phase, step and agent from its parent step, else its parent phase
+    con.execute(
+        """UPDATE mc SET phase_name = COALESCE(mc.phase_name, s.phase_name), step_name = COALESCE(mc.step_name, s.step_name),
+                  agent = COALESCE(mc.agent, s.agent)
+           FROM st AS s
+           WHERE mc.parent_id = s.record_id AND (mc.rid > ? OR s.rid > ?)
+             AND (mc.phase_name IS NULL OR mc.step_name IS NULL OR mc.agent IS NULL)""",
+        [old["mc"], old["st"]],
+    )
+    con.execute(
+        """UPDATE mc SET phase_name = p.phase_name FROM ph AS p
+           WHERE mc.parent_id = p.record_id AND mc.phase_name IS NULL AND (mc.rid > ? OR p.rid > ?)""",
+        [old["mc"], old["ph"]],
+    )
+    # a step that named no model: the one most of its model calls used (ties: cost, then name)
+    con.execute(
+        """UPDATE st SET model = m.model FROM (
+               SELECT parent_id, arg_max(model, (n, cost, -rank)) AS model FROM (
+                   SELECT parent_id, model, count(*) AS n, COALESCE(sum(cost_usd), 0) AS cost,
+                          dense_rank() OVER (PARTITION BY parent_id ORDER BY model) AS rank
+                   FROM mc WHERE model IS NOT NULL AND parent_id IN (SELECT record_id FROM st WHERE model IS NULL)
+                   GROUP BY parent_id, model) GROUP BY parent_id) AS m
+           WHERE st.record_id = m.parent_id AND st.model IS NULL"""
+    )
+
+
+def _summarise_tools(con: Any, lo: int) -> None:
+    """(Re)compute the per-step tool summaries of steps with tool calls copied after ``lo``."""
+    con.execute("CREATE OR REPLACE TEMP TABLE changed AS SELECT DISTINCT parent_id FROM tc WHERE rid > ? AND parent_id IS NOT NULL", [lo])
+    if lo > 0:
+        for name in _DERIVED_TABLES:
+            con.execute(f"DELETE FROM {name} WHERE parent_id IN (SELECT parent_id FROM changed)")  # noqa: S608
+        scope = "tc.parent_id IN (SELECT parent_id FROM changed)"
+    else:
+        scope = "tc.parent_id IS NOT NULL"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE scoped AS SELECT rid, parent_id, workflow_id, start_unix_nano, outcome,
+                   COALESCE(tool_name, '(unnamed)') AS tool_name, arguments_sha256 FROM tc WHERE {scope}"""  # noqa: S608
+    )
+    con.execute(
+        """INSERT INTO step_tools
+           SELECT parent_id, any_value(workflow_id), min(start_unix_nano), count(*),
+                  count(*) FILTER (WHERE outcome = 'failure'),
+                  array_to_string(list_transform(
+                      list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := tool_name))), x -> x.t), ?)
+           FROM scoped GROUP BY parent_id""",
+        [ARROW],
+    )
+    con.execute(
+        """INSERT INTO step_tool_counts
+           SELECT s.parent_id, any_value(s.workflow_id), any_value(f.first_start), s.tool_name, count(*)
+           FROM scoped AS s JOIN step_tools AS f ON f.parent_id = s.parent_id
+           GROUP BY s.parent_id, s.tool_name"""
+    )
+    con.execute(
+        """INSERT INTO tool_dups
+           SELECT s.parent_id, any_value(s.workflow_id), any_value(f.first_start), s.tool_name, s.arguments_sha256, count(*)
+           FROM scoped AS s JOIN step_tools AS f ON f.parent_id = s.parent_id
+           WHERE s.arguments_sha256 IS NOT NULL
+           GROUP BY s.parent_id, s.tool_name, s.arguments_sha256 HAVING count(*) > 1"""
+    )
+    con.execute("DROP TABLE scoped")
+    con.execute("DROP TABLE changed")
+
+
+def _want_rebuild(con: Any, store: Path, meta: dict[str, str], schema_version: int) -> str:
+    if not meta:
+        return "new cache"
+    if meta.get("format") != FORMAT:
+        return "cache format changed"
+    if meta.get("source") != _source_identity(store):
+        return "a different store file"
+    if meta.get("schema_version") != str(schema_version):
+        return "store schema changed"
+    return ""
+
+
+def sync(con: Any, store: Path, *, rebuild: bool = False,
+         progress: Callable[[str], None] | None = None) -> SyncStats:
+    """Bring the cache tables in ``con`` up to date with the SQLite ``store``.
+
+    ``con`` is a DuckDB connection from :func:`otel_agents.report.duck.connect` (a file for
+    the persistent cache, or memory for a one-off report).
+    """
+    t0 = time.perf_counter()
+    stats = SyncStats()
+    attach(con, store)
+    try:
+        schema_version = _sqlite_scalar(con, "PRAGMA user_version")
+        con.execute("BEGIN TRANSACTION")
+        try:
+            meta = _meta(con)
+            reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version)
+            tops = {t.name: _sqlite_scalar(con, f"SELECT max(rowid) FROM {t.source}") for t in TABLES}  # noqa: S608
+            old = {t.name: int(meta.get(f"wm_{t.name}", "0")) for t in TABLES} if not reason else {}
+            if not reason and any(tops[n] < old[n] for n in tops):
+                reason = "the store lost rows"
+            if reason:
+                _drop(con)
+                old = {t.name: 0 for t in TABLES}
+                stats.rebuilt, stats.reason = True, reason
+            _create(con)
+            for t in TABLES:
+                lo, hi = old[t.name], tops[t.name]
+                if hi <= lo:
+                    stats.copied[t.name] = 0
+                    continue
+                if progress is not None:
+                    progress(f"{t.source}: {hi - lo} new row(s)")
+                lap = time.perf_counter()
+                (_copy_scan if lo == 0 or hi - lo > BULK_ROWS else _copy_query)(con, t, lo, hi)
+                stats.lap(f"copy {t.name}", lap)
+                stats.copied[t.name] = hi - lo
+            lap = time.perf_counter()
+            for name in ("st", "tc", "ph", "wf"):
+                if stats.copied.get(name):
+                    _fill_categories(con, name, old[name])
+            lap = stats.lap("categories", lap)
+            if any(stats.copied.values()):
+                _enrich(con, old)
+            lap = stats.lap("enrich", lap)
+            if old["wf"] > 0:
+                stale = [r[0] for r in con.execute(
+                    """SELECT DISTINCT workflow_id FROM (
+                           SELECT workflow_id FROM ph WHERE rid > ? UNION ALL SELECT workflow_id FROM st WHERE rid > ?
+                           UNION ALL SELECT workflow_id FROM tc WHERE rid > ? UNION ALL SELECT workflow_id FROM mc WHERE rid > ?)
+                       WHERE workflow_id IN (SELECT workflow_id FROM wf WHERE rid <= ?)""",
+                    [old["ph"], old["st"], old["tc"], old["mc"], old["wf"]],
+                ).fetchall()]
+                if stale:
+                    _refetch_workflows(con, stale)
+                stats.refreshed_workflows = len(stale)
+            lap = stats.lap("workflow refresh", lap)
+            if stats.copied.get("tc"):
+                _summarise_tools(con, old["tc"])
+            lap = stats.lap("tool summaries", lap)
+            _set_meta(con, {"format": FORMAT, "source": _source_identity(store), "schema_version": str(schema_version),
+                            **{f"wm_{n}": str(max(old[n], tops[n])) for n in tops}})
+            con.execute("COMMIT")
+            stats.lap("commit", lap)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute("DETACH src")
+    stats.seconds = time.perf_counter() - t0
+    return stats

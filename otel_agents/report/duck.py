@@ -1,0 +1,47 @@
+"""DuckDB, offline: a connection that never downloads anything, with the SQLite scanner loaded
+from the ``duckdb-extension-sqlite-scanner`` wheel (REFERENCE.md §8)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+class EngineUnavailable(RuntimeError):
+    """DuckDB or its SQLite scanner extension is not installed."""
+
+
+def extension_path() -> Path:
+    """The ``sqlite_scanner`` extension file shipped by the PyPI package, for this DuckDB."""
+    try:
+        import duckdb
+        import duckdb_extension_sqlite_scanner as pkg
+    except ImportError as exc:  # pragma: no cover - both are dependencies
+        raise EngineUnavailable(f"the report needs duckdb and duckdb-extension-sqlite-scanner: {exc}") from exc
+    base = Path(pkg.__file__).parent / "extensions"
+    exact = base / f"v{duckdb.__version__}" / "sqlite_scanner.duckdb_extension"
+    if exact.is_file():
+        return exact
+    found = sorted(base.glob("*/sqlite_scanner.duckdb_extension"))
+    raise EngineUnavailable(
+        f"no sqlite_scanner extension for duckdb {duckdb.__version__} under {base}"
+        + (f" (found {', '.join(p.parent.name for p in found)}: pin duckdb to the same version)" if found else "")
+    )
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False) -> Any:
+    """A DuckDB connection (in memory when ``path`` is None) with the SQLite scanner loaded.
+
+    Extensions are never installed or auto-loaded from the network.
+    """
+    import duckdb
+
+    config = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    con = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only, config=config)
+    try:
+        quoted = extension_path().as_posix().replace("'", "''")
+        con.execute(f"LOAD '{quoted}'")  # LOAD takes no parameters: a path we computed, quoted
+    except Exception:
+        con.close()
+        raise
+    return con

@@ -1,0 +1,153 @@
+"""Errors: categories, failure rates by phase, template and model, the trend, and (filled in
+by :mod:`otel_agents.report.recommend`) recommendations.
+
+An error is a failed step attempt or a failed tool call, counted where it happened. Its
+category is the one recorded with it, computed by ``otel_agents.errors.categorize`` (the
+one place for the rules; the cache fills it in for rows recorded without one).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from otel_agents.errors import CATEGORIES
+from otel_agents.report.stats import one, ratio, rows
+
+NONE = "(none)"
+
+
+def _categories(con: Any) -> list[dict[str, Any]]:
+    found = rows(con, f"""
+        SELECT category, kind, COALESCE(phase, '{NONE}') AS phase, error_type, count(*) AS n FROM (
+            SELECT COALESCE(error_category, 'other') AS category, 'step' AS kind, phase_name AS phase, error_type
+            FROM v_st WHERE outcome = 'failure'
+            UNION ALL
+            SELECT COALESCE(error_category, 'tool_failure'), 'tool_call', phase_name, error_type
+            FROM v_tc WHERE outcome = 'failure')
+        GROUP BY ALL""")
+    total = sum(int(r["n"]) for r in found)
+    acc: dict[str, dict[str, Any]] = {}
+    for r in found:
+        c = acc.setdefault(r["category"], {"steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
+        n = int(r["n"])
+        c["steps" if r["kind"] == "step" else "tool_calls"] += n
+        c["phases"][r["phase"]] = c["phases"].get(r["phase"], 0) + n
+        if r["error_type"]:
+            c["types"][r["error_type"]] = c["types"].get(r["error_type"], 0) + n
+    order = list(CATEGORIES) + sorted(set(acc) - set(CATEGORIES))
+    out = []
+    for cat in order:
+        c = acc.get(cat, {"steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
+        n = c["steps"] + c["tool_calls"]
+        out.append({
+            "category": cat,
+            "count": n,
+            "step_failures": c["steps"],
+            "tool_failures": c["tool_calls"],
+            "share": ratio(n, total),
+            "phases": [p for p, _n in sorted(c["phases"].items(), key=lambda kv: (-kv[1], kv[0]))],
+            "top_error_type": min(c["types"].items(), key=lambda kv: (-kv[1], kv[0]))[0] if c["types"] else None,
+        })
+    out.sort(key=lambda d: (-d["count"], order.index(d["category"])))
+    return out
+
+
+def _rates(con: Any) -> dict[str, Any]:
+    st = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_st")
+    wf = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_wf")
+    tc = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_tc")
+    steps = {r["k"]: r for r in rows(con, f"""
+        SELECT COALESCE(phase_name, '{NONE}') AS k, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
+        FROM v_st GROUP BY 1""")}
+    phases = {r["k"]: r for r in rows(con, f"""
+        SELECT COALESCE(phase_name, '{NONE}') AS k, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
+        FROM v_ph GROUP BY 1""")}
+    cats: dict[str, list[tuple[int, str]]] = {}
+    for r in rows(con, f"""SELECT COALESCE(phase_name, '{NONE}') AS k, COALESCE(error_category, 'other') AS c,
+                                  count(*) AS n FROM v_st WHERE outcome = 'failure' GROUP BY 1, 2"""):
+        cats.setdefault(r["k"], []).append((-int(r["n"]), r["c"]))
+    by_phase = []
+    for k in sorted(set(steps) | set(phases)):
+        s, p = steps.get(k, {}), phases.get(k, {})
+        failures = int(s.get("f") or 0)
+        top = min(cats[k]) if cats.get(k) else None
+        by_phase.append({
+            "phase": k,
+            "step_attempts": int(s.get("n") or 0),
+            "failed_attempts": failures,
+            "attempt_failure_rate": ratio(failures, s.get("n")),
+            "runs": int(p.get("n") or 0),
+            "failed_runs": int(p.get("f") or 0),
+            "run_failure_rate": ratio(p.get("f") or 0, p.get("n")),
+            "top_category": top[1] if top else None,
+            "top_category_share": ratio(-top[0], failures) if top else None,
+        })
+    by_phase.sort(key=lambda d: (-(d["attempt_failure_rate"] or 0.0), d["phase"]))
+
+    def grouped(table: str, col: str, key: str, unit: str) -> list[dict[str, Any]]:
+        found = rows(con, f"""SELECT COALESCE({col}, '{NONE}') AS k, count(*) AS n,
+                                     count(*) FILTER (WHERE outcome = 'failure') AS f FROM {table} GROUP BY 1""")  # noqa: S608
+        out = [{key: r["k"], unit: int(r["n"]), "failures": int(r["f"]), "failure_rate": ratio(r["f"], r["n"])}
+               for r in found]
+        out.sort(key=lambda d: (-(d["failure_rate"] or 0.0), d[key]))
+        return out
+
+    return {
+        "overall": {
+            "step_attempts": int(st.get("n") or 0), "failed_attempts": int(st.get("f") or 0),
+            "attempt_failure_rate": ratio(st.get("f") or 0, st.get("n")),
+            "workflows": int(wf.get("n") or 0), "failed_workflows": int(wf.get("f") or 0),
+            "workflow_failure_rate": ratio(wf.get("f") or 0, wf.get("n")),
+            "tool_calls": int(tc.get("n") or 0), "failed_tool_calls": int(tc.get("f") or 0),
+            "tool_failure_rate": ratio(tc.get("f") or 0, tc.get("n")),
+        },
+        "by_phase": by_phase,
+        "by_template": grouped("v_wf", "template", "template", "workflows"),
+        "by_model": grouped("v_st", "model", "model", "step_attempts"),
+    }
+
+
+def _trend(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    st = {r["day"]: r for r in rows(con, """SELECT day, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
+                                            FROM v_st WHERE day IS NOT NULL GROUP BY day""")}
+    wf = {r["day"]: r for r in rows(con, """SELECT day, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
+                                            FROM v_wf WHERE day IS NOT NULL GROUP BY day""")}
+    days_seen = sorted(set(st) | set(wf))
+    if not days_seen:
+        return [], {"last_7_days_rate": None, "previous_7_days_rate": None, "change_points": None, "direction": None}
+    first, last = date.fromisoformat(days_seen[0]), date.fromisoformat(days_seen[-1])
+    series = []
+    for i in range((last - first).days + 1):
+        d = (first + timedelta(days=i)).isoformat()
+        s, w = st.get(d, {}), wf.get(d, {})
+        series.append({
+            "day": d,
+            "step_attempts": int(s.get("n") or 0), "failed_attempts": int(s.get("f") or 0),
+            "attempt_failure_rate": ratio(s.get("f") or 0, s.get("n")),
+            "workflows": int(w.get("n") or 0), "failed_workflows": int(w.get("f") or 0),
+        })
+
+    def rate(part: list[dict[str, Any]]) -> float | None:
+        return ratio(sum(p["failed_attempts"] for p in part), sum(p["step_attempts"] for p in part))
+
+    last7 = rate(series[-7:])
+    prev7 = rate(series[-14:-7]) if len(series) > 7 else None
+    change = round(100.0 * (last7 - prev7), 2) if last7 is not None and prev7 is not None else None
+    direction = None if change is None else ("rising" if change > 0 else "falling" if change < 0 else "flat")
+    return series, {"last_7_days_rate": last7, "previous_7_days_rate": prev7, "change_points": change,
+                    "direction": direction}
+
+
+def errors_section(con: Any) -> dict[str, Any]:
+    """The ``errors`` section (``recommendations`` is added by the recommender)."""
+    categories = _categories(con)
+    trend, trend_summary = _trend(con)
+    return {
+        "total": sum(c["count"] for c in categories),
+        "categories": categories,
+        "failure_rates": _rates(con),
+        "trend": trend,
+        "trend_summary": trend_summary,
+        "recommendations": [],
+    }

@@ -1,0 +1,181 @@
+"""Actionable recommendations, computed from the report's numbers (never canned).
+
+Each rule reads the sections already computed and emits ``{severity, area, message, value}``;
+``value`` is the number the rule compared with its threshold. Rules, in order:
+
+1. a phase whose step attempts fail at least 10% of the time (25%: high), with its dominant
+   error category and what usually helps;
+2. a workflow template whose runs fail at least 20% of the time;
+3. a tool whose calls fail at least 10% of the time;
+4. a debugging-cycle resolution rate under 50%;
+5. each phase whose p95 stands out (see ``latency.outliers``);
+6. a phase taking at least half of all phase time (the bottleneck);
+7. at least 5% of tool calls repeating an identical call in the same step;
+8. a model at least as successful as the most used one, for less per run;
+9. under 30% of input tokens served from the cache;
+10. cost up at least 25% over the last 7 days; the step failure rate up at least 5 points.
+
+Groups with fewer than :data:`MIN_SAMPLE` attempts, runs or calls are not judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MIN_SAMPLE = 3
+_SEVERITY = {"high": 0, "medium": 1, "low": 2}
+LABELS = {
+    "timeout": "timeouts", "import": "import errors", "connection": "connection errors", "syntax": "syntax errors",
+    "type": "type errors", "file": "file errors", "test_failure": "test failures", "tool_failure": "tool failures",
+    "rate_limit": "rate limits", "other": "other errors",
+}
+ADVICE = {
+    "timeout": "raise the time limit or split the work",
+    "import": "install or pin the missing dependencies before the phase runs",
+    "connection": "check the network and retry with backoff",
+    "syntax": "lint or compile the code before running it",
+    "type": "type-check before running",
+    "file": "check that paths exist before using them",
+    "test_failure": "run the failing tests earlier, in the build phase",
+    "tool_failure": "check the failing tool commands",
+    "rate_limit": "throttle or spread the calls, or raise the limit",
+    "other": "read the error messages of the failed attempts",
+}
+
+
+def pct(x: float | None) -> str:
+    """A fraction as a whole percentage: 0.25 -> ``25%``."""
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _rec(severity: str, area: str, message: str, value: float | None) -> dict[str, Any]:
+    return {"severity": severity, "area": area, "message": message, "value": value}
+
+
+def _phases(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in report["errors"]["failure_rates"]["by_phase"]:
+        rate = p["attempt_failure_rate"]
+        if p["step_attempts"] < MIN_SAMPLE or rate is None or rate < 0.10:
+            continue
+        cat = p["top_category"] or "other"
+        out.append(_rec(
+            "high" if rate >= 0.25 else "medium", "errors",
+            f"{_cap(p['phase'])} phase fails {pct(rate)} of step attempts ({p['failed_attempts']} of "
+            f"{p['step_attempts']}), mostly {LABELS.get(cat, cat)} ({pct(p['top_category_share'])} of its failures): "
+            f"{ADVICE.get(cat, ADVICE['other'])}.",
+            rate))
+    return out
+
+
+def _templates(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for t in report["errors"]["failure_rates"]["by_template"]:
+        rate = t["failure_rate"]
+        if t["workflows"] >= MIN_SAMPLE and rate is not None and rate >= 0.20:
+            out.append(_rec("high" if rate >= 0.5 else "medium", "errors",
+                            f"Workflow template {t['template']} fails {pct(rate)} of its runs "
+                            f"({t['failures']} of {t['workflows']}).", rate))
+    return out
+
+
+def _tools(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for t in report["tools"]["by_tool"]:
+        rate = t["failure_rate"]
+        if t["calls"] >= MIN_SAMPLE and rate is not None and rate >= 0.10:
+            out.append(_rec("medium", "tools", f"{t['tool']} fails {pct(rate)} of its calls ({t['failures']} of "
+                            f"{t['calls']}): check how the agents call it.", rate))
+    return out
+
+
+def _debugging(report: dict[str, Any]) -> list[dict[str, Any]]:
+    d = report["attempts"]["debugging_cycles"]
+    rate = d["resolution_rate"]
+    if d["cycles"] < MIN_SAMPLE or rate is None or rate >= 0.5:
+        return []
+    worst = max(d["by_agent"], key=lambda a: (a["cycles"] - a["resolved"], a["agent"]), default=None)
+    where = f"; most unresolved cycles are in {worst['agent']}" if worst else ""
+    return [_rec("high", "attempts", f"Only {pct(rate)} of debugging cycles resolve ({d['resolved']} of "
+                 f"{d['cycles']}){where}.", rate)]
+
+
+def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    lat = report["latency"]
+    threshold = lat["outliers"]["threshold_p95_seconds"]
+    for p in lat["outliers"]["phases"]:
+        out.append(_rec("medium", "latency",
+                        f"Optimize the {p['phase']} phase: {pct(p['share_over_threshold'])} of its runs exceed the "
+                        f"p95 of all phases ({threshold:g} s); its own p95 is {p['p95']:g} s.",
+                        p["share_over_threshold"]))
+    b = lat["bottlenecks"]["overall"]
+    if b and b["share_of_phase_time"] is not None and b["share_of_phase_time"] >= 0.5:
+        out.append(_rec("low", "latency", f"The {b['phase']} phase takes {pct(b['share_of_phase_time'])} of all "
+                        "phase time: the first place to speed things up.", b["share_of_phase_time"]))
+    return out
+
+
+def _redundant(report: dict[str, Any]) -> list[dict[str, Any]]:
+    r = report["tools"]["redundant"]
+    share = r["share_of_calls"]
+    if share is None or share < 0.05 or not r["by_tool"]:
+        return []
+    tool = r["by_tool"][0]["tool"]
+    return [_rec("medium", "tools", f"{pct(share)} of tool calls repeat an identical call in the same step "
+                 f"({r['redundant_calls']} calls in {r['steps_affected']} steps, mostly {tool}): reuse the earlier "
+                 "result.", share)]
+
+
+def _model(report: dict[str, Any]) -> list[dict[str, Any]]:
+    runs = [m for m in report["attempts"]["models"]["by_model_workflows"]
+            if m["runs"] >= MIN_SAMPLE and m["success_rate"] is not None and m["mean_cost_usd"] is not None
+            and m["model"] != "(none)"]
+    if len(runs) < 2:
+        return []
+    used = max(runs, key=lambda m: (m["runs"], m["model"]))
+    better = [m for m in runs if m is not used and m["success_rate"] >= used["success_rate"]
+              and m["mean_cost_usd"] < used["mean_cost_usd"]]
+    if not better:
+        return []
+    m = min(better, key=lambda x: (x["mean_cost_usd"], x["model"]))
+    share = m["mean_cost_usd"] / used["mean_cost_usd"] if used["mean_cost_usd"] else None
+    return [_rec("low", "models", f"{m['model']} succeeds at least as often as {used['model']} "
+                 f"({pct(m['success_rate'])} vs {pct(used['success_rate'])} of runs) at {pct(share)} of its mean cost "
+                 "per run: route more work to it.", share)]
+
+
+def _cache(report: dict[str, Any]) -> list[dict[str, Any]]:
+    c = report["cost"]["cache"]
+    if not c["input_tokens"] or c["cache_share"] is None or c["cache_share"] >= 0.30:
+        return []
+    return [_rec("low", "cost", f"Only {pct(c['cache_share'])} of input tokens come from the prompt cache: put "
+                 "the stable part of prompts first.", c["cache_share"])]
+
+
+def _trends(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    change = report["cost"]["trend"]["percent_change"]
+    if change is not None and change >= 25:
+        out.append(_rec("low", "cost", f"Cost rose {change:g}% over the last 7 days "
+                        f"(${report['cost']['trend']['last_7_days_usd']:g} vs "
+                        f"${report['cost']['trend']['previous_7_days_usd']:g}).", change))
+    points = report["errors"]["trend_summary"]["change_points"]
+    if points is not None and points >= 5:
+        out.append(_rec("medium", "errors", f"The step failure rate rose {points:g} points over the last 7 days.",
+                        points))
+    return out
+
+
+RULES = (_phases, _templates, _tools, _debugging, _latency, _redundant, _model, _cache, _trends)
+
+
+def recommendations(report: dict[str, Any], *, limit: int = 10) -> list[dict[str, Any]]:
+    """The recommendations for a report (most severe first, then the larger value)."""
+    found = [r for rule in RULES for r in rule(report)]
+    found.sort(key=lambda r: (_SEVERITY[r["severity"]], -(r["value"] or 0.0), r["message"]))
+    return found[:limit]

@@ -1,0 +1,82 @@
+"""Tool usage: counts, failure rates and durations by tool; the most common tool sequences
+inside a step; redundant operations.
+
+- A step's **tool sequence** is its tool calls' names in start order, joined with ``→``
+  (``Read→Edit→Bash``); sequences are counted over the steps that called a tool.
+- A **redundant operation** is a repeat, inside one step, of a tool call with the same tool
+  and the same arguments (``arguments_sha256``: for ``Read``, the same file read again).
+  Each group of n identical calls counts n - 1 redundant calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otel_agents.report.stats import one, ratio, rows, stat_columns, stat_dict
+
+NONE = "(none)"
+
+
+def _by_tool(con: Any) -> list[dict[str, Any]]:
+    found = rows(con, f"""
+        SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS calls,
+               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')}
+        FROM v_tc GROUP BY 1 ORDER BY calls DESC, tool""")
+    return [{"tool": r["tool"], "calls": int(r["calls"]), "failures": int(r["failures"]),
+             "failure_rate": ratio(r["failures"], r["calls"]), **stat_dict(r)} for r in found]
+
+
+def _sequences(con: Any, top: int) -> dict[str, Any]:
+    s = one(con, "SELECT count(*) AS steps, sum(n_tools) AS calls, avg(n_tools) AS mean FROM v_step_tools")
+    steps = int(s.get("steps") or 0)
+    found = rows(con, """SELECT seq, count(*) AS n, avg(n_tools) AS len FROM v_step_tools
+                         GROUP BY seq ORDER BY n DESC, seq LIMIT ?""", [top])
+    return {
+        "steps_with_tools": steps,
+        "mean_tools_per_step": round(float(s["mean"]), 6) if s.get("mean") is not None else None,
+        "distinct_sequences": int(one(con, "SELECT count(DISTINCT seq) AS n FROM v_step_tools").get("n") or 0),
+        "top": [{"sequence": r["seq"], "steps": int(r["n"]), "share": ratio(r["n"], steps),
+                 "length": int(r["len"])} for r in found],
+    }
+
+
+def _redundant(con: Any, top: int) -> dict[str, Any]:
+    calls = one(con, "SELECT count(*) AS n FROM v_tc").get("n") or 0
+    t = one(con, """SELECT sum(n - 1) AS redundant, count(*) AS groups, count(DISTINCT parent_id) AS steps
+                    FROM v_tool_dups""")
+    per_tool_calls = {r["tool"]: int(r["n"]) for r in rows(
+        con, f"SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS n FROM v_tc GROUP BY 1")}
+    by_tool = rows(con, """SELECT tool_name AS tool, sum(n - 1) AS redundant, count(DISTINCT parent_id) AS steps
+                           FROM v_tool_dups GROUP BY tool_name ORDER BY redundant DESC, tool""")
+    worst = rows(con, """
+        SELECT d.workflow_id, s.phase_name, s.step_name, d.parent_id AS step_id, d.tool_name AS tool,
+               d.arguments_sha256, d.n AS calls
+        FROM v_tool_dups AS d LEFT JOIN st AS s ON s.record_id = d.parent_id
+        ORDER BY d.n DESC, d.workflow_id, d.parent_id, d.tool_name, d.arguments_sha256 LIMIT ?""", [top])
+    redundant = int(t.get("redundant") or 0)
+    return {
+        "redundant_calls": redundant,
+        "share_of_calls": ratio(redundant, calls),
+        "steps_affected": int(t.get("steps") or 0),
+        "by_tool": [{"tool": r["tool"], "redundant_calls": int(r["redundant"]), "steps": int(r["steps"]),
+                     "share_of_tool_calls": ratio(r["redundant"], per_tool_calls.get(r["tool"]))} for r in by_tool],
+        "top": [{"workflow_id": r["workflow_id"], "phase": r["phase_name"], "step": r["step_name"],
+                 "step_id": r["step_id"], "tool": r["tool"], "arguments_sha256": r["arguments_sha256"],
+                 "calls": int(r["calls"])} for r in worst],
+    }
+
+
+def tools_section(con: Any, *, top: int) -> dict[str, Any]:
+    """The ``tools`` section of the report."""
+    by_tool = _by_tool(con)
+    calls = sum(t["calls"] for t in by_tool)
+    failures = sum(t["failures"] for t in by_tool)
+    return {
+        "calls": calls,
+        "failures": failures,
+        "failure_rate": ratio(failures, calls),
+        "by_tool": by_tool,
+        "sequences": _sequences(con, top),
+        "redundant": _redundant(con, top),
+    }
+

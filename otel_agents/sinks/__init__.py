@@ -1,0 +1,1 @@
+"""Built-in sinks: spool, OTLP, execution-metrics JSONL and the analytics history."""

@@ -1,0 +1,155 @@
+"""Private files shared by many processes: 0700 directories, 0600 files, one-write appends.
+
+A record is serialised whole, then written with ONE ``os.write`` on an ``O_APPEND``
+descriptor, so concurrent writers never interleave (REFERENCE §5). Readers stop at a
+trailing partial line and skip lines that do not parse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` (and missing parents) with mode 0700; returns it as a Path."""
+    p = Path(path)
+    if p.is_dir():
+        return p
+    missing: list[Path] = []
+    cur = p
+    while not cur.exists():
+        missing.append(cur)
+        if cur.parent == cur:
+            break
+        cur = cur.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, DIR_MODE)
+            os.chmod(d, DIR_MODE)  # umask may have removed bits; never add group/other
+        except FileExistsError:
+            pass
+    return p
+
+
+def open_append(path: str | os.PathLike[str]) -> int:
+    """An ``O_APPEND`` descriptor on ``path``, created 0600 if missing."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    return fd
+
+
+def write_all_once(fd: int, data: bytes) -> None:
+    """Write ``data`` with one ``os.write``; a short write (disk full) raises ``OSError``.
+
+    After a short write the caller's file ends in a partial line; the next record must
+    start on a fresh line (see ``AppendFile``).
+    """
+    n = os.write(fd, data)
+    if n != len(data):
+        raise OSError(errno.ENOSPC, f"short write: {n} of {len(data)} bytes")
+
+
+class AppendFile:
+    """One append-only file a process keeps open; every record is one ``os.write``."""
+
+    __slots__ = ("path", "_fd", "_broken")
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._fd = -1
+        self._broken = False
+
+    def append(self, record: bytes) -> int:
+        """Append one complete line (``record`` ends with ``\\n``); returns the file size."""
+        if self._fd < 0:
+            private_dir(self.path.parent)
+            self._fd = open_append(self.path)
+        data = b"\n" + record if self._broken else record
+        try:
+            write_all_once(self._fd, data)
+        except OSError:
+            self._broken = True  # a partial line may be on disk: start the next on a new line
+            raise
+        self._broken = False
+        return os.fstat(self._fd).st_size
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+
+def write_private(path: str | os.PathLike[str], data: bytes) -> None:
+    """Replace ``path`` atomically with ``data`` (mode 0600)."""
+    p = Path(path)
+    private_dir(p.parent)
+    tmp = p.with_name(f".{p.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, FILE_MODE)
+    try:
+        write_all_once(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, p)
+
+
+def iter_lines(path: str | os.PathLike[str], start: int = 0) -> Iterator[tuple[int, int, bytes]]:
+    """Complete lines of ``path`` from byte ``start``: ``(offset, end_offset, line)``.
+
+    A trailing line without ``\\n`` (a write in progress, or a short write) is not yielded.
+    Empty lines are skipped.
+    """
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with f:
+        f.seek(start)
+        offset = start
+        for line in f:
+            end = offset + len(line)
+            if not line.endswith(b"\n"):
+                return
+            if line.strip():
+                yield offset, end, line
+            offset = end
+
+
+@contextlib.contextmanager
+def flocked(path: str | os.PathLike[str], *, exclusive: bool = True, deadline: float | None = None,
+            poll: float = 0.005) -> Iterator[bool]:
+    """Hold an ``flock`` on ``path`` (created 0600). Yields False if ``deadline`` (monotonic)
+    passed before the lock was free; with ``deadline=None`` it waits."""
+    p = Path(path)
+    private_dir(p.parent)
+    fd = os.open(p, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    got = False
+    try:
+        if deadline is None:
+            fcntl.flock(fd, mode)
+            got = True
+        else:
+            while True:
+                try:
+                    fcntl.flock(fd, mode | fcntl.LOCK_NB)
+                    got = True
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        break
+                    time.sleep(poll)
+        yield got
+    finally:
+        if got:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

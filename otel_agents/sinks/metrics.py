@@ -1,0 +1,195 @@
+"""The execution-metrics sink: one JSON line per execution record, appended durably.
+
+Files: ``<home>/metrics/executions_YYYY-MM-DD.jsonl`` (the UTC date of the record's end),
+mode 0600, in a 0700 directory. Each record is serialised whole, then written with ONE
+``os.write`` on an ``O_APPEND`` descriptor, so concurrent processes never interleave or
+split lines (REFERENCE.md §5). Readers (:func:`iter_records`) skip a trailing partial line
+and count corrupt ones instead of failing. ``docs/metrics.md`` documents every field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from otel_agents.safety import report
+from otel_agents.sink import DeliveryError
+from otel_agents.sinks.files import AppendFile
+from otel_agents.sinks.records import records_from_spans
+
+if TYPE_CHECKING:
+    from otel_agents.config import Config
+
+FILE_PREFIX = "executions_"
+FILE_SUFFIX = ".jsonl"
+_FILE_RE = re.compile(r"^executions_(\d{4}-\d{2}-\d{2})\.jsonl$")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """One record as one JSON line (UTF-8, compact, newline-terminated)."""
+    return (_ENCODER.encode(record) + "\n").encode("utf-8", "surrogatepass")
+
+
+def file_for(metrics_dir: Path, end_unix_nano: int | None) -> Path:
+    """The file a record ending at ``end_unix_nano`` belongs in (UTC date; now if unknown)."""
+    secs = end_unix_nano // 1_000_000_000 if end_unix_nano else int(time.time())
+    return metrics_dir / f"{FILE_PREFIX}{time.strftime('%Y-%m-%d', time.gmtime(secs))}{FILE_SUFFIX}"
+
+
+class MetricsWriter:
+    """Appends records to the dated JSONL files. Thread-safe; one ``os.write`` per record."""
+
+    #: Files kept open at most (today's and yesterday's, around midnight).
+    MAX_OPEN = 4
+
+    def __init__(self, metrics_dir: Path) -> None:
+        self.dir = Path(metrics_dir)
+        self._files: dict[Path, AppendFile] = {}
+        self._lock = threading.Lock()
+
+    def _file(self, path: Path) -> AppendFile:
+        f = self._files.get(path)
+        if f is None:
+            while len(self._files) >= self.MAX_OPEN:
+                _old, old = self._files.popitem()
+                old.close()
+            f = self._files[path] = AppendFile(path)
+        return f
+
+    def write(self, records: Iterable[dict[str, Any]]) -> int:
+        """Append ``records``; returns how many were written. Raises ``OSError`` on I/O failure."""
+        n = 0
+        with self._lock:
+            for record in records:
+                try:
+                    data = encode_record(record)
+                except (TypeError, ValueError) as exc:  # one unencodable record: skip it
+                    report("metrics record encoding", exc)
+                    continue
+                self._file(file_for(self.dir, record.get("end_unix_nano"))).append(data)
+                n += 1
+        return n
+
+    def close(self) -> None:
+        with self._lock:
+            for f in self._files.values():
+                f.close()
+            self._files.clear()
+
+
+class MetricsSink:
+    """Sink: execution records to ``<home>/metrics/executions_YYYY-MM-DD.jsonl``.
+
+    :param config: the effective configuration (``home``; ``metrics.enabled``).
+    """
+
+    name = "metrics"
+    #: Drained first at exit (with the spool): ``reconcile`` rebuilds analytics from it.
+    durable = True
+
+    def __init__(self, config: Config) -> None:
+        self.enabled = bool(config.get("metrics.enabled", True))
+        self.dir = config.metrics_dir
+        self._writer = MetricsWriter(self.dir)
+        self.records_written = 0
+
+    def export(self, spans: Sequence[Any]) -> None:
+        """Convert ``spans`` to records and append them. Raises ``DeliveryError`` if the disk fails."""
+        if not self.enabled:
+            return
+        records = records_from_spans(spans)
+        if records:
+            try:
+                self.records_written += self._writer.write(records)
+            except OSError as exc:  # disk full, read-only, permissions: an operational failure
+                raise DeliveryError(f"cannot append to {self.dir}: {exc}") from exc
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (the parent's may have been held); the O_APPEND
+        descriptors stay shared, which is safe."""
+        self._writer._lock = threading.Lock()
+
+    def describe(self) -> str:
+        if not self.enabled:
+            return "off (metrics.enabled = false)"
+        return f"execution records appended to {self.dir / (FILE_PREFIX + 'YYYY-MM-DD' + FILE_SUFFIX)}"
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReadStats:
+    """What :func:`iter_records` saw."""
+
+    files: int = 0
+    lines: int = 0
+    records: int = 0
+    corrupt: int = 0
+    partial_tail: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def metrics_files(metrics_dir: Path, *, since: str | None = None, until: str | None = None) -> list[Path]:
+    """The JSONL files in ``metrics_dir``, oldest first; ``since``/``until`` are YYYY-MM-DD."""
+    out = []
+    try:
+        entries = sorted(Path(metrics_dir).iterdir())
+    except FileNotFoundError:
+        return []
+    for path in entries:
+        m = _FILE_RE.match(path.name)
+        if not m:
+            continue
+        day = m.group(1)
+        if (since and day < since) or (until and day > until):
+            continue
+        out.append(path)
+    return out
+
+
+def iter_records(
+    metrics_dir: Path, *, since: str | None = None, until: str | None = None, stats: ReadStats | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every record in the metrics JSONL files, oldest file first.
+
+    A line without its newline at the very end of a file is a write in progress (or a
+    crash mid-write): it is skipped and counted in ``partial_tail``. A line that is not a
+    JSON object with a ``record_id`` and ``kind`` is skipped and counted in ``corrupt``.
+    """
+    st = stats if stats is not None else ReadStats()
+    for path in metrics_files(metrics_dir, since=since, until=until):
+        st.files += 1
+        try:
+            f = open(path, "rb")
+        except OSError as exc:
+            st.problems.append(f"{path}: {exc}")
+            continue
+        with f:
+            for lineno, raw in enumerate(f, start=1):
+                st.lines += 1
+                if not raw.endswith(b"\n"):
+                    st.partial_tail += 1
+                    continue
+                try:
+                    rec = json.loads(raw)
+                except ValueError:
+                    rec = None
+                if not isinstance(rec, dict) or not rec.get("record_id") or not rec.get("kind"):
+                    st.corrupt += 1
+                    if len(st.problems) < 20:
+                        st.problems.append(f"{path.name}:{lineno}: not a record")
+                    continue
+                st.records += 1
+                yield rec

@@ -1,0 +1,411 @@
+"""Replay: send every spooled span the delivery ledger does not list, exactly once by span id.
+
+- One replay at a time per data home (``state/replay.lock``, an ``flock``: released by the
+  kernel if the process dies).
+- For each batch: take the senders' lock exclusively, re-read the ledger (a live sink or an
+  earlier replay may have delivered some spans meanwhile), send, then append the batch's
+  ids to the ledger before the next batch. A replay killed midway and started again
+  resends nothing that was acknowledged and recorded.
+- A watermark per spool file (``state/replay.json``) remembers up to where every span is
+  delivered, so the next replay reads only newer lines.
+- Spool lines are OTLP-JSON (hex ids); they become protobuf again through
+  ``google.protobuf.json_format`` once the ids are base64, as protobuf's JSON mapping wants.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from otel_agents.sinks.files import flocked, write_private
+from otel_agents.sinks.ledger import Ledger, LedgerTail
+from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
+from otel_agents.sinks.state import state_dir
+from otel_agents.sinks.transport import SendError, make_sender, resolve_target
+
+BATCH_SPANS = 512
+BATCH_BYTES = 2 * 1024 * 1024
+REPLAY_STATE = "replay.json"
+REPLAY_LOCK = "replay.lock"
+
+
+@dataclass
+class ReplayResult:
+    """What one replay did."""
+
+    pending: int = 0  # undelivered spans found
+    sent: int = 0
+    already_delivered: int = 0
+    failed: int = 0
+    rejected: int = 0
+    corrupt_lines: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    complete: bool = True
+    error: str = ""
+    endpoint: str = ""
+    ended: float = field(default_factory=time.time)
+
+
+@dataclass
+class _Line:
+    offset: int
+    end: int
+    remaining: int  # undelivered spans of this line not yet acknowledged
+
+
+def _hex_to_b64(value: str) -> str:
+    try:
+        return base64.b64encode(bytes.fromhex(value)).decode("ascii")
+    except ValueError:
+        return value
+
+
+def _fix_ids(span: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an OTLP-JSON span with hex ids in protobuf JSON's base64."""
+    s = dict(span)
+    for key in ("traceId", "spanId", "parentSpanId"):
+        v = s.get(key)
+        if v:
+            s[key] = _hex_to_b64(v)
+        elif key in s:
+            del s[key]
+    if s.get("links"):
+        links = []
+        for link in s["links"]:
+            link = dict(link)
+            for key in ("traceId", "spanId"):
+                if link.get(key):
+                    link[key] = _hex_to_b64(link[key])
+            links.append(link)
+        s["links"] = links
+    return s
+
+
+def filter_request(request: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], list[str]]:
+    """``resourceSpans`` of ``request`` holding only the spans ``keep`` accepts (ids fixed
+    for protobuf), and those spans' hex ids."""
+    out: list[dict[str, Any]] = []
+    ids: list[str] = []
+    for rs in request.get("resourceSpans") or ():
+        scopes = []
+        for ss in rs.get("scopeSpans") or ():
+            spans = []
+            for sp in ss.get("spans") or ():
+                if keep(sp):
+                    spans.append(_fix_ids(sp))
+                    ids.append(sp.get("spanId", ""))
+            if spans:
+                scopes.append({**ss, "spans": spans})
+        if scopes:
+            out.append({**rs, "scopeSpans": scopes})
+    return out, ids
+
+
+def to_protobuf(resource_spans: list[dict[str, Any]]) -> bytes:
+    """Serialized ExportTraceServiceRequest for (id-fixed) OTLP-JSON ``resourceSpans``."""
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    msg = json_format.ParseDict({"resourceSpans": resource_spans}, ExportTraceServiceRequest(),
+                                ignore_unknown_fields=True)
+    return msg.SerializeToString()
+
+
+class Progress:
+    """A plain-text progress bar on stderr: redrawn in place on a terminal, else a line per 10%."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.done = 0
+        self.t0 = time.monotonic()
+        self._last_draw = 0.0
+        self._last_decile = -1
+
+    def update(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        if self.tty:
+            if now - self._last_draw >= 0.1 or done >= self.total:
+                self._last_draw = now
+                self.stream.write("\r" + self.line())
+                self.stream.flush()
+        else:
+            decile = (10 * done // self.total) if self.total else 10
+            if decile != self._last_decile:
+                self._last_decile = decile
+                self.stream.write(self.line() + "\n")
+                self.stream.flush()
+
+    def line(self) -> str:
+        frac = (self.done / self.total) if self.total else 1.0
+        filled = int(round(frac * self.width))
+        rate = self.done / max(1e-9, time.monotonic() - self.t0)
+        return (f"replay [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} spans "
+                f"{frac * 100:3.0f}%  {rate:,.0f} spans/s")
+
+    def finish(self) -> None:
+        if self.tty:
+            self.stream.write("\r" + self.line() + "\n")
+            self.stream.flush()
+
+
+def _load_state(home: Path) -> dict[str, Any]:
+    try:
+        with open(state_dir(home) / REPLAY_STATE, "rb") as f:
+            doc = json.load(f)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def load_state(home: str | Path) -> dict[str, Any]:
+    """The replay state: per-file watermarks and the last run's summary."""
+    return _load_state(Path(home))
+
+
+def pending_lines(home: Path, spans_dir: Path, delivered: set[str], watermarks: dict[str, int],
+                  result: ReplayResult) -> Iterator[tuple[Path, int, int, dict[str, Any] | None, int]]:
+    """``(file, offset, end, request, undelivered)`` for each spool line past the watermarks."""
+    for path in spool_files(spans_dir):
+        start = int(watermarks.get(path.name, 0))
+        try:
+            if path.stat().st_size < start:
+                start = 0  # not the file we knew
+        except FileNotFoundError:
+            continue
+        for offset, end, doc in iter_records(path, start):
+            if doc is None:
+                result.corrupt_lines += 1
+                yield path, offset, end, None, 0
+                continue
+            n = sum(1 for s in iter_spans(doc) if s.get("spanId") not in delivered)
+            yield path, offset, end, doc, n
+
+
+def count_pending(config: Any) -> tuple[int, int]:
+    """``(undelivered spans, corrupt lines)`` past the watermarks: what a replay would send."""
+    home = Path(config.home)
+    delivered = Ledger(home).load()
+    watermarks = _load_state(home).get("watermarks", {})
+    res = ReplayResult()
+    seen: set[str] = set()
+    total = 0
+    for _p, _o, _e, doc, n in pending_lines(home, Path(config.spans_dir), delivered, watermarks, res):
+        if doc is not None and n:
+            for s in iter_spans(doc):
+                sid = s.get("spanId")
+                if sid not in delivered and sid not in seen:
+                    seen.add(sid)
+                    total += 1
+    return total, res.corrupt_lines
+
+
+def replay(config: Any, *, stop: threading.Event | None = None, progress: Progress | None | bool = None,
+           batch_spans: int = BATCH_SPANS, dry_run: bool = False) -> ReplayResult:
+    """Send undelivered spooled spans; the caller holds ``replay_lock``. ``progress=True``
+    draws a bar on stderr. ``dry_run`` only counts what would be sent."""
+    t0 = time.monotonic()
+    home = Path(config.home)
+    spans_dir = Path(config.spans_dir)
+    target = resolve_target(config)
+    result = ReplayResult(endpoint=target.describe())
+    ledger = Ledger(home)
+    delivered = ledger.load()
+    tail = LedgerTail(ledger)
+    state = _load_state(home)
+    watermarks: dict[str, int] = dict(state.get("watermarks", {}))
+    lines: dict[str, list[_Line]] = {}
+    ends: dict[str, int] = {}
+
+    # pass 1: how many spans are pending (for the progress bar), cheap: json.loads only
+    pending_ids: set[str] = set()
+    for path, offset, end, doc, n in pending_lines(home, spans_dir, delivered, watermarks, result):
+        if doc is not None and n:
+            for s in iter_spans(doc):
+                sid = s.get("spanId")
+                if sid not in delivered:
+                    pending_ids.add(sid)
+    result.pending = len(pending_ids)
+    corrupt = result.corrupt_lines
+    if dry_run or not pending_ids:
+        if not dry_run:
+            _advance(home, spans_dir, watermarks, result, state)
+        result.seconds = time.monotonic() - t0
+        return result
+    result.corrupt_lines = 0  # pass 2 counts them again
+
+    bar = Progress(result.pending) if progress is True else (progress or None)
+    sender = make_sender(target)
+    sent_ids: set[str] = set()
+    batch = _Batch()
+
+    def flush() -> bool:
+        if not batch.ids:
+            return True
+        ok = _send_batch(ledger, tail, sender, batch, result, target.timeout)
+        if ok:
+            for line, n in batch.lines:
+                line.remaining -= n
+            sent_ids.update(batch.ids)
+            if bar is not None:
+                bar.update(result.sent + result.already_delivered + result.rejected)
+        batch.clear()
+        return ok
+
+    def keep(sp: dict[str, Any]) -> bool:
+        sid = sp.get("spanId")
+        if not sid or sid in delivered or sid in sent_ids or sid in batch.id_set:
+            return False
+        batch.id_set.add(sid)
+        return True
+
+    try:
+        for path, offset, end, doc, n in pending_lines(home, spans_dir, delivered, watermarks, result):
+            if stop is not None and stop.is_set():
+                result.error = result.error or "stopped"
+                break
+            line = _Line(offset, end, 0)
+            lines.setdefault(path.name, []).append(line)
+            ends[path.name] = end
+            if doc is None or not n:
+                continue
+            line.remaining = n  # until sent: a stop or a failure leaves the watermark here
+            if batch.ids and len(batch.ids) + n > batch_spans:
+                if not flush():
+                    break
+                if stop is not None and stop.is_set():
+                    result.error = result.error or "stopped"
+                    break
+            rs, ids = filter_request(doc, keep)
+            line.remaining = len(ids)
+            if not ids:
+                continue
+            batch.add(rs, ids, line)
+            if batch.bytes >= BATCH_BYTES and not flush():
+                break
+        else:
+            flush()
+    finally:
+        result.complete = result.sent + result.already_delivered + result.rejected >= result.pending
+        sender.close()
+        ledger.close()
+        if bar is not None:
+            bar.finish()
+        for name, file_lines in lines.items():
+            wm = ends[name]
+            for line in file_lines:
+                if line.remaining > 0:
+                    wm = line.offset
+                    break
+            watermarks[name] = wm
+        result.corrupt_lines = max(result.corrupt_lines, corrupt)
+        result.seconds = time.monotonic() - t0
+        _save_state(home, spans_dir, watermarks, result, state)
+    return result
+
+
+class _Batch:
+    """Spans gathered for one request, with the lines they came from."""
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.resource_spans: list[dict[str, Any]] = []
+        self.ids: list[str] = []
+        self.id_set: set[str] = set()
+        self.lines: list[tuple[_Line, int]] = []
+        self.bytes = 0
+
+    def add(self, resource_spans: list[dict[str, Any]], ids: list[str], line: _Line) -> None:
+        self.resource_spans.extend(resource_spans)
+        self.ids.extend(ids)
+        self.lines.append((line, len(ids)))
+        self.bytes += line.end - line.offset
+
+
+def _send_batch(ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, result: ReplayResult,
+                timeout: float) -> bool:
+    """Send one batch under the exclusive senders' lock; record it in the ledger at once."""
+    deadline = time.monotonic() + timeout
+    with ledger.send_lock(exclusive=True, deadline=deadline) as got:
+        if not got:
+            result.error = "the senders' lock stayed busy"
+            return False
+        resource_spans, ids = batch.resource_spans, batch.ids
+        seen = tail.refresh()
+        if not seen.isdisjoint(ids):  # a live sink delivered some meanwhile
+            result.already_delivered += sum(1 for i in ids if i in seen)
+            drop = {_hex_to_b64(i) for i in ids if i in seen}
+            ids = [i for i in ids if i not in seen]
+            resource_spans = [
+                {**rs, "scopeSpans": [{**ss, "spans": [sp for sp in ss["spans"] if sp.get("spanId") not in drop]}
+                                      for ss in rs["scopeSpans"]]}
+                for rs in resource_spans
+            ]
+            if not ids:
+                return True
+        body = to_protobuf(resource_spans)
+        try:
+            rejected = sender.send(body, time.monotonic() + timeout)
+        except SendError as exc:
+            result.error = str(exc)
+            result.failed += len(ids)
+            return False
+        ledger.append(ids)
+        result.sent += len(ids) - rejected
+        result.rejected += rejected
+        result.batches += 1
+        return True
+
+
+def _advance(home: Path, spans_dir: Path, watermarks: dict[str, int], result: ReplayResult,
+             state: dict[str, Any]) -> None:
+    """Nothing pending: move every watermark to the end of the complete lines read."""
+    for path in spool_files(spans_dir):
+        end = int(watermarks.get(path.name, 0))
+        for _o, e, _doc in iter_records(path, end):
+            end = e
+        watermarks[path.name] = end
+    _save_state(home, spans_dir, watermarks, result, state)
+
+
+def _save_state(home: Path, spans_dir: Path, watermarks: dict[str, int], result: ReplayResult,
+                state: dict[str, Any]) -> None:
+    names = {p.name for p in spool_files(spans_dir)}
+    state["watermarks"] = {k: v for k, v in watermarks.items() if k in names}
+    state["last"] = asdict(result)
+    write_private(state_dir(home) / REPLAY_STATE, json.dumps(state, indent=1, sort_keys=True).encode())
+
+
+def replay_lock(home: str | Path, *, wait: bool):  # type: ignore[no-untyped-def]
+    """The one-replay-at-a-time lock: yields True if held (with ``wait=False``, at once or never)."""
+    return flocked(state_dir(home) / REPLAY_LOCK, exclusive=True, deadline=None if wait else time.monotonic())
+
+
+def background_replay(config: Any, stop: threading.Event, delay: float) -> None:
+    """Run a replay in this (daemon) thread after ``delay`` seconds, unless another runs."""
+    if stop.wait(delay):
+        return
+    try:
+        with replay_lock(config.home, wait=False) as got:
+            if got and not stop.is_set():
+                replay(config, stop=stop)
+    except Exception as exc:  # noqa: BLE001 - background work must never surface
+        try:
+            from otel_agents.safety import report
+
+            report("background replay", exc)
+        except Exception:  # noqa: BLE001
+            pass

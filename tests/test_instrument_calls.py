@@ -1,0 +1,468 @@
+"""Zero-code instrumentation in-process: sync, async, generators, failures, outcomes, problems."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+import textwrap
+import traceback
+import uuid
+
+import pytest
+from opentelemetry.trace import StatusCode
+
+from otel_agents import attributes as A
+from otel_agents.instrument import installer, problems
+from otel_agents.instrument.mapping import Mapping, parse_section
+from otel_agents.instrument.problems import reset as reset_problems
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@pytest.fixture
+def traced(tmp_path, monkeypatch, runtime):
+    """``make(source, mapping)``: write a module, install the mapping (``MOD`` = its name), import it."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reset_problems()
+
+    def make(source: str, mapping: str):
+        name = f"executor_{uuid.uuid4().hex[:10]}"
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
+        data = tomllib.loads(textwrap.dedent(mapping).replace("MOD", name))
+        rules, _enabled = parse_section(data["instrument"], "test mapping")
+        installer.install(Mapping(rules=rules))
+        return importlib.import_module(name)
+
+    yield make
+    installer.uninstall()
+    reset_problems()
+
+
+SOURCE = '''
+import asyncio
+
+class Boom(RuntimeError):
+    pass
+
+class Runner:
+    name = "nightly"
+
+    def run(self, issue, fail=False):
+        for n, phase in enumerate(("plan", "build"), start=1):
+            self.phase(phase, n)
+        if fail:
+            raise Boom("workflow exploded")
+        return {"ok": True}
+
+    def phase(self, phase_name, number):
+        Agent("coder").step(phase_name, attempt=1)
+
+class Agent:
+    def __init__(self, name):
+        self.name = name
+
+    def step(self, task, attempt):
+        usage = call_model("claude-haiku-4-5", {"input_tokens": 100, "output_tokens": 10})
+        tool("Read", {"path": "a.py"})
+        return usage
+
+def call_model(model, usage):
+    return {"model": model, "usage": usage}
+
+def tool(name, arguments):
+    return {"ok": True}
+'''
+
+MAPPING = '''
+[[instrument.workflow]]
+target = "MOD:Runner.run"
+name = "self.name"
+issue_id = "issue"
+outcome = "result['ok']"
+
+[[instrument.phase]]
+target = "MOD:Runner.phase"
+name = "args.phase_name"
+number = "number"
+
+[[instrument.step]]
+target = "MOD:Agent.step"
+name = "self.name"
+agent = "self.name"
+attempt = "attempt"
+
+[[instrument.model_usage]]
+target = "MOD:call_model"
+model = "model"
+provider = "'anthropic'"
+input_tokens = "result.usage.input_tokens"
+output_tokens = "result.usage.output_tokens"
+
+[[instrument.tool_call]]
+target = "MOD:tool"
+name = "name"
+arguments = "arguments"
+result = "result"
+'''
+
+
+def _tree(spans):
+    by_id = {s.context.span_id: s.name for s in spans}
+    return sorted((s.name, by_id.get(s.parent.span_id) if s.parent else None) for s in spans)
+
+
+def test_sync_methods_and_functions_build_the_tree(traced, exporter):
+    mod = traced(SOURCE, MAPPING)
+    assert mod.Runner().run("7") == {"ok": True}
+    spans = exporter.get_finished_spans()
+    assert _tree(spans) == [
+        ("chat claude-haiku-4-5", "invoke_agent coder"),
+        ("chat claude-haiku-4-5", "invoke_agent coder"),
+        ("execute_tool Read", "invoke_agent coder"),
+        ("execute_tool Read", "invoke_agent coder"),
+        ("invoke_agent coder", "phase build"),
+        ("invoke_agent coder", "phase plan"),
+        ("invoke_workflow nightly", None),
+        ("phase build", "invoke_workflow nightly"),
+        ("phase plan", "invoke_workflow nightly"),
+    ]
+    wf = next(s for s in spans if s.name == "invoke_workflow nightly")
+    assert wf.attributes[A.ISSUE_ID] == "7"
+    assert wf.attributes[A.ROLLUP_INPUT_TOKENS] == 200
+    assert wf.attributes[A.OUTCOME] == "success"
+    phase = next(s for s in spans if s.name == "phase build")
+    assert phase.attributes[A.PHASE_NUMBER] == 2
+    tool = next(s for s in spans if s.name == "execute_tool Read")
+    assert tool.attributes[A.TOOL_RESULT_LENGTH] == len('{"ok":true}')
+    assert problems() == []
+
+
+def test_exception_keeps_type_traceback_and_is_recorded(traced, exporter):
+    mod = traced(SOURCE, MAPPING)
+    with pytest.raises(mod.Boom) as info:
+        mod.Runner().run("7", fail=True)
+    # The original raise site is still in the traceback, and it is the very same exception.
+    frames = traceback.extract_tb(info.value.__traceback__)
+    assert frames[-1].name == "run" and frames[-1].line == 'raise Boom("workflow exploded")'
+    (wf,) = [s for s in exporter.get_finished_spans() if s.name == "invoke_workflow nightly"]
+    assert wf.status.status_code is StatusCode.ERROR
+    assert wf.attributes[A.ERROR_TYPE] == "Boom"
+    assert wf.attributes[A.ERROR_MESSAGE] == "Boom: workflow exploded"
+    assert [e.name for e in wf.events] == ["exception"]
+    assert wf.events[0].attributes["exception.type"].endswith(".Boom")
+
+
+def test_outcome_from_result_fails_without_exception(traced, exporter):
+    mod = traced(
+        '''
+        def check(name):
+            return {"ok": False, "reason": "lint errors: 3"}
+        ''',
+        '''
+        [[instrument.workflow]]
+        target = "MOD:check"
+        name = "name"
+        outcome = "result.ok"
+        error = "result.reason"
+        ''',
+    )
+    assert mod.check("lint") == {"ok": False, "reason": "lint errors: 3"}
+    (span,) = exporter.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes[A.OUTCOME] == "failure"
+    assert span.attributes[A.ERROR_TYPE] == "_OTHER"
+    assert span.attributes[A.ERROR_MESSAGE] == "lint errors: 3"
+
+
+ASYNC_AND_GENERATORS = '''
+import asyncio
+
+class Agent:
+    name = "streamer"
+
+    async def run(self, prompt):
+        await asyncio.sleep(0)
+        parts = [chunk async for chunk in self.chunks(prompt)]
+        total = sum(1 for _ in self.tokens(prompt))
+        return {"parts": parts, "total": total}
+
+    async def chunks(self, prompt):
+        for word in prompt.split():
+            await asyncio.sleep(0)
+            yield {"text": word, "usage": {"input": 10, "output": len(word)}}
+
+    def tokens(self, prompt):
+        for word in prompt.split():
+            yield word
+        return {"usage": {"input": 5, "output": 1}}
+
+async def workflow(prompt):
+    return await Agent().run(prompt)
+'''
+
+ASYNC_MAPPING = '''
+[[instrument.workflow]]
+target = "MOD:workflow"
+name = "'stream'"
+
+[[instrument.step]]
+target = "MOD:Agent.run"
+name = "self.name"
+agent = "self.name"
+
+[[instrument.model_usage]]
+target = "MOD:Agent.chunks"
+model = "'claude-haiku-4-5'"
+input_tokens = "result.usage.input"
+output_tokens = "result.usage.output"
+
+[[instrument.tool_call]]
+target = "MOD:Agent.tokens"
+name = "'Tokenize'"
+result = "result"
+'''
+
+
+def test_async_functions_async_generators_and_generators(traced, exporter):
+    mod = traced(ASYNC_AND_GENERATORS, ASYNC_MAPPING)
+    assert asyncio.iscoroutinefunction(mod.Agent.run)
+    out = asyncio.run(mod.workflow("fix the cart"))
+    assert out["total"] == 3 and [p["text"] for p in out["parts"]] == ["fix", "the", "cart"]
+    spans = exporter.get_finished_spans()
+    assert _tree(spans) == [
+        ("chat claude-haiku-4-5", "invoke_agent streamer"),
+        ("execute_tool Tokenize", "invoke_agent streamer"),
+        ("invoke_agent streamer", "invoke_workflow stream"),
+        ("invoke_workflow stream", None),
+    ]
+    chat = next(s for s in spans if s.kind.name == "CLIENT")
+    # An async generator's result is its last item; a generator's, its return value.
+    assert chat.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 10
+    assert chat.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 4
+    tool = next(s for s in spans if s.name == "execute_tool Tokenize")
+    assert tool.attributes[A.TOOL_RESULT_LENGTH] == len('{"usage":{"input":5,"output":1}}')
+
+
+def test_generator_is_current_only_while_it_runs(traced, exporter):
+    mod = traced(
+        '''
+        def produce(n):
+            for i in range(n):
+                note(i)
+                yield i
+
+        def note(i):
+            return i
+
+        def consume(n):
+            out = []
+            for item in produce(n):
+                note(100 + item)   # the consumer's work, between two resumes
+                out.append(item)
+            return out
+        ''',
+        '''
+        [[instrument.workflow]]
+        target = "MOD:consume"
+        name = "'consume'"
+
+        [[instrument.step]]
+        target = "MOD:produce"
+        name = "'produce'"
+
+        [[instrument.tool_call]]
+        target = "MOD:note"
+        name = "'note'"
+        call_id = "'n' + 'x'"
+        arguments = "i"
+        ''',
+    )
+    assert mod.consume(2) == [0, 1]
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    parents = sorted((s.attributes[A.TOOL_ARGUMENTS_LENGTH], by_id[s.parent.span_id].name)
+                     for s in spans if s.name == "execute_tool note")
+    # notes 0 and 1 run inside the generator; 100 and 101 in the consumer, under the workflow
+    # (in an implicit step named after the tool, since a tool call needs one).
+    assert parents == [(1, "step produce"), (1, "step produce"), (3, "step note"), (3, "step note")]
+    assert all(s.end_time for s in spans)
+
+
+def test_generator_exception_and_early_close(traced, exporter):
+    mod = traced(
+        '''
+        def stream(fail):
+            yield 1
+            if fail:
+                raise KeyError("gone")
+            yield 2
+        ''',
+        '''
+        [[instrument.step]]
+        target = "MOD:stream"
+        name = "'stream-' + ('fail' if fail else 'ok')"
+        ''',
+    )
+    with pytest.raises(KeyError):
+        list(mod.stream(True))
+    gen = mod.stream(False)
+    assert next(gen) == 1
+    gen.close()
+    spans = {s.name: s for s in exporter.get_finished_spans() if s.name.startswith("step stream")}
+    assert spans["step stream-fail"].status.status_code is StatusCode.ERROR
+    assert spans["step stream-fail"].attributes[A.ERROR_TYPE] == "KeyError"
+    assert spans["step stream-ok"].attributes[A.OUTCOME] == "success"
+
+
+def test_missing_target_and_bad_expression_reported_once_and_executor_runs(traced, exporter, caplog):
+    caplog.set_level("WARNING", logger="otel_agents.instrument")
+    mod = traced(
+        '''
+        class Agent:
+            def run(self, task):
+                return task
+        ''',
+        '''
+        [[instrument.step]]
+        target = "MOD:Agent.run"
+        name = "args.tsak"
+        attempt = "task.attempt"
+
+        [[instrument.step]]
+        target = "MOD:Agent.missing"
+        name = "'x'"
+
+        [[instrument.tool_call]]
+        target = "MOD:nothing_here"
+        name = "__import__('os').system('echo pwned')"
+        ''',
+    )
+    for _ in range(3):
+        assert mod.Agent().run({"attempt": "two"}) == {"attempt": "two"}
+    found = problems()
+    assert any("function calls are not allowed" in p for p in found), found
+    assert any("'Agent.missing' not found in module" in p for p in found), found
+    assert any("'nothing_here' not found in module" in p for p in found), found
+    assert any("uses 'args.tsak'" in p for p in found), found
+    assert any("field 'attempt'" in p and "must be an integer" in p for p in found), found
+    # Each problem is logged once, however many calls hit it.
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == len(set(logged)) == len(found)
+    # The step still ran, with the default name (the function's) and without the failed fields.
+    (span,) = [s for s in exporter.get_finished_spans() if s.attributes.get(A.KIND) == "step"][:1]
+    assert span.name == "step run"
+    assert span.attributes[A.ATTEMPT] == 1
+
+
+def test_uninstall_restores_originals(traced, exporter):
+    mod = traced(SOURCE, MAPPING)
+    wrapped = mod.Runner.__dict__["run"]
+    installer.uninstall()
+    assert mod.Runner.__dict__["run"] is wrapped.__wrapped__
+    assert mod.Runner().run("1") == {"ok": True}
+    assert exporter.get_finished_spans() == ()
+
+
+def test_when_condition_skips_calls(traced, exporter):
+    mod = traced(
+        '''
+        def act(kind, name):
+            return name
+        ''',
+        '''
+        [[instrument.tool_call]]
+        target = "MOD:act"
+        when = "kind == 'tool'"
+        name = "name"
+        ''',
+    )
+    mod.act("thought", "x")
+    mod.act("tool", "Bash")
+    names = [s.name for s in exporter.get_finished_spans() if s.attributes.get(A.KIND) == "tool_call"]
+    assert names == ["execute_tool Bash"]
+
+
+def test_static_and_class_methods(traced, exporter):
+    mod = traced(
+        '''
+        class Tools:
+            prefix = "cls"
+
+            @staticmethod
+            def grep(pattern):
+                return pattern
+
+            @classmethod
+            def read(cls, path):
+                return path
+        ''',
+        '''
+        [[instrument.tool_call]]
+        target = "MOD:Tools.grep"
+        name = "'Grep-' + pattern"
+
+        [[instrument.tool_call]]
+        target = "MOD:Tools.read"
+        name = "cls.prefix + '-' + path"
+        ''',
+    )
+    assert mod.Tools.grep("def") == "def"
+    assert mod.Tools().read("a.py") == "a.py"
+    names = sorted(s.name for s in exporter.get_finished_spans() if s.attributes.get(A.KIND) == "tool_call")
+    assert names == ["execute_tool Grep-def", "execute_tool cls-a.py"]
+
+
+def test_usage_and_tools_outside_any_workflow_get_an_implicit_one(traced, exporter):
+    mod = traced(
+        '''
+        def complete(model, prompt):
+            return {"usage": {"in": 120, "out": 7}}
+
+        def read(path):
+            return path
+        ''',
+        '''
+        [[instrument.model_usage]]
+        target = "MOD:complete"
+        model = "model"
+        provider = "'anthropic'"
+        input_tokens = "result.usage['in']"
+        output_tokens = "result.usage.out"
+
+        [[instrument.tool_call]]
+        target = "MOD:read"
+        name = "'Read'"
+        ''',
+    )
+    mod.complete("claude-haiku-4-5", "hi")
+    mod.read("a.py")
+    spans = exporter.get_finished_spans()
+    assert _tree(spans) == [
+        ("chat claude-haiku-4-5", "invoke_workflow implicit"),
+        ("execute_tool Read", "step Read"),
+        ("invoke_workflow implicit", None),
+        ("invoke_workflow implicit", None),
+        ("step Read", "invoke_workflow implicit"),
+    ]
+    chat = next(s for s in spans if s.name == "chat claude-haiku-4-5")
+    assert dict(chat.attributes) == {
+        A.GEN_AI_OPERATION_NAME: "chat",
+        A.GEN_AI_REQUEST_MODEL: "claude-haiku-4-5",
+        A.KIND: "model_call",
+        A.WORKFLOW_ID: chat.attributes[A.WORKFLOW_ID],
+        A.GEN_AI_PROVIDER_NAME: "anthropic",
+        A.GEN_AI_USAGE_INPUT_TOKENS: 120,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: 7,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
+        A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.GEN_AI_USAGE_COST_AMOUNT: chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT],
+        A.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        A.GEN_AI_USAGE_COST_SOURCE: "local",
+        A.GEN_AI_USAGE_COST: chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT],
+    }
+    assert chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(120 * 1e-6 + 7 * 5e-6)
+    assert problems() == []
