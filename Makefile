@@ -6,7 +6,14 @@ PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 
-.PHONY: install demo test bench reliability clean
+.PHONY: install phoenix chromium demo example test bench reliability clean
+
+# Arize Phoenix (the end-to-end OTLP backend, ~850 MB) and rotel (a collector binary from a
+# wheel) live in their own venv, never in ours. rotel is optional: where no wheel installs,
+# its relay tests skip.
+PHOENIX_VENV ?= .phoenix-venv
+PHOENIX_VERSION ?= 20.26.1
+ROTEL_VERSION ?= 0.0.1a15
 
 $(VENV)/.installed: pyproject.toml $(PLUGINS)
 	$(PYTHON) -m venv $(VENV)
@@ -16,15 +23,39 @@ $(VENV)/.installed: pyproject.toml $(PLUGINS)
 
 install: $(VENV)/.installed
 
+$(PHOENIX_VENV)/.installed:
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install -q 'arize-phoenix==$(PHOENIX_VERSION)'
+	$(PHOENIX_VENV)/bin/python -m pip install -q 'rotel==$(ROTEL_VERSION)' || echo "rotel did not install here: its relay tests will be skipped"
+	touch $@
+
+phoenix: $(PHOENIX_VENV)/.installed
+
+# Headless Chromium renders the HTML report in tests/test_report_html.py (Debian's package; root
+# installs it). Where it cannot be installed, that one test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium) >/dev/null 2>&1 && echo "installed chromium" || \
+		echo "chromium could not be installed: the HTML screenshot test will be skipped"; }
+
 demo: install
 	$(VENV)/bin/otel-agents demo
 
-test: install
+# The example executor has no telemetry code: its pyproject.toml maps it (docs/instrumenting.md).
+example: install
+	cd examples/sdlc_executor && $(abspath $(VENV))/bin/otel-agents run -- $(abspath $(PY)) -m sdlc_executor --pace 0
+
+test: install phoenix chromium
 	$(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/step_overhead.py
 	$(PY) benchmarks/hook_latency.py
+	$(PY) benchmarks/exit_deadline.py
+	$(PY) benchmarks/replay_throughput.py
+	$(PY) benchmarks/concurrent_writers.py
+	$(PY) benchmarks/report_scale.py
 
 clean:
-	rm -rf $(VENV) .otel-agents build *.egg-info
+	rm -rf $(VENV) $(PHOENIX_VENV) .otel-agents build *.egg-info

@@ -66,7 +66,12 @@ class Sink(Protocol):
 
 class DeliveryError(Exception):
     """An expected delivery failure (receiver down, refused, disk full): counted, logged
-    at most once a minute per sink, never raised into a test as a bug."""
+    at most once a minute per sink, never raised into a test as a bug. ``quiet``: log at
+    debug level only (e.g. the OTLP default endpoint, which nobody configured, is down)."""
+
+    def __init__(self, message: str, *, quiet: bool = False) -> None:
+        super().__init__(message)
+        self.quiet = quiet
 
 
 class _Marker:
@@ -139,6 +144,8 @@ class _Lane:
                     batch.append(item)
                 if batch:
                     self.inflight = len(batch)
+                    if self.stop.is_set() and not self.durable:
+                        self.proc.wait_for_durable()  # at exit the spool gets the CPU first
                     self._export(batch)
                     self.inflight = 0
                     self.stats.backlog = len(q)
@@ -154,7 +161,10 @@ class _Lane:
             self.sink.export(batch)
         except DeliveryError as exc:
             self.stats.failure(len(batch), str(exc))
-            self._log(exc)
+            if exc.quiet:
+                logger.debug("otel-agents: sink %s: %s", self.name, exc)
+            else:
+                self._log(exc)
         except Exception as exc:  # noqa: BLE001 - a sink bug must stay in its lane
             self.stats.failure(len(batch), exc)
             self._report(exc)
@@ -208,8 +218,12 @@ class SinkProcessor:
     def _init_runtime_state(self) -> None:
         self._accepting = True
         self._shut = False
+        self._deadline: float | None = None
+        self._lane_deadline: float | None = None
+        self._done = False
+        self._accounted = False
         self._needs_start = False
-        self._shutdown_lock = threading.Lock()
+        self._start_lock = threading.Lock()
         self._persist_lock = threading.Lock()
         self._last_persist = time.monotonic()
 
@@ -222,10 +236,11 @@ class SinkProcessor:
         return {lane.name: lane.stats for lane in self._lanes}
 
     def _start_threads(self) -> None:
-        self._needs_start = False
-        for lane in self._lanes:
-            if lane.thread is None:
-                lane.start_thread()
+        with self._start_lock:  # two threads ending spans in a fresh child: one start
+            for lane in self._lanes:
+                if lane.thread is None:
+                    lane.start_thread()
+            self._needs_start = False
 
     # --- SpanProcessor interface -------------------------------------------------------------
     def on_start(self, span: Any, parent_context: Any = None) -> None:
@@ -275,35 +290,64 @@ class SinkProcessor:
         return ok
 
     def shutdown(self) -> None:
-        """Drain within ``exit_deadline`` seconds in total, then persist counters. Idempotent."""
-        with self._shutdown_lock:
-            if self._shut:
-                return
+        """Drain within ``exit_deadline`` seconds in total, then persist counters.
+
+        Idempotent and re-entrant: a second call while the first is still draining (a
+        SIGTERM handler interrupting the normal exit path, in the same thread) does the
+        waiting itself, within the same deadline, so the default SIGTERM action that
+        follows loses nothing the first call would have saved.
+        """
+        deadline = self._deadline
+        first = deadline is None
+        if first:
+            deadline = self._deadline = time.monotonic() + self.exit_deadline
             self._shut = True
-        self._accepting = False
-        start = time.monotonic()
-        deadline = start + self.exit_deadline
+            self._accepting = False
+        elif self._done:
+            return
         lane_deadline = deadline - min(0.05, self.exit_deadline * 0.2)  # keep time to persist
-        for lane in self._lanes:
-            lane.stop.set()
-            lane._call_optional("begin_shutdown", lane_deadline)
-            lane.wake.set()
+        self._lane_deadline = lane_deadline
+        if first:
+            for lane in self._lanes:
+                lane.stop.set()
+                lane._call_optional("begin_shutdown", lane_deadline)
+                lane.wake.set()
         for lane in self._lanes:  # durable first (sorted)
-            if lane.thread is not None:
+            if lane.thread is not None and lane.thread is not threading.current_thread():
                 lane.thread.join(max(0.0, lane_deadline - time.monotonic()))
-        for lane in self._lanes:
-            if lane.thread is not None and lane.thread.is_alive():
-                left = sum(1 for item in list(lane.q) if item.__class__ is not _Marker) + lane.inflight
-                lane.stats.backlog = left
-                if not left:
-                    continue
-                if lane.recoverable:
-                    lane.stats.add("left_for_replay", left)
-                else:
-                    lane.drop(left)
-                    logger.warning("otel-agents: sink %s did not finish within the %.2f s exit deadline; "
-                                   "%d spans not written to it", lane.name, self.exit_deadline, left)
+        if self._done:
+            return
+        if not self._accounted:
+            self._accounted = True
+            self._account_leftovers()
         self._persist(deadline=max(deadline, time.monotonic() + 0.01))
+        self._done = True
+
+    def wait_for_durable(self) -> None:
+        """Exiting: block a non-durable sink's thread until the durable ones (the spool) are
+        done, or the deadline passes, so what is accepted reaches the disk first."""
+        deadline = self._lane_deadline
+        if deadline is None:
+            return
+        for lane in self._lanes:
+            if lane.durable and lane.thread is not None and lane.thread is not threading.current_thread():
+                lane.thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _account_leftovers(self) -> None:
+        """Count what a sink still had when the deadline passed: never a silent loss."""
+        for lane in self._lanes:
+            if lane.thread is None or not lane.thread.is_alive():
+                continue
+            left = sum(1 for item in list(lane.q) if item.__class__ is not _Marker) + lane.inflight
+            lane.stats.backlog = left
+            if not left:
+                continue
+            if lane.recoverable:
+                lane.stats.add("left_for_replay", left)
+            else:
+                lane.drop(left)
+                logger.warning("otel-agents: sink %s did not finish within the %.2f s exit deadline; "
+                               "%d spans not written to it", lane.name, self.exit_deadline, left)
 
     # --- counters -------------------------------------------------------------------------
     def dirty_since_persist(self) -> bool:
@@ -336,6 +380,9 @@ class SinkProcessor:
     # --- fork -----------------------------------------------------------------------------
     def _after_fork_child(self) -> None:
         """In a forked child: fresh queues and locks; threads start with the first span."""
+        if self._shut:  # shut down in the parent: stays shut down
+            self._persist_lock = threading.Lock()
+            return
         for lane in self._lanes:
             lane._reset()  # the parent delivers what was queued before the fork
             lane.stats.forget()
@@ -397,6 +444,8 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    """Flush (each processor within its deadline; already shut-down ones return at once),
+    then die of SIGTERM as if we had not been here."""
     for proc in list(_live):
         try:
             proc.shutdown()

@@ -37,6 +37,8 @@ class _Recorder:
         self.status = 503
         self.retry_after: str | None = None
         self.release = threading.Event()
+        self.hold_after: int | None = None  # hold (never answer, never record) request N+1
+        self.holding = threading.Event()
 
     def record(self, body: bytes, headers: dict[str, str]) -> None:
         req = ExportTraceServiceRequest.FromString(body)
@@ -66,6 +68,10 @@ class HttpReceiver(_Recorder):
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if rec.hold_after is not None and rec.requests >= rec.hold_after:
+                    rec.holding.set()
+                    rec.release.wait(60)
+                    return
                 if rec.mode == "hang":
                     rec.release.wait(60)
                     return

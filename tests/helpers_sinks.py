@@ -37,6 +37,15 @@ def demo_spans(make_runtime: Any, exporter: Any, workflow_id: str = "wf-demo", *
     return spans
 
 
+def export_once(sink: Any, spans: Any) -> Any:
+    """``sink.export(spans)``, then ``sink.close()`` (no descriptor or connection left open)."""
+    try:
+        sink.export(spans)
+    finally:
+        sink.close()
+    return sink
+
+
 def ns(iso: str) -> int:
     """``2025-11-02T15:03:00`` (UTC) as ns since the epoch."""
     import time

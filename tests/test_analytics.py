@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from helpers_sinks import (
+    export_once,
     DEMO_CACHE_READ,
     DEMO_CACHE_WRITE,
     DEMO_COST,
@@ -172,7 +173,7 @@ def test_seed_002_example_exact(make_runtime, exporter, tmp_path):
     380 s of execution, 585 s wall clock, 205 s idle."""
     spans = seed_002_workflow(make_runtime, exporter)
     home = tmp_path / "home"
-    _sink(home).export(spans)
+    export_once(_sink(home), spans)
     with _db(home) as conn:
         wf = dict(conn.execute("SELECT * FROM workflow_history").fetchone())
         ta = dict(conn.execute("SELECT * FROM task_attempts WHERE step_name = 'coder'").fetchone())
@@ -221,7 +222,7 @@ def test_workflow_first_then_children_gives_the_same_row(make_runtime, exporter,
     """Out of order (a replay): the workflow record first, its phases and steps later."""
     spans = seed_002_workflow(make_runtime, exporter)
     in_order, reordered = tmp_path / "a", tmp_path / "b"
-    _sink(in_order).export(spans)
+    export_once(_sink(in_order), spans)
     workflow = [s for s in spans if s.attributes["otel_agents.kind"] == "workflow"]
     rest = [s for s in spans if s.attributes["otel_agents.kind"] != "workflow"]
     sink = _sink(reordered)
@@ -230,6 +231,7 @@ def test_workflow_first_then_children_gives_the_same_row(make_runtime, exporter,
         assert conn.execute("SELECT phase_count, bottleneck_phase FROM workflow_history").fetchone()[:] == (0, None)
     sink.export(rest[: len(rest) // 2])
     sink.export(rest[len(rest) // 2:])
+    sink.close()
     assert _dump(reordered) == _dump(in_order)
 
 
@@ -237,8 +239,8 @@ def test_dual_write_same_records_same_ids(make_runtime, exporter, tmp_path):
     spans = demo_spans(make_runtime, exporter)
     home = tmp_path / "home"
     cfg = load_config(home)
-    MetricsSink(cfg).export(spans)
-    AnalyticsSink(cfg).export(spans)
+    export_once(MetricsSink(cfg), spans)
+    export_once(AnalyticsSink(cfg), spans)
     jsonl = {r["record_id"]: r for r in iter_records(cfg.metrics_dir)}
     with _db(home) as conn:
         for kind, table in (("phase", "phase_logs"), ("step", "step_executions"), ("tool_call", "tool_calls"),
@@ -279,8 +281,7 @@ def test_database_is_wal_0600_and_latest_schema(demo_home):
 def test_record_from_execution_false_turns_analytics_off(make_runtime, exporter, tmp_path, monkeypatch):
     monkeypatch.setenv("OTEL_AGENTS_ANALYTICS_RECORD_FROM_EXECUTION", "false")
     home = tmp_path / "home"
-    sink = _sink(home)
-    sink.export(demo_spans(make_runtime, exporter))
+    export_once(sink := _sink(home), demo_spans(make_runtime, exporter))
     assert not (home / "analytics").exists()
     assert sink.describe().startswith("off")
     assert sink.name == "analytics"
@@ -299,6 +300,7 @@ def test_hook_events_rows_keyed_by_event_id(tmp_path):
     sink = _sink(home)
     sink.export(exporter.get_finished_spans())
     sink.export(exporter.get_finished_spans())  # replay
+    sink.close()
     with _db(home) as conn:
         rows = [dict(r) for r in conn.execute("SELECT * FROM hook_events ORDER BY time_unix_nano")]
         tool = dict(conn.execute("SELECT record_id, session_id, call_id FROM tool_calls").fetchone())
@@ -343,7 +345,7 @@ def test_session_with_turns_and_hook_events(make_runtime, exporter, tmp_path):
     wf.event.end_time = t0 + 120 * sec
     wf.stop()
     home = tmp_path / "home"
-    _sink(home).export(exporter.get_finished_spans())
+    export_once(_sink(home), exporter.get_finished_spans())
     with _db(home) as conn:
         wf_row = dict(conn.execute("SELECT * FROM workflow_history").fetchone())
         hooks = [dict(r) for r in conn.execute(

@@ -35,7 +35,7 @@ def test_eight_processes_dual_write_exactly_once(tmp_path):
     assert len({r["record_id"] for r in records}) == len(records)
 
 
-def test_forked_child_writes_through_its_own_connection(make_runtime, tmp_path):
+def test_forked_child_writes_through_its_own_connection(make_runtime, tmp_path, monkeypatch):
     """Parent writes, forks; the child and the parent keep writing through the real
     SinkProcessor. SQLite connections never cross the fork; every row lands once."""
     import os
@@ -46,6 +46,7 @@ def test_forked_child_writes_through_its_own_connection(make_runtime, tmp_path):
     from otel_agents.sinks.analytics import AnalyticsSink
     from otel_agents.sinks.metrics import MetricsSink
 
+    monkeypatch.setenv("OTEL_AGENTS_EXIT_DEADLINE", "60")  # shutdown waits: no thread outlives the test
     home = tmp_path / "home"
     cfg = load_config(home)
     proc = SinkProcessor([MetricsSink(cfg), AnalyticsSink(cfg)], config=cfg)

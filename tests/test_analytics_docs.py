@@ -7,7 +7,7 @@ import re
 import sqlite3
 from pathlib import Path
 
-from helpers_sinks import demo_spans, seed_002_workflow
+from helpers_sinks import demo_spans, export_once, seed_002_workflow
 
 from otel_agents.config import load_config
 from otel_agents.sinks.analytics import AnalyticsSink
@@ -25,7 +25,7 @@ def test_every_jsonl_field_is_documented():
 def _store(make_runtime, exporter, tmp_path) -> sqlite3.Connection:
     home = tmp_path / "home"
     spans = demo_spans(make_runtime, exporter) + seed_002_workflow(make_runtime, exporter)
-    AnalyticsSink(load_config(home)).export(spans)
+    export_once(AnalyticsSink(load_config(home)), spans)
     return sqlite3.connect(home / "analytics" / "history.db")
 
 

@@ -22,6 +22,12 @@ from otel_agents.sinks.metrics import MetricsSink, ReadStats, iter_records
 DEMO_ROWS = {"workflow_history": 1, "phase_logs": 4, "step_executions": 5, "tool_calls": 10, "model_calls": 6}
 
 
+@pytest.fixture(autouse=True)
+def _drain_fully_at_shutdown(monkeypatch):
+    """Let ``shutdown`` wait for the sinks to finish: no sink thread outlives its test."""
+    monkeypatch.setenv("OTEL_AGENTS_EXIT_DEADLINE", "60")
+
+
 def _run_through_sink_processor(make_runtime, home: Path, *, busy_timeout_ms: int = 200, runs: int = 1) -> dict:
     """The demo through the real SinkProcessor with both sinks; returns its per-sink stats."""
     cfg = load_config(home)

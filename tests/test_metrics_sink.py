@@ -74,6 +74,7 @@ def test_disabled_sink_writes_nothing(make_runtime, exporter, tmp_path, monkeypa
     monkeypatch.setenv("OTEL_AGENTS_METRICS_ENABLED", "false")
     sink = MetricsSink(load_config(tmp_path / "home"))
     sink.export(demo_spans(make_runtime, exporter))
+    sink.close()
     assert not (tmp_path / "home" / "metrics").exists()
     assert sink.describe().startswith("off")
 
@@ -85,6 +86,7 @@ def test_unwritable_directory_is_a_delivery_error(make_runtime, exporter, tmp_pa
     sink = MetricsSink(load_config(home))
     with pytest.raises(DeliveryError):
         sink.export(demo_spans(make_runtime, exporter))
+    sink.close()
 
 
 def test_reader_skips_corrupt_lines_and_a_partial_tail(tmp_path):

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers_sinks import DEMO_RECORDS, demo_spans, seed_002_workflow
+from helpers_sinks import DEMO_RECORDS, demo_spans, export_once, seed_002_workflow
 from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
 
 from otel_agents.config import load_config
@@ -46,15 +46,15 @@ def _counts(db: Path) -> dict[str, int]:
 
 
 def _metrics_only(home: Path, spans: list) -> None:
-    MetricsSink(load_config(home)).export(spans)
+    export_once(MetricsSink(load_config(home)), spans)
 
 
 def test_backfill_from_jsonl_equals_the_live_store(make_runtime, exporter, tmp_path):
     spans = demo_spans(make_runtime, exporter) + seed_002_workflow(make_runtime, exporter)
     live, outage = tmp_path / "live", tmp_path / "outage"
     cfg = load_config(live)
-    MetricsSink(cfg).export(spans)
-    AnalyticsSink(cfg).export(spans)
+    export_once(MetricsSink(cfg), spans)
+    export_once(AnalyticsSink(cfg), spans)
     _metrics_only(outage, spans)  # analytics was down for the whole run
     assert not (outage / "analytics").exists()
 
@@ -76,8 +76,8 @@ def test_partial_outage_fills_only_the_gap(make_runtime, exporter, tmp_path):
     spans = demo_spans(make_runtime, exporter)
     home = tmp_path / "home"
     cfg = load_config(home)
-    MetricsSink(cfg).export(spans)
-    AnalyticsSink(cfg).export(spans[:10])  # analytics failed after the first ten spans
+    export_once(MetricsSink(cfg), spans)
+    export_once(AnalyticsSink(cfg), spans[:10])  # analytics failed after the first ten spans
     before = _counts(home / "analytics" / "history.db")
     assert before["workflow_history"] == 0 and sum(before.values()) == 10
 
@@ -116,7 +116,7 @@ def test_since_and_until_select_days(make_runtime, exporter, tmp_path):
 def test_from_spool_rebuilds_the_same_store(make_runtime, exporter, tmp_path):
     spans = demo_spans(make_runtime, exporter)
     live, spooled = tmp_path / "live", tmp_path / "spooled"
-    AnalyticsSink(load_config(live)).export(spans)
+    export_once(AnalyticsSink(load_config(live)), spans)
     spool = spooled / "spans"
     spool.mkdir(parents=True)
     # OTLP-JSON lines, as the Collector's file exporter writes them: a few spans per line
@@ -133,8 +133,8 @@ def test_overwrite_rewrites_rows_from_records(make_runtime, exporter, tmp_path):
     spans = demo_spans(make_runtime, exporter)
     home = tmp_path / "home"
     cfg = load_config(home)
-    MetricsSink(cfg).export(spans)
-    AnalyticsSink(cfg).export(spans)
+    export_once(MetricsSink(cfg), spans)
+    export_once(AnalyticsSink(cfg), spans)
     db = home / "analytics" / "history.db"
     good = _dump(db)
     with sqlite3.connect(db) as conn:
@@ -174,3 +174,18 @@ def test_unusable_records_are_counted_not_written(make_runtime, exporter, tmp_pa
     assert "already present: 0 record(s); unusable: 2" in out.stdout
     assert f"{DEMO_RECORDS} row(s) added" in out.stdout
     assert _counts(home / "analytics" / "history.db") == DEMO_ROWS
+
+
+def test_records_with_wrong_types_give_partial_rows(tmp_path):
+    home = tmp_path / "home"
+    mdir = home / "metrics"
+    mdir.mkdir(parents=True)
+    bad = {"schema_version": 1, "record_id": "a" * 16, "kind": "step", "workflow_id": "wf-x",
+           "input_tokens": {"oops": 1}, "attempt": 2**70, "success": "yes", "duration_ms": [1],
+           "start_time": "2025-01-01T00:00:00.000000Z", "step_name": "coder", "outcome": "success"}
+    (mdir / "executions_2025-01-01.jsonl").write_text(json.dumps(bad) + "\n")
+    out = reconcile(home)
+    assert "1 row(s) added" in out.stdout
+    with sqlite3.connect(home / "analytics" / "history.db") as conn:
+        row = conn.execute("SELECT step_name, input_tokens, attempt, day FROM step_executions").fetchone()
+    assert row == ("coder", None, None, "2025-01-01")

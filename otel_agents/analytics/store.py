@@ -274,6 +274,20 @@ def _now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+
+def _scalar(value: Any) -> Any:
+    """A value SQLite can bind: records read back from a JSONL may hold anything."""
+    if value is None or isinstance(value, (str, float)):
+        return value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value if _INT_MIN <= value <= _INT_MAX else None
+    return None  # a list or object where a scalar belongs: the column stays NULL
+
+
 #: Connections inherited across a fork: kept referenced so they are never closed in the child.
 _abandoned: list[sqlite3.Connection] = []
 
@@ -324,7 +338,7 @@ class AnalyticsStore:
                     continue
                 row["created_at"] = row["updated_at"] = now
                 sql = table.upsert_sql if overwrite else table.insert_missing_sql
-                if conn.execute(sql, [row.get(c) for c in table.columns]).rowcount == 0:
+                if conn.execute(sql, [_scalar(row.get(c)) for c in table.columns]).rowcount == 0:
                     stats.present += 1
                     continue
                 stats.rows[table.name] = stats.rows.get(table.name, 0) + 1

@@ -32,4 +32,7 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
             describe = getattr(sink, "describe", None)
             if callable(describe):
                 print(f"\n{sink.name}: {describe()}")
+        from otel_agents.commands.report import demo_report
+
+        return demo_report(rt.config.home, rt.config.analytics_db)  # the HTML file, then the terminal report
     return 0

@@ -81,6 +81,8 @@ class Binding:
         self.bind_instance = False
         self.var_keyword: str | None = None
         self.default_name = target.qualname
+        #: (rule id, field) pairs whose expression can never work on this callable (reported)
+        self.disabled: set[tuple[int, str]] = set()
 
     def describe(self) -> str:
         return ", ".join(r.describe() for r in (*self.span_rules, *self.usage_rules))
@@ -111,6 +113,7 @@ class Binding:
                 unknown = sorted(expr.names - known)
                 missing = [] if self.var_keyword else sorted(expr.args_attributes - set(params))
                 if unknown or missing:
+                    self.disabled.add((id(rule), fname))
                     names = ", ".join(repr(n) for n in (*unknown, *(f"args.{m}" for m in missing)))
                     problem(
                         f"{rule.describe()}: field {fname!r}: {expr.source!r} uses {names}, but "
@@ -134,8 +137,7 @@ class Binding:
                 pass  # the call itself will raise the same TypeError
         scope: dict[str, Any] = dict(bound)
         scope["args"] = bound
-        if instance is not None or "self" not in scope:
-            scope.setdefault("self", instance)
+        scope.setdefault("self", instance)
         scope["result"] = None
         return scope
 
@@ -261,6 +263,8 @@ class Call:
         """A field's value for this call, or None (reported once) when it fails."""
         if value.expr is None:
             return value.literal
+        if (id(rule), name) in self.binding.disabled:
+            return None
         try:
             return _coerce(kind, value.expr.evaluate(self.scope))
         except ExprError as exc:

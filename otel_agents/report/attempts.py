@@ -25,33 +25,7 @@ from otel_agents.report.stats import one, ratio, rows, secs, usd
 
 NONE = "(none)"
 
-_LOGICAL = """
-CREATE OR REPLACE TEMP TABLE lg AS
-SELECT workflow_id, phase_name, step_name,
-       max(agent) AS agent, max(task_id) AS task_id,
-       count(*) AS attempts,
-       count(*) FILTER (WHERE outcome = 'success') AS successes,
-       count(*) FILTER (WHERE outcome = 'failure') AS failures,
-       arg_max(outcome, (COALESCE(attempt, 0), start_unix_nano)) AS final_outcome,
-       arg_max(model, (COALESCE(attempt, 0), start_unix_nano)) AS model,
-       min(start_unix_nano) AS first_start, max(end_unix_nano) AS last_end,
-       sum(duration_seconds) AS exec_seconds,
-       min(end_unix_nano) FILTER (WHERE outcome = 'failure') AS ff_end,
-       arg_min(error_category, (COALESCE(attempt, 0), start_unix_nano)) FILTER (WHERE outcome = 'failure')
-           AS first_category,
-       sum(cost_usd) AS cost
-FROM v_st GROUP BY workflow_id, phase_name, step_name
-"""
-
-_FIX_ATTEMPTS = """
-CREATE OR REPLACE TEMP TABLE cyc AS
-SELECT l.*, count(*) FILTER (WHERE s.start_unix_nano >= l.ff_end) AS fix_attempts,
-       (l.last_end - l.ff_end) / 1e9 AS cycle_seconds
-FROM (SELECT * FROM lg WHERE ff_end IS NOT NULL) AS l
-JOIN v_st AS s ON s.workflow_id IS NOT DISTINCT FROM l.workflow_id
-              AND s.phase_name IS NOT DISTINCT FROM l.phase_name AND s.step_name IS NOT DISTINCT FROM l.step_name
-GROUP BY ALL
-"""
+_CYCLES = "(SELECT *, (last_end - ff_end) / 1e9 AS cycle_seconds FROM v_lg WHERE ff_end IS NOT NULL)"
 
 
 def _step_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -74,7 +48,7 @@ def _steps(con: Any, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                            count(*) FILTER (WHERE final_outcome = 'success') AS succeeded,
                            sum(exec_seconds) AS exec, sum((last_end - first_start) / 1e9) AS wall,
                            sum(greatest(0.0, (last_end - first_start) / 1e9 - exec_seconds)) AS idle
-                    FROM lg""")
+                    FROM v_lg""")
     n = int(s.get("steps") or 0)
     attempts = int(s.get("attempts") or 0)
     summary = {
@@ -84,27 +58,14 @@ def _steps(con: Any, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "total_execution_seconds": secs(s.get("exec")), "wall_clock_seconds": secs(s.get("wall")),
         "idle_seconds": secs(s.get("idle")),
     }
-    most = rows(con, """SELECT * FROM lg WHERE attempts > 1
+    most = rows(con, """SELECT * FROM v_lg WHERE attempts > 1
                         ORDER BY attempts DESC, workflow_id, phase_name, step_name LIMIT ?""", [top])
     return summary, [_step_row(r) for r in most]
 
 
-_TASKS = """
-SELECT task_id, 'workflow' AS level, count(*) AS attempts,
-       count(*) FILTER (WHERE outcome = 'success') AS successes, count(*) FILTER (WHERE outcome = 'failure') AS failures,
-       min(start_time) AS first_started_at, sum(duration_seconds) AS exec,
-       (max(end_unix_nano) - min(start_unix_nano)) / 1e9 AS wall, sum(cost_usd) AS cost
-FROM v_wf WHERE task_id IS NOT NULL GROUP BY task_id
-UNION ALL
-SELECT task_id, 'step', count(*), count(*) FILTER (WHERE outcome = 'success'), count(*) FILTER (WHERE outcome = 'failure'),
-       min(start_time), sum(duration_seconds), (max(end_unix_nano) - min(start_unix_nano)) / 1e9, sum(cost_usd)
-FROM v_st WHERE task_id IS NOT NULL GROUP BY task_id
-"""
-
-
 def task_rows(con: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
     """Tasks (one row per task id and level), most attempts first."""
-    sql = f"SELECT * FROM ({_TASKS}) ORDER BY attempts DESC, level DESC, task_id"  # noqa: S608 - fixed SQL
+    sql = "SELECT * FROM v_tasks ORDER BY attempts DESC, level DESC, task_id"
     found = rows(con, sql + (" LIMIT ?" if limit is not None else ""), [limit] if limit is not None else [])
     return [_task(r) for r in found]
 
@@ -122,12 +83,12 @@ def _task(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _tasks(con: Any, top: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    summary = rows(con, f"""
+    summary = rows(con, """
         SELECT level, count(*) AS tasks, sum(attempts) AS attempts,
                count(*) FILTER (WHERE attempts = 1 AND successes = 1) AS one_shot,
                count(*) FILTER (WHERE successes > 0) AS succeeded,
                sum(exec) AS exec, sum(wall) AS wall, sum(greatest(0.0, wall - exec)) AS idle
-        FROM ({_TASKS}) GROUP BY level ORDER BY level DESC""")  # noqa: S608 - fixed SQL
+        FROM v_tasks GROUP BY level ORDER BY level DESC""")
     out = [{
         "level": r["level"], "tasks": int(r["tasks"]), "attempts": int(r["attempts"]),
         "retries": int(r["attempts"]) - int(r["tasks"]),
@@ -152,17 +113,16 @@ def _agents(con: Any) -> list[dict[str, Any]]:
 
 
 def _cycles(con: Any) -> dict[str, Any]:
-    con.execute(_FIX_ATTEMPTS)
-    s = one(con, """SELECT count(*) AS n, count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
+    s = one(con, f"""SELECT count(*) AS n, count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                            sum(fix_attempts) AS fixes, avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s,
                            sum(failures) AS failures
-                    FROM cyc""")
+                    FROM {_CYCLES}""")  # noqa: S608 - fixed SQL
 
     def grouped(expr: str, key: str) -> list[dict[str, Any]]:
         found = rows(con, f"""SELECT COALESCE({expr}, '{NONE}') AS k, count(*) AS n,
                                      count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                                      avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s
-                              FROM cyc GROUP BY 1 ORDER BY n DESC, k""")  # noqa: S608 - fixed expressions
+                              FROM {_CYCLES} GROUP BY 1 ORDER BY n DESC, k""")  # noqa: S608 - fixed expressions
         return [{key: r["k"], "cycles": int(r["n"]), "resolved": int(r["resolved"]),
                  "resolution_rate": ratio(r["resolved"], r["n"]),
                  "mean_fix_attempts": round(float(r["mean_fixes"]), 6) if r["mean_fixes"] is not None else None,
@@ -200,18 +160,19 @@ def _models(con: Any) -> dict[str, Any]:
                 "cost_per_success": usd(r["cost"] / r["successes"]) if r["cost"] is not None and r["successes"] else None,
                 "mean_seconds": secs(r["mean_s"])} for r in steps]
     runs = rows(con, f"""
-        SELECT COALESCE(model_used, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity, count(*) AS runs,
+        SELECT COALESCE(model_used, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
+               GROUPING(complexity) AS whole, count(*) AS runs,
                count(*) FILTER (WHERE outcome = 'success') AS successes, sum(cost_usd) AS cost, avg(cost_usd) AS mean_cost,
                avg(duration_seconds) AS mean_s
-        FROM v_wf GROUP BY GROUPING SETS ((model), (model, complexity)) ORDER BY ALL""")
+        FROM v_wf GROUP BY GROUPING SETS ((model_used), (model_used, complexity))""")
 
     def item(r: dict[str, Any]) -> dict[str, Any]:
         return {"model": r["model"], "runs": int(r["runs"]), "successes": int(r["successes"]),
                 "success_rate": ratio(r["successes"], r["runs"]), "cost_usd": usd(r["cost"]),
                 "mean_cost_usd": usd(r["mean_cost"]), "mean_seconds": secs(r["mean_s"])}
 
-    by_run = [item(r) for r in runs if r["complexity"] is None]
-    by_cx = [{**item(r), "complexity": r["complexity"]} for r in runs if r["complexity"] is not None]
+    by_run = [item(r) for r in runs if r["whole"]]
+    by_cx = [{**item(r), "complexity": r["complexity"]} for r in runs if not r["whole"]]
     by_run.sort(key=lambda d: (-d["runs"], d["model"]))
     by_cx.sort(key=lambda d: (d["complexity"], -d["runs"], d["model"]))
     best_cx = []
@@ -235,7 +196,6 @@ def _models(con: Any) -> dict[str, Any]:
 
 def attempts_section(con: Any, *, top: int) -> dict[str, Any]:
     """The ``attempts`` section of the report."""
-    con.execute(_LOGICAL)
     summary, retried = _steps(con, top)
     task_summary, tasks = _tasks(con, top)
     return {

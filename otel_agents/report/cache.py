@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from otel_agents.errors import categorize
+from otel_agents.report import logical
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "1"
+FORMAT = "3"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -50,6 +51,8 @@ class Table:
     source: str
     key: str
     columns: tuple[tuple[str, str], ...]
+    #: columns derived in the cache (not copied)
+    extra: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -81,7 +84,7 @@ TABLES: tuple[Table, ...] = (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("model", V), ("provider", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
         ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("cost_usd", D))),
+        ("cost_usd", D)), extra=(("template", V),)),
 )
 TABLE = {t.name: t for t in TABLES}
 _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
@@ -90,10 +93,12 @@ _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
 _DERIVED = (
     "CREATE TABLE IF NOT EXISTS step_tools (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
     " n_tools BIGINT, n_failed BIGINT, seq VARCHAR)",
-    "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
-    " tool_name VARCHAR, n BIGINT)",
-    "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
-    " tool_name VARCHAR, arguments_sha256 VARCHAR, n BIGINT)",
+    "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR, n BIGINT,"
+    " cost_share DOUBLE)",
+    "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR,"
+    " arguments_sha256 VARCHAR, n BIGINT)",
+    f"CREATE TABLE IF NOT EXISTS steps_logical ({logical.COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS tasks_all ({logical.TASK_COLUMNS})",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
 #: Separator of a tool sequence: ``Read→Edit→Bash``.
@@ -132,14 +137,14 @@ def _quote(text: str) -> str:
 def _create(con: Any) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     for t in TABLES:
-        cols = ", ".join(f"{c} {typ}" for c, typ in t.columns)
+        cols = ", ".join(f"{c} {typ}" for c, typ in t.columns + t.extra)
         con.execute(f"CREATE TABLE IF NOT EXISTS {t.name} (rid BIGINT, {cols})")  # noqa: S608 - fixed names
     for sql in _DERIVED:
         con.execute(sql)
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES):
+    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all"):
         con.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - fixed names
 
 
@@ -160,9 +165,42 @@ def _source_identity(store: Path) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
-def _sqlite_scalar(con: Any, sql: str) -> int:
-    value = con.execute(f"SELECT * FROM sqlite_query('src', {_quote(sql)})").fetchone()  # noqa: S608 - fixed SQL
-    return int(value[0]) if value and value[0] not in (None, "") else 0
+def probe(store: Path, marks: dict[str, int] | None = None) -> tuple[int, dict[str, int], dict[str, str | None]]:
+    """The store's schema version, each table's highest rowid, and the key of the row at each
+    table's ``marks`` rowid (the cache's watermarks: if that row's key changed, the file was
+    replaced or renumbered). Read with the standard library, in milliseconds; the connection
+    is closed before DuckDB opens the file (two SQLite libraries in one process must not
+    hold the same file at once).
+    """
+    import sqlite3
+
+    conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tops: dict[str, int] = {}
+        keys: dict[str, str | None] = {}
+        for t in TABLES:
+            try:
+                tops[t.name] = int(conn.execute(f"SELECT max(rowid) FROM {t.source}").fetchone()[0] or 0)  # noqa: S608
+                mark = (marks or {}).get(t.name, 0)
+                if mark:
+                    row = conn.execute(f"SELECT {t.key} FROM {t.source} WHERE rowid = ?", (mark,)).fetchone()  # noqa: S608
+                    keys[t.name] = row[0] if row else None
+            except sqlite3.OperationalError:  # an older schema without the table
+                tops[t.name] = 0
+        return version, tops, keys
+    finally:
+        conn.close()
+
+
+def _anchors(con: Any, marks: dict[str, int]) -> dict[str, str | None]:
+    """The cached key at each watermark rowid."""
+    out: dict[str, str | None] = {}
+    for t in TABLES:
+        if marks.get(t.name):
+            row = con.execute(f"SELECT {t.key} FROM {t.name} WHERE rid = ?", [marks[t.name]]).fetchone()  # noqa: S608
+            out[t.name] = row[0] if row else None
+    return out
 
 
 def attach(con: Any, store: Path) -> None:
@@ -170,13 +208,12 @@ def attach(con: Any, store: Path) -> None:
     con.execute(f"ATTACH {_quote(str(store))} AS src (TYPE sqlite, READ_ONLY)")
 
 
-def _copy_scan(con: Any, t: Table, lo: int, hi: int) -> None:
-    """Rows ``lo < rowid <= hi`` by DuckDB's parallel, typed scan of the whole table."""
+def _copy_scan(con: Any, t: Table, lo: int) -> None:
+    """Rows with ``rowid > lo`` by DuckDB's parallel, typed scan of the whole table."""
     cols = ", ".join(t.column_names)
-    con.execute(
-        f"INSERT INTO {t.name} SELECT rowid, {cols} FROM src.{t.source} WHERE rowid > ? AND rowid <= ?",  # noqa: S608
-        [lo, hi],
-    )
+    where = " WHERE rowid > ?" if lo else ""
+    con.execute(f"INSERT INTO {t.name} (rid, {cols}) SELECT rowid, {cols} FROM src.{t.source}{where}",  # noqa: S608
+                [lo] if lo else [])
 
 
 def _sqlite_select(t: Table) -> str:
@@ -194,16 +231,15 @@ def _typed(t: Table) -> str:
     return ", ".join(f"CAST({n} AS {typ})" for n, typ in zip(names, types))
 
 
-def _copy_query(con: Any, t: Table, lo: int, hi: int) -> None:
-    """Rows ``lo < rowid <= hi`` through SQLite itself (a rowid range: fast for small backlogs)."""
+def _copy_query(con: Any, t: Table, lo: int) -> None:
+    """Rows with ``rowid > lo`` through SQLite itself (a rowid range: fast for small backlogs)."""
     names = ["rid", *t.column_names]
-    inner = _sqlite_select(t) + " WHERE rowid > ? AND rowid <= ?"
-    aliases = ", ".join(names)
+    inner = _sqlite_select(t) + " WHERE rowid > ?"
     con.execute(
-        f"INSERT INTO {t.name} SELECT {_typed(t)} FROM ("  # noqa: S608 - fixed names and SQL
-        f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(lo := $1::BIGINT, hi := $2::BIGINT))"
-        f") AS q({aliases})",
-        [lo, hi],
+        f"INSERT INTO {t.name} ({', '.join(names)}) SELECT {_typed(t)} FROM ("  # noqa: S608 - fixed names and SQL
+        f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(lo := $1::BIGINT))"
+        f") AS q({', '.join(names)})",
+        [lo],
     )
 
 
@@ -257,7 +293,10 @@ def _enrich(con: Any, old: dict[str, int]) -> None:
            WHERE mc.parent_id = p.record_id AND mc.phase_name IS NULL AND (mc.rid > ? OR p.rid > ?)""",
         [old["mc"], old["ph"]],
     )
-    # a step that named no model: the one most of its model calls used (ties: cost, then name)
+    # a step that named no model: the one most of its model calls used (ties: cost, then name);
+    # its logical step is recomputed (``model_filled``)
+    con.execute("""CREATE OR REPLACE TEMP TABLE model_filled AS SELECT record_id FROM st
+                   WHERE model IS NULL AND record_id IN (SELECT parent_id FROM mc WHERE model IS NOT NULL)""")
     con.execute(
         """UPDATE st SET model = m.model FROM (
                SELECT parent_id, arg_max(model, (n, cost, -rank)) AS model FROM (
@@ -270,42 +309,91 @@ def _enrich(con: Any, old: dict[str, int]) -> None:
 
 
 def _summarise_tools(con: Any, lo: int) -> None:
-    """(Re)compute the per-step tool summaries of steps with tool calls copied after ``lo``."""
-    con.execute("CREATE OR REPLACE TEMP TABLE changed AS SELECT DISTINCT parent_id FROM tc WHERE rid > ? AND parent_id IS NOT NULL", [lo])
+    """(Re)compute the per-step tool summaries of the steps with tool calls copied after ``lo``."""
     if lo > 0:
+        con.execute("CREATE OR REPLACE TEMP TABLE changed AS"
+                    " SELECT DISTINCT parent_id FROM tc WHERE rid > ? AND parent_id IS NOT NULL", [lo])
         for name in _DERIVED_TABLES:
             con.execute(f"DELETE FROM {name} WHERE parent_id IN (SELECT parent_id FROM changed)")  # noqa: S608
-        scope = "tc.parent_id IN (SELECT parent_id FROM changed)"
+        src = "(SELECT * FROM tc WHERE parent_id IN (SELECT parent_id FROM changed))"
     else:
-        scope = "tc.parent_id IS NOT NULL"
+        src = "(SELECT * FROM tc WHERE parent_id IS NOT NULL)"
+    name = "COALESCE(tool_name, '(unnamed)')"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE scoped AS SELECT rid, parent_id, workflow_id, start_unix_nano, outcome,
-                   COALESCE(tool_name, '(unnamed)') AS tool_name, arguments_sha256 FROM tc WHERE {scope}"""  # noqa: S608
-    )
-    con.execute(
-        """INSERT INTO step_tools
-           SELECT parent_id, any_value(workflow_id), min(start_unix_nano), count(*),
-                  count(*) FILTER (WHERE outcome = 'failure'),
-                  array_to_string(list_transform(
-                      list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := tool_name))), x -> x.t), ?)
-           FROM scoped GROUP BY parent_id""",
+        f"""INSERT INTO step_tools
+            SELECT parent_id, any_value(workflow_id), min(start_unix_nano), count(*),
+                   count(*) FILTER (WHERE outcome = 'failure'),
+                   array_to_string(list_transform(
+                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {name}))), x -> x.t), ?)
+            FROM {src} GROUP BY parent_id""",  # noqa: S608 - fixed SQL
         [ARROW],
     )
+    con.execute(f"""INSERT INTO step_tool_counts
+                    SELECT c.*, s.cost_usd * c.n / t.n_tools FROM (
+                        SELECT parent_id, any_value(workflow_id) AS workflow_id, {name} AS tool_name, count(*) AS n
+                        FROM {src} GROUP BY parent_id, {name}) AS c
+                    JOIN step_tools AS t ON t.parent_id = c.parent_id
+                    LEFT JOIN st AS s ON s.record_id = c.parent_id""")  # noqa: S608
+    con.execute(f"""INSERT INTO tool_dups
+                    SELECT parent_id, any_value(workflow_id), {name}, arguments_sha256, count(*)
+                    FROM {src} WHERE arguments_sha256 IS NOT NULL
+                    GROUP BY parent_id, {name}, arguments_sha256 HAVING count(*) > 1""")  # noqa: S608
+    if lo > 0:
+        con.execute("DROP TABLE changed")
+
+
+def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
+    """Each model call's workflow template (cost by template without a join at report time)."""
     con.execute(
-        """INSERT INTO step_tool_counts
-           SELECT s.parent_id, any_value(s.workflow_id), any_value(f.first_start), s.tool_name, count(*)
-           FROM scoped AS s JOIN step_tools AS f ON f.parent_id = s.parent_id
-           GROUP BY s.parent_id, s.tool_name"""
+        """UPDATE mc SET template = w.template FROM wf AS w
+           WHERE mc.workflow_id = w.workflow_id AND mc.template IS DISTINCT FROM w.template
+             AND (mc.rid > ? OR w.rid > ? OR w.workflow_id IN (SELECT unnest(?::VARCHAR[])))""",
+        [old["mc"], old["wf"], refreshed],
     )
+
+
+def _cost_shares(con: Any, lo_st: int) -> None:
+    """A tool's share of its step's cost, for steps copied after ``lo_st`` whose tools came earlier."""
     con.execute(
-        """INSERT INTO tool_dups
-           SELECT s.parent_id, any_value(s.workflow_id), any_value(f.first_start), s.tool_name, s.arguments_sha256, count(*)
-           FROM scoped AS s JOIN step_tools AS f ON f.parent_id = s.parent_id
-           WHERE s.arguments_sha256 IS NOT NULL
-           GROUP BY s.parent_id, s.tool_name, s.arguments_sha256 HAVING count(*) > 1"""
+        """UPDATE step_tool_counts SET cost_share = s.cost_usd * step_tool_counts.n / t.n_tools
+           FROM st AS s, step_tools AS t
+           WHERE s.rid > ? AND s.record_id = step_tool_counts.parent_id AND t.parent_id = step_tool_counts.parent_id""",
+        [lo_st],
     )
-    con.execute("DROP TABLE scoped")
-    con.execute("DROP TABLE changed")
+
+
+def _logical_steps(con: Any, lo_st: int) -> None:
+    """(Re)compute the logical steps of the runs that got new attempts after ``lo_st`` (whole
+    runs: a few steps each, found by plain equality)."""
+    if lo_st == 0:
+        con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")  # noqa: S608 - fixed SQL
+        return
+    con.execute("""CREATE OR REPLACE TEMP TABLE touched AS
+                   SELECT DISTINCT workflow_id FROM st
+                   WHERE rid > ? OR record_id IN (SELECT record_id FROM model_filled)""", [lo_st])
+    con.execute("DELETE FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched)")
+    con.execute("DELETE FROM steps_logical WHERE workflow_id IS NULL")  # runs without an id: recomputed whole
+    source = ("(SELECT * FROM st WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)")
+    con.execute(f"INSERT INTO steps_logical {logical.select_sql(source)}")  # noqa: S608 - fixed SQL
+    con.execute("DROP TABLE touched")
+
+
+def _tasks(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
+    """(Re)compute the tasks whose runs or steps changed."""
+    if old["wf"] == 0 and old["st"] == 0:
+        con.execute(f"INSERT INTO tasks_all {logical.tasks_sql('wf', 'st')}")  # noqa: S608 - fixed SQL
+        return
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE touched_tasks AS SELECT DISTINCT task_id FROM (
+               SELECT task_id FROM wf WHERE rid > ? OR workflow_id IN (SELECT unnest(?::VARCHAR[]))
+               UNION ALL SELECT task_id FROM st WHERE rid > ?) WHERE task_id IS NOT NULL""",
+        [old["wf"], refreshed, old["st"]],
+    )
+    con.execute("DELETE FROM tasks_all WHERE task_id IN (SELECT task_id FROM touched_tasks)")
+    wfs = "(SELECT * FROM wf WHERE task_id IN (SELECT task_id FROM touched_tasks))"
+    sts = "(SELECT * FROM st WHERE task_id IN (SELECT task_id FROM touched_tasks))"
+    con.execute(f"INSERT INTO tasks_all {logical.tasks_sql(wfs, sts)}")  # noqa: S608 - fixed SQL
+    con.execute("DROP TABLE touched_tasks")
 
 
 def _want_rebuild(con: Any, store: Path, meta: dict[str, str], schema_version: int) -> str:
@@ -329,17 +417,29 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
     """
     t0 = time.perf_counter()
     stats = SyncStats()
+    meta = _meta(con)
+    marks = {t.name: int(meta.get(f"wm_{t.name}", "0")) for t in TABLES}
+    schema_version, tops, keys = probe(store, marks)
+    reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version)
+    old = marks if not reason else {}
+    if not reason and any(tops[n] < old[n] for n in tops):
+        reason = "the store lost rows"
+    if not reason and keys != _anchors(con, marks):
+        reason = "a different store file"
+    if not reason and all(tops[n] == old[n] for n in tops):
+        stats.copied = dict.fromkeys(tops, 0)
+        stats.seconds = time.perf_counter() - t0
+        return stats  # up to date: the SQLite scanner is not even loaded
+    from otel_agents.report.duck import load_sqlite
+
+    if progress is not None:
+        backlog = sum(max(0, tops[n] - (0 if reason else old[n])) for n in tops)
+        progress(f"{'building' if reason else 'updating'} the report cache ({backlog:,} new rows)")
+    load_sqlite(con)
     attach(con, store)
     try:
-        schema_version = _sqlite_scalar(con, "PRAGMA user_version")
         con.execute("BEGIN TRANSACTION")
         try:
-            meta = _meta(con)
-            reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version)
-            tops = {t.name: _sqlite_scalar(con, f"SELECT max(rowid) FROM {t.source}") for t in TABLES}  # noqa: S608
-            old = {t.name: int(meta.get(f"wm_{t.name}", "0")) for t in TABLES} if not reason else {}
-            if not reason and any(tops[n] < old[n] for n in tops):
-                reason = "the store lost rows"
             if reason:
                 _drop(con)
                 old = {t.name: 0 for t in TABLES}
@@ -350,20 +450,22 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
                 if hi <= lo:
                     stats.copied[t.name] = 0
                     continue
-                if progress is not None:
-                    progress(f"{t.source}: {hi - lo} new row(s)")
                 lap = time.perf_counter()
-                (_copy_scan if lo == 0 or hi - lo > BULK_ROWS else _copy_query)(con, t, lo, hi)
+                (_copy_scan if lo == 0 or hi - lo > BULK_ROWS else _copy_query)(con, t, lo)
                 stats.lap(f"copy {t.name}", lap)
-                stats.copied[t.name] = hi - lo
+                top = con.execute(f"SELECT count(*), max(rid) FROM {t.name} WHERE rid > ?", [lo]).fetchone()  # noqa: S608
+                stats.copied[t.name] = int(top[0])
+                tops[t.name] = int(top[1] or lo)
             lap = time.perf_counter()
             for name in ("st", "tc", "ph", "wf"):
                 if stats.copied.get(name):
                     _fill_categories(con, name, old[name])
             lap = stats.lap("categories", lap)
+            con.execute("CREATE OR REPLACE TEMP TABLE model_filled (record_id VARCHAR)")
             if any(stats.copied.values()):
                 _enrich(con, old)
             lap = stats.lap("enrich", lap)
+            stale: list[str] = []
             if old["wf"] > 0:
                 stale = [r[0] for r in con.execute(
                     """SELECT DISTINCT workflow_id FROM (
@@ -375,10 +477,19 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
                 if stale:
                     _refetch_workflows(con, stale)
                 stats.refreshed_workflows = len(stale)
+            if stats.copied.get("mc") or stats.copied.get("wf") or stale:
+                _templates(con, old, stale)
             lap = stats.lap("workflow refresh", lap)
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])
+            if stats.copied.get("st") and old["tc"] > 0:  # tools summarised by an earlier sync
+                _cost_shares(con, old["st"])
             lap = stats.lap("tool summaries", lap)
+            if stats.copied.get("st") or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]:
+                _logical_steps(con, old["st"])
+            if stats.copied.get("st") or stats.copied.get("wf") or stale:
+                _tasks(con, old, stale)
+            lap = stats.lap("logical steps and tasks", lap)
             _set_meta(con, {"format": FORMAT, "source": _source_identity(store), "schema_version": str(schema_version),
                             **{f"wm_{n}": str(max(old[n], tops[n])) for n in tops}})
             con.execute("COMMIT")

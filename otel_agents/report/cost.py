@@ -10,7 +10,7 @@ tool calls, model calls outside a step) is ``(no tool)``.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, Callable
 
 from otel_agents.report.stats import moving_average, one, pct_change, ratio, rows, secs, usd
 
@@ -36,17 +36,12 @@ def _breakdown(items: list[dict[str, Any]], key: str, total: float, count_key: s
 
 
 def _by_tool(con: Any, total: float) -> list[dict[str, Any]]:
-    found = rows(con, """
-        SELECT c.tool_name AS k, sum(s.cost_usd * c.n / t.n_tools) AS cost, sum(c.n) AS calls
-        FROM v_step_tool_counts AS c
-        JOIN step_tools AS t ON t.parent_id = c.parent_id
-        JOIN v_st AS s ON s.record_id = c.parent_id
-        WHERE s.cost_usd IS NOT NULL
-        GROUP BY c.tool_name""")
+    found = rows(con, """SELECT tool_name AS k, sum(cost_share) AS cost, sum(n) AS calls
+                         FROM v_step_tool_counts GROUP BY tool_name""")
     out = [{"tool": r["k"], "cost_usd": usd(r["cost"] or 0.0), "share": ratio(r["cost"] or 0.0, total),
             "tool_calls": int(r["calls"] or 0)} for r in found]
     rest = total - sum((r["cost"] or 0.0) for r in found)
-    if found or total:
+    if rest > 1e-9:
         out.append({"tool": NO_TOOL, "cost_usd": usd(max(rest, 0.0)), "share": ratio(max(rest, 0.0), total),
                     "tool_calls": 0})
     out.sort(key=lambda d: (-(d["cost_usd"] or 0.0), d["tool"]))
@@ -83,9 +78,23 @@ def _daily(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return series, trend
 
 
-def _cache(con: Any) -> dict[str, Any]:
+def saving_per_token(model: str, provider: str | None) -> float | None:
+    """What one input token served from the cache saves on ``model``: its uncached input price
+    minus its cache-read price, at the base tier (genai-prices); None when it has no price."""
     from otel_agents.pricing import UnknownModel, price_of
 
+    try:  # the price of 1,000 input tokens, uncached and from the cache
+        full = price_of(model, provider, input_tokens=1000, output_tokens=0).total
+        cached = price_of(model, provider, input_tokens=1000, output_tokens=0, cache_read_tokens=1000).total
+    except (UnknownModel, ValueError):
+        return None
+    return (full - cached) / 1000
+
+
+RateFn = Callable[[str, "str | None"], "float | None"]
+
+
+def _cache(con: Any, rate: RateFn) -> dict[str, Any]:
     per_model = rows(con, """
         SELECT model, any_value(provider) AS provider, sum(input_tokens) AS input, sum(cache_read_tokens) AS cache_read,
                sum(cache_write_tokens) AS cache_write
@@ -99,18 +108,16 @@ def _cache(con: Any) -> dict[str, Any]:
     for r in per_model:
         cr = int(r["cache_read"] or 0)
         saved = None
-        if r["model"] and cr:
-            try:  # the base-tier price of 1,000 input tokens, uncached and from the cache
-                full = price_of(r["model"], r["provider"], input_tokens=1000, output_tokens=0).total
-                cached = price_of(r["model"], r["provider"], input_tokens=1000, output_tokens=0,
-                                  cache_read_tokens=1000).total
-                saved = cr * (full - cached) / 1000
-            except (UnknownModel, ValueError):
-                unpriced.append(r["model"])
-        elif cr:
-            unpriced.append(NONE)
-        else:
+        if not cr:
             saved = 0.0
+        elif r["model"]:
+            per_token = rate(r["model"], r["provider"])
+            if per_token is None:
+                unpriced.append(r["model"])
+            else:
+                saved = cr * per_token
+        else:
+            unpriced.append(NONE)
         if saved is not None:
             savings += saved
         models.append({
@@ -132,36 +139,44 @@ def _cache(con: Any) -> dict[str, Any]:
     }
 
 
-def cost_section(con: Any, *, top: int) -> dict[str, Any]:
-    """The ``cost`` section of the report."""
+def _counts(con: Any, sql: str) -> dict[Any, int]:
+    return {r["k"]: int(r["n"]) for r in rows(con, sql)}
+
+
+def cost_section(con: Any, *, top: int, rate: RateFn = saving_per_token) -> dict[str, Any]:
+    """The ``cost`` section of the report (``rate``: :func:`saving_per_token`, or a memo of it)."""
     t = one(con, "SELECT count(*) AS calls, count(cost_usd) AS priced, sum(cost_usd) AS total,"
                  " sum(input_tokens) AS inp, sum(output_tokens) AS outp FROM v_mc")
     total = float(t.get("total") or 0.0)
-    by_phase = rows(con, f"""
-        SELECT COALESCE(m.phase_name, '{NONE}') AS k, sum(m.cost_usd) AS cost, count(*) AS calls, any_value(p.n) AS runs
-        FROM v_mc AS m LEFT JOIN (SELECT phase_name, count(*) AS n FROM v_ph GROUP BY phase_name) AS p
-          ON p.phase_name = m.phase_name
-        GROUP BY 1""")
-    by_template = rows(con, f"""
-        SELECT COALESCE(w.template, '{NONE}') AS k, sum(m.cost_usd) AS cost, count(*) AS calls,
-               count(DISTINCT m.workflow_id) AS runs
-        FROM v_mc AS m LEFT JOIN wf AS w ON w.workflow_id = m.workflow_id
-        GROUP BY 1""")
-    by_model = rows(con, f"""
-        SELECT COALESCE(model, '{NONE}') AS k, sum(cost_usd) AS cost, count(*) AS calls, count(*) AS runs
-        FROM v_mc GROUP BY 1""")
-    by_agent = rows(con, f"""
-        SELECT COALESCE(agent, '{NONE}') AS k, sum(cost_usd) AS cost, count(*) AS calls,
-               count(DISTINCT parent_id) AS runs
-        FROM v_mc GROUP BY 1""")
+    # one scan of the model calls for the four breakdowns
+    groups = rows(con, """
+        SELECT phase_name, template, model, agent, GROUPING(phase_name, template, model, agent) AS g,
+               sum(cost_usd) AS cost, count(*) AS calls
+        FROM v_mc GROUP BY GROUPING SETS ((phase_name), (template), (model), (agent))""")
+    runs = {
+        "phase_name": _counts(con, "SELECT phase_name AS k, count(*) AS n FROM v_ph GROUP BY 1"),
+        "template": _counts(con, "SELECT template AS k, count(*) AS n FROM v_wf GROUP BY 1"),
+        "agent": _counts(con, "SELECT agent AS k, count(*) AS n FROM v_st GROUP BY 1"),
+    }
+    split: dict[str, list[dict[str, Any]]] = {"phase_name": [], "template": [], "model": [], "agent": []}
+    bits = {"phase_name": 0b0111, "template": 0b1011, "model": 0b1101, "agent": 0b1110}
+    for r in groups:
+        for col, g in bits.items():
+            if r["g"] == g:
+                k = r[col]
+                n = r["calls"] if col == "model" else runs[col].get(k)
+                split[col].append({"k": NONE if k is None else k, "cost": r["cost"], "calls": r["calls"], "runs": n})
+    by_phase, by_template, by_model, by_agent = (split[c] for c in ("phase_name", "template", "model", "agent"))
     daily, trend = _daily(con)
     top_workflows = rows(con, """
         SELECT workflow_id, workflow_name, template, model_used, status, cost_usd, duration_seconds, start_time
         FROM v_wf WHERE cost_usd IS NOT NULL ORDER BY cost_usd DESC, workflow_id LIMIT ?""", [top])
     top_phases = rows(con, """
         SELECT p.workflow_id, w.workflow_name, p.phase_name, p.outcome, p.cost_usd, p.duration_seconds
-        FROM v_ph AS p LEFT JOIN wf AS w ON w.workflow_id = p.workflow_id
-        WHERE p.cost_usd IS NOT NULL ORDER BY p.cost_usd DESC, p.workflow_id, p.phase_name, p.record_id LIMIT ?""", [top])
+        FROM (SELECT * FROM v_ph WHERE cost_usd IS NOT NULL
+              ORDER BY cost_usd DESC, workflow_id, phase_name, record_id LIMIT ?) AS p
+        LEFT JOIN wf AS w ON w.workflow_id = p.workflow_id
+        ORDER BY p.cost_usd DESC, p.workflow_id, p.phase_name, p.record_id""", [top])
     return {
         "total_usd": usd(total),
         "model_calls": int(t.get("calls") or 0),
@@ -175,7 +190,7 @@ def cost_section(con: Any, *, top: int) -> dict[str, Any]:
         "by_tool": _by_tool(con, total),
         "daily": daily,
         "trend": trend,
-        "cache": _cache(con),
+        "cache": _cache(con, rate),
         "top_workflows": [{**r, "cost_usd": usd(r["cost_usd"]), "duration_seconds": secs(r["duration_seconds"])}
                           for r in top_workflows],
         "top_phases": [{**r, "cost_usd": usd(r["cost_usd"]), "duration_seconds": secs(r["duration_seconds"])}

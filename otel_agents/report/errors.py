@@ -17,8 +17,9 @@ from otel_agents.report.stats import one, ratio, rows
 NONE = "(none)"
 
 
-def _categories(con: Any) -> list[dict[str, Any]]:
-    found = rows(con, f"""
+def _failures(con: Any) -> list[dict[str, Any]]:
+    """Failed step attempts and tool calls, counted by category, kind, phase and error type."""
+    return rows(con, f"""
         SELECT category, kind, COALESCE(phase, '{NONE}') AS phase, error_type, count(*) AS n FROM (
             SELECT COALESCE(error_category, 'other') AS category, 'step' AS kind, phase_name AS phase, error_type
             FROM v_st WHERE outcome = 'failure'
@@ -26,6 +27,9 @@ def _categories(con: Any) -> list[dict[str, Any]]:
             SELECT COALESCE(error_category, 'tool_failure'), 'tool_call', phase_name, error_type
             FROM v_tc WHERE outcome = 'failure')
         GROUP BY ALL""")
+
+
+def _categories(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     total = sum(int(r["n"]) for r in found)
     acc: dict[str, dict[str, Any]] = {}
     for r in found:
@@ -53,7 +57,7 @@ def _categories(con: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _rates(con: Any) -> dict[str, Any]:
+def _rates(con: Any, failures: list[dict[str, Any]]) -> dict[str, Any]:
     st = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_st")
     wf = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_wf")
     tc = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_tc")
@@ -63,10 +67,12 @@ def _rates(con: Any) -> dict[str, Any]:
     phases = {r["k"]: r for r in rows(con, f"""
         SELECT COALESCE(phase_name, '{NONE}') AS k, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
         FROM v_ph GROUP BY 1""")}
-    cats: dict[str, list[tuple[int, str]]] = {}
-    for r in rows(con, f"""SELECT COALESCE(phase_name, '{NONE}') AS k, COALESCE(error_category, 'other') AS c,
-                                  count(*) AS n FROM v_st WHERE outcome = 'failure' GROUP BY 1, 2"""):
-        cats.setdefault(r["k"], []).append((-int(r["n"]), r["c"]))
+    per_phase: dict[str, dict[str, int]] = {}
+    for r in failures:
+        if r["kind"] == "step":
+            c = per_phase.setdefault(r["phase"], {})
+            c[r["category"]] = c.get(r["category"], 0) + int(r["n"])
+    cats = {k: [(-n, c) for c, n in v.items()] for k, v in per_phase.items()}
     by_phase = []
     for k in sorted(set(steps) | set(phases)):
         s, p = steps.get(k, {}), phases.get(k, {})
@@ -141,12 +147,13 @@ def _trend(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 
 def errors_section(con: Any) -> dict[str, Any]:
     """The ``errors`` section (``recommendations`` is added by the recommender)."""
-    categories = _categories(con)
+    failures = _failures(con)
+    categories = _categories(failures)
     trend, trend_summary = _trend(con)
     return {
         "total": sum(c["count"] for c in categories),
         "categories": categories,
-        "failure_rates": _rates(con),
+        "failure_rates": _rates(con, failures),
         "trend": trend,
         "trend_summary": trend_summary,
         "recommendations": [],

@@ -67,21 +67,21 @@ def _bottlenecks(con: Any) -> dict[str, Any]:
     }
 
 
-def _outliers(con: Any) -> dict[str, Any]:
+def _outliers(con: Any, by_phase: list[dict[str, Any]]) -> dict[str, Any]:
     t = one(con, "SELECT quantile_cont(duration_seconds, 0.95) AS p95 FROM v_ph")
     threshold = t.get("p95")
     if threshold is None:
         return {"threshold_p95_seconds": None, "phases": []}
     found = rows(con, f"""
         SELECT COALESCE(phase_name, '{NONE}') AS phase, count(duration_seconds) AS runs,
-               quantile_cont(duration_seconds, 0.95) AS p95,
                count(*) FILTER (WHERE duration_seconds > $1) AS over
         FROM v_ph GROUP BY 1""", [threshold])
+    p95 = {p["phase"]: p["p95"] for p in by_phase}
     out = []
     for r in found:
         share = ratio(r["over"], r["runs"])
         if share is not None and share > OUTLIER_SHARE:
-            out.append({"phase": r["phase"], "p95": secs(r["p95"]), "runs": int(r["runs"]),
+            out.append({"phase": r["phase"], "p95": p95.get(r["phase"]), "runs": int(r["runs"]),
                         "runs_over_threshold": int(r["over"]), "share_over_threshold": share})
     out.sort(key=lambda d: (-d["share_over_threshold"], d["phase"]))
     return {"threshold_p95_seconds": secs(threshold), "phases": out}
@@ -90,9 +90,8 @@ def _outliers(con: Any) -> dict[str, Any]:
 def _idle(con: Any) -> dict[str, Any]:
     ph = one(con, f"SELECT {stat_columns('idle_time_seconds')} FROM v_wf")
     at = one(con, f"""SELECT {stat_columns('idle')} FROM (
-                         SELECT greatest(0.0, (max(end_unix_nano) - min(start_unix_nano)) / 1e9 - sum(duration_seconds))
-                                AS idle
-                         FROM v_st GROUP BY workflow_id, phase_name, step_name HAVING count(*) > 1)""")
+                         SELECT greatest(0.0, (last_end - first_start) / 1e9 - exec_seconds) AS idle
+                         FROM v_lg WHERE attempts > 1)""")
     return {"between_phases": {"workflows": stat_dict(ph)["count"], **_idle_stats(ph)},
             "between_attempts": {"retried_steps": stat_dict(at)["count"], **_idle_stats(at)}}
 
@@ -102,15 +101,31 @@ def _idle_stats(r: dict[str, Any]) -> dict[str, Any]:
     return {k: d[k] for k in ("total_seconds", "mean", "p50", "p95", "max")}
 
 
-def latency_section(con: Any) -> dict[str, Any]:
-    """The ``latency`` section of the report."""
+def tool_stats(con: Any) -> list[dict[str, Any]]:
+    """Calls, failures and duration statistics per tool (shared by the latency and tools sections)."""
+    found = rows(con, f"""
+        SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS calls,
+               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')}
+        FROM v_tc GROUP BY 1""")
+    out = [{"tool": r["tool"], "calls": int(r["calls"]), "failures": int(r["failures"]),
+            "failure_rate": ratio(r["failures"], r["calls"]), **stat_dict(r)} for r in found]
+    out.sort(key=lambda d: (-d["calls"], d["tool"]))
+    return out
+
+
+def latency_section(con: Any, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The ``latency`` section of the report (``tools``: :func:`tool_stats`, if already computed)."""
+    tools = tool_stats(con) if tools is None else tools
+    by_tool = [{k: v for k, v in t.items() if k not in ("calls", "failures", "failure_rate")} for t in tools]
+    by_tool.sort(key=lambda d: (-(d["total_seconds"] or 0.0), d["tool"]))
+    by_phase = _grouped(con, "v_ph", {"phase": "phase_name"})
     return {
         "workflows": stat_dict(one(con, f"SELECT {stat_columns('duration_seconds')} FROM v_wf")),
         "by_workflow": _grouped(con, "v_wf", {"workflow": "workflow_name"}),
-        "by_phase": _grouped(con, "v_ph", {"phase": "phase_name"}),
+        "by_phase": by_phase,
         "by_step": _grouped(con, "v_st", {"phase": "phase_name", "step": "step_name"}),
-        "by_tool": _grouped(con, "v_tc", {"tool": "tool_name"}),
+        "by_tool": by_tool,
         "bottlenecks": _bottlenecks(con),
-        "outliers": _outliers(con),
+        "outliers": _outliers(con, by_phase),
         "idle": _idle(con),
     }

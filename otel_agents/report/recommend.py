@@ -48,6 +48,11 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.0f}%"
 
 
+def _s(x: float) -> str:
+    """Seconds for a sentence: ``0.235 s``, ``365 s``."""
+    return f"{x:,.0f} s" if x >= 100 else f"{x:.3g} s"
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
@@ -63,10 +68,12 @@ def _phases(report: dict[str, Any]) -> list[dict[str, Any]]:
         if p["step_attempts"] < MIN_SAMPLE or rate is None or rate < 0.10:
             continue
         cat = p["top_category"] or "other"
+        share = p["top_category_share"]
+        most = "mostly" if share is not None and share >= 0.5 else "most often"
         out.append(_rec(
             "high" if rate >= 0.25 else "medium", "errors",
-            f"{_cap(p['phase'])} phase fails {pct(rate)} of step attempts ({p['failed_attempts']} of "
-            f"{p['step_attempts']}), mostly {LABELS.get(cat, cat)} ({pct(p['top_category_share'])} of its failures): "
+            f"{_cap(p['phase'])} phase fails {pct(rate)} of step attempts ({p['failed_attempts']:,} of "
+            f"{p['step_attempts']:,}), {most} {LABELS.get(cat, cat)} ({pct(share)} of its failures): "
             f"{ADVICE.get(cat, ADVICE['other'])}.",
             rate))
     return out
@@ -79,7 +86,7 @@ def _templates(report: dict[str, Any]) -> list[dict[str, Any]]:
         if t["workflows"] >= MIN_SAMPLE and rate is not None and rate >= 0.20:
             out.append(_rec("high" if rate >= 0.5 else "medium", "errors",
                             f"Workflow template {t['template']} fails {pct(rate)} of its runs "
-                            f"({t['failures']} of {t['workflows']}).", rate))
+                            f"({t['failures']:,} of {t['workflows']:,}).", rate))
     return out
 
 
@@ -88,8 +95,8 @@ def _tools(report: dict[str, Any]) -> list[dict[str, Any]]:
     for t in report["tools"]["by_tool"]:
         rate = t["failure_rate"]
         if t["calls"] >= MIN_SAMPLE and rate is not None and rate >= 0.10:
-            out.append(_rec("medium", "tools", f"{t['tool']} fails {pct(rate)} of its calls ({t['failures']} of "
-                            f"{t['calls']}): check how the agents call it.", rate))
+            out.append(_rec("medium", "tools", f"{t['tool']} fails {pct(rate)} of its calls ({t['failures']:,} of "
+                            f"{t['calls']:,}): check how the agents call it.", rate))
     return out
 
 
@@ -100,8 +107,8 @@ def _debugging(report: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     worst = max(d["by_agent"], key=lambda a: (a["cycles"] - a["resolved"], a["agent"]), default=None)
     where = f"; most unresolved cycles are in {worst['agent']}" if worst else ""
-    return [_rec("high", "attempts", f"Only {pct(rate)} of debugging cycles resolve ({d['resolved']} of "
-                 f"{d['cycles']}){where}.", rate)]
+    return [_rec("high", "attempts", f"Only {pct(rate)} of debugging cycles resolve ({d['resolved']:,} of "
+                 f"{d['cycles']:,}){where}.", rate)]
 
 
 def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -111,7 +118,7 @@ def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
     for p in lat["outliers"]["phases"]:
         out.append(_rec("medium", "latency",
                         f"Optimize the {p['phase']} phase: {pct(p['share_over_threshold'])} of its runs exceed the "
-                        f"p95 of all phases ({threshold:g} s); its own p95 is {p['p95']:g} s.",
+                        f"p95 of all phases ({_s(threshold)}); its own p95 is {_s(p['p95'])}.",
                         p["share_over_threshold"]))
     b = lat["bottlenecks"]["overall"]
     if b and b["share_of_phase_time"] is not None and b["share_of_phase_time"] >= 0.5:
@@ -127,7 +134,7 @@ def _redundant(report: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     tool = r["by_tool"][0]["tool"]
     return [_rec("medium", "tools", f"{pct(share)} of tool calls repeat an identical call in the same step "
-                 f"({r['redundant_calls']} calls in {r['steps_affected']} steps, mostly {tool}): reuse the earlier "
+                 f"({r['redundant_calls']:,} calls in {r['steps_affected']:,} steps, mostly {tool}): reuse the earlier "
                  "result.", share)]
 
 

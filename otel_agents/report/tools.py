@@ -12,18 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_agents.report.stats import one, ratio, rows, stat_columns, stat_dict
+from otel_agents.report.latency import tool_stats
+from otel_agents.report.stats import one, ratio, rows
 
 NONE = "(none)"
-
-
-def _by_tool(con: Any) -> list[dict[str, Any]]:
-    found = rows(con, f"""
-        SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS calls,
-               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')}
-        FROM v_tc GROUP BY 1 ORDER BY calls DESC, tool""")
-    return [{"tool": r["tool"], "calls": int(r["calls"]), "failures": int(r["failures"]),
-             "failure_rate": ratio(r["failures"], r["calls"]), **stat_dict(r)} for r in found]
 
 
 def _sequences(con: Any, top: int) -> dict[str, Any]:
@@ -40,19 +32,19 @@ def _sequences(con: Any, top: int) -> dict[str, Any]:
     }
 
 
-def _redundant(con: Any, top: int) -> dict[str, Any]:
-    calls = one(con, "SELECT count(*) AS n FROM v_tc").get("n") or 0
+def _redundant(con: Any, top: int, by_tool: list[dict[str, Any]]) -> dict[str, Any]:
+    per_tool_calls = {t["tool"]: t["calls"] for t in by_tool}
+    calls = sum(per_tool_calls.values())
     t = one(con, """SELECT sum(n - 1) AS redundant, count(*) AS groups, count(DISTINCT parent_id) AS steps
                     FROM v_tool_dups""")
-    per_tool_calls = {r["tool"]: int(r["n"]) for r in rows(
-        con, f"SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS n FROM v_tc GROUP BY 1")}
     by_tool = rows(con, """SELECT tool_name AS tool, sum(n - 1) AS redundant, count(DISTINCT parent_id) AS steps
                            FROM v_tool_dups GROUP BY tool_name ORDER BY redundant DESC, tool""")
     worst = rows(con, """
         SELECT d.workflow_id, s.phase_name, s.step_name, d.parent_id AS step_id, d.tool_name AS tool,
                d.arguments_sha256, d.n AS calls
-        FROM v_tool_dups AS d LEFT JOIN st AS s ON s.record_id = d.parent_id
-        ORDER BY d.n DESC, d.workflow_id, d.parent_id, d.tool_name, d.arguments_sha256 LIMIT ?""", [top])
+        FROM (SELECT * FROM v_tool_dups ORDER BY n DESC, workflow_id, parent_id, tool_name, arguments_sha256 LIMIT ?) AS d
+        LEFT JOIN st AS s ON s.record_id = d.parent_id
+        ORDER BY d.n DESC, d.workflow_id, d.parent_id, d.tool_name, d.arguments_sha256""", [top])
     redundant = int(t.get("redundant") or 0)
     return {
         "redundant_calls": redundant,
@@ -66,9 +58,9 @@ def _redundant(con: Any, top: int) -> dict[str, Any]:
     }
 
 
-def tools_section(con: Any, *, top: int) -> dict[str, Any]:
-    """The ``tools`` section of the report."""
-    by_tool = _by_tool(con)
+def tools_section(con: Any, *, top: int, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The ``tools`` section of the report (``tools``: ``latency.tool_stats``, if already computed)."""
+    by_tool = tool_stats(con) if tools is None else tools
     calls = sum(t["calls"] for t in by_tool)
     failures = sum(t["failures"] for t in by_tool)
     return {
@@ -77,6 +69,6 @@ def tools_section(con: Any, *, top: int) -> dict[str, Any]:
         "failure_rate": ratio(failures, calls),
         "by_tool": by_tool,
         "sequences": _sequences(con, top),
-        "redundant": _redundant(con, top),
+        "redundant": _redundant(con, top, by_tool),
     }
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from otel_agents.safety import report
 from otel_agents.sink import DeliveryError
 from otel_agents.sinks.files import AppendFile
-from otel_agents.sinks.records import records_from_spans
+from otel_agents.sinks.records import normalize_record, records_from_spans
 
 if TYPE_CHECKING:
     from otel_agents.config import Config
@@ -167,6 +167,8 @@ def iter_records(
     A line without its newline at the very end of a file is a write in progress (or a
     crash mid-write): it is skipped and counted in ``partial_tail``. A line that is not a
     JSON object with a ``record_id`` and ``kind`` is skipped and counted in ``corrupt``.
+    Records come back normalised (``records.normalize_record``): every field present, of
+    its documented type, or ``None``.
     """
     st = stats if stats is not None else ReadStats()
     for path in metrics_files(metrics_dir, since=since, until=until):
@@ -192,4 +194,4 @@ def iter_records(
                         st.problems.append(f"{path.name}:{lineno}: not a record")
                     continue
                 st.records += 1
-                yield rec
+                yield normalize_record(rec)

@@ -37,6 +37,9 @@ class OtlpSink:
     def __init__(self, config: Any) -> None:
         self.config = config
         self.target: Target = resolve_target(config)
+        # nobody configured an endpoint: a missing local collector is normal, not worth a
+        # warning on every run (doctor and describe() still show it)
+        self._quiet = not self.target.explicit
         self.spool = bool(config["spool.enabled"])
         self.recoverable = self.spool  # what we miss is in the spool for replay
         self.replay_on_start = bool(config["replay.on_start"]) and self.spool
@@ -93,6 +96,8 @@ class OtlpSink:
 
     def describe(self) -> str:
         text = f"{self.delivered} spans delivered to {self.target.describe()}"
+        if not self.target.explicit:
+            text += " (the default: no endpoint configured; set OTEL_EXPORTER_OTLP_ENDPOINT)"
         if self.not_delivered:
             text += (f"; {self.not_delivered} not delivered ({self._last_failure})"
                      + ("; they are in the spool: `otel-agents replay` sends them" if self.spool else ""))
@@ -104,7 +109,7 @@ class OtlpSink:
         if now < self._retry_at:
             self.not_delivered += len(spans)
             raise DeliveryError(f"not sent, receiver unavailable ({self._last_failure}); "
-                                f"next try in {self._retry_at - now:.1f} s")
+                                f"next try in {self._retry_at - now:.1f} s", quiet=self._quiet)
         deadline = now + self.target.timeout
         if self._shutdown_deadline is not None:
             deadline = min(deadline, self._shutdown_deadline)
@@ -146,7 +151,7 @@ class OtlpSink:
                 wait = exc.retry_after if exc.retry_after is not None else self._backoff
                 self._retry_at = time.monotonic() + wait
             self._needs_replay = self.spool
-            raise DeliveryError(str(exc)) from None
+            raise DeliveryError(str(exc), quiet=self._quiet) from None
         self._backoff = 0.0
         self._retry_at = 0.0
         self.delivered += len(spans) - rejected

@@ -125,6 +125,43 @@ FIELDS: tuple[str, ...] = (
 )
 
 
+_INT_FIELDS = frozenset((
+    "schema_version", "phase_number", "attempt", "retry_count", "start_unix_nano", "end_unix_nano",
+    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
+    "model_calls", "unpriced_model_calls", "arguments_length", "result_length",
+))
+_NUMBER_FIELDS = frozenset(("duration_ms", "cost_usd"))
+_INT_RANGE = (-(2**63), 2**63 - 1)
+
+
+def normalize_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record read from outside (a JSONL line) with every field of the right type.
+
+    Missing fields become ``None``; a value of the wrong type is logged and becomes ``None``;
+    unknown fields are dropped. Records built by :func:`build_record` pass unchanged.
+    """
+    out = dict.fromkeys(FIELDS)
+    for key in FIELDS:
+        value = record.get(key)
+        if value is None:
+            continue
+        if key in _INT_FIELDS:
+            ok = isinstance(value, int) and not isinstance(value, bool) and _INT_RANGE[0] <= value <= _INT_RANGE[1]
+        elif key in _NUMBER_FIELDS:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        elif key == "success":
+            ok = isinstance(value, bool)
+        elif key == "event_attributes":
+            ok = isinstance(value, dict)
+        else:
+            ok = isinstance(value, str)
+        if ok:
+            out[key] = value
+        else:
+            _bad(f"record field {key}", value)
+    return out
+
+
 # --- the neutral representation --------------------------------------------------------------
 
 

@@ -8,13 +8,12 @@
   resends nothing that was acknowledged and recorded.
 - A watermark per spool file (``state/replay.json``) remembers up to where every span is
   delivered, so the next replay reads only newer lines.
-- Spool lines are OTLP-JSON (hex ids); they become protobuf again through
-  ``google.protobuf.json_format`` once the ids are base64, as protobuf's JSON mapping wants.
+- Spool lines are OTLP-JSON (hex ids); ``otlp_json.to_request`` turns them back into
+  protobuf (checked against ``google.protobuf.json_format`` in the tests).
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import threading
@@ -32,6 +31,7 @@ from otel_agents.sinks.transport import SendError, make_sender, resolve_target
 
 BATCH_SPANS = 512
 BATCH_BYTES = 2 * 1024 * 1024
+KEEP_PARSED_BYTES = 64 * 1024 * 1024
 REPLAY_STATE = "replay.json"
 REPLAY_LOCK = "replay.lock"
 
@@ -61,37 +61,9 @@ class _Line:
     remaining: int  # undelivered spans of this line not yet acknowledged
 
 
-def _hex_to_b64(value: str) -> str:
-    try:
-        return base64.b64encode(bytes.fromhex(value)).decode("ascii")
-    except ValueError:
-        return value
-
-
-def _fix_ids(span: dict[str, Any]) -> dict[str, Any]:
-    """A copy of an OTLP-JSON span with hex ids in protobuf JSON's base64."""
-    s = dict(span)
-    for key in ("traceId", "spanId", "parentSpanId"):
-        v = s.get(key)
-        if v:
-            s[key] = _hex_to_b64(v)
-        elif key in s:
-            del s[key]
-    if s.get("links"):
-        links = []
-        for link in s["links"]:
-            link = dict(link)
-            for key in ("traceId", "spanId"):
-                if link.get(key):
-                    link[key] = _hex_to_b64(link[key])
-            links.append(link)
-        s["links"] = links
-    return s
-
-
 def filter_request(request: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], list[str]]:
-    """``resourceSpans`` of ``request`` holding only the spans ``keep`` accepts (ids fixed
-    for protobuf), and those spans' hex ids."""
+    """``resourceSpans`` of ``request`` holding only the spans ``keep`` accepts, and those
+    spans' hex ids."""
     out: list[dict[str, Any]] = []
     ids: list[str] = []
     for rs in request.get("resourceSpans") or ():
@@ -100,7 +72,7 @@ def filter_request(request: dict[str, Any], keep: Callable[[dict[str, Any]], boo
             spans = []
             for sp in ss.get("spans") or ():
                 if keep(sp):
-                    spans.append(_fix_ids(sp))
+                    spans.append(sp)
                     ids.append(sp.get("spanId", ""))
             if spans:
                 scopes.append({**ss, "spans": spans})
@@ -110,13 +82,10 @@ def filter_request(request: dict[str, Any], keep: Callable[[dict[str, Any]], boo
 
 
 def to_protobuf(resource_spans: list[dict[str, Any]]) -> bytes:
-    """Serialized ExportTraceServiceRequest for (id-fixed) OTLP-JSON ``resourceSpans``."""
-    from google.protobuf import json_format
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    """Serialized ExportTraceServiceRequest for OTLP/JSON ``resourceSpans``."""
+    from otel_agents.sinks.otlp_json import to_request
 
-    msg = json_format.ParseDict({"resourceSpans": resource_spans}, ExportTraceServiceRequest(),
-                                ignore_unknown_fields=True)
-    return msg.SerializeToString()
+    return to_request(resource_spans).SerializeToString()
 
 
 class Progress:
@@ -228,9 +197,17 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
     lines: dict[str, list[_Line]] = {}
     ends: dict[str, int] = {}
 
-    # pass 1: how many spans are pending (for the progress bar), cheap: json.loads only
+    # pass 1: how many spans are pending (for the progress bar); the parsed lines are kept
+    # for pass 2 unless they are many (then pass 2 reads them again)
     pending_ids: set[str] = set()
+    kept: list[tuple[Path, int, int, dict[str, Any] | None, int]] | None = []
+    kept_bytes = 0
     for path, offset, end, doc, n in pending_lines(home, spans_dir, delivered, watermarks, result):
+        if kept is not None:
+            kept_bytes += end - offset
+            kept.append((path, offset, end, doc, n))
+            if kept_bytes > KEEP_PARSED_BYTES:
+                kept = None
         if doc is not None and n:
             for s in iter_spans(doc):
                 sid = s.get("spanId")
@@ -246,6 +223,8 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
     result.corrupt_lines = 0  # pass 2 counts them again
 
     bar = Progress(result.pending) if progress is True else (progress or None)
+    if bar is not None:
+        bar.update(0)
     sender = make_sender(target)
     sent_ids: set[str] = set()
     batch = _Batch()
@@ -263,16 +242,23 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
         batch.clear()
         return ok
 
-    def keep(sp: dict[str, Any]) -> bool:
-        sid = sp.get("spanId")
-        if not sid or sid in delivered or sid in sent_ids or sid in batch.id_set:
+    def take(chunk: set[str]) -> Callable[[dict[str, Any]], bool]:
+        def keep(sp: dict[str, Any]) -> bool:
+            sid = sp.get("spanId")
+            if sid in chunk:
+                chunk.discard(sid)  # once, even if a line holds the same id twice
+                return True
             return False
-        batch.id_set.add(sid)
-        return True
+
+        return keep
 
     try:
-        for path, offset, end, doc, n in pending_lines(home, spans_dir, delivered, watermarks, result):
-            if stop is not None and stop.is_set():
+        stopped = False
+        lines_again = kept if kept is not None else pending_lines(home, spans_dir, delivered, watermarks, result)
+        if kept is not None:
+            result.corrupt_lines = corrupt
+        for path, offset, end, doc, n in lines_again:
+            if stopped or (stop is not None and stop.is_set()):
                 result.error = result.error or "stopped"
                 break
             line = _Line(offset, end, 0)
@@ -280,19 +266,30 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
             ends[path.name] = end
             if doc is None or not n:
                 continue
-            line.remaining = n  # until sent: a stop or a failure leaves the watermark here
-            if batch.ids and len(batch.ids) + n > batch_spans:
-                if not flush():
-                    break
-                if stop is not None and stop.is_set():
-                    result.error = result.error or "stopped"
-                    break
-            rs, ids = filter_request(doc, keep)
-            line.remaining = len(ids)
-            if not ids:
-                continue
-            batch.add(rs, ids, line)
-            if batch.bytes >= BATCH_BYTES and not flush():
+            todo: list[str] = []
+            in_line: set[str] = set()
+            for sp in iter_spans(doc):
+                sid = sp.get("spanId")
+                if sid and sid not in delivered and sid not in sent_ids and sid not in batch.id_set \
+                        and sid not in in_line:
+                    in_line.add(sid)
+                    todo.append(sid)
+            line.remaining = len(todo)  # until acknowledged: a stop or failure keeps the watermark here
+            per_span = (end - offset) / max(1, n)
+            i = 0
+            while i < len(todo):
+                room = batch_spans - len(batch.ids)
+                if room <= 0 or batch.bytes >= BATCH_BYTES:
+                    if not flush() or (stop is not None and stop.is_set()):
+                        stopped = True
+                        break
+                    continue
+                chunk = todo[i:i + room]
+                rs, ids = filter_request(doc, take(set(chunk)))
+                batch.add(rs, ids, line, int(per_span * len(ids)))
+                i += len(chunk)
+            if stopped:
+                result.error = result.error or "stopped"
                 break
         else:
             flush()
@@ -328,11 +325,12 @@ class _Batch:
         self.lines: list[tuple[_Line, int]] = []
         self.bytes = 0
 
-    def add(self, resource_spans: list[dict[str, Any]], ids: list[str], line: _Line) -> None:
+    def add(self, resource_spans: list[dict[str, Any]], ids: list[str], line: _Line, size: int) -> None:
         self.resource_spans.extend(resource_spans)
         self.ids.extend(ids)
+        self.id_set.update(ids)
         self.lines.append((line, len(ids)))
-        self.bytes += line.end - line.offset
+        self.bytes += size
 
 
 def _send_batch(ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, result: ReplayResult,
@@ -347,7 +345,7 @@ def _send_batch(ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, re
         seen = tail.refresh()
         if not seen.isdisjoint(ids):  # a live sink delivered some meanwhile
             result.already_delivered += sum(1 for i in ids if i in seen)
-            drop = {_hex_to_b64(i) for i in ids if i in seen}
+            drop = {i for i in ids if i in seen}
             ids = [i for i in ids if i not in seen]
             resource_spans = [
                 {**rs, "scopeSpans": [{**ss, "spans": [sp for sp in ss["spans"] if sp.get("spanId") not in drop]}

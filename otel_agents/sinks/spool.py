@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -119,7 +120,8 @@ class SpoolSink:
         now = time.monotonic()
         if now >= self._next_retention:
             self._next_retention = now + RETENTION_CHECK_S
-            self.retention()
+            # on its own thread: reading old files must never hold up the spool's writes
+            threading.Thread(target=self._retention_quietly, name="otel-agents-retention", daemon=True).start()
 
     def close(self) -> None:
         if self._file is not None:
@@ -167,6 +169,17 @@ class SpoolSink:
         self._file = AppendFile(path)
 
     # --- retention ------------------------------------------------------------------------
+    def _retention_quietly(self) -> None:
+        try:
+            self.retention()
+        except Exception as exc:  # noqa: BLE001 - housekeeping must never surface
+            try:
+                from otel_agents.safety import report
+
+                report("spool retention", exc)
+            except Exception:  # noqa: BLE001
+                pass
+
     def retention(self) -> list[Path]:
         """Delete old spool files (see module doc), at most once an hour across processes."""
         from otel_agents.sinks.state import state_dir

@@ -93,7 +93,19 @@ def persist(home: str | os.PathLike[str], stats: list[SinkStats], *, deadline: f
     """Merge this process's increments into ``sinks.json``. False if the lock was busy."""
     sdir = state_dir(home)
     path = sdir / SINKS_FILE
-    with _persist_lock, flocked(sdir / "sinks.lock", deadline=deadline) as got:
+    # bounded: a signal handler may call this while its own thread is already in here
+    wait = -1 if deadline is None else max(0.0, deadline - time.monotonic())
+    if not _persist_lock.acquire(timeout=wait):
+        return False
+    try:
+        return _persist_locked(home, sdir, path, stats, deadline)
+    finally:
+        _persist_lock.release()
+
+
+def _persist_locked(home: str | os.PathLike[str], sdir: Path, path: Path, stats: list[SinkStats],
+                    deadline: float | None) -> bool:
+    with flocked(sdir / "sinks.lock", deadline=deadline) as got:
         if not got:
             return False
         doc = load(home)

@@ -48,6 +48,7 @@ class Target:
     timeout: float
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     problems: list[str] = field(default_factory=list)
+    explicit: bool = True  # False: nobody configured an endpoint, this is the protocol default
 
     def describe(self) -> str:
         n = len(self.headers)
@@ -84,6 +85,7 @@ def resolve_target(config: Any) -> Target:
         problems.append(f"otlp.timeout must be > 0, got {timeout:g}; using 10 s")
         timeout = 10.0
     headers = parse_headers(str(config["otlp.headers"] or ""), problems)
+    explicit = bool(endpoint)
     if protocol == "grpc":
         if not endpoint:
             endpoint = "http://localhost:4317"
@@ -93,7 +95,7 @@ def resolve_target(config: Any) -> Target:
         secure = u.scheme == "https"
         host, port = u.hostname or "localhost", _port(u, 4317, problems)
         shown = f"{u.scheme}://{_hostport(host, port)}"
-        return Target(protocol, shown, host, port, "", secure, timeout, headers, problems)
+        return Target(protocol, shown, host, port, "", secure, timeout, headers, problems, explicit)
     if not endpoint:
         endpoint = "http://localhost:4318/v1/traces"
     if "://" not in endpoint:
@@ -106,12 +108,12 @@ def resolve_target(config: Any) -> Target:
         path = path.rstrip("/") + "/v1/traces"  # the spec: a base URL for all signals
     elif path in ("", "/"):
         path = "/v1/traces"
-    if u.query:
-        path += "?" + u.query
     secure = u.scheme == "https"
     host, port = u.hostname or "localhost", _port(u, 443 if secure else 4318, problems)
-    shown = f"{u.scheme}://{_hostport(host, port)}{path}"
-    return Target(protocol, shown, host, port, path, secure, timeout, headers, problems)
+    shown = f"{u.scheme}://{_hostport(host, port)}{path}"  # never the query (it may hold a key)
+    if u.query:
+        path += "?" + u.query
+    return Target(protocol, shown, host, port, path, secure, timeout, headers, problems, explicit)
 
 
 def _port(u: Any, default: int, problems: list[str]) -> int:

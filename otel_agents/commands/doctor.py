@@ -1,0 +1,180 @@
+"""``otel-agents doctor``: configuration, sinks, spool and replay state, and problems.
+
+Shows the effective configuration with the source of each value (header VALUES are never
+shown, only their names), each registered sink's counters summed over all processes
+(``state/sinks.json``: delivered, failures, dropped, backlog, last success, last error),
+the spool's size and how many spans have not reached OTLP yet, and the last replay.
+Exit status 1 when the configuration has problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+
+def _ago(ts: float | None) -> str:
+    if not ts:
+        return "never"
+    secs = max(0.0, time.time() - ts)
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if secs >= size:
+            return f"{when} ({secs / size:.0f} {unit} ago)"
+    return f"{when} ({secs:.0f} s ago)"
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _shown_value(name: str, value: Any) -> Any:
+    if name == "otlp.headers":
+        from otel_agents.sinks.transport import parse_headers
+
+        names = sorted(parse_headers(str(value or ""), []))
+        return f"{len(names)} header(s): {', '.join(names)} (values hidden)" if names else "(none)"
+    if name == "otlp.endpoint" and value:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(value if "://" in value else "http://" + value)
+        hidden = " (credentials/query hidden)" if (u.query or "@" in u.netloc) else ""
+        return f"{u.scheme}://{u.netloc.rpartition('@')[2]}{u.path}{hidden}"
+    if value == "":
+        return "(empty)"
+    return value
+
+
+def gather(cfg: Any) -> dict[str, Any]:
+    """Everything doctor reports, as data (``--json`` prints it)."""
+    from otel_agents.config import SETTINGS
+    from otel_agents.sinks import state
+    from otel_agents.sinks.replay import count_pending, load_state
+    from otel_agents.sinks.spool import spool_files
+    from otel_agents.sinks.transport import resolve_target
+
+    problems = list(cfg.problems)
+    config = [{"name": s.name, "value": _shown_value(s.name, cfg[s.name]), "source": cfg.sources.get(s.name, "default"),
+               "doc": s.doc} for s in SETTINGS]
+    target = resolve_target(cfg)
+    problems += target.problems
+    if cfg["exit_deadline"] <= 0:
+        problems.append("exit_deadline <= 0: sinks get no time at exit; the spool may miss the last spans")
+    elif cfg["exit_deadline"] > 5:
+        problems.append(f"exit_deadline {cfg['exit_deadline']:g} s: process exit may wait that long for sinks")
+    if cfg["otlp.enabled"] and not cfg["spool.enabled"]:
+        problems.append("spool.enabled = false with OTLP on: spans the collector misses are lost (no replay)")
+    if cfg["spool.retention_days"] <= 0:
+        problems.append("spool.retention_days <= 0: spool files are never deleted")
+
+    sinks_doc = state.load(cfg.home).get("sinks", {})
+    registered = _registered_sinks(cfg, problems)
+    sinks = []
+    for name in registered + sorted(set(sinks_doc) - set(registered)):
+        entry = dict(sinks_doc.get(name, {}))
+        entry["name"] = name
+        entry["registered"] = name in registered
+        sinks.append(entry)
+
+    files = spool_files(cfg.spans_dir)
+    total = sum(p.stat().st_size for p in files if p.exists())
+    spool: dict[str, Any] = {"dir": str(cfg.spans_dir), "files": len(files), "bytes": total,
+                             "oldest": files[0].name if files else None}
+    if cfg["spool.enabled"] and cfg["otlp.enabled"]:
+        undelivered, corrupt = count_pending(cfg)
+        spool["undelivered"] = undelivered
+        spool["corrupt_lines"] = corrupt
+        cutoff = time.time() - cfg["spool.retention_days"] * 86400
+        old = [p for p in files if p.exists() and p.stat().st_mtime < cutoff]
+        if old and undelivered:
+            problems.append(f"{len(old)} spool file(s) older than spool.retention_days are kept because they "
+                            "hold undelivered spans: run `otel-agents replay`")
+    replay_doc = load_state(cfg.home).get("last")
+    return {"home": str(cfg.home), "config": config, "otlp_target": target.describe(), "sinks": sinks,
+            "spool": spool, "last_replay": replay_doc, "problems": problems}
+
+
+def _registered_sinks(cfg: Any, problems: list[str]) -> list[str]:
+    """Names of the sinks a process would register now (built, then closed at once)."""
+    from otel_agents.plugins import new_plugin_manager
+
+    names: list[str] = []
+    try:
+        pm = new_plugin_manager()
+        for result in pm.hook.register_sinks(config=cfg) or ():
+            for sink in result or ():
+                names.append(str(getattr(sink, "name", type(sink).__name__)))
+                close = getattr(sink, "close", None)
+                if callable(close):
+                    try:
+                        close()
+                    except Exception:  # noqa: BLE001
+                        pass
+    except Exception as exc:  # noqa: BLE001 - doctor reports, never crashes
+        problems.append(f"cannot build the sinks: {type(exc).__name__}: {exc}")
+    order = {"spool": 0, "otlp": 1, "metrics": 2, "analytics": 3}
+    return sorted(names, key=lambda n: (order.get(n, 9), n))
+
+
+def render(info: dict[str, Any]) -> str:
+    lines = [f"otel-agents doctor: data home {info['home']}", "", "Configuration (effective value [source])"]
+    width = max(len(c["name"]) for c in info["config"])
+    for c in info["config"]:
+        lines.append(f"  {c['name']:<{width}}  {c['value']!s}  [{c['source']}]")
+    lines += [f"  OTLP target: {info['otlp_target']}", "", "Sinks (counters summed over all processes)"]
+    if not info["sinks"]:
+        lines.append("  (none registered, no counters yet)")
+    for s in info["sinks"]:
+        tag = "" if s["registered"] else "  (not registered now)"
+        lines.append(f"  {s['name']}{tag}")
+        if "spans" not in s:
+            lines.append("    no activity recorded yet")
+            continue
+        lines.append(f"    delivered {s.get('spans', 0)} spans in {s.get('batches', 0)} batches; "
+                     f"last success {_ago(s.get('last_success'))}")
+        lines.append(f"    failures {s.get('failures', 0)} batches ({s.get('failed_spans', 0)} spans); "
+                     f"dropped {s.get('dropped', 0)} spans; backlog {s.get('backlog', 0)} at {_ago(s.get('backlog_updated'))}")
+        for key, value in sorted((s.get("extra") or {}).items()):
+            lines.append(f"    {key.replace('_', ' ')}: {value}")
+        if s.get("last_error"):
+            lines.append(f"    last error {_ago(s.get('last_error_time'))}: {s['last_error']}")
+    sp = info["spool"]
+    lines += ["", f"Spool ({sp['dir']})", f"  {sp['files']} file(s), {_size(sp['bytes'])}"
+              + (f", oldest {sp['oldest']}" if sp["oldest"] else "")]
+    if "undelivered" in sp:
+        if sp["undelivered"]:
+            lines.append(f"  backlog: {sp['undelivered']} spans not yet delivered to OTLP "
+                         "(`otel-agents replay` sends them)")
+        else:
+            lines.append("  backlog: none, every spooled span reached OTLP")
+        if sp.get("corrupt_lines"):
+            lines.append(f"  {sp['corrupt_lines']} corrupt line(s) skipped")
+    last = info["last_replay"]
+    if last:
+        lines.append(f"  last replay {_ago(last.get('ended'))}: sent {last.get('sent', 0)} of "
+                     f"{last.get('pending', 0)} pending" + (f"; stopped: {last['error']}" if last.get("error") else ""))
+    lines += ["", "Problems"]
+    lines += [f"  - {p}" for p in info["problems"]] or ["  none"]
+    return "\n".join(lines)
+
+
+def main(args: list[str], prog: str = "otel-agents doctor") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description="Show configuration, sink backlogs and errors.")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    ns = parser.parse_args(args)
+
+    from otel_agents.config import load_config
+
+    cfg = load_config()
+    info = gather(cfg)
+    if ns.json:
+        print(json.dumps(info, indent=1, default=str))
+    else:
+        print(render(info))
+    return 1 if info["problems"] else 0

@@ -1,0 +1,131 @@
+"""``otel-agents report``: cost, latency, error, retry and tool analytics (docs/report.md).
+
+Reads ``<home>/analytics/history.db`` (rebuilt first from the metrics JSONL, else the span
+spool, when it is missing) and prints the report as text, JSON or CSV, or writes it as one
+HTML file (default ``<home>/report.html``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description="Cost, latency, error, retry and tool analytics.")
+    p.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
+    p.add_argument("--db", help="analytics store (default: <home>/analytics/history.db)")
+    p.add_argument("--format", "-f", choices=("text", "json", "csv", "html"), default="text")
+    p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
+    p.add_argument("--rows", choices=("steps", "tasks"), default="steps",
+                   help="csv: one row per step attempt (default) or per task")
+    p.add_argument("--top", type=int, default=10, help="entries in the top-N lists (default 10)")
+    g = p.add_argument_group("filters (each may be repeated)")
+    g.add_argument("--since", help="from this time: YYYY-MM-DD, ISO 8601, or 30m/24h/7d/2w ago")
+    g.add_argument("--until", help="before this time (a bare date includes that day)")
+    g.add_argument("--template", action="append", default=[], help="workflow template")
+    g.add_argument("--model", action="append", default=[], help="model")
+    g.add_argument("--status", action="append", default=[], help="workflow status: completed, failed, abandoned")
+    g.add_argument("--session", action="append", default=[], help="session id")
+    c = p.add_argument_group("cache")
+    c.add_argument("--no-cache", action="store_true", help="do not keep the columnar cache next to the store")
+    c.add_argument("--rebuild-cache", action="store_true", help="rebuild the columnar cache from scratch")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress messages on stderr")
+    return p
+
+
+def _progress(quiet: bool) -> Any:
+    if quiet:
+        return None
+
+    def say(message: str) -> None:
+        print(f"otel-agents report: {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def ensure_store(home: Path, store: Path, *, quiet: bool = False) -> bool:
+    """True when ``store`` exists, after rebuilding it from ``home``'s JSONL or spool if needed."""
+    if store.is_file():
+        return True
+    from otel_agents.report.rebuild import rebuild_store
+
+    if not quiet:
+        print(f"otel-agents report: no analytics store at {store}; rebuilding it", file=sys.stderr, flush=True)
+    done = rebuild_store(home, store, stream=io.StringIO() if quiet else None)
+    return done is not None and store.is_file()
+
+
+def main(args: list[str], prog: str = "otel-agents report") -> int:
+    ns = _parser(prog).parse_args(args)
+    from otel_agents.config import resolve_home
+    from otel_agents.report import FilterError, Filters, ReportEngine, render
+
+    home = Path(ns.home) if ns.home else resolve_home()
+    store = Path(ns.db) if ns.db else home / "analytics" / "history.db"
+    try:
+        filters = Filters.parse(since=ns.since, until=ns.until, templates=ns.template, models=ns.model,
+                                statuses=ns.status, sessions=ns.session)
+    except FilterError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if ns.top < 1:
+        print(f"{prog}: --top must be at least 1", file=sys.stderr)
+        return 2
+    if not ensure_store(home, store, quiet=ns.quiet):
+        print(f"{prog}: no analytics data: no store at {store}, and nothing to rebuild it from under "
+              f"{home / 'metrics'} or {home / 'spans'}", file=sys.stderr)
+        return 1
+    try:
+        engine = ReportEngine(store, use_cache=not ns.no_cache, rebuild_cache=ns.rebuild_cache,
+                              progress=_progress(ns.quiet))
+    except Exception as exc:  # noqa: BLE001 - a store we cannot read: say so, no traceback
+        print(f"{prog}: cannot read {store}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    with engine:
+        if not filters.empty:
+            engine.apply(filters)
+        if ns.format == "csv":
+            return _write_csv(engine, ns)
+        text = render(engine.report(top=ns.top), ns.format)
+    out = ns.output or (str(home / "report.html") if ns.format == "html" else None)
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(text, encoding="utf-8")
+    if not ns.quiet:
+        print(f"otel-agents report: wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _write_csv(engine: Any, ns: argparse.Namespace) -> int:
+    from otel_agents.report.csvout import write_csv
+
+    if ns.output:
+        with open(ns.output, "w", encoding="utf-8", newline="") as f:
+            n = write_csv(engine.con, f, ns.rows)
+        if not ns.quiet:
+            print(f"otel-agents report: wrote {n} row(s) to {ns.output}", file=sys.stderr)
+    else:
+        write_csv(engine.con, sys.stdout, ns.rows)
+    return 0
+
+
+def demo_report(home: Path, store: Path) -> int:
+    """``otel-agents demo``'s ending: ``<home>/report.html``, then the terminal report."""
+    from otel_agents.report import ReportEngine, render
+
+    if not ensure_store(home, store, quiet=True):
+        print("otel-agents demo: no analytics data to report on", file=sys.stderr)
+        return 1
+    with ReportEngine(store) as engine:
+        report = engine.report()
+    html = home / "report.html"
+    html.write_text(render(report, "html"), encoding="utf-8")
+    print(f"\nHTML report: {html}\n")
+    sys.stdout.write(render(report, "text"))
+    return 0

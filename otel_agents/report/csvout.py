@@ -1,0 +1,95 @@
+"""CSV export (seed 004): one row per step attempt (``steps``) or per task (``tasks``).
+
+Columns are documented in docs/report.md; ``success`` is ``true``/``false`` as in seed 004,
+times are ISO 8601 UTC, durations seconds, costs USD; empty cells are unknown values.
+"""
+
+from __future__ import annotations
+
+import csv
+from typing import IO, Any
+
+#: (column, SQL expression over ``s`` = v_st, ``w`` = wf, ``t`` = step_tools)
+STEP_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("timestamp", "s.start_time"),
+    ("session_id", "COALESCE(s.session_id, w.session_id)"),
+    ("workflow_id", "s.workflow_id"),
+    ("workflow_name", "w.workflow_name"),
+    ("template", "w.template"),
+    ("task_id", "s.task_id"),
+    ("phase", "s.phase_name"),
+    ("step", "s.step_name"),
+    ("assigned_agent", "s.agent"),
+    ("model", "s.model"),
+    ("attempt", "s.attempt"),
+    ("success", "s.outcome = 'success'"),
+    ("status", "s.outcome"),
+    ("execution_time", "s.duration_seconds"),
+    ("cost_usd", "s.cost_usd"),
+    ("input_tokens", "s.input_tokens"),
+    ("output_tokens", "s.output_tokens"),
+    ("cache_read_tokens", "s.cache_read_tokens"),
+    ("tool_calls", "COALESCE(t.n_tools, 0)"),
+    ("failed_tool_calls", "COALESCE(t.n_failed, 0)"),
+    ("tool_sequence", "t.seq"),
+    ("error_category", "s.error_category"),
+    ("error_type", "s.error_type"),
+    ("error_message", "s.error_message"),
+)
+
+#: (column, SQL expression over ``k`` = v_tasks)
+TASK_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("task_id", "k.task_id"),
+    ("level", "k.level"),
+    ("first_started_at", "k.first_started_at"),
+    ("attempts", "k.attempts"),
+    ("successes", "k.successes"),
+    ("failures", "k.failures"),
+    ("retries", "k.attempts - 1"),
+    ("success", "k.successes > 0"),
+    ("execution_time", "k.exec"),
+    ("wall_clock_time", "k.wall"),
+    ("idle_time", "greatest(0.0, k.wall - k.exec)"),
+    ("cost_usd", "k.cost"),
+)
+
+ROWS = ("steps", "tasks")
+_CHUNK = 10_000
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = f"{value:.9f}".rstrip("0").rstrip(".")
+        return "0" if text in ("", "-0") else text
+    return value
+
+
+def write_csv(con: Any, out: IO[str], rows: str = "steps") -> int:
+    """Write the CSV of the selected rows (``con`` has the ``v_*`` views); returns the row count."""
+    if rows == "steps":
+        cols = STEP_COLUMNS
+        sql = (f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_st AS s "  # noqa: S608 - fixed SQL
+               "LEFT JOIN wf AS w ON w.workflow_id = s.workflow_id "
+               "LEFT JOIN step_tools AS t ON t.parent_id = s.record_id "
+               "ORDER BY s.start_unix_nano, s.record_id")
+    elif rows == "tasks":
+        cols = TASK_COLUMNS
+        sql = (f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_tasks AS k "  # noqa: S608 - fixed SQL
+               "ORDER BY k.first_started_at, k.task_id, k.level DESC")
+    else:
+        raise ValueError(f"unknown rows {rows!r}: use one of {', '.join(ROWS)}")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([c for c, _e in cols])
+    cur = con.execute(sql)
+    n = 0
+    while True:
+        chunk = cur.fetchmany(_CHUNK)
+        if not chunk:
+            break
+        writer.writerows([_cell(v) for v in r] for r in chunk)
+        n += len(chunk)
+    return n

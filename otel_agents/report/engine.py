@@ -1,0 +1,240 @@
+"""The report engine: opens (or builds) the columnar cache, syncs it with the store, applies the
+filters and computes the report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from otel_agents.report import cache, duck
+from otel_agents.report.filters import Filters
+from otel_agents.report.stats import PERCENTILE_METHOD, one
+from otel_agents.report.views import Scope
+
+#: How long to wait for another report holding the cache before reading the store directly.
+CACHE_WAIT_S = 30.0
+DEFAULT_TOP = 10
+#: Sections computed at once, each on its own cursor, each query on one DuckDB thread (DuckDB
+#: runs queries without the GIL): on 2 cores this beats one section at a time on 2 threads.
+WORKERS = 2
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return "lock" in str(exc).lower()
+
+
+def _open_cache(path: Path, wait_s: float) -> Any:
+    """The cache file's connection; waits while another report holds it; replaces a bad file."""
+    deadline = time.monotonic() + wait_s
+    replaced = False
+    while True:
+        try:
+            con = duck.connect(path, sqlite=False)  # the scanner loads only if the store has news
+        except duck.EngineUnavailable:
+            raise
+        except Exception as exc:  # duckdb.IOException, SerializationException, ...
+            if _is_lock_error(exc) and time.monotonic() < deadline:
+                time.sleep(0.2)
+                continue
+            if _is_lock_error(exc) or replaced:
+                raise
+            for p in (path, Path(str(path) + ".wal")):  # unreadable or from another DuckDB: derived data, rebuild
+                p.unlink(missing_ok=True)
+            replaced = True
+            continue
+        for p in (path, Path(str(path) + ".wal")):
+            try:
+                if p.exists() and p.stat().st_mode & 0o077:
+                    os.chmod(p, 0o600)
+            except OSError:
+                pass
+        return con
+
+
+def _ensure_schema(store: Path) -> None:
+    """Migrate a store written by an older otel-agents (the store's own migrations, as any
+    writer opening it would); a newer one is read as it is."""
+    import sqlite3
+
+    from otel_agents.analytics.schema import LATEST_VERSION
+    from otel_agents.analytics.schema import connect as open_store
+
+    conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+    if version < LATEST_VERSION:
+        open_store(store).close()
+
+
+class ReportEngine:
+    """A synced DuckDB connection over one analytics store.
+
+    :param store: the SQLite store (``<home>/analytics/history.db``).
+    :param use_cache: keep the columnar cache next to the store (else build one in memory).
+    :param rebuild_cache: rebuild the cache from scratch.
+    """
+
+    def __init__(self, store: str | os.PathLike[str], *, use_cache: bool = True, rebuild_cache: bool = False,
+                 progress: Callable[[str], None] | None = None, cache_wait_s: float = CACHE_WAIT_S) -> None:
+        self.store = Path(store)
+        if not self.store.is_file():
+            raise FileNotFoundError(f"no analytics store at {self.store}")
+        _ensure_schema(self.store)
+        self.cache_path: Path | None = cache.cache_path_for(self.store) if use_cache else None
+        self.con: Any = None
+        if self.cache_path is not None:
+            try:
+                self.con = _open_cache(self.cache_path, cache_wait_s)
+            except Exception as exc:  # noqa: BLE001 - the cache is an optimisation: fall back to memory
+                if progress is not None:
+                    progress(f"report cache unavailable ({type(exc).__name__}: {exc}); reading the store directly")
+                self.cache_path = None
+        if self.con is None:
+            self.con = duck.connect()
+        try:
+            self.sync = cache.sync(self.con, self.store, rebuild=rebuild_cache, progress=progress)
+        except Exception:
+            self.close()
+            raise
+        self.scope = Scope(self.con)
+        self.scope.apply(self.con, Filters())
+
+    @property
+    def filters(self) -> Filters:
+        return self.scope.filters
+
+    def apply(self, filters: Filters) -> None:
+        """Select what the report covers."""
+        self.scope.apply(self.con, filters)
+
+    def _on_cursor(self, job: Callable[[Any], Any]) -> Any:
+        cur = self.con.cursor()
+        try:
+            self.scope.views(cur)
+            return job(cur)
+        finally:
+            cur.close()
+
+    def saving_rate(self, model: str, provider: str | None) -> float | None:
+        """``cost.saving_per_token``, remembered in the cache for the day (loading the price data
+        takes ~0.3 s); keyed by the genai-prices version, so an upgrade is seen at once."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        from otel_agents.report.cost import saving_per_token
+
+        try:
+            prices = version("genai-prices")
+        except PackageNotFoundError:  # pragma: no cover
+            prices = "?"
+        key = f"saving|{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}|{model}|{provider or ''}"
+        try:
+            found = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        except Exception:  # noqa: BLE001 - no meta table (empty store): compute
+            found = None
+        if found is not None:
+            return None if found[0] == "" else float(found[0])
+        rate = saving_per_token(model, provider)
+        try:
+            self.con.execute("DELETE FROM meta WHERE key LIKE 'saving|%' AND key NOT LIKE ?",
+                             [f"saving|{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}|%"])
+            self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, "" if rate is None else repr(rate)])
+        except Exception:  # noqa: BLE001 - a read-only cache: just don't remember
+            pass
+        return rate
+
+    def meta(self) -> dict[str, Any]:
+        """The ``meta`` section: provenance, filters, method, row counts, period."""
+        return self._meta(self.con)
+
+    def _meta(self, con: Any) -> dict[str, Any]:
+        counts = {v: int(one(con, f"SELECT count(*) AS n FROM {v}")["n"])  # noqa: S608 - fixed view names
+                  for v in ("v_wf", "v_ph", "v_st", "v_tc", "v_mc")}
+        period = one(con, """SELECT min(lo) AS first, max(hi) AS last FROM (
+                                 SELECT min(day) AS lo, max(day) AS hi FROM v_st UNION ALL
+                                 SELECT min(day), max(day) FROM v_mc UNION ALL SELECT min(day), max(day) FROM v_wf)""")
+        return {
+            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "store": str(self.store),
+            "cache": str(self.cache_path) if self.cache_path else None,
+            "cache_sync": {"rebuilt": self.sync.rebuilt, "reason": self.sync.reason or None,
+                           "new_rows": self.sync.copied, "seconds": round(self.sync.seconds, 3)},
+            "filters": self.filters.describe(),
+            "percentile_method": PERCENTILE_METHOD,
+            "rows": {"workflows": counts["v_wf"], "phases": counts["v_ph"], "steps": counts["v_st"],
+                     "tool_calls": counts["v_tc"], "model_calls": counts["v_mc"]},
+            "period": {"first_day": period.get("first"), "last_day": period.get("last")},
+        }
+
+    def report(self, *, top: int = DEFAULT_TOP, workers: int = WORKERS) -> dict[str, Any]:
+        """Every section of the report, as one JSON-ready dict (sections computed concurrently)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from otel_agents.report.attempts import attempts_section
+        from otel_agents.report.cost import cost_section
+        from otel_agents.report.errors import errors_section
+        from otel_agents.report.latency import latency_section, tool_stats
+        from otel_agents.report.recommend import recommendations
+        from otel_agents.report.tools import tools_section
+
+        def tool_sections(con: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+            tools = tool_stats(con)
+            return latency_section(con, tools), tools_section(con, top=top, tools=tools)
+
+        jobs: dict[str, Callable[[Any], Any]] = {
+            "tools": tool_sections,
+            "attempts": lambda con: attempts_section(con, top=top),
+            "cost": lambda con: cost_section(con, top=top, rate=self.saving_rate),
+            "errors": errors_section,
+            "meta": self._meta,
+        }
+        if workers <= 1:
+            done = {name: self._on_cursor(job) for name, job in jobs.items()}
+        else:
+            threads = int(self.con.execute("SELECT current_setting('threads')").fetchone()[0])
+            self.con.execute("SET threads = 1")
+            try:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    futures = {name: pool.submit(self._on_cursor, job) for name, job in jobs.items()}
+                    done = {name: f.result() for name, f in futures.items()}
+            finally:
+                self.con.execute(f"SET threads = {threads}")  # an int we read back
+        latency, tools = done["tools"]
+        report = {"meta": done["meta"], "cost": done["cost"], "latency": latency, "errors": done["errors"],
+                  "attempts": done["attempts"], "tools": tools}
+        report["errors"]["recommendations"] = recommendations(report)
+        return report
+
+    def close(self) -> None:
+        if self.con is not None:
+            try:
+                if getattr(self, "scope", None) is not None:
+                    self.scope.close(self.con)
+                self.con.close()
+            finally:
+                self.con = None
+
+    def __enter__(self) -> ReportEngine:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def build_report(store: str | os.PathLike[str], filters: Filters | None = None, *, top: int = DEFAULT_TOP,
+                 use_cache: bool = True, rebuild_cache: bool = False,
+                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The report of ``store`` (see :class:`ReportEngine`)."""
+    with ReportEngine(store, use_cache=use_cache, rebuild_cache=rebuild_cache, progress=progress) as engine:
+        if filters is not None and not filters.empty:
+            engine.apply(filters)
+        return engine.report(top=top)
+
+
+def stderr_progress(message: str) -> None:
+    """A progress callback printing to stderr."""
+    print(message, file=sys.stderr, flush=True)

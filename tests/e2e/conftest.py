@@ -1,0 +1,3 @@
+"""End-to-end fixtures: Phoenix (session) and rotel, from tests/_phoenix.py."""
+
+from _phoenix import phoenix, rotel  # noqa: F401
