@@ -44,7 +44,7 @@ PLAN: list[dict[str, Any]] = [
         "model": HAIKU,
         "tools": [("Bash", {"command": "pytest -q tests/test_cart.py"})],
         "usage": [(9100, 400, 6000, 2500)],
-        "fail_first": "TimeoutError: pytest exceeded 120s",
+        "fail_first": "pytest exceeded 120s",
     },
     {
         "phase": "review",

@@ -106,7 +106,7 @@ def test_demo_workflow_row_exact(demo_home):
     assert wf["error_message"] is None and wf["error_category"] is None  # it succeeded
     (reason,) = json.loads(wf["retry_reasons"])
     assert reason == {"phase": "test", "step": "tester", "attempt": 1, "error_category": "timeout",
-                      "error_message": "DemoTimeout: TimeoutError: pytest exceeded 120s"}
+                      "error_message": "DemoTimeout: pytest exceeded 120s"}
     assert json.loads(wf["error_phase_distribution"]) == {"test": 1}
     # Durations are real here (pace 0): check they are consistent to the nanosecond.
     durations = json.loads(wf["phase_durations"])

@@ -301,3 +301,15 @@ def test_demo_totals_are_exact(runtime, exporter):
     ]
     errors = [s.name for s in spans if s.status.status_code is StatusCode.ERROR]
     assert errors == ["execute_tool Bash", "invoke_agent tester"]
+
+
+def test_error_text_is_redacted(runtime, exporter):
+    with oa.workflow("w", workflow_id="wf-8") as wf:
+        with wf.step("s") as st:
+            st.fail(ConnectionError("GET https://bob:hunter2@db.internal failed, token sk-ant-abcdefghijklmnop"))
+    step = exporter.get_finished_spans()[0]
+    expected = "ConnectionError: GET https://bob:[REDACTED]@db.internal failed, token [REDACTED]"
+    assert step.attributes[A.ERROR_MESSAGE] == expected
+    assert step.status.description == expected
+    (event,) = step.events
+    assert event.attributes["exception.message"] == "GET https://bob:[REDACTED]@db.internal failed, token [REDACTED]"

@@ -274,9 +274,10 @@ class SpansPlugin:
             end_attrs[A.ERROR_TYPE] = etype
             msg = ev.error_message
             if msg:
+                msg = redact(msg)  # error text can quote commands, URLs and keys
                 end_attrs[A.ERROR_MESSAGE] = msg[:1000]
             if isinstance(ev.error, BaseException):
-                span.record_exception(ev.error)
+                span.record_exception(ev.error, attributes={"exception.message": redact(str(ev.error))})
             else:
                 span.add_event(A.EVENT_EXCEPTION, {"exception.type": etype, "exception.message": msg or ""})
             span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
