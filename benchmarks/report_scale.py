@@ -323,7 +323,7 @@ def append(path: Path, steps: int, *, seed: int = 11) -> dict[str, int]:
     conn = connect(path)
     first = int(conn.execute("SELECT count(*) FROM workflow_history").fetchone()[0])
     gen = _Gen(seed, workflows=max(1, first))
-    gen.next_id = 1 << 48  # record ids apart from the first batch's
+    gen.next_id = (1 << 48) + first * 1000  # record ids apart from every earlier batch
     counts = _fill(conn, gen, first, steps, progress=False)
     conn.close()
     return counts

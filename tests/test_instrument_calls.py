@@ -466,3 +466,40 @@ def test_usage_and_tools_outside_any_workflow_get_an_implicit_one(traced, export
     }
     assert chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(120 * 1e-6 + 7 * 5e-6)
     assert problems() == []
+
+
+def test_arguments_defaults_keyword_only_and_kwargs(traced, exporter):
+    mod = traced(
+        '''
+        def simple(tool, call_id="c-default"):
+            return tool
+
+        def fancy(tool, /, *rest, call_id, **extra):
+            return tool
+        ''',
+        '''
+        [[instrument.tool_call]]
+        target = "MOD:simple"
+        name = "args.tool"
+        call_id = "call_id"
+
+        [[instrument.tool_call]]
+        target = "MOD:fancy"
+        name = "tool + '-' + extra.flavour"
+        call_id = "args.call_id + '/' + args.flavour"
+        attributes = { "rest.count" = "rest[0]" }
+        ''',
+    )
+    mod.simple("Read")
+    mod.simple(call_id="c-kw", tool="Grep")
+    mod.fancy("Bash", 7, call_id="c-9", flavour="vanilla")
+    calls = sorted(
+        (s.name, s.attributes[A.GEN_AI_TOOL_CALL_ID], s.attributes.get("rest.count"))
+        for s in exporter.get_finished_spans() if s.attributes.get(A.KIND) == "tool_call"
+    )
+    assert calls == [
+        ("execute_tool Bash-vanilla", "c-9/vanilla", 7),
+        ("execute_tool Grep", "c-kw", None),
+        ("execute_tool Read", "c-default", None),
+    ]
+    assert problems() == []

@@ -135,7 +135,7 @@ def test_example_matches_hand_instrumented_demo(launcher, demo, tmp_path):
     expected = sorted(map(_normal_span, demo_spans), key=key)
     got = sorted(map(_normal_span, spans), key=key)
     assert len(got) == len(expected) == 26
-    for want, have in zip(expected, got):
+    for want, have in zip(expected, got, strict=True):
         assert have == want, want["name"]
 
     # The roll-ups are the demo's numbers: every input token of every call, retry included.
@@ -147,8 +147,9 @@ def test_example_matches_hand_instrumented_demo(launcher, demo, tmp_path):
 
     # Same execution records in the metrics JSONL and the analytics store.
     got_m, want_m = _metrics(home), _metrics(demo_home)
-    for want, have in zip(want_m, got_m):
-        assert have == want, {k: (want.get(k), have.get(k)) for k in set(want) | set(have) if want.get(k) != have.get(k)}
+    for want, have in zip(want_m, got_m, strict=True):
+        diff = {k: (want.get(k), have.get(k)) for k in set(want) | set(have) if want.get(k) != have.get(k)}
+        assert have == want, diff
     assert got_m == want_m
     assert len(_metrics(home)) == 26
     got_tables, want_tables = _analytics(home), _analytics(demo_home)

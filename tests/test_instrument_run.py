@@ -112,7 +112,8 @@ def test_mapping_problems_are_reported_and_skipped(tmp_path, monkeypatch):
         f"{origin}: unknown key 'bogus' ignored (events: workflow, phase, step, tool_call, model_usage)",
         f"{origin} phase #1: phase entry: target must look like 'package.module:Class.method' or "
         "'package.module:function', got 'not a target'; entry ignored",
-        f"{where}: field 'name': is read when the call starts, so it cannot use 'result' ('result.name'); field ignored",
+        f"{where}: field 'name': is read when the call starts, so it cannot use 'result' ('result.name'); "
+        "field ignored",
         f"{where}: unknown field 'colour' ignored (known: error, name, number, outcome, when, attributes)",
         f"{where}: field 'attributes.bad': expression \"open('x')\" rejected (function calls are not allowed "
         "in expressions); field ignored",

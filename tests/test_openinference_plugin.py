@@ -47,7 +47,9 @@ def _run(make_runtime, exporter, monkeypatch, plugins: str) -> dict[str, dict]:
 def spans(make_runtime, exporter, monkeypatch):
     """(attributes without the plugin, with it), by span name."""
     def run():
-        return _run(make_runtime, exporter, monkeypatch, "none"), _run(make_runtime, exporter, monkeypatch, "openinference")
+        without = _run(make_runtime, exporter, monkeypatch, "none")
+        return without, _run(make_runtime, exporter, monkeypatch, "openinference")
+
     return run
 
 

@@ -143,7 +143,7 @@ def test_refused_fails_fast_then_backs_off(monkeypatch):
     t0 = time.monotonic()
     with pytest.raises(DeliveryError, match="next try in"):
         sink.export(_spans(3))  # the breaker is open: no new connection attempt
-    assert time.monotonic() - t0 < 0.01
+    assert time.monotonic() - t0 < 0.1
     assert sink.not_delivered == 6 and "replay" in sink.describe()
     sink.close()
 
@@ -164,7 +164,7 @@ def test_hung_receiver_never_extends_exit(monkeypatch, protocol):
         time.sleep(0.3)  # the first batch is now stuck on the hung receiver
         t0 = time.monotonic()
         proc.shutdown()
-        assert time.monotonic() - t0 < 0.6
+        assert time.monotonic() - t0 < 0.9  # deadline 0.5 s; unbounded would be 10 s
     doc = state.load(cfg.home)["sinks"]
     assert doc["spool"]["spans"] == 50
     assert doc["otlp"]["extra"]["left_for_replay"] == 50  # in flight at exit: the spool has them
@@ -185,7 +185,7 @@ def test_503_and_429_honour_retry_after_without_delaying_exit(monkeypatch, statu
         proc = SinkProcessor([sink], config=cfg)
         t0 = time.monotonic()
         proc.shutdown()
-        assert time.monotonic() - t0 < 0.1
+        assert time.monotonic() - t0 < 0.3  # nothing to wait for: the breaker is open
 
 
 def test_grpc_unavailable_is_retryable(monkeypatch):

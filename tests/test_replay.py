@@ -210,7 +210,7 @@ def test_background_replay_at_start_does_not_block_the_workflow(monkeypatch):
         rt = telemetry.setup(provider=TracerProvider(), config=load_config(), plugin_manager=pm, set_global=False)
         with oa.workflow("live", workflow_id="wf-live"):
             pass
-        assert time.monotonic() - t0 < 0.5  # nothing waited for the replay
+        assert time.monotonic() - t0 < 0.9  # the replay (1 s after start) was not waited for
         deadline = time.monotonic() + 15
         while len(rec.counts()) < 101 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -94,15 +94,31 @@ def test_rebuild_on_request_and_after_a_corrupt_cache(tmp_path, reference):
     assert comparable(report) == reference
 
 
-def test_a_cache_held_by_another_process_falls_back_to_reading_the_store(tmp_path, reference):
+def _holder(code: str, path: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", code + "\nprint('holding', flush=True)\nimport time\ntime.sleep(60)",
+                             str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "holding"
+    return proc
+
+
+def test_reports_share_an_up_to_date_cache_read_only(tmp_path, reference):
     path = make_store(tmp_path / "history.db")
     build_report(path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom otel_agents.report import ReportEngine\n"
-         "e = ReportEngine(sys.argv[1])\nprint('holding', flush=True)\ntime.sleep(60)", str(path)],
-        stdout=subprocess.PIPE, text=True)
+    holder = _holder("import sys\nfrom otel_agents.report import ReportEngine\ne = ReportEngine(sys.argv[1])", path)
     try:
-        assert holder.stdout.readline().strip() == "holding"
+        with ReportEngine(path, cache_wait_s=0.3) as other:
+            assert other.cache_path is not None
+            assert comparable(other.report()) == reference
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_cache_being_written_by_another_process_falls_back_to_reading_the_store(tmp_path, reference):
+    path = make_store(tmp_path / "history.db")
+    build_report(path)
+    holder = _holder("import sys, duckdb\ncon = duckdb.connect(sys.argv[1].replace('.db', '.report.duckdb'))", path)
+    try:
         messages: list[str] = []
         with ReportEngine(path, cache_wait_s=0.3, progress=messages.append) as other:
             assert other.cache_path is None

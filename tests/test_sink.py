@@ -164,12 +164,12 @@ def test_hanging_sink_never_delays_workflow_or_other_sinks_and_exit_is_bounded(m
     while len(fast.got) < 200 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(fast.got) == 200  # the hung sink did not hold the fast one back
-    assert on_thread < 0.5
+    assert on_thread < 2.0  # a blocked workflow thread would wait for the hung sink: 30 s
     t0 = time.perf_counter()
     proc.shutdown()
     took = time.perf_counter() - t0
     hang.release.set()
-    assert took < 0.45, took
+    assert took < 0.7, took  # deadline 0.3 s (+ scheduling slack on a loaded machine)
     assert len(_spooled_names(cfg)) == 200  # the spool got everything accepted
     doc = state.load(cfg.home)["sinks"]
     assert doc["hang"]["dropped"] >= 199  # counted, not silent
@@ -331,9 +331,9 @@ def test_on_end_cost_is_small(monkeypatch):
         with tracer.start_as_current_span("x") as s:
             pass
         spans.append(s)
-    t0 = time.perf_counter()
+    t0 = time.thread_time()  # this thread's CPU: waiting for the GIL on a busy machine is not ours
     for s in spans:
         proc.on_end(s)
-    per = (time.perf_counter() - t0) / len(spans)
+    per = (time.thread_time() - t0) / len(spans)
     proc.shutdown()
-    assert per < 50e-6, per  # a few deque appends; generous for a loaded CI machine
+    assert per < 50e-6, per  # a few deque appends (~1-2 us); generous for a loaded CI machine

@@ -234,7 +234,7 @@ def _eval(node: ast.AST, scope: Mapping[str, Any]) -> Any:
         return _BINARY[type(node.op)](_eval(node.left, scope), _eval(node.right, scope))
     if isinstance(node, ast.Compare):
         left = _eval(node.left, scope)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval(comparator, scope)
             if not _COMPARE[type(op)](left, right):
                 return False

@@ -92,7 +92,9 @@ class Target:
     @classmethod
     def parse(cls, text: Any) -> Target:
         if not isinstance(text, str) or not _TARGET.match(text.strip()):
-            raise ValueError(f"target must look like 'package.module:Class.method' or 'package.module:function', got {text!r}")
+            raise ValueError(
+                f"target must look like 'package.module:Class.method' or 'package.module:function', got {text!r}"
+            )
         module, qualname = text.strip().split(":", 1)
         return cls(module, qualname)
 
@@ -308,7 +310,8 @@ def load_mapping(
         for rule in rules:
             key = (rule.event, rule.target)
             if key in seen:
-                problem(f"{rule.describe()}: {rule.target.spec} is already mapped to {rule.event}; this entry is ignored")
+                problem(f"{rule.describe()}: {rule.target.spec} is already mapped to {rule.event}; "
+                        "this entry is ignored")
                 continue
             seen.add(key)
             mapping.rules.append(rule)

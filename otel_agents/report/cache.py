@@ -278,23 +278,33 @@ def _fill_categories(con: Any, table: str, lo: int) -> None:
 
 
 def _enrich(con: Any, old: dict[str, int]) -> None:
-    """What the store fills in later, derived here from cached rows, for new rows only."""
+    """What the store fills in later, derived here from cached rows, for new rows only (each
+    join starts from the few rows that can change)."""
     # a model call's phase, step and agent from its parent step, else its parent phase
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE mc_todo AS SELECT rid, parent_id FROM mc
+           WHERE (phase_name IS NULL OR step_name IS NULL OR agent IS NULL)
+             AND (rid > ? OR parent_id IN (SELECT record_id FROM st WHERE rid > ?)
+                  OR parent_id IN (SELECT record_id FROM ph WHERE rid > ?))""",
+        [old["mc"], old["st"], old["ph"]],
+    )
     con.execute(
         """UPDATE mc SET phase_name = COALESCE(mc.phase_name, s.phase_name), step_name = COALESCE(mc.step_name, s.step_name),
                   agent = COALESCE(mc.agent, s.agent)
-           FROM st AS s
-           WHERE mc.parent_id = s.record_id AND (mc.rid > ? OR s.rid > ?)
-             AND (mc.phase_name IS NULL OR mc.step_name IS NULL OR mc.agent IS NULL)""",
-        [old["mc"], old["st"]],
+           FROM (SELECT record_id, phase_name, step_name, agent FROM st
+                 WHERE record_id IN (SELECT parent_id FROM mc_todo)) AS s
+           WHERE mc.parent_id = s.record_id AND mc.rid IN (SELECT rid FROM mc_todo)"""
     )
     con.execute(
-        """UPDATE mc SET phase_name = p.phase_name FROM ph AS p
-           WHERE mc.parent_id = p.record_id AND mc.phase_name IS NULL AND (mc.rid > ? OR p.rid > ?)""",
-        [old["mc"], old["ph"]],
+        """UPDATE mc SET phase_name = p.phase_name
+           FROM (SELECT record_id, phase_name FROM ph WHERE record_id IN (SELECT parent_id FROM mc_todo)) AS p
+           WHERE mc.parent_id = p.record_id AND mc.phase_name IS NULL AND mc.rid IN (SELECT rid FROM mc_todo)"""
     )
+    con.execute("DROP TABLE mc_todo")
     # a step that named no model: the one most of its model calls used (ties: cost, then name);
     # its logical step is recomputed (``model_filled``)
+    if not con.execute("SELECT count(*) FROM st WHERE model IS NULL").fetchone()[0]:
+        return
     con.execute("""CREATE OR REPLACE TEMP TABLE model_filled AS SELECT record_id FROM st
                    WHERE model IS NULL AND record_id IN (SELECT parent_id FROM mc WHERE model IS NOT NULL)""")
     con.execute(
@@ -302,7 +312,7 @@ def _enrich(con: Any, old: dict[str, int]) -> None:
                SELECT parent_id, arg_max(model, (n, cost, -rank)) AS model FROM (
                    SELECT parent_id, model, count(*) AS n, COALESCE(sum(cost_usd), 0) AS cost,
                           dense_rank() OVER (PARTITION BY parent_id ORDER BY model) AS rank
-                   FROM mc WHERE model IS NOT NULL AND parent_id IN (SELECT record_id FROM st WHERE model IS NULL)
+                   FROM mc WHERE model IS NOT NULL AND parent_id IN (SELECT record_id FROM model_filled)
                    GROUP BY parent_id, model) GROUP BY parent_id) AS m
            WHERE st.record_id = m.parent_id AND st.model IS NULL"""
     )
@@ -345,10 +355,12 @@ def _summarise_tools(con: Any, lo: int) -> None:
 def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     """Each model call's workflow template (cost by template without a join at report time)."""
     con.execute(
-        """UPDATE mc SET template = w.template FROM wf AS w
-           WHERE mc.workflow_id = w.workflow_id AND mc.template IS DISTINCT FROM w.template
-             AND (mc.rid > ? OR w.rid > ? OR w.workflow_id IN (SELECT unnest(?::VARCHAR[])))""",
-        [old["mc"], old["wf"], refreshed],
+        """UPDATE mc SET template = w.template
+           FROM (SELECT workflow_id, template FROM wf
+                 WHERE rid > ? OR workflow_id IN (SELECT unnest(?::VARCHAR[]))
+                    OR workflow_id IN (SELECT workflow_id FROM mc WHERE rid > ?)) AS w
+           WHERE mc.workflow_id = w.workflow_id AND mc.template IS DISTINCT FROM w.template""",
+        [old["wf"], refreshed, old["mc"]],
     )
 
 
@@ -408,6 +420,26 @@ def _want_rebuild(con: Any, store: Path, meta: dict[str, str], schema_version: i
     return ""
 
 
+def check(con: Any, store: Path, *, rebuild: bool = False) -> tuple[str, dict[str, int], dict[str, int], int]:
+    """Whether the cache in ``con`` must be rebuilt (the reason, else ""), its watermarks, the
+    store's highest rowids and schema version. Reads only: works on a read-only cache."""
+    meta = _meta(con)
+    marks = {t.name: int(meta.get(f"wm_{t.name}", "0")) for t in TABLES}
+    schema_version, tops, keys = probe(store, marks)
+    reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version)
+    if not reason and keys != _anchors(con, marks):
+        reason = "a different store file"  # or one renumbered, or cut short
+    if not reason and any(tops[n] < marks[n] for n in tops):
+        reason = "the store lost rows"
+    return reason, marks, tops, schema_version
+
+
+def up_to_date(con: Any, store: Path) -> bool:
+    """True when the cache in ``con`` has every row of ``store`` (nothing to sync)."""
+    reason, marks, tops, _version = check(con, store)
+    return not reason and all(tops[n] == marks[n] for n in tops)
+
+
 def sync(con: Any, store: Path, *, rebuild: bool = False,
          progress: Callable[[str], None] | None = None) -> SyncStats:
     """Bring the cache tables in ``con`` up to date with the SQLite ``store``.
@@ -417,15 +449,8 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
     """
     t0 = time.perf_counter()
     stats = SyncStats()
-    meta = _meta(con)
-    marks = {t.name: int(meta.get(f"wm_{t.name}", "0")) for t in TABLES}
-    schema_version, tops, keys = probe(store, marks)
-    reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version)
+    reason, marks, tops, schema_version = check(con, store, rebuild=rebuild)
     old = marks if not reason else {}
-    if not reason and any(tops[n] < old[n] for n in tops):
-        reason = "the store lost rows"
-    if not reason and keys != _anchors(con, marks):
-        reason = "a different store file"
     if not reason and all(tops[n] == old[n] for n in tops):
         stats.copied = dict.fromkeys(tops, 0)
         stats.seconds = time.perf_counter() - t0

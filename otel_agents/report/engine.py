@@ -26,20 +26,21 @@ def _is_lock_error(exc: BaseException) -> bool:
     return "lock" in str(exc).lower()
 
 
-def _open_cache(path: Path, wait_s: float) -> Any:
-    """The cache file's connection; waits while another report holds it; replaces a bad file."""
+def _open_cache(path: Path, wait_s: float, *, read_only: bool = False) -> Any:
+    """The cache file's connection; waits while another report writes it; replaces a bad file
+    (not when ``read_only``: then it raises)."""
     deadline = time.monotonic() + wait_s
     replaced = False
     while True:
         try:
-            con = duck.connect(path, sqlite=False)  # the scanner loads only if the store has news
+            con = duck.connect(path, sqlite=False, read_only=read_only)  # the scanner: only if the store has news
         except duck.EngineUnavailable:
             raise
         except Exception as exc:  # duckdb.IOException, SerializationException, ...
             if _is_lock_error(exc) and time.monotonic() < deadline:
                 time.sleep(0.2)
                 continue
-            if _is_lock_error(exc) or replaced:
+            if _is_lock_error(exc) or replaced or read_only:
                 raise
             for p in (path, Path(str(path) + ".wal")):  # unreadable or from another DuckDB: derived data, rebuild
                 p.unlink(missing_ok=True)
@@ -87,22 +88,45 @@ class ReportEngine:
         _ensure_schema(self.store)
         self.cache_path: Path | None = cache.cache_path_for(self.store) if use_cache else None
         self.con: Any = None
+        self.sync = cache.SyncStats()
         if self.cache_path is not None:
             try:
-                self.con = _open_cache(self.cache_path, cache_wait_s)
+                self.con = self._cached(rebuild_cache, progress, cache_wait_s)
             except Exception as exc:  # noqa: BLE001 - the cache is an optimisation: fall back to memory
                 if progress is not None:
                     progress(f"report cache unavailable ({type(exc).__name__}: {exc}); reading the store directly")
                 self.cache_path = None
         if self.con is None:
             self.con = duck.connect()
-        try:
-            self.sync = cache.sync(self.con, self.store, rebuild=rebuild_cache, progress=progress)
-        except Exception:
-            self.close()
-            raise
+            try:
+                self.sync = cache.sync(self.con, self.store, progress=progress)
+            except Exception:
+                self.close()
+                raise
         self.scope = Scope(self.con)
         self.scope.apply(self.con, Filters())
+
+    def _cached(self, rebuild: bool, progress: Callable[[str], None] | None, wait_s: float) -> Any:
+        """The cache, read-only (so reports run side by side), synced first if the store has news."""
+        assert self.cache_path is not None
+        if not rebuild and self.cache_path.exists():
+            try:
+                con = _open_cache(self.cache_path, wait_s, read_only=True)
+            except Exception:  # noqa: BLE001 - unreadable: the read-write open below replaces it
+                con = None
+            if con is not None:
+                try:
+                    if cache.up_to_date(con, self.store):
+                        return con
+                except Exception:  # noqa: BLE001 - an old or partial cache: sync decides
+                    pass
+                con.close()
+        con = _open_cache(self.cache_path, wait_s)
+        try:
+            self.sync = cache.sync(con, self.store, rebuild=rebuild, progress=progress)
+        finally:
+            con.close()
+        return _open_cache(self.cache_path, wait_s, read_only=True)
 
     @property
     def filters(self) -> Filters:
@@ -121,8 +145,9 @@ class ReportEngine:
             cur.close()
 
     def saving_rate(self, model: str, provider: str | None) -> float | None:
-        """``cost.saving_per_token``, remembered in the cache for the day (loading the price data
-        takes ~0.3 s); keyed by the genai-prices version, so an upgrade is seen at once."""
+        """``cost.saving_per_token``, remembered for the day next to the cache (loading the price
+        data takes ~0.3 s), keyed by the genai-prices version so an upgrade is seen at once."""
+        import json
         from importlib.metadata import PackageNotFoundError, version
 
         from otel_agents.report.cost import saving_per_token
@@ -131,20 +156,30 @@ class ReportEngine:
             prices = version("genai-prices")
         except PackageNotFoundError:  # pragma: no cover
             prices = "?"
-        key = f"saving|{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}|{model}|{provider or ''}"
-        try:
-            found = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
-        except Exception:  # noqa: BLE001 - no meta table (empty store): compute
-            found = None
-        if found is not None:
-            return None if found[0] == "" else float(found[0])
-        rate = saving_per_token(model, provider)
-        try:
-            self.con.execute("DELETE FROM meta WHERE key LIKE 'saving|%' AND key NOT LIKE ?",
-                             [f"saving|{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}|%"])
-            self.con.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, "" if rate is None else repr(rate)])
-        except Exception:  # noqa: BLE001 - a read-only cache: just don't remember
-            pass
+        stamp = f"{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}"
+        key = f"{model}|{provider or ''}"
+        path = self.cache_path.with_name(self.cache_path.stem + ".prices.json") if self.cache_path else None
+        memo: dict[str, Any] = {}
+        if path is not None:
+            try:
+                memo = json.loads(path.read_text())
+            except (OSError, ValueError):
+                memo = {}
+        if memo.get("stamp") != stamp:
+            memo = {"stamp": stamp, "rates": {}}
+        rates = memo.setdefault("rates", {})
+        if key in rates:
+            return rates[key]
+        rates[key] = rate = saving_per_token(model, provider)
+        if path is not None:
+            try:  # one small file, replaced atomically; losing it costs 0.3 s next time
+                tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(memo, f)
+                os.replace(tmp, path)
+            except OSError:
+                pass
         return rate
 
     def meta(self) -> dict[str, Any]:

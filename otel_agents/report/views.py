@@ -31,7 +31,7 @@ class Scope:
 
     def __init__(self, con: Any) -> None:
         self.alias = f"report_scope_{os.getpid()}_{next(_SEQ)}"  # our own identifier, never user input
-        con.execute(f"ATTACH ':memory:' AS {self.alias}")
+        con.execute(f"ATTACH ':memory:' AS {self.alias} (READ_WRITE)")  # works on a read-only cache too
         self.filters = Filters()
 
     def _time(self, col: str) -> list[str]:

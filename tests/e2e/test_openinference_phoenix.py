@@ -2,9 +2,8 @@
 run``, exported over OTLP by the core's sink, decorated by the otel-agents-openinference
 plugin (loaded through its entry point), comes back from Phoenix with its span kinds.
 
-Uses the session-scoped ``phoenix`` fixture from ``tests/_phoenix.py`` (a real Phoenix server
-on 127.0.0.1, installed by the Makefile in ``.phoenix-venv``): ``http_endpoint``,
-``grpc_endpoint`` and ``spans(project="default") -> list[dict]``.
+Uses the session-scoped ``phoenix`` fixture (``tests/_phoenix.py``, via ``tests/e2e/conftest.py``):
+a real Phoenix server on 127.0.0.1, installed by ``make phoenix`` in ``.phoenix-venv``.
 """
 
 from __future__ import annotations
@@ -18,11 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-try:
-    from _phoenix import phoenix  # noqa: F401 - the fixture
-except ImportError:  # pragma: no cover - until tests/_phoenix.py exists
-    pytest.skip("tests/_phoenix.py (the phoenix fixture) is not available", allow_module_level=True)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +47,7 @@ def _ours(phoenix: Any, run_id: str) -> list[dict[str, Any]]:
     return [s for s in phoenix.spans() if _flat(s.get("attributes") or {}).get("otel_agents.workflow.id") == run_id]
 
 
-def test_span_kinds_visible_in_phoenix(phoenix, tmp_path):  # noqa: F811 - the fixture
+def test_span_kinds_visible_in_phoenix(phoenix, tmp_path):
     run_id = f"phoenix-{uuid.uuid4().hex[:12]}"
     endpoint = phoenix.http_endpoint.rstrip("/")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_"))}

@@ -23,5 +23,5 @@ class Toolbox:
         command = arguments.get("command")
         if command in self._flaky:
             self._flaky.discard(command)
-            raise DemoTimeout(f"TimeoutError: {command.split()[0]} exceeded {self.timeout_s}s")
+            raise DemoTimeout(f"{command.split()[0]} exceeded {self.timeout_s}s")
         return {"ok": True}
