@@ -60,7 +60,7 @@ class _Handle:
     _start_hook = ""
     _end_hook = ""
 
-    __slots__ = ("event", "parent", "_rt", "_seq", "_state", "_ctx_token", "_otel_token")
+    __slots__ = ("event", "parent", "_rt", "_seq", "_state", "_ctx_token", "_otel_token", "_implicit")
 
     def __init__(self, event: LifecycleEvent, parent: _Handle | None, rt: Runtime | None = None) -> None:
         self.event = event
@@ -70,6 +70,7 @@ class _Handle:
         self._state = 0  # 0 new, 1 started, 2 ended
         self._ctx_token: Any = None
         self._otel_token: Any = None
+        self._implicit: tuple[_Handle, ...] = ()  # implicit parents that end with this handle
 
     # --- identity ------------------------------------------------------------------------
     @property
@@ -116,6 +117,8 @@ class _Handle:
         if self._rt.enabled:
             _open_handles.pop(id(self), None)
             self._call(self._end_hook)
+        for implicit in self._implicit:
+            implicit.stop(ev.outcome)
 
     def fail(self, error: BaseException | str, *, error_type: str | None = None, end: bool = True) -> None:
         """Record a failure; ends the span unless ``end=False``."""
@@ -174,7 +177,8 @@ class _Handle:
             key=self._child_key("chat", model),
             parent_key=self.event.key,
             start_time=start_time,
-            end_time=end_time,
+            # Stamp the end now, so the span's duration never includes our own pricing.
+            end_time=end_time if end_time is not None else time.time_ns(),
             attributes=attributes or {},
         )
         if self._rt.enabled:
@@ -518,11 +522,20 @@ def _orphan(kind: str) -> Workflow:
     return new_workflow("implicit")
 
 
+def _implicit_child(child: _Handle, *parents: _Handle) -> _Handle:
+    """``child`` ends its implicit ``parents`` (innermost first) when it ends."""
+    child._implicit = parents
+    return child
+
+
 def phase(name: str, **kwargs: Any) -> _Spec:
     """A phase of the current workflow."""
 
     def make() -> _Handle:
-        parent = _find_parent(0) or _orphan("phase").start()
+        parent = _find_parent(0)
+        if parent is None:
+            wf = _orphan("phase").start()
+            return _implicit_child(wf.phase(name, **kwargs), wf)
         return parent.phase(name, **kwargs)  # type: ignore[attr-defined]
 
     return _Spec(make)
@@ -532,21 +545,28 @@ def step(name: str, **kwargs: Any) -> _Spec:
     """A step of the current phase (or workflow)."""
 
     def make() -> _Handle:
-        parent = _find_parent(1) or _orphan("step").start()
+        parent = _find_parent(1)
+        if parent is None:
+            wf = _orphan("step").start()
+            return _implicit_child(wf.step(name, **kwargs), wf)
         return parent.step(name, **kwargs)  # type: ignore[attr-defined]
 
     return _Spec(make)
 
 
 def tool_call(tool_name: str, **kwargs: Any) -> _Spec:
-    """A tool call of the current step."""
+    """A tool call of the current step (outside a step: under an implicit one)."""
 
     def make() -> _Handle:
         parent = _find_parent(2)
-        if not isinstance(parent, Step):
-            base = parent if parent is not None else _orphan("tool call").start()
-            parent = base.step(tool_name).start()  # type: ignore[attr-defined]
-        return parent.tool_call(tool_name, **kwargs)
+        if isinstance(parent, Step):
+            return parent.tool_call(tool_name, **kwargs)
+        implicit: list[_Handle] = []
+        if parent is None:
+            parent = _orphan("tool call").start()
+            implicit.append(parent)
+        st = parent.step(tool_name).start()  # type: ignore[attr-defined]
+        return _implicit_child(st.tool_call(tool_name, **kwargs), st, *reversed(implicit))
 
     return _Spec(make)
 

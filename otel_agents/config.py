@@ -205,8 +205,6 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
         for var in s.env:
             if var in env:
                 value: Any = env[var]
-                if var == "OTEL_EXPORTER_OTLP_TIMEOUT":
-                    continue
                 try:
                     cfg.values[s.name] = _coerce(s, value, var)
                     cfg.sources[s.name] = var

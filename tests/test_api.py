@@ -200,3 +200,29 @@ print("noop")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "noop"
     assert not any(tmp_path.iterdir())
+
+
+def test_implicit_parents_end_with_their_child(runtime, exporter, monkeypatch):
+    monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
+    with oa.tool_call("Read", call_id="lonely"):
+        pass
+    with oa.step("solo"):
+        pass
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == [
+        "execute_tool Read", "step Read", "invoke_workflow implicit",
+        "step solo", "invoke_workflow implicit",
+    ]
+    assert runtime.spans._open == {}
+
+
+def test_model_call_span_ends_before_pricing(runtime, exporter):
+    import time as _time
+
+    with oa.workflow("w") as wf:
+        with wf.step("s") as st:
+            t0 = _time.time_ns()
+            st.record_usage("claude-haiku-4-5", provider="anthropic", input_tokens=10, output_tokens=1, start_time=t0)
+            t1 = _time.time_ns()
+    chat = exporter.get_finished_spans()[0]
+    assert t0 <= chat.end_time <= t1
