@@ -437,6 +437,8 @@ class SpansPlugin:
         cost, _reason = _cost_attrs(usage, attrs)
         if usage.attributes:
             attrs.update(usage.attributes)
+        if usage.start_time is None and usage.end_time is not None:
+            usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node, _t, _s = self._open_span(usage, f"{A.OP_CHAT} {usage.model}", attrs, _CLIENT)
         # Roll the call up into every open ancestor.
         with _totals_lock:
