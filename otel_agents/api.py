@@ -193,9 +193,10 @@ class _Handle:
         self.start()
         self._ctx_token = _current.set(self)
         if self._rt.enabled:
-            span = self._span()
-            if span is not None:
-                self._otel_token = otel_context.attach(trace.set_span_in_context(span))
+            spans = self._rt.spans
+            ctx = spans.context_for(self.event.workflow_id, self.event.key) if spans is not None else None
+            if ctx is not None:
+                self._otel_token = otel_context.attach(ctx)
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:

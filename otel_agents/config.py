@@ -62,7 +62,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
     _s("analytics.record_from_execution", bool, True,
        "dual-write analytics from each execution record (seed 000)"),
-    _s("replay.on_start", bool, True, "replay undelivered spool records in the background at start"),
+    _s("replay.on_start", bool, True,
+       "replay undelivered spool records in the background at start (to OTLP; to metrics/analytics what they missed)"),
     _s("claude_code.idle_timeout", float, 3600.0,
        "seconds after which a session with no SessionEnd is closed"),
     _s("claude_code.auto_drain", bool, True,
@@ -112,6 +113,10 @@ def resolve_home(cwd: str | os.PathLike[str] | None = None) -> Path:
     return Path(cwd or os.getcwd()) / DEFAULT_HOME
 
 
+#: Tables that hold settings (``[otlp]`` holds ``otlp.enabled``, ...).
+_SECTIONS = {s.name.rsplit(".", 1)[0] for s in SETTINGS if "." in s.name}
+
+
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in data.items():
@@ -123,19 +128,19 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The parsed file (empty if missing or unreadable) and the problem, if any."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            return tomllib.load(f), None
     except FileNotFoundError:
-        return {}
+        return {}, None
     except Exception as exc:  # noqa: BLE001 - bad config must not break anything
-        logger.warning("otel-agents: cannot read %s (%s); using defaults", path, exc)
-        return {}
+        return {}, f"{path}: cannot read it ({type(exc).__name__}: {exc}); using the defaults for all of it"
 
 
 @dataclass(slots=True)
@@ -183,8 +188,10 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
     """Read defaults, then the home's ``config.toml``, then the environment."""
     env = os.environ if environ is None else environ
     home_path = Path(home) if home is not None else resolve_home()
-    raw = _read_toml(home_path / CONFIG_FILE)
+    raw, unreadable = _read_toml(home_path / CONFIG_FILE)
     cfg = Config(home=home_path, raw=raw)
+    if unreadable:
+        cfg.problems.append(unreadable)
     for s in SETTINGS:
         cfg.values[s.name] = s.default
         cfg.sources[s.name] = "default"
@@ -193,7 +200,12 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
         for name, value in flat.items():
             setting = _BY_NAME.get(name)
             if setting is None:
-                if name.split(".", 1)[0] not in PLUGIN_SECTIONS:
+                if name in _SECTIONS:
+                    cfg.problems.append(
+                        f"{home_path / CONFIG_FILE}: {name} must be a table ([{name}] with "
+                        f"{', '.join(sorted(s.name for s in SETTINGS if s.name.startswith(name + '.')))}), "
+                        f"got {type(value).__name__}; ignored, using the defaults")
+                elif name.split(".", 1)[0] not in PLUGIN_SECTIONS:
                     cfg.problems.append(f"{home_path / CONFIG_FILE}: unknown key {name!r} ignored")
                 continue
             try:
@@ -222,5 +234,10 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
                 cfg.problems.append(f"{var}: must be milliseconds, got {env[var]!r}; using default")
             break
     for problem in cfg.problems:
-        logger.warning("otel-agents config: %s", problem)
+        if problem not in _logged:  # once per process: plugins may load the config again
+            _logged.add(problem)
+            logger.warning("otel-agents config: %s", problem)
     return cfg
+
+
+_logged: set[str] = set()

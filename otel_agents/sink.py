@@ -9,12 +9,16 @@ At exit (``shutdown``, registered with ``atexit``) the processor waits for the q
 drain for at most ``exit_deadline`` seconds in total, durable sinks (the spool) first, and
 abandons whatever is still in flight after that: the threads are daemons, so a hung
 collector cannot hold the process. What the OTLP sink could not send is in the spool for
-``otel-agents replay``.
+``otel-agents replay``. What a spool-recoverable sink (metrics, analytics) could not write,
+because its batch failed or the deadline passed first, is listed by span id in
+``state/pending/`` and written later from the spool (``otel_agents.sinks.recover``).
 
 Also handled: ``os.fork()`` (the child starts its own threads and drops the parent's queue,
-which the parent delivers), multiprocessing workers (flushed by a multiprocessing
-finalizer, since they leave through ``os._exit``), and SIGTERM (when no handler is
-installed, the queues are flushed within the deadline, then the default action runs).
+which the parent delivers; locks our threads may have held are new in the child),
+multiprocessing workers (flushed by one multiprocessing finalizer, since they leave
+through ``os._exit``), and SIGTERM (when no handler is installed, the queues are flushed
+within the deadline, then the default action runs). Only live processors (not shut down)
+take part in any of this.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ DEFAULT_MAX_QUEUE = 100_000
 DEFAULT_MAX_BATCH = 512
 PERSIST_INTERVAL_S = 5.0
 _LOG_INTERVAL_S = 60.0
+#: At exit, a spool-recoverable sink starts no new batch with less time than this left:
+#: the rest is listed for recovery instead (cheap), and the exit path keeps the CPU.
+EXIT_BATCH_MARGIN_S = 0.03
+#: Background recovery of pending spans: after the start (like replay), or after a sink
+#: that failed works again.
+RECOVER_START_DELAY_S = 1.0
+RECOVER_AGAIN_DELAY_S = 0.5
 
 
 @runtime_checkable
@@ -49,7 +60,10 @@ class Sink(Protocol):
 
     Optional members, used when present: ``durable`` (True: drained first at exit),
     ``recoverable`` (True: what it misses is recovered elsewhere, e.g. replay from the
-    spool), ``max_batch``, ``linger`` (seconds to wait for a fuller batch), ``max_queue``,
+    spool), ``spool_recoverable`` (True: a batch that fails with ``DeliveryError``, and what
+    is still queued at the exit deadline, is listed in ``state/pending/`` and written later
+    from the spool by ``otel_agents.sinks.recover``; only its built-in sinks), ``max_batch``,
+    ``linger`` (seconds to wait for a fuller batch), ``max_queue``,
     ``start()`` (on its thread, once), ``begin_shutdown(deadline)`` (the process is
     exiting; ``deadline`` is a ``time.monotonic()`` value; return at once),
     ``after_fork()`` (in a forked child), ``describe()`` (where it wrote, for people).
@@ -72,6 +86,24 @@ class DeliveryError(Exception):
     def __init__(self, message: str, *, quiet: bool = False) -> None:
         super().__init__(message)
         self.quiet = quiet
+
+
+class Interrupted(Exception):
+    """Raised inside a sink's export, before it has written anything, when the process is
+    exiting and the sink should give the CPU to the spool (see :func:`should_yield`). The
+    processor puts the batch back in the queue; it is not a failure."""
+
+
+_tls = threading.local()
+
+
+def should_yield() -> bool:
+    """For a sink's CPU-heavy preparation (building records, rows), on a lane's thread:
+    True when the process is exiting and this (non-durable) sink should stop now, because
+    the spool is still draining, or too little time is left to finish a batch. Raise
+    :class:`Interrupted` then, before writing anything. False on any other thread."""
+    lane = getattr(_tls, "lane", None)
+    return lane is not None and lane.proc.yield_to_exit(lane)
 
 
 class _Marker:
@@ -98,6 +130,7 @@ class _Lane:
         self.linger = float(getattr(sink, "linger", 0.0) or 0.0)
         self.durable = bool(getattr(sink, "durable", False))
         self.recoverable = bool(getattr(sink, "recoverable", False))
+        self.spool_recoverable = bool(getattr(sink, "spool_recoverable", False))
         self._reset()
 
     def _reset(self) -> None:
@@ -106,14 +139,24 @@ class _Lane:
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.inflight = 0
+        #: the spans taken from ``q`` and not yet exported; moved from ``q`` under ``take_lock``
+        #: so that at exit every span is in exactly one of the two
+        self.batch: list[Any] = []
+        self.take_lock = threading.Lock()
         self.ready = threading.Event()  # set once the sink's start() (imports) has finished
+        self.pended = False  # spans listed for recovery since the last successful batch
         self._drop_lock = threading.Lock()
         self._last_log = 0.0
 
     # --- producer side (workflow threads) --------------------------------------------------
     def drop(self, n: int) -> None:
-        with self._drop_lock:
+        # bounded: a SIGTERM handler may count drops while this thread is in here already
+        got = self._drop_lock.acquire(timeout=0.05)
+        try:
             self.stats.dropped += n
+        finally:
+            if got:
+                self._drop_lock.release()
 
     # --- consumer side (the lane's thread) -------------------------------------------------
     def start_thread(self) -> None:
@@ -122,45 +165,67 @@ class _Lane:
         t.start()
 
     def run(self) -> None:
+        _tls.lane = self
         try:
             self._call_optional("start")
         finally:
             self.ready.set()
         q = self.q
+        proc = self.proc
+        exiting_early = False
         while True:
-            dirty = self.proc.dirty_since_persist()
+            dirty = proc.dirty_since_persist()
             self.wake.wait(PERSIST_INTERVAL_S if dirty else None)
             self.wake.clear()
             while q:
                 if self.linger and not self.stop.is_set() and len(q) < self.max_batch:
                     self.stop.wait(self.linger)
-                batch: list[Any] = []
-                marker: _Marker | None = None
-                while q and len(batch) < self.max_batch:
-                    item = q.popleft()
-                    if item.__class__ is _Marker:
-                        marker = item
+                if self.stop.is_set() and not self.durable:
+                    proc.wait_for_durable()  # at exit the spool gets the CPU first
+                    if self.spool_recoverable and proc.can_pend and proc.exit_time_left() < EXIT_BATCH_MARGIN_S:
+                        exiting_early = True  # what is left is listed for recovery at shutdown
                         break
-                    batch.append(item)
+                marker: _Marker | None = None
+                with self.take_lock:
+                    batch: list[Any] = []
+                    self.batch = batch
+                    while q and len(batch) < self.max_batch:
+                        item = q.popleft()
+                        if item.__class__ is _Marker:
+                            marker = item
+                            break
+                        batch.append(item)
                 if batch:
                     self.inflight = len(batch)
-                    if self.stop.is_set() and not self.durable:
-                        self.proc.wait_for_durable()  # at exit the spool gets the CPU first
-                    self._export(batch)
+                    if not self._export(batch):  # interrupted at exit: back to the queue
+                        with self.take_lock:
+                            if marker is not None:
+                                q.appendleft(marker)
+                                marker = None
+                            q.extendleft(reversed(batch))
+                            self.batch = []
+                        self.inflight = 0
+                        continue
+                    self.batch = []
                     self.inflight = 0
                     self.stats.backlog = len(q)
                 if marker is not None:
                     marker.event.set()
-            self.proc.maybe_persist()
-            if self.stop.is_set() and not q:
+            proc.maybe_persist()
+            if exiting_early or (self.stop.is_set() and not q):
                 break
         self._call_optional("close")
 
-    def _export(self, batch: list[Any]) -> None:
+    def _export(self, batch: list[Any]) -> bool:
+        """Export one batch; False if the sink gave it back (:class:`Interrupted`)."""
         try:
             self.sink.export(batch)
+        except Interrupted:
+            return False
         except DeliveryError as exc:
             self.stats.failure(len(batch), str(exc))
+            if self.spool_recoverable:
+                self.proc.pend(self, batch)
             if exc.quiet:
                 logger.debug("otel-agents: sink %s: %s", self.name, exc)
             else:
@@ -170,6 +235,10 @@ class _Lane:
             self._report(exc)
         else:
             self.stats.success(len(batch))
+            if self.pended:
+                self.pended = False
+                self.proc.request_recovery()  # it works again: write what it missed
+        return True
 
     def _call_optional(self, method: str, *args: Any) -> None:
         fn = getattr(self.sink, method, None)
@@ -210,10 +279,16 @@ class SinkProcessor:
         self._lanes = [_Lane(self, s) for s in sinks]
         # durable sinks first: at exit the spool gets the CPU before the network sinks do
         self._lanes.sort(key=lambda lane: not lane.durable)
+        # spans a spool-recoverable sink missed can be listed for recovery (needs the spool)
+        self.can_pend = self.home is not None and any(
+            lane.durable and lane.name == "spool" for lane in self._lanes)
+        self._recover_on_start = bool(config.get("replay.on_start", True)) if config is not None else False
         self._init_runtime_state()
         _live.add(self)
         _install_sigterm()
         self._start_threads()
+        if self._recover_on_start:
+            self.request_recovery(delay=RECOVER_START_DELAY_S)
 
     def _init_runtime_state(self) -> None:
         self._accepting = True
@@ -226,6 +301,10 @@ class SinkProcessor:
         self._start_lock = threading.Lock()
         self._persist_lock = threading.Lock()
         self._last_persist = time.monotonic()
+        self._recover_stop = threading.Event()
+        self._recover_thread: threading.Thread | None = None
+        self._recover_ready = threading.Event()
+        self._recover_lock = threading.Lock()
 
     @property
     def sinks(self) -> list[Any]:
@@ -289,23 +368,31 @@ class SinkProcessor:
             raise self.strict_errors.pop(0)
         return ok
 
-    def shutdown(self) -> None:
+    def shutdown(self, deadline: float | None = None) -> None:
         """Drain within ``exit_deadline`` seconds in total, then persist counters.
+
+        ``deadline`` (a ``time.monotonic()`` value): an earlier limit shared with other
+        processors (a SIGTERM or a multiprocessing worker's end shuts them all down).
 
         Idempotent and re-entrant: a second call while the first is still draining (a
         SIGTERM handler interrupting the normal exit path, in the same thread) does the
         waiting itself, within the same deadline, so the default SIGTERM action that
         follows loses nothing the first call would have saved.
         """
-        deadline = self._deadline
-        first = deadline is None
+        first = self._deadline is None
         if first:
-            deadline = self._deadline = time.monotonic() + self.exit_deadline
+            own = time.monotonic() + self.exit_deadline
+            self._deadline = own if deadline is None else min(own, deadline)
             self._shut = True
             self._accepting = False
+            _live.discard(self)
+            self._recover_stop.set()
         elif self._done:
             return
-        lane_deadline = deadline - min(0.05, self.exit_deadline * 0.2)  # keep time to persist
+        deadline = self._deadline
+        assert deadline is not None
+        span = max(0.0, deadline - time.monotonic())
+        lane_deadline = deadline - min(0.05, span * 0.2)  # keep time to list leftovers and persist
         self._lane_deadline = lane_deadline
         if first:
             for lane in self._lanes:
@@ -323,6 +410,19 @@ class SinkProcessor:
         self._persist(deadline=max(deadline, time.monotonic() + 0.01))
         self._done = True
 
+    def yield_to_exit(self, lane: _Lane) -> bool:
+        """See :func:`should_yield`."""
+        if self._lane_deadline is None or lane.durable:
+            return False
+        if self.exit_time_left() < EXIT_BATCH_MARGIN_S:
+            return lane.spool_recoverable and self.can_pend
+        return any(other.durable and other.thread is not None and other.thread.is_alive() for other in self._lanes)
+
+    def exit_time_left(self) -> float:
+        """Seconds left until the lanes' exit deadline (infinite when not exiting)."""
+        d = self._lane_deadline
+        return float("inf") if d is None else d - time.monotonic()
+
     def wait_for_durable(self) -> None:
         """Exiting: block a non-durable sink's thread until the durable ones (the spool) are
         done, or the deadline passes, so what is accepted reaches the disk first."""
@@ -334,9 +434,23 @@ class SinkProcessor:
                 lane.thread.join(max(0.0, deadline - time.monotonic()))
 
     def _account_leftovers(self) -> None:
-        """Count what a sink still had when the deadline passed: never a silent loss."""
+        """Count what a sink still had when the deadline passed: never a silent loss. A
+        spool-recoverable sink's leftovers are listed for recovery (``state/pending/``)."""
         for lane in self._lanes:
-            if lane.thread is None or not lane.thread.is_alive():
+            alive = lane.thread is not None and lane.thread.is_alive()
+            if lane.spool_recoverable and self.can_pend:
+                # the lane may have stopped early (exit margin): its queue still counts
+                got = lane.take_lock.acquire(timeout=0.05)
+                try:
+                    left_spans = [i for i in list(lane.q) if i.__class__ is not _Marker] + list(lane.batch)
+                finally:
+                    if got:
+                        lane.take_lock.release()
+                lane.stats.backlog = len(left_spans)
+                if left_spans:
+                    self._pend_spans(lane, left_spans, at_exit=True)
+                continue
+            if not alive:
                 continue
             left = sum(1 for item in list(lane.q) if item.__class__ is not _Marker) + lane.inflight
             lane.stats.backlog = left
@@ -348,6 +462,54 @@ class SinkProcessor:
                 lane.drop(left)
                 logger.warning("otel-agents: sink %s did not finish within the %.2f s exit deadline; "
                                "%d spans not written to it", lane.name, self.exit_deadline, left)
+
+    # --- recovery of what spool-recoverable sinks missed -------------------------------------
+    def pend(self, lane: _Lane, spans: Sequence[Any]) -> None:
+        """``spans`` failed for ``lane``: list them for recovery from the spool (lane thread)."""
+        if not self.can_pend:
+            return
+        self._pend_spans(lane, spans, at_exit=False)
+
+    def _pend_spans(self, lane: _Lane, spans: Sequence[Any], *, at_exit: bool) -> None:
+        try:
+            from otel_agents.sinks.pending import span_ids_of, write_pending
+
+            ids, min_end = span_ids_of(spans)
+            write_pending(self.home, lane.name, list(dict.fromkeys(ids)), min_end)
+        except Exception as exc:  # noqa: BLE001 - disk full: counted, never raised
+            lane.drop(len(spans))
+            logger.warning("otel-agents: sink %s: cannot list %d spans for recovery (%s: %s); "
+                           "they are not written to it", lane.name, len(spans), type(exc).__name__, exc)
+            return
+        lane.stats.add("left_for_recovery" if at_exit else "failed_for_recovery", len(spans))
+        lane.pended = True
+
+    def request_recovery(self, delay: float = RECOVER_AGAIN_DELAY_S) -> None:
+        """Start a background recovery of pending spans (unless one runs in this process)."""
+        if not self.can_pend or self._shut:
+            return
+        names = [lane.name for lane in self._lanes if lane.spool_recoverable]
+        if not names:
+            return
+        with self._recover_lock:
+            t = self._recover_thread
+            if t is not None and t.is_alive():
+                return
+            self._recover_ready = threading.Event()
+            t = threading.Thread(target=self._recover_run, args=(names, delay, self._recover_ready),
+                                 name="otel-agents-recover", daemon=True)
+            self._recover_thread = t
+            t.start()
+
+    def _recover_run(self, names: list[str], delay: float, ready: threading.Event) -> None:
+        try:
+            from otel_agents.sinks import recover
+            from otel_agents.sinks import analytics, metrics  # noqa: F401 - imported before any fork
+        except Exception:  # noqa: BLE001
+            ready.set()
+            return
+        ready.set()
+        recover.background_recover(self.config, names, self._recover_stop, delay)
 
     # --- counters -------------------------------------------------------------------------
     def dirty_since_persist(self) -> bool:
@@ -380,46 +542,87 @@ class SinkProcessor:
     # --- fork -----------------------------------------------------------------------------
     def _after_fork_child(self) -> None:
         """In a forked child: fresh queues and locks; threads start with the first span."""
-        if self._shut:  # shut down in the parent: stays shut down
-            self._persist_lock = threading.Lock()
-            return
         for lane in self._lanes:
             lane._reset()  # the parent delivers what was queued before the fork
             lane.stats.forget()
             lane._call_optional("after_fork")
         self._init_runtime_state()
         self._needs_start = True
-        mp_util = sys.modules.get("multiprocessing.util")
-        if mp_util is not None:
-            # multiprocessing children leave through os._exit (no atexit): flush from its
-            # finalizers. Registered after-fork callbacks run after it clears them.
-            mp_util.register_after_fork(self, _register_mp_finalizer)
 
 
-def _register_mp_finalizer(proc: SinkProcessor) -> None:
+def _shutdown_all(deadline: float | None = None) -> None:
+    """Shut every live processor down, within one shared deadline (the longest of theirs)."""
+    procs = list(_live)
+    if not procs:
+        return
+    if deadline is None:
+        deadline = time.monotonic() + max(p.exit_deadline for p in procs)
+    for proc in procs:
+        try:
+            proc.shutdown(deadline=deadline)
+        except Exception:  # noqa: BLE001
+            pass
+
+
+class _MpToken:
+    """Registered with ``multiprocessing.util.register_after_fork`` (it needs a weakref-able object)."""
+
+
+_mp_token = _MpToken()
+_mp_registered_pid = 0
+
+
+def _register_mp_finalizer(_token: object) -> None:
+    """In a multiprocessing child (after it cleared the parent's finalizers): one finalizer
+    that flushes every live processor when the worker leaves through ``os._exit``."""
+    global _mp_registered_pid
+    if _mp_registered_pid == os.getpid():
+        return
+    _mp_registered_pid = os.getpid()
     from multiprocessing import util
 
-    util.Finalize(None, proc.shutdown, exitpriority=100)
+    util.Finalize(None, _shutdown_all, exitpriority=100)
 
 
 def _before_fork() -> None:
     """A fork while a sink thread imports a module would leave the child a half-initialised
-    module: let the sinks finish their start-up imports first (bounded)."""
+    module: let the sinks (and a recovery thread) finish their start-up imports first (bounded)."""
     deadline = time.monotonic() + 2.0
     for proc in list(_live):
         for lane in proc._lanes:
             if lane.thread is not None and lane.thread.is_alive():
                 lane.ready.wait(max(0.0, deadline - time.monotonic()))
+        t = proc._recover_thread
+        if t is not None and t.is_alive():
+            proc._recover_ready.wait(max(0.0, deadline - time.monotonic()))
 
 
 def _after_fork_in_child() -> None:
-    from otel_agents.sinks import state
+    """Only the forking thread exists in the child: every lock another of our threads held
+    at the fork stays held forever. Replace them all, then reset the live processors."""
+    try:
+        from otel_agents import safety
+        from otel_agents.sinks import records, state
 
-    state._persist_lock = threading.Lock()
-    for proc in list(_live):
+        state._persist_lock = threading.Lock()
+        records._built_lock = threading.Lock()
+        if isinstance(getattr(safety, "_lock", None), type(threading.Lock())):
+            safety._lock = threading.Lock()
+    except Exception:  # noqa: BLE001 - never break a fork
+        pass
+    procs = list(_live)
+    for proc in procs:
         try:
             proc._after_fork_child()
         except Exception:  # noqa: BLE001 - never break a fork
+            pass
+    mp_util = sys.modules.get("multiprocessing.util")
+    if procs and mp_util is not None:
+        # multiprocessing children leave through os._exit (no atexit): flush from its
+        # finalizers. Registered after-fork callbacks run after it clears them.
+        try:
+            mp_util.register_after_fork(_mp_token, _register_mp_finalizer)
+        except Exception:  # noqa: BLE001
             pass
 
 
@@ -444,12 +647,11 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    """Flush (each processor within its deadline; already shut-down ones return at once),
-    then die of SIGTERM as if we had not been here."""
-    for proc in list(_live):
-        try:
-            proc.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
+    """Flush every live processor within one deadline, then die of SIGTERM as if we had not
+    been here."""
+    try:
+        _shutdown_all()
+    except Exception:  # noqa: BLE001
+        pass
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

@@ -28,10 +28,13 @@ def _drain_fully_at_shutdown(monkeypatch):
     monkeypatch.setenv("OTEL_AGENTS_EXIT_DEADLINE", "60")
 
 
-def _run_through_sink_processor(make_runtime, home: Path, *, busy_timeout_ms: int = 200, runs: int = 1) -> dict:
-    """The demo through the real SinkProcessor with both sinks; returns its per-sink stats."""
+def _run_through_sink_processor(make_runtime, home: Path, *, busy_timeout_ms: int = 200, runs: int = 1,
+                                retry_for: float = 0.5) -> dict:
+    """The demo through the real SinkProcessor with both sinks; returns its per-sink stats.
+    ``retry_for``: how long the analytics sink retries a busy database (short here)."""
     cfg = load_config(home)
-    proc = SinkProcessor([MetricsSink(cfg), AnalyticsSink(cfg, busy_timeout_ms=busy_timeout_ms)], config=cfg)
+    proc = SinkProcessor([MetricsSink(cfg), AnalyticsSink(cfg, busy_timeout_ms=busy_timeout_ms, retry_for=retry_for)],
+                         config=cfg)
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     try:

@@ -23,6 +23,7 @@ from typing import Any, Iterable
 from otel_agents import attributes as A
 from otel_agents.analytics import aggregate
 from otel_agents.analytics.schema import DEFAULT_BUSY_TIMEOUT_MS, connect
+from otel_agents.sink import Interrupted, should_yield
 from otel_agents.sinks.records import KIND_HOOK_EVENT, SCHEMA_VERSION
 
 _STATUS = {"success": "completed", "failure": "failed", "abandoned": "abandoned"}
@@ -279,10 +280,15 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 
 def _scalar(value: Any) -> Any:
     """A value SQLite can bind: records read back from a JSONL may hold anything."""
-    if value is None or isinstance(value, (str, float)):
+    t = type(value)
+    if t is str or t is float or value is None:
         return value
+    if t is int:
+        return value if _INT_MIN <= value <= _INT_MAX else None
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, (str, float)):
+        return value
     if isinstance(value, int):
         return value if _INT_MIN <= value <= _INT_MAX else None
     return None  # a list or object where a scalar belongs: the column stays NULL
@@ -315,30 +321,41 @@ class AnalyticsStore:
 
         With ``overwrite=False`` a record whose row exists is left alone (``reconcile``:
         the row came from the same record), and only inserted rows count as changes.
+
+        Every row is built before the write lock is taken (``BEGIN IMMEDIATE``), so the
+        lock is held only for the SQL: with many writer processes, the shorter the
+        transaction, the shorter everyone's wait.
         """
         stats = WriteStats()
-        conn = self.conn
+        conn = self.conn  # opens (and migrates) the database, even for nothing to write
         now = _now_iso()
+        prepared: list[tuple[_Table, dict[str, Any], list[Any]]] = []
+        for n, record in enumerate(records):
+            if not n & 63 and should_yield():  # a sink's thread at exit: the spool first
+                raise Interrupted("exiting")
+            table = _TABLES.get(record.get("kind") or "")
+            version = record.get("schema_version")
+            if table is None or not record.get("record_id") or (
+                    isinstance(version, int) and version > SCHEMA_VERSION):
+                stats.skipped += 1  # unknown kind, no id, or a layout newer than this code
+                continue
+            row = table.build(record)
+            if table.key == "workflow_id" and not row.get("workflow_id"):
+                stats.skipped += 1
+                continue
+            row["created_at"] = row["updated_at"] = now
+            prepared.append((table, record, [_scalar(row.get(c)) for c in table.columns]))
+        if not prepared:
+            return stats
         workflows: set[str] = set()
         touched: set[str] = set()
         model_ids: list[str] = []
         parent_ids: list[str] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for record in records:
-                table = _TABLES.get(record.get("kind") or "")
-                version = record.get("schema_version")
-                if table is None or not record.get("record_id") or (
-                        isinstance(version, int) and version > SCHEMA_VERSION):
-                    stats.skipped += 1  # unknown kind, no id, or a layout newer than this code
-                    continue
-                row = table.build(record)
-                if table.key == "workflow_id" and not row.get("workflow_id"):
-                    stats.skipped += 1
-                    continue
-                row["created_at"] = row["updated_at"] = now
+            for table, record, values in prepared:
                 sql = table.upsert_sql if overwrite else table.insert_missing_sql
-                if conn.execute(sql, [_scalar(row.get(c)) for c in table.columns]).rowcount == 0:
+                if conn.execute(sql, values).rowcount == 0:
                     stats.present += 1
                     continue
                 stats.rows[table.name] = stats.rows.get(table.name, 0) + 1

@@ -115,7 +115,12 @@ def _makedirs(path: str) -> None:
 
 
 def append_line(path: str, data: bytes) -> None:
-    """Append ``data`` (one whole line) with ONE ``os.write`` on an ``O_APPEND`` descriptor."""
+    """Append ``data`` (one whole line) with ONE ``os.write`` on an ``O_APPEND`` descriptor.
+
+    A full disk (ENOSPC, EFBIG) can cut the write short: the partial line is then cut off
+    again, so it never joins the next event's line (and the drain recovers a line that was
+    joined anyway, see ``drain._apply_spool``). Only that rare path reads the file.
+    """
     try:
         fd = os.open(path, _OPEN_APPEND, _FILE_MODE)
     except FileNotFoundError:
@@ -123,12 +128,30 @@ def append_line(path: str, data: bytes) -> None:
         fd = os.open(path, _OPEN_APPEND, _FILE_MODE)
     try:
         n = os.write(fd, data)
-        if n != len(data):  # pragma: no cover - regular files do not short-write but on ENOSPC
+        if n != len(data):
+            _undo_partial(path, fd, data, n)
             raise OSError(f"short write: {n} of {len(data)} bytes")
         if _fsync_wanted:
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _undo_partial(path: str, fd: int, data: bytes, n: int) -> None:
+    """Truncate the ``n`` bytes a short write left, if they are still the end of the file."""
+    if n <= 0:
+        return
+    try:
+        end = os.fstat(fd).st_size
+        rfd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        try:
+            tail = os.pread(rfd, n, end - n) if end >= n else b""
+        finally:
+            os.close(rfd)
+        if tail == data[:n]:
+            os.ftruncate(fd, end - n)
+    except OSError:
+        pass
 
 
 _fsync_wanted = False
@@ -232,6 +255,7 @@ def _file_settings(home: str) -> dict[str, object]:
     except (OSError, ValueError, AttributeError):
         pass
     values: dict[str, object] = {}
+    problems: list[str] = []
     try:
         if sys.version_info >= (3, 11):
             import tomllib
@@ -239,6 +263,9 @@ def _file_settings(home: str) -> dict[str, object]:
             import tomli as tomllib
         with open(path, "rb") as f:
             raw = tomllib.load(f)
+        section = raw.get("claude_code")
+        if section is not None and not isinstance(section, dict):
+            problems.append(f"claude_code must be a table, got {type(section).__name__}; using the defaults")
         for name in HOOK_SETTINGS:
             node: object = raw
             for part in name.split("."):
@@ -248,8 +275,14 @@ def _file_settings(home: str) -> dict[str, object]:
             b = _as_bool(node)
             if b is not None:
                 values[name] = b
-    except Exception:  # noqa: BLE001 - a bad config file means defaults, never a failed hook
+            elif node is not None:
+                problems.append(f"{name} must be bool, got {type(node).__name__}; "
+                                f"using default {HOOK_SETTINGS[name][1]}")
+    except Exception as exc:  # noqa: BLE001 - a bad config file means defaults, never a failed hook
         values = {}
+        problems = [f"cannot read it ({type(exc).__name__}: {str(exc)[:200]}); using the defaults"]
+    for problem in problems:  # once per change of the file: the next events use the cache
+        log_problem(home, "config", f"{path}: {problem}")
     try:
         _makedirs(spool_root(home))
         tmp = f"{cache}.{os.getpid()}.tmp"
@@ -351,7 +384,7 @@ def handle(raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool
     line = json.dumps({"t": received_ns, "e": rec}, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     path = session_spool(home, sid)
     append_line(path, line + b"\n")
-    if spawn and event in DRAIN_EVENTS and settings["claude_code.auto_drain"]:
+    if spawn and isinstance(event, str) and event in DRAIN_EVENTS and settings["claude_code.auto_drain"]:
         spawn_drain(home, sid)
     return path
 

@@ -300,22 +300,39 @@ class _Emitter:
 
 # --- reading ----------------------------------------------------------------------------------------------
 def _apply_spool(s: Session, files: store.SessionFiles) -> None:
-    import json
-
     for end, line in store.read_spool(files, s.offset):
         s.offset = end
-        s.lines += 1
-        try:
-            rec = json.loads(line)
-            t, e = rec["t"], rec["e"]
-            if isinstance(t, bool) or not isinstance(t, int) or not isinstance(e, dict):
-                raise ValueError("not a spooled event")
-        except (ValueError, KeyError, TypeError):
-            s.bad_lines += 1
+        if not line.strip():
             continue
+        s.lines += 1
+        rec = _spooled(line)
+        if rec is None:
+            # A write cut short by a full disk, then the next event on the same line: the
+            # hook's lines are ASCII JSON starting with {"t":, which cannot occur inside one.
+            s.bad_lines += 1
+            cut = line.rfind(b'{"t":')
+            rec = _spooled(line[cut:]) if cut > 0 else None
+            if rec is None:
+                continue
+            line = line[cut:]
+        t, e = rec
         if not s.session_id and isinstance(e.get("session_id"), str):
             s.session_id = e["session_id"]
         s.apply(t, e, store.event_id(s.session_id, line))
+
+
+def _spooled(line: bytes) -> tuple[int, dict[str, Any]] | None:
+    """``(receive ns, event)`` of one spool line, or ``None`` if it is not one."""
+    import json
+
+    try:
+        rec = json.loads(line)
+        t, e = rec["t"], rec["e"]
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return None
+    if isinstance(t, bool) or not isinstance(t, int) or not isinstance(e, dict):
+        return None
+    return t, e
 
 
 def _transcripts(s: Session) -> list[tuple[str, str | None]]:

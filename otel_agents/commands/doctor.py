@@ -3,8 +3,9 @@
 Shows the effective configuration with the source of each value (header VALUES are never
 shown, only their names), each registered sink's counters summed over all processes
 (``state/sinks.json``: delivered, failures, dropped, backlog, last success, last error),
-the spool's size and how many spans have not reached OTLP yet, and the last replay.
-Exit status 1 when the configuration has problems.
+the spool's size and how many spans have not reached OTLP yet, the last replay, and the
+spans the metrics and analytics sinks missed that wait for recovery from the spool
+(``state/pending/``). Exit status 1 when the configuration has problems.
 """
 
 from __future__ import annotations
@@ -97,7 +98,19 @@ def gather(cfg: Any) -> dict[str, Any]:
                             "hold undelivered spans: run `otel-agents replay`")
     replay_doc = load_state(cfg.home).get("last")
     return {"home": str(cfg.home), "config": config, "otlp_target": target.describe(), "sinks": sinks,
-            "spool": spool, "last_replay": replay_doc, "problems": problems}
+            "spool": spool, "last_replay": replay_doc, "pending": _pending(cfg), "problems": problems}
+
+
+def _pending(cfg: Any) -> dict[str, Any]:
+    """What the local sinks missed and recovery has not written yet."""
+    from otel_agents.sinks import recover
+    from otel_agents.sinks.pending import count_pending, pending_dir
+
+    rec = recover.load_state(cfg.home)
+    totals = rec.get("unrecoverable_total")
+    return {"dir": str(pending_dir(cfg.home)), "sinks": count_pending(cfg.home),
+            "unrecoverable_total": totals if isinstance(totals, dict) else {},
+            "last_recovery": rec.get("last")}
 
 
 def _registered_sinks(cfg: Any, problems: list[str]) -> list[str]:
@@ -159,6 +172,23 @@ def render(info: dict[str, Any]) -> str:
     if last:
         lines.append(f"  last replay {_ago(last.get('ended'))}: sent {last.get('sent', 0)} of "
                      f"{last.get('pending', 0)} pending" + (f"; stopped: {last['error']}" if last.get("error") else ""))
+    pend = info.get("pending") or {}
+    lines += ["", f"Pending for metrics/analytics ({pend.get('dir', 'state/pending')})"]
+    if pend.get("sinks"):
+        for name, c in pend["sinks"].items():
+            lines.append(f"  {name}: {c['spans']} spans in {c['files']} file(s) to write from the spool "
+                         "(in the background at the next start, or `otel-agents replay --sinks metrics,analytics`)")
+    else:
+        lines.append("  none: nothing waits to be written from the spool")
+    lost = {k: v for k, v in (pend.get("unrecoverable_total") or {}).items() if v}
+    if lost:
+        lines.append("  not recoverable so far (missing from the spool too): "
+                     + ", ".join(f"{k} {v}" for k, v in sorted(lost.items())))
+    lr = pend.get("last_recovery")
+    if lr:
+        wrote = ", ".join(f"{k} {v}" for k, v in sorted((lr.get("delivered") or {}).items())) or "nothing"
+        lines.append(f"  last recovery {_ago(lr.get('ended'))}: wrote {wrote}"
+                     + (f"; stopped: {lr['error']}" if lr.get("error") else ""))
     lines += ["", "Problems"]
     lines += [f"  - {p}" for p in info["problems"]] or ["  none"]
     return "\n".join(lines)

@@ -171,6 +171,11 @@ class SpansPlugin:
     def bind(self, rt: Runtime) -> None:
         self._rt = rt
 
+    def context_for(self, workflow_id: str, key: str) -> Any:
+        """An OpenTelemetry context holding the open span for ``(workflow_id, key)``, or ``None``."""
+        state = self._open.get((workflow_id, key))
+        return state.context if state is not None else None
+
     def span_for(self, workflow_id: str, key: str) -> Any:
         """The open span for ``(workflow_id, key)``, or ``None``."""
         state = self._open.get((workflow_id, key))

@@ -57,13 +57,30 @@ def _categories(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _rates(con: Any, failures: list[dict[str, Any]]) -> dict[str, Any]:
-    st = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_st")
-    wf = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_wf")
+def outcomes(con: Any, view: str, cols: list[str]) -> dict[str, Any]:
+    """Rows (``n``) and failures (``f``) of ``view`` per value of each column, and overall
+    (key ``""``), in one scan (GROUPING SETS). Missing values are ``(none)``."""
+    full = (1 << len(cols)) - 1
+    found = rows(con, f"""
+        SELECT {', '.join(cols)}, GROUPING({', '.join(cols)}) AS g, count(*) AS n,
+               count(*) FILTER (WHERE outcome = 'failure') AS f
+        FROM {view} GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cols)}, ())""")  # noqa: S608 - fixed names
+    out: dict[str, Any] = {c: {} for c in cols}
+    out[""] = {"n": 0, "f": 0}
+    for r in found:
+        if r["g"] == full:
+            out[""] = {"n": r["n"], "f": r["f"]}
+            continue
+        for i, c in enumerate(cols):
+            if r["g"] == full & ~(1 << (len(cols) - 1 - i)):
+                out[c][NONE if r[c] is None else r[c]] = {"k": NONE if r[c] is None else r[c], "n": r["n"], "f": r["f"]}
+    return out
+
+
+def _rates(con: Any, failures: list[dict[str, Any]], st_o: dict[str, Any], wf_o: dict[str, Any]) -> dict[str, Any]:
+    st, wf = st_o[""], wf_o[""]
     tc = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_tc")
-    steps = {r["k"]: r for r in rows(con, f"""
-        SELECT COALESCE(phase_name, '{NONE}') AS k, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
-        FROM v_st GROUP BY 1""")}
+    steps = st_o["phase_name"]
     phases = {r["k"]: r for r in rows(con, f"""
         SELECT COALESCE(phase_name, '{NONE}') AS k, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
         FROM v_ph GROUP BY 1""")}
@@ -91,11 +108,9 @@ def _rates(con: Any, failures: list[dict[str, Any]]) -> dict[str, Any]:
         })
     by_phase.sort(key=lambda d: (-(d["attempt_failure_rate"] or 0.0), d["phase"]))
 
-    def grouped(table: str, col: str, key: str, unit: str) -> list[dict[str, Any]]:
-        found = rows(con, f"""SELECT COALESCE({col}, '{NONE}') AS k, count(*) AS n,
-                                     count(*) FILTER (WHERE outcome = 'failure') AS f FROM {table} GROUP BY 1""")  # noqa: S608
+    def grouped(found: dict[str, Any], key: str, unit: str) -> list[dict[str, Any]]:
         out = [{key: r["k"], unit: int(r["n"]), "failures": int(r["f"]), "failure_rate": ratio(r["f"], r["n"])}
-               for r in found]
+               for r in found.values()]
         out.sort(key=lambda d: (-(d["failure_rate"] or 0.0), d[key]))
         return out
 
@@ -109,16 +124,14 @@ def _rates(con: Any, failures: list[dict[str, Any]]) -> dict[str, Any]:
             "tool_failure_rate": ratio(tc.get("f") or 0, tc.get("n")),
         },
         "by_phase": by_phase,
-        "by_template": grouped("v_wf", "template", "template", "workflows"),
-        "by_model": grouped("v_st", "model", "model", "step_attempts"),
+        "by_template": grouped(wf_o["template"], "template", "workflows"),
+        "by_model": grouped(st_o["model"], "model", "step_attempts"),
     }
 
 
-def _trend(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    st = {r["day"]: r for r in rows(con, """SELECT day, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
-                                            FROM v_st WHERE day IS NOT NULL GROUP BY day""")}
-    wf = {r["day"]: r for r in rows(con, """SELECT day, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
-                                            FROM v_wf WHERE day IS NOT NULL GROUP BY day""")}
+def _trend(st_o: dict[str, Any], wf_o: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    st = {k: v for k, v in st_o["day"].items() if k != NONE}
+    wf = {k: v for k, v in wf_o["day"].items() if k != NONE}
     days_seen = sorted(set(st) | set(wf))
     if not days_seen:
         return [], {"last_7_days_rate": None, "previous_7_days_rate": None, "change_points": None, "direction": None}
@@ -149,11 +162,13 @@ def errors_section(con: Any) -> dict[str, Any]:
     """The ``errors`` section (``recommendations`` is added by the recommender)."""
     failures = _failures(con)
     categories = _categories(failures)
-    trend, trend_summary = _trend(con)
+    st_o = outcomes(con, "v_st", ["phase_name", "model", "day"])
+    wf_o = outcomes(con, "v_wf", ["template", "day"])
+    trend, trend_summary = _trend(st_o, wf_o)
     return {
         "total": sum(c["count"] for c in categories),
         "categories": categories,
-        "failure_rates": _rates(con, failures),
+        "failure_rates": _rates(con, failures, st_o, wf_o),
         "trend": trend,
         "trend_summary": trend_summary,
         "recommendations": [],

@@ -3,20 +3,28 @@
 It writes the same records as the metrics sink (``records.records_from_spans``), so rows
 carry the same ids as the JSONL lines (seed 000's dual-write). It is a separate sink, so a
 separate failure domain: a corrupt, locked or read-only database fails this sink's batch
-(``export`` raises, the sink processor counts it) and never the metrics JSONL, from which
-``otel-agents reconcile`` backfills what was missed.
+(``export`` raises, the sink processor counts it) and never the metrics JSONL.
+
+Many processes share the database. A busy database (another writer holds the lock past the
+busy timeout) is retried on the sink's thread, with jittered exponential backoff, for up
+to ``retry_for`` seconds (never past the exit deadline); batches are large (one transaction
+each), and rows are built before the write lock is taken, so the lock is held briefly.
+A batch that still fails is not lost: the sink processor lists its span ids in
+``state/pending/`` and ``otel_agents.sinks.recover`` writes them from the spool later
+(upserts: idempotent). ``otel-agents reconcile`` backfills from the metrics JSONL too.
 
 Off when ``analytics.enabled`` or ``analytics.record_from_execution`` is false.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
-from otel_agents.analytics.schema import DEFAULT_BUSY_TIMEOUT_MS, SchemaTooNew
+from otel_agents.analytics.schema import SchemaTooNew
 from otel_agents.analytics.store import AnalyticsStore, WriteStats
 from otel_agents.sink import DeliveryError
 from otel_agents.sinks.records import records_from_spans
@@ -26,6 +34,23 @@ if TYPE_CHECKING:
 
 #: After the database fails to open, batches fail fast for this many seconds before retrying.
 REOPEN_BACKOFF_S = 30.0
+#: SQLite's own wait for another writer's lock, per attempt (the sink retries on top).
+SINK_BUSY_TIMEOUT_MS = 2_000
+#: How long a batch is retried while the database is busy, before it is left for recovery.
+RETRY_FOR_S = 60.0
+MIN_RETRY_SLEEP_S = 0.02
+MAX_RETRY_SLEEP_S = 1.0
+
+
+def is_busy(exc: BaseException) -> bool:
+    """True for SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock; worth retrying."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int) and (code & 0xFF) in (5, 6):
+        return True
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text or "database is busy" in text
 
 
 def analytics_enabled(config: Config) -> bool:
@@ -50,20 +75,31 @@ class AnalyticsSink:
     """Sink: execution records upserted into ``<home>/analytics/history.db``.
 
     :param config: the effective configuration (``home``; ``analytics.*``).
+    :param busy_timeout_ms: SQLite's wait for another writer, per attempt.
+    :param retry_for: seconds a busy database is retried before the batch is left to recovery.
     """
 
     name = "analytics"
-    #: Wait up to this long for a fuller batch: one transaction per batch, fewer write locks.
+    #: What it misses is written later from the spool (``state/pending/``, ``recover``).
+    spool_recoverable = True
+    #: Large batches: one transaction each, so fewer write locks under contention.
+    max_batch = 2048
+    #: Wait up to this long for a fuller batch.
     linger = 0.05
 
-    def __init__(self, config: Config, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    def __init__(self, config: Config, *, busy_timeout_ms: int = SINK_BUSY_TIMEOUT_MS,
+                 retry_for: float = RETRY_FOR_S) -> None:
         self.enabled = analytics_enabled(config)
         self.path = config.analytics_db
+        self.retry_for = max(0.0, float(retry_for))
         self._store = AnalyticsStore(self.path, busy_timeout_ms=busy_timeout_ms)
         self._lock = threading.Lock()
         self._open_failed_at: float | None = None
         self._open_error: str | None = None
+        self._shutdown = threading.Event()
+        self._shutdown_deadline: float | None = None
         self.records_written = 0
+        self.busy_retries = 0
         self.last_stats: WriteStats | None = None
 
     def _ensure_open(self) -> AnalyticsStore:
@@ -73,9 +109,10 @@ class AnalyticsSink:
         try:
             self._store.conn  # noqa: B018 - opens and migrates
         except Exception as exc:
-            self._open_failed_at = time.monotonic()
-            self._open_error = f"{type(exc).__name__}: {exc}"
             self._store.close()
+            if not is_busy(exc):  # busy while opening (WAL switch, migration): just retry
+                self._open_failed_at = time.monotonic()
+                self._open_error = f"{type(exc).__name__}: {exc}"
             raise
         self._open_failed_at = None
         return self._store
@@ -83,30 +120,55 @@ class AnalyticsSink:
     def export(self, spans: Sequence[Any]) -> None:
         """Convert ``spans`` to records and upsert them in one transaction.
 
-        Raises ``DeliveryError`` when the database cannot take the batch (locked past the
-        busy timeout, corrupt, read-only, disk full, newer schema); the metrics JSONL still
-        has the records, for ``reconcile``. Anything else is a bug and propagates as is.
+        Retries while the database is busy (see the module doc). Raises ``DeliveryError``
+        when the database cannot take the batch (still busy after ``retry_for``, corrupt,
+        read-only, disk full, newer schema): the processor leaves the spans for recovery.
+        Anything else is a bug and propagates as is.
         """
         if not self.enabled:
             return
         records = records_from_spans(spans)
         if not records:
             return
-        with self._lock:
-            try:
-                store = self._ensure_open()
-                try:
-                    stats = store.write(records)
-                except Exception:
-                    # A broken connection (file replaced, disk error) is reopened next time.
-                    store.close()
-                    raise
-            except Exception as exc:
-                if is_operational(exc):
-                    raise DeliveryError(f"analytics {self.path}: {type(exc).__name__}: {exc}") from exc
-                raise
+        stats = self.write_records(records)
         self.last_stats = stats
         self.records_written += len(records) - stats.skipped
+
+    def write_records(self, records: list[dict[str, Any]], *, overwrite: bool = True) -> WriteStats:
+        """Upsert ``records`` (one transaction), retrying while the database is busy."""
+        give_up = time.monotonic() + self.retry_for
+        sleep = MIN_RETRY_SLEEP_S
+        while True:
+            with self._lock:
+                try:
+                    store = self._ensure_open()
+                    try:
+                        return store.write(records, overwrite=overwrite)
+                    except Exception:
+                        # A broken connection (file replaced, disk error) is reopened next time.
+                        store.close()
+                        raise
+                except Exception as exc:
+                    if not is_operational(exc):
+                        raise
+                    error = exc
+            now = time.monotonic()
+            limit = give_up
+            if self._shutdown_deadline is not None:
+                limit = min(limit, self._shutdown_deadline)
+            if not is_busy(error) or now + sleep >= limit:
+                raise DeliveryError(f"analytics {self.path}: {type(error).__name__}: {error}") from error
+            self.busy_retries += 1
+            if self._shutdown.wait(sleep * (0.5 + random.random())):  # jitter: writers do not retry in step
+                if self._shutdown_deadline is not None and time.monotonic() >= self._shutdown_deadline:
+                    raise DeliveryError(f"analytics {self.path}: {type(error).__name__}: {error} "
+                                        "(exiting: left for recovery)") from error
+            sleep = min(MAX_RETRY_SLEEP_S, sleep * 2)
+
+    def begin_shutdown(self, deadline: float) -> None:
+        """The process is exiting: stop retrying at ``deadline``."""
+        self._shutdown_deadline = deadline
+        self._shutdown.set()
 
     def close(self) -> None:
         with self._lock:
@@ -115,6 +177,8 @@ class AnalyticsSink:
     def after_fork(self) -> None:
         """In a forked child: never touch the parent's SQLite connection; open a new one."""
         self._lock = threading.Lock()
+        self._shutdown = threading.Event()
+        self._shutdown_deadline = None
         self._store.abandon()
 
     def describe(self) -> str:

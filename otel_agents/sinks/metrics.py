@@ -92,8 +92,10 @@ class MetricsSink:
     """
 
     name = "metrics"
-    #: Drained first at exit (with the spool): ``reconcile`` rebuilds analytics from it.
-    durable = True
+    #: What it misses (a failed append, what is still queued at the exit deadline) is
+    #: listed in ``state/pending/`` and appended later from the spool, once per record id
+    #: (``otel_agents.sinks.recover``). The spool alone is drained first at exit.
+    spool_recoverable = True
 
     def __init__(self, config: Config) -> None:
         self.enabled = bool(config.get("metrics.enabled", True))

@@ -545,11 +545,16 @@ def records_from_spans(spans: Iterable[Any]) -> list[dict[str, Any]]:
     Each span is converted once per process: a second sink asking for the same span gets
     the same record objects (treat them as read-only). A span that cannot be converted
     is reported (``otel_agents.safety.report``) and skipped; the rest of the batch is kept.
+    On a sink's thread at exit, raises ``otel_agents.sink.Interrupted`` when the spool
+    needs the CPU (``otel_agents.sink.should_yield``).
     """
     from otel_agents.safety import report
+    from otel_agents.sink import Interrupted, should_yield
 
     out: list[dict[str, Any]] = []
-    for span in spans:
+    for n, span in enumerate(spans):
+        if not n & 31 and should_yield():  # exiting: the spool first (nothing written yet)
+            raise Interrupted("exiting")
         try:
             with _built_lock:
                 recs = _built.get(span)

@@ -91,8 +91,9 @@ def to_protobuf(resource_spans: list[dict[str, Any]]) -> bytes:
 class Progress:
     """A plain-text progress bar on stderr: redrawn in place on a terminal, else a line per 10%."""
 
-    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, width: int = 30, label: str = "replay") -> None:
         self.total = total
+        self.label = label
         self.stream = stream or sys.stderr
         self.width = width
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
@@ -120,7 +121,7 @@ class Progress:
         frac = (self.done / self.total) if self.total else 1.0
         filled = int(round(frac * self.width))
         rate = self.done / max(1e-9, time.monotonic() - self.t0)
-        return (f"replay [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} spans "
+        return (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} spans "
                 f"{frac * 100:3.0f}%  {rate:,.0f} spans/s")
 
     def finish(self) -> None:

@@ -1,10 +1,13 @@
 """The spool: every finished span, appended durably to ``<home>/spans/`` as OTLP-JSON lines.
 
-Each line is one ``ExportTraceServiceRequest`` in the OTLP/JSON encoding (the official
-``opentelemetry-exporter-otlp-json-common`` encoder: hex ids, camelCase keys, 64-bit
-integers as strings), which is what the Collector's ``file`` exporter writes and its
-``otlpjsonfile`` receiver reads. One line per exported batch, written with ONE
-``os.write`` on an ``O_APPEND`` descriptor, so any number of processes can share a file.
+Each line is one ``ExportTraceServiceRequest`` in the OTLP/JSON encoding (hex ids,
+camelCase keys, 64-bit integers as strings), which is what the Collector's ``file``
+exporter writes and its ``otlpjsonfile`` receiver reads. The text is produced by
+``spool_encoder``: byte-identical to the official ``opentelemetry-exporter-otlp-json-common``
+encoder (the tests compare them) and about ten times faster, so the spool keeps up with
+bursts and drains tens of thousands of queued spans within the exit deadline. One line
+per exported batch, written with ONE ``os.write`` on an ``O_APPEND`` descriptor, so any
+number of processes can share a file.
 
 Files: ``spans-YYYYMMDD-NNNN.jsonl`` (UTC day, then a sequence number). A writer moves to
 the next number once the file passes ``spool.max_file_bytes``; every writer sees the same
@@ -27,6 +30,7 @@ from typing import Any, Sequence
 
 from otel_agents.sink import DeliveryError
 from otel_agents.sinks.files import AppendFile, iter_lines, private_dir
+from otel_agents.sinks.spool_encoder import encode_line as _fast_encode_line
 
 SPOOL_GLOB = "spans-*.jsonl"
 _NAME = re.compile(r"^spans-(\d{8})-(\d{4,})\.jsonl$")
@@ -75,11 +79,8 @@ def iter_spans(request: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 def encode_line(spans: Sequence[Any]) -> bytes:
-    """One OTLP-JSON line (with ``\\n``) for ``spans``, by the official JSON encoder."""
-    from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
-
-    doc = encode_spans(spans).to_dict()
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
+    """One OTLP-JSON line (with ``\\n``) for ``spans``: the official encoding, by the fast encoder."""
+    return _fast_encode_line(spans)
 
 
 class SpoolSink:
@@ -104,8 +105,7 @@ class SpoolSink:
 
     # --- sink interface -------------------------------------------------------------------
     def start(self) -> None:
-        """On the sink's thread: import the encoder now, not when the first spans wait."""
-        from opentelemetry.exporter.otlp.json.common import trace_encoder  # noqa: F401
+        """On the sink's thread (nothing to import: the encoder is ours)."""
 
     def export(self, spans: Sequence[Any]) -> None:
         line = encode_line(spans)

@@ -1,0 +1,298 @@
+"""Input faults: fuzzed Claude Code hook payloads, and bad configuration files.
+
+Hook payloads (hypothesis): random JSON, payload-shaped objects with wrong types, truncated
+payloads, bytes that are not UTF-8, deep nesting, lone surrogates, NaN and huge numbers,
+plus explicit 10 MB payloads. Every one goes through the real CLI entry point
+(``otel_agents.cli.main(["hook"])``): most in a worker process that feeds payloads one after
+the other (``_hook_worker.py``), several hundred as separate ``otel-agents hook`` processes.
+Oracles: exit code 0, nothing printed, no ``internal`` problem logged, and every payload that
+is a JSON object with a session id spooled as exactly one parseable line. Then a real drain
+(``otel-agents flush``) reads everything that was spooled.
+
+Config files with wrong types, unknown keys, a wrong structure, broken TOML or bytes that
+are not text: the executor, ``doctor`` and the hook run on the defaults, and the message
+names the file, the key, what was expected and the default used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+from _harness import HERE, OTEL_AGENTS, PY, SOAK, child_env, cli, n, run_workload
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from otel_agents.claude_code import capture
+
+EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "SubagentStart",
+          "SubagentStop", "Stop", "PreCompact", "PostCompact", "Notification", "SessionEnd", "Unknown"]
+SESSIONS = ["fuzz-a", "fuzz-b", "0b7c6f0e-1111-4c4c-8888-00000000000f", "../../etc/passwd", "con", " ", "x" * 300]
+
+WORKER_CASES = n(10_000, 50_000)
+PROCESS_CASES = n(300, 2_000)
+
+# --- strategies ---------------------------------------------------------------------------------------
+surrogates = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3)
+texts = st.one_of(st.text(max_size=60), surrogates, st.sampled_from(["", "\x00", "\u202e", "🙂" * 20, "\\", '"']))
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**18, max_value=10**60),
+                    st.floats(allow_nan=True, allow_infinity=True), texts)
+json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=5)
+                           | st.dictionaries(texts, kids, max_size=5), max_leaves=25)
+
+
+def _nested(depth: int, leaf: Any = 1) -> Any:
+    v = leaf
+    for i in range(depth):
+        v = [v] if i % 2 else {"k": v}
+    return v
+
+
+payload_objects = st.fixed_dictionaries(
+    {"session_id": st.one_of(st.sampled_from(SESSIONS), json_values),
+     "hook_event_name": st.one_of(st.sampled_from(EVENTS), json_values)},
+    optional={
+        "transcript_path": st.one_of(st.sampled_from(["/nonexistent/t.jsonl", "/dev/zero", "/", ""]), json_values),
+        "cwd": json_values, "tool_name": st.one_of(st.sampled_from(["Bash", "Read", "mcp__x__y"]), json_values),
+        "tool_use_id": st.one_of(st.sampled_from(["toolu_1", "toolu_2"]), json_values),
+        "tool_input": json_values, "tool_response": json_values, "prompt": json_values, "error": json_values,
+        "duration_ms": st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), json_values),
+        "agent_id": json_values, "agent_type": json_values, "is_interrupt": json_values, "source": json_values,
+        "reason": json_values, "model": json_values, "message": json_values, "stop_hook_active": json_values,
+        "agent_transcript_path": json_values, "permission_mode": json_values, "prompt_id": json_values,
+        "deep": st.integers(min_value=1, max_value=900).map(_nested),  # deeper: the raw cases
+        "extra_unknown_field": json_values,
+    },
+)
+
+
+def _dumps(v: Any) -> bytes:
+    return json.dumps(v, ensure_ascii=True, allow_nan=True).encode()
+
+
+def _corrupt(data: bytes, cut: int, pos: int, junk: bytes) -> bytes:
+    pos = pos % (len(data) + 1)
+    return data[:pos] + junk + data[pos:]
+
+
+raw_payloads = st.one_of(
+    json_values.map(_dumps),                                                      # random JSON
+    payload_objects.map(_dumps),                                                  # wrong types
+    payload_objects.map(_dumps).flatmap(                                          # truncated
+        lambda b: st.integers(min_value=0, max_value=max(0, len(b) - 1)).map(lambda k: b[:k])),
+    st.tuples(payload_objects.map(_dumps), st.integers(min_value=0), st.integers(min_value=0),  # not UTF-8
+              st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80\x80", b"\xf8\x88\x80\x80\x80"])
+              ).map(lambda t: _corrupt(*t)),
+    payload_objects.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-16", "surrogatepass")),  # UTF-16
+    st.binary(max_size=2000),                                                     # raw bytes
+    st.integers(min_value=1, max_value=200_000).map(lambda d: b"[" * d + b"]" * d),  # deep nesting
+    st.integers(min_value=1, max_value=5_000).map(
+        lambda d: b'{"session_id":"fuzz-a","hook_event_name":"PreToolUse","tool_input":' + b"[" * d + b"]" * d + b"}"),
+)
+
+
+def big_payloads() -> list[tuple[str, bytes]]:
+    """Explicit 10 MB cases."""
+    mb10 = 10 * 1024 * 1024
+    return [
+        ("10 MB prompt", _dumps({"session_id": "fuzz-big", "hook_event_name": "UserPromptSubmit", "prompt": "p" * mb10})),
+        ("10 MB tool_response", _dumps({"session_id": "fuzz-big", "hook_event_name": "PostToolUse",
+                                        "tool_name": "Bash", "tool_use_id": "toolu_big",
+                                        "tool_response": {"stdout": "o" * mb10}})),
+        ("10 MB of random bytes", os.urandom(mb10)),
+        ("10 MB of nesting", b"[" * (mb10 // 2) + b"]" * (mb10 // 2)),
+        ("10 MB of keys", _dumps({"session_id": "fuzz-big", "hook_event_name": "Notification",
+                                  **{f"k{i}": i for i in range(mb10 // 16)}})),
+    ]
+
+
+# --- the worker -------------------------------------------------------------------------------------------
+class Worker:
+    def __init__(self, home: Path) -> None:
+        env = child_env(home, None)
+        self.proc = subprocess.Popen([PY, str(HERE / "_hook_worker.py")], env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def run(self, raw: bytes) -> dict[str, Any]:
+        self.proc.stdin.write(struct.pack(">Q", len(raw)) + raw)
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError("the hook worker died: " + self.proc.stderr.read().decode(errors="replace")[-2000:])
+        return json.loads(line)
+
+    def close(self) -> str:
+        self.proc.stdin.close()
+        self.proc.wait(60)
+        return self.proc.stderr.read().decode(errors="replace")
+
+
+def check(res: dict[str, Any], raw: bytes) -> None:
+    assert res["rc"] == 0, res
+    assert res["printed"] == 0, res
+    assert res["exc"] is None, res
+    assert "internal" not in res["problems"], res
+    if res["expected"]:
+        recursion = any("RecursionError" in d for d in res["details"])
+        assert res["spooled"] or recursion, (res, raw[:300])
+    if res["spooled"]:
+        assert res["line_ok"], res
+
+
+_stats: dict[str, Any] = {"worker": 0, "process": 0, "big": 0, "spooled": 0, "problems": {}}
+
+
+def _tally(res: dict[str, Any], where: str) -> None:
+    _stats[where] += 1
+    _stats["spooled"] += int(res.get("spooled", False))
+    for kind in res.get("problems", []):
+        _stats["problems"][kind] = _stats["problems"].get(kind, 0) + 1
+
+
+@pytest.fixture(scope="module")
+def fuzz_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("fuzz") / "home"
+
+
+def test_fuzzed_payloads_through_the_cli_entry_point(fuzz_home):
+    worker = Worker(fuzz_home)
+    try:
+        @settings(max_examples=WORKER_CASES, deadline=None, database=None, derandomize=not SOAK,
+                  suppress_health_check=list(HealthCheck))
+        @given(raw_payloads)
+        def fuzz(raw: bytes) -> None:
+            res = worker.run(raw)
+            _tally(res, "worker")
+            check(res, raw)
+
+        fuzz()
+        for _name, raw in big_payloads():
+            res = worker.run(raw)
+            _tally(res, "big")
+            check(res, raw)
+    finally:
+        err = worker.close()
+    assert err == "", err[-2000:]
+    assert _stats["worker"] >= WORKER_CASES * 0.9  # hypothesis may stop early only on exhaustion
+
+
+def test_fuzzed_payloads_as_separate_processes(fuzz_home):
+    """Hundreds of real ``otel-agents hook`` processes (a thread pool keeps 4 running)."""
+    collected: list[bytes] = []
+
+    @settings(max_examples=PROCESS_CASES, deadline=None, database=None, derandomize=not SOAK,
+              suppress_health_check=list(HealthCheck))
+    @given(raw_payloads)
+    def collect(raw: bytes) -> None:
+        collected.append(raw)
+
+    collect()
+    big = [raw for _n, raw in big_payloads()[:3]]
+    env = child_env(fuzz_home, None)
+
+    def run(raw: bytes) -> tuple[int, bytes, float]:
+        t0 = time.monotonic()
+        p = subprocess.run([OTEL_AGENTS, "hook"], input=raw, capture_output=True, env=env, timeout=120)
+        return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
+
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(run, collected + big))
+    bad = [(raw[:200], rc, out[:200]) for raw, (rc, out, _t) in zip(collected + big, results) if rc != 0 or out]
+    _stats["process"] += len(results)
+    _stats["process_slowest_s"] = round(max(t for _r, _o, t in results), 3)
+    assert not bad, bad[:5]
+
+
+def test_drain_reads_everything_the_fuzz_spooled(fuzz_home, fault_row):
+    """A real drain over every fuzzed session: no error, no internal problem anywhere."""
+    env = child_env(fuzz_home, None)
+    flush = cli(["flush", "--timeout", "120"], env, timeout=300)
+    log = Path(capture.spool_root(fuzz_home)) / capture.LOG_FILE
+    kinds: dict[str, int] = {}
+    for p in (log.with_name(log.name + ".1"), log):
+        if p.exists():
+            for line in p.read_bytes().splitlines():
+                kind = json.loads(line).get("kind")
+                kinds[kind] = kinds.get(kind, 0) + 1
+    total = _stats["worker"] + _stats["process"] + _stats["big"]
+    out = (flush.stdout + flush.stderr).decode(errors="replace")
+    fault_row("6.input.hook_fuzz", "Input",
+              f"fuzzed hook payloads (hypothesis): {total:,} cases",
+              "exit codes, output, internal errors, valid payloads spooled, then a real drain over all of it",
+              f"{total:,} payloads ({_stats['worker']:,} through the CLI entry point in a worker, "
+              f"{_stats['process']:,} as separate `otel-agents hook` processes, {_stats['big']} of 10 MB): "
+              f"0 non-zero exits, 0 printed, {kinds.get('internal', 0)} internal errors; {_stats['spooled']:,} "
+              f"spooled; problems logged by kind {dict(sorted((k, v) for k, v in kinds.items() if k))}; "
+              f"drain exit {flush.returncode}",
+              cases=total, kinds=kinds, drain=out[-500:])
+    assert total >= 10_000
+    assert flush.returncode == 0, out[-3000:]
+    assert "error" not in out.lower(), out[-3000:]
+    assert kinds.get("internal", 0) == 0 and kinds.get("drain", 0) == 0, kinds
+
+
+# --- configuration ------------------------------------------------------------------------------------------
+BAD_CONFIGS = {
+    "wrong types": (
+        'exit_deadline = "soon"\ncapture_content = "maybe"\nservice_name = 42\n'
+        '[otlp]\ntimeout = [1, 2]\nenabled = "perhaps"\n[spool]\nmax_file_bytes = 1.5\n'
+        '[claude_code]\nauto_drain = 3\nidle_timeout = "forever"\n',
+        ["exit_deadline", "capture_content", "service_name", "otlp.timeout", "otlp.enabled",
+         "spool.max_file_bytes", "claude_code.auto_drain", "claude_code.idle_timeout"]),
+    "unknown keys": (
+        'exit_dedline = 1.0\nunknown_top = true\n[otlp]\nendpont = "http://127.0.0.1:1"\n[nosuchsection]\nx = 1\n',
+        ["exit_dedline", "unknown_top", "otlp.endpont", "nosuchsection.x"]),
+    "wrong structure": (
+        'otlp = "http://127.0.0.1:1"\nclaude_code = 5\nspool = [1, 2, 3]\n',
+        ["otlp", "claude_code", "spool"]),
+    "broken TOML": ('exit_deadline = 0.5\n[otlp\nendpoint = "x"\n', ["config.toml"]),
+    "not text": (b"\xff\xfe\x00\x01garbage\x00" * 50, ["config.toml"]),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_CONFIGS))
+def test_bad_config_file(tmp_path, receiver, fault_row, name):
+    content, keys = BAD_CONFIGS[name]
+    home = tmp_path / "home"
+    home.mkdir(parents=True)
+    (home / "config.toml").write_bytes(content.encode() if isinstance(content, str) else content)
+    env = child_env(home, receiver.endpoint)
+    run = run_workload(home, receiver.endpoint, [2], pace=0)
+    doctor = cli(["doctor", "--json"], env)
+    info = json.loads(doctor.stdout)
+    effective = {c["name"]: (c["value"], c["source"]) for c in info["config"]}
+    from otel_agents.config import SETTINGS
+
+    defaults_applied = all(effective[s.name][1] != "config.toml" or s.name not in keys for s in SETTINGS)
+    hook = subprocess.run([OTEL_AGENTS, "hook"], env=env, capture_output=True, timeout=60, input=_dumps(
+        {"session_id": "cfg", "hook_event_name": "UserPromptSubmit", "prompt": "the prompt text"}))
+    spooled = (Path(capture.session_spool(home, "cfg"))).read_bytes()
+    log = Path(capture.spool_root(home)) / capture.LOG_FILE
+    hook_log = log.read_text() if log.exists() else ""
+    messages = [line for line in run.stderr.splitlines() if "config" in line]
+    named = [k for k in keys if any(k.split(".")[-1] in m for m in messages)]
+    fault_row(f"6.input.config.{name.replace(' ', '_')}", "Input", f"config.toml: {name}",
+              "executor exceptions, message naming each bad key, defaults applied, doctor, the hook",
+              f"{run.exceptions} exceptions; {len(named)} of {len(keys)} bad keys named in "
+              f"{len(messages)} message line(s); defaults applied: {defaults_applied}; doctor lists "
+              f"{len(info['problems'])} problem(s); hook exit {hook.returncode}, content not captured: "
+              f"{b'the prompt text' not in spooled}",
+              messages=messages[:10], problems=info["problems"][:10], hook_log=hook_log[-500:])
+    assert run.exceptions == 0, run.errors
+    assert len(run.ids) == 2 * 26
+    assert named == keys, (keys, messages)
+    assert defaults_applied, effective
+    assert effective["exit_deadline"][0] == 0.5 and effective["capture_content"][0] is False
+    assert info["problems"], "doctor shows the problem"
+    assert all(k.split(".")[-1] in " ".join(info["problems"]) or k == "config.toml" for k in keys)
+    assert hook.returncode == 0 and hook.stdout == hook.stderr == b""
+    assert b"the prompt text" not in spooled
+    assert '"kind": "config"' in hook_log or '"kind":"config"' in hook_log or name == "unknown keys", hook_log
+

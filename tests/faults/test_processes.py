@@ -1,0 +1,188 @@
+"""Process faults: SIGTERM mid-workflow, SIGKILL mid-write, multiprocessing fork workers,
+16 concurrent writer processes.
+
+For the kills, the child's observer processor (it runs right after the sinks' processor)
+appends each accepted span id to a truth file with one ``os.write``, so what was accepted
+is known exactly even after a SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+from _harness import (
+    SOAK,
+    Child,
+    RunResult,
+    assert_clean,
+    baseline,
+    child_env,
+    finish_all,
+    measure,
+    merge,
+    n,
+    scan_home,
+    spool_ids,
+)
+
+
+def read_truth(path: Path) -> list[tuple[str, float]]:
+    """(span id, monotonic time accepted), in order; a torn last line is ignored."""
+    out = []
+    if not path.exists():
+        return out
+    for line in path.read_bytes().split(b"\n"):
+        parts = line.split()
+        if len(parts) == 2 and len(parts[0]) == 16:
+            out.append((parts[0].decode(), float(parts[1])))
+    return out
+
+
+def _killed_run(ids: list[str]) -> RunResult:
+    return RunResult(ids=ids)
+
+
+# --- SIGTERM -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("load", ["demo", "big"])
+def test_sigterm_mid_workflow(tmp_path, home, receiver, fault_row, load):
+    """SIGTERM while workflows run: the process still dies of SIGTERM, within the deadline,
+    and every span accepted before the signal is in the spool."""
+    truth = tmp_path / "truth.ids"
+    spec = {"forever": True, "prefix": "term", "truth_file": str(truth), "load": load,
+            "pace": 1.0 if load == "demo" else 0, "pad": 2048}
+    child = Child(spec, child_env(home, receiver.endpoint))
+    try:
+        time.sleep(n(2, 15))
+        t_sig = time.monotonic()
+        os.kill(child.proc.pid, signal.SIGTERM)
+        rc = child.wait_exit(60)
+    finally:
+        child.kill()
+    exit_s = child.t_exit - t_sig
+    accepted = read_truth(truth)
+    ids = [sid for sid, _t in accepted]
+    run = _killed_run(ids)
+    run.exit_s, run.returncode = exit_s, rc
+    in_spool_live = set(spool_ids(home))
+    case = measure(home, run, None, [], healthy=receiver)
+    missing_from_spool = [sid for sid in ids if sid not in in_spool_live]
+    what = "the demo, pace 1" if load == "demo" else "generated load: 10-span workflows with 2 KiB attributes, no pause"
+    fault_row(f"5.sigterm.{load}", "Processes", f"SIGTERM mid-workflow ({what})",
+              "exit status, signal-to-exit time, accepted spans missing from the spool; standard after recovery",
+              f"died of SIGTERM: {rc == -signal.SIGTERM}; exit {exit_s:.2f} s after the signal; "
+              f"{len(missing_from_spool)} of {len(ids)} accepted spans missing from the spool; "
+              f"after recovery lost {sum(case.after[s]['lost'] for s in case.after)}, duplicated "
+              f"{sum(case.after[s]['dup'] for s in case.after)}; {case.scan.corrupt} corrupt / {case.scan.torn} torn lines",
+              case=None, accepted=len(ids), missing_from_spool=len(missing_from_spool), exit_s=round(exit_s, 3),
+              after=case.after, live=case.live)
+    assert rc == -signal.SIGTERM
+    assert exit_s < 0.5 + 1.5
+    assert ids, "nothing ran"
+    assert not missing_from_spool, f"{len(missing_from_spool)} accepted spans not in the spool"
+    run.exit_s = None  # measured above, against the signal
+    assert_clean(case)
+
+
+# --- SIGKILL -----------------------------------------------------------------------------------------
+def _kill_once(tmp_path: Path, k: int, receiver) -> dict:
+    home = tmp_path / f"home-{k}"
+    truth = tmp_path / f"truth-{k}.ids"
+    spec = {"forever": True, "prefix": f"kill{k}", "truth_file": str(truth), "load": "big", "pad": 16384}
+    child = Child(spec, child_env(home, receiver.endpoint))
+    try:
+        time.sleep(random.uniform(0.8, 2.0))
+        t_kill = time.monotonic()
+        os.kill(child.proc.pid, signal.SIGKILL)
+        rc = child.wait_exit(60)
+    finally:
+        child.kill()
+    accepted = read_truth(truth)
+    stored = set(spool_ids(home))
+    lost = [(sid, t) for sid, t in accepted if sid not in stored]
+    # what was lost must be the tail: everything accepted before the first lost span is on disk
+    first_lost = next((i for i, (sid, _t) in enumerate(accepted) if sid not in stored), len(accepted))
+    gaps = sum(1 for sid, _t in accepted[first_lost:] if sid in stored)
+    scan = scan_home(home)
+    return {"rc": rc, "accepted": len(accepted), "lost": len(lost), "gaps": gaps,
+            "oldest_lost_ms": round((t_kill - min(t for _s, t in lost)) * 1000, 1) if lost else 0.0,
+            "corrupt": scan.corrupt, "torn": scan.torn, "bad_databases": scan.bad_databases,
+            "problems": scan.problems[:5]}
+
+
+def test_sigkill_mid_write(tmp_path, receiver, fault_row):
+    """SIGKILL at a random moment of a heavy load (16 KiB attributes: spool lines of MiBs):
+    only the spans still queued in memory are lost, never one already written, and every
+    file still parses."""
+    kills = [_kill_once(tmp_path, k, receiver) for k in range(n(3, 20))]
+    lost = [r["lost"] for r in kills]
+    accepted = [r["accepted"] for r in kills]
+    fault_row("5.sigkill", "Processes", f"SIGKILL mid-write ({len(kills)} kills at random moments, heavy load)",
+              "accepted spans lost (the in-memory queue at the kill), how old the oldest lost one was, "
+              "spans lost out of order, corrupt/torn lines, SQLite integrity",
+              f"lost per kill: {lost} of {accepted} accepted (max {max(lost)}, median {statistics.median(lost):g}); "
+              f"oldest lost span accepted {max(r['oldest_lost_ms'] for r in kills):.0f} ms before the kill; "
+              f"{sum(r['gaps'] for r in kills)} lost out of order; "
+              f"{sum(r['corrupt'] for r in kills)} corrupt / {sum(r['torn'] for r in kills)} torn lines; "
+              f"{sum(len(r['bad_databases']) for r in kills)} damaged databases",
+              kills=kills)
+    for r in kills:
+        assert r["rc"] == -signal.SIGKILL
+        assert r["accepted"] > 0
+        assert r["gaps"] == 0, r  # only the tail (the queue) is lost
+        assert r["corrupt"] == 0 and r["torn"] == 0, r["problems"]
+        assert not r["bad_databases"], r
+
+
+# --- fork ------------------------------------------------------------------------------------------------
+def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
+    truth = tmp_path / "truth.ids"
+    k = n(5, 30)
+    spec = {"fork": {"workflows": k, "processes": 3, "pool_tasks": 4}, "truth_file": str(truth), "pace": 0}
+    child = Child(spec, child_env(home, receiver.endpoint))
+    try:
+        child.phase()
+        run = child.finish(300)
+    finally:
+        child.kill()
+    ids = [sid for sid, _t in read_truth(truth)]
+    run.ids = ids
+    case = measure(home, run, None, [], healthy=receiver)
+    workflows = 2 + 3 * k + 2 * 4 * k
+    fault_row("5.fork", "Processes",
+              "multiprocessing fork workers: 3 Process, a Pool (terminated by its with-block: SIGTERM) and a "
+              "ProcessPoolExecutor", "standard", case=case,
+              notes=f"{workflows} workflows in {1 + 3 + 2 + 2}+ processes; {len(ids)} spans",
+              workflows=workflows)
+    assert len(ids) == workflows * 26
+    assert_clean(case)
+    assert case.live["spool"]["lost"] == 0
+
+
+# --- 16 writers --------------------------------------------------------------------------------------------
+def test_16_concurrent_writer_processes(tmp_path_factory, home, receiver, fault_row):
+    k = n(3, 30)
+    env = child_env(home, receiver.endpoint)
+    children = [Child({"phases": [k], "prefix": f"w{i:02d}", "pace": 0}, env) for i in range(16)]
+    try:
+        for c in children:
+            c.phase()
+        runs = finish_all(children)
+    finally:
+        for c in children:
+            c.kill()
+    run = merge(runs)
+    base = baseline(tmp_path_factory.getbasetemp(), k, 0)
+    case = measure(home, run, base, [], healthy=receiver)
+    exits = sorted(r.exit_s for r in runs)
+    fault_row("5.writers16", "Processes", "16 concurrent writer processes, one data home",
+              "standard (summed over the 16; worst exit)", case=case,
+              notes=f"{16 * k} workflows, {len(run.ids)} spans; exits {exits[0]:.2f}-{exits[-1]:.2f} s",
+              exits=[round(e, 3) for e in exits])
+    assert_clean(case, exit_limit=0.5 + (4.0 if not SOAK else 6.0))
+    assert case.live["spool"]["lost"] == 0 and case.live["metrics"]["lost"] == 0
