@@ -3,8 +3,10 @@ within the exit deadline (0.5 s by default)?
 
 Each run is a real process with the default sinks (OTLP off: this is about the spool): it
 ends N spans (workflows of 100: 1 workflow + 99 steps) as fast as it can, then exits at
-once; the spool is then checked span id by span id, and the exit is timed (from the
-process's last line to its end: the exit deadline plus the interpreter's own teardown).
+once; the spool is then checked span id by span id. Timed: ``shutdown``, our part of the
+exit (the atexit handler: bounded by the deadline), and ``exit``, from the process's last
+line to its end (that plus the interpreter's own teardown, which frees every span still
+referenced: slow on this VM for tens of thousands of spans).
 
 - ``queued`` (the worst case): the sink threads get no CPU during the burst (a GIL switch
   interval of 1000 s), so all N spans are still queued when ``atexit`` runs and the spool
@@ -36,6 +38,17 @@ BURST = textwrap.dedent("""
     from otel_agents.ids import span_id_for
     n, out, starve = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "queued"
     rt = oa.setup()
+    procs = [p for p in rt.processors if hasattr(p, "_lanes")]
+
+    def timed_shutdown(proc=procs[0], orig=procs[0].shutdown):  # our part of the exit, timed
+        t0 = time.perf_counter()
+        orig()
+        with open(out + ".shutdown", "w") as f:
+            f.write(str(time.perf_counter() - t0))
+
+    import atexit
+    atexit.unregister(procs[0].shutdown)
+    atexit.register(timed_shutdown)
     time.sleep(0.3)
     ids = []
     if starve:
@@ -77,6 +90,7 @@ def run(n: int, mode: str, deadline: float) -> dict:
         if line != "exiting" or code:
             raise SystemExit(f"run failed: {line!r}, exit code {code}")
         doc = json.loads(out.read_text())
+        shutdown_s = float(Path(str(out) + ".shutdown").read_text())
         expected = set(doc["ids"])
         got: set[str] = set()
         dups = 0
@@ -87,14 +101,51 @@ def run(n: int, mode: str, deadline: float) -> dict:
                     got.add(s["spanId"])
         pending = {k: v["spans"] for k, v in count_pending(home).items()}
         return {"n": n, "mode": mode, "queued": doc["queued"].get("spool", 0), "burst_s": doc["burst_s"],
-                "exit_s": exit_s, "spooled": len(expected & got), "missing": len(expected - got), "dups": dups,
+                "exit_s": exit_s, "shutdown_s": shutdown_s, "spooled": len(expected & got), "missing": len(expected - got), "dups": dups,
                 "pending": pending}
 
 
 def show(r: dict) -> None:
     print(f"{r['mode']:<7} n={r['n']:>6}  queued at exit {r['queued']:>6}  burst {r['burst_s']:5.1f} s  "
-          f"exit {r['exit_s']:.2f} s  spooled {r['spooled']:>6}  missing {r['missing']:>5}  dup {r['dups']}  "
+          f"shutdown {r['shutdown_s']:.2f} s (exit {r['exit_s']:.2f} s)  spooled {r['spooled']:>6}  missing {r['missing']:>5}  dup {r['dups']}  "
           f"left for recovery {r['pending'] or 0}", flush=True)
+
+
+def encoder_cost() -> tuple[float, float]:
+    """CPU microseconds per span of ours (a step span: 19 attributes), fast vs official encoder."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import otel_agents as oa
+    from otel_agents import telemetry
+    from otel_agents.config import load_config
+    from otel_agents.plugins import new_plugin_manager, set_plugin_manager
+    from otel_agents.sinks.spool_encoder import encode_line, encode_line_official
+
+    exp = InMemorySpanExporter()
+    pm = new_plugin_manager(load_entry_points=False)
+    set_plugin_manager(pm)
+    with tempfile.TemporaryDirectory() as tmp:
+        telemetry.setup(provider=TracerProvider(), config=load_config(Path(tmp)), plugin_manager=pm,
+                        span_processors=[SimpleSpanProcessor(exp)], with_sinks=False, set_global=False)
+        for w in range(20):
+            with oa.workflow("burst", workflow_id=f"b-{w}") as wf:
+                for s in range(99):
+                    with wf.step(f"s{s}", agent="a", key=f"s{s}"):
+                        pass
+    spans = list(exp.get_finished_spans())
+
+    def best(fn) -> float:  # type: ignore[no-untyped-def]
+        times = []
+        for _ in range(5):
+            t0 = time.thread_time()
+            for i in range(0, len(spans), 256):
+                fn(spans[i:i + 256])
+            times.append(time.thread_time() - t0)
+        return min(times) / len(spans) * 1e6
+
+    return best(encode_line), best(encode_line_official)
 
 
 def main() -> int:
@@ -105,6 +156,9 @@ def main() -> int:
     ap.add_argument("--live", default="20000,50000", help="live burst sizes")
     ap.add_argument("--deadline", type=float, default=0.5)
     ns = ap.parse_args()
+    fast, official = encoder_cost()
+    print(f"spool encoder: {fast:.1f} us/span (official encoder {official:.1f} us/span, {official / fast:.1f}x); "
+          "identical bytes (tests/test_spool_encoder.py)", flush=True)
     best = 0
     for n in (int(x) for x in ns.sizes.split(",") if x):
         ok = True

@@ -12,7 +12,15 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+def _quoted(value: str) -> str:
+    """``[REDACTED]`` in the quotes ``value`` had (``"``, ``\\"`` or ``'``), if any."""
+    for q in ('\\"', '"', "'"):
+        if value.startswith(q) and value.endswith(q) and len(value) >= 2 * len(q):
+            return q + REDACTED + q
+    return REDACTED
+
+
+_PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
     # Authorization headers and bearer tokens.
     (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + REDACTED),
     # Well-known key formats.
@@ -24,19 +32,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), REDACTED),
     (re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"), REDACTED),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), REDACTED),
-    # Passwords in URLs: scheme://user:password@host. The lookbehind starts a scheme only at
-    # the start of a word: without it a long run of letters costs quadratic time.
-    (re.compile(r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
-    # Passwords and secrets in commands: --password x, -p=x, PASSWORD=x, api_key: x, .env lines.
+    # Passwords in URLs: scheme://user:password@host (the user may be empty: redis://:pw@host).
+    # The lookbehind starts a scheme only at the start of a word: without it a long run of
+    # letters costs quadratic time.
+    (re.compile(r"((?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]*):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
+    # Passwords and secrets in commands (--password x, --token=x), assignments and .env lines
+    # (PASSWORD=x, api_key: x) and JSON members ("password": "x"). Content is often JSON text
+    # (tool inputs): there a quote may be escaped (\") and a line break is \n, so a quoted
+    # value may use \" and a bare value ends at a backslash. A quoted value keeps its quotes.
     (re.compile(
-        r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)(\"[^\"]*\"|'[^']*'|\S+)"),
-     r"\1" + REDACTED),
+        r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)"
+        r"(\\?\"(?:[^\"\\]|\\[^\"])*\\?\"|'[^']*'|[^\s\\]+)"),
+     lambda m: m.group(1) + _quoted(m.group(2))),
     (re.compile(
-        r"(?im)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)[A-Z0-9_]*)"
-        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;}]+)"),
-     r"\1\2" + REDACTED),
-    (re.compile(r"(?i)(\"(?:password|passwd|secret|token|api_key|apikey|access_token|authorization)\"\s*:\s*)\"[^\"]*\""),
-     r'\1"' + REDACTED + '"'),
+        r"(?im)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN(?!S)|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)"
+        r"[A-Z0-9_]*)(\\?[\"']?\s*[=:]\s*)"
+        r"(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\"|'[^']*'|[^\s\"',;}\\]+)"),
+     lambda m: m.group(1) + m.group(2) + _quoted(m.group(3))),
+    (re.compile(r"(?i)(\\?\"authorization\\?\"\s*:\s*)(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\")"),
+     lambda m: m.group(1) + _quoted(m.group(2))),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), REDACTED),
 )
 

@@ -145,6 +145,7 @@ class _Lane:
         self.take_lock = threading.Lock()
         self.ready = threading.Event()  # set once the sink's start() (imports) has finished
         self.pended = False  # spans listed for recovery since the last successful batch
+        self.per_span = 0.0  # seconds per span of recent batches (wall clock), for the exit decision
         self._drop_lock = threading.Lock()
         self._last_log = 0.0
 
@@ -182,9 +183,13 @@ class _Lane:
                     self.stop.wait(self.linger)
                 if self.stop.is_set() and not self.durable:
                     proc.wait_for_durable()  # at exit the spool gets the CPU first
-                    if self.spool_recoverable and proc.can_pend and proc.exit_time_left() < EXIT_BATCH_MARGIN_S:
-                        exiting_early = True  # what is left is listed for recovery at shutdown
-                        break
+                    if self.spool_recoverable and proc.can_pend:
+                        left = proc.exit_time_left()
+                        # not enough time left to finish (at the pace measured so far): list the
+                        # rest for recovery at once instead of holding the exit for part of it
+                        if left < EXIT_BATCH_MARGIN_S or len(q) * self.per_span > left:
+                            exiting_early = True
+                            break
                 marker: _Marker | None = None
                 with self.take_lock:
                     batch: list[Any] = []
@@ -197,6 +202,7 @@ class _Lane:
                         batch.append(item)
                 if batch:
                     self.inflight = len(batch)
+                    t0 = time.monotonic()
                     if not self._export(batch):  # interrupted at exit: back to the queue
                         with self.take_lock:
                             if marker is not None:
@@ -209,6 +215,8 @@ class _Lane:
                     self.batch = []
                     self.inflight = 0
                     self.stats.backlog = len(q)
+                    per = (time.monotonic() - t0) / len(batch)
+                    self.per_span = per if not self.per_span else 0.7 * self.per_span + 0.3 * per
                 if marker is not None:
                     marker.event.set()
             proc.maybe_persist()
@@ -391,9 +399,16 @@ class SinkProcessor:
             return
         deadline = self._deadline
         assert deadline is not None
-        span = max(0.0, deadline - time.monotonic())
-        lane_deadline = deadline - min(0.05, span * 0.2)  # keep time to list leftovers and persist
-        self._lane_deadline = lane_deadline
+        if first:
+            # keep time to list what the local sinks have left (~1-2 us a span, more while the
+            # spool still competes for the CPU) and to persist the counters
+            span = max(0.0, deadline - time.monotonic())
+            backlog = max((len(lane.q) + len(lane.batch) for lane in self._lanes
+                           if lane.spool_recoverable and self.can_pend), default=0)
+            reserve = min(max(0.05, 0.02 + 2.5e-6 * backlog), 0.4 * span)
+            self._lane_deadline = deadline - reserve
+        lane_deadline = self._lane_deadline
+        assert lane_deadline is not None
         if first:
             for lane in self._lanes:
                 lane.stop.set()
@@ -436,6 +451,7 @@ class SinkProcessor:
     def _account_leftovers(self) -> None:
         """Count what a sink still had when the deadline passed: never a silent loss. A
         spool-recoverable sink's leftovers are listed for recovery (``state/pending/``)."""
+        self._pend_memo: dict[Any, Any] = {}  # the local sinks usually have the same leftovers
         for lane in self._lanes:
             alive = lane.thread is not None and lane.thread.is_alive()
             if lane.spool_recoverable and self.can_pend:
@@ -461,7 +477,8 @@ class SinkProcessor:
             else:
                 lane.drop(left)
                 logger.warning("otel-agents: sink %s did not finish within the %.2f s exit deadline; "
-                               "%d spans not written to it", lane.name, self.exit_deadline, left)
+                               "%d spans were still queued (counted as not written to it)",
+                               lane.name, self.exit_deadline, left)
 
     # --- recovery of what spool-recoverable sinks missed -------------------------------------
     def pend(self, lane: _Lane, spans: Sequence[Any]) -> None:
@@ -472,10 +489,9 @@ class SinkProcessor:
 
     def _pend_spans(self, lane: _Lane, spans: Sequence[Any], *, at_exit: bool) -> None:
         try:
-            from otel_agents.sinks.pending import span_ids_of, write_pending
+            from otel_agents.sinks.pending import write_pending_spans
 
-            ids, min_end = span_ids_of(spans)
-            write_pending(self.home, lane.name, list(dict.fromkeys(ids)), min_end)
+            write_pending_spans(self.home, lane.name, spans, memo=self._pend_memo if at_exit else None)
         except Exception as exc:  # noqa: BLE001 - disk full: counted, never raised
             lane.drop(len(spans))
             logger.warning("otel-agents: sink %s: cannot list %d spans for recovery (%s: %s); "

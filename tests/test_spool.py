@@ -1,5 +1,5 @@
-"""The spool: OTLP-JSON lines by the official encoder, one write per record, rotation,
-retention, partial lines, many processes."""
+"""The spool: OTLP-JSON lines identical to the official encoder's, one write per record,
+rotation, retention, partial lines, many processes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from otel_agents.config import load_config
 from otel_agents.sinks.files import AppendFile, iter_lines
 from otel_agents.sinks.ledger import Ledger
 from otel_agents.sinks.spool import SpoolSink, apply_retention, iter_records, iter_spans, spool_files
+from otel_agents.sinks.spool_encoder import encode_line_official
 
 PY = sys.executable
 
@@ -54,6 +56,7 @@ def test_line_is_exactly_the_official_encoding(monkeypatch):
     lines = path.read_bytes().split(b"\n")
     assert lines[-1] == b"" and len(lines) == 2  # one record, newline-terminated
     assert json.loads(lines[0]) == json.loads(encode_spans(spans).to_json())
+    assert path.read_bytes() == encode_line_official(spans)  # byte for byte (tests/test_spool_encoder.py)
     doc = json.loads(lines[0])
     span = doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     attrs = {a["key"]: a["value"] for a in span["attributes"]}
@@ -126,6 +129,11 @@ def test_retention_keeps_undelivered_and_prunes_ledger(monkeypatch):
     sink._roll(sink._seq + 1)
     sink.export(spans[2:])
     sink.close()
+    # the first export started the hourly retention on its own thread: let it finish, or it
+    # may run after the files are made old below and delete one itself
+    for t in threading.enumerate():
+        if t.name == "otel-agents-retention":
+            t.join(10)
     old, new = spool_files(cfg.spans_dir)
     month_ago = time.time() - 30 * 86400
     os.utime(old, (month_ago, month_ago))

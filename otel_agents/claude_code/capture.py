@@ -187,10 +187,22 @@ def content_record(value: object, capture: bool) -> dict[str, object]:
     if capture:
         from otel_agents.redact import redact  # standard library only; opt-in path
 
-        rec["text"] = redact(text[:MAX_CONTENT_CHARS])
+        rec["text"] = clean_text(redact(text[:MAX_CONTENT_CHARS]))
         if len(text) > MAX_CONTENT_CHARS:
             rec["truncated"] = True
     return rec
+
+
+def clean_text(text: str) -> str:
+    """``text`` as valid Unicode: JSON can carry lone surrogates (``"\\ud800"``), which no
+    UTF-8 file, database or protobuf takes; they become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
+    return text
 
 
 def reduce_payload(payload: dict[str, object], capture: bool) -> dict[str, object]:
@@ -198,10 +210,10 @@ def reduce_payload(payload: dict[str, object], capture: bool) -> dict[str, objec
     out: dict[str, object] = {}
     for key, value in payload.items():
         if key in KEEP_FIELDS:
-            if value is None or isinstance(value, (bool, int, float)) or (
-                isinstance(value, str) and len(value) <= MAX_KEPT_CHARS
-            ):
+            if value is None or isinstance(value, (bool, int, float)):
                 out[key] = value
+            elif isinstance(value, str) and len(value) <= MAX_KEPT_CHARS:
+                out[key] = clean_text(value)
             else:
                 out[key] = {"fingerprint": content_record(value, False)}
         elif key in CONTENT_FIELDS:
@@ -372,8 +384,13 @@ def handle(raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool
         log_problem(home, "malformed", f"payload is a JSON {type(payload).__name__}, not an object", raw)
         return None
     sid = payload.get("session_id")
+    if isinstance(sid, str):
+        sid = clean_text(sid)
     if not isinstance(sid, str) or not sid:
         log_problem(home, "no_session", "payload without a string session_id", raw)
+        return None
+    if len(sid) > MAX_KEPT_CHARS:  # it would be fingerprinted like any long field: no session to join
+        log_problem(home, "no_session", f"session_id longer than {MAX_KEPT_CHARS} characters", raw)
         return None
     settings = hook_settings(home)
     _fsync_wanted = settings["claude_code.fsync"]

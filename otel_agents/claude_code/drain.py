@@ -22,6 +22,7 @@ with ``agent=agent_type``; a tool call = tool_call; an API response = model usag
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -321,8 +322,12 @@ def _apply_spool(s: Session, files: store.SessionFiles) -> None:
         s.apply(t, e, store.event_id(s.session_id, line))
 
 
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def _spooled(line: bytes) -> tuple[int, dict[str, Any]] | None:
-    """``(receive ns, event)`` of one spool line, or ``None`` if it is not one."""
+    """``(receive ns, event)`` of one spool line, or ``None`` if it is not one. Lone
+    surrogates (a spool written by an older hook) become U+FFFD."""
     import json
 
     try:
@@ -332,7 +337,21 @@ def _spooled(line: bytes) -> tuple[int, dict[str, Any]] | None:
         return None
     if isinstance(t, bool) or not isinstance(t, int) or not isinstance(e, dict):
         return None
+    if _SURROGATE.search(line):
+        e = _clean(e)
     return t, e
+
+
+def _clean(value: Any) -> Any:
+    from otel_agents.claude_code.capture import clean_text
+
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(k) if isinstance(k, str) else k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
 
 
 def _transcripts(s: Session) -> list[tuple[str, str | None]]:
@@ -358,8 +377,8 @@ def _read_usage(s: Session, closing: bool) -> None:
         try:
             for resp in read_responses(path, cursor):
                 s.assign(resp, path, agent_id)
-        except OSError:
-            continue  # missing, unreadable or not yet written: a later drain reads it
+        except (OSError, ValueError):
+            continue  # missing, unreadable, not a file, or not yet written: a later drain reads it
         finally:
             s.cursors[path] = cursor
         pending = cursor.open

@@ -25,6 +25,8 @@ Exported items keep only what later events and responses need (keys and times).
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,9 +44,14 @@ def _str(value: Any) -> str | None:
 
 
 def _num(value: Any) -> float | None:
+    """A finite number >= 0 (a payload may carry anything: NaN, infinity, 10**40)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if value >= 0 else None
+    try:
+        v = float(value)
+    except OverflowError:
+        return None
+    return v if math.isfinite(v) and v >= 0 else None
 
 
 def _content(value: Any) -> dict[str, Any] | None:
@@ -450,7 +457,7 @@ class Session(Item):
             return
         if tool.start is None:
             dur = _num(e.get("duration_ms"))
-            tool.start = t - int(dur * _NS_PER_MS) if dur is not None else t
+            tool.start = max(0, t - int(dur * _NS_PER_MS)) if dur is not None else t
         if ev.tool:
             tool.name = ev.tool
         if tool.arguments is None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
@@ -139,9 +140,18 @@ def _tool_ids(msg: dict[str, Any]) -> list[str]:
 def read_lines(path: str, cursor: FileCursor) -> Iterator[bytes]:
     """Whole new lines of ``path`` after ``cursor.offset``; advances the offset past them.
 
-    Raises ``OSError`` when the file cannot be read (the caller retries at a later drain).
+    Raises ``OSError`` when the file cannot be read (the caller retries at a later drain),
+    or is not a regular file: a FIFO or a device named in a payload must never block or
+    feed the drain. Opened read-only: a transcript is never written.
     """
-    with open(path, "rb") as f:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path}: not a regular file")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size < cursor.offset:  # replaced or truncated: start over (dedupe drops repeats)
             cursor.offset = 0
@@ -165,7 +175,7 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
     for line in read_lines(path, cursor):
         try:
             entry = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if not isinstance(entry, dict):
             continue

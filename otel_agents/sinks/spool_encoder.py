@@ -22,13 +22,17 @@ from __future__ import annotations
 import base64
 import json
 import math
+import operator
 from collections.abc import Mapping, Sequence
+from functools import partial
+from itertools import compress
 from json.encoder import encode_basestring as _enc  # the C function json.dumps uses (ensure_ascii=False)
 from typing import Any
 
 from opentelemetry.trace import StatusCode
 
 _float_repr = float.__repr__
+_is_none = partial(operator.is_, None)
 _int_str = int.__repr__
 
 #: '{"key":"<key>","value":' per attribute key (bounded).
@@ -125,13 +129,11 @@ def _attribute_items(d: dict[str, Any]) -> str:
     except TypeError:  # an unhashable value: no fast pass
         frags = [None] * len(d)
     if None in frags:
-        items = list(d.items())
         keys = _KEY_FRAGS
         skipped = False
         i = -1
-        for _ in range(frags.count(None)):
+        for k, v in compress(d.items(), map(_is_none, frags)):  # the misses only, found in C
             i = frags.index(None, i + 1)
-            k, v = items[i]
             t = type(v)
             if type(k) is str:
                 if t is float and v - v == 0.0:  # finite (not cached: 0.0 == -0.0)
@@ -242,17 +244,6 @@ def _span(span: Any) -> str:
         end = span._end_time
     except AttributeError:  # some other ReadableSpan-like object: the public interface
         return _span_public(span)
-    if ctx:
-        head = f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}"'
-        if ctx.trace_state:
-            head += _trace_state(ctx.trace_state)
-    else:
-        head = '{"traceId":"00000000000000000000000000000000","spanId":"0000000000000000"'
-    if parent:
-        head += f',"parentSpanId":"{parent.span_id:016x}","flags":768' if parent.is_remote else \
-            f',"parentSpanId":"{parent.span_id:016x}","flags":256'
-    else:
-        head += ',"flags":256'
     d = getattr(attrs, "_dict", None)
     if type(d) is dict:
         body = _attribute_items(d) if d else ""
@@ -271,17 +262,38 @@ def _span(span: Any) -> str:
         if dropped:
             body += f',"droppedLinksCount":{dropped}'
     if status is None:
-        tail = "}"
+        body += "}"
     elif getattr(status, "_status_code", None) is _UNSET and not getattr(status, "_description", 1):
-        tail = _NO_STATUS  # the common case, without the properties and the enum's value lookup
+        body += _NO_STATUS  # the common case, without the properties and the enum's value lookup
     else:
-        tail = _status(status)
-    head += (_NAMES.get(name) or _name_frag(name)) + (_KIND.get(kind) or _kind(kind))
+        body += _status(status)
+    named = (_NAMES.get(name) or _name_frag(name)) + (_KIND.get(kind) or _kind(kind))
+    if ctx and start and end and not ctx.trace_state:  # the common case: one format
+        if parent:
+            return _WITH_PARENT % (ctx.trace_id, ctx.span_id, parent.span_id, "768" if parent.is_remote else "256",
+                                   named, start, end, body)
+        return _ROOT % (ctx.trace_id, ctx.span_id, named, start, end, body)
+    if ctx:
+        head = f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}"'
+        if ctx.trace_state:
+            head += _trace_state(ctx.trace_state)
+    else:
+        head = '{"traceId":"00000000000000000000000000000000","spanId":"0000000000000000"'
+    if parent:
+        head += f',"parentSpanId":"{parent.span_id:016x}","flags":' + ("768" if parent.is_remote else "256")
+    else:
+        head += ',"flags":256'
+    head += named
     if start:
         head += f',"startTimeUnixNano":"{start}"'
     if end:
         head += f',"endTimeUnixNano":"{end}"'
-    return head + body + tail
+    return head + body
+
+
+_WITH_PARENT = ('{"traceId":"%032x","spanId":"%016x","parentSpanId":"%016x","flags":%s%s'
+                ',"startTimeUnixNano":"%s","endTimeUnixNano":"%s"%s')
+_ROOT = '{"traceId":"%032x","spanId":"%016x","flags":256%s,"startTimeUnixNano":"%s","endTimeUnixNano":"%s"%s'
 
 
 def _span_public(span: Any) -> str:
@@ -380,8 +392,12 @@ def encode_text(spans: Sequence[Any]) -> str:
     last_s: Any = _keep_out
     lst: list[str] = []
     for span in spans:
-        r = span.resource
-        s = span.instrumentation_scope or None
+        try:  # the SDK's fields, without its properties
+            r = span._resource
+            s = span._instrumentation_scope or None
+        except AttributeError:
+            r = span.resource
+            s = span.instrumentation_scope or None
         if r is last_r and s is last_s:  # the common case: same provider and tracer as the previous span
             lst.append(_span(span))
             continue

@@ -58,7 +58,9 @@ def _expected_session(raw: bytes) -> str | None:
     if not isinstance(payload, dict):
         return None
     sid = payload.get("session_id")
-    return sid if isinstance(sid, str) and sid else None
+    if not isinstance(sid, str) or not sid or len(sid) > capture.MAX_KEPT_CHARS:
+        return None
+    return capture.clean_text(sid)  # lone surrogates: U+FFFD
 
 
 def one(raw: bytes) -> dict:

@@ -36,16 +36,21 @@ EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "Post
           "SubagentStop", "Stop", "PreCompact", "PostCompact", "Notification", "SessionEnd", "Unknown"]
 SESSIONS = ["fuzz-a", "fuzz-b", "0b7c6f0e-1111-4c4c-8888-00000000000f", "../../etc/passwd", "con", " ", "x" * 300]
 
-WORKER_CASES = n(10_000, 50_000)
+WORKER_CASES = n(10_000, 50_000)  # payloads: hypothesis examples x PER_EXAMPLE
 PROCESS_CASES = n(300, 2_000)
 
 # --- strategies ---------------------------------------------------------------------------------------
 surrogates = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3)
-texts = st.one_of(st.text(max_size=60), surrogates, st.sampled_from(["", "\x00", "\u202e", "🙂" * 20, "\\", '"']))
+texts = st.one_of(st.text(max_size=40), surrogates, st.sampled_from(["", "\x00", "\u202e", "🙂" * 20, "\\", '"']))
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**18, max_value=10**60),
                     st.floats(allow_nan=True, allow_infinity=True), texts)
-json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=5)
-                           | st.dictionaries(texts, kids, max_size=5), max_leaves=25)
+json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=3)
+                           | st.dictionaries(texts, kids, max_size=3), max_leaves=6)
+#: Values of the wrong type or shape for any field, cheap to draw.
+ODD = [None, True, False, 0, -1, 2**63, -(2**64), 10**40, 1.5, float("nan"), float("inf"), "", " ", "x", "\x00",
+       "\ud800", "a\udfffb", "../../etc/passwd", "/dev/zero", [], {}, [1, "a", None], {"a": {"b": [None]}},
+       {"session_id": "nested"}, "x" * 5000]
+field_values = st.one_of(st.sampled_from(ODD), texts, st.integers(), json_values)
 
 
 def _nested(depth: int, leaf: Any = 1) -> Any:
@@ -56,19 +61,20 @@ def _nested(depth: int, leaf: Any = 1) -> Any:
 
 
 payload_objects = st.fixed_dictionaries(
-    {"session_id": st.one_of(st.sampled_from(SESSIONS), json_values),
-     "hook_event_name": st.one_of(st.sampled_from(EVENTS), json_values)},
+    {"session_id": st.one_of(st.sampled_from(SESSIONS), field_values),
+     "hook_event_name": st.one_of(st.sampled_from(EVENTS), field_values)},
     optional={
-        "transcript_path": st.one_of(st.sampled_from(["/nonexistent/t.jsonl", "/dev/zero", "/", ""]), json_values),
-        "cwd": json_values, "tool_name": st.one_of(st.sampled_from(["Bash", "Read", "mcp__x__y"]), json_values),
-        "tool_use_id": st.one_of(st.sampled_from(["toolu_1", "toolu_2"]), json_values),
-        "tool_input": json_values, "tool_response": json_values, "prompt": json_values, "error": json_values,
-        "duration_ms": st.one_of(st.integers(), st.floats(allow_nan=True, allow_infinity=True), json_values),
-        "agent_id": json_values, "agent_type": json_values, "is_interrupt": json_values, "source": json_values,
-        "reason": json_values, "model": json_values, "message": json_values, "stop_hook_active": json_values,
-        "agent_transcript_path": json_values, "permission_mode": json_values, "prompt_id": json_values,
-        "deep": st.integers(min_value=1, max_value=900).map(_nested),  # deeper: the raw cases
-        "extra_unknown_field": json_values,
+        "transcript_path": st.one_of(st.sampled_from(["/nonexistent/t.jsonl", "/dev/zero", "/", "", "a\x00b"]),
+                                     field_values),
+        "cwd": field_values, "tool_name": st.one_of(st.sampled_from(["Bash", "Read", "mcp__x__y"]), field_values),
+        "tool_use_id": st.one_of(st.sampled_from(["toolu_1", "toolu_2"]), field_values),
+        "tool_input": field_values, "tool_response": field_values, "prompt": field_values, "error": field_values,
+        "duration_ms": field_values, "agent_id": field_values, "agent_type": field_values,
+        "is_interrupt": field_values, "source": field_values, "reason": field_values, "model": field_values,
+        "message": field_values, "stop_hook_active": field_values, "agent_transcript_path": field_values,
+        "permission_mode": field_values, "prompt_id": field_values, "notification_type": field_values,
+        "deep": st.integers(min_value=1, max_value=900).map(_nested),  # deeper: the raw cases below
+        "extra_unknown_field": field_values,
     },
 )
 
@@ -77,25 +83,32 @@ def _dumps(v: Any) -> bytes:
     return json.dumps(v, ensure_ascii=True, allow_nan=True).encode()
 
 
-def _corrupt(data: bytes, cut: int, pos: int, junk: bytes) -> bytes:
-    pos = pos % (len(data) + 1)
-    return data[:pos] + junk + data[pos:]
+INVALID_UTF8 = [b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80\x80", b"\xf8\x88\x80\x80\x80"]
 
 
-raw_payloads = st.one_of(
-    json_values.map(_dumps),                                                      # random JSON
-    payload_objects.map(_dumps),                                                  # wrong types
-    payload_objects.map(_dumps).flatmap(                                          # truncated
-        lambda b: st.integers(min_value=0, max_value=max(0, len(b) - 1)).map(lambda k: b[:k])),
-    st.tuples(payload_objects.map(_dumps), st.integers(min_value=0), st.integers(min_value=0),  # not UTF-8
-              st.sampled_from([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x80\x80", b"\xf8\x88\x80\x80\x80"])
-              ).map(lambda t: _corrupt(*t)),
-    payload_objects.map(lambda v: json.dumps(v, ensure_ascii=False).encode("utf-16", "surrogatepass")),  # UTF-16
-    st.binary(max_size=2000),                                                     # raw bytes
-    st.integers(min_value=1, max_value=200_000).map(lambda d: b"[" * d + b"]" * d),  # deep nesting
-    st.integers(min_value=1, max_value=5_000).map(
-        lambda d: b'{"session_id":"fuzz-a","hook_event_name":"PreToolUse","tool_input":' + b"[" * d + b"]" * d + b"}"),
-)
+def expand(case: tuple[Any, Any, bytes, int, int]) -> list[bytes]:
+    """One hypothesis example, six payloads: a payload-shaped object with wrong types, random
+    JSON, the object truncated, the object with bytes that are not UTF-8, the object in
+    UTF-16, and raw bytes or deep nesting."""
+    obj, value, blob, r, depth = case
+    data = _dumps(obj)
+    pos = r % (len(data) + 1)
+    return [
+        data,
+        _dumps(value),
+        data[: r % max(1, len(data))],
+        data[:pos] + INVALID_UTF8[r % len(INVALID_UTF8)] + data[pos:],
+        json.dumps(obj, ensure_ascii=False).encode("utf-16", "surrogatepass"),
+        blob if r % 3 else (b"[" * depth + b"]" * depth if r % 2 else
+                            b'{"session_id":"fuzz-a","hook_event_name":"PreToolUse","tool_input":'
+                            + b"[" * depth + b"]" * depth + b"}"),
+    ]
+
+
+PER_EXAMPLE = 6
+cases = st.tuples(payload_objects, json_values, st.binary(max_size=1024), st.integers(min_value=0, max_value=2**32),
+                  st.integers(min_value=1, max_value=200_000))
+raw_payloads = cases.map(lambda c: expand(c)[c[3] % PER_EXAMPLE])  # one of them (the separate processes)
 
 
 def big_payloads() -> list[tuple[str, bytes]]:
@@ -164,13 +177,14 @@ def fuzz_home(tmp_path_factory):
 def test_fuzzed_payloads_through_the_cli_entry_point(fuzz_home):
     worker = Worker(fuzz_home)
     try:
-        @settings(max_examples=WORKER_CASES, deadline=None, database=None, derandomize=not SOAK,
-                  suppress_health_check=list(HealthCheck))
-        @given(raw_payloads)
-        def fuzz(raw: bytes) -> None:
-            res = worker.run(raw)
-            _tally(res, "worker")
-            check(res, raw)
+        @settings(max_examples=WORKER_CASES // PER_EXAMPLE + 1, deadline=None, database=None,
+                  derandomize=not SOAK, suppress_health_check=list(HealthCheck))
+        @given(cases)
+        def fuzz(case: tuple[Any, Any, bytes, int, int]) -> None:
+            for raw in expand(case):
+                res = worker.run(raw)
+                _tally(res, "worker")
+                check(res, raw)
 
         fuzz()
         for _name, raw in big_payloads():
