@@ -121,6 +121,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sinks", action="store_true", help="attach every registered sink on our side")
     parser.add_argument("--gap-ms", type=float, default=None, help="idle time between steps (default 1 with --sinks)")
+    parser.add_argument("--workflow-id", default=None,
+                        help="give the workflow an id: ids then derive from keys (blake2b per span)")
     ns = parser.parse_args()
     gap_s = (ns.gap_ms if ns.gap_ms is not None else (1.0 if ns.sinks else 0.0)) / 1000.0
 
@@ -142,7 +144,7 @@ def main() -> int:
     ours_provider = TracerProvider()
     ours_provider.add_span_processor(BatchSpanProcessor(NullExporter()))
     rt = otel_agents.setup(provider=ours_provider, with_sinks=ns.sinks, set_global=False)
-    wf = otel_agents.new_workflow("bench", workflow_id="bench").start()
+    wf = otel_agents.new_workflow("bench", workflow_id=ns.workflow_id).start()
     phase = wf.phase("build").start()
 
     # Warm up both paths.
@@ -180,7 +182,8 @@ def main() -> int:
     otel_agents.shutdown()
     ratio = ours_us / bare_us
     print(f"python {sys.version.split()[0]}, {ns.rounds} rounds x {ns.steps} steps, gap {gap_s * 1000:.1f} ms, "
-          f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}")
+          f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}, "
+          f"ids: {'derived from keys' if ns.workflow_id else 'random'}")
     print(f"bare OpenTelemetry step (2 spans, cost known): {bare_us:8.1f} us (median of round medians)")
     print(f"otel-agents step (3 hooks, 2 spans, cost):      {ours_us:8.1f} us")
     if cpu_per_step_us is not None:

@@ -176,6 +176,7 @@ class _Handle:
             response_id=response_id,
             key=self._child_key("chat", model),
             parent_key=self.event.key,
+            derive_ids=self.event.derive_ids,
             start_time=start_time,
             # Stamp the end now, so the span's duration never includes our own pricing.
             end_time=end_time if end_time is not None else time.time_ns(),
@@ -259,6 +260,7 @@ class Step(_Handle):
             ToolCallEvent(
                 workflow_id=ev.workflow_id,
                 key=key or (f"{ev.key}/tool:{call_id}" if call_id else self._child_key("tool", tool_name)),
+                derive_ids=ev.derive_ids or key is not None,
                 parent_key=ev.key,
                 tool_name=tool_name,
                 call_id=call_id,
@@ -299,6 +301,7 @@ class _StepParent(_Handle):
             StepEvent(
                 workflow_id=ev.workflow_id,
                 key=key or self._child_key("step", f"{name}@{attempt}"),
+                derive_ids=ev.derive_ids or key is not None,
                 parent_key=ev.key,
                 name=name,
                 agent=agent,
@@ -348,6 +351,7 @@ class Workflow(_StepParent):
             PhaseEvent(
                 workflow_id=ev.workflow_id,
                 key=key or self._child_key("phase", name),
+                derive_ids=ev.derive_ids or key is not None,
                 parent_key=ev.key,
                 name=name,
                 number=number,
@@ -373,12 +377,21 @@ def new_workflow(
     start_time: int | None = None,
     attributes: dict[str, Any] | None = None,
     runtime: Runtime | None = None,
+    deterministic_ids: bool | None = None,
 ) -> Workflow:
-    """A workflow handle (not started). ``workflow_id`` defaults to a new UUID."""
+    """A workflow handle (not started). ``workflow_id`` defaults to a new UUID.
+
+    ``workflow_id`` names ONE run. When the caller gives it, the trace id derives from it
+    and every span id from the span's key (see ``otel_agents.ids``), so a span started here
+    can be ended by an event replayed in another process, and exporting twice never
+    duplicates a span. Without one (or with ``deterministic_ids=False``) ids are random,
+    which also skips the hashing; children given an explicit ``key=`` derive theirs anyway.
+    """
     return Workflow(
         WorkflowEvent(
             workflow_id=workflow_id or uuid.uuid4().hex,
             key="workflow",
+            derive_ids=workflow_id is not None if deterministic_ids is None else deterministic_ids,
             name=name,
             template=template,
             issue_id=issue_id,

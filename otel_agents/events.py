@@ -54,6 +54,10 @@ class LifecycleEvent:
     :param error: the exception or error text of a failure.
     :param error_type: low-cardinality error class; defaults to the exception's class name.
     :param attributes: extra span attributes the caller wants recorded.
+    :param derive_ids: derive the trace and span ids from ``workflow_id`` and ``key``
+        (the default for events given to the hooks directly, e.g. replayed from a log);
+        the executor API sets it only for caller-given keys, so two runs that reuse a
+        workflow id never share span ids.
     """
 
     workflow_id: str
@@ -66,6 +70,7 @@ class LifecycleEvent:
     error: BaseException | str | None = None
     error_type: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    derive_ids: bool = True
 
     @property
     def error_message(self) -> str | None:
@@ -204,6 +209,8 @@ class ModelUsage:
     :param end_time: call end, ns since the epoch.
     :param parent: explicit parent span (cross-process).
     :param attributes: extra span attributes.
+    :param derive_ids: derive the span id from ``workflow_id`` and ``key`` (see
+        ``LifecycleEvent``).
     """
 
     workflow_id: str
@@ -223,6 +230,7 @@ class ModelUsage:
     end_time: int | None = None
     parent: SpanParent | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    derive_ids: bool = True
 
     @classmethod
     def from_anthropic(cls, usage: dict[str, Any], **kwargs: Any) -> ModelUsage:

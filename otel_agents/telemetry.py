@@ -51,7 +51,9 @@ class KeyedIdGenerator(IdGenerator):
         local = self._local
         v = getattr(local, "span_id", 0)
         if v:
-            local.span_id = 0
+            # The SDK asks for a trace id (roots only) before the span id: whatever trace id
+            # was set and not used belongs to this span, so forget it too.
+            local.span_id = local.trace_id = 0
             return v
         return self._rand(64) or 1
 

@@ -240,8 +240,8 @@ def test_explicit_parent_and_times(runtime, exporter):
 def test_ids_are_deterministic_across_runs(make_runtime, exporter):
     make_runtime()
 
-    def run():
-        with oa.workflow("w", workflow_id="same-id") as wf:
+    def run(**kw):
+        with oa.workflow("w", workflow_id="same-id", **kw) as wf:
             with wf.phase("p") as ph:
                 with ph.step("s"):
                     pass
@@ -252,6 +252,13 @@ def test_ids_are_deterministic_across_runs(make_runtime, exporter):
     run()
     second = [(s.name, s.context.trace_id, s.context.span_id) for s in exporter.get_finished_spans()]
     assert first == second
+    assert {t for _, t, _ in first} == {trace_id_for("same-id")}
+    # Opting out: a rerun with the same workflow id is a new trace with new span ids.
+    exporter.clear()
+    run(deterministic_ids=False)
+    third = [(s.name, s.context.trace_id, s.context.span_id) for s in exporter.get_finished_spans()]
+    assert {t for _, t, _ in third}.isdisjoint({t for _, t, _ in first})
+    assert {i for _, _, i in third}.isdisjoint({i for _, _, i in first})
 
 
 def test_capture_content_is_opt_in_and_redacted(make_runtime, exporter, monkeypatch):

@@ -240,16 +240,22 @@ class SpansPlugin:
         parent = self._open.get((wid, ev.parent_key)) if ev.parent_key is not None else None
         if parent is not None:
             ctx = parent.context
-            trace_id = parent.trace_id
         else:
             ctx = self._parent_context(ev, None)
-            trace_id = ev.parent.trace_id if ev.parent is not None else trace_id_for(wid)
-        span_id = span_id_for(wid, ev.key)
-        rt.ids.next_ids(trace_id, span_id)
+        if ev.derive_ids:
+            if parent is not None:
+                trace_id = parent.trace_id
+            else:
+                trace_id = ev.parent.trace_id if ev.parent is not None else trace_id_for(wid)
+            span_id = span_id_for(wid, ev.key)
+            rt.ids.next_ids(trace_id, span_id)
+            span = rt.tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs, start_time=ev.start_time)
+            if ctx is None:  # under the application's current span: the SDK chose the trace id
+                trace_id = span.get_span_context().trace_id
+            return span, parent, trace_id, span_id
         span = rt.tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs, start_time=ev.start_time)
-        if ctx is None:  # under the application's current span: the SDK chose the trace id
-            trace_id = span.get_span_context().trace_id
-        return span, parent, trace_id, span_id
+        sc = span.get_span_context()
+        return span, parent, sc.trace_id, sc.span_id
 
     def _start(self, kind: str, ev: Any, name: str, attrs: dict[str, Any]) -> _State:
         span, parent, trace_id, span_id = self._open_span(ev, name, attrs, _INTERNAL)
