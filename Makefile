@@ -49,12 +49,21 @@ example: install
 test: install phoenix chromium
 	$(PY) -m pytest -q
 
+# The fault-injection suite at soak sizes (a 30 s database lock, 50,000 fuzzed hook payloads,
+# 20 SIGKILLs, ...), then the results table in docs/reliability.md is regenerated from what it
+# measured (tests/faults/report.py; only the region between its markers changes). Fails if a
+# case failed, after writing the table.
+reliability: install
+	OTEL_AGENTS_FAULTS=soak $(PY) -m pytest tests/faults -q; status=$$?; \
+		$(PY) tests/faults/report.py --mode soak && exit $$status
+
 bench: install
 	$(PY) benchmarks/step_overhead.py
 	$(PY) benchmarks/hook_latency.py
 	$(PY) benchmarks/exit_deadline.py
 	$(PY) benchmarks/replay_throughput.py
 	$(PY) benchmarks/concurrent_writers.py
+	$(PY) benchmarks/exit_burst.py
 	$(PY) benchmarks/report_scale.py
 
 clean:

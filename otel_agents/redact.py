@@ -44,14 +44,17 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
         r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)"
         r"(\\?\"(?:[^\"\\]|\\[^\"])*\\?\"|'[^']*'|[^\s\\]+)"),
      lambda m: m.group(1) + _quoted(m.group(2))),
+    # The key is one word (at most 100 characters) holding a secret's name, found by a
+    # bounded lookahead: a long run of letters costs linear time.
     (re.compile(
-        r"(?im)\b([A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN(?!S)|API_KEY|APIKEY|ACCESS_KEY|PRIVATE_KEY|CREDENTIALS?)"
-        r"[A-Z0-9_]*)(\\?[\"']?\s*[=:]\s*)"
+        r"(?m)(?<![A-Za-z0-9_])(?=[A-Za-z0-9_]{0,90}(?i:PASSWORD|PASSWD|SECRET|TOKEN(?!S)|API_?KEY|ACCESS_?KEY"
+        r"|PRIVATE_?KEY|CREDENTIAL))([A-Za-z0-9_]{1,100})(\\?[\"']?\s*[=:]\s*)"
         r"(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\"|'[^']*'|[^\s\"',;}\\]+)"),
      lambda m: m.group(1) + m.group(2) + _quoted(m.group(3))),
     (re.compile(r"(?i)(\\?\"authorization\\?\"\s*:\s*)(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\")"),
      lambda m: m.group(1) + _quoted(m.group(2))),
-    (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"), REDACTED),
+    # A private key's body is base64 and headers, never a dash: linear even without its END line.
+    (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?"), REDACTED),
 )
 
 
@@ -59,6 +62,19 @@ def redact(text: str) -> str:
     """``text`` with obvious secrets replaced by ``[REDACTED]``."""
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
+    return text
+
+
+def valid_text(text: str) -> str:
+    """``text`` as valid Unicode: a lone surrogate (a file name decoded with
+    ``surrogateescape``, a ``"\\ud800"`` escape in JSON) becomes U+FFFD. No UTF-8 file,
+    database or protobuf takes one."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
     return text
 
 

@@ -48,6 +48,7 @@ EXIT_BATCH_MARGIN_S = 0.03
 #: that failed works again.
 RECOVER_START_DELAY_S = 1.0
 RECOVER_AGAIN_DELAY_S = 0.5
+_SPOOL_RECOVERABLE = ("metrics", "analytics")
 
 
 @runtime_checkable
@@ -130,7 +131,8 @@ class _Lane:
         self.linger = float(getattr(sink, "linger", 0.0) or 0.0)
         self.durable = bool(getattr(sink, "durable", False))
         self.recoverable = bool(getattr(sink, "recoverable", False))
-        self.spool_recoverable = bool(getattr(sink, "spool_recoverable", False))
+        # recovery knows how to write these sinks only (otel_agents.sinks.recover.RECOVERABLE)
+        self.spool_recoverable = bool(getattr(sink, "spool_recoverable", False)) and self.name in _SPOOL_RECOVERABLE
         self._reset()
 
     def _reset(self) -> None:
@@ -181,6 +183,9 @@ class _Lane:
             while q:
                 if self.linger and not self.stop.is_set() and len(q) < self.max_batch:
                     self.stop.wait(self.linger)
+                if self.stop.is_set() and self.durable and proc.exit_time_left() <= 0:
+                    exiting_early = True  # past the deadline: the exit path needs the CPU now
+                    break
                 if self.stop.is_set() and not self.durable:
                     proc.wait_for_durable()  # at exit the spool gets the CPU first
                     if self.spool_recoverable and proc.can_pend:
@@ -400,12 +405,12 @@ class SinkProcessor:
         deadline = self._deadline
         assert deadline is not None
         if first:
-            # keep time to list what the local sinks have left (~1-2 us a span, more while the
-            # spool still competes for the CPU) and to persist the counters
+            # keep time to list what the local sinks have left (~1-2 us a span of CPU, more on
+            # a loaded machine) and to persist the counters (~10-30 ms)
             span = max(0.0, deadline - time.monotonic())
             backlog = max((len(lane.q) + len(lane.batch) for lane in self._lanes
                            if lane.spool_recoverable and self.can_pend), default=0)
-            reserve = min(max(0.05, 0.02 + 2.5e-6 * backlog), 0.4 * span)
+            reserve = min(max(0.05, 0.03 + 3.5e-6 * backlog), 0.4 * span)
             self._lane_deadline = deadline - reserve
         lane_deadline = self._lane_deadline
         assert lane_deadline is not None
@@ -430,6 +435,7 @@ class SinkProcessor:
         if self._lane_deadline is None or lane.durable:
             return False
         if self.exit_time_left() < EXIT_BATCH_MARGIN_S:
+            # a recoverable sink stops (its rest is listed); any other finishes what it can
             return lane.spool_recoverable and self.can_pend
         return any(other.durable and other.thread is not None and other.thread.is_alive() for other in self._lanes)
 
@@ -466,9 +472,10 @@ class SinkProcessor:
                 if left_spans:
                     self._pend_spans(lane, left_spans, at_exit=True)
                 continue
-            if not alive:
-                continue
-            left = sum(1 for item in list(lane.q) if item.__class__ is not _Marker) + lane.inflight
+            if lane.thread is None:
+                continue  # never started (a forked child that ended no span)
+            # a lane that stopped at the deadline (the spool) has left its queue as it was
+            left = sum(1 for item in list(lane.q) if item.__class__ is not _Marker) + (lane.inflight if alive else 0)
             lane.stats.backlog = left
             if not left:
                 continue

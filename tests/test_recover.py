@@ -105,40 +105,56 @@ def _analytics_ids(home: Path) -> set[str]:
 
 
 def test_exit_with_20000_queued_spans_spools_all_and_the_next_start_recovers_the_rest(tmp_path):
+    """20,000 spans still queued at exit: the spool gets every one; the analytics store is
+    locked by another process all along, so it gets none and lists them all; the metrics
+    sink writes what it has time for. The next start writes the rest, once each."""
     home = tmp_path / "home"
     out = tmp_path / "burst.json"
-    # 3 s: the capacity at the default 0.5 s is a benchmark figure (benchmarks/exit_burst.py);
-    # this checks the path end to end, exactly, on a shared and loaded test machine
-    env = _env(home, OTEL_AGENTS_EXIT_DEADLINE="3")
-    p = subprocess.Popen([PY, "-c", BURST, "20000", str(out), "starve"], env=env, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "exiting"
-    t0 = time.monotonic()
-    p.wait(60)
-    exit_s = time.monotonic() - t0
-    assert p.returncode == 0, p.stderr.read()
+    db = _current_store(home)
+    # 4 s: the capacity at the default 0.5 s is a benchmark figure (benchmarks/exit_burst.py);
+    # this checks the path end to end, exactly, on a shared and loaded test machine (the
+    # spool needs ~0.5 s of CPU for 20,000 spans)
+    env = _env(home, OTEL_AGENTS_EXIT_DEADLINE="4")
+    holder = _holder(db)
+    try:
+        p = subprocess.Popen([PY, "-c", BURST, "20000", str(out), "starve"], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        line = p.stdout.readline().strip()
+        assert line == "exiting", p.stderr.read() if not line else line
+        t0 = time.monotonic()
+        p.wait(60)
+        exit_s = time.monotonic() - t0
+        assert p.returncode == 0, p.stderr.read()
+    finally:
+        holder.communicate("", timeout=30)
     doc = json.loads(out.read_text())
     ids = doc["ids"]
     assert len(ids) == len(set(ids)) == 20_000
     assert doc["queued"]["spool"] >= 19_000, doc["queued"]  # really queued at exit
-    assert exit_s < 3 + 2.0, exit_s
+    assert exit_s < 4 + 3.0, exit_s
     spooled = _spool_counts(home)
     assert set(spooled) == set(ids) and set(spooled.values()) == {1}  # every span, once
 
     sinks = state.load(home)["sinks"]
-    left = {name: (sinks[name].get("extra") or {}).get("left_for_recovery", 0) for name in ("metrics", "analytics")}
-    assert sum(left.values()) > 0, sinks  # the exit path left work for the next start
+    assert _analytics_ids(home) == set()
     pending = count_pending(home)
-    assert {n: pending[n]["spans"] for n in pending} == {n: c for n, c in left.items() if c}
-    assert len(_analytics_ids(home)) < 20_000
+    assert pending["analytics"]["spans"] == 20_000  # none lost: all listed
+    written = _metric_counts(home)
+    metrics_pending = {i for f in pending_files(home, ["metrics"]) for i in f.ids()}
+    assert set(written) | metrics_pending == set(ids)
+    assert (sinks["metrics"].get("extra") or {}).get("left_for_recovery", 0) == len(metrics_pending)
 
-    subprocess.run([PY, "-c", NEXT_START], env=env, check=True, timeout=180)
+    subprocess.run([PY, "-c", NEXT_START], env=env, check=True, timeout=240)
     assert pending_files(home) == []
     metrics = _metric_counts(home)
     assert set(metrics) == set(ids) and set(metrics.values()) == {1}  # no record twice
     assert _analytics_ids(home) == set(ids)
     last = json.loads((home / "state" / "recover.json").read_text())["last"]
     assert last["unrecoverable"] == {} and last["complete"] is True
+
+
+def proc_failures(home: Path, sink: str) -> int:
+    return int(state.load(home)["sinks"][sink]["failures"])
 
 
 def _holder(db: Path):
@@ -205,7 +221,11 @@ def test_history_db_locked_for_a_whole_process_then_the_next_start_completes_it(
         ids = json.loads(out.read_text())["ids"]
         assert _analytics_ids(home) == set()
         assert count_pending(home)["analytics"]["spans"] == 300  # at exit: listed, not lost
-        assert set(_metric_counts(home)) == set(ids)  # the other sinks never noticed
+        # the metrics sink did not notice: it wrote everything, except what it had no time
+        # for at exit (listed for the next start, like any exit)
+        metrics_pending = {i for f in pending_files(home, ["metrics"]) for i in f.ids()}
+        assert set(_metric_counts(home)) | metrics_pending == set(ids)
+        assert proc_failures(home, "metrics") == 0
         # a start while the lock is still held: recovery retries, then leaves the files
         info = subprocess.run([CLI, "doctor", "--json"], env=env, capture_output=True, text=True, timeout=60)
         assert json.loads(info.stdout)["pending"]["sinks"]["analytics"] == {"files": 1, "spans": 300}

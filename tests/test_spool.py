@@ -201,3 +201,46 @@ def test_eight_processes_share_files_without_loss_or_corruption(tmp_path):
     assert corrupt == 0
     assert len(names) == len(set(names)) == 8 * 300
     assert len(spool_files(Path(home) / "spans")) >= 2  # rotated while shared
+
+
+def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path):
+    """A real short write: the file size limit (RLIMIT_FSIZE, as a full disk) cuts a record;
+    the partial bytes are cut off again, and the next record after the limit is lifted is
+    the next line."""
+    p = tmp_path / "f.jsonl"
+    script = textwrap.dedent("""
+        import resource, sys
+        from otel_agents.sinks.files import AppendFile
+        path = sys.argv[1]
+        f = AppendFile(path)
+        f.append(b'{"a":1}\\n')
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20, hard))  # room for 12 more bytes
+        try:
+            f.append(b'{"a":2,"pad":"' + b"x" * 100 + b'"}\\n')
+        except OSError as exc:
+            print("cut:", exc)
+        with open(path, "rb") as r:
+            print("after:", r.read())
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        f.append(b'{"a":3}\\n')
+        f.close()
+    """)
+    out = subprocess.run([PY, "-c", script, str(p)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "cut: [Errno 28] short write: 12 of 117 bytes" in out.stdout
+    assert "after: b'{\"a\":1}\\n'" in out.stdout  # the 12 partial bytes were cut off again
+    assert p.read_bytes() == b'{"a":1}\n{"a":3}\n'
+
+
+def test_a_spool_file_deleted_while_open_is_created_again(monkeypatch):
+    cfg = _cfg(monkeypatch)
+    sink = SpoolSink(cfg)
+    sink.export(_spans(2))
+    (path,) = spool_files(cfg.spans_dir)
+    path.unlink()  # e.g. someone cleaning up by hand while the process runs
+    sink.export(_spans(3))
+    sink.close()
+    (again,) = spool_files(cfg.spans_dir)
+    assert again == path
+    assert sum(len(list(iter_spans(d))) for _o, _e, d in iter_records(again)) == 3  # not lost in the unlinked file

@@ -53,17 +53,20 @@ def main(args: list[str], prog: str = "otel-agents replay") -> int:
         print("otel-agents replay: the spool is disabled (spool.enabled = false): nothing to replay", file=sys.stderr)
         return 2
     status = 0
+    otlp_off = "otlp" in sinks and not cfg["otlp.enabled"]
+    if otlp_off and explicit:
+        print("otel-agents replay: OTLP is disabled (otlp.enabled = false): nowhere to send", file=sys.stderr)
+        return 2
+    if "otlp" in sinks and not otlp_off:
+        status = _replay_otlp(cfg, ns)  # first: its summary line is the first line of the output
     local = [s for s in sinks if s != "otlp"]
     did_local = False
     if local:
-        did_local, status = _recover_local(cfg, local, ns, explicit)
-    if "otlp" in sinks:
-        if not cfg["otlp.enabled"]:
-            if explicit and "otlp" in ns.sinks or not did_local:
-                print("otel-agents replay: OTLP is disabled (otlp.enabled = false): nowhere to send", file=sys.stderr)
-                return 2
-            return status
-        status = max(status, _replay_otlp(cfg, ns))
+        did_local, local_status = _recover_local(cfg, local, ns, explicit)
+        status = max(status, local_status)
+    if otlp_off and not did_local:
+        print("otel-agents replay: OTLP is disabled (otlp.enabled = false): nowhere to send", file=sys.stderr)
+        return 2
     return status
 
 

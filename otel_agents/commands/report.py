@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,8 +96,7 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
     if out is None:
         sys.stdout.write(text)
         return 0
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    Path(out).write_text(text, encoding="utf-8")
+    _write_private(Path(out), text)
     if not ns.quiet:
         print(f"otel-agents report: wrote {out}", file=sys.stderr)
     return 0
@@ -106,13 +106,22 @@ def _write_csv(engine: Any, ns: argparse.Namespace) -> int:
     from otel_agents.report.csvout import write_csv
 
     if ns.output:
-        with open(ns.output, "w", encoding="utf-8", newline="") as f:
+        fd = os.open(ns.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             n = write_csv(engine.con, f, ns.rows)
         if not ns.quiet:
             print(f"otel-agents report: wrote {n} row(s) to {ns.output}", file=sys.stderr)
     else:
         write_csv(engine.con, sys.stdout, ns.rows)
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` as a 0600 file (a report is the analytics data: private,
+    whatever the umask); a missing parent is created 0700."""
+    from otel_agents.sinks.files import write_private
+
+    write_private(path, text.encode("utf-8"))
 
 
 def demo_report(home: Path, store: Path) -> int:
@@ -125,7 +134,7 @@ def demo_report(home: Path, store: Path) -> int:
     with ReportEngine(store) as engine:
         report = engine.report()
     html = home / "report.html"
-    html.write_text(render(report, "html"), encoding="utf-8")
+    _write_private(html, render(report, "html"))
     print(f"\nHTML report: {html}\n")
     sys.stdout.write(render(report, "text"))
     return 0

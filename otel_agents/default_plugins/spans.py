@@ -35,7 +35,7 @@ from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import call_hook
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.pricing import UnknownModel, cost_usd
-from otel_agents.redact import fingerprint, redact, to_text
+from otel_agents.redact import fingerprint, redact, to_text, valid_text
 
 if TYPE_CHECKING:
     from otel_agents.telemetry import Runtime
@@ -285,10 +285,12 @@ class SpansPlugin:
             end_attrs[A.ERROR_TYPE] = etype
             msg = ev.error_message
             if msg:
-                msg = redact(msg)  # error text can quote commands, URLs and keys
+                msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
                 end_attrs[A.ERROR_MESSAGE] = msg[:1000]
             if isinstance(ev.error, BaseException):
-                span.record_exception(ev.error, attributes={"exception.message": redact(str(ev.error))})
+                # the stack trace ends with the message: redacted like it
+                span.record_exception(ev.error, attributes={
+                    "exception.message": valid_text(redact(str(ev.error))), "exception.stacktrace": _stacktrace(ev.error)})
             else:
                 span.add_event(A.EVENT_EXCEPTION, {"exception.type": etype, "exception.message": msg or ""})
             span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
@@ -298,6 +300,7 @@ class SpansPlugin:
             self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
         span.set_attributes(end_attrs)
         self._ending(kind, ev, span, None if kind == A.KIND_TOOL_CALL else state.totals)
+        _valid_strings(span)
         span.end(end_time=ev.end_time)
 
     def _ending(self, kind: str, ev: Any, span: Any, totals: UsageTotals | None) -> None:
@@ -467,6 +470,7 @@ class SpansPlugin:
                     t.cost += cost
                 node = node.parent
         self._ending(A.KIND_MODEL_CALL, usage, span, None)
+        _valid_strings(span)
         span.end(end_time=usage.end_time)
 
 
@@ -477,3 +481,36 @@ def plugin() -> SpansPlugin:
 
 #: ``time`` is re-exported for callers that stamp events the way this plugin does.
 now_ns = time.time_ns
+
+
+def _valid_strings(span: Any) -> None:
+    """The span's name and string attributes as valid Unicode: one lone surrogate (a file
+    name decoded with ``surrogateescape``, say) would make every sink's encoder fail the
+    whole batch it is in, and replay stop at that spool line."""
+    name = span.name
+    if not name.isascii():
+        span.update_name(valid_text(name))
+    fixed: dict[str, Any] = {}
+    for key, value in (span.attributes or {}).items():
+        if value.__class__ is str:
+            if not value.isascii():
+                good = valid_text(value)
+                if good is not value:
+                    fixed[key] = good
+        elif value.__class__ is tuple and value and value[0].__class__ is str:
+            good_t = tuple(valid_text(v) for v in value)
+            if any(a is not b for a, b in zip(good_t, value)):
+                fixed[key] = good_t
+    if fixed:
+        span.set_attributes(fixed)
+
+
+def _stacktrace(exc: BaseException) -> str:
+    """The exception's formatted traceback, as the SDK records it, with secrets redacted."""
+    import traceback
+
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # noqa: BLE001 - a broken __str__ must not cost the span
+        text = type(exc).__name__
+    return valid_text(redact(text))

@@ -58,7 +58,16 @@ def write_all_once(fd: int, data: bytes) -> None:
 
 
 class AppendFile:
-    """One append-only file a process keeps open; every record is one ``os.write``."""
+    """One append-only file a process keeps open; every record is one ``os.write``.
+
+    - A write cut short (disk full: ENOSPC, EFBIG) is undone: the partial bytes are cut off
+      again when they are still the end of the file, so no torn line stays behind; if they
+      cannot be (another writer appended meanwhile), the next record starts on a fresh line,
+      so the torn one never swallows it (readers skip it).
+    - A file deleted while open (its descriptor now points at an unlinked inode) is noticed
+      after the write (``st_nlink == 0``): the file is created again and the record written
+      to it, so nothing goes to a file nobody can read.
+    """
 
     __slots__ = ("path", "_fd", "_broken")
 
@@ -67,18 +76,27 @@ class AppendFile:
         self._fd = -1
         self._broken = False
 
-    def append(self, record: bytes) -> int:
-        """Append one complete line (``record`` ends with ``\\n``); returns the file size."""
+    def _open(self) -> int:
         if self._fd < 0:
             private_dir(self.path.parent)
             self._fd = open_append(self.path)
-        data = b"\n" + record if self._broken else record
-        try:
-            write_all_once(self._fd, data)
-        except OSError:
-            self._broken = True  # a partial line may be on disk: start the next on a new line
-            raise
-        self._broken = False
+        return self._fd
+
+    def append(self, record: bytes) -> int:
+        """Append one complete line (``record`` ends with ``\\n``); returns the file size."""
+        for _attempt in range(2):
+            fd = self._open()
+            data = b"\n" + record if self._broken else record
+            n = os.write(fd, data)  # raises with nothing written (ENOSPC at once): no change
+            if n != len(data):
+                if not _undo_partial(fd, self.path, data, n):
+                    self._broken = True  # a partial line stays: start the next on a new line
+                raise OSError(errno.ENOSPC, f"short write: {n} of {len(data)} bytes")
+            self._broken = False
+            st = os.fstat(fd)
+            if st.st_nlink > 0:
+                return st.st_size
+            self.close()  # deleted while open: what we wrote is gone with it; write it again
         return os.fstat(self._fd).st_size
 
     def close(self) -> None:
@@ -86,6 +104,28 @@ class AppendFile:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+
+def _undo_partial(fd: int, path: Path, data: bytes, n: int) -> bool:
+    """Cut off the ``n`` bytes a short write left, if they are still the end of the file.
+    True when the file ends as it did before the write."""
+    if n <= 0:
+        return True
+    try:
+        end = os.fstat(fd).st_size
+        if end < n:
+            return False
+        rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            tail = os.pread(rfd, n, end - n)
+        finally:
+            os.close(rfd)
+        if tail != data[:n]:
+            return False
+        os.ftruncate(fd, end - n)
+        return True
+    except OSError:
+        return False
 
 
 def write_private(path: str | os.PathLike[str], data: bytes) -> None:

@@ -86,8 +86,26 @@ def big_workflow(workflow_id: str, pad: str) -> None:
                     st.set_attribute("load.pad", pad)
 
 
+def odd_workflow(workflow_id: str) -> None:
+    """Executor data that is not valid Unicode: names and values holding lone surrogates (as a
+    file name with bytes that are not UTF-8 gets from ``os.fsdecode``) and NUL characters."""
+    bad = os.fsdecode(b"\xff\xfe")  # '\udcff\udcfe'
+    with oa.workflow(f"fix {bad}", workflow_id=f"{workflow_id}{bad}", template="t\x00", issue_id=bad) as wf:
+        with wf.phase(f"p{bad}", number=1) as ph:
+            with ph.step(f"s{bad}", agent=f"a{bad}", model="claude-sonnet-4-5", skill="\x00") as st:
+                st.set_attribute("file.path", f"/tmp/{bad}.txt")
+                st.set_attribute("file.paths", (f"/a/{bad}", "/b"))
+                st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=10, output_tokens=5,
+                                response_id=f"msg{bad}")
+                with st.tool_call(f"Read{bad}", call_id=f"toolu{bad}", arguments={"path": f"/x/{bad}"}) as tc:
+                    tc.set_result(f"read {bad}")
+                st.fail(OSError(f"cannot open /x/{bad}"))
+
+
 def one(i: int, prefix: str) -> None:
-    if SPEC.get("load") == "big":
+    if SPEC.get("load") == "odd":
+        odd_workflow(f"{prefix}-{i}")
+    elif SPEC.get("load") == "big":
         big_workflow(f"{prefix}-{i}", "x" * int(SPEC.get("pad", 4096)))
     else:
         run_demo(workflow_id=f"{prefix}-{i}", pace=float(SPEC.get("pace", 0)))

@@ -21,6 +21,7 @@ from _harness import MODE, ROOT, STORES, Case
 RESULTS_DIR = Path(os.environ.get("OTEL_AGENTS_FAULTS_RESULTS", ROOT / "build" / "faults"))
 _rows: list[dict[str, Any]] = []
 _outcomes: dict[str, str] = {}
+_reasons: dict[str, str] = {}
 
 
 def results_path(mode: str = MODE) -> Path:
@@ -91,6 +92,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]):
     if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed"):
         if hasattr(rep, "wasxfail"):
             status = "xfail" if rep.skipped else "xpass"
+            _reasons[item.nodeid] = str(rep.wasxfail).removeprefix("reason: ")
         else:
             status = rep.outcome
         _outcomes[item.nodeid] = status
@@ -107,6 +109,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     rows = {r["key"]: r for r in old.get("rows", [])}
     for r in _rows:
         r["status"] = _outcomes.get(r["nodeid"], "unknown")
+        r["reason"] = _reasons.get(r["nodeid"], "")
         rows[r["key"]] = r
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"mode": MODE, "updated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

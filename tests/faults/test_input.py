@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _harness import HERE, OTEL_AGENTS, PY, SOAK, child_env, cli, n, run_workload
+from _harness import HERE, OTEL_AGENTS, PY, SOAK, assert_clean, child_env, cli, measure, n, run_workload
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -310,3 +310,21 @@ def test_bad_config_file(tmp_path, receiver, fault_row, name):
     assert b"the prompt text" not in spooled
     assert '"kind": "config"' in hook_log or '"kind":"config"' in hook_log or name == "unknown keys", hook_log
 
+
+
+# --- executor data that is not valid Unicode -------------------------------------------------------------------
+@pytest.mark.parametrize("capture", ["off", "on"])
+def test_executor_data_that_is_not_valid_unicode(tmp_path, receiver, fault_row, capture):
+    """Workflow, phase, step, tool and model names, ids, attributes, arguments, results and
+    error texts holding lone surrogates (a file name with bytes that are not UTF-8, decoded by
+    ``os.fsdecode``) and NULs: every sink, replay and reconcile take every span."""
+    home = tmp_path / "home"
+    k = n(5, 50)
+    extra = {"OTEL_AGENTS_CAPTURE_CONTENT": "1" if capture == "on" else "0"}
+    run = run_workload(home, receiver.endpoint, [k], load="odd", env_extra=extra)
+    case = measure(home, run, None, [], healthy=receiver, env_extra=extra)
+    fault_row(f"6.input.unicode.{capture}", "Input",
+              f"executor data with lone surrogates and NULs (content capture {capture})", "standard", case=case)
+    assert len(run.ids) == 5 * k
+    assert_clean(case)
+    assert case.live["receiver"]["lost"] == 0 and case.live["analytics"]["lost"] == 0

@@ -61,6 +61,8 @@ def test_sigterm_mid_workflow(tmp_path, home, receiver, fault_row, load):
         time.sleep(n(2, 15))
         t_sig = time.monotonic()
         os.kill(child.proc.pid, signal.SIGTERM)
+        if not child.exited.wait(HANG_S):
+            pytest.xfail(f"hung after SIGTERM: {SIGTERM_DEADLOCK}")
         rc = child.wait_exit(60)
     finally:
         child.kill()
@@ -87,6 +89,49 @@ def test_sigterm_mid_workflow(tmp_path, home, receiver, fault_row, load):
     assert not missing_from_spool, f"{len(missing_from_spool)} accepted spans not in the spool"
     run.exit_s = None  # measured above, against the signal
     assert_clean(case)
+
+
+HANG_S = 10.0
+RACE_HANG_S = 4.0  # a normal exit takes well under a second
+SIGTERM_DEADLOCK = (
+    "otel_agents/sink.py (owned by the sinks issue): the SIGTERM handler runs in the main thread "
+    "between bytecodes, also inside threading.Event.set() called from SinkProcessor.on_end "
+    "(lane.wake.set(), which holds the Event's Condition lock); the handler's shutdown() then sets "
+    "the same Event (lane.wake / lane.stop) and blocks forever on that non-reentrant lock: the process "
+    "never exits. Fix: never take a lock in the handler's thread (e.g. flush on a helper thread, "
+    "joined with the exit deadline, then die regardless), or wake lanes without an Event")
+
+
+@pytest.mark.xfail(strict=False, reason=SIGTERM_DEADLOCK)
+def test_sigterm_while_spans_end_never_hangs(tmp_path, fault_row):
+    """Many SIGTERMs at random moments of a tight loop of span ends (the demo, pace 0): every
+    process must die of SIGTERM within the deadline. A race, so it takes many tries."""
+    kills = n(16, 200)
+    results: list[tuple[int | None, float]] = []
+    k = 0
+    while k < kills:
+        batch = [Child({"forever": True, "prefix": f"t{k + j}", "pace": 0},
+                       child_env(tmp_path / f"home-{k + j}", None)) for j in range(min(4, kills - k))]
+        k += len(batch)
+        for c in batch:
+            time.sleep(random.uniform(0.1, 0.5))
+            t0 = time.monotonic()
+            os.kill(c.proc.pid, signal.SIGTERM)
+            c._t_sig = t0  # type: ignore[attr-defined]
+        for c in batch:
+            ok = c.exited.wait(max(0.0, c._t_sig + RACE_HANG_S - time.monotonic()))
+            results.append((c.proc.returncode if ok else None, (c.t_exit - c._t_sig) if ok else RACE_HANG_S))
+            c.kill()
+    hung = sum(1 for rc, _t in results if rc is None)
+    wrong = sum(1 for rc, _t in results if rc is not None and rc != -signal.SIGTERM)
+    exits = sorted(t for rc, t in results if rc is not None)
+    fault_row("5.sigterm.race", "Processes", f"SIGTERM at random moments of a tight span loop ({kills} processes)",
+              f"processes that never exit (> {RACE_HANG_S:.0f} s), wrong exit status, signal-to-exit time",
+              f"{hung} of {kills} hung; {wrong} wrong exit status; exit {exits[len(exits) // 2]:.2f} s median, "
+              f"{exits[-1]:.2f} s worst" if exits else f"{hung} of {kills} hung",
+              hung=hung, kills=kills)
+    assert hung == 0, f"{hung} of {kills} processes hung after SIGTERM"
+    assert wrong == 0
 
 
 # --- SIGKILL -----------------------------------------------------------------------------------------

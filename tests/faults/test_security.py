@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _harness import OTEL_AGENTS, ROOT, child_env, cli, run_workload
+from _harness import OTEL_AGENTS, ROOT, SOAK, child_env, cli, run_workload
 from _otlp_receiver import HttpReceiver, HungSocket, free_port
 
 from otel_agents.redact import REDACTED, redact
@@ -474,38 +474,51 @@ def test_otlp_headers_never_reach_a_log_or_a_file(tmp_path, fault_row):
     leaks = []
     outputs = 0
     delivered_with_header = False
-    with HttpReceiver() as ok, HttpReceiver() as r401, HttpReceiver() as r503, HungSocket() as hung:
+    from _otlp_receiver import GrpcReceiver
+
+    with HttpReceiver() as ok, HttpReceiver() as r401, HttpReceiver() as r503, HungSocket() as hung, \
+            GrpcReceiver() as gok, GrpcReceiver() as gbusy:
         r401.mode, r401.status = "status", 401
         r503.mode, r503.status, r503.retry_after = "status", 503, "1"
-        targets = {"ok": ok.endpoint, "refused": f"http://127.0.0.1:{free_port()}/v1/traces",
-                   "401": r401.endpoint, "503": r503.endpoint, "hung": f"http://127.0.0.1:{hung.port}/v1/traces"}
-        for name, endpoint in targets.items():
-            for protocol in ("http/protobuf", "grpc"):
-                home = tmp_path / f"home-{name}-{protocol.split('/')[0]}"
-                ep = endpoint if protocol != "grpc" else endpoint.replace("/v1/traces", "")
-                extra = {"OTEL_EXPORTER_OTLP_HEADERS": headers, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": protocol}
-                run = run_workload(home, ep, [2], debug_log=True, env_extra=extra)
-                env = child_env(home, ep, **extra)
-                texts = [run.stdout, run.stderr]
-                for args in (["doctor"], ["doctor", "--json"], ["replay"], ["flush", "--status"]):
-                    p = cli(args, env)
-                    texts += [p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")]
-                outputs += len(texts)
-                for t in texts:
+        gbusy.mode = "status"  # UNAVAILABLE
+        refused = f"http://127.0.0.1:{free_port()}"
+        cases = [("ok", "http/protobuf", ok.endpoint), ("refused", "http/protobuf", refused + "/v1/traces"),
+                 ("401", "http/protobuf", r401.endpoint), ("503", "http/protobuf", r503.endpoint),
+                 ("hung", "http/protobuf", f"http://127.0.0.1:{hung.port}/v1/traces"),
+                 ("ok", "grpc", gok.endpoint), ("unavailable", "grpc", gbusy.endpoint), ("refused", "grpc", refused),
+                 ("hung", "grpc", f"http://127.0.0.1:{hung.port}")]
+        if not SOAK:  # the fast run: one of each kind of failure per protocol
+            cases = [c for c in cases if (c[0], c[1]) in {("ok", "http/protobuf"), ("refused", "http/protobuf"),
+                                                          ("401", "http/protobuf"), ("hung", "http/protobuf"),
+                                                          ("ok", "grpc"), ("unavailable", "grpc")}]
+        for name, protocol, ep in cases:
+            home = tmp_path / f"home-{name}-{protocol.split('/')[0]}"
+            extra = {"OTEL_EXPORTER_OTLP_HEADERS": headers, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": protocol}
+            run = run_workload(home, ep, [2], debug_log=True, env_extra=extra)
+            env = child_env(home, ep, **extra)
+            texts = [run.stdout, run.stderr]
+            clis = (["doctor", "--json"], ["replay"]) if protocol == "grpc" else \
+                (["doctor"], ["doctor", "--json"], ["replay"], ["flush", "--status"])
+            for args in clis:
+                p = cli(args, env)
+                texts += [p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")]
+            outputs += len(texts)
+            for t in texts:
+                for secret in (TOKEN, KEY):
+                    if secret in t:
+                        leaks.append((name, protocol, "output", t[max(0, t.find(secret) - 80):][:160]))
+            for p in home.rglob("*"):
+                if p.is_file():
+                    data = p.read_bytes()
                     for secret in (TOKEN, KEY):
-                        if secret in t:
-                            leaks.append((name, protocol, "output", t[max(0, t.find(secret) - 80):][:160]))
-                for p in home.rglob("*"):
-                    if p.is_file():
-                        data = p.read_bytes()
-                        for secret in (TOKEN, KEY):
-                            if secret.encode() in data:
-                                leaks.append((name, protocol, str(p.relative_to(home))))
-        delivered_with_header = any(h.get("authorization") == f"Bearer {TOKEN}" and h.get("x-api-key") == KEY
-                                    for h in ok.headers)
+                        if secret.encode() in data:
+                            leaks.append((name, protocol, str(p.relative_to(home))))
+        delivered_with_header = all(
+            any(h.get("authorization") == f"Bearer {TOKEN}" and h.get("x-api-key") == KEY for h in r.headers)
+            for r in (ok, gok))
     fault_row("7.security.headers", "Security", "OTLP auth headers at DEBUG logging (collector ok, refused, "
               "401, 503, hung; HTTP and gRPC)", f"the two secrets in {outputs} outputs (stdout/stderr of "
-              "executors, doctor, replay, flush) and every file of 10 homes",
+              f"executors, doctor, replay, flush) and every file of {len(cases)} homes",
               f"{len(leaks)} found; the collector did receive them: {delivered_with_header}", leaks=leaks[:10])
     assert delivered_with_header  # the headers were really in use
     assert not leaks, leaks[:10]
