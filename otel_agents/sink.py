@@ -312,6 +312,7 @@ class SinkProcessor:
         self._accounted = False
         self._needs_start = False
         self._start_lock = threading.Lock()
+        self._finish_lock = threading.Lock()
         self._persist_lock = threading.Lock()
         self._last_persist = time.monotonic()
         self._recover_stop = threading.Event()
@@ -424,11 +425,20 @@ class SinkProcessor:
                 lane.thread.join(max(0.0, lane_deadline - time.monotonic()))
         if self._done:
             return
-        if not self._accounted:
-            self._accounted = True
-            self._account_leftovers()
-        self._persist(deadline=max(deadline, time.monotonic() + 0.01))
-        self._done = True
+        # a SIGTERM flush (on its helper thread) and the normal exit path may both get here:
+        # one of them lists the leftovers and persists, the other waits for it (bounded)
+        got = self._finish_lock.acquire(timeout=max(0.0, deadline - time.monotonic()) + 0.05)
+        try:
+            if self._done:
+                return
+            if not self._accounted:
+                self._accounted = True
+                self._account_leftovers()
+            self._persist(deadline=max(deadline, time.monotonic() + 0.01))
+            self._done = True
+        finally:
+            if got:
+                self._finish_lock.release()
 
     def yield_to_exit(self, lane: _Lane) -> bool:
         """See :func:`should_yield`."""
@@ -665,16 +675,95 @@ def _install_sigterm() -> None:
             return
         signal.signal(signal.SIGTERM, _on_sigterm)
         _sigterm_installed = True
+        import atexit
+
+        atexit.register(_sigterm_atexit)  # runs after the processors' own atexit shutdowns
     except (ValueError, OSError, AttributeError):
         pass
 
 
+# SIGTERM state, plain values only: the handler must take no lock (see _on_sigterm)
+_term_started = False
+_term_done = False
+_term_deadline = 0.0
+
+
 def _on_sigterm(signum: int, frame: Any) -> None:
     """Flush every live processor within one deadline, then die of SIGTERM as if we had not
-    been here."""
+    been here.
+
+    The handler runs in the main thread between two bytecodes of whatever it was doing.
+    Usually that holds no lock the flush needs, and the flush runs right in the handler (the
+    program never resumes). But it may be inside one (``threading.Event.set`` in ``on_end``
+    holds the event's lock, and the flush sets the same event): then it takes no lock
+    itself; it starts a helper thread (``_thread``: no ``threading`` locks) that flushes and
+    signals again, and returns at once, so the main thread can let go of the lock (spans it
+    ends meanwhile are refused and counted). The second signal, once the flush is done,
+    restores the default action and dies of it. If the program ends by itself meanwhile,
+    ``_sigterm_atexit`` waits for the flush and dies of SIGTERM all the same.
+    """
+    global _term_started, _term_done, _term_deadline
+    if _term_done:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    if _term_started:
+        return  # flushing already: the helper signals when done
+    _term_started = True
+    _term_deadline = time.monotonic() + max([p.exit_deadline for p in list(_live)] or [0.0])
+    if not _inside_locking_code(frame):
+        # the common case: the main thread holds none of the locks the flush takes, so flush
+        # right here; the program never resumes, so nothing is ended after the signal
+        _flush_then_signal(_term_deadline, kill=False)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     try:
-        _shutdown_all()
+        import _thread
+
+        _thread.start_new_thread(_flush_then_signal, (_term_deadline,))
+    except Exception:  # noqa: BLE001 - no thread possible: flush here, as best we can
+        _flush_then_signal(_term_deadline, kill=False)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_LOCKING_FILES = (os.sep + "threading.py", os.sep + "safety.py", os.sep + "queue.py")
+
+
+def _inside_locking_code(frame: Any) -> bool:
+    """True if the interrupted main thread is inside code that may hold a lock the flush also
+    takes (``threading``'s events and conditions, the error reporter): then the flush must run
+    on another thread, after the main thread has let go of it."""
+    depth = 0
+    while frame is not None and depth < 64:
+        if frame.f_code.co_filename.endswith(_LOCKING_FILES):
+            return True
+        frame = frame.f_back
+        depth += 1
+    return False
+
+
+def _flush_then_signal(deadline: float, kill: bool = True) -> None:
+    global _term_done
+    try:
+        _shutdown_all(deadline)
     except Exception:  # noqa: BLE001
         pass
+    _term_done = True
+    if kill:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler now dies of it
+        except OSError:
+            pass
+
+
+def _sigterm_atexit() -> None:
+    """The program ended by itself while a SIGTERM flush ran: wait for it (bounded), then
+    die of SIGTERM, as the signal asked."""
+    if not _term_started:
+        return
+    while not _term_done and time.monotonic() < _term_deadline + 0.2:
+        time.sleep(0.005)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)

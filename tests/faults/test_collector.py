@@ -107,3 +107,49 @@ def test_flapping_collector(tmp_path_factory, home, receiver, fault_row):
               f"standard; {transitions} up/down transitions during the run", case=case, transitions=transitions)
     assert transitions >= 2
     assert_clean(case)
+
+
+def test_claude_code_session_drained_while_the_collector_hangs(tmp_path, receiver, fault_row):
+    """The fixture session through real `otel-agents hook` processes, then `otel-agents flush`
+    against a collector that never answers: the drain keeps its deadline, every span is in
+    the spool, and `otel-agents replay` delivers each exactly once."""
+    import json
+    import shutil
+    import subprocess
+
+    from _harness import OTEL_AGENTS, ROOT, child_env, cli, scan_home, spool_ids
+
+    fixture = ROOT / "tests" / "fixtures" / "claude-code" / "basic-session"
+    shutil.copy(fixture / "transcript.jsonl", tmp_path / "transcript.jsonl")
+    home = tmp_path / "home"
+    with HungSocket() as hung:
+        env = child_env(home, f"http://127.0.0.1:{hung.port}/v1/traces")
+        hook_times = []
+        for line in (fixture / "events.jsonl").read_text().splitlines():
+            data = line.replace("{FIXTURE_DIR}/transcript.jsonl", str(tmp_path / "transcript.jsonl")).encode()
+            t0 = time.monotonic()
+            p = subprocess.run([OTEL_AGENTS, "hook"], input=data, env=env, capture_output=True, timeout=60)
+            hook_times.append(time.monotonic() - t0)
+            assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+        deadline = 4.0
+        t0 = time.monotonic()
+        flush = cli(["flush", "--timeout", str(deadline)], env)
+        flush_s = time.monotonic() - t0
+    spooled = set(spool_ids(home))
+    replay = cli(["replay", "--quiet"], child_env(home, receiver.endpoint))
+    got = receiver.counts()
+    scan = scan_home(home)
+    fault_row("1.collector.hung.claude_code", "Collector",
+              "accepts, never answers: a Claude Code session (hook, then `otel-agents flush`)",
+              "hook exits, hook time, drain time against its deadline, spans spooled, delivered once by replay",
+              f"{len(hook_times)} hook events, all exit 0, slowest {max(hook_times) * 1000:.0f} ms; flush "
+              f"{flush_s:.1f} s with --timeout {deadline:g}; {len(spooled)} spans spooled; replay delivered "
+              f"{len(set(got) & spooled)}, lost {len(spooled - set(got))}, duplicated "
+              f"{sum(v - 1 for v in got.values() if v > 1)}; {scan.corrupt} corrupt / {scan.torn} torn lines",
+              flush_s=round(flush_s, 2), spans=len(spooled))
+    assert flush.returncode == 0, flush.stdout + flush.stderr
+    assert flush_s < deadline + 2.0
+    assert len(spooled) == 12  # root, turn, main step, 4 tool calls, 5 chat spans
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert set(got) == spooled and all(v == 1 for v in got.values())
+    assert scan.corrupt == 0 and scan.torn == 0

@@ -110,11 +110,6 @@ def test_disk_full_loses_only_what_came_while_full(disk_full, fault_row):
     assert not case.scan.bad_databases
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sinks/files.py AppendFile (owned by the sinks issue): a write cut short by ENOSPC/EFBIG leaves "
-    "its partial line in the spool and the metrics JSONL; the next record starts on a fresh line, so "
-    "readers skip it, but it stays a corrupt line. Fix: ftruncate the partial bytes when they are "
-    "still the end of the file (as claude_code.capture.append_line now does)"))
 def test_disk_full_leaves_no_corrupt_line(disk_full, fault_row):
     how, run, case, stored = disk_full
     fault_row(f"2.disk.full.{how}.lines", "Disk", f"disk full ({how}): files after the fault",
@@ -151,10 +146,6 @@ def test_spool_directory_read_only(tmp_path, tmp_path_factory, receiver, fault_r
     assert_clean(case, stores=("metrics", "analytics", "receiver"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sinks/spool.py (owned by the sinks issue): the spool keeps appending to the descriptor of a "
-    "deleted file, so every span after the deletion goes to an unlinked inode and is gone at exit; "
-    "fix: check st_nlink (or the path's inode) before a write and reopen"))
 def test_spool_file_deleted_while_in_use(tmp_path, tmp_path_factory, fault_row):
     """Phase 1 writes; the spool file is deleted; phase 2 must land in a file again. The
     collector is down (refused), so the spool is the only copy."""
