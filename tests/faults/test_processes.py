@@ -27,6 +27,7 @@ from _harness import (
     measure,
     merge,
     n,
+    metrics_ids,
     scan_home,
     spool_ids,
 )
@@ -190,6 +191,10 @@ def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
     run.ids = ids
     case = measure(home, run, None, [], healthy=receiver)
     workflows = 2 + 3 * k + 2 * 4 * k
+    origin = _origins(home)  # span id -> (process kind, span name), for the failure message
+    missing = {store: sorted({origin.get(i, ("?", "?"))[0] for i in set(ids) - set(got)})
+               for store, got in (("spool", spool_ids(home)), ("metrics", metrics_ids(home)))}
+    case.extra["missing_from"] = missing
     fault_row("5.fork", "Processes",
               "multiprocessing fork workers: 3 Process, a Pool (terminated by its with-block: SIGTERM) and a "
               "ProcessPoolExecutor", "standard", case=case,
@@ -197,7 +202,27 @@ def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
               workflows=workflows)
     assert len(ids) == workflows * 26
     assert_clean(case)
-    assert case.live["spool"]["lost"] == 0
+    assert case.live["spool"]["lost"] == 0, missing
+
+
+def _origins(home: Path) -> dict[str, tuple[str, str]]:
+    """span id -> (the workflow id's process kind: parent, proc, pool, ppe, next; span name)."""
+    import json
+
+    out = {}
+    for p in sorted((home / "spans").glob("spans-*.jsonl")):
+        for line in p.read_bytes().splitlines():
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            for rs in doc.get("resourceSpans") or ():
+                for ss in rs.get("scopeSpans") or ():
+                    for sp in ss.get("spans") or ():
+                        wid = next((a["value"].get("stringValue", "") for a in sp.get("attributes", [])
+                                    if a.get("key") == "otel_agents.workflow.id"), "")
+                        out[sp.get("spanId")] = (wid.split("-")[0].rstrip("0123456789"), sp.get("name", ""))
+    return out
 
 
 # --- 16 writers --------------------------------------------------------------------------------------------
