@@ -201,7 +201,10 @@ def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
               notes=f"{workflows} workflows in {1 + 3 + 2 + 2}+ processes; {len(ids)} spans",
               workflows=workflows)
     assert len(ids) == workflows * 26
-    assert_clean(case)
+    try:
+        assert_clean(case)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; spans missing, by the process that made them: {missing}") from None
     assert case.live["spool"]["lost"] == 0, missing
 
 
