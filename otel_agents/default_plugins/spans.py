@@ -142,22 +142,6 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     return cost, None
 
 
-def _roll_up(node: _State | None, add: UsageTotals) -> None:
-    """Add ``add`` to the totals of ``node`` and of every open ancestor."""
-    with _totals_lock:
-        while node is not None:
-            t = node.totals
-            t.input_tokens += add.input_tokens
-            t.output_tokens += add.output_tokens
-            t.cache_read_tokens += add.cache_read_tokens
-            t.cache_write_tokens += add.cache_write_tokens
-            t.reasoning_tokens += add.reasoning_tokens
-            t.cost += add.cost
-            t.model_calls += add.model_calls
-            t.unpriced_model_calls += add.unpriced_model_calls
-            node = node.parent
-
-
 def _rollup_attrs(t: UsageTotals) -> dict[str, Any]:
     return {
         A.ROLLUP_INPUT_TOKENS: t.input_tokens,
@@ -208,7 +192,18 @@ class SpansPlugin:
         node = self._open.get((workflow_id, key))
         if node is None:
             return False
-        _roll_up(node, totals)
+        with _totals_lock:
+            while node is not None:
+                t = node.totals
+                t.input_tokens += totals.input_tokens
+                t.output_tokens += totals.output_tokens
+                t.cache_read_tokens += totals.cache_read_tokens
+                t.cache_write_tokens += totals.cache_write_tokens
+                t.reasoning_tokens += totals.reasoning_tokens
+                t.cost += totals.cost
+                t.model_calls += totals.model_calls
+                t.unpriced_model_calls += totals.unpriced_model_calls
+                node = node.parent
         return True
 
     @property
@@ -459,10 +454,21 @@ class SpansPlugin:
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node, _t, _s = self._open_span(usage, f"{A.OP_CHAT} {usage.model}", attrs, _CLIENT)
-        if node is not None:  # roll the call up into every open ancestor
-            _roll_up(node, UsageTotals(usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
-                                       usage.cache_write_tokens, usage.reasoning_tokens, cost or 0.0, 1,
-                                       int(cost is None)))
+        # Roll the call up into every open ancestor.
+        with _totals_lock:
+            while node is not None:
+                t = node.totals
+                t.input_tokens += usage.input_tokens
+                t.output_tokens += usage.output_tokens
+                t.cache_read_tokens += usage.cache_read_tokens
+                t.cache_write_tokens += usage.cache_write_tokens
+                t.reasoning_tokens += usage.reasoning_tokens
+                t.model_calls += 1
+                if cost is None:
+                    t.unpriced_model_calls += 1
+                else:
+                    t.cost += cost
+                node = node.parent
         self._ending(A.KIND_MODEL_CALL, usage, span, None)
         _valid_strings(span)
         span.end(end_time=usage.end_time)
