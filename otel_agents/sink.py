@@ -33,6 +33,7 @@ import weakref
 from collections import deque
 from typing import Any, Protocol, Sequence, runtime_checkable
 
+from otel_agents import threads
 from otel_agents.safety import report, strict_mode
 
 logger = logging.getLogger("otel_agents.sink")
@@ -165,7 +166,7 @@ class _Lane:
     def start_thread(self) -> None:
         t = threading.Thread(target=self.run, name=f"otel-agents-sink-{self.name}", daemon=True)
         self.thread = t
-        t.start()
+        threads.start(t)
 
     def run(self) -> None:
         _tls.lane = self
@@ -532,7 +533,7 @@ class SinkProcessor:
             t = threading.Thread(target=self._recover_run, args=(names, delay, self._recover_ready),
                                  name="otel-agents-recover", daemon=True)
             self._recover_thread = t
-            t.start()
+            threads.start(t)
 
     def _recover_run(self, names: list[str], delay: float, ready: threading.Event) -> None:
         try:
@@ -721,7 +722,7 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     try:
         import _thread
 
-        _thread.start_new_thread(_flush_then_signal, (_term_deadline,))
+        threads.run_masked(lambda: _thread.start_new_thread(_flush_then_signal, (_term_deadline,)))
     except Exception:  # noqa: BLE001 - no thread possible: flush here, as best we can
         _flush_then_signal(_term_deadline, kill=False)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

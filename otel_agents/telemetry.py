@@ -156,9 +156,10 @@ def _warm_prices() -> None:
     if _warmed:
         return
     _warmed = True
+    from otel_agents import threads
     from otel_agents.pricing import warm
 
-    threading.Thread(target=warm, name="otel-agents-prices", daemon=True).start()
+    threads.start_daemon(warm, "otel-agents-prices")
 
 
 def _attach_sinks(rt: Runtime) -> None:

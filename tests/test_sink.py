@@ -269,6 +269,35 @@ def test_sigterm_flushes_before_dying(tmp_path):
     assert len(_spooled_names(load_config(home))) == 100
 
 
+def _blocked_signals(native_id: int) -> set[int]:
+    """The signals a thread of this process blocks, from /proc (bit n-1 of SigBlk = signal n)."""
+    status = Path(f"/proc/self/task/{native_id}/status").read_text()
+    mask = int(next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16)
+    return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread signal masks from /proc")
+def test_no_thread_of_ours_takes_the_applications_signals(monkeypatch):
+    """A SIGTERM the kernel handed to a sink thread would wait for the main thread's next
+    bytecode (never, while it sleeps): every thread we start blocks the process's signals,
+    and the main thread's mask is left as it was."""
+    from otel_agents import threads
+
+    monkeypatch.setenv("OTEL_AGENTS_OTLP_ENDPOINT", "http://127.0.0.1:9")  # replay thread too
+    before = _blocked_signals(threading.main_thread().native_id)
+    oa.setup()
+    with oa.workflow("w"):
+        pass
+    ours = [t for t in threading.enumerate() if t.name.startswith("otel-agents")]
+    assert {t.name for t in ours} >= {"otel-agents-sink-spool", "otel-agents-sink-metrics",
+                                      "otel-agents-sink-analytics", "otel-agents-sink-otlp"}
+    for t in ours:
+        if t.is_alive():
+            assert _blocked_signals(t.native_id) >= threads.ASYNC_SIGNALS, t.name
+    assert _blocked_signals(threading.main_thread().native_id) == before
+    assert signal.SIGTERM in threads.ASYNC_SIGNALS and signal.SIGINT in threads.ASYNC_SIGNALS
+
+
 def test_third_party_sink_through_a_real_plugin_manager(make_runtime, monkeypatch):
     monkeypatch.setenv("OTEL_AGENTS_OTLP_ENABLED", "false")
     got: list[str] = []

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_agents import attributes as A
+from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
 from otel_agents.claude_code.model import (
     ABANDONED,
@@ -533,7 +533,7 @@ def detached_main(home: str, session_id: str) -> None:
     deadline = float(load_config(home).get("claude_code.drain_deadline", 10.0))
     watchdog = threading.Timer(deadline + 2.0, os._exit, (0,))
     watchdog.daemon = True
-    watchdog.start()
+    threads.start(watchdog)
     time.sleep(SETTLE_S)
     try:
         drain(home, deadline_s=deadline, wait_for=session_id)

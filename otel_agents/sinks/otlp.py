@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Any, Sequence
 
+from otel_agents import threads
 from otel_agents.sink import DeliveryError
 from otel_agents.sinks.transport import SendError, Target, encode_protobuf, make_sender, resolve_target
 
@@ -169,4 +170,4 @@ class OtlpSink:
         t = threading.Thread(target=background_replay, args=(self.config, self._stop, delay),
                              name="otel-agents-replay", daemon=True)
         self._replay_thread = t
-        t.start()
+        threads.start(t)

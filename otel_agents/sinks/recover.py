@@ -43,6 +43,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from otel_agents import threads
 from otel_agents.sinks.files import flocked, iter_lines, write_private
 from otel_agents.sinks.pending import PendingFile, pending_dir, pending_files, pid_alive
 from otel_agents.sinks.records import build_records, from_otlp_json
@@ -374,7 +375,7 @@ class _AnalyticsTarget(_Target):
         self._watch: threading.Thread | None = None
         if stop is not None:  # stop retrying when the process exits
             self._watch = threading.Thread(target=self._stop_on, name="otel-agents-recover-stop", daemon=True)
-            self._watch.start()
+            threads.start(self._watch)
 
     def _stop_on(self) -> None:
         assert self.stop is not None

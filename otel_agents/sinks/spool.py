@@ -22,12 +22,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Sequence
 
+from otel_agents import threads
 from otel_agents.sink import DeliveryError
 from otel_agents.sinks.files import AppendFile, iter_lines, private_dir
 from otel_agents.sinks.spool_encoder import encode_line as _fast_encode_line
@@ -121,7 +121,7 @@ class SpoolSink:
         if now >= self._next_retention:
             self._next_retention = now + RETENTION_CHECK_S
             # on its own thread: reading old files must never hold up the spool's writes
-            threading.Thread(target=self._retention_quietly, name="otel-agents-retention", daemon=True).start()
+            threads.start_daemon(self._retention_quietly, "otel-agents-retention")
 
     def close(self) -> None:
         if self._file is not None:
