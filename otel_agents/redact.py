@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import sys
 from typing import Any
 
 REDACTED = "[REDACTED]"
@@ -79,9 +80,28 @@ def valid_text(text: str) -> str:
 
 
 def to_text(value: Any) -> str:
-    """A value as text: strings as they are, anything else as compact JSON."""
+    """A value as text: strings as they are, anything else as compact JSON.
+
+    A value nested deeper than the recursion limit allows from here (JSON the hook parsed
+    from a shallower frame, say) gets a little more room; one nested deeper still becomes a
+    placeholder, never an exception.
+    """
     if isinstance(value, str):
         return value
+    try:
+        return _to_json(value)
+    except RecursionError:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 500)
+        try:
+            return _to_json(value)
+        except RecursionError:
+            return f"<{type(value).__name__} nested too deep>"
+        finally:
+            sys.setrecursionlimit(limit)
+
+
+def _to_json(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     except (TypeError, ValueError):

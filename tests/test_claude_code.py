@@ -609,3 +609,18 @@ def test_a_session_locked_by_another_drain_is_left_for_later(runtime, exporter) 
     finally:
         held.release()
     assert drain(home(), rt=runtime).spans == 12
+
+
+@pytest.mark.parametrize("depth", [100, 990, 5000])
+def test_to_text_of_deep_nesting_never_raises(depth):
+    """JSON parsed near the recursion limit (a hook payload 900 levels deep) is encoded from a
+    deeper frame than it was parsed in: it still comes out as JSON; deeper still, as a
+    placeholder. Both copies of ``to_text`` (the hook path's stdlib-only one) agree."""
+    from otel_agents.claude_code import capture
+    from otel_agents.redact import to_text
+
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    expected = "[" * depth + "1" + "]" * depth if depth < 1000 else "<list nested too deep>"
+    assert to_text(value) == capture.to_text(value) == expected

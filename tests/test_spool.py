@@ -121,6 +121,39 @@ def test_after_a_short_write_the_next_record_starts_on_a_new_line(tmp_path):
     assert p.read_bytes() == b'{"a":1}\n{"a":\n{"a":2}\n'
 
 
+def test_a_file_left_in_the_middle_of_a_line_gets_a_fresh_line_first(tmp_path):
+    """A writer killed mid-write leaves half a line; the next process's first record must not
+    be joined to it. A file that ends a line gets no extra newline."""
+    torn, whole = tmp_path / "torn.jsonl", tmp_path / "whole.jsonl"
+    torn.write_bytes(b'{"a":1}\n{"a":')
+    whole.write_bytes(b'{"a":1}\n')
+    for p in (torn, whole):
+        f = AppendFile(p)
+        f.append(b'{"a":2}\n')
+        f.append(b'{"a":3}\n')
+        f.close()
+    assert torn.read_bytes() == b'{"a":1}\n{"a":\n{"a":2}\n{"a":3}\n'
+    assert whole.read_bytes() == b'{"a":1}\n{"a":2}\n{"a":3}\n'
+
+
+def test_readers_skip_blank_lines(tmp_path):
+    """A fresh line started after another process's write in progress is an empty line:
+    skipped by every reader, never counted as corrupt."""
+    from otel_agents.sinks.metrics import ReadStats
+    from otel_agents.sinks.metrics import iter_records as metrics_records
+
+    mdir = tmp_path / "metrics"
+    mdir.mkdir()
+    line = b'{"record_id":"aaaaaaaaaaaaaaaa","kind":"workflow"}\n'
+    (mdir / "executions_2025-01-01.jsonl").write_bytes(line + b"\n" + line.replace(b"a", b"b", 16))
+    st = ReadStats()
+    assert [r["record_id"] for r in metrics_records(mdir, stats=st)] == ["a" * 16, "b" * 16]
+    assert (st.corrupt, st.partial_tail) == (0, 0)
+    spool = tmp_path / "spans-20250101-0001.jsonl"
+    spool.write_bytes(b'{"resourceSpans":[]}\n\n{"resourceSpans":[]}\n')
+    assert [d for _o, _e, d in iter_records(spool)] == [{"resourceSpans": []}, {"resourceSpans": []}]
+
+
 def test_retention_keeps_undelivered_and_prunes_ledger(monkeypatch):
     cfg = _cfg(monkeypatch)
     sink = SpoolSink(cfg)

@@ -78,6 +78,8 @@ def records_from_spool(spans_dir: Path, *, stats: ReadStats | None = None) -> It
                     if not raw.endswith(b"\n"):
                         st.partial_tail += 1
                         continue
+                    if raw.isspace():  # a fresh line started after a torn one (sinks.files.AppendFile)
+                        continue
                     try:
                         request = json.loads(raw)
                     except ValueError:

@@ -168,9 +168,28 @@ except ImportError:  # pragma: no cover - Python 3.12+ renamed it
 
 
 def to_text(value: object) -> str:
-    """A value as text, exactly as ``otel_agents.redact.to_text`` makes it."""
+    """A value as text, exactly as ``otel_agents.redact.to_text`` makes it.
+
+    A value nested deeper than the recursion limit allows from here (JSON the hook parsed
+    from a shallower frame, say) gets a little more room; one nested deeper still becomes a
+    placeholder, never an exception.
+    """
     if isinstance(value, str):
         return value
+    try:
+        return _to_json(value)
+    except RecursionError:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(limit + 500)
+        try:
+            return _to_json(value)
+        except RecursionError:
+            return f"<{type(value).__name__} nested too deep>"
+        finally:
+            sys.setrecursionlimit(limit)
+
+
+def _to_json(value: object) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
     except (TypeError, ValueError):

@@ -41,9 +41,9 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
 
 
 def open_append(path: str | os.PathLike[str]) -> int:
-    """An ``O_APPEND`` descriptor on ``path``, created 0600 if missing."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    return fd
+    """An ``O_APPEND`` descriptor on ``path`` (readable too: see ``_ends_a_line``), created
+    0600 if missing."""
+    return os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
 
 
 def write_all_once(fd: int, data: bytes) -> None:
@@ -64,6 +64,8 @@ class AppendFile:
       again when they are still the end of the file, so no torn line stays behind; if they
       cannot be (another writer appended meanwhile), the next record starts on a fresh line,
       so the torn one never swallows it (readers skip it).
+    - A file that does not end with a newline when it is opened (its last writer was killed
+      in the middle of a large write) gets the same fresh line before the first record.
     - A file deleted while open (its descriptor now points at an unlinked inode) is noticed
       after the write (``st_nlink == 0``): the file is created again and the record written
       to it, so nothing goes to a file nobody can read.
@@ -79,7 +81,8 @@ class AppendFile:
     def _open(self) -> int:
         if self._fd < 0:
             private_dir(self.path.parent)
-            self._fd = open_append(self.path)
+            fd = self._fd = open_append(self.path)
+            self._broken = self._broken or not _ends_a_line(fd)
         return self._fd
 
     def append(self, record: bytes) -> int:
@@ -104,6 +107,18 @@ class AppendFile:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
             self._fd = -1
+
+
+def _ends_a_line(fd: int) -> bool:
+    """True if the file is empty or ends with a newline. A file another process left in the
+    middle of a line (killed during a large write) is False: our first record then starts
+    on a fresh line, so it is not joined to the torn one. Another process's write in
+    progress can look the same; the cost is one empty line, which readers skip."""
+    try:
+        size = os.fstat(fd).st_size
+        return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+    except OSError:
+        return True
 
 
 def _undo_partial(fd: int, path: Path, data: bytes, n: int) -> bool:

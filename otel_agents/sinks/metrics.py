@@ -186,6 +186,8 @@ def iter_records(
                 if not raw.endswith(b"\n"):
                     st.partial_tail += 1
                     continue
+                if raw.isspace():  # a fresh line started after a torn one (sinks.files.AppendFile)
+                    continue
                 try:
                     rec = json.loads(raw)
                 except ValueError:

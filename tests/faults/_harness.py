@@ -448,6 +448,23 @@ def ack_window(home: Path, receivers: Iterable[Any]) -> set[str]:
     return (set(received(receivers)) & set(spool_ids(home))) - set(ledger_ids(home))
 
 
+def wait_stored(home: Path, ids: set[str], stores: Iterable[str] = ("spool", "metrics"),
+                timeout: float = 60.0) -> float:
+    """Wait until every store in ``stores`` (spool, metrics, analytics) holds ``ids``: the
+    sinks write within moments, a loaded machine may take seconds. Returns the seconds
+    waited; raises if ``timeout`` passes first."""
+    readers = {"spool": spool_ids, "metrics": metrics_ids, "analytics": analytics_ids}
+    t0 = time.monotonic()
+    missing: dict[str, int] = {}
+    while True:
+        missing = {s: len(ids - set(readers[s](home) or ())) for s in stores}
+        if not any(missing.values()):
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"records not written {timeout:.0f} s after the phase: {missing} missing")
+        time.sleep(0.05)
+
+
 def count_all(home: Path, expected: set[str], receivers: Iterable[Any] = (),
               window: set[str] | None = None) -> dict[str, dict[str, int]]:
     """Per store: what of ``expected`` it holds (receivers: summed over all of them)."""

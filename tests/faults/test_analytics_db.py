@@ -20,13 +20,17 @@ import time
 import pytest
 from _harness import (
     SOAK,
+    Child,
     assert_clean,
     baseline,
     child_env,
     cli,
+    finish_all,
     measure,
+    merge,
     n,
     run_workload,
+    wait_stored,
 )
 
 from otel_agents.analytics import schema
@@ -149,35 +153,49 @@ def _old_database(home):
 
 
 def test_older_schema(tmp_path_factory, home, receiver, fault_row):
-    """A database at schema v1 with a row in it: migrated in place, nothing of it lost."""
+    """A database at schema v1 with a row in it: migrated in place by the executor's live
+    analytics writes, nothing of it lost."""
     _old_database(home)
     k = n(10, 100)
-    run = run_workload(home, receiver.endpoint, [k], pace=0.5)
-    base = baseline(tmp_path_factory.getbasetemp(), k, 0.5)
+    child = Child({"phases": [k, k], "prefix": "wf", "pace": 0.5}, child_env(home, receiver.endpoint))
+    try:
+        child.phase()
+        # the first phase reaches the database live (after the migration), not by recovery;
+        # how soon depends on the machine's load, so wait for it rather than assume it
+        waited = wait_stored(home, set(child.result.ids), ("analytics",))
+        child.go()
+        child.phase()
+        run = child.finish()
+    finally:
+        child.kill()
+    base = baseline(tmp_path_factory.getbasetemp(), 2 * k, 0.5)
     with sqlite3.connect(_db(home)) as conn:
         version = schema.schema_version(conn)
         old_row = conn.execute("SELECT workflow_name FROM workflow_history WHERE workflow_id = 'wf-from-v1'").fetchone()
         applied = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     case = measure(home, run, base, [], healthy=receiver)
     fault_row("3.analytics.old_schema", "Analytics database", "schema from an older version (v1, with data)",
-              "standard; live analytics = written right after the migration", case=case,
-              notes=f"migrated to v{version} ({applied}); the v1 row kept", version=version)
+              "standard; the first phase's records written live, after the migration", case=case,
+              notes=f"migrated to v{version} ({applied}); the v1 row kept; the first phase was in the "
+                    f"database {waited:.1f} s after it ended", version=version)
     assert version == schema.LATEST_VERSION and applied == list(range(1, schema.LATEST_VERSION + 1))
     assert old_row == ("old",)
-    assert case.live["analytics"]["lost"] == 0
     assert_clean(case)
 
 
 def test_older_schema_opened_by_many_processes_at_once(tmp_path_factory, home, receiver, fault_row):
-    """Four executors start at once on a v1 database: it is migrated exactly once."""
-    from _harness import Child, finish_all, merge
-
+    """Four executors start at once on a v1 database: it is migrated exactly once, and each
+    one's records are written live."""
     _old_database(home)
     k = n(5, 50)
     env = child_env(home, receiver.endpoint)
-    children = [Child({"phases": [k], "prefix": f"p{i}", "pace": 0}, env) for i in range(4)]
+    children = [Child({"phases": [k, k], "prefix": f"p{i}", "pace": 0}, env) for i in range(4)]
     try:
         for c in children:
+            c.phase()
+        waited = wait_stored(home, {i for c in children for i in c.result.ids}, ("analytics",))
+        for c in children:
+            c.go()
             c.phase()
         runs = finish_all(children)
     finally:
@@ -185,10 +203,10 @@ def test_older_schema_opened_by_many_processes_at_once(tmp_path_factory, home, r
             c.kill()
     with sqlite3.connect(_db(home)) as conn:
         applied = conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
-    case = measure(home, merge(runs), baseline(tmp_path_factory.getbasetemp(), k, 0), [], healthy=receiver)
+    case = measure(home, merge(runs), baseline(tmp_path_factory.getbasetemp(), 2 * k, 0), [], healthy=receiver)
     fault_row("3.analytics.old_schema.concurrent", "Analytics database",
               "older schema, opened by 4 processes at once", "standard; migrations applied", case=case,
-              notes=f"{applied} migration rows (one per version: applied once)")
+              notes=f"{applied} migration rows (one per version: applied once); the first phases were in "
+                    f"the database {waited:.1f} s after they ended")
     assert applied == schema.LATEST_VERSION
-    assert case.live["analytics"]["lost"] == 0
     assert_clean(case)

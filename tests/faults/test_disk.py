@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from _harness import (
     BLOCKED_S,
+    Child,
     EXIT_DEADLINE,
     EXIT_SLACK,
     OTEL_AGENTS,
@@ -33,6 +34,7 @@ from _harness import (
     run_workload,
     scan_home,
     spool_ids,
+    wait_stored,
 )
 from _mounts import ReadOnly, can_mount, fill, tmpfs
 
@@ -66,7 +68,7 @@ def disk_full(request, tmp_path_factory):
         filler = home / "filler.bin"
 
         def full():
-            time.sleep(0.5)  # phase 1 has reached the disk
+            wait_stored(home, run_ids())  # phase 1 is on disk before the disk fills
             if how == "tmpfs":
                 fill(filler)
                 return None
@@ -81,7 +83,16 @@ def disk_full(request, tmp_path_factory):
                 return None
             return {"rlimit_fsize": None}
 
-        run = run_workload(home, receiver.endpoint, [k, k, k], heal=[full, space_again], pace=0.5)
+        child = Child({"phases": [k, k, k], "prefix": "wf", "pace": 0.5}, child_env(home, receiver.endpoint))
+        run_ids = lambda: set(child.result.ids)  # noqa: E731 - what the child reported so far
+        try:
+            for heal in (full, space_again, None):
+                child.phase()
+                if heal is not None:
+                    child.go(heal())
+            run = child.finish()
+        finally:
+            child.kill()
         base = baseline(tmp_path_factory.getbasetemp(), 3 * k, 0.5)
         case = measure(home, run, base, [], healthy=receiver)
         stored = {"spool": spool_ids(home), "metrics": metrics_ids(home), "analytics": analytics_ids(home)}
