@@ -191,8 +191,10 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
     target = resolve_target(config)
     result = ReplayResult(endpoint=target.describe())
     ledger = Ledger(home)
-    delivered = ledger.load()
+    # the tail first: ids another sender appends while the ledger is loaded are then seen by
+    # the tail (or both), never by neither (which would send them a second time)
     tail = LedgerTail(ledger)
+    delivered = ledger.load()
     state = _load_state(home)
     watermarks: dict[str, int] = dict(state.get("watermarks", {}))
     lines: dict[str, list[_Line]] = {}

@@ -420,17 +420,38 @@ def analytics_ids(home: Path, db: Path | None = None) -> Counter[str] | None:
     return c
 
 
-def tally(expected: set[str], got: Counter[str] | None, window: set[str] | None = None) -> dict[str, int]:
-    """present / lost / dup (extra copies) / foreign (ids nobody expected). With ``window``
-    (receivers): copies of spans in it are counted as ``resent`` instead of ``dup``."""
+def tally(expected: set[str], got: Counter[str] | None, window: set[str] | None = None,
+          recorded: Counter[str] | None = None) -> dict[str, int]:
+    """present / lost / dup (extra copies) / foreign (ids nobody expected).
+
+    For receivers, a second copy is ``resent``, not ``dup``, when the delivery ledger never
+    recorded one of the sends: the span is in ``window`` (received, spooled, not in the
+    ledger), or the receiver holds more copies than ``recorded`` (the final ledger) lists.
+    That is the window docs/reliability.md describes: a request the receiver took while its
+    sender died (or its deadline passed) before the acknowledgement was recorded; a later
+    replay, maybe already during the run, sends it again and records it. A copy the ledger
+    recorded twice is a ``dup``: two senders both believed they were first.
+    """
     if got is None:
         return {"present": 0, "lost": len(expected), "dup": 0, "foreign": 0, "unreadable": 1}
     present = expected & set(got)
-    out = {"present": len(present), "lost": len(expected - present),
-           "dup": sum(v - 1 for k, v in got.items() if v > 1 and (window is None or k not in window)),
+    dup = resent = 0
+    for k, v in got.items():
+        if v <= 1:
+            continue
+        extra = v - 1
+        if window is not None and k in window:
+            resent += extra
+            continue
+        if recorded is not None:
+            unrecorded = min(extra, max(0, v - max(recorded.get(k, 0), 1)))
+            resent += unrecorded
+            extra -= unrecorded
+        dup += extra
+    out = {"present": len(present), "lost": len(expected - present), "dup": dup,
            "foreign": len(set(got) - expected)}
     if window is not None:
-        out["resent"] = sum(v - 1 for k, v in got.items() if v > 1 and k in window)
+        out["resent"] = resent
     return out
 
 
@@ -472,7 +493,7 @@ def count_all(home: Path, expected: set[str], receivers: Iterable[Any] = (),
         "spool": tally(expected, spool_ids(home)),
         "metrics": tally(expected, metrics_ids(home)),
         "analytics": tally(expected, analytics_ids(home)),
-        "receiver": tally(expected, received(receivers), window or set()),
+        "receiver": tally(expected, received(receivers), window or set(), ledger_ids(home)),
     }
 
 

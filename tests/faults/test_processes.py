@@ -253,13 +253,6 @@ def test_next_hook_after_a_torn_last_line(tmp_path, fault_row):
 
 
 # --- fork ------------------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=False, reason=(
-    "flaky under load (failed 3 of about 15 runs; owned by the sinks issue): (1) the collector got 54-65 "
-    "spans twice while no send had failed: sinks/replay.py replay() reads the ledger (Ledger.load()) and "
-    "only then creates its LedgerTail, whose offsets start at the files' current end, so ids another "
-    "sender appends in between are seen by neither and the background replay (each process starts one "
-    "1 s after its start) sends them again; fix: create the tail before loading. (2) the metrics JSONL "
-    "missed 2 and 9 records of forked workers, live and still after the recovery at the next start"))
 def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
     truth = tmp_path / "truth.ids"
     k = n(5, 30)
