@@ -139,6 +139,10 @@ class _Lane:
     def _reset(self) -> None:
         self.q: deque[Any] = deque()
         self.wake = threading.Event()
+        #: True while the thread is about to wait, or waiting, for ``wake``: only then does a
+        #: producer set it (an Event.set costs a lock and a futex wake; a busy lane sees the
+        #: queue anyway)
+        self.idle = False
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
         self.inflight = 0
@@ -179,7 +183,10 @@ class _Lane:
         exiting_early = False
         while True:
             dirty = proc.dirty_since_persist()
-            self.wake.wait(PERSIST_INTERVAL_S if dirty else None)
+            self.idle = True  # before looking at the queue: a span queued after this wakes us
+            if not q:
+                self.wake.wait(PERSIST_INTERVAL_S if dirty else None)
+            self.idle = False
             self.wake.clear()
             while q:
                 if self.linger and not self.stop.is_set() and len(q) < self.max_batch:
@@ -356,7 +363,7 @@ class SinkProcessor:
                 q = lane.q
                 if len(q) < lane.cap:
                     q.append(span)
-                    if not lane.wake.is_set():
+                    if lane.idle and not lane.wake.is_set():
                         lane.wake.set()
                 else:
                     lane.drop(1)

@@ -332,6 +332,53 @@ def test_third_party_sink_through_a_real_plugin_manager(make_runtime, monkeypatc
     assert _spooled_names(rt.config) == ["invoke_workflow w"]
 
 
+def test_an_idle_lane_wakes_for_every_span_from_any_thread():
+    """Producers set a lane's wake-up only while its thread waits (``_Lane.idle``): no span
+    may wait for the next one, or for the 5 s persist tick, to be exported. Spans end one
+    at a time, from four threads in turn, at the moments a lane is going back to sleep."""
+    import random
+
+    got: list[int] = []
+    arrived = threading.Event()
+
+    class Recorder:
+        name = "recorder"
+
+        def export(self, spans):
+            got.extend(s.context.span_id for s in spans)
+            arrived.set()
+
+    proc = SinkProcessor([Recorder()])
+    provider = TracerProvider()
+    provider.add_span_processor(proc)
+    tracer = provider.get_tracer("t")
+    worst = 0.0
+    pool = [threading.Thread(target=lambda: None) for _ in range(4)]
+    try:
+        for i in range(400):
+            arrived.clear()
+            ended: list[int] = []
+
+            def one() -> None:
+                span = tracer.start_span(f"s{i}")
+                span.end()
+                ended.append(span.context.span_id)
+
+            t = pool[i % 4] = threading.Thread(target=one)
+            t0 = time.monotonic()
+            t.start()
+            t.join()
+            while ended[0] not in got and time.monotonic() - t0 < 3.0:
+                arrived.wait(0.01)
+            worst = max(worst, time.monotonic() - t0)
+            assert ended[0] in got, f"span {i} was not exported within 3 s: a missed wake-up"
+            time.sleep(random.random() * 0.0005)  # land anywhere in the lane's way back to sleep
+    finally:
+        proc.shutdown()
+    assert len(got) == 400
+    assert worst < 1.0, worst
+
+
 def test_a_sink_that_fails_to_build_does_not_cost_the_others(make_runtime, monkeypatch):
     monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
     monkeypatch.setenv("OTEL_AGENTS_OTLP_ENABLED", "false")

@@ -320,3 +320,28 @@ def test_error_text_is_redacted(runtime, exporter):
     assert step.status.description == expected
     (event,) = step.events
     assert event.attributes["exception.message"] == "GET https://bob:[REDACTED]@db.internal failed, token [REDACTED]"
+
+
+def test_lone_surrogates_become_valid_text_in_every_span(runtime, exporter):
+    """A file name decoded with surrogateescape, in a name, a start attribute, an end
+    attribute or a model id, would fail every sink's encoder: each becomes U+FFFD."""
+    bad = "caf\udce9.py"
+    with oa.workflow(f"w-{bad}", workflow_id="wf-s") as wf:
+        with wf.step(bad, agent="coder") as st:
+            st.record_usage(f"model-{bad}", provider="anthropic", input_tokens=1, output_tokens=1,
+                            attributes={"app.file": bad, "app.files": ("ok", bad)})
+            with st.tool_call("Read", arguments={"path": bad}):
+                pass
+            st.set_attribute("app.end", bad)
+    spans = exporter.get_finished_spans()
+    good = "caf\ufffd.py"
+    for span in spans:
+        for text in (span.name, *[v for v in span.attributes.values() if isinstance(v, str)]):
+            text.encode("utf-8")  # no lone surrogate left anywhere
+    by = _by_name(spans)
+    assert f"invoke_workflow w-{good}" in by and f"chat model-{good}" in by
+    step = by["invoke_agent coder"]
+    assert step.attributes[A.STEP_NAME] == good and step.attributes["app.end"] == good
+    chat = by[f"chat model-{good}"]
+    assert chat.attributes["app.file"] == good and chat.attributes["app.files"] == ("ok", good)
+    assert chat.attributes[A.GEN_AI_REQUEST_MODEL] == f"model-{good}"

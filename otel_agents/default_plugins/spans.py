@@ -236,6 +236,9 @@ class SpansPlugin:
     def _open_span(self, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind) -> tuple[Any, _State | None, int, int]:
         """Start the span for ``ev`` under its parent; returns (span, parent state, ids)."""
         rt = self.rt
+        if not name.isascii():
+            name = valid_text(name)
+        _valid_attrs(attrs)
         wid = ev.workflow_id
         parent = self._open.get((wid, ev.parent_key)) if ev.parent_key is not None else None
         if parent is not None:
@@ -298,15 +301,16 @@ class SpansPlugin:
             end_attrs.update(ev.attributes)
         if kind == A.KIND_TOOL_CALL and ev.result is not None:
             self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
+        _valid_attrs(end_attrs)
         span.set_attributes(end_attrs)
         self._ending(kind, ev, span, None if kind == A.KIND_TOOL_CALL else state.totals)
-        _valid_strings(span)
         span.end(end_time=ev.end_time)
 
     def _ending(self, kind: str, ev: Any, span: Any, totals: UsageTotals | None) -> None:
         hook = self.rt.pm.hook.span_ending
         if hook._hookimpls:
             call_hook(hook, SpanView(kind, ev, span, totals))
+            _valid_strings(span)  # what a plugin set; ours were made valid before they were set
 
     def _content(self, attrs: dict[str, Any], value: Any, content_key: str, len_key: str, hash_key: str) -> None:
         if self.rt.config.values.get("capture_content"):
@@ -470,7 +474,6 @@ class SpansPlugin:
                     t.cost += cost
                 node = node.parent
         self._ending(A.KIND_MODEL_CALL, usage, span, None)
-        _valid_strings(span)
         span.end(end_time=usage.end_time)
 
 
@@ -481,6 +484,21 @@ def plugin() -> SpansPlugin:
 
 #: ``time`` is re-exported for callers that stamp events the way this plugin does.
 now_ns = time.time_ns
+
+
+def _valid_attrs(attrs: dict[str, Any]) -> None:
+    """Make the strings of ``attrs`` valid Unicode in place (see ``_valid_strings``); a
+    plain-dict pass, before the SDK copies them, costs far less than reading the span's."""
+    for key, value in attrs.items():
+        if value.__class__ is str:
+            if not value.isascii():
+                good = valid_text(value)
+                if good is not value:
+                    attrs[key] = good  # same key: no resize while iterating
+        elif value.__class__ is tuple and value and value[0].__class__ is str:
+            good_t = tuple(valid_text(v) for v in value)
+            if any(a is not b for a, b in zip(good_t, value)):
+                attrs[key] = good_t
 
 
 def _valid_strings(span: Any) -> None:
