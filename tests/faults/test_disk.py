@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from _harness import (
+    SOAK,
     BLOCKED_S,
     Child,
     EXIT_DEADLINE,
@@ -40,7 +41,8 @@ from _mounts import ReadOnly, can_mount, fill, tmpfs
 
 from otel_agents.claude_code import capture
 
-TMPFS_BYTES = 8 * 1024 * 1024
+#: Room for the first phase (and its WAL, the spool and metrics files) before it fills up.
+TMPFS_BYTES = (64 if SOAK else 8) * 1024 * 1024
 
 
 def _largest(home: Path, pattern: str) -> int:
@@ -104,7 +106,8 @@ def test_disk_full_loses_only_what_came_while_full(disk_full, fault_row):
     p1, p2, p3 = (set(p["ids"]) for p in run.phases)
     missing = {s: case.after[s]["lost"] for s in stored}
     fault_row(f"2.disk.full.{how}", "Disk",
-              "disk full (" + ("8 MiB tmpfs filled up" if how == "tmpfs" else "RLIMIT_FSIZE") + "), then space again",
+              "disk full (" + (f"{TMPFS_BYTES >> 20} MiB tmpfs filled up" if how == "tmpfs" else "RLIMIT_FSIZE")
+              + "), then space again",
               "standard; disk stores: spans produced while full", case=case,
               notes=f"{len(p2)} spans produced while the disk was full: the collector got all of them; on disk they "
                     f"are lost (spool {missing['spool']}, metrics {missing['metrics']}, analytics "
