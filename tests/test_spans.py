@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_agents as oa
 from otel_agents import attributes as A
 from otel_agents.events import SpanParent, StepEvent
 from otel_agents.ids import span_id_for, trace_id_for
+from otel_agents.default_plugins.spans import STEP_TEXT_FIELDS, USAGE_TEXT_FIELDS
 from otel_agents.redact import fingerprint
 
 SONNET = "claude-sonnet-4-5"
@@ -345,3 +347,63 @@ def test_lone_surrogates_become_valid_text_in_every_span(runtime, exporter):
     chat = by[f"chat model-{good}"]
     assert chat.attributes["app.file"] == good and chat.attributes["app.files"] == ("ok", good)
     assert chat.attributes[A.GEN_AI_REQUEST_MODEL] == f"model-{good}"
+
+
+_BAD = "x\udce9y"
+_GOOD = "x\ufffdy"
+
+
+def _make_step(field: str) -> dict:
+    """Keyword arguments for workflow / phase / step / record_usage with ``field`` bad."""
+    kw = {"workflow": {"name": "w", "workflow_id": "wf-f"}, "phase": {"name": "p"},
+          "step": {"name": "s", "agent": "a"}, "usage": {"model": "claude-sonnet-4-5", "provider": "anthropic"}}
+    where = {"workflow_id": ("workflow", "workflow_id"), "workflow_name": ("workflow", "name"),
+             "phase_name": ("phase", "name"), "response_model": ("usage", "response_model"),
+             "response_id": ("usage", "response_id"), "provider": ("usage", "provider")}
+    part, key = where.get(field, ("step", field))
+    kw[part][key] = _BAD
+    return kw
+
+
+@pytest.mark.parametrize("field", sorted(set(STEP_TEXT_FIELDS) | set(USAGE_TEXT_FIELDS) | {"usage_model"}))
+def test_every_text_field_of_a_step_and_a_model_call_is_made_valid(runtime, exporter, field):
+    """The step and model-call spans skip the per-attribute check when their text fields are
+    ASCII: each of those fields, made invalid, must still come out as U+FFFD."""
+    kw = _make_step("model" if field == "usage_model" else field)
+    if field == "usage_model":
+        kw["usage"]["model"] = _BAD
+    elif field == "model":
+        kw["step"]["model"] = _BAD
+    with oa.workflow(**kw["workflow"]) as wf:
+        with wf.phase(**kw["phase"]) as ph:
+            with ph.step(**kw["step"]) as st:
+                st.record_usage(input_tokens=1, output_tokens=1, **kw["usage"])
+    texts = []
+    for span in exporter.get_finished_spans():
+        texts += [span.name, *[v for v in span.attributes.values() if isinstance(v, str)]]
+    for text in texts:
+        text.encode("utf-8")
+    assert any(_GOOD in t for t in texts), texts
+
+
+def test_step_and_model_call_strings_come_only_from_the_checked_fields(runtime, exporter):
+    """Every string of a step's and a model call's span is a constant or one of the fields
+    the fast check looks at: a new field must be added to STEP_TEXT_FIELDS /
+    USAGE_TEXT_FIELDS, or it would skip the check."""
+    from otel_agents.events import Outcome
+
+    constants = {v for v in vars(A).values() if isinstance(v, str)} | {o.value for o in Outcome}
+    constants |= {"USD", "local", "provider", "unknown_model", "invalid_usage"}  # cost currency, source, reason
+    with oa.workflow("<workflow_name>", workflow_id="<workflow_id>") as wf:
+        with wf.phase("<phase_name>") as ph:
+            with ph.step("<name>", agent="<agent>", skill="<skill>", command="<command>", model="<model>",
+                         task_id="<task_id>") as st:
+                st.record_usage("claude-sonnet-4-5", provider="<provider>", input_tokens=1, output_tokens=1,
+                                response_model="<response_model>", response_id="<response_id>")
+    by = _by_name(exporter.get_finished_spans())
+    for span in (by["invoke_agent <agent>"], by["chat claude-sonnet-4-5"]):
+        for key, value in span.attributes.items():
+            if isinstance(value, str):
+                assert value in constants or value == "claude-sonnet-4-5" or (
+                    value.startswith("<") and value.strip("<>") in STEP_TEXT_FIELDS + USAGE_TEXT_FIELDS
+                    + ("agent",)), (span.name, key, value)

@@ -13,6 +13,7 @@ whose end is replayed from another process keeps its identity.
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from dataclasses import dataclass
@@ -236,9 +237,14 @@ class SpansPlugin:
     def _open_span(self, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind) -> tuple[Any, _State | None, int, int]:
         """Start the span for ``ev`` under its parent; returns (span, parent state, ids)."""
         rt = self.rt
-        if not name.isascii():
-            name = valid_text(name)
-        _valid_attrs(attrs)
+        cls = ev.__class__
+        # every string of a step's or model call's attributes comes from these fields (or
+        # is a constant): when they are ASCII, nothing needs a closer look
+        if not ((cls is StepEvent and _all_ascii(_step_text(ev)))
+                or (cls is ModelUsage and not ev.attributes and _all_ascii(_usage_text(ev)))):
+            if not name.isascii():
+                name = valid_text(name)
+            _valid_attrs(attrs)
         wid = ev.workflow_id
         parent = self._open.get((wid, ev.parent_key)) if ev.parent_key is not None else None
         if parent is not None:
@@ -301,7 +307,8 @@ class SpansPlugin:
             end_attrs.update(ev.attributes)
         if kind == A.KIND_TOOL_CALL and ev.result is not None:
             self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
-        _valid_attrs(end_attrs)
+        if ev.attributes or kind == A.KIND_TOOL_CALL or outcome is Outcome.FAILURE:
+            _valid_attrs(end_attrs)  # otherwise: constants and numbers only
         span.set_attributes(end_attrs)
         self._ending(kind, ev, span, None if kind == A.KIND_TOOL_CALL else state.totals)
         span.end(end_time=ev.end_time)
@@ -484,6 +491,26 @@ def plugin() -> SpansPlugin:
 
 #: ``time`` is re-exported for callers that stamp events the way this plugin does.
 now_ns = time.time_ns
+
+
+#: The text fields of a step event that ``SpansPlugin._step`` puts in the span's name and
+#: start attributes (keep in step: tests/test_spans.py checks each one).
+STEP_TEXT_FIELDS = ("name", "agent", "skill", "command", "model", "task_id", "phase_name", "workflow_name",
+                    "workflow_id")
+#: The same for a model call (``SpansPlugin.model_usage``; its ``attributes`` are checked apart).
+USAGE_TEXT_FIELDS = ("model", "provider", "response_model", "response_id", "workflow_id")
+_step_text = operator.attrgetter(*STEP_TEXT_FIELDS)
+_usage_text = operator.attrgetter(*USAGE_TEXT_FIELDS)
+
+
+def _all_ascii(values: tuple[Any, ...]) -> bool:
+    for v in values:
+        if v.__class__ is str:
+            if not v.isascii():
+                return False
+        elif v is not None:  # not text at all: let the full check look at it
+            return False
+    return True
 
 
 def _valid_attrs(attrs: dict[str, Any]) -> None:
