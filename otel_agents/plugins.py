@@ -73,26 +73,51 @@ def _lean_multicall(hook_name: str, impls: Any, kwargs: Any, firstresult: bool) 
     return None if firstresult else results
 
 
+#: id(hook caller) -> (caller, number of implementations, plan): what ``call_hook`` calls,
+#: in order; ``None`` when pluggy must call (a wrapper, or other arguments). Cleared when a
+#: plugin is registered or unregistered.
+_plans: dict[int, tuple[Any, int, tuple[tuple[Any, str | None], ...] | None]] = {}
+
+
+def _plan(caller: Any) -> tuple[Any, int, tuple[tuple[Any, str | None], ...] | None]:
+    impls = caller._hookimpls
+    fns: tuple[tuple[Any, str | None], ...] | None
+    if any(impl.hookwrapper or impl.wrapper or len(impl.argnames) != 1 for impl in impls):
+        fns = None
+    else:
+        steps = []
+        for impl in reversed(impls):
+            fn = impl.function
+            if fn.__class__ is _Isolated:
+                steps.append((fn.__wrapped__, fn.where))
+            else:
+                steps.append((fn, None))
+        fns = tuple(steps)
+    plan = (caller, len(impls), fns)
+    _plans[id(caller)] = plan
+    return plan
+
+
 def call_hook(caller: Any, event: Any) -> None:
     """Call a one-argument lifecycle hook: ``caller(event=...)`` without pluggy's generic
     argument checks, for the hot path. Same implementations, same order (last registered
     first), same isolation (inline here, instead of through the registration wrapper);
     falls back to pluggy when an implementation is a wrapper or takes other arguments."""
-    impls = caller._hookimpls
-    for impl in impls:
-        if impl.hookwrapper or impl.wrapper or len(impl.argnames) != 1:
-            caller(**{caller.spec.argnames[0]: event})
-            return
-    for impl in reversed(impls):
-        fn = impl.function
-        raw = getattr(fn, "__wrapped__", None) if fn.__class__ is _Isolated else None
-        if raw is None:
+    plan = _plans.get(id(caller))
+    if plan is None or plan[0] is not caller or plan[1] != len(caller._hookimpls):
+        plan = _plan(caller)
+    fns = plan[2]
+    if fns is None:
+        caller(**{caller.spec.argnames[0]: event})
+        return
+    for fn, where in fns:
+        if where is None:
             fn(event)
             continue
         try:
-            raw(event)
+            fn(event)
         except Exception as exc:  # noqa: BLE001 - isolation is the point
-            report(fn.where, exc)
+            report(where, exc)
 
 
 class PluginManager(pluggy.PluginManager):
@@ -112,7 +137,14 @@ class PluginManager(pluggy.PluginManager):
                 if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
                     if impl.function.__class__ is not _Isolated:
                         impl.function = _Isolated(f"plugin {plugin_name}: {caller.name}", impl.function)
+        _plans.clear()
         return plugin_name
+
+    def unregister(self, plugin: Any = None, name: str | None = None) -> Any:
+        try:
+            return super().unregister(plugin, name)
+        finally:
+            _plans.clear()
 
 
 def new_plugin_manager(*, load_defaults: bool = True, load_entry_points: bool = True) -> PluginManager:

@@ -35,11 +35,19 @@ def sdk_disabled() -> bool:
     return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
+class _NextIds(threading.local):
+    """Per thread: the ids the next span takes (0: none). Class defaults, so reading them in
+    a thread that never set any costs no AttributeError."""
+
+    trace_id = 0
+    span_id = 0
+
+
 class KeyedIdGenerator(IdGenerator):
     """Random ids, unless the caller set the next ids for this thread (``next_ids``)."""
 
     def __init__(self) -> None:
-        self._local = threading.local()
+        self._local = _NextIds()
         self._rand = random.getrandbits
 
     def next_ids(self, trace_id: int, span_id: int) -> None:
@@ -49,7 +57,7 @@ class KeyedIdGenerator(IdGenerator):
 
     def generate_span_id(self) -> int:
         local = self._local
-        v = getattr(local, "span_id", 0)
+        v = local.span_id
         if v:
             # The SDK asks for a trace id (roots only) before the span id: whatever trace id
             # was set and not used belongs to this span, so forget it too.
@@ -59,7 +67,7 @@ class KeyedIdGenerator(IdGenerator):
 
     def generate_trace_id(self) -> int:
         local = self._local
-        v = getattr(local, "trace_id", 0)
+        v = local.trace_id
         if v:
             local.trace_id = 0
             return v
