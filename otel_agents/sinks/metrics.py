@@ -30,18 +30,35 @@ FILE_SUFFIX = ".jsonl"
 _FILE_RE = re.compile(r"^executions_(\d{4}-\d{2}-\d{2})\.jsonl$")
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
+#: ASCII output (non-ASCII text as ``\\uXXXX`` escapes): the C encoder's fast path, about a
+#: quarter quicker than ``ensure_ascii=False``, whose strings go through a Python function.
+_ENCODER = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=str)
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
-    """One record as one JSON line (UTF-8, compact, newline-terminated)."""
-    return (_ENCODER.encode(record) + "\n").encode("utf-8", "surrogatepass")
+    """One record as one JSON line (ASCII, hence UTF-8; compact; newline-terminated)."""
+    return (_ENCODER.encode(record) + "\n").encode("ascii")
+
+
+_DAY_NAMES: dict[int, str] = {}
+
+
+def file_name(end_unix_nano: int | None) -> str:
+    """The name of the file a record ending at ``end_unix_nano`` belongs in (UTC date; now
+    if unknown). Names are cached per day: this runs once per record."""
+    secs = end_unix_nano // 1_000_000_000 if end_unix_nano else int(time.time())
+    day = secs // 86400
+    name = _DAY_NAMES.get(day)
+    if name is None:
+        if len(_DAY_NAMES) > 64:
+            _DAY_NAMES.clear()
+        name = _DAY_NAMES[day] = f"{FILE_PREFIX}{time.strftime('%Y-%m-%d', time.gmtime(day * 86400))}{FILE_SUFFIX}"
+    return name
 
 
 def file_for(metrics_dir: Path, end_unix_nano: int | None) -> Path:
     """The file a record ending at ``end_unix_nano`` belongs in (UTC date; now if unknown)."""
-    secs = end_unix_nano // 1_000_000_000 if end_unix_nano else int(time.time())
-    return metrics_dir / f"{FILE_PREFIX}{time.strftime('%Y-%m-%d', time.gmtime(secs))}{FILE_SUFFIX}"
+    return metrics_dir / file_name(end_unix_nano)
 
 
 #: At most this many bytes of records in one write (one record may be larger).
@@ -56,16 +73,16 @@ class MetricsWriter:
 
     def __init__(self, metrics_dir: Path) -> None:
         self.dir = Path(metrics_dir)
-        self._files: dict[Path, AppendFile] = {}
+        self._files: dict[str, AppendFile] = {}
         self._lock = threading.Lock()
 
-    def _file(self, path: Path) -> AppendFile:
-        f = self._files.get(path)
+    def _file(self, name: str) -> AppendFile:
+        f = self._files.get(name)
         if f is None:
             while len(self._files) >= self.MAX_OPEN:
                 _old, old = self._files.popitem()
                 old.close()
-            f = self._files[path] = AppendFile(path)
+            f = self._files[name] = AppendFile(self.dir / name)
         return f
 
     def write(self, records: Iterable[dict[str, Any]]) -> int:
@@ -76,7 +93,7 @@ class MetricsWriter:
         """
         n = 0
         with self._lock:
-            path: Path | None = None
+            name = ""
             chunk: list[bytes] = []
             size = 0
             for record in records:
@@ -85,16 +102,16 @@ class MetricsWriter:
                 except (TypeError, ValueError) as exc:  # one unencodable record: skip it
                     report("metrics record encoding", exc)
                     continue
-                where = file_for(self.dir, record.get("end_unix_nano"))
-                if chunk and (where != path or size + len(data) > CHUNK_BYTES):
-                    self._file(path).append(b"".join(chunk))  # type: ignore[arg-type]
+                where = file_name(record.get("end_unix_nano"))
+                if chunk and (where != name or size + len(data) > CHUNK_BYTES):
+                    self._file(name).append(b"".join(chunk))
                     n += len(chunk)
                     chunk, size = [], 0
-                path = where
+                name = where
                 chunk.append(data)
                 size += len(data)
             if chunk:
-                self._file(path).append(b"".join(chunk))  # type: ignore[arg-type]
+                self._file(name).append(b"".join(chunk))
                 n += len(chunk)
         return n
 
