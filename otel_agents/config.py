@@ -58,6 +58,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("spool.enabled", bool, True, "append every finished span to spans/ as OTLP-JSON lines"),
     _s("spool.max_file_bytes", int, 64 * 1024 * 1024, "rotate a spool file past this size"),
     _s("spool.retention_days", int, 14, "delete delivered spool files older than this"),
+    _s("spool.linger", float, 0.05,
+       "seconds a finished span may wait in memory for others, to be written with them (0: at once)"),
     _s("metrics.enabled", bool, True, "write metrics/executions_YYYY-MM-DD.jsonl"),
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
     _s("analytics.record_from_execution", bool, True,

@@ -407,7 +407,8 @@ class SinkProcessor:
             self._deadline = own if deadline is None else min(own, deadline)
             self._shut = True
             self._accepting = False
-            _live.discard(self)
+            # stays in _live until done: a SIGTERM arriving meanwhile (a Pool terminating a
+            # worker that is already exiting) must wait for this flush, not die in the middle
             self._recover_stop.set()
         elif self._done:
             return
@@ -444,6 +445,7 @@ class SinkProcessor:
                 self._account_leftovers()
             self._persist(deadline=max(deadline, time.monotonic() + 0.01))
             self._done = True
+            _live.discard(self)
         finally:
             if got:
                 self._finish_lock.release()

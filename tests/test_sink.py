@@ -276,6 +276,43 @@ def _blocked_signals(native_id: int) -> set[int]:
     return {n for n in range(1, 65) if mask >> (n - 1) & 1}
 
 
+def test_sigterm_during_an_exit_flush_waits_for_it(tmp_path):
+    """A process already flushing at exit (a multiprocessing worker's finalizer) gets SIGTERM
+    (its Pool terminating it): the signal's flush must wait for the one in progress, not die
+    in its middle. Before the fix the processor had left the live set when its own shutdown
+    began, so the SIGTERM flush found nothing to wait for and the process died at once."""
+    out = tmp_path / "exported.txt"
+    script = textwrap.dedent(f"""
+        import os, signal, sys, threading, time
+        from opentelemetry.sdk.trace import TracerProvider
+        from otel_agents import sink as S
+
+        class Slow:
+            name = "slow"
+            durable = True
+
+            def export(self, spans):
+                time.sleep(0.2)
+                with open({str(out)!r}, "a") as f:
+                    f.write(f"{{len(spans)}}\\n")
+
+        proc = S.SinkProcessor([Slow()])
+        S._install_sigterm()
+        tp = TracerProvider()
+        tp.add_span_processor(proc)
+        for i in range(5):
+            tp.get_tracer("t").start_span(f"s{{i}}").end()
+        threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        proc.shutdown()  # the exit flush: SIGTERM arrives while it waits for the sink
+        time.sleep(5)
+    """)
+    env = dict(os.environ)
+    env.pop("PYTEST_CURRENT_TEST", None)
+    p = subprocess.run([PY, "-c", script], env=env, timeout=30, capture_output=True, text=True)
+    assert p.returncode == -signal.SIGTERM, p.stderr
+    assert out.read_text() == "5\n", p.stderr
+
+
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads thread signal masks from /proc")
 def test_no_thread_of_ours_takes_the_applications_signals(monkeypatch):
     """A SIGTERM the kernel handed to a sink thread would wait for the main thread's next
