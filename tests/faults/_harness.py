@@ -32,7 +32,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -357,7 +357,11 @@ def scan_home(home: Path) -> Scan:
 
 
 def spool_ids(home: Path) -> Counter[str]:
-    c: Counter[str] = Counter()
+    return Counter(sp.get("spanId") for sp in spool_spans(home))
+
+
+def spool_spans(home: Path) -> Iterator[dict[str, Any]]:
+    """Every span (OTLP-JSON) in the complete, parseable lines of the spool files."""
     for path in sorted((home / "spans").glob("spans-*.jsonl")):
         for line in _lines(path)[0]:
             try:
@@ -366,9 +370,7 @@ def spool_ids(home: Path) -> Counter[str]:
                 continue
             for rs in doc.get("resourceSpans") or ():
                 for ss in rs.get("scopeSpans") or ():
-                    for sp in ss.get("spans") or ():
-                        c[sp.get("spanId")] += 1
-    return c
+                    yield from ss.get("spans") or ()
 
 
 def ledger_ids(home: Path) -> Counter[str]:

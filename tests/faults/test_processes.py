@@ -8,7 +8,6 @@ is known exactly even after a SIGKILL.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
@@ -32,6 +31,7 @@ from _harness import (
     run_workload,
     scan_home,
     spool_ids,
+    spool_spans,
 )
 
 
@@ -286,21 +286,11 @@ def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
 
 def _origins(home: Path) -> dict[str, tuple[str, str]]:
     """span id -> (the workflow id's process kind: parent, proc, pool, ppe, next; span name)."""
-    import json
-
     out = {}
-    for p in sorted((home / "spans").glob("spans-*.jsonl")):
-        for line in p.read_bytes().splitlines():
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                continue
-            for rs in doc.get("resourceSpans") or ():
-                for ss in rs.get("scopeSpans") or ():
-                    for sp in ss.get("spans") or ():
-                        wid = next((a["value"].get("stringValue", "") for a in sp.get("attributes", [])
-                                    if a.get("key") == "otel_agents.workflow.id"), "")
-                        out[sp.get("spanId")] = (wid.split("-")[0].rstrip("0123456789"), sp.get("name", ""))
+    for sp in spool_spans(home):
+        wid = next((a["value"].get("stringValue", "") for a in sp.get("attributes", [])
+                    if a.get("key") == "otel_agents.workflow.id"), "")
+        out[sp.get("spanId")] = (wid.split("-")[0].rstrip("0123456789"), sp.get("name", ""))
     return out
 
 
