@@ -23,7 +23,6 @@ import contextvars
 import functools
 import inspect
 import itertools
-import threading
 import time
 import uuid
 from typing import Any, Callable, TypeVar
@@ -47,10 +46,93 @@ from otel_agents.telemetry import Runtime, get_runtime
 F = TypeVar("F", bound=Callable[..., Any])
 
 _current: contextvars.ContextVar[_Handle | None] = contextvars.ContextVar("otel_agents_current", default=None)
-_open_lock = threading.Lock()
 _open_handles: dict[int, _Handle] = {}  # process-wide, in start order, for threads that lost the context
 
 _LEVEL = {"workflow": 0, "phase": 1, "step": 2, "tool_call": 3}
+
+# The events built on every step, model call and tool call. These give exactly what the
+# dataclass gives for the same values (tests/test_api.py checks every field), without its
+# keyword arguments: CPython 3.11 binds keywords on a slow, unspecialised path, about a
+# microsecond for an event's 16. Every field is set, the ones the API has no say in to
+# their defaults.
+_new = object.__new__
+
+
+def _step_event(
+    workflow_id: str, key: str, derive_ids: bool, parent_key: str, name: str, agent: str | None, skill: str | None,
+    command: str | None, attempt: int, model: str | None, task_id: str | None, phase_name: str | None,
+    workflow_name: str | None, start_time: int | None, attributes: dict[str, Any],
+) -> StepEvent:
+    ev = _new(StepEvent)
+    ev.workflow_id = workflow_id
+    ev.key = key
+    ev.parent_key = parent_key
+    ev.start_time = start_time
+    ev.end_time = ev.parent = ev.outcome = ev.error = ev.error_type = None
+    ev.attributes = attributes
+    ev.derive_ids = derive_ids
+    ev.name = name
+    ev.agent = agent
+    ev.skill = skill
+    ev.command = command
+    ev.attempt = attempt
+    ev.model = model
+    ev.task_id = task_id
+    ev.phase_name = phase_name
+    ev.workflow_name = workflow_name
+    return ev
+
+
+def _usage_event(
+    workflow_id: str, model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int,
+    cache_write_tokens: int, reasoning_tokens: int, cost: float | None, response_model: str | None,
+    response_id: str | None, key: str, parent_key: str, derive_ids: bool, start_time: int | None, end_time: int,
+    attributes: dict[str, Any],
+) -> ModelUsage:
+    ev = _new(ModelUsage)
+    ev.workflow_id = workflow_id
+    ev.model = model
+    ev.provider = provider
+    ev.input_tokens = input_tokens
+    ev.output_tokens = output_tokens
+    ev.cache_read_tokens = cache_read_tokens
+    ev.cache_write_tokens = cache_write_tokens
+    ev.reasoning_tokens = reasoning_tokens
+    ev.cost = cost
+    ev.response_model = response_model
+    ev.response_id = response_id
+    ev.key = key
+    ev.parent_key = parent_key
+    ev.start_time = start_time
+    ev.end_time = end_time
+    ev.parent = None
+    ev.attributes = attributes
+    ev.derive_ids = derive_ids
+    return ev
+
+
+def _tool_event(
+    workflow_id: str, key: str, derive_ids: bool, parent_key: str, tool_name: str, call_id: str | None,
+    arguments: Any, tool_type: str | None, step_name: str | None, agent: str | None, phase_name: str | None,
+    start_time: int | None, attributes: dict[str, Any],
+) -> ToolCallEvent:
+    ev = _new(ToolCallEvent)
+    ev.workflow_id = workflow_id
+    ev.key = key
+    ev.parent_key = parent_key
+    ev.start_time = start_time
+    ev.end_time = ev.parent = ev.outcome = ev.error = ev.error_type = None
+    ev.attributes = attributes
+    ev.derive_ids = derive_ids
+    ev.tool_name = tool_name
+    ev.call_id = call_id
+    ev.tool_type = tool_type
+    ev.arguments = arguments
+    ev.result = None
+    ev.step_name = step_name
+    ev.agent = agent
+    ev.phase_name = phase_name
+    return ev
 
 
 class _Handle:
@@ -66,7 +148,7 @@ class _Handle:
         self.event = event
         self.parent = parent
         self._rt = rt or (parent._rt if parent is not None else get_runtime())
-        self._seq: Any = None
+        self._seq = itertools.count(1)  # numbers this handle's children
         self._state = 0  # 0 new, 1 started, 2 ended
         self._ctx_token: Any = None
         self._otel_token: Any = None
@@ -82,13 +164,7 @@ class _Handle:
         return self.event.key
 
     def _child_key(self, kind: str, name: str) -> str:
-        seq = self._seq
-        if seq is None:
-            with _open_lock:
-                seq = self._seq
-                if seq is None:
-                    seq = self._seq = itertools.count(1)
-        return f"{self.event.key}/{kind}:{name}#{next(seq)}"
+        return f"{self.event.key}/{kind}:{name}#{next(self._seq)}"
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self) -> Any:
@@ -96,9 +172,13 @@ class _Handle:
         if self._state:
             return self
         self._state = 1
-        if self._rt.enabled:
+        rt = self._rt
+        if rt.enabled:
             _open_handles[id(self)] = self
-            self._call(self._start_hook)
+            try:
+                call_hook(getattr(rt.pm.hook, self._start_hook), self.event)
+            except Exception as exc:  # noqa: BLE001 - the workflow never sees telemetry errors
+                report(f"hook {self._start_hook}", exc)
         return self
 
     def stop(self, outcome: Outcome | str | None = None) -> None:
@@ -114,11 +194,16 @@ class _Handle:
             ev.outcome = Outcome(outcome)
         elif ev.outcome is None:
             ev.outcome = Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS
-        if self._rt.enabled:
+        rt = self._rt
+        if rt.enabled:
             _open_handles.pop(id(self), None)
-            self._call(self._end_hook)
-        for implicit in self._implicit:
-            implicit.stop(ev.outcome)
+            try:
+                call_hook(getattr(rt.pm.hook, self._end_hook), ev)
+            except Exception as exc:  # noqa: BLE001
+                report(f"hook {self._end_hook}", exc)
+        if self._implicit:
+            for implicit in self._implicit:
+                implicit.stop(ev.outcome)
 
     def fail(self, error: BaseException | str, *, error_type: str | None = None, end: bool = True) -> None:
         """Record a failure; ends the span unless ``end=False``."""
@@ -136,12 +221,6 @@ class _Handle:
     def set_attribute(self, key: str, value: Any) -> None:
         """An extra attribute for this span (recorded at its end)."""
         self.event.attributes[key] = value
-
-    def _call(self, hook_name: str) -> None:
-        try:
-            call_hook(getattr(self._rt.pm.hook, hook_name), self.event)
-        except Exception as exc:  # noqa: BLE001 - the workflow never sees telemetry errors
-            report(f"hook {hook_name}", exc)
 
     # --- usage ---------------------------------------------------------------------------
     def record_usage(
@@ -162,39 +241,31 @@ class _Handle:
         attributes: dict[str, Any] | None = None,
     ) -> ModelUsage:
         """Record one model call beneath this handle. ``input_tokens`` includes cache."""
-        usage = ModelUsage(
-            workflow_id=self.event.workflow_id,
-            model=model,
-            provider=provider,
-            input_tokens=input_tokens,
-            output_tokens=output_tokens,
-            cache_read_tokens=cache_read_tokens,
-            cache_write_tokens=cache_write_tokens,
-            reasoning_tokens=reasoning_tokens,
-            cost=cost,
-            response_model=response_model,
-            response_id=response_id,
-            key=self._child_key("chat", model),
-            parent_key=self.event.key,
-            derive_ids=self.event.derive_ids,
-            start_time=start_time,
+        ev = self.event
+        usage = _usage_event(
+            ev.workflow_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+            reasoning_tokens, cost, response_model, response_id, f"{ev.key}/chat:{model}#{next(self._seq)}", ev.key,
+            ev.derive_ids, start_time,
             # Stamp the end now, so the span's duration never includes our own pricing.
-            end_time=end_time if end_time is not None else time.time_ns(),
-            attributes=attributes or {},
+            end_time if end_time is not None else time.time_ns(),
+            attributes or {},
         )
-        if self._rt.enabled:
+        rt = self._rt
+        if rt.enabled:
             try:
-                call_hook(self._rt.pm.hook.model_usage, usage)
+                call_hook(rt.pm.hook.model_usage, usage)
             except Exception as exc:  # noqa: BLE001
                 report("hook model_usage", exc)
         return usage
 
     # --- context manager -----------------------------------------------------------------
     def __enter__(self) -> Any:
-        self.start()
+        if not self._state:
+            self.start()
         self._ctx_token = _current.set(self)
-        if self._rt.enabled:
-            spans = self._rt.spans
+        rt = self._rt
+        if rt.enabled:
+            spans = rt.spans
             ctx = spans.context_for(self.event.workflow_id, self.event.key) if spans is not None else None
             if ctx is not None:
                 self._otel_token = otel_context.attach(ctx)
@@ -257,20 +328,20 @@ class Step(_Handle):
         """A tool call made by this step."""
         ev: StepEvent = self.event  # type: ignore[assignment]
         return ToolCall(
-            ToolCallEvent(
-                workflow_id=ev.workflow_id,
-                key=key or (f"{ev.key}/tool:{call_id}" if call_id else self._child_key("tool", tool_name)),
-                derive_ids=ev.derive_ids or key is not None,
-                parent_key=ev.key,
-                tool_name=tool_name,
-                call_id=call_id,
-                arguments=arguments,
-                tool_type=tool_type,
-                step_name=ev.name,
-                agent=ev.agent,
-                phase_name=ev.phase_name,
-                start_time=start_time,
-                attributes=attributes or {},
+            _tool_event(
+                ev.workflow_id,
+                key or (f"{ev.key}/tool:{call_id}" if call_id else self._child_key("tool", tool_name)),
+                ev.derive_ids or key is not None,
+                ev.key,
+                tool_name,
+                call_id,
+                arguments,
+                tool_type,
+                ev.name,
+                ev.agent,
+                ev.phase_name,
+                start_time,
+                attributes or {},
             ),
             self,
         )
@@ -295,25 +366,19 @@ class _StepParent(_Handle):
     ) -> Step:
         """A step inside this phase (or directly inside the workflow)."""
         ev = self.event
-        phase_name = ev.name if isinstance(ev, PhaseEvent) else None
-        wf_name = ev.workflow_name if isinstance(ev, PhaseEvent) else getattr(ev, "name", None)
+        if isinstance(ev, PhaseEvent):
+            phase_name, wf_name = ev.name, ev.workflow_name  # type: ignore[attr-defined]
+        else:
+            phase_name, wf_name = None, getattr(ev, "name", None)
+        if key is None:
+            key = f"{ev.key}/step:{name}@{attempt}#{next(self._seq)}"
+            derive_ids = ev.derive_ids
+        else:
+            derive_ids = True
         return Step(
-            StepEvent(
-                workflow_id=ev.workflow_id,
-                key=key or self._child_key("step", f"{name}@{attempt}"),
-                derive_ids=ev.derive_ids or key is not None,
-                parent_key=ev.key,
-                name=name,
-                agent=agent,
-                skill=skill,
-                command=command,
-                attempt=attempt,
-                model=model,
-                task_id=task_id,
-                phase_name=phase_name,
-                workflow_name=wf_name,
-                start_time=start_time,
-                attributes=attributes or {},
+            _step_event(
+                ev.workflow_id, key, derive_ids, ev.key, name, agent, skill, command, attempt, model, task_id,
+                phase_name, wf_name, start_time, attributes or {},
             ),
             self,
         )

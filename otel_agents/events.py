@@ -253,3 +253,4 @@ EVENT_TYPES: dict[str, type[LifecycleEvent]] = {
     "step": StepEvent,
     "tool_call": ToolCallEvent,
 }
+

@@ -53,6 +53,10 @@ class _Entry:
     model_ref: str
     provider_id: str | None
     loaded_at: float
+    #: ``prices`` by total-input region, for ``cost_usd``: ((start, prices), ...), highest
+    #: start first, the last start ``None``; prices are (cache read, cache write, input,
+    #: output, per request), each a plain int or None.
+    regions: tuple[tuple[int | None, tuple[int | None, ...]], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +83,22 @@ def _scaled(price: Any) -> int | _IntTiers | None:
 _cache: dict[tuple[str, str | None], _Entry | UnknownModel] = {}
 _calls = 0  # the cache's age is checked every 4096 look-ups, not on every one
 _lock = threading.Lock()
+
+
+_REGION_KEYS = ("cache_read_mtok", "cache_write_mtok", "input_mtok", "output_mtok", "requests_kcount")
+
+
+def _regions(prices: dict[str, Any]) -> tuple[tuple[int | None, tuple[int | None, ...]], ...]:
+    """The tiers of every price at once: a tier applies when the total input is above its
+    start, so between two consecutive starts (of any price) every price is one number."""
+    starts = sorted({start for p in prices.values() if p.__class__ is _IntTiers for start, _ in p.tiers}, reverse=True)
+    probes: list[tuple[int | None, int]] = [(start, start + 1) for start in starts]
+    probes.append((None, starts[-1] if starts else 0))  # at or below every start: base prices
+    out = []
+    for start, total_input in probes:
+        vals = tuple(None if (p := prices.get(k)) is None else _tiered(p, total_input) for k in _REGION_KEYS)
+        out.append((start, vals))
+    return tuple(out)
 
 
 def _tiered(price: int | _IntTiers, total_input: int) -> int:
@@ -118,7 +138,7 @@ def _lookup(model: str, provider: str | None) -> _Entry:
         prices = {k: _scaled(v) for k, v in raw.items() if k in _FAST_KEYS}
         if any(v is None for v in prices.values()):
             prices = None
-    entry = _Entry(prices, model, provider, now)
+    entry = _Entry(prices, model, provider, now, _regions(prices) if prices is not None else None)
     with _lock:
         _cache[key] = entry
     return entry
@@ -180,15 +200,32 @@ def price_of(
 def cost_usd(
     model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int, cache_write_tokens: int
 ) -> float:
-    """Just the total of ``price_of``, for the hot path (same errors)."""
+    """Just the total of ``price_of``, for the hot path (same errors, same result)."""
     if cache_read_tokens + cache_write_tokens > input_tokens:
         _check(input_tokens, cache_read_tokens, cache_write_tokens)
     entry = _lookup(model, provider)
-    if entry.prices is None:
+    regions = entry.regions
+    if regions is None:
         return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens).total
-    return _scaled_cost(entry.prices, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)[0] / _DIVISOR
-
-
+    for start, vals in regions:
+        if start is None or input_tokens > start:
+            break
+    read_p, write_p, input_p, output_p, request_p = vals
+    uncached = input_tokens
+    total = 0
+    if read_p is not None:
+        uncached -= cache_read_tokens
+        total += read_p * cache_read_tokens
+    if write_p is not None:
+        uncached -= cache_write_tokens
+        total += write_p * cache_write_tokens
+    if input_p is not None:
+        total += input_p * uncached
+    if output_p is not None:
+        total += output_p * output_tokens
+    if request_p is not None:
+        total += request_p * 1000  # per thousand requests -> one request, in the same units
+    return total / _DIVISOR
 
 
 def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Cost:

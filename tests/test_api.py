@@ -226,3 +226,26 @@ def test_model_call_span_ends_before_pricing(runtime, exporter):
             t1 = _time.time_ns()
     chat = exporter.get_finished_spans()[0]
     assert t0 <= chat.end_time <= t1
+
+
+def test_hot_path_event_factories_equal_the_dataclasses():
+    """The executor API builds its events without keyword arguments (``api._step_event`` and
+    friends): each must give exactly what the dataclass gives for the same values, with
+    every other field at its default. A field added to an event and not to its factory
+    fails here (an unset slot cannot be read)."""
+    import dataclasses
+    import inspect
+
+    from otel_agents import api
+    from otel_agents.events import ModelUsage, StepEvent, ToolCallEvent
+
+    for make, cls in ((api._step_event, StepEvent), (api._usage_event, ModelUsage), (api._tool_event, ToolCallEvent)):
+        names = list(inspect.signature(make).parameters)
+        assert set(names) <= {f.name for f in dataclasses.fields(cls)}
+        values = [f"v{i}" for i in range(len(names))]
+        got = make(*values)
+        assert type(got) is cls
+        want = cls(**dict(zip(names, values)))
+        for f in dataclasses.fields(cls):  # field by field, so a miss names the field
+            assert getattr(got, f.name) == getattr(want, f.name), f.name
+        assert got == want

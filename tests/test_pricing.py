@@ -9,7 +9,7 @@ from genai_prices import Usage, calc_price, data_snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from otel_agents.pricing import UnknownModel, price_of
+from otel_agents.pricing import UnknownModel, cost_usd, price_of
 
 MODELS = [
     ("claude-sonnet-4-5", "anthropic"),  # tiered above 200k input tokens
@@ -43,6 +43,7 @@ def test_equals_calc_price(model, usage):
     i, o, r, w = usage
     got = price_of(model[0], model[1], input_tokens=i, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w)
     assert got.total == _reference(model[0], model[1], i, o, r, w)
+    assert cost_usd(model[0], model[1], i, o, r, w) == got.total  # the hot path's own computation
 
 
 def test_every_model_in_the_snapshot_agrees():
@@ -60,6 +61,7 @@ def test_every_model_in_the_snapshot_agrees():
                 got = price_of(model.id, provider.id, input_tokens=i, output_tokens=o,
                                cache_read_tokens=r, cache_write_tokens=w)
                 assert got.total == ref, (provider.id, model.id, i, o, r, w)
+                assert cost_usd(model.id, provider.id, i, o, r, w) == ref, (provider.id, model.id, i, o, r, w)
                 checked += 1
     assert checked > 1000
 

@@ -46,6 +46,38 @@ _CLIENT = SpanKind.CLIENT
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _totals_lock = threading.Lock()
 
+# Hot-path aliases of attribute names (module globals are faster to read than ``A.X``).
+_KIND = A.KIND
+_WORKFLOW_ID = A.WORKFLOW_ID
+_OUTCOME = A.OUTCOME
+_KIND_WORKFLOW = A.KIND_WORKFLOW
+_KIND_STEP = A.KIND_STEP
+_KIND_TOOL_CALL = A.KIND_TOOL_CALL
+_KIND_MODEL_CALL = A.KIND_MODEL_CALL
+_R_INPUT = A.ROLLUP_INPUT_TOKENS
+_R_OUTPUT = A.ROLLUP_OUTPUT_TOKENS
+_R_CACHE_READ = A.ROLLUP_CACHE_READ_INPUT_TOKENS
+_R_CACHE_WRITE = A.ROLLUP_CACHE_WRITE_INPUT_TOKENS
+_R_REASONING = A.ROLLUP_REASONING_OUTPUT_TOKENS
+_R_COST = A.ROLLUP_COST_AMOUNT
+_R_CURRENCY = A.ROLLUP_COST_CURRENCY
+_R_CALLS = A.ROLLUP_MODEL_CALLS
+_R_UNPRICED = A.ROLLUP_UNPRICED_MODEL_CALLS
+_STEP_NAME = A.STEP_NAME
+_ATTEMPT = A.ATTEMPT
+_OPERATION = A.GEN_AI_OPERATION_NAME
+_OP_INVOKE_AGENT = A.OP_INVOKE_AGENT
+_OP_CHAT = A.OP_CHAT
+_AGENT_NAME = A.GEN_AI_AGENT_NAME
+_PHASE_NAME = A.PHASE_NAME
+_WORKFLOW_NAME = A.GEN_AI_WORKFLOW_NAME
+_REQUEST_MODEL = A.GEN_AI_REQUEST_MODEL
+_PROVIDER = A.GEN_AI_PROVIDER_NAME
+_U_INPUT = A.GEN_AI_USAGE_INPUT_TOKENS
+_U_OUTPUT = A.GEN_AI_USAGE_OUTPUT_TOKENS
+_U_CACHE_READ = A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+_U_CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
+
 
 @dataclass(slots=True)
 class UsageTotals:
@@ -61,19 +93,29 @@ class UsageTotals:
     unpriced_model_calls: int = 0
 
 
-class _State:
-    __slots__ = ("span", "parent", "kind", "event", "totals", "retries", "trace_id", "span_id", "_ctx")
+class _State(UsageTotals):
+    """An open span, and the usage rolled up beneath it: it is its own ``totals``, so a
+    model call adds to its ancestors without one more object per span."""
 
-    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any, trace_id: int, span_id: int) -> None:
+    __slots__ = ("span", "parent", "kind", "event", "retries", "_ctx")
+    __eq__ = object.__eq__  # one open span is not another with the same totals
+    __hash__ = object.__hash__
+
+    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any) -> None:
         self.span = span
         self.parent = parent
         self.kind = kind
         self.event = event
-        self.totals = UsageTotals()
+        self.input_tokens = self.output_tokens = self.cache_read_tokens = self.cache_write_tokens = 0
+        self.reasoning_tokens = self.model_calls = self.unpriced_model_calls = 0
+        self.cost = 0.0
         self.retries = 0
-        self.trace_id = trace_id
-        self.span_id = span_id
         self._ctx: Any = None
+
+    @property
+    def totals(self) -> UsageTotals:
+        """Tokens and cost rolled up beneath this span (this object)."""
+        return self
 
     @property
     def context(self) -> Any:
@@ -143,17 +185,19 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     return cost, None
 
 
-def _rollup_attrs(t: UsageTotals) -> dict[str, Any]:
+def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
+    """The outcome and the roll-up: what every workflow, phase and step span gets at its end."""
     return {
-        A.ROLLUP_INPUT_TOKENS: t.input_tokens,
-        A.ROLLUP_OUTPUT_TOKENS: t.output_tokens,
-        A.ROLLUP_CACHE_READ_INPUT_TOKENS: t.cache_read_tokens,
-        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: t.cache_write_tokens,
-        A.ROLLUP_REASONING_OUTPUT_TOKENS: t.reasoning_tokens,
-        A.ROLLUP_COST_AMOUNT: round(t.cost, 12),
-        A.ROLLUP_COST_CURRENCY: "USD",
-        A.ROLLUP_MODEL_CALLS: t.model_calls,
-        A.ROLLUP_UNPRICED_MODEL_CALLS: t.unpriced_model_calls,
+        _OUTCOME: outcome,
+        _R_INPUT: t.input_tokens,
+        _R_OUTPUT: t.output_tokens,
+        _R_CACHE_READ: t.cache_read_tokens,
+        _R_CACHE_WRITE: t.cache_write_tokens,
+        _R_REASONING: t.reasoning_tokens,
+        _R_COST: round(t.cost, 12),
+        _R_CURRENCY: "USD",
+        _R_CALLS: t.model_calls,
+        _R_UNPRICED: t.unpriced_model_calls,
     }
 
 
@@ -168,9 +212,11 @@ class SpansPlugin:
     def __init__(self) -> None:
         self._open: dict[tuple[str, str], _State] = {}
         self._rt: Runtime | None = None
+        self._span_ending: Any = None  # the span_ending hook caller, once bound
 
     def bind(self, rt: Runtime) -> None:
         self._rt = rt
+        self._span_ending = rt.pm.hook.span_ending
 
     def context_for(self, workflow_id: str, key: str) -> Any:
         """An OpenTelemetry context holding the open span for ``(workflow_id, key)``, or ``None``."""
@@ -195,15 +241,14 @@ class SpansPlugin:
             return False
         with _totals_lock:
             while node is not None:
-                t = node.totals
-                t.input_tokens += totals.input_tokens
-                t.output_tokens += totals.output_tokens
-                t.cache_read_tokens += totals.cache_read_tokens
-                t.cache_write_tokens += totals.cache_write_tokens
-                t.reasoning_tokens += totals.reasoning_tokens
-                t.cost += totals.cost
-                t.model_calls += totals.model_calls
-                t.unpriced_model_calls += totals.unpriced_model_calls
+                node.input_tokens += totals.input_tokens
+                node.output_tokens += totals.output_tokens
+                node.cache_read_tokens += totals.cache_read_tokens
+                node.cache_write_tokens += totals.cache_write_tokens
+                node.reasoning_tokens += totals.reasoning_tokens
+                node.cost += totals.cost
+                node.model_calls += totals.model_calls
+                node.unpriced_model_calls += totals.unpriced_model_calls
                 node = node.parent
         return True
 
@@ -234,9 +279,9 @@ class SpansPlugin:
             return trace.set_span_in_context(NonRecordingSpan(sc))
         return None  # a workflow: the current context (the application's span, if any)
 
-    def _open_span(self, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind) -> tuple[Any, _State | None, int, int]:
-        """Start the span for ``ev`` under its parent; returns (span, parent state, ids)."""
-        rt = self.rt
+    def _open_span(self, ev: Any, name: str, attrs: dict[str, Any], span_kind: SpanKind) -> tuple[Any, _State | None]:
+        """Start the span for ``ev`` under its parent; returns (span, parent state)."""
+        rt = self._rt or self.rt
         cls = ev.__class__
         # every string of a step's or model call's attributes comes from these fields (or
         # is a constant): when they are ASCII, nothing needs a closer look
@@ -245,34 +290,33 @@ class SpansPlugin:
             if not name.isascii():
                 name = valid_text(name)
             _valid_attrs(attrs)
-        wid = ev.workflow_id
-        parent = self._open.get((wid, ev.parent_key)) if ev.parent_key is not None else None
+        parent_key = ev.parent_key
+        parent = self._open.get((ev.workflow_id, parent_key)) if parent_key is not None else None
         if parent is not None:
-            ctx = parent.context
+            ctx = parent._ctx or parent.context
         else:
             ctx = self._parent_context(ev, None)
         if ev.derive_ids:
+            wid = ev.workflow_id
             if parent is not None:
-                trace_id = parent.trace_id
+                trace_id = parent.span.get_span_context().trace_id
             else:
                 trace_id = ev.parent.trace_id if ev.parent is not None else trace_id_for(wid)
-            span_id = span_id_for(wid, ev.key)
-            rt.ids.next_ids(trace_id, span_id)
-            span = rt.tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs, start_time=ev.start_time)
-            if ctx is None:  # under the application's current span: the SDK chose the trace id
-                trace_id = span.get_span_context().trace_id
-            return span, parent, trace_id, span_id
-        span = rt.tracer.start_span(name, context=ctx, kind=span_kind, attributes=attrs, start_time=ev.start_time)
-        sc = span.get_span_context()
-        return span, parent, sc.trace_id, sc.span_id
+            # the SDK takes these for the span it starts next on this thread (a root under
+            # the application's current span keeps the application's trace id)
+            rt.ids.next_ids(trace_id, span_id_for(wid, ev.key))
+        # positional, in the API's order (keyword binding costs more than the call)
+        span = rt.tracer.start_span(name, ctx, span_kind, attrs, None, ev.start_time)
+        return span, parent
 
     def _start(self, kind: str, ev: Any, name: str, attrs: dict[str, Any]) -> _State:
-        span, parent, trace_id, span_id = self._open_span(ev, name, attrs, _INTERNAL)
-        return _State(span, parent, kind, ev, trace_id, span_id)
+        span, parent = self._open_span(ev, name, attrs, _INTERNAL)
+        return _State(span, parent, kind, ev)
 
-    def _begin(self, kind: str, ev: LifecycleEvent, name: str, attrs: dict[str, Any]) -> None:
-        state = self._start(kind, ev, name, attrs)
-        self._open[(ev.workflow_id, ev.key)] = state
+    def _begin(self, kind: str, ev: LifecycleEvent, name: str, attrs: dict[str, Any]) -> _State:
+        span, parent = self._open_span(ev, name, attrs, _INTERNAL)
+        state = self._open[(ev.workflow_id, ev.key)] = _State(span, parent, kind, ev)
+        return state
 
     def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any) -> None:
         state = self._open.pop((ev.workflow_id, ev.key), None)
@@ -282,13 +326,15 @@ class SpansPlugin:
             name, attrs = rebuild(ev)
             state = self._start(kind, ev, name, attrs)
         span = state.span
-        end_attrs: dict[str, Any] = {}
         outcome = ev.outcome or (Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS)
-        end_attrs[A.OUTCOME] = outcome.value
-        if kind != A.KIND_TOOL_CALL:
-            end_attrs.update(_rollup_attrs(state.totals))
-        if kind == A.KIND_WORKFLOW:
-            end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
+        if kind == _KIND_TOOL_CALL:
+            totals = None
+            end_attrs: dict[str, Any] = {_OUTCOME: outcome._value_}
+        else:
+            totals = state
+            end_attrs = _end_attrs(outcome._value_, state)
+            if kind == _KIND_WORKFLOW:
+                end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
         if outcome is Outcome.FAILURE:
             etype = ev.resolved_error_type or "_OTHER"
             end_attrs[A.ERROR_TYPE] = etype
@@ -305,16 +351,18 @@ class SpansPlugin:
             span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
         if ev.attributes:
             end_attrs.update(ev.attributes)
-        if kind == A.KIND_TOOL_CALL and ev.result is not None:
+        if totals is None and ev.result is not None:
             self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
-        if ev.attributes or kind == A.KIND_TOOL_CALL or outcome is Outcome.FAILURE:
+        if ev.attributes or totals is None or outcome is Outcome.FAILURE:
             _valid_attrs(end_attrs)  # otherwise: constants and numbers only
         span.set_attributes(end_attrs)
-        self._ending(kind, ev, span, None if kind == A.KIND_TOOL_CALL else state.totals)
-        span.end(end_time=ev.end_time)
+        hook = self._span_ending or self.rt.pm.hook.span_ending
+        if hook._hookimpls:
+            self._ending(kind, ev, span, totals)
+        span.end(ev.end_time)
 
     def _ending(self, kind: str, ev: Any, span: Any, totals: UsageTotals | None) -> None:
-        hook = self.rt.pm.hook.span_ending
+        hook = self._span_ending or self.rt.pm.hook.span_ending
         if hook._hookimpls:
             call_hook(hook, SpanView(kind, ev, span, totals))
             _valid_strings(span)  # what a plugin set; ours were made valid before they were set
@@ -354,15 +402,16 @@ class SpansPlugin:
     @staticmethod
     def _step(ev: StepEvent) -> tuple[str, dict[str, Any]]:
         attrs: dict[str, Any] = {
-            A.KIND: A.KIND_STEP,
-            A.WORKFLOW_ID: ev.workflow_id,
-            A.STEP_NAME: ev.name,
-            A.ATTEMPT: ev.attempt,
+            _KIND: _KIND_STEP,
+            _WORKFLOW_ID: ev.workflow_id,
+            _STEP_NAME: ev.name,
+            _ATTEMPT: ev.attempt,
         }
-        if ev.agent:
-            attrs[A.GEN_AI_OPERATION_NAME] = A.OP_INVOKE_AGENT
-            attrs[A.GEN_AI_AGENT_NAME] = ev.agent
-            name = f"{A.OP_INVOKE_AGENT} {ev.agent}"
+        agent = ev.agent
+        if agent:
+            attrs[_OPERATION] = _OP_INVOKE_AGENT
+            attrs[_AGENT_NAME] = agent
+            name = f"{_OP_INVOKE_AGENT} {agent}"
         else:
             name = f"step {ev.name}"
         if ev.skill is not None:
@@ -374,9 +423,9 @@ class SpansPlugin:
         if ev.task_id is not None:
             attrs[A.TASK_ID] = ev.task_id
         if ev.phase_name is not None:
-            attrs[A.PHASE_NAME] = ev.phase_name
+            attrs[_PHASE_NAME] = ev.phase_name
         if ev.workflow_name is not None:
-            attrs[A.GEN_AI_WORKFLOW_NAME] = ev.workflow_name
+            attrs[_WORKFLOW_NAME] = ev.workflow_name
         return name, attrs
 
     def _tool(self, ev: ToolCallEvent) -> tuple[str, dict[str, Any]]:
@@ -417,18 +466,17 @@ class SpansPlugin:
     @hookimpl
     def step_start(self, event: StepEvent) -> None:
         name, attrs = self._step(event)
-        self._begin(A.KIND_STEP, event, name, attrs)
+        state: _State | None = self._begin(_KIND_STEP, event, name, attrs)
         if event.attempt > 1:
             # A retry: count it on the enclosing workflow.
-            state = self._open.get((event.workflow_id, event.key))
-            while state is not None and state.kind != A.KIND_WORKFLOW:
+            while state is not None and state.kind != _KIND_WORKFLOW:
                 state = state.parent
             if state is not None:
                 state.retries += 1
 
     @hookimpl
     def step_end(self, event: StepEvent) -> None:
-        self._finish(A.KIND_STEP, event, self._step)
+        self._finish(_KIND_STEP, event, self._step)
 
     @hookimpl
     def tool_call_start(self, event: ToolCallEvent) -> None:
@@ -442,46 +490,50 @@ class SpansPlugin:
     @hookimpl
     def model_usage(self, usage: ModelUsage) -> None:
         attrs: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: A.OP_CHAT,
-            A.GEN_AI_REQUEST_MODEL: usage.model,
-            A.KIND: A.KIND_MODEL_CALL,
-            A.WORKFLOW_ID: usage.workflow_id,
-            A.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
-            A.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
-            A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
-            A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
+            _OPERATION: _OP_CHAT,
+            _REQUEST_MODEL: usage.model,
+            _KIND: _KIND_MODEL_CALL,
+            _WORKFLOW_ID: usage.workflow_id,
+            _U_INPUT: usage.input_tokens,
+            _U_OUTPUT: usage.output_tokens,
+            _U_CACHE_READ: usage.cache_read_tokens,
+            _U_CACHE_WRITE: usage.cache_write_tokens,
         }
         if usage.provider is not None:
-            attrs[A.GEN_AI_PROVIDER_NAME] = usage.provider
+            attrs[_PROVIDER] = usage.provider
         if usage.response_model is not None:
             attrs[A.GEN_AI_RESPONSE_MODEL] = usage.response_model
         if usage.response_id is not None:
             attrs[A.GEN_AI_RESPONSE_ID] = usage.response_id
-        if usage.reasoning_tokens:
-            attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = usage.reasoning_tokens
+        reasoning = usage.reasoning_tokens
+        if reasoning:
+            attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
         cost, _reason = _cost_attrs(usage, attrs)
         if usage.attributes:
             attrs.update(usage.attributes)
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
-        span, node, _t, _s = self._open_span(usage, f"{A.OP_CHAT} {usage.model}", attrs, _CLIENT)
+        span, node = self._open_span(usage, f"{_OP_CHAT} {usage.model}", attrs, _CLIENT)
         # Roll the call up into every open ancestor.
-        with _totals_lock:
-            while node is not None:
-                t = node.totals
-                t.input_tokens += usage.input_tokens
-                t.output_tokens += usage.output_tokens
-                t.cache_read_tokens += usage.cache_read_tokens
-                t.cache_write_tokens += usage.cache_write_tokens
-                t.reasoning_tokens += usage.reasoning_tokens
-                t.model_calls += 1
-                if cost is None:
-                    t.unpriced_model_calls += 1
-                else:
-                    t.cost += cost
-                node = node.parent
-        self._ending(A.KIND_MODEL_CALL, usage, span, None)
-        span.end(end_time=usage.end_time)
+        if node is not None:
+            i, o, cr, cw = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+            with _totals_lock:
+                while node is not None:
+                    node.input_tokens += i
+                    node.output_tokens += o
+                    node.cache_read_tokens += cr
+                    node.cache_write_tokens += cw
+                    node.reasoning_tokens += reasoning
+                    node.model_calls += 1
+                    if cost is None:
+                        node.unpriced_model_calls += 1
+                    else:
+                        node.cost += cost
+                    node = node.parent
+        hook = self._span_ending or self.rt.pm.hook.span_ending
+        if hook._hookimpls:
+            self._ending(_KIND_MODEL_CALL, usage, span, None)
+        span.end(usage.end_time)
 
 
 def plugin() -> SpansPlugin:
