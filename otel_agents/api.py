@@ -175,10 +175,7 @@ class _Handle:
         rt = self._rt
         if rt.enabled:
             _open_handles[id(self)] = self
-            try:
-                call_hook(getattr(rt.pm.hook, self._start_hook), self.event)
-            except Exception as exc:  # noqa: BLE001 - the workflow never sees telemetry errors
-                report(f"hook {self._start_hook}", exc)
+            call_hook(getattr(rt.pm.hook, self._start_hook), self.event)  # never raises
         return self
 
     def stop(self, outcome: Outcome | str | None = None) -> None:
@@ -197,10 +194,7 @@ class _Handle:
         rt = self._rt
         if rt.enabled:
             _open_handles.pop(id(self), None)
-            try:
-                call_hook(getattr(rt.pm.hook, self._end_hook), ev)
-            except Exception as exc:  # noqa: BLE001
-                report(f"hook {self._end_hook}", exc)
+            call_hook(getattr(rt.pm.hook, self._end_hook), ev)
         if self._implicit:
             for implicit in self._implicit:
                 implicit.stop(ev.outcome)
@@ -252,10 +246,7 @@ class _Handle:
         )
         rt = self._rt
         if rt.enabled:
-            try:
-                call_hook(rt.pm.hook.model_usage, usage)
-            except Exception as exc:  # noqa: BLE001
-                report("hook model_usage", exc)
+            call_hook(rt.pm.hook.model_usage, usage)
         return usage
 
     # --- context manager -----------------------------------------------------------------

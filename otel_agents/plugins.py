@@ -102,22 +102,23 @@ def call_hook(caller: Any, event: Any) -> None:
     """Call a one-argument lifecycle hook: ``caller(event=...)`` without pluggy's generic
     argument checks, for the hot path. Same implementations, same order (last registered
     first), same isolation (inline here, instead of through the registration wrapper);
-    falls back to pluggy when an implementation is a wrapper or takes other arguments."""
+    falls back to pluggy when an implementation is a wrapper or takes other arguments.
+    Never raises, except in strict mode."""
     plan = _plans.get(id(caller))
     if plan is None or plan[0] is not caller or plan[1] != len(caller._hookimpls):
         plan = _plan(caller)
     fns = plan[2]
     if fns is None:
-        caller(**{caller.spec.argnames[0]: event})
+        try:
+            caller(**{caller.spec.argnames[0]: event})
+        except Exception as exc:  # noqa: BLE001 - a wrapper's failure, say: the caller never sees it
+            report(f"hook {caller.name}", exc)
         return
     for fn, where in fns:
-        if where is None:
-            fn(event)
-            continue
         try:
             fn(event)
         except Exception as exc:  # noqa: BLE001 - isolation is the point
-            report(where, exc)
+            report(where or f"hook {caller.name}", exc)
 
 
 class PluginManager(pluggy.PluginManager):

@@ -47,16 +47,18 @@ _SCALE = 10**_SCALE_EXP
 _DIVISOR = _SCALE * 1_000_000  # int / int true division is correctly rounded: exact to the float
 
 
+#: A model's prices by total-input region: ((start, prices), ...), highest start first, the
+#: last start ``None``; prices are (cache read, cache write, input, output, per request),
+#: each a plain int (see ``_SCALE``) or None.
+_Regions = tuple[tuple[int | None, tuple[int | None, ...]], ...]
+
+
 @dataclass(slots=True)
 class _Entry:
-    prices: dict[str, Any] | None  # price key -> int | _IntTiers (scaled); None: use calc_price
+    regions: _Regions | None  # None: prices in units we do not compute; use calc_price
     model_ref: str
     provider_id: str | None
     loaded_at: float
-    #: ``prices`` by total-input region, for ``cost_usd``: ((start, prices), ...), highest
-    #: start first, the last start ``None``; prices are (cache read, cache write, input,
-    #: output, per request), each a plain int or None.
-    regions: tuple[tuple[int | None, tuple[int | None, ...]], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ _lock = threading.Lock()
 _REGION_KEYS = ("cache_read_mtok", "cache_write_mtok", "input_mtok", "output_mtok", "requests_kcount")
 
 
-def _regions(prices: dict[str, Any]) -> tuple[tuple[int | None, tuple[int | None, ...]], ...]:
+def _regions(prices: dict[str, Any]) -> _Regions:
     """The tiers of every price at once: a tier applies when the total input is above its
     start, so between two consecutive starts (of any price) every price is one number."""
     starts = sorted({start for p in prices.values() if p.__class__ is _IntTiers for start, _ in p.tiers}, reverse=True)
@@ -138,7 +140,7 @@ def _lookup(model: str, provider: str | None) -> _Entry:
         prices = {k: _scaled(v) for k, v in raw.items() if k in _FAST_KEYS}
         if any(v is None for v in prices.values()):
             prices = None
-    entry = _Entry(prices, model, provider, now, _regions(prices) if prices is not None else None)
+    entry = _Entry(_regions(prices) if prices is not None else None, model, provider, now)
     with _lock:
         _cache[key] = entry
     return entry
@@ -149,30 +151,6 @@ def _check(input_tokens: int, cache_read_tokens: int, cache_write_tokens: int) -
         raise ValueError(
             f"cache tokens ({cache_read_tokens} read + {cache_write_tokens} write) exceed input_tokens {input_tokens}"
         )
-
-
-def _scaled_cost(prices: dict[str, Any], i: int, o: int, cr: int, cw: int) -> tuple[int, int, int]:
-    """(total, input, output) in units of 1e-12 USD per million tokens, exact integers."""
-    uncached = i
-    inp = 0
-    p = prices.get("cache_read_mtok")
-    if p is not None:
-        uncached -= cr
-        inp += (p if p.__class__ is int else _tiered(p, i)) * cr
-    p = prices.get("cache_write_mtok")
-    if p is not None:
-        uncached -= cw
-        inp += (p if p.__class__ is int else _tiered(p, i)) * cw
-    p = prices.get("input_mtok")
-    if p is not None:
-        inp += (p if p.__class__ is int else _tiered(p, i)) * uncached
-    p = prices.get("output_mtok")
-    out = (p if p.__class__ is int else _tiered(p, i)) * o if p is not None else 0
-    total = inp + out
-    p = prices.get("requests_kcount")
-    if p is not None:
-        total += _tiered(p, i) * 1000  # per thousand requests -> one request, in the same units
-    return total, inp, out
 
 
 def price_of(
@@ -191,9 +169,9 @@ def price_of(
     """
     _check(input_tokens, cache_read_tokens, cache_write_tokens)
     entry = _lookup(model, provider)
-    if entry.prices is None:
+    if entry.regions is None:
         return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-    total, inp, out = _scaled_cost(entry.prices, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+    total, inp, out = _scaled_cost(entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
     return Cost(total / _DIVISOR, inp / _DIVISOR, out / _DIVISOR)
 
 
@@ -204,28 +182,32 @@ def cost_usd(
     if cache_read_tokens + cache_write_tokens > input_tokens:
         _check(input_tokens, cache_read_tokens, cache_write_tokens)
     entry = _lookup(model, provider)
-    regions = entry.regions
-    if regions is None:
+    if entry.regions is None:
         return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens).total
+    return _scaled_cost(entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)[0] / _DIVISOR
+
+
+def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int) -> tuple[int, int, int]:
+    """(total, input, output) in units of 1e-12 USD per million tokens, exact integers."""
     for start, vals in regions:
-        if start is None or input_tokens > start:
+        if start is None or i > start:
             break
     read_p, write_p, input_p, output_p, request_p = vals
-    uncached = input_tokens
-    total = 0
+    uncached = i
+    inp = 0
     if read_p is not None:
-        uncached -= cache_read_tokens
-        total += read_p * cache_read_tokens
+        uncached -= cr
+        inp += read_p * cr
     if write_p is not None:
-        uncached -= cache_write_tokens
-        total += write_p * cache_write_tokens
+        uncached -= cw
+        inp += write_p * cw
     if input_p is not None:
-        total += input_p * uncached
-    if output_p is not None:
-        total += output_p * output_tokens
+        inp += input_p * uncached
+    out = output_p * o if output_p is not None else 0
+    total = inp + out
     if request_p is not None:
         total += request_p * 1000  # per thousand requests -> one request, in the same units
-    return total / _DIVISOR
+    return total, inp, out
 
 
 def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Cost:

@@ -201,6 +201,12 @@ def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
     }
 
 
+def _ending(hook: Any, view: SpanView) -> None:
+    """Fire ``span_ending`` (the caller checked it has implementations)."""
+    call_hook(hook, view)
+    _valid_strings(view.span)  # what a plugin set; ours were made valid before they were set
+
+
 def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
     if value is not None:
         attrs[key] = value
@@ -314,8 +320,7 @@ class SpansPlugin:
         return _State(span, parent, kind, ev)
 
     def _begin(self, kind: str, ev: LifecycleEvent, name: str, attrs: dict[str, Any]) -> _State:
-        span, parent = self._open_span(ev, name, attrs, _INTERNAL)
-        state = self._open[(ev.workflow_id, ev.key)] = _State(span, parent, kind, ev)
+        state = self._open[(ev.workflow_id, ev.key)] = self._start(kind, ev, name, attrs)
         return state
 
     def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any) -> None:
@@ -358,14 +363,8 @@ class SpansPlugin:
         span.set_attributes(end_attrs)
         hook = self._span_ending or self.rt.pm.hook.span_ending
         if hook._hookimpls:
-            self._ending(kind, ev, span, totals)
+            _ending(hook, SpanView(kind, ev, span, totals))
         span.end(ev.end_time)
-
-    def _ending(self, kind: str, ev: Any, span: Any, totals: UsageTotals | None) -> None:
-        hook = self._span_ending or self.rt.pm.hook.span_ending
-        if hook._hookimpls:
-            call_hook(hook, SpanView(kind, ev, span, totals))
-            _valid_strings(span)  # what a plugin set; ours were made valid before they were set
 
     def _content(self, attrs: dict[str, Any], value: Any, content_key: str, len_key: str, hash_key: str) -> None:
         if self.rt.config.values.get("capture_content"):
@@ -532,7 +531,7 @@ class SpansPlugin:
                     node = node.parent
         hook = self._span_ending or self.rt.pm.hook.span_ending
         if hook._hookimpls:
-            self._ending(_KIND_MODEL_CALL, usage, span, None)
+            _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
 
 
