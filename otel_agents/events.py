@@ -253,4 +253,3 @@ EVENT_TYPES: dict[str, type[LifecycleEvent]] = {
     "step": StepEvent,
     "tool_call": ToolCallEvent,
 }
-
