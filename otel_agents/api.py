@@ -58,12 +58,12 @@ _LEVEL = {"workflow": 0, "phase": 1, "step": 2, "tool_call": 3}
 _new = object.__new__
 
 
-def _step_event(
-    workflow_id: str, key: str, derive_ids: bool, parent_key: str, name: str, agent: str | None, skill: str | None,
-    command: str | None, attempt: int, model: str | None, task_id: str | None, phase_name: str | None,
-    workflow_name: str | None, start_time: int | None, attributes: dict[str, Any],
-) -> StepEvent:
-    ev = _new(StepEvent)
+def _lifecycle_event(
+    cls: type, workflow_id: str, key: str, derive_ids: bool, parent_key: str, start_time: int | None,
+    attributes: dict[str, Any],
+) -> Any:
+    """A ``cls`` with the fields every ``LifecycleEvent`` has set; the caller sets its own."""
+    ev = _new(cls)
     ev.workflow_id = workflow_id
     ev.key = key
     ev.parent_key = parent_key
@@ -71,6 +71,15 @@ def _step_event(
     ev.end_time = ev.parent = ev.outcome = ev.error = ev.error_type = None
     ev.attributes = attributes
     ev.derive_ids = derive_ids
+    return ev
+
+
+def _step_event(
+    workflow_id: str, key: str, derive_ids: bool, parent_key: str, name: str, agent: str | None, skill: str | None,
+    command: str | None, attempt: int, model: str | None, task_id: str | None, phase_name: str | None,
+    workflow_name: str | None, start_time: int | None, attributes: dict[str, Any],
+) -> StepEvent:
+    ev: StepEvent = _lifecycle_event(StepEvent, workflow_id, key, derive_ids, parent_key, start_time, attributes)
     ev.name = name
     ev.agent = agent
     ev.skill = skill
@@ -116,14 +125,7 @@ def _tool_event(
     arguments: Any, tool_type: str | None, step_name: str | None, agent: str | None, phase_name: str | None,
     start_time: int | None, attributes: dict[str, Any],
 ) -> ToolCallEvent:
-    ev = _new(ToolCallEvent)
-    ev.workflow_id = workflow_id
-    ev.key = key
-    ev.parent_key = parent_key
-    ev.start_time = start_time
-    ev.end_time = ev.parent = ev.outcome = ev.error = ev.error_type = None
-    ev.attributes = attributes
-    ev.derive_ids = derive_ids
+    ev: ToolCallEvent = _lifecycle_event(ToolCallEvent, workflow_id, key, derive_ids, parent_key, start_time, attributes)
     ev.tool_name = tool_name
     ev.call_id = call_id
     ev.tool_type = tool_type
