@@ -145,3 +145,11 @@ def test_genai_prices_is_pinned():
     (pin,) = re.findall(r'"genai-prices([^"]*)"', pyproject)
     assert pin == "==0.2.5"
     assert version("genai-prices") == "0.2.5"
+
+
+def test_the_anthropic_sdks_own_usage_object():
+    types = pytest.importorskip("anthropic.types")
+    usage = types.Usage(input_tokens=3, output_tokens=120, cache_read_input_tokens=32188,
+                        cache_creation_input_tokens=17011, service_tier="standard",
+                        cache_creation=types.CacheCreation(ephemeral_5m_input_tokens=11, ephemeral_1h_input_tokens=17000))
+    assert ModelUsage.anthropic_tokens(usage) == TOKENS
