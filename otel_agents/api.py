@@ -94,9 +94,9 @@ def _step_event(
 
 def _usage_event(
     workflow_id: str, model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int,
-    cache_write_tokens: int, reasoning_tokens: int, cost: float | None, response_model: str | None,
-    response_id: str | None, key: str, parent_key: str, derive_ids: bool, start_time: int | None, end_time: int,
-    attributes: dict[str, Any],
+    cache_write_tokens: int, cache_write_1h_tokens: int, reasoning_tokens: int, cost: float | None,
+    response_model: str | None, response_id: str | None, key: str, parent_key: str, derive_ids: bool,
+    start_time: int | None, end_time: int, attributes: dict[str, Any],
 ) -> ModelUsage:
     ev = _new(ModelUsage)
     ev.workflow_id = workflow_id
@@ -106,6 +106,7 @@ def _usage_event(
     ev.output_tokens = output_tokens
     ev.cache_read_tokens = cache_read_tokens
     ev.cache_write_tokens = cache_write_tokens
+    ev.cache_write_1h_tokens = cache_write_1h_tokens
     ev.reasoning_tokens = reasoning_tokens
     ev.cost = cost
     ev.response_model = response_model
@@ -228,6 +229,7 @@ class _Handle:
         output_tokens: int = 0,
         cache_read_tokens: int = 0,
         cache_write_tokens: int = 0,
+        cache_write_1h_tokens: int = 0,
         reasoning_tokens: int = 0,
         cost: float | None = None,
         response_model: str | None = None,
@@ -236,11 +238,13 @@ class _Handle:
         end_time: int | None = None,
         attributes: dict[str, Any] | None = None,
     ) -> ModelUsage:
-        """Record one model call beneath this handle. ``input_tokens`` includes cache."""
+        """Record one model call beneath this handle. ``input_tokens`` includes cache;
+        ``cache_write_1h_tokens`` are the part of ``cache_write_tokens`` written for an hour.
+        From an Anthropic response: ``**ModelUsage.anthropic_tokens(response.usage)``."""
         ev = self.event
         usage = _usage_event(
             ev.workflow_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-            reasoning_tokens, cost, response_model, response_id, f"{ev.key}/chat:{model}#{next(self._seq)}", ev.key,
+            cache_write_1h_tokens, reasoning_tokens, cost, response_model, response_id, f"{ev.key}/chat:{model}#{next(self._seq)}", ev.key,
             ev.derive_ids, start_time,
             # Stamp the end now, so the span's duration never includes our own pricing.
             end_time if end_time is not None else time.time_ns(),

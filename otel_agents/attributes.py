@@ -69,6 +69,8 @@ TOOL_ARGUMENTS_SHA256: Final = "otel_agents.tool.arguments.sha256"
 TOOL_RESULT_LENGTH: Final = "otel_agents.tool.result.length"
 TOOL_RESULT_SHA256: Final = "otel_agents.tool.result.sha256"
 COST_UNAVAILABLE_REASON: Final = "otel_agents.cost.unavailable_reason"
+#: Of a model call's cache writes, those written for an hour (priced at the 1-hour rate).
+USAGE_CACHE_WRITE_1H_INPUT_TOKENS: Final = "otel_agents.usage.cache_write_1h.input_tokens"
 
 # Roll-ups: the totals of everything beneath a workflow, phase or step span. They are NOT
 # named gen_ai.usage.*, so a viewer summing gen_ai.usage.* over a trace counts each model

@@ -200,6 +200,8 @@ class ModelUsage:
     :param output_tokens: output tokens.
     :param cache_read_tokens: input tokens served from the cache.
     :param cache_write_tokens: input tokens written to the cache.
+    :param cache_write_1h_tokens: of ``cache_write_tokens``, those written for an hour
+        (Anthropic's ``ephemeral_1h_input_tokens``), priced at the 1-hour rate.
     :param reasoning_tokens: output tokens spent on reasoning, where reported.
     :param cost: the cost the provider reported, USD; wins over the local price.
     :param response_model: the model that answered, if it differs.
@@ -220,6 +222,7 @@ class ModelUsage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     reasoning_tokens: int = 0
     cost: float | None = None
     response_model: str | None = None
@@ -232,18 +235,24 @@ class ModelUsage:
     attributes: dict[str, Any] = field(default_factory=dict)
     derive_ids: bool = True
 
+    @staticmethod
+    def anthropic_tokens(usage: Any) -> dict[str, int]:
+        """The token counts of an Anthropic ``usage`` (``response.usage``, an object or a
+        dict), with the semantic-convention meaning: the keyword arguments of ``record_usage``.
+
+        Anthropic's ``input_tokens`` excludes cache tokens: input becomes input + cache reads
+        + cache writes, and ``cache_creation.ephemeral_1h_input_tokens`` the 1-hour cache
+        writes. The mapping is genai-prices' own Anthropic usage extraction.
+        """
+        from otel_agents.pricing import anthropic_usage
+
+        return anthropic_usage(usage)
+
     @classmethod
-    def from_anthropic(cls, usage: dict[str, Any], **kwargs: Any) -> ModelUsage:
-        """Build from an Anthropic ``usage`` dict, whose ``input_tokens`` excludes cache."""
-        cache_read = int(usage.get("cache_read_input_tokens") or 0)
-        cache_write = int(usage.get("cache_creation_input_tokens") or 0)
-        return cls(
-            input_tokens=int(usage.get("input_tokens") or 0) + cache_read + cache_write,
-            output_tokens=int(usage.get("output_tokens") or 0),
-            cache_read_tokens=cache_read,
-            cache_write_tokens=cache_write,
-            **kwargs,
-        )
+    def from_anthropic(cls, usage: Any, **kwargs: Any) -> ModelUsage:
+        """A ``ModelUsage`` from an Anthropic ``usage`` (see ``anthropic_tokens``) and the
+        other fields (``workflow_id``, ``model``, ...) as keyword arguments."""
+        return cls(**cls.anthropic_tokens(usage), **kwargs)
 
 
 #: Every span-shaped event type, by lifecycle kind.

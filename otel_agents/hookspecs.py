@@ -110,7 +110,7 @@ def model_usage(usage: ModelUsage) -> None:
     """One model call finished, with its token usage.
 
     :param usage: model, provider, input (cache included), output, cache-read and
-        cache-write tokens, an optional provider-reported ``cost`` in USD, and
+        cache-write tokens (of which 1-hour writes), an optional provider-reported ``cost`` in USD, and
         ``parent_key``: the step (or phase, or workflow) that made the call.
     """
 

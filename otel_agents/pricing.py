@@ -2,7 +2,7 @@
 
 ``genai_prices.calc_price`` costs ~90 us a call, five times a whole span, and the time goes
 to its general unit machinery. Token prices are simple: per million tokens, each of
-uncached input, cache read, cache write and output, possibly tiered (the tier that the
+uncached input, cache read, cache write (5-minute and 1-hour) and output, possibly tiered (the tier that the
 *total* input crosses applies to all tokens of that kind), plus an optional per-request
 price. We look the model's ``ModelPrice`` up once (cached per model and provider, refreshed
 hourly, since prices have start dates), as exact integers, and compute in ~2 us.
@@ -19,10 +19,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-_FAST_KEYS = {"input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "requests_kcount"}
+_FAST_KEYS = {
+    "input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "requests_kcount",
+}
 # Price keys whose usage our ModelUsage never carries: they contribute 0 to a token-only call.
 _ZERO_USAGE_KEYS = {
-    "cache_write_1h_mtok", "input_audio_mtok", "cache_audio_read_mtok", "output_audio_mtok",
+    "input_audio_mtok", "cache_audio_read_mtok", "output_audio_mtok",
     "web_searches_kcount", "storage_searches_kcount", "input_image_mtok", "output_image_mtok",
     "input_video_mtok", "output_video_mtok", "cache_image_read_mtok", "output_reasoning_mtok",
     "output_citation_mtok",
@@ -48,7 +50,8 @@ _DIVISOR = _SCALE * 1_000_000  # int / int true division is correctly rounded: e
 
 
 #: A model's prices by total-input region: ((start, prices), ...), highest start first, the
-#: last start ``None``; prices are (cache read, cache write, input, output, per request),
+#: last start ``None``; prices are (cache read, cache write, input, output, per request,
+#: 1-hour cache write),
 #: each a plain int (see ``_SCALE``) or None.
 _Regions = tuple[tuple[int | None, tuple[int | None, ...]], ...]
 
@@ -87,7 +90,9 @@ _calls = 0  # the cache's age is checked every 4096 look-ups, not on every one
 _lock = threading.Lock()
 
 
-_REGION_KEYS = ("cache_read_mtok", "cache_write_mtok", "input_mtok", "output_mtok", "requests_kcount")
+_REGION_KEYS = (
+    "cache_read_mtok", "cache_write_mtok", "input_mtok", "output_mtok", "requests_kcount", "cache_write_1h_mtok",
+)
 
 
 def _regions(prices: dict[str, Any]) -> _Regions:
@@ -112,6 +117,24 @@ def _tiered(price: int | _IntTiers, total_input: int) -> int:
     return price.base  # type: ignore[union-attr]
 
 
+def _find(model: str, provider: str | None) -> tuple[Any, str | None]:
+    """genai-prices' model info, and the provider id to price it with: a provider it does
+    not know (a gateway, a proxy's own name) falls back to a look-up by model alone."""
+    from genai_prices import data_snapshot
+
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        return snapshot.find_provider_model(model, None, provider, None)[1], provider
+    except LookupError:
+        if provider is None:
+            raise
+        try:
+            snapshot.find_provider(None, provider, None)
+        except LookupError:  # not a provider genai-prices knows: price by the model alone
+            return snapshot.find_provider_model(model, None, None, None)[1], None
+        raise  # a known provider without this model: no price, rather than another's
+
+
 def _lookup(model: str, provider: str | None) -> _Entry:
     global _calls
     key = (model, provider)
@@ -123,10 +146,8 @@ def _lookup(model: str, provider: str | None) -> _Entry:
     elif entry is not None:
         raise entry  # type: ignore[misc]
     now = time.monotonic()
-    from genai_prices import data_snapshot
-
     try:
-        _prov, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
+        info, provider_id = _find(model, provider)
     except LookupError as exc:
         err = UnknownModel(f"no price for model {model!r}" + (f" of {provider!r}" if provider else ""))
         err.__cause__ = exc
@@ -140,16 +161,20 @@ def _lookup(model: str, provider: str | None) -> _Entry:
         prices = {k: _scaled(v) for k, v in raw.items() if k in _FAST_KEYS}
         if any(v is None for v in prices.values()):
             prices = None
-    entry = _Entry(_regions(prices) if prices is not None else None, model, provider, now)
+    entry = _Entry(_regions(prices) if prices is not None else None, model, provider_id, now)
     with _lock:
         _cache[key] = entry
     return entry
 
 
-def _check(input_tokens: int, cache_read_tokens: int, cache_write_tokens: int) -> None:
+def _check(input_tokens: int, cache_read_tokens: int, cache_write_tokens: int, cache_write_1h_tokens: int) -> None:
     if cache_read_tokens + cache_write_tokens > input_tokens:
         raise ValueError(
             f"cache tokens ({cache_read_tokens} read + {cache_write_tokens} write) exceed input_tokens {input_tokens}"
+        )
+    if cache_write_1h_tokens > cache_write_tokens:
+        raise ValueError(
+            f"1-hour cache writes ({cache_write_1h_tokens}) exceed cache_write_tokens {cache_write_tokens}"
         )
 
 
@@ -161,43 +186,53 @@ def price_of(
     output_tokens: int,
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
 ) -> Cost:
-    """The cost of one call: total, input and output. ``input_tokens`` includes cache.
+    """The cost of one call: total, input and output. ``input_tokens`` includes cache;
+    ``cache_write_1h_tokens`` are the part of ``cache_write_tokens`` written for an hour.
 
     Raises ``UnknownModel`` when genai-prices has no price for the model, and
     ``ValueError`` when the cache counts exceed the input.
     """
-    _check(input_tokens, cache_read_tokens, cache_write_tokens)
+    _check(input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
     entry = _lookup(model, provider)
     if entry.regions is None:
-        return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
-    total, inp, out = _scaled_cost(entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+        return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
+    total, inp, out = _scaled_cost(
+        entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
     return Cost(total / _DIVISOR, inp / _DIVISOR, out / _DIVISOR)
 
 
 def cost_usd(
-    model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int, cache_write_tokens: int
+    model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int,
+    cache_write_tokens: int, cache_write_1h_tokens: int = 0,
 ) -> float:
     """Just the total of ``price_of``, for the hot path (same errors, same result)."""
-    if cache_read_tokens + cache_write_tokens > input_tokens:
-        _check(input_tokens, cache_read_tokens, cache_write_tokens)
+    if cache_read_tokens + cache_write_tokens > input_tokens or cache_write_1h_tokens > cache_write_tokens:
+        _check(input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
     entry = _lookup(model, provider)
     if entry.regions is None:
-        return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens).total
-    return _scaled_cost(entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)[0] / _DIVISOR
+        return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                     cache_write_1h_tokens).total
+    return _scaled_cost(entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
+                        cache_write_1h_tokens)[0] / _DIVISOR
 
 
-def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int) -> tuple[int, int, int]:
+def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int, cw1h: int) -> tuple[int, int, int]:
     """(total, input, output) in units of 1e-12 USD per million tokens, exact integers."""
     for start, vals in regions:
         if start is None or i > start:
             break
-    read_p, write_p, input_p, output_p, request_p = vals
+    read_p, write_p, input_p, output_p, request_p, write_1h_p = vals
     uncached = i
     inp = 0
     if read_p is not None:
         uncached -= cr
         inp += read_p * cr
+    if write_1h_p is not None:  # otherwise 1-hour writes are priced as any cache write
+        uncached -= cw1h
+        inp += write_1h_p * cw1h
+        cw -= cw1h
     if write_p is not None:
         uncached -= cw
         inp += write_p * cw
@@ -210,7 +245,8 @@ def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int) -> tuple[i
     return total, inp, out
 
 
-def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int) -> Cost:
+def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int,
+          cache_write_1h: int) -> Cost:
     from genai_prices import Usage, calc_price
 
     r = calc_price(
@@ -219,6 +255,7 @@ def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int,
             output_tokens=output_tokens,
             cache_read_tokens=cache_read,
             cache_write_tokens=cache_write,
+            cache_write_1h_tokens=cache_write_1h,
         ),
         model_ref=entry.model_ref,
         provider_id=entry.provider_id,
@@ -235,3 +272,74 @@ def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:
             _lookup(model, provider)
         except LookupError:
             pass
+
+
+#: genai-prices' usage fields -> ModelUsage's (and ``record_usage``'s keyword arguments).
+_USAGE_FIELDS = (
+    ("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"), ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"), ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+    ("output_reasoning_tokens", "reasoning_tokens"),
+)
+
+
+def _plain(value: Any) -> Any:
+    """An SDK usage object (pydantic, dataclass, attributes) as nested dicts of counts;
+    anything that is not a count or a mapping of counts is left out."""
+    if hasattr(value, "model_dump"):
+        value = value.model_dump()
+    elif not isinstance(value, dict) and hasattr(value, "__dict__"):
+        value = vars(value)
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = _plain(v) if not isinstance(v, (int, float)) else v
+            if isinstance(v, dict) or (isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0):
+                out[k] = int(v) if isinstance(v, float) and v == int(v) else v
+        return out
+    return None
+
+
+def anthropic_usage(usage: Any) -> dict[str, int]:
+    """``ModelUsage`` token counts from an Anthropic usage object or dict, by genai-prices'
+    own Anthropic usage extraction (input = input + cache read + cache write; the 1-hour
+    cache writes; thinking tokens)."""
+    from genai_prices import data_snapshot
+
+    raw = _plain(usage) or {}
+    raw.setdefault("input_tokens", 0)
+    raw.setdefault("output_tokens", 0)
+    provider = data_snapshot.get_snapshot().find_provider(None, "anthropic", None)
+    _model, extracted = provider.extract_usage({"usage": raw})
+    return {ours: int(getattr(extracted, theirs, None) or 0) for theirs, ours in _USAGE_FIELDS}
+
+
+_invalid_usage_count = 0
+_INVALID_USAGE_LOG_S = 3600.0
+_invalid_usage_logged: float | None = None
+
+
+def warn_invalid_usage(exc: ValueError) -> None:
+    """Warn, once an hour at most, that a model call's usage cannot be priced, and name the
+    usual cause: Anthropic's own ``input_tokens``, which excludes cache tokens."""
+    global _invalid_usage_count, _invalid_usage_logged
+    now = time.monotonic()
+    with _lock:
+        _invalid_usage_count += 1
+        count = _invalid_usage_count
+        if _invalid_usage_logged is not None and now - _invalid_usage_logged < _INVALID_USAGE_LOG_S:
+            return
+        _invalid_usage_logged = now
+    import logging
+
+    logging.getLogger("otel_agents").warning(
+        "otel-agents: a model call's usage cannot be priced (%s; %d such call%s so far), so it has no cost. "
+        "input_tokens must include cache reads and writes, and Anthropic's own input_tokens excludes them: "
+        "record Anthropic usage with record_usage(model, **ModelUsage.anthropic_tokens(response.usage)) "
+        "or ModelUsage.from_anthropic(response.usage, ...).",
+        exc, count, "" if count == 1 else "s",
+    )
+
+
+def invalid_usage_count() -> int:
+    """Model calls of this process whose usage could not be priced (``warn_invalid_usage``)."""
+    return _invalid_usage_count

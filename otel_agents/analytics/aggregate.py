@@ -66,12 +66,13 @@ def _round(value: float | None, digits: int) -> float | None:
 
 def _phase_aggregates(phases: list[sqlite3.Row], wall: float | None) -> dict[str, Any]:
     durations: dict[str, float] = {}
-    costs: dict[str, float] = {}
+    costs: dict[str, float | None] = {}  # None: no phase of that name has a known cost
     tokens: dict[str, dict[str, int]] = {}
     for p in phases:
         name = p["phase_name"] or "(unnamed)"
         durations[name] = durations.get(name, 0.0) + (p["duration_seconds"] or 0.0)
-        costs[name] = costs.get(name, 0.0) + (p["cost_usd"] or 0.0)
+        cost, known = p["cost_usd"], costs.get(name)
+        costs[name] = known if cost is None else (known or 0.0) + cost
         t = tokens.setdefault(name, {"input": 0, "output": 0, "cache_read": 0, "cache_write": 0})
         t["input"] += p["input_tokens"] or 0
         t["output"] += p["output_tokens"] or 0
@@ -80,7 +81,7 @@ def _phase_aggregates(phases: list[sqlite3.Row], wall: float | None) -> dict[str
     out: dict[str, Any] = {
         "phase_count": len(phases),
         "phase_durations": _json({k: round(v, 6) for k, v in durations.items()}) if durations else None,
-        "cost_breakdown": _json({k: round(v, 10) for k, v in costs.items()}) if costs else None,
+        "cost_breakdown": _json({k: _round(v, 10) for k, v in costs.items()}) if costs else None,
         "token_breakdown": _json(tokens) if tokens else None,
         "bottleneck_phase": None,
         "bottleneck_seconds": None,
@@ -158,7 +159,7 @@ def refresh(conn: sqlite3.Connection, workflow_id: str, now: str) -> None:
             (workflow_id,),
         ).fetchone()
         models = conn.execute(
-            "SELECT model, COUNT(*) AS n, COALESCE(SUM(cost_usd), 0) AS cost FROM model_calls"
+            "SELECT model, COUNT(*) AS n, SUM(cost_usd) AS cost FROM model_calls"
             " WHERE workflow_id = ? AND model IS NOT NULL GROUP BY model ORDER BY n DESC, cost DESC, model",
             (workflow_id,),
         ).fetchall()

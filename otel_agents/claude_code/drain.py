@@ -70,16 +70,10 @@ class DrainReport:
 
 
 def _cost_of(u: ModelUsage) -> float | None:
-    """The cost the spans plugin computes for ``u`` (same function, same inputs)."""
-    from otel_agents.pricing import UnknownModel, price_of
+    """The cost the spans plugin computes for ``u`` (the same function), or ``None``."""
+    from otel_agents.default_plugins.spans import _cost_attrs
 
-    try:
-        return price_of(
-            u.model, u.provider, input_tokens=u.input_tokens, output_tokens=u.output_tokens,
-            cache_read_tokens=u.cache_read_tokens, cache_write_tokens=u.cache_write_tokens,
-        ).total
-    except (UnknownModel, ValueError):
-        return None
+    return _cost_attrs(u, {})[0]
 
 
 def _content_attrs(rec: dict[str, Any] | None, text_key: str, len_key: str, sha_key: str) -> dict[str, Any]:

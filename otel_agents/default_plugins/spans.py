@@ -35,7 +35,7 @@ from otel_agents.events import (
 from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import call_hook
 from otel_agents.ids import span_id_for, trace_id_for
-from otel_agents.pricing import UnknownModel, cost_usd
+from otel_agents.pricing import UnknownModel, cost_usd, warn_invalid_usage
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
 
 if TYPE_CHECKING:
@@ -168,15 +168,17 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
                 usage.output_tokens,
                 usage.cache_read_tokens,
                 usage.cache_write_tokens,
+                usage.cache_write_1h_tokens,
             )
             source = "local"
         except UnknownModel:
             reason = "unknown_model"
             attrs[A.COST_UNAVAILABLE_REASON] = reason
             return None, reason
-        except ValueError:
+        except ValueError as exc:
             reason = "invalid_usage"
             attrs[A.COST_UNAVAILABLE_REASON] = reason
+            warn_invalid_usage(exc)
             return None, reason
     attrs[A.GEN_AI_USAGE_COST_AMOUNT] = cost
     attrs[A.GEN_AI_USAGE_COST_CURRENCY] = "USD"
@@ -186,8 +188,11 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
 
 
 def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
-    """The outcome and the roll-up: what every workflow, phase and step span gets at its end."""
-    return {
+    """The outcome and the roll-up: what every workflow, phase and step span gets at its end.
+
+    The cost is the sum over the priced calls beneath (``_R_UNPRICED`` says how many were
+    not); when no call beneath has a price, there is no cost at all, never 0."""
+    attrs = {
         _OUTCOME: outcome,
         _R_INPUT: t.input_tokens,
         _R_OUTPUT: t.output_tokens,
@@ -199,6 +204,10 @@ def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
         _R_CALLS: t.model_calls,
         _R_UNPRICED: t.unpriced_model_calls,
     }
+    unpriced = t.unpriced_model_calls
+    if unpriced and unpriced == t.model_calls:
+        del attrs[_R_COST], attrs[_R_CURRENCY]
+    return attrs
 
 
 def _ending(hook: Any, view: SpanView) -> None:
@@ -507,6 +516,8 @@ class SpansPlugin:
         reasoning = usage.reasoning_tokens
         if reasoning:
             attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+        if usage.cache_write_1h_tokens:
+            attrs[A.USAGE_CACHE_WRITE_1H_INPUT_TOKENS] = usage.cache_write_1h_tokens
         cost, _reason = _cost_attrs(usage, attrs)
         if usage.attributes:
             attrs.update(usage.attributes)

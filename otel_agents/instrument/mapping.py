@@ -59,8 +59,9 @@ FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     "model_usage": {
         "model": ("str", END), "provider": ("str", END), "input_tokens": ("int", END),
         "output_tokens": ("int", END), "cache_read_tokens": ("int", END),
-        "cache_write_tokens": ("int", END), "reasoning_tokens": ("int", END), "cost": ("float", END),
-        "response_model": ("str", END), "response_id": ("str", END),
+        "cache_write_tokens": ("int", END), "cache_write_1h_tokens": ("int", END),
+        "reasoning_tokens": ("int", END), "cost": ("float", END), "response_model": ("str", END),
+        "response_id": ("str", END),
     },
 }
 #: Fields every span-shaped event (not model_usage) also has.

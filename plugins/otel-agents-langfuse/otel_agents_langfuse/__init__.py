@@ -62,6 +62,7 @@ def cost_details(usage: Any, attrs: dict[str, Any]) -> dict[str, float] | None:
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
     except (UnknownModel, ValueError):
         return details

@@ -79,6 +79,7 @@ def _llm(out: dict[str, Any], usage: Any, attrs: dict[str, Any]) -> None:
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
         )
     except (UnknownModel, ValueError):
         return
