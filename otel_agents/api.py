@@ -674,7 +674,7 @@ def record_usage(model: str, **kwargs: Any) -> ModelUsage:
     workflow, under an implicit one of its own."""
     parent = _find_parent(2)
     if parent is None:
-        wf = _orphan("record_usage", kwargs.get("start_time")).start()
+        wf = _orphan("model call", kwargs.get("start_time")).start()
         try:
             return wf.record_usage(model, **kwargs)
         finally:

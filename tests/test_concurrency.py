@@ -625,3 +625,58 @@ def test_instrumentor_carries_the_context_through_pools_and_uninstrument_restore
     assert {n: spans[n].parent.span_id == root for n in ("step mapped", "step submitted", "step in-loop")} == {
         "step mapped": True, "step submitted": True, "step in-loop": True,
     }
+
+
+# --- the documented examples ------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _python_block(doc: str, containing: str) -> str:
+    text = (ROOT / doc).read_text()
+    (block,) = [b for b in text.split("```python\n")[1:] if containing in b.split("```")[0]]
+    return block.split("```")[0]
+
+
+def test_the_readme_thread_pool_example_nests_each_task_under_its_workflow(runtime, exporter):
+    namespace: dict[str, Any] = {}
+    exec(compile(_python_block("README.md", "ContextExecutor"), "README.md", "exec"), namespace)  # noqa: S102
+    namespace["pool"].shutdown()
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s.name for s in spans}
+    assert sorted((s.name, by_id[s.parent.span_id]) for s in spans if s.parent) == [
+        ("chat claude-haiku-4-5", "invoke_agent reviewer"),
+        ("chat claude-haiku-4-5", "invoke_agent reviewer"),
+        ("invoke_agent reviewer", "phase review"),
+        ("invoke_agent reviewer", "phase review"),
+        ("phase review", "invoke_workflow review-pr"),
+    ]
+    (wf,) = [s for s in spans if s.parent is None]
+    assert (wf.attributes[A.ROLLUP_INPUT_TOKENS], wf.attributes[A.ROLLUP_MODEL_CALLS]) == (1800, 2)
+
+
+def test_the_documented_thread_pool_example_keeps_concurrent_workflows_apart(runtime, exporter):
+    namespace: dict[str, Any] = {}
+    code = _python_block("docs/instrumenting.md", "ContextExecutor")
+    exec(compile(code, "docs/instrumenting.md", "exec"), namespace)  # noqa: S102
+    barrier = threading.Barrier(WORKFLOWS)
+
+    def run_one(w: int) -> None:
+        barrier.wait()
+        assert namespace["run"](f"pr-{w}", [f"f{k}.py" for k in range(w + 1)]) == [f"f{k}.py" for k in range(w + 1)]
+
+    try:
+        _run_concurrently(run_one)
+    finally:
+        namespace["pool"].shutdown()
+    records = [span_record(s) for s in exporter.get_finished_spans()]
+    roots = {r["trace_id"]: r for r in records if r["parent_span_id"] is None}
+    assert len(roots) == WORKFLOWS
+    tokens = {}
+    for root in roots.values():
+        w = int(root["attributes"][A.ISSUE_ID].removeprefix("pr-"))
+        steps = [r for r in records if r["trace_id"] == root["trace_id"] and r["attributes"][A.KIND] == A.KIND_STEP]
+        assert len(steps) == w + 1
+        tokens[w] = root["attributes"][A.ROLLUP_INPUT_TOKENS]
+    assert tokens == {w: 900 * (w + 1) for w in range(WORKFLOWS)}
+    assert all(r["attributes"][A.WORKFLOW_ID] == roots[r["trace_id"]]["attributes"][A.WORKFLOW_ID] for r in records)
