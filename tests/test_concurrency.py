@@ -136,7 +136,7 @@ def _run_concurrently(run_one: Any) -> None:
         except BaseException as exc:  # noqa: BLE001 - re-raised below
             errors.append(exc)
 
-    threads = [threading.Thread(target=target, args=(w,)) for w in range(WORKFLOWS)]
+    threads = [threading.Thread(target=target, args=(w,), daemon=True) for w in range(WORKFLOWS)]
     for t in threads:
         t.start()
     for t in threads:
@@ -163,7 +163,7 @@ def _record(w: int, j: int) -> None:
 
 def test_api_workflows_over_a_shared_pool_and_gather_are_never_cross_linked(runtime, exporter):
     shared = ThreadPoolExecutor(8)
-    barrier = threading.Barrier(WORKFLOWS)
+    barrier = threading.Barrier(WORKFLOWS, timeout=60)
 
     def pool_step(w: int, j: int) -> None:
         with oa.step(f"w{w}:pool:{j}"):
@@ -233,7 +233,7 @@ async def _decorated_async_step(w: int, j: int, pool: ThreadPoolExecutor) -> Non
 
 def test_decorated_workflows_over_a_shared_pool_and_gather_are_never_cross_linked(runtime, exporter):
     shared = ThreadPoolExecutor(8)
-    barrier = threading.Barrier(WORKFLOWS)
+    barrier = threading.Barrier(WORKFLOWS, timeout=60)
 
     @oa.phase("fan-out")
     def fan_out(w: int) -> None:
@@ -275,7 +275,7 @@ PROGRAM = """
 
     WORKFLOWS = 16
     POOL = ThreadPoolExecutor(8)  # shared by every workflow
-    BARRIER = threading.Barrier(WORKFLOWS)
+    BARRIER = threading.Barrier(WORKFLOWS, timeout=60)
 
 
     class Reply:
@@ -412,7 +412,7 @@ def test_pool_threads_without_context_get_implicit_workflows_and_one_warning(
 ):
     monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
     shared = ThreadPoolExecutor(4)
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=60)
 
     def work(name: str, j: int) -> None:  # no helper: the pool's thread has no context
         with oa.step(f"{name}-{j}"):
@@ -522,7 +522,7 @@ def test_bind_runs_each_call_in_its_own_copy_of_the_context(runtime, exporter):
     var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
     var.set("bound")
     seen: list[str] = []
-    barrier = threading.Barrier(4)
+    barrier = threading.Barrier(4, timeout=60)
 
     def fn(i: int) -> None:
         if i < 4:
@@ -659,7 +659,7 @@ def test_the_documented_thread_pool_example_keeps_concurrent_workflows_apart(run
     namespace: dict[str, Any] = {}
     code = _python_block("docs/instrumenting.md", "ContextExecutor")
     exec(compile(code, "docs/instrumenting.md", "exec"), namespace)  # noqa: S102
-    barrier = threading.Barrier(WORKFLOWS)
+    barrier = threading.Barrier(WORKFLOWS, timeout=60)
 
     def run_one(w: int) -> None:
         barrier.wait()
