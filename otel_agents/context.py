@@ -30,7 +30,9 @@ __all__ = ["ContextExecutor", "bind"]
 def bind(fn: Callable[..., T]) -> Callable[..., T]:
     """``fn``, to run in a copy of the context current now (at ``bind`` time), wherever it is called.
 
-    Safe to call from several threads at once: every call gets a fresh copy.
+    Safe to call from several threads at once: every call gets a fresh copy. For synchronous
+    callables: a coroutine runs in the context of the task that awaits it (asyncio tasks and
+    ``asyncio.to_thread`` copy the context by themselves).
     """
     ctx = contextvars.copy_context()
 

@@ -30,6 +30,7 @@ import otel_agents as oa
 from otel_agents import attributes as A
 from otel_agents import safety
 from otel_agents.instrument.spans_file import read_records, span_record
+from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
 
 OTEL_AGENTS = str(Path(sys.executable).parent / "otel-agents")
 WORKFLOWS = 16
@@ -394,10 +395,31 @@ def test_zero_code_program_over_a_shared_pool_and_gather_is_never_cross_linked(t
         cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "done\n", "")
+    calls = [*POOL_CALLS, *ASYNC_CALLS, *EXECUTOR_CALLS]
+    expected = {f"w{w}": _expected(w, calls) for w in range(WORKFLOWS)}
     records = read_records(spans_file)
     assert len(records) == WORKFLOWS * (1 + 2 + 6 * 3 + 4 * 3 + 4)
-    calls = [*POOL_CALLS, *ASYNC_CALLS, *EXECUTOR_CALLS]
-    assert_no_cross_links(records, {f"w{w}": _expected(w, calls) for w in range(WORKFLOWS)})
+    assert_no_cross_links(records, expected)
+    # What the durable spool holds (and a backend gets) is the same.
+    spooled = [_from_otlp(s) for p in spool_files(tmp_path / "home" / "spans") for _o, _e, doc in iter_records(p)
+               for s in iter_spans(doc)]
+    assert sorted(r["span_id"] for r in spooled) == sorted(r["span_id"] for r in records)
+    assert_no_cross_links(spooled, expected)
+
+
+def _from_otlp(span: dict[str, Any]) -> dict[str, Any]:
+    """An OTLP-JSON span of the spool as a ``span_record``-shaped dict (ids, name, attributes)."""
+    def value(v: dict[str, Any]) -> Any:
+        if "intValue" in v:
+            return int(v["intValue"])
+        (item,) = v.values()
+        return item
+
+    return {
+        "name": span["name"], "trace_id": span["traceId"], "span_id": span["spanId"],
+        "parent_span_id": span.get("parentSpanId") or None,
+        "attributes": {a["key"]: value(a["value"]) for a in span.get("attributes", ())},
+    }
 
 
 # --- threads without context ------------------------------------------------------------------
