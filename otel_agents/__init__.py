@@ -5,6 +5,7 @@ Code hook path imports the standard library only):
 
 - ``workflow``, ``phase``, ``step``, ``tool_call``, ``record_usage``: context managers and
   decorators; ``new_workflow`` for start/stop/fail objects.
+- ``bind``, ``ContextExecutor``: carry the current workflow into thread pools and callbacks.
 - ``setup``, ``shutdown``: configure tracing once; flush sinks within the exit deadline.
 - ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``.
 """
@@ -29,6 +30,8 @@ _EXPORTS = {
     "Phase": "otel_agents.api",
     "Step": "otel_agents.api",
     "ToolCall": "otel_agents.api",
+    "bind": "otel_agents.context",
+    "ContextExecutor": "otel_agents.context",
     "setup": "otel_agents.telemetry",
     "shutdown": "otel_agents.telemetry",
     "hookimpl": "otel_agents.hookspecs",
@@ -62,6 +65,7 @@ if TYPE_CHECKING:
         workflow,
     )
     from otel_agents.config import load_config
+    from otel_agents.context import ContextExecutor, bind
     from otel_agents.events import (
         ModelUsage,
         Outcome,

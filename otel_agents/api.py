@@ -12,9 +12,10 @@ Everything goes through the hooks; nothing here builds a span itself.
 
 The same objects work without ``with``: ``h = wf.phase("build").start()``, then
 ``h.stop()`` or ``h.fail(exc)``. ``otel_agents.phase(...)``, ``step(...)``, ``tool_call(...)``
-and ``record_usage(...)`` find their parent in the current context (threads started by a
-``ThreadPoolExecutor`` do not inherit it: there the most recently started open handle of
-the right level is used), and are decorators too (sync, async and generator functions).
+and ``record_usage(...)`` find their parent in the current context, and are decorators too
+(sync, async and generator functions). Threads of a ``ThreadPoolExecutor`` do not inherit
+the context: carry it with ``otel_agents.bind`` / ``ContextExecutor`` (``otel_agents.context``);
+without it, see ``_find_parent`` for the fallback, which never guesses between workflows.
 """
 
 from __future__ import annotations
@@ -517,16 +518,29 @@ class activate:  # noqa: N801 - used like a function: ``with activate(handle):``
 
 
 def _find_parent(max_level: int) -> _Handle | None:
-    """Nearest handle with level <= ``max_level``: this context first, then the process."""
+    """Nearest handle with level <= ``max_level``: this context first, then the process.
+
+    A thread without context (a pool's worker, a library's callback) never guesses: the
+    process is searched only when exactly one workflow is open in it. Then, going down from
+    that workflow, a level is taken only if exactly one of its handles is open there: two
+    phases open in parallel give the workflow, one phase with two open steps gives the phase.
+    Otherwise ``None``: the caller records under an implicit workflow (``_orphan``).
+    """
     h = _current.get()
     while h is not None:
         if _LEVEL[h.kind] <= max_level:
             return h
         h = h.parent
-    for h in reversed(list(_open_handles.values())):
-        if _LEVEL[h.kind] <= max_level and h._state == 1:
-            return h
-    return None
+    handles = [h for h in _open_handles.copy().values() if h._state == 1]
+    roots = [h for h in handles if h.parent is None]
+    if len(roots) != 1:
+        return None
+    parent = roots[0]
+    while True:
+        below = [h for h in handles if h.parent is parent and _LEVEL[h.kind] <= max_level]
+        if len(below) != 1:
+            return parent
+        parent = below[0]
 
 
 class _Spec:
@@ -592,10 +606,22 @@ def workflow(name: str, **kwargs: Any) -> _Spec:
     return _Spec(lambda: new_workflow(name, **kwargs))
 
 
-def _orphan(kind: str) -> Workflow:
-    """A parent for a phase/step/tool call started outside any workflow: an implicit run."""
-    report("api", RuntimeError(f"{kind} started outside a workflow; recording it under an implicit workflow"))
-    return new_workflow("implicit")
+def _orphan(kind: str, start_time: int | None = None, *, warn_outside: bool = True) -> Workflow:
+    """An implicit workflow (not started) for a ``kind`` that found no parent, and a warning why.
+
+    Several workflows open: this thread has no context to tell which (warned, rate-limited,
+    naming the fix). None open: ``kind`` ran outside any workflow (warned if ``warn_outside``).
+    """
+    open_workflows = sum(1 for h in _open_handles.copy().values() if h.parent is None)
+    if open_workflows > 1:
+        report("parent lookup", RuntimeError(
+            f"{kind} ran on a thread with no current workflow (a thread pool or callback) while "
+            f"{open_workflows} workflows are open; recorded under an implicit workflow rather than "
+            "guessing which. Carry the context: otel_agents.bind(fn) or otel_agents.ContextExecutor(pool)"
+        ))
+    elif warn_outside:
+        report("api", RuntimeError(f"{kind} started outside a workflow; recording it under an implicit workflow"))
+    return new_workflow("implicit", start_time=start_time)
 
 
 def _implicit_child(child: _Handle, *parents: _Handle) -> _Handle:
@@ -647,12 +673,16 @@ def tool_call(tool_name: str, **kwargs: Any) -> _Spec:
     return _Spec(make)
 
 
-def record_usage(model: str, **kwargs: Any) -> ModelUsage | None:
-    """Record a model call under the current handle (step, phase or workflow)."""
+def record_usage(model: str, **kwargs: Any) -> ModelUsage:
+    """Record a model call under the current handle (step, phase or workflow); outside any
+    workflow, under an implicit one of its own."""
     parent = _find_parent(2)
     if parent is None:
-        report("api", RuntimeError("record_usage called outside a workflow; usage dropped"))
-        return None
+        wf = _orphan("model call", kwargs.get("start_time")).start()
+        try:
+            return wf.record_usage(model, **kwargs)
+        finally:
+            wf.stop()
     return parent.record_usage(model, **kwargs)
 
 

@@ -359,7 +359,7 @@ class Call:
         return handle
 
     def _open(self, rule: Rule) -> _Handle:
-        from otel_agents.api import Step, Workflow, _find_parent, new_workflow
+        from otel_agents.api import Step, Workflow, _find_parent, _orphan, new_workflow
 
         kw = self.fields(rule, START)
         name = kw.pop("name", None) or self.binding.default_name
@@ -367,8 +367,8 @@ class Call:
         if event == "workflow":
             return new_workflow(name, **kw).start()
         parent = _find_parent(_LEVEL[event] - 1)
-        if parent is None:
-            parent = self._implicit(new_workflow(IMPLICIT_WORKFLOW, start_time=self.start_ns))
+        if parent is None:  # no workflow mapped around it, or several open and none current here
+            parent = self._implicit(_orphan(event, self.start_ns, warn_outside=False))
         if event == "phase":
             assert isinstance(parent, Workflow)
             return parent.phase(name, **kw).start()
@@ -414,11 +414,11 @@ class Call:
         parent: Any = self.handles[-1][1] if self.handles else None
         implicit = None
         if parent is None:
-            from otel_agents.api import _find_parent, new_workflow
+            from otel_agents.api import _find_parent, _orphan
 
             parent = _find_parent(_LEVEL["step"])
             if parent is None:  # a model call outside any workflow: a trace of its own
-                parent = implicit = new_workflow(IMPLICIT_WORKFLOW, start_time=self.start_ns).start()
+                parent = implicit = _orphan("model call", self.start_ns, warn_outside=False).start()
         parent.record_usage(model, **kw)
         if implicit is not None:
             implicit.stop()

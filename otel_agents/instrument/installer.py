@@ -3,6 +3,7 @@
 When a mapped module is imported (or at once, if it already is), each mapped callable in it
 is replaced by a ``wrapt.FunctionWrapper`` around the original: methods (plain, class and
 static), functions, sync or async or generators. ``uninstall`` puts the originals back.
+While a mapping is installed, thread pools carry the submitter's context (``propagate``).
 
 A target that does not exist is reported once and skipped; a hook never raises into the
 import (wrapt would fail the import otherwise).
@@ -17,6 +18,7 @@ import sys
 import threading
 from typing import Any
 
+from otel_agents.instrument import propagate
 from otel_agents.instrument.calls import Binding
 from otel_agents.instrument.mapping import Mapping, Target
 from otel_agents.instrument.problems import problem
@@ -141,21 +143,26 @@ _installer: Installer | None = None
 
 
 def install(mapping: Mapping) -> Installer | None:
-    """Install ``mapping`` process-wide (replacing a previous one). None if it is empty."""
+    """Install ``mapping`` process-wide (replacing a previous one). None if it is empty.
+
+    Thread pools then carry the submitter's context (``otel_agents.instrument.propagate``).
+    """
     global _installer
     uninstall()
     if not mapping:
         return None
     _installer = Installer(mapping).install()
+    propagate.patch()
     return _installer
 
 
 def uninstall() -> None:
-    """Remove the process-wide mapping, if any."""
+    """Remove the process-wide mapping, if any, and the thread-pool context patch."""
     global _installer
     installer, _installer = _installer, None
     if installer is not None:
         installer.uninstall()
+        propagate.unpatch()
 
 
 def current_installer() -> Installer | None:
