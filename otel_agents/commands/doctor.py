@@ -197,11 +197,12 @@ def render(info: dict[str, Any]) -> str:
 def main(args: list[str], prog: str = "otel-agents doctor") -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Show configuration, sink backlogs and errors.")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
     ns = parser.parse_args(args)
 
     from otel_agents.config import load_config
 
-    cfg = load_config()
+    cfg = load_config(ns.home)
     info = gather(cfg)
     if ns.json:
         print(json.dumps(info, indent=1, default=str))
