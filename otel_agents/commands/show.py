@@ -297,7 +297,10 @@ def main(args: list[str], prog: str = "otel-agents show") -> int:
     spans_dir = home / "spans"
     try:
         if not spool_files(spans_dir):
-            raise NotShown(f"no spans recorded under {home} (the spool {spans_dir} is empty or missing)")
+            from otel_agents.config import load_config
+
+            off = "" if load_config(home)["spool.enabled"] else "; the spool is off (spool.enabled = false)"
+            raise NotShown(f"no spans recorded under {home} (the spool {spans_dir} is empty or missing{off})")
         trace_id = find_trace(spans_dir, ns.id)
     except NotShown as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
