@@ -109,7 +109,8 @@ def test_show_a_workflow_run_by_id_trace_id_and_prefix(tmp_path: Path) -> None:
     assert (chat["cost_usd"], chat["unpriced_model_calls"]) == (pytest.approx(0.011475, rel=1e-9), 0)
     assert (root["cost_usd"], root["model_calls"], root["unpriced_model_calls"]) == (
         pytest.approx(0.011475, rel=1e-9), 2, 1)
-    assert (tool["outcome"], tool["error_type"], tool["error_message"]) == ("failure", "ValueError", "ValueError: exit status 2")
+    assert (tool["outcome"], tool["error_type"], tool["error_message"]) == (
+        "failure", "ValueError", "ValueError: exit status 2")
     assert tool["cost_usd"] is None and tool["model_calls"] is None
 
 

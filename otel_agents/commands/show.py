@@ -139,7 +139,7 @@ def _node(span: SpanData) -> dict[str, Any]:
         "start_time": iso_utc(span.start_unix_nano),
         "duration_ms": duration,
         "outcome": outcome,
-        "error_type": rec.get("error_type") if outcome != "success" or rec.get("error_type") else None,
+        "error_type": rec.get("error_type"),
         "error_message": rec.get("error_message") or (span.status_message if span.status_code == "ERROR" else None),
         "model": rec.get("model"),
         "model_calls": calls,
