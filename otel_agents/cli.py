@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flush": ("flush", "build and export spans from captured Claude Code events"),
     "replay": ("replay", "send spooled spans the collector has not received yet"),
     "reconcile": ("reconcile", "backfill the analytics store from the metrics JSONL"),
+    "show": ("show", "one run's span tree from the local spool, with its trace id"),
     "doctor": ("doctor", "show configuration, sink backlogs, last deliveries and errors"),
     "report": ("report", "cost, latency, error, retry and tool analytics"),
     "install-hooks": ("install_hooks", "install otel-agents hooks into Claude Code settings"),

@@ -431,6 +431,7 @@ def drain(
     now_ns: int | None = None,
     deadline_s: float | None = None,
     wait_for: str | None = None,
+    trigger: str = "api",
 ) -> DrainReport:
     """Drain one session (``session_id``) or every session under ``home``.
 
@@ -443,6 +444,8 @@ def drain(
     :param deadline_s: overall budget; default ``claude_code.drain_deadline``.
     :param wait_for: in a sweep of every session, the one session whose lock is worth waiting
         for (the detached drain's own); another drain already holds the others.
+    :param trigger: who ran it (``automatic``, ``flush``, ``api``), saved with its time in
+        ``claude-code/last-drain.json`` for ``otel-agents flush --status`` and ``doctor``.
     """
     from otel_agents.config import load_config
 
@@ -509,7 +512,21 @@ def drain(
                 report("claude_code drain: save", exc)
             finally:
                 p.lock.release()
+        _record(home, result, trigger)
     return result
+
+
+def _record(home: str, result: DrainReport, trigger: str) -> None:
+    """Save when this drain ran and what it did (never raises; nothing when nothing is captured)."""
+    if not os.path.isdir(store.spool_root(home)):
+        return
+    try:
+        store.write_json_atomic(store.last_drain_path(home), {
+            "t": time.time_ns(), "trigger": trigger, "sessions": result.sessions, "spans": result.spans,
+            "closed": result.closed, "open": result.open, "busy": len(result.busy), "errors": result.errors[:5],
+        })
+    except Exception as exc:  # noqa: BLE001
+        report("claude_code drain: last-drain record", exc)
 
 
 def detached_main(home: str, session_id: str) -> None:
@@ -530,7 +547,7 @@ def detached_main(home: str, session_id: str) -> None:
     threads.start(watchdog)
     time.sleep(SETTLE_S)
     try:
-        drain(home, deadline_s=deadline, wait_for=session_id)
+        drain(home, deadline_s=deadline, wait_for=session_id, trigger="automatic")
     except BaseException as exc:  # noqa: BLE001 - nobody to raise to
         from otel_agents.claude_code.capture import log_problem
 

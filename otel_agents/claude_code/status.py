@@ -61,10 +61,27 @@ def summary(home: str | os.PathLike[str]) -> dict[str, Any]:
             out["spans_exported"] += state.spans_exported
             if state.last_drain is not None and (out["last_drain_ns"] or 0) < state.last_drain:
                 out["last_drain_ns"] = state.last_drain
+    last = store.load_last_drain(home)
+    out["last_drain"] = last
+    if last is not None and (out["last_drain_ns"] or 0) < last["t"]:
+        out["last_drain_ns"] = last["t"]
     counts, recent = _problems(home)
     out["hook_problems"] = dict(counts)
     out["recent_problems"] = recent
     return out
+
+
+def _what(rec: dict[str, Any] | None, last_ns: int | None) -> str:
+    """What the last drain did, when its record is the last drain shown."""
+    if not rec or rec.get("t") != last_ns:
+        return ""
+    how = {"automatic": "automatic, after Stop or SessionEnd", "flush": "otel-agents flush"}.get(
+        str(rec.get("trigger")), str(rec.get("trigger")))
+    sessions, spans = int(rec.get("sessions") or 0), int(rec.get("spans") or 0)
+    text = (f" ({how}): {sessions} session{'s' if sessions != 1 else ''} drained, "
+            f"{spans} span{'s' if spans != 1 else ''} exported")
+    errors = rec.get("errors") or []
+    return text + (f", {len(errors)} error(s): {errors[0]}" if errors else "")
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -77,7 +94,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"claude-code capture under {s['home']}",
         f"  sessions: {s['sessions']} ({s['open_sessions']} open)",
         f"  backlog: {s['backlog_bytes']} bytes in {s['backlog_sessions']} session(s) not yet drained",
-        f"  last drain: {when}",
+        f"  last drain: {when}{_what(s.get('last_drain'), last)}",
         "  hook problems: " + (", ".join(f"{k} {v}" for k, v in sorted(s["hook_problems"].items())) or "none"),
     ]
     for rec in s["recent_problems"]:

@@ -6,7 +6,8 @@ Layout under ``<home>/claude-code/``:
 - ``state/<session>.json``: the drain state (``model.Session`` as JSON), replaced atomically;
 - ``state/<session>.lock``: ``flock``-ed by the one drain working on the session;
 - ``state/<session>.done``: present while a closed, fully exported session has nothing new;
-- ``hook.log``: problems the hook met, one JSON line each.
+- ``hook.log``: problems the hook met, one JSON line each;
+- ``last-drain.json``: when the last drain ran (automatic or ``flush``) and what it did.
 """
 
 from __future__ import annotations
@@ -72,6 +73,23 @@ def list_sessions(home: str | os.PathLike[str]) -> list[SessionFiles]:
 
 def log_path(home: str | os.PathLike[str]) -> str:
     return os.path.join(spool_root(home), LOG_FILE)
+
+
+LAST_DRAIN_FILE = "last-drain.json"
+
+
+def last_drain_path(home: str | os.PathLike[str]) -> str:
+    return os.path.join(spool_root(home), LAST_DRAIN_FILE)
+
+
+def load_last_drain(home: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The record of the last drain under ``home`` (``None``: none yet, or unreadable)."""
+    try:
+        with open(last_drain_path(home), "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and isinstance(doc.get("t"), int) else None
 
 
 class Lock:

@@ -1,11 +1,13 @@
 """``otel-agents doctor``: configuration, sinks, spool and replay state, and problems.
 
 Shows the effective configuration with the source of each value (header VALUES are never
-shown, only their names), each registered sink's counters summed over all processes
-(``state/sinks.json``: delivered, failures, dropped, backlog, last success, last error),
-the spool's size and how many spans have not reached OTLP yet, the last replay, and the
-spans the metrics and analytics sinks missed that wait for recovery from the spool
-(``state/pending/``). Exit status 1 when the configuration has problems.
+shown, only their names); each registered sink's counters summed over all processes
+(``state/sinks.json``: delivered, failures, dropped, last success, last error; OTLP adds
+what ``replay`` delivered) with ONE backlog figure each (OTLP: spooled spans not delivered
+yet; metrics and analytics: spans they missed, waiting in ``state/pending/``); the spool,
+the last replay and recovery; Claude Code capture (sessions, undrained events, last drain,
+hook problems); warnings (OTLP never delivered, with the fix) and problems. Exit status 1
+when the configuration has problems; warnings leave it 0. Reading creates nothing.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def _shown_value(name: str, value: Any) -> Any:
 
 def gather(cfg: Any) -> dict[str, Any]:
     """Everything doctor reports, as data (``--json`` prints it)."""
+    from otel_agents.claude_code.status import summary
     from otel_agents.config import SETTINGS
     from otel_agents.sinks import state
     from otel_agents.sinks.replay import count_pending, load_state
@@ -74,15 +77,6 @@ def gather(cfg: Any) -> dict[str, Any]:
     if cfg["spool.retention_days"] <= 0:
         problems.append("spool.retention_days <= 0: spool files are never deleted")
 
-    sinks_doc = state.load(cfg.home).get("sinks", {})
-    registered = _registered_sinks(cfg, problems)
-    sinks = []
-    for name in registered + sorted(set(sinks_doc) - set(registered)):
-        entry = dict(sinks_doc.get(name, {}))
-        entry["name"] = name
-        entry["registered"] = name in registered
-        sinks.append(entry)
-
     files = spool_files(cfg.spans_dir)
     total = sum(p.stat().st_size for p in files if p.exists())
     spool: dict[str, Any] = {"dir": str(cfg.spans_dir), "files": len(files), "bytes": total,
@@ -96,9 +90,65 @@ def gather(cfg: Any) -> dict[str, Any]:
         if old and undelivered:
             problems.append(f"{len(old)} spool file(s) older than spool.retention_days are kept because they "
                             "hold undelivered spans: run `otel-agents replay`")
-    replay_doc = load_state(cfg.home).get("last")
-    return {"home": str(cfg.home), "config": config, "otlp_target": target.describe(), "sinks": sinks,
-            "spool": spool, "last_replay": replay_doc, "pending": _pending(cfg), "problems": problems}
+    replay_doc = load_state(cfg.home)
+    pending = _pending(cfg)
+
+    sinks_doc = state.load(cfg.home).get("sinks", {})
+    registered = _registered_sinks(cfg, problems)
+    sinks = []
+    for name in registered + sorted(set(sinks_doc) - set(registered)):
+        entry = dict(sinks_doc.get(name, {}))
+        entry["name"] = name
+        entry["registered"] = name in registered
+        _backlog(entry, spool, pending)
+        if name == "otlp":
+            totals = replay_doc.get("totals") if isinstance(replay_doc.get("totals"), dict) else {}
+            entry["replayed"] = int(totals.get("sent") or 0)
+            entry["last_replayed"] = totals.get("last_sent")
+        sinks.append(entry)
+    otlp = {"enabled": bool(cfg["otlp.enabled"]), "target": target.describe() if cfg["otlp.enabled"] else None,
+            "endpoint": target.endpoint, "default_endpoint": not target.explicit}
+    return {"home": str(cfg.home), "config": config, "otlp_target": target.describe(), "otlp": otlp, "sinks": sinks,
+            "spool": spool, "last_replay": replay_doc.get("last"), "pending": pending,
+            "claude_code": summary(cfg.home), "warnings": _warnings(otlp, sinks, spool), "problems": problems}
+
+
+def _backlog(entry: dict[str, Any], spool: dict[str, Any], pending: dict[str, Any]) -> None:
+    """One backlog figure per sink: what still waits for it, where we can count that.
+
+    OTLP: spooled spans the collector has not acknowledged; metrics and analytics: spans
+    they missed, waiting in ``state/pending/`` to be written from the spool; any other sink:
+    its in-memory queue when a process last reported (``backlog_updated``).
+    """
+    name = entry["name"]
+    if name == "otlp" and "undelivered" in spool:
+        entry["backlog"], entry["backlog_of"] = spool["undelivered"], "spool"
+    elif name in ("metrics", "analytics"):
+        counts = (pending.get("sinks") or {}).get(name) or {}
+        entry["backlog"], entry["backlog_of"] = int(counts.get("spans") or 0), "pending"
+    else:
+        entry["backlog"] = int(entry.get("backlog") or 0)
+        entry["backlog_of"] = "memory"
+        return
+    entry.pop("backlog_updated", None)
+
+
+def _warnings(otlp: dict[str, Any], sinks: list[dict[str, Any]], spool: dict[str, Any]) -> list[str]:
+    """Things worth knowing that are not configuration problems (the exit status stays 0)."""
+    out: list[str] = []
+    entry = next((s for s in sinks if s["name"] == "otlp"), None)
+    if not otlp["enabled"] or entry is None:
+        return out  # local only: the spool, metrics and analytics hold everything
+    delivered = int(entry.get("spans") or 0) + int(entry.get("replayed") or 0)
+    waiting = int(spool.get("undelivered") or 0)
+    if delivered or not (waiting or entry.get("failed_spans")):
+        return out
+    where = otlp["endpoint"] + (" (the default endpoint: none is configured)" if otlp["default_endpoint"] else "")
+    why = f"; last error: {entry['last_error']}" if entry.get("last_error") else ""
+    out.append(f"OTLP has never delivered a span to {where}{why}. {waiting} spans wait in the spool: start a "
+               "collector there and run `otel-agents replay`, or, to keep telemetry local only, set "
+               "otlp.enabled = false (the spool, metrics and analytics keep everything).")
+    return out
 
 
 def _pending(cfg: Any) -> dict[str, Any]:
@@ -135,51 +185,63 @@ def _registered_sinks(cfg: Any, problems: list[str]) -> list[str]:
     return sorted(names, key=lambda n: (order.get(n, 9), n))
 
 
+def _backlog_line(s: dict[str, Any]) -> str:
+    n = s["backlog"]
+    if s["backlog_of"] == "spool":
+        return (f"backlog: {n} spans in the spool not yet delivered (`otel-agents replay` sends them)" if n
+                else "backlog: none, every spooled span was delivered")
+    if s["backlog_of"] == "pending":
+        return (f"backlog: {n} spans it missed, to write from the spool (at the next start, or "
+                f"`otel-agents replay --sinks {s['name']}`)" if n else "backlog: none")
+    return f"backlog: {n} spans queued in memory at {_ago(s.get('backlog_updated'))}" if n else "backlog: none"
+
+
+def _sink_lines(s: dict[str, Any]) -> list[str]:
+    tag = "" if s["registered"] else "  (not registered now)"
+    lines = [f"  {s['name']}{tag}"]
+    if "spans" not in s and not s.get("replayed"):
+        return lines + ["    no activity recorded yet", f"    {_backlog_line(s)}"]
+    delivered = f"delivered {s.get('spans', 0)} spans in {s.get('batches', 0)} batches"
+    if s["name"] == "otlp":
+        delivered = (f"delivered {s.get('spans', 0) + s.get('replayed', 0)} spans: {s.get('spans', 0)} live "
+                     f"in {s.get('batches', 0)} batches, {s.get('replayed', 0)} by replay")
+    last = max(s.get("last_success") or 0, s.get("last_replayed") or 0) or None
+    lines.append(f"    {delivered}; last success {_ago(last)}")
+    lines.append(f"    failures {s.get('failures', 0)} batches ({s.get('failed_spans', 0)} spans); "
+                 f"dropped {s.get('dropped', 0)} spans")
+    lines.append(f"    {_backlog_line(s)}")
+    for key, value in sorted((s.get("extra") or {}).items()):
+        lines.append(f"    {key.replace('_', ' ')}: {value}")
+    if s.get("last_error"):
+        lines.append(f"    last error {_ago(s.get('last_error_time'))}: {s['last_error']}")
+    return lines
+
+
 def render(info: dict[str, Any]) -> str:
+    from otel_agents.claude_code.status import format_summary
+
     lines = [f"otel-agents doctor: data home {info['home']}", "", "Configuration (effective value [source])"]
     width = max(len(c["name"]) for c in info["config"])
     for c in info["config"]:
         lines.append(f"  {c['name']:<{width}}  {c['value']!s}  [{c['source']}]")
-    lines += [f"  OTLP target: {info['otlp_target']}", "", "Sinks (counters summed over all processes)"]
+    otlp = info["otlp"]
+    lines.append(f"  OTLP target: {otlp['target']}" if otlp["enabled"]
+                 else "  OTLP: off (otlp.enabled = false): local only, nothing is sent")
+    lines += ["", "Sinks (counters summed over all processes; backlog: what still waits for the sink)"]
     if not info["sinks"]:
         lines.append("  (none registered, no counters yet)")
     for s in info["sinks"]:
-        tag = "" if s["registered"] else "  (not registered now)"
-        lines.append(f"  {s['name']}{tag}")
-        if "spans" not in s:
-            lines.append("    no activity recorded yet")
-            continue
-        lines.append(f"    delivered {s.get('spans', 0)} spans in {s.get('batches', 0)} batches; "
-                     f"last success {_ago(s.get('last_success'))}")
-        lines.append(f"    failures {s.get('failures', 0)} batches ({s.get('failed_spans', 0)} spans); "
-                     f"dropped {s.get('dropped', 0)} spans; backlog {s.get('backlog', 0)} at {_ago(s.get('backlog_updated'))}")
-        for key, value in sorted((s.get("extra") or {}).items()):
-            lines.append(f"    {key.replace('_', ' ')}: {value}")
-        if s.get("last_error"):
-            lines.append(f"    last error {_ago(s.get('last_error_time'))}: {s['last_error']}")
+        lines += _sink_lines(s)
     sp = info["spool"]
     lines += ["", f"Spool ({sp['dir']})", f"  {sp['files']} file(s), {_size(sp['bytes'])}"
               + (f", oldest {sp['oldest']}" if sp["oldest"] else "")]
-    if "undelivered" in sp:
-        if sp["undelivered"]:
-            lines.append(f"  backlog: {sp['undelivered']} spans not yet delivered to OTLP "
-                         "(`otel-agents replay` sends them)")
-        else:
-            lines.append("  backlog: none, every spooled span reached OTLP")
-        if sp.get("corrupt_lines"):
-            lines.append(f"  {sp['corrupt_lines']} corrupt line(s) skipped")
+    if sp.get("corrupt_lines"):
+        lines.append(f"  {sp['corrupt_lines']} corrupt line(s) skipped")
     last = info["last_replay"]
     if last:
         lines.append(f"  last replay {_ago(last.get('ended'))}: sent {last.get('sent', 0)} of "
                      f"{last.get('pending', 0)} pending" + (f"; stopped: {last['error']}" if last.get("error") else ""))
     pend = info.get("pending") or {}
-    lines += ["", f"Pending for metrics/analytics ({pend.get('dir', 'state/pending')})"]
-    if pend.get("sinks"):
-        for name, c in pend["sinks"].items():
-            lines.append(f"  {name}: {c['spans']} spans in {c['files']} file(s) to write from the spool "
-                         "(in the background at the next start, or `otel-agents replay --sinks metrics,analytics`)")
-    else:
-        lines.append("  none: nothing waits to be written from the spool")
     lost = {k: v for k, v in (pend.get("unrecoverable_total") or {}).items() if v}
     if lost:
         lines.append("  not recoverable so far (missing from the spool too): "
@@ -189,6 +251,14 @@ def render(info: dict[str, Any]) -> str:
         wrote = ", ".join(f"{k} {v}" for k, v in sorted((lr.get("delivered") or {}).items())) or "nothing"
         lines.append(f"  last recovery {_ago(lr.get('ended'))}: wrote {wrote}"
                      + (f"; stopped: {lr['error']}" if lr.get("error") else ""))
+    cc = info["claude_code"]
+    lines += ["", "Claude Code capture"]
+    if cc["sessions"] or cc["hook_problems"]:
+        lines += format_summary(cc).splitlines()[1:]
+    else:
+        lines.append("  no sessions captured (`otel-agents install-hooks claude-code` sets it up)")
+    lines += ["", "Warnings"]
+    lines += [f"  - {w}" for w in info["warnings"]] or ["  none"]
     lines += ["", "Problems"]
     lines += [f"  - {p}" for p in info["problems"]] or ["  none"]
     return "\n".join(lines)
@@ -197,11 +267,12 @@ def render(info: dict[str, Any]) -> str:
 def main(args: list[str], prog: str = "otel-agents doctor") -> int:
     parser = argparse.ArgumentParser(prog=prog, description="Show configuration, sink backlogs and errors.")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
     ns = parser.parse_args(args)
 
     from otel_agents.config import load_config
 
-    cfg = load_config()
+    cfg = load_config(ns.home)
     info = gather(cfg)
     if ns.json:
         print(json.dumps(info, indent=1, default=str))

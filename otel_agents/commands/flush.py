@@ -33,7 +33,7 @@ def main(args: list[str], prog: str = "otel-agents flush") -> int:
         if not ns.quiet:
             print(f"otel-agents flush: no captured Claude Code events under {home}")
         return 0
-    result = drain(home, session_id=ns.session, deadline_s=ns.timeout)
+    result = drain(home, session_id=ns.session, deadline_s=ns.timeout, trigger="flush")
     if not ns.quiet or result.errors:
         print(
             f"otel-agents flush: {result.sessions} session(s) drained, {result.spans} span(s) exported, "

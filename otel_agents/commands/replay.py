@@ -42,16 +42,21 @@ def main(args: list[str], prog: str = "otel-agents replay") -> int:
     parser.add_argument("--batch", type=int, default=512, help="spans per OTLP request (default 512)")
     parser.add_argument("--no-wait", action="store_true", help="exit at once if another replay is running")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
     ns = parser.parse_args(args)
 
     from otel_agents.config import load_config
+    from otel_agents.sinks.spool import spool_files
 
-    cfg = load_config()
+    cfg = load_config(ns.home)
     explicit = ns.sinks is not None
     sinks = ns.sinks if explicit else list(_ALL)
     if not cfg["spool.enabled"]:
         print("otel-agents replay: the spool is disabled (spool.enabled = false): nothing to replay", file=sys.stderr)
         return 2
+    if not spool_files(cfg.spans_dir):  # nothing was ever spooled: create nothing either
+        print(f"otel-agents replay: nothing to replay: no spool at {cfg.spans_dir}")
+        return 0
     status = 0
     otlp_off = "otlp" in sinks and not cfg["otlp.enabled"]
     if otlp_off and explicit:
@@ -132,6 +137,11 @@ def _replay_otlp(cfg: Any, ns: argparse.Namespace) -> int:
     target = resolve_target(cfg)
     for problem in target.problems:
         print(f"otel-agents replay: config: {problem}", file=sys.stderr)
+    if ns.dry_run:  # only counts: no lock, no state written
+        result = replay(cfg, progress=False, batch_spans=max(1, ns.batch), dry_run=True)
+        print(f"{result.pending} undelivered spans would be sent to {target.describe()}"
+              + (f"; {result.corrupt_lines} corrupt spool lines skipped" if result.corrupt_lines else ""))
+        return 0
     with replay_lock(cfg.home, wait=False) as got:
         if not got:
             if ns.no_wait:
@@ -139,12 +149,7 @@ def _replay_otlp(cfg: Any, ns: argparse.Namespace) -> int:
                 return 3
             print("otel-agents replay: another replay is running; waiting for it to finish", file=sys.stderr)
     with replay_lock(cfg.home, wait=True):
-        result = replay(cfg, progress=not ns.quiet and not ns.dry_run, batch_spans=max(1, ns.batch),
-                        dry_run=ns.dry_run)
-    if ns.dry_run:
-        print(f"{result.pending} undelivered spans would be sent to {target.describe()}"
-              + (f"; {result.corrupt_lines} corrupt spool lines skipped" if result.corrupt_lines else ""))
-        return 0
+        result = replay(cfg, progress=not ns.quiet, batch_spans=max(1, ns.batch))
     print(f"replayed {result.sent} of {result.pending} undelivered spans to {target.describe()} "
           f"in {result.batches} batches, {result.seconds:.1f} s"
           + (f"; {result.already_delivered} were delivered meanwhile by a live sink" if result.already_delivered else "")

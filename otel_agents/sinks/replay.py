@@ -7,7 +7,8 @@
   ids to the ledger before the next batch. A replay killed midway and started again
   resends nothing that was acknowledged and recorded.
 - A watermark per spool file (``state/replay.json``) remembers up to where every span is
-  delivered, so the next replay reads only newer lines.
+  delivered, so the next replay reads only newer lines; the same file keeps the last run's
+  summary and the totals every replay delivered (``otel-agents doctor`` shows them).
 - Spool lines are OTLP-JSON (hex ids); ``otlp_json.to_request`` turns them back into
   protobuf (checked against ``google.protobuf.json_format`` in the tests).
 """
@@ -387,6 +388,10 @@ def _save_state(home: Path, spans_dir: Path, watermarks: dict[str, int], result:
     names = {p.name for p in spool_files(spans_dir)}
     state["watermarks"] = {k: v for k, v in watermarks.items() if k in names}
     state["last"] = asdict(result)
+    if result.sent:  # what every replay (command or background) delivered, for doctor
+        totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
+        state["totals"] = {"sent": int(totals.get("sent") or 0) + result.sent,
+                           "batches": int(totals.get("batches") or 0) + result.batches, "last_sent": time.time()}
     write_private(state_dir(home) / REPLAY_STATE, json.dumps(state, indent=1, sort_keys=True).encode())
 
 
