@@ -21,6 +21,7 @@ from typing import Any
 logger = logging.getLogger("otel_agents.config")
 
 HOME_ENV = "OTEL_AGENTS_HOME"
+DISABLED_ENV = "OTEL_SDK_DISABLED"
 DEFAULT_HOME = ".otel-agents"
 CONFIG_FILE = "config.toml"
 
@@ -63,7 +64,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("metrics.enabled", bool, True, "write metrics/executions_YYYY-MM-DD.jsonl"),
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
     _s("analytics.record_from_execution", bool, True,
-       "dual-write analytics from each execution record (seed 000)"),
+       "dual-write analytics from each execution record"),
     _s("replay.on_start", bool, True,
        "replay undelivered spool records in the background at start (to OTLP; to metrics/analytics what they missed)"),
     _s("claude_code.idle_timeout", float, 3600.0,
@@ -105,6 +106,11 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
     raise ValueError(
         f"{source}: {setting.name} must be {typ.__name__}, got {value!r}; using default {setting.default!r}"
     )
+
+
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true``: telemetry is off; the library records, writes and logs nothing."""
+    return os.environ.get(DISABLED_ENV, "").strip().lower() == "true"
 
 
 def resolve_home(cwd: str | os.PathLike[str] | None = None) -> Path:
@@ -235,7 +241,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
             except ValueError:
                 cfg.problems.append(f"{var}: must be milliseconds, got {env[var]!r}; using default")
             break
-    for problem in cfg.problems:
+    for problem in () if sdk_disabled() else cfg.problems:
         if problem not in _logged:  # once per process: plugins may load the config again
             _logged.add(problem)
             logger.warning("otel-agents config: %s", problem)

@@ -12,6 +12,12 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
     parser.add_argument("--quiet", action="store_true", help="print only the workflow id")
     ns = parser.parse_args(args)
 
+    from otel_agents.config import DISABLED_ENV, sdk_disabled
+
+    if sdk_disabled():
+        print(f"{prog}: telemetry is disabled ({DISABLED_ENV}=true): nothing to record or show; "
+              f"unset {DISABLED_ENV} to run the demo")
+        return 0
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
