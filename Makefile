@@ -43,8 +43,9 @@ demo: install
 	$(VENV)/bin/otel-agents demo
 
 # The example executor has no telemetry code: its pyproject.toml maps it (docs/instrumenting.md).
+# --summary: then say where its telemetry went (trace id, files, how to view the report).
 example: install
-	cd examples/sdlc_executor && $(abspath $(VENV))/bin/otel-agents run -- $(abspath $(PY)) -m sdlc_executor --pace 0
+	cd examples/sdlc_executor && $(abspath $(VENV))/bin/otel-agents run --summary -- $(abspath $(PY)) -m sdlc_executor --pace 0
 
 test: install phoenix chromium
 	$(PY) -m pytest -q

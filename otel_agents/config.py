@@ -16,11 +16,13 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+from urllib.parse import unquote
 
 logger = logging.getLogger("otel_agents.config")
 
 HOME_ENV = "OTEL_AGENTS_HOME"
+DISABLED_ENV = "OTEL_SDK_DISABLED"
 DEFAULT_HOME = ".otel-agents"
 CONFIG_FILE = "config.toml"
 
@@ -42,7 +44,9 @@ def _s(name: str, typ: type, default: Any, doc: str, *extra_env: str) -> Setting
 
 
 SETTINGS: tuple[Setting, ...] = (
-    _s("service_name", str, "otel-agents", "service.name of the spans", "OTEL_SERVICE_NAME"),
+    _s("service_name", str, "",
+       "service.name of the spans; empty: the application's (its `python -m` module or entry script)",
+       "OTEL_SERVICE_NAME"),
     _s("capture_content", bool, False,
        "record prompt and tool content (redacted); off: length and hash only"),
     _s("exit_deadline", float, 0.5, "seconds process exit may wait for sinks, at most"),
@@ -63,7 +67,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("metrics.enabled", bool, True, "write metrics/executions_YYYY-MM-DD.jsonl"),
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
     _s("analytics.record_from_execution", bool, True,
-       "dual-write analytics from each execution record (seed 000)"),
+       "dual-write analytics from each execution record"),
     _s("replay.on_start", bool, True,
        "replay undelivered spool records in the background at start (to OTLP; to metrics/analytics what they missed)"),
     _s("claude_code.idle_timeout", float, 3600.0,
@@ -105,6 +109,63 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
     raise ValueError(
         f"{source}: {setting.name} must be {typ.__name__}, got {value!r}; using default {setting.default!r}"
     )
+
+
+def sdk_disabled() -> bool:
+    """``OTEL_SDK_DISABLED=true``: telemetry is off; the library records, writes and logs nothing."""
+    return os.environ.get(DISABLED_ENV, "").strip().lower() == "true"
+
+
+def application_name() -> str:
+    """This process's application: its ``python -m`` module, else its entry script's name.
+
+    ``otel-agents run -- python -m pkg`` gives ``pkg``, ``python tools/fix.py`` gives ``fix``, a
+    console script its command name; with neither (``python -c``), OpenTelemetry's
+    ``unknown_service:<executable>``.
+    """
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = getattr(spec, "name", None) or ""
+    if name and name != "__main__":
+        return name.removesuffix(".__main__")
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c", "-m", "-") else None
+    if script is not None:
+        stem = script.stem if script.suffix in (".py", ".pyw", ".pyz") else script.name
+        if stem == "__main__":  # python pkg/__main__.py
+            stem = script.resolve().parent.name
+        if stem:
+            return stem
+    return _module_in_argv(getattr(sys, "orig_argv", [])[1:]) or f"unknown_service:{Path(sys.executable).stem}"
+
+
+def _module_in_argv(args: list[str]) -> str | None:
+    """The module of ``python [options] -m module ...`` (before ``runpy`` sets ``sys.argv``)."""
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("-") or arg == "-":
+            return None
+        if arg == "--check-hash-based-pycs":
+            next(it, None)
+            continue
+        for i, char in enumerate(arg[1:], 1):
+            rest = arg[i + 1:]
+            if char == "m":
+                return rest or next(it, None)
+            if char == "c":
+                return None
+            if char in "WX":
+                if not rest:
+                    next(it, None)
+                break
+    return None
+
+
+def _resource_service_name(env: Mapping[str, str]) -> str | None:
+    """``service.name`` from ``OTEL_RESOURCE_ATTRIBUTES``, if it sets one."""
+    for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "service.name" and value.strip():
+            return unquote(value.strip())
+    return None
 
 
 def resolve_home(cwd: str | os.PathLike[str] | None = None) -> Path:
@@ -235,7 +296,12 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
             except ValueError:
                 cfg.problems.append(f"{var}: must be milliseconds, got {env[var]!r}; using default")
             break
-    for problem in cfg.problems:
+    if not cfg.values["service_name"]:
+        # Not set: OTEL_RESOURCE_ATTRIBUTES's service.name, else the application's own name.
+        resource_name = _resource_service_name(env)
+        cfg.values["service_name"] = resource_name or application_name()
+        cfg.sources["service_name"] = "OTEL_RESOURCE_ATTRIBUTES" if resource_name else "default (the application)"
+    for problem in () if sdk_disabled() else cfg.problems:
         if problem not in _logged:  # once per process: plugins may load the config again
             _logged.add(problem)
             logger.warning("otel-agents config: %s", problem)

@@ -1,6 +1,7 @@
 """Failure isolation: count every failure, log it at most once a minute, never raise.
 
-Strict mode re-raises instead, so tests see plugin and sink bugs. It is on when
+With ``OTEL_SDK_DISABLED=true`` failures are counted but never logged: disabled telemetry
+prints nothing. Strict mode re-raises instead, so tests see plugin and sink bugs. It is on when
 ``OTEL_AGENTS_STRICT`` is truthy, and by default while pytest runs a test
 (``PYTEST_CURRENT_TEST`` is set); ``OTEL_AGENTS_STRICT=0`` turns it off there too.
 """
@@ -14,6 +15,8 @@ import threading
 import time
 from collections import Counter
 from typing import Any, Callable, TypeVar
+
+from otel_agents.config import sdk_disabled
 
 logger = logging.getLogger("otel_agents")
 
@@ -49,7 +52,7 @@ def report(where: str, exc: BaseException) -> None:
         if should_log:
             _last_logged[where] = now
         count = _counts[where]
-    if should_log:
+    if should_log and not sdk_disabled():
         logger.warning(
             "otel-agents: %s failed (%d so far; further failures logged at most once a minute): %s: %s",
             where,

@@ -8,7 +8,6 @@ installs it globally. ``OTEL_SDK_DISABLED=true`` makes the whole API a cheap no-
 from __future__ import annotations
 
 import atexit
-import os
 import random
 import threading
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
-from otel_agents.config import Config, load_config
+from otel_agents.config import Config, load_config, sdk_disabled
 from otel_agents.plugins import PluginManager, get_plugin_manager
 
 if TYPE_CHECKING:
@@ -29,10 +28,6 @@ INSTRUMENTATION_NAME = "otel_agents"
 
 _lock = threading.RLock()
 _runtime: Runtime | None = None
-
-
-def sdk_disabled() -> bool:
-    return os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"
 
 
 class _NextIds(threading.local):

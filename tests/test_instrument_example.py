@@ -115,7 +115,8 @@ def demo(exporter, monkeypatch):
     pm = new_plugin_manager()  # every installed plugin, as in the child (openinference, langfuse, ...)
     set_plugin_manager(pm)
     rt = telemetry.setup(
-        provider=TracerProvider(resource=Resource.create({"service.name": config["service_name"]})),
+        # the service.name the example gets by default: its module (`python -m sdlc_executor`)
+        provider=TracerProvider(resource=Resource.create({"service.name": "sdlc_executor"})),
         config=config,
         plugin_manager=pm,
         span_processors=[SimpleSpanProcessor(exporter)],

@@ -8,7 +8,9 @@ Claude Code reads hooks from ``.claude/settings.json`` (project, shared),
 ``install`` adds one command hook per event, keeps every other key and hook as it is, and is
 idempotent (a second install changes nothing; an install with a new command or timeout
 updates ours in place). ``uninstall`` removes exactly the hooks whose command runs
-``otel-agents hook``, and the groups and event lists that leaves empty.
+``otel-agents hook`` (or the project's launcher, ``otel_agents.claude_code.launcher``), and
+the groups and event lists that leaves empty. ``set_env``/``unset_env`` keep one variable of
+a file's ``env`` object (the launcher's record of this machine's executable).
 """
 
 from __future__ import annotations
@@ -57,13 +59,16 @@ def default_command() -> str:
 
 
 def is_ours(command: Any) -> bool:
-    """Whether a hook command runs ``otel-agents hook`` (any path, any extra arguments)."""
+    """Whether a hook command runs ``otel-agents hook`` (any path, any extra arguments) or the
+    project's launcher (``.../otel-agents-hook``)."""
     if not isinstance(command, str):
         return False
     try:
         argv = shlex.split(command)
     except ValueError:
         return False
+    if argv and os.path.basename(argv[0]) == "otel-agents-hook":
+        return True
     for i, tok in enumerate(argv[:-1]):
         name = os.path.basename(tok)
         if name == "otel-agents" and argv[i + 1] == "hook":
@@ -149,6 +154,46 @@ def install(path: Path, command: str | None = None, timeout: int = DEFAULT_TIMEO
             hooks[event].append(group)
     if json.dumps(data, sort_keys=True) == before:
         return False
+    _save(path, data)
+    return True
+
+
+def has_ours(path: Path) -> bool:
+    """Whether ``path`` has one of our hooks (False when it cannot be read)."""
+    try:
+        hooks = _load(path).get("hooks") or {}
+    except SettingsError:
+        return False
+    return any(isinstance(h, dict) and is_ours(h.get("command"))
+               for groups in hooks.values() if isinstance(groups, list)
+               for group in groups if isinstance(group, dict) and isinstance(group.get("hooks"), list)
+               for h in group["hooks"])
+
+
+def set_env(path: Path, key: str, value: str) -> bool:
+    """Set ``env[key]`` in the settings file ``path``; returns whether the file changed."""
+    data = _load(path)
+    env = data.setdefault("env", {})
+    if not isinstance(env, dict):
+        raise SettingsError(f"{path}: \"env\" is not an object; not changed")
+    if env.get(key) == value:
+        return False
+    env[key] = value
+    _save(path, data)
+    return True
+
+
+def unset_env(path: Path, key: str) -> bool:
+    """Remove ``env[key]`` from ``path`` (and ``env`` if that empties it); whether it changed."""
+    if not path.exists():
+        return False
+    data = _load(path)
+    env = data.get("env")
+    if not isinstance(env, dict) or key not in env:
+        return False
+    del env[key]
+    if not env:
+        del data["env"]
     _save(path, data)
     return True
 

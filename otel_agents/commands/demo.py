@@ -12,6 +12,12 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
     parser.add_argument("--quiet", action="store_true", help="print only the workflow id")
     ns = parser.parse_args(args)
 
+    from otel_agents.config import DISABLED_ENV, sdk_disabled
+
+    if sdk_disabled():
+        print(f"{prog}: telemetry is disabled ({DISABLED_ENV}=true): nothing to record or show; "
+              f"unset {DISABLED_ENV} to run the demo")
+        return 0
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -27,10 +33,14 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
 
     warm(((SONNET, PROVIDER), (HAIKU, PROVIDER)))
     workflow_id = run_demo(workflow_id=ns.workflow_id, pace=ns.pace)
+    from otel_agents.commands.where import trace_lines, workflows
+    from otel_agents.instrument.spans_file import span_record
+
+    records = [span_record(s) for s in memory.get_finished_spans()]
     if ns.quiet:
         print(workflow_id)
     else:
-        print(f"workflow {workflow_id}\n")
+        print(f"workflow {workflow_id}  trace {workflows(records)[0][2]}\n")
         print(span_tree(list(memory.get_finished_spans())))
     otel_agents.shutdown()  # first: the sinks finish (within the exit deadline), then report
     if not ns.quiet:
@@ -38,6 +48,7 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
             describe = getattr(sink, "describe", None)
             if callable(describe):
                 print(f"\n{sink.name}: {describe()}")
+        print("\n" + "\n".join(trace_lines(records)))
         from otel_agents.commands.report import demo_report
 
         return demo_report(rt.config.home, rt.config.analytics_db)  # the HTML file, then the terminal report

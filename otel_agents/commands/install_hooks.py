@@ -4,6 +4,10 @@ Merges otel-agents' ``hook`` command into Claude Code's settings for every hook 
 (``--project``: ``.claude/settings.json``, the default; ``--local``:
 ``.claude/settings.local.json``; ``--user``: ``~/.claude/settings.json``), keeping every
 other hook; idempotent. Uninstall removes exactly ours.
+
+The project file is committed, so it names no machine's paths: its entries run the
+project's launcher (``otel_agents.claude_code.launcher``), and this machine's executable is
+recorded in ``.claude/settings.local.json`` only.
 """
 
 from __future__ import annotations
@@ -22,29 +26,55 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
     parser.add_argument("agent", choices=["claude-code"], help="the agent whose settings to change")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument("--project", dest="scope", action="store_const", const="project",
-                       help=".claude/settings.json in the project (default)")
+                       help=".claude/settings.json in the project, committed (default): the entries run "
+                            ".claude/hooks/otel-agents-hook, which runs each machine's otel-agents")
     scope.add_argument("--local", dest="scope", action="store_const", const="local",
                        help=".claude/settings.local.json in the project (not committed)")
     scope.add_argument("--user", dest="scope", action="store_const", const="user", help="~/.claude/settings.json")
     parser.add_argument("--dir", help="project directory (default: the current directory)")
     if not uninstalling:
-        parser.add_argument("--command", help="hook command line (default: this installation's `otel-agents hook`)")
+        parser.add_argument("--command", help="hook command line (default: this installation's `otel-agents hook`; "
+                                              "--project: the project's launcher)")
         parser.add_argument("--timeout", type=int, help="seconds Claude Code waits for the hook at most (default 3)")
     ns = parser.parse_args(args)
 
-    from otel_agents.claude_code import settings
+    from otel_agents.claude_code import launcher, settings
 
-    path = settings.settings_path(ns.scope or "project", ns.dir)
+    where = ns.scope or "project"
+    path = settings.settings_path(where, ns.dir)
+    local = settings.settings_path("local", ns.dir)
     try:
         if uninstalling:
             n = settings.uninstall(path)
+            if where == "project":
+                launcher.remove(ns.dir)
+                settings.unset_env(local, launcher.PATH_ENV)
             print(f"removed {n} otel-agents hook(s) from {path}" if n else f"no otel-agents hooks in {path}")
+            return 0
+        command = ns.command
+        if where == "project" and command is None:
+            changed = launcher.write(ns.dir)
+            changed |= settings.set_env(local, launcher.PATH_ENV, launcher.this_executable())
+            command = launcher.COMMAND
         else:
-            changed = settings.install(path, ns.command, ns.timeout or settings.DEFAULT_TIMEOUT)
-            events = len(settings.EVENTS)
-            print(f"installed otel-agents hooks for {events} events in {path}" if changed
-                  else f"otel-agents hooks already installed in {path}")
-    except settings.SettingsError as exc:
+            changed = False
+        changed |= settings.install(path, command, ns.timeout or settings.DEFAULT_TIMEOUT)
+    except (settings.SettingsError, FileExistsError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
+    events = len(settings.EVENTS)
+    print(f"installed otel-agents hooks for {events} events in {path}" if changed
+          else f"otel-agents hooks already installed in {path}")
+    if command == launcher.COMMAND:
+        print(f"  they run {launcher.RELATIVE_PATH}: commit it with {path.name}; it runs each machine's "
+              f"otel-agents and does nothing where none is installed")
+        print(f"  this machine's otel-agents is recorded in {local} (personal, not committed)")
+        if settings.has_ours(local):
+            print(f"  note: {local} runs otel-agents hook too, so each event would be captured twice: "
+                  "`otel-agents uninstall-hooks claude-code --local` removes those")
+    if where != "user":
+        missing = launcher.missing_ignores(ns.dir)
+        if missing:
+            print(f"hint: add {' and '.join(missing)} to the project's .gitignore: they hold this machine's "
+                  f"captured sessions and settings (printf '%s\\n' {' '.join(missing)} >> .gitignore)")
     return 0

@@ -3,7 +3,9 @@
 The program's Python loads ``otel_agents/instrument/_bootstrap/sitecustomize.py`` first (its
 directory goes first on ``PYTHONPATH``), which applies the ``[instrument]`` mapping with wrapt
 post-import hooks. The command replaces this process (``exec``), so its exit code, signals
-and stdio are the program's own.
+and stdio are the program's own. With ``--summary`` it runs the program as a child instead
+(same exit code; Ctrl-C and SIGTERM reach it) and then says on stderr where its telemetry
+went: trace ids, files, how to view the report.
 """
 
 from __future__ import annotations
@@ -73,6 +75,42 @@ def check(config: str | None) -> int:
     return 0 if ok and not found else 1
 
 
+def run_with_summary(executable: str, command: list[str], *, config: str | None, spans_file: str | None) -> int:
+    """Run ``command`` as a child, then print where its telemetry went; the child's exit code."""
+    import signal
+    import subprocess
+    import tempfile
+    import time
+
+    from otel_agents.commands.where import summary
+    from otel_agents.config import load_config, sdk_disabled
+    from otel_agents.instrument.spans_file import read_records
+
+    with tempfile.TemporaryDirectory(prefix="otel-agents-run-") as tmp:
+        records_file = spans_file or os.path.join(tmp, "spans.jsonl")
+        since = time.time_ns()
+        child = subprocess.Popen([executable, *command[1:]], env=child_environment(config=config, spans_file=records_file))
+        # Ctrl-C reaches the child through the terminal; a SIGTERM sent to us is passed on.
+        previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+                    signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.terminate())}
+        try:
+            code = child.wait()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if sdk_disabled():
+            return _exit_code(code)
+        records = read_records(records_file) if os.path.exists(records_file) else []
+        sys.stdout.flush()
+        print("\n" + summary(load_config(), records, since), file=sys.stderr, flush=True)
+    return _exit_code(code)
+
+
+def _exit_code(code: int) -> int:
+    """A child's return code as a shell reports it (killed by signal N: 128 + N)."""
+    return 128 - code if code < 0 else code
+
+
 def main(args: list[str], prog: str = "otel-agents run") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -83,6 +121,8 @@ def main(args: list[str], prog: str = "otel-agents run") -> int:
     parser.add_argument("--config", metavar="FILE", help="read the mapping from this TOML file too")
     parser.add_argument("--spans-file", metavar="FILE", help="also append every finished span to FILE as JSON lines")
     parser.add_argument("--check", action="store_true", help="check the mapping (imports the target modules) and exit")
+    parser.add_argument("--summary", action="store_true",
+                        help="after the program, say where its telemetry went (trace ids, files, the report)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the program to run, after --")
     ns = parser.parse_args(args)
     command = list(ns.command)
@@ -98,6 +138,8 @@ def main(args: list[str], prog: str = "otel-agents run") -> int:
     if executable is None:
         print(f"{prog}: command not found: {command[0]}", file=sys.stderr)
         return 127
+    if ns.summary:
+        return run_with_summary(executable, command, config=ns.config, spans_file=ns.spans_file)
     env = child_environment(config=ns.config, spans_file=ns.spans_file)
     sys.stdout.flush()
     sys.stderr.flush()

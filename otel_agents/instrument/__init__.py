@@ -47,6 +47,10 @@ def install_from_environment(*, announce_empty: bool = True, quiet: bool = False
     ``quiet`` logs only errors (Python subprocesses of the program inherit the set-up: they
     are traced too, but must not add warnings to, say, a tool's output).
     """
+    from otel_agents.config import sdk_disabled
+
+    if sdk_disabled():  # telemetry is off: the program runs untouched, and nothing is said
+        return None
     if quiet:
         logging.getLogger("otel_agents.instrument").setLevel(logging.ERROR)
     try:

@@ -75,6 +75,8 @@ class MetricsWriter:
         self.dir = Path(metrics_dir)
         self._files: dict[str, AppendFile] = {}
         self._lock = threading.Lock()
+        #: The names of the files this writer appended to.
+        self.names: set[str] = set()
 
     def _file(self, name: str) -> AppendFile:
         f = self._files.get(name)
@@ -83,6 +85,7 @@ class MetricsWriter:
                 _old, old = self._files.popitem()
                 old.close()
             f = self._files[name] = AppendFile(self.dir / name)
+            self.names.add(name)
         return f
 
     def write(self, records: Iterable[dict[str, Any]]) -> int:
@@ -165,7 +168,10 @@ class MetricsSink:
     def describe(self) -> str:
         if not self.enabled:
             return "off (metrics.enabled = false)"
-        return f"execution records appended to {self.dir / (FILE_PREFIX + 'YYYY-MM-DD' + FILE_SUFFIX)}"
+        names = sorted(self._writer.names)
+        if not names:
+            return f"no execution records written (files: {self.dir / (FILE_PREFIX + 'YYYY-MM-DD' + FILE_SUFFIX)})"
+        return f"{self.records_written} execution records appended to " + ", ".join(str(self.dir / n) for n in names)
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -105,6 +105,7 @@ class SpoolSink:
         self._day = ""
         self._seq = 0
         self._written = 0
+        self._paths: set[Path] = set()  # the files this process appended to
         self._next_retention = 0.0
 
     # --- sink interface -------------------------------------------------------------------
@@ -116,6 +117,7 @@ class SpoolSink:
         try:
             f = self._current()
             size = f.append(line)
+            self._paths.add(f.path)
         except OSError as exc:
             raise DeliveryError(f"cannot write spool {self.dir}: {exc}") from exc
         self._written += len(spans)
@@ -135,11 +137,13 @@ class SpoolSink:
     def after_fork(self) -> None:
         self._file = None  # the child opens its own descriptor
         self._written = 0
+        self._paths = set()
 
     def describe(self) -> str:
         files = spool_files(self.dir)
         total = sum(_size(p) for p in files)
-        return (f"{self._written} spans appended as OTLP-JSON lines to {self.dir}/ "
+        where = ", ".join(map(str, sorted(self._paths))) or f"{self.dir}/"
+        return (f"{self._written} spans appended as OTLP-JSON lines to {where} "
                 f"({len(files)} file(s), {total} bytes in the spool)")
 
     # --- files ----------------------------------------------------------------------------
