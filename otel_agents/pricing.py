@@ -226,10 +226,121 @@ def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int,
     return Cost(float(r.total_price), float(r.input_price), float(r.output_price))
 
 
-def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:
-    """Import genai-prices and look models up ahead of time (call off the hot path)."""
-    import genai_prices  # noqa: F401
+# --- loading the price data off the caller's timeline -------------------------------------
+# Importing genai-prices and reading its data takes 0.1 to 0.3 s, once per process. Set-up
+# starts ``load`` on a background thread; a model call that arrives before it has finished
+# is priced when it has (``when_loaded``), so no span of the caller's ever includes it.
 
+_loaded = threading.Event()  # set once the data is loaded and every waiter has run
+_load_lock = threading.Lock()
+_load_done = False  # the data is loaded (waiters may still be running)
+_waiters: list[Any] = []
+_loader_started = False
+_had_waiters = False
+
+
+def loaded() -> bool:
+    """True once the price data is loaded: ``cost_usd`` then never waits for it."""
+    return _load_done
+
+
+def load() -> None:
+    """Load the price data (idempotent), then run the ``when_loaded`` callbacks, in order."""
+    global _load_done
+    if not _load_done:
+        try:
+            from genai_prices import data_snapshot
+
+            snapshot = data_snapshot.get_snapshot()
+            try:  # a first look-up compiles what every look-up uses (~1 ms)
+                snapshot.find_provider_model("claude-sonnet-4-5", None, "anthropic", None)
+            except LookupError:
+                pass
+        except Exception as exc:  # noqa: BLE001 - pricing then fails per call, reported there
+            from otel_agents.safety import report
+
+            report("pricing load", exc)
+    with _load_lock:
+        first = not _load_done
+        _load_done = True
+        waiters = _waiters[:]
+        _waiters.clear()
+    for callback in waiters:
+        try:
+            callback()
+        except Exception as exc:  # noqa: BLE001
+            from otel_agents.safety import report
+
+            report("pricing waiter", exc)
+    if first:
+        _loaded.set()
+
+
+def start_loading() -> None:
+    """Start ``load`` on a background thread (signals blocked in it), once per process."""
+    global _loader_started
+    with _load_lock:
+        if _loader_started or _load_done:
+            return
+        _loader_started = True
+    from otel_agents import threads
+
+    threads.start_daemon(_load_in_background, "otel-agents-prices")
+
+
+def _load_in_background() -> None:
+    """``load``, giving the interpreter lock away every millisecond or so: otherwise a thread
+    of the application that wants it waits the switch interval (5 ms) each time."""
+    import sys
+
+    clock = time.perf_counter
+    sleep = time.sleep
+    next_yield = clock() + 0.001
+
+    def yielding(frame: Any, event: str, arg: Any) -> None:
+        nonlocal next_yield
+        if event == "call":
+            now = clock()
+            if now >= next_yield:
+                sleep(0.0001)
+                next_yield = clock() + 0.001
+
+    try:  # and the CPU too: this thread only, where the platform allows
+        import os
+
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
+    sys.setprofile(yielding)  # this thread only
+    try:
+        load()
+    finally:
+        sys.setprofile(None)
+
+
+def when_loaded(callback: Any) -> bool:
+    """Call ``callback()`` (on the loading thread) once the data is loaded and return True;
+    if it already is, return False without calling it (the caller prices now)."""
+    global _had_waiters
+    with _load_lock:
+        if _load_done:
+            return False
+        _waiters.append(callback)
+        _had_waiters = True
+    start_loading()
+    return True
+
+
+def wait_loaded(timeout: float | None = 10.0) -> bool:
+    """Wait until the calls waiting for the data are priced (at exit); False on timeout."""
+    if not _had_waiters:
+        return True  # nothing waits for it
+    return _loaded.wait(timeout)
+
+
+def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:
+    """Load the price data now and look models up ahead of time (call off the hot path)."""
+    load()
     for model, provider in models:
         try:
             _lookup(model, provider)

@@ -159,15 +159,14 @@ _warmed = False
 
 
 def _warm_prices() -> None:
-    """Import genai-prices (~0.2 s) on a background thread, not on the first model call."""
+    """Load the price data (~0.2 s) on a background thread, not in the first model call."""
     global _warmed
     if _warmed:
         return
     _warmed = True
-    from otel_agents import threads
-    from otel_agents.pricing import warm
+    from otel_agents.pricing import start_loading
 
-    threads.start_daemon(warm, "otel-agents-prices")
+    start_loading()
 
 
 def _attach_sinks(rt: Runtime) -> None:
@@ -216,6 +215,9 @@ def shutdown() -> None:
     rt = _runtime
     if rt is None:
         return
+    from otel_agents.pricing import wait_loaded
+
+    wait_loaded()  # model calls still waiting for the price data end first (see pricing.when_loaded)
     for proc in rt.processors:
         try:
             proc.shutdown()

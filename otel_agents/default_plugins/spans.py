@@ -36,6 +36,7 @@ from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import call_hook
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.pricing import UnknownModel, cost_usd
+from otel_agents.pricing import loaded as _prices_loaded
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _totals_lock = threading.Lock()
+_exit_wait_registered = False
 
 # Hot-path aliases of attribute names (module globals are faster to read than ``A.X``).
 _KIND = A.KIND
@@ -219,6 +221,12 @@ class SpansPlugin:
         self._open: dict[tuple[str, str], _State] = {}
         self._rt: Runtime | None = None
         self._span_ending: Any = None  # the span_ending hook caller, once bound
+        # Only until the price data has loaded (see ``_hold``): the open spans above model
+        # calls waiting for it (with how many), those calls, and the ends of those spans.
+        self._held: dict[_State, int] | None = None
+        self._waiting: list[tuple[ModelUsage, Any, _State | None]] = []
+        self._deferred: list[tuple[str, LifecycleEvent, _State]] = []
+        self._hold_lock = threading.Lock()
 
     def bind(self, rt: Runtime) -> None:
         self._rt = rt
@@ -323,13 +331,16 @@ class SpansPlugin:
         state = self._open[(ev.workflow_id, ev.key)] = self._start(kind, ev, name, attrs)
         return state
 
-    def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any) -> None:
-        state = self._open.pop((ev.workflow_id, ev.key), None)
+    def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any, state: _State | None = None) -> None:
         if state is None:
-            # The start was seen in another process (or never): build the span now, with
-            # the event's own start time, under its derived parent.
-            name, attrs = rebuild(ev)
-            state = self._start(kind, ev, name, attrs)
+            state = self._open.pop((ev.workflow_id, ev.key), None)
+            if state is None:
+                # The start was seen in another process (or never): build the span now, with
+                # the event's own start time, under its derived parent.
+                name, attrs = rebuild(ev)
+                state = self._start(kind, ev, name, attrs)
+            elif self._held is not None and self._defer(kind, ev, state):
+                return
         span = state.span
         outcome = ev.outcome or (Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS)
         if kind == _KIND_TOOL_CALL:
@@ -507,12 +518,18 @@ class SpansPlugin:
         reasoning = usage.reasoning_tokens
         if reasoning:
             attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
-        cost, _reason = _cost_attrs(usage, attrs)
+        wait = usage.cost is None and not _prices_loaded()
+        if not wait:
+            cost, _reason = _cost_attrs(usage, attrs)
         if usage.attributes:
             attrs.update(usage.attributes)
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node = self._open_span(usage, f"{_OP_CHAT} {usage.model}", attrs, _CLIENT)
+        if wait:
+            if self._hold(usage, span, node):
+                return
+            cost = _price_later(usage, span)  # loaded meanwhile
         # Roll the call up into every open ancestor.
         if node is not None:
             i, o, cr, cw = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
@@ -533,6 +550,86 @@ class SpansPlugin:
         if hook._hookimpls:
             _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
+
+
+    # --- model calls that arrive before the price data ---------------------------------------
+    def _hold(self, usage: ModelUsage, span: Any, node: _State | None) -> bool:
+        """Price ``usage`` once the price data has loaded, on the loading thread: roll its
+        tokens up now, and end its span, and the spans above it, then. Their timestamps are
+        taken as they end here, so loading is never part of the caller's spans or time.
+        False when the data loaded meanwhile (the caller prices it now)."""
+        global _exit_wait_registered
+        with self._hold_lock:
+            held = self._held
+            if held is None:
+                from otel_agents import pricing
+
+                if not pricing.when_loaded(self._release):
+                    return False
+                held = self._held = {}
+                if not _exit_wait_registered:  # after the sinks' own: runs before them at exit
+                    _exit_wait_registered = True
+                    import atexit
+
+                    atexit.register(pricing.wait_loaded)
+            self._waiting.append((usage, span, node))
+            with _totals_lock:
+                while node is not None:
+                    held[node] = held.get(node, 0) + 1
+                    node.input_tokens += usage.input_tokens
+                    node.output_tokens += usage.output_tokens
+                    node.cache_read_tokens += usage.cache_read_tokens
+                    node.cache_write_tokens += usage.cache_write_tokens
+                    node.reasoning_tokens += usage.reasoning_tokens
+                    node.model_calls += 1
+                    node = node.parent
+        return True
+
+    def _defer(self, kind: str, ev: LifecycleEvent, state: _State) -> bool:
+        """Hold the end of a span above a call waiting for its price; False if none waits."""
+        with self._hold_lock:
+            held = self._held
+            if held is None or not held.get(state):
+                return False
+            if ev.end_time is None:
+                ev.end_time = time.time_ns()  # it ends now, whenever its span is ended
+            self._deferred.append((kind, ev, state))
+            return True
+
+    def _release(self) -> None:
+        """The price data has loaded: price the waiting calls, end their spans, then the
+        spans whose end was held, in the order they ended."""
+        with self._hold_lock:
+            held = self._held or {}
+            waiting, self._waiting = self._waiting, []
+            hook = self._span_ending or self.rt.pm.hook.span_ending
+            for usage, span, node in waiting:
+                cost = _price_later(usage, span)
+                with _totals_lock:
+                    while node is not None:
+                        held[node] -= 1
+                        if cost is None:
+                            node.unpriced_model_calls += 1
+                        else:
+                            node.cost += cost
+                        node = node.parent
+                if hook._hookimpls:
+                    _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
+                span.end(usage.end_time)
+            deferred, self._deferred = self._deferred, []
+            for kind, ev, state in deferred:
+                self._finish(kind, ev, None, state)
+            self._held = None
+
+
+def _price_later(usage: ModelUsage, span: Any) -> float | None:
+    """Price a call whose span is already started; its own ``attributes`` still win."""
+    attrs: dict[str, Any] = {}
+    cost, _reason = _cost_attrs(usage, attrs)
+    for key in usage.attributes:
+        attrs.pop(key, None)
+    span.set_attributes(attrs)
+    return cost
 
 
 def plugin() -> SpansPlugin:
