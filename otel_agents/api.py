@@ -38,6 +38,7 @@ from otel_agents.events import (
     StepEvent,
     ToolCallEvent,
     WorkflowEvent,
+    outcome_of,
 )
 from otel_agents.plugins import call_hook
 from otel_agents.safety import report
@@ -214,6 +215,21 @@ class _Handle:
         """End as abandoned (interrupted, never finished)."""
         self.stop(Outcome.ABANDONED)
 
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End as ``exc`` means (``events.outcome_of``): none or a clean ``sys.exit``,
+        success; ``KeyboardInterrupt`` or cancellation, abandoned; anything else, failure."""
+        if exc is None:
+            self.stop()
+            return
+        outcome = outcome_of(exc)
+        if outcome is Outcome.FAILURE:
+            self.fail(exc)
+        elif outcome is Outcome.ABANDONED:
+            self.event.error = exc  # what interrupted it, for the end hooks; not a failure
+            self.abandon()
+        else:
+            self.stop(outcome)
+
     def set_attribute(self, key: str, value: Any) -> None:
         """An extra attribute for this span (recorded at its end)."""
         self.event.attributes[key] = value
@@ -278,7 +294,7 @@ class _Handle:
                 _current.set(self.parent)
             self._ctx_token = None
         if exc is not None:
-            self.fail(exc)
+            self.finish(exc)
         else:
             self.stop()
 

@@ -31,6 +31,7 @@ from otel_agents.events import (
     StepEvent,
     ToolCallEvent,
     WorkflowEvent,
+    exception_type,
 )
 from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import call_hook
@@ -358,12 +359,15 @@ class SpansPlugin:
             if msg:
                 msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
                 end_attrs[A.ERROR_MESSAGE] = msg[:1000]
-            if isinstance(ev.error, BaseException):
-                # the stack trace ends with the message: redacted like it
-                span.record_exception(ev.error, attributes={
-                    "exception.message": valid_text(redact(str(ev.error))), "exception.stacktrace": _stacktrace(ev.error)})
+            err = ev.error
+            if isinstance(err, BaseException):
+                # not the SDK's record_exception: it adds the deprecated exception.escaped.
+                # The stack trace ends with the message: redacted like it.
+                span.add_event(A.EVENT_EXCEPTION, {
+                    A.EXCEPTION_TYPE: exception_type(err), A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
+                    A.EXCEPTION_STACKTRACE: _stacktrace(err)})
             else:
-                span.add_event(A.EVENT_EXCEPTION, {"exception.type": etype, "exception.message": msg or ""})
+                span.add_event(A.EVENT_EXCEPTION, {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: msg or ""})
             span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
         if ev.attributes:
             end_attrs.update(ev.attributes)
