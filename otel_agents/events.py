@@ -235,6 +235,10 @@ class ModelUsage:
     :param attributes: extra span attributes.
     :param derive_ids: derive the span id from ``workflow_id`` and ``key`` (see
         ``LifecycleEvent``).
+    :param outcome: how the call ended, when it was timed (``otel_agents.model_call``):
+        success, failure or abandoned; ``None`` for a call recorded after the fact.
+    :param error: the exception or error text of a failed call (its usage still counts).
+    :param error_type: low-cardinality error class, as for ``LifecycleEvent``.
     """
 
     workflow_id: str
@@ -255,6 +259,12 @@ class ModelUsage:
     parent: SpanParent | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     derive_ids: bool = True
+    outcome: Outcome | None = None
+    error: BaseException | str | None = None
+    error_type: str | None = None
+
+    error_message = LifecycleEvent.error_message
+    resolved_error_type = LifecycleEvent.resolved_error_type
 
     @classmethod
     def from_anthropic(cls, usage: dict[str, Any], **kwargs: Any) -> ModelUsage:

@@ -162,6 +162,13 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     """Set cost attributes; returns (cost, unavailable reason)."""
     if usage.cost is not None:
         cost, source = float(usage.cost), "provider"
+    elif not (usage.input_tokens or usage.output_tokens):
+        # no usage reported (a timed call that never got one): the tokens and the cost are
+        # unknown, not 0
+        for key in (_U_INPUT, _U_OUTPUT, _U_CACHE_READ, _U_CACHE_WRITE):
+            attrs.pop(key, None)
+        attrs[A.COST_UNAVAILABLE_REASON] = "no_usage"
+        return None, "no_usage"
     else:
         try:
             cost = cost_usd(
@@ -186,6 +193,27 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     attrs[A.GEN_AI_USAGE_COST_SOURCE] = source
     attrs[A.GEN_AI_USAGE_COST] = cost
     return cost, None
+
+
+def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) -> None:
+    """A failed span: ``error.type`` and the message into ``attrs``, an ``exception`` event
+    and status ERROR on ``span``."""
+    etype = ev.resolved_error_type or "_OTHER"
+    attrs[A.ERROR_TYPE] = etype
+    msg = ev.error_message
+    if msg:
+        msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
+        attrs[A.ERROR_MESSAGE] = msg[:1000]
+    err = ev.error
+    if isinstance(err, BaseException):
+        # not the SDK's record_exception: it adds the deprecated exception.escaped.
+        # The stack trace ends with the message: redacted like it.
+        span.add_event(A.EVENT_EXCEPTION, {
+            A.EXCEPTION_TYPE: exception_type(err), A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
+            A.EXCEPTION_STACKTRACE: _stacktrace(err)})
+    else:
+        span.add_event(A.EVENT_EXCEPTION, {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: msg or ""})
+    span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
 
 
 def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
@@ -353,22 +381,7 @@ class SpansPlugin:
             if kind == _KIND_WORKFLOW:
                 end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
         if outcome is Outcome.FAILURE:
-            etype = ev.resolved_error_type or "_OTHER"
-            end_attrs[A.ERROR_TYPE] = etype
-            msg = ev.error_message
-            if msg:
-                msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
-                end_attrs[A.ERROR_MESSAGE] = msg[:1000]
-            err = ev.error
-            if isinstance(err, BaseException):
-                # not the SDK's record_exception: it adds the deprecated exception.escaped.
-                # The stack trace ends with the message: redacted like it.
-                span.add_event(A.EVENT_EXCEPTION, {
-                    A.EXCEPTION_TYPE: exception_type(err), A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
-                    A.EXCEPTION_STACKTRACE: _stacktrace(err)})
-            else:
-                span.add_event(A.EVENT_EXCEPTION, {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: msg or ""})
-            span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
+            _failure(span, ev, end_attrs)
         if ev.attributes:
             end_attrs.update(ev.attributes)
         if totals is None and ev.result is not None:
@@ -522,14 +535,21 @@ class SpansPlugin:
         reasoning = usage.reasoning_tokens
         if reasoning:
             attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
-        wait = usage.cost is None and not _prices_loaded()
+        wait = usage.cost is None and not _prices_loaded() and (usage.input_tokens or usage.output_tokens)
         if not wait:
             cost, _reason = _cost_attrs(usage, attrs)
+        outcome = usage.outcome
+        if outcome is not None:  # a timed call (model_call)
+            attrs[_OUTCOME] = outcome._value_
         if usage.attributes:
             attrs.update(usage.attributes)
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node = self._open_span(usage, f"{_OP_CHAT} {usage.model}", attrs, _CLIENT)
+        if outcome is Outcome.FAILURE:
+            failed: dict[str, Any] = {}
+            _failure(span, usage, failed)
+            span.set_attributes(failed)
         if wait:
             if self._hold(usage, span, node):
                 return
