@@ -41,6 +41,8 @@ from otel_agents.events import (
     outcome_of,
 )
 from otel_agents.plugins import call_hook
+from otel_agents.pricing import loaded as _prices_loaded
+from otel_agents.pricing import ready as _prices_ready
 from otel_agents.safety import report
 from otel_agents.telemetry import Runtime, get_runtime
 
@@ -531,6 +533,14 @@ class Workflow(_StepParent):
     _start_hook = "workflow_start"
     _end_hook = "workflow_end"
     __slots__ = ()
+
+    def start(self) -> Any:
+        """Fire the start hook (once). Returns ``self``. The first workflow of a process
+        waits (at most 2 s) for the price data loading since set-up, before its span
+        starts: no span runs beside the load (see ``otel_agents.pricing``)."""
+        if not self._state and not _prices_loaded():
+            _prices_ready(2.0)
+        return super().start()
 
     def phase(
         self,

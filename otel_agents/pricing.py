@@ -228,8 +228,10 @@ def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int,
 
 # --- loading the price data off the caller's timeline -------------------------------------
 # Importing genai-prices and reading its data takes 0.1 to 0.3 s, once per process. Set-up
-# starts ``load`` on a background thread; a model call that arrives before it has finished
-# is priced when it has (``when_loaded``), so no span of the caller's ever includes it.
+# starts ``load`` on a background thread, and the first workflow waits for it (``ready``)
+# before its span starts, so no span runs beside the load or includes it. A model call
+# that arrives before it has loaded all the same (a workflow started through the hooks
+# directly, a load slower than the wait) is priced when it has (``when_loaded``).
 
 _loaded = threading.Event()  # set once the data is loaded and every waiter has run
 _load_lock = threading.Lock()
@@ -285,37 +287,7 @@ def start_loading() -> None:
         _loader_started = True
     from otel_agents import threads
 
-    threads.start_daemon(_load_in_background, "otel-agents-prices")
-
-
-def _load_in_background() -> None:
-    """``load``, giving the interpreter lock away every millisecond or so: otherwise a thread
-    of the application that wants it waits the switch interval (5 ms) each time."""
-    import sys
-
-    clock = time.perf_counter
-    sleep = time.sleep
-    next_yield = clock() + 0.001
-
-    def yielding(frame: Any, event: str, arg: Any) -> None:
-        nonlocal next_yield
-        if event == "call":
-            now = clock()
-            if now >= next_yield:
-                sleep(0.0001)
-                next_yield = clock() + 0.001
-
-    try:  # and the CPU too: this thread only, where the platform allows
-        import os
-
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
-    except (AttributeError, OSError):
-        pass
-    sys.setprofile(yielding)  # this thread only
-    try:
-        load()
-    finally:
-        sys.setprofile(None)
+    threads.start_daemon(load, "otel-agents-prices")
 
 
 def when_loaded(callback: Any) -> bool:
@@ -329,6 +301,15 @@ def when_loaded(callback: Any) -> bool:
         _had_waiters = True
     start_loading()
     return True
+
+
+def ready(timeout: float) -> bool:
+    """Wait at most ``timeout`` seconds for a load in progress; True once the data is loaded."""
+    if _load_done:
+        return True
+    if not _loader_started:
+        return False
+    return _loaded.wait(timeout)
 
 
 def wait_loaded(timeout: float | None = 10.0) -> bool:

@@ -45,14 +45,13 @@ def test_first_step_is_not_billed_for_loading_prices(tmp_path):
         with otel_agents.workflow("w") as wf:
             with wf.step("first") as st:
                 time.sleep(0.05)
-                loaded_before = pricing.loaded()
                 st.record_usage("claude-sonnet-4-5", provider="anthropic", {USAGE})
         assert pricing.wait_loaded(30)
         spans = {{s.name: s for s in exp.get_finished_spans()}}
         print(json.dumps({{
-            "loaded_before": loaded_before,
             "names": sorted(spans),
             "step_ms": (spans["step first"].end_time - spans["step first"].start_time) / 1e6,
+            "workflow_ms": (spans["invoke_workflow w"].end_time - spans["invoke_workflow w"].start_time) / 1e6,
             "call_cost": spans["chat claude-sonnet-4-5"].attributes["gen_ai.usage.cost.amount"],
             "step_cost": spans["step first"].attributes["otel_agents.rollup.cost.amount"],
             "workflow_cost": spans["invoke_workflow w"].attributes["otel_agents.rollup.cost.amount"],
@@ -62,36 +61,70 @@ def test_first_step_is_not_billed_for_loading_prices(tmp_path):
         }}))
     """
     got = json.loads(_run(code, tmp_path / "home"))
-    assert got["loaded_before"] is False  # the call did arrive while the data was loading
     assert got["names"] == ["chat claude-sonnet-4-5", "invoke_workflow w", "step first"]
     assert 50.0 <= got["step_ms"] <= 55.0, got["step_ms"]
+    assert got["workflow_ms"] <= 56.0, got["workflow_ms"]  # the load is not in the workflow either
     assert got["call_cost"] == got["step_cost"] == got["workflow_cost"] == COST
     assert (got["unpriced"], got["calls"], got["input"]) == (0, 1, 3100)
 
 
-def test_spans_waiting_for_prices_reach_the_spool_at_exit(tmp_path):
-    """A short script that exits right after its workflow still exports it, priced."""
-    home = tmp_path / "home"
-    code = f"""
-        import otel_agents
-        from otel_agents import pricing
-        with otel_agents.workflow("w", workflow_id="wf-exit") as wf:
-            with wf.step("s") as st:
-                st.record_usage("claude-sonnet-4-5", provider="anthropic", {USAGE})
-                st.record_usage("no-such-model-xyz", input_tokens=7, output_tokens=1)
-        print(pricing.loaded())
-    """
-    assert _run(code, home).strip() == "False"
+# Through the hooks directly (a replay, a bridge), nothing waits for the load: a model call
+# that comes first is priced once it has loaded, and its span and the spans above it end then,
+# with the times they ended at.
+HOOKS = f"""
+    import time
+    from otel_agents import pricing
+    from otel_agents.events import ModelUsage, Outcome, StepEvent, WorkflowEvent
+    from otel_agents.telemetry import get_runtime
+
+    hook = get_runtime().hook
+    wf = WorkflowEvent(workflow_id="wf-hooks", key="workflow", name="w")
+    hook.workflow_start(event=wf)
+    st = StepEvent(workflow_id="wf-hooks", key="workflow/step:s", parent_key="workflow", name="s")
+    hook.step_start(event=st)
+    t0 = time.time_ns()
+    hook.model_usage(usage=ModelUsage(workflow_id="wf-hooks", key="workflow/step:s/chat:1", parent_key=st.key,
+                                      model="claude-sonnet-4-5", provider="anthropic", {USAGE},
+                                      start_time=t0 - 1_000_000, end_time=t0))
+    hook.model_usage(usage=ModelUsage(workflow_id="wf-hooks", key="workflow/step:s/chat:2", parent_key=st.key,
+                                      model="no-such-model-xyz", input_tokens=7, output_tokens=1))
+    loaded_before = pricing.loaded()
+    for ev, end in ((st, hook.step_end), (wf, hook.workflow_end)):
+        ev.outcome = Outcome.SUCCESS
+        end(event=ev)
+    t1 = time.time_ns()
+"""
+
+
+def _spooled(home: Path) -> dict[str, dict]:
     spans = {}
     for path in spool_files(load_config(home).spans_dir):
         for _o, _e, doc in iter_records(path):
             for s in iter_spans(doc):
-                spans[s["name"]] = {a["key"]: next(iter(a["value"].values())) for a in s["attributes"]}
+                attrs = {a["key"]: next(iter(a["value"].values())) for a in s["attributes"]}
+                spans[s["name"]] = {"attrs": attrs, "start": int(s["startTimeUnixNano"]), "end": int(s["endTimeUnixNano"])}
+    return spans
+
+
+def test_a_call_that_comes_before_the_prices_is_priced_when_they_load(tmp_path):
+    home = tmp_path / "home"
+    code = HOOKS + """
+    print(loaded_before, t1)
+    """  # exits at once: the spans still reach the spool, priced (the exit waits for the load)
+    out = _run(code, home).split()
+    assert out[0] == "False"  # the calls did come first
+    t1 = int(out[1])
+    spans = _spooled(home)
     assert sorted(spans) == ["chat claude-sonnet-4-5", "chat no-such-model-xyz", "invoke_workflow w", "step s"]
-    assert spans["chat claude-sonnet-4-5"]["gen_ai.usage.cost.amount"] == COST
-    assert "gen_ai.usage.cost.amount" not in spans["chat no-such-model-xyz"]
-    assert spans["chat no-such-model-xyz"]["otel_agents.cost.unavailable_reason"] == "unknown_model"
+    sonnet, unknown = spans["chat claude-sonnet-4-5"]["attrs"], spans["chat no-such-model-xyz"]["attrs"]
+    assert sonnet["gen_ai.usage.cost.amount"] == COST
+    assert "gen_ai.usage.cost.amount" not in unknown
+    assert unknown["otel_agents.cost.unavailable_reason"] == "unknown_model"
+    assert spans["chat claude-sonnet-4-5"]["end"] - spans["chat claude-sonnet-4-5"]["start"] == 1_000_000
     for name in ("step s", "invoke_workflow w"):
-        assert spans[name]["otel_agents.rollup.cost.amount"] == COST
-        assert spans[name]["otel_agents.rollup.unpriced_model_calls"] == "1"  # OTLP-JSON: int64 as text
-        assert spans[name]["otel_agents.rollup.input_tokens"] == "3107"
+        attrs = spans[name]["attrs"]
+        assert attrs["otel_agents.rollup.cost.amount"] == COST
+        assert attrs["otel_agents.rollup.unpriced_model_calls"] == "1"  # OTLP-JSON: int64 as text
+        assert attrs["otel_agents.rollup.model_calls"] == "2"
+        assert attrs["otel_agents.rollup.input_tokens"] == "3107"
+        assert spans[name]["end"] <= t1  # ended when the hooks said, not when the prices came
