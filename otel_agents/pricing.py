@@ -12,6 +12,7 @@ whose prices use units we do not compute falls back to ``calc_price`` itself.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -317,6 +318,20 @@ def wait_loaded(timeout: float | None = 10.0) -> bool:
     if not _had_waiters:
         return True  # nothing waits for it
     return _loaded.wait(timeout)
+
+
+def _after_fork_in_child() -> None:
+    """A load in progress in the parent is not running here: start afresh (if needed)."""
+    global _load_lock, _loaded, _loader_started, _had_waiters
+    if not _load_done:
+        _load_lock = threading.Lock()  # the loader may have held it at the fork
+        _loaded = threading.Event()
+        _loader_started = _had_waiters = False
+        _waiters.clear()  # the parent's spans; the parent ends them
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:

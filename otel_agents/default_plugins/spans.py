@@ -14,6 +14,7 @@ whose end is replayed from another process keeps its identity.
 from __future__ import annotations
 
 import operator
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_FAILURE = Outcome.FAILURE
 _totals_lock = threading.Lock()
 _exit_wait_registered = False
 
@@ -256,6 +258,7 @@ class SpansPlugin:
         self._waiting: list[tuple[ModelUsage, Any, _State | None]] = []
         self._deferred: list[tuple[str, LifecycleEvent, _State]] = []
         self._hold_lock = threading.Lock()
+        self._held_pid = 0
 
     def bind(self, rt: Runtime) -> None:
         self._rt = rt
@@ -546,7 +549,7 @@ class SpansPlugin:
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node = self._open_span(usage, f"{_OP_CHAT} {usage.model}", attrs, _CLIENT)
-        if outcome is Outcome.FAILURE:
+        if outcome is _FAILURE:
             failed: dict[str, Any] = {}
             _failure(span, usage, failed)
             span.set_attributes(failed)
@@ -585,12 +588,16 @@ class SpansPlugin:
         global _exit_wait_registered
         with self._hold_lock:
             held = self._held
+            if held is not None and self._held_pid != os.getpid():  # forked: the parent's, not ours
+                held = self._held = None
+                self._waiting, self._deferred = [], []
             if held is None:
                 from otel_agents import pricing
 
                 if not pricing.when_loaded(self._release):
                     return False
                 held = self._held = {}
+                self._held_pid = os.getpid()
                 if not _exit_wait_registered:  # after the sinks' own: runs before them at exit
                     _exit_wait_registered = True
                     import atexit
