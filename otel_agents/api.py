@@ -538,7 +538,7 @@ class Workflow(_StepParent):
         """Fire the start hook (once). Returns ``self``. The first workflow of a process
         waits (at most 2 s) for the price data loading since set-up, before its span
         starts: no span runs beside the load (see ``otel_agents.pricing``)."""
-        if not self._state and not _prices_loaded():
+        if not self._state and not _prices_loaded() and self._rt.enabled:
             _prices_ready(2.0)
         return super().start()
 

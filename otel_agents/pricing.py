@@ -13,6 +13,7 @@ whose prices use units we do not compute falls back to ``calc_price`` itself.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +34,14 @@ _REFRESH_S = 3600.0
 
 class UnknownModel(LookupError):
     """genai-prices has no price for this model."""
+
+    reason = "unknown_model"
+
+
+class PricesUnavailable(UnknownModel):
+    """genai-prices cannot be imported in this process (forked while it was importing)."""
+
+    reason = "prices_unavailable"
 
 
 class Cost(NamedTuple):
@@ -124,6 +133,8 @@ def _lookup(model: str, provider: str | None) -> _Entry:
     elif entry is not None:
         raise entry  # type: ignore[misc]
     now = time.monotonic()
+    if _unavailable:
+        raise PricesUnavailable("genai-prices could not load in this process (forked while it was loading)")
     from genai_prices import data_snapshot
 
     try:
@@ -235,11 +246,13 @@ def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int,
 # directly, a load slower than the wait) is priced when it has (``when_loaded``).
 
 _loaded = threading.Event()  # set once the data is loaded and every waiter has run
+_imported = threading.Event()  # set once the import is over (a fork waits for it)
 _load_lock = threading.Lock()
 _load_done = False  # the data is loaded (waiters may still be running)
 _waiters: list[Any] = []
 _loader_started = False
 _had_waiters = False
+_unavailable = False  # a child forked in the middle of the import (see _after_fork_in_child)
 
 
 def loaded() -> bool:
@@ -263,6 +276,8 @@ def load() -> None:
             from otel_agents.safety import report
 
             report("pricing load", exc)
+        finally:
+            _imported.set()
     with _load_lock:
         first = not _load_done
         _load_done = True
@@ -305,11 +320,11 @@ def when_loaded(callback: Any) -> bool:
 
 
 def ready(timeout: float) -> bool:
-    """Wait at most ``timeout`` seconds for a load in progress; True once the data is loaded."""
+    """Wait at most ``timeout`` seconds for the data (loading it in the background if no
+    load is under way: a forked child); True once it is loaded."""
     if _load_done:
         return True
-    if not _loader_started:
-        return False
+    start_loading()
     return _loaded.wait(timeout)
 
 
@@ -321,13 +336,19 @@ def wait_loaded(timeout: float | None = 10.0) -> bool:
 
 
 def _after_fork_in_child() -> None:
-    """A load in progress in the parent is not running here: start afresh (if needed)."""
-    global _load_lock, _loaded, _loader_started, _had_waiters
-    if not _load_done:
-        _load_lock = threading.Lock()  # the loader may have held it at the fork
-        _loaded = threading.Event()
-        _loader_started = _had_waiters = False
-        _waiters.clear()  # the parent's spans; the parent ends them
+    """The loader thread is not running here. A child forked after the import loads the
+    data itself; one forked in the middle of it cannot import genai-prices (its module locks
+    belong to a thread it does not have): there every cost is unknown, said so, not $0."""
+    global _load_lock, _loaded, _loader_started, _had_waiters, _load_done, _unavailable
+    if _load_done:
+        return
+    _load_lock = threading.Lock()  # the loader may have held it at the fork
+    _loaded = threading.Event()
+    _loader_started = _had_waiters = False
+    _waiters.clear()  # the parent's spans; the parent ends them
+    if not _imported.is_set() and "genai_prices" in sys.modules:
+        _unavailable = _load_done = True
+        _loaded.set()
 
 
 if hasattr(os, "register_at_fork"):

@@ -128,3 +128,29 @@ def test_a_call_that_comes_before_the_prices_is_priced_when_they_load(tmp_path):
         assert attrs["otel_agents.rollup.model_calls"] == "2"
         assert attrs["otel_agents.rollup.input_tokens"] == "3107"
         assert spans[name]["end"] <= t1  # ended when the hooks said, not when the prices came
+
+
+def test_a_child_forked_while_the_prices_load_never_hangs_nor_guesses(tmp_path):
+    home = tmp_path / "home"
+    code = f"""
+        import os
+        import otel_agents
+        otel_agents.setup()  # the load starts in the background: fork in the middle of it
+        pid = os.fork()
+        with otel_agents.workflow("child" if pid == 0 else "parent") as wf:
+            with wf.step("s") as st:
+                st.record_usage("claude-sonnet-4-5", provider="anthropic", {USAGE})
+        if pid == 0:
+            otel_agents.shutdown()
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        print(status)
+    """
+    assert _run(code, home).strip() == "0"
+    spans = _spooled(home)  # by name: the chat and step spans of both
+    assert sorted(spans) == ["chat claude-sonnet-4-5", "invoke_workflow child", "invoke_workflow parent", "step s"]
+    assert spans["invoke_workflow parent"]["attrs"]["otel_agents.rollup.cost.amount"] == COST
+    child = spans["invoke_workflow child"]["attrs"]
+    # forked after the import: priced; in the middle of it: unpriced, never $0 for a priced call
+    assert (child["otel_agents.rollup.cost.amount"], child["otel_agents.rollup.unpriced_model_calls"]) in (
+        (COST, "0"), (0.0, "1"))

@@ -182,8 +182,8 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
                 usage.cache_write_tokens,
             )
             source = "local"
-        except UnknownModel:
-            reason = "unknown_model"
+        except UnknownModel as exc:
+            reason = exc.reason
             attrs[A.COST_UNAVAILABLE_REASON] = reason
             return None, reason
         except ValueError:
