@@ -503,3 +503,25 @@ def test_arguments_defaults_keyword_only_and_kwargs(traced, exporter):
         ("execute_tool Read", "c-default", None),
     ]
     assert problems() == []
+
+
+@pytest.mark.parametrize(("exc", "outcome"), [
+    ("SystemExit(0)", "success"), ("SystemExit(3)", "failure"), ("KeyboardInterrupt()", "abandoned")])
+def test_a_mapped_step_outside_a_workflow_ends_its_implicit_workflow_as_the_exception_means(
+        traced, exporter, monkeypatch, exc, outcome):
+    monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")  # the implicit workflow is reported
+    mod = traced(f"""
+        def work():
+            raise {exc}
+    """, """
+        [[instrument.step]]
+        target = "MOD:work"
+        name = "'work'"
+    """)
+    with pytest.raises(BaseException) as info:
+        mod.work()
+    assert type(info.value).__name__ == exc.split("(")[0]
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert sorted(spans) == ["invoke_workflow implicit", "step work"]
+    assert {n: s.attributes[A.OUTCOME] for n, s in spans.items()} == {
+        "invoke_workflow implicit": outcome, "step work": outcome}
