@@ -246,7 +246,7 @@ def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int,
 # directly, a load slower than the wait) is priced when it has (``when_loaded``).
 
 _loaded = threading.Event()  # set once the data is loaded and every waiter has run
-_imported = threading.Event()  # set once the import is over (a fork waits for it)
+_imported = threading.Event()  # set once the import is over (see _after_fork_in_child)
 _load_lock = threading.Lock()
 _load_done = False  # the data is loaded (waiters may still be running)
 _waiters: list[Any] = []

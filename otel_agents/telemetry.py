@@ -155,15 +155,8 @@ def setup(
         return rt
 
 
-_warmed = False
-
-
 def _warm_prices() -> None:
-    """Load the price data (~0.2 s) on a background thread, not in the first model call."""
-    global _warmed
-    if _warmed:
-        return
-    _warmed = True
+    """Load the price data (~0.2 s) on a background thread (once), not in a span."""
     from otel_agents.pricing import start_loading
 
     start_loading()
