@@ -3,8 +3,9 @@
 The public API, imported lazily so that ``import otel_agents`` stays cheap (the Claude
 Code hook path imports the standard library only):
 
-- ``workflow``, ``phase``, ``step``, ``tool_call``, ``record_usage``: context managers and
-  decorators; ``new_workflow`` for start/stop/fail objects.
+- ``workflow``, ``phase``, ``step``, ``tool_call``, ``model_call``: context managers and
+  decorators; ``record_usage`` for a model call after the fact; ``new_workflow`` for
+  start/stop/fail objects; ``current_model_call`` inside a timed model call.
 - ``bind``, ``ContextExecutor``: carry the current workflow into thread pools and callbacks.
 - ``setup``, ``shutdown``: configure tracing once; flush sinks within the exit deadline.
 - ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``.
@@ -23,6 +24,9 @@ _EXPORTS = {
     "step": "otel_agents.api",
     "tool_call": "otel_agents.api",
     "record_usage": "otel_agents.api",
+    "model_call": "otel_agents.api",
+    "current_model_call": "otel_agents.api",
+    "ModelCall": "otel_agents.api",
     "new_workflow": "otel_agents.api",
     "current": "otel_agents.api",
     "activate": "otel_agents.api",
@@ -51,12 +55,15 @@ if TYPE_CHECKING:
     from typing import Any
 
     from otel_agents.api import (
+        ModelCall,
         Phase,
         Step,
         ToolCall,
         Workflow,
         activate,
         current,
+        current_model_call,
+        model_call,
         new_workflow,
         phase,
         record_usage,

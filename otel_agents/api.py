@@ -39,8 +39,11 @@ from otel_agents.events import (
     StepEvent,
     ToolCallEvent,
     WorkflowEvent,
+    outcome_of,
 )
 from otel_agents.plugins import call_hook
+from otel_agents.pricing import loaded as _prices_loaded
+from otel_agents.pricing import ready as _prices_ready
 from otel_agents.safety import report
 from otel_agents.telemetry import Runtime, get_runtime
 
@@ -119,6 +122,7 @@ def _usage_event(
     ev.parent = None
     ev.attributes = attributes
     ev.derive_ids = derive_ids
+    ev.outcome = ev.error = ev.error_type = None
     return ev
 
 
@@ -216,6 +220,21 @@ class _Handle:
         """End as abandoned (interrupted, never finished)."""
         self.stop(Outcome.ABANDONED)
 
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End as ``exc`` means (``events.outcome_of``): none or a clean ``sys.exit``,
+        success; ``KeyboardInterrupt`` or cancellation, abandoned; anything else, failure."""
+        if exc is None:
+            self.stop()
+            return
+        outcome = outcome_of(exc)
+        if outcome is Outcome.FAILURE:
+            self.fail(exc)
+        elif outcome is Outcome.ABANDONED:
+            self.event.error = exc  # what interrupted it, for the end hooks; not a failure
+            self.abandon()
+        else:
+            self.stop(outcome)
+
     def set_attribute(self, key: str, value: Any) -> None:
         """An extra attribute for this span (recorded at its end)."""
         self.event.attributes[key] = value
@@ -238,10 +257,18 @@ class _Handle:
         start_time: int | None = None,
         end_time: int | None = None,
         attributes: dict[str, Any] | None = None,
+        outcome: Outcome | str | None = None,
+        error: BaseException | str | None = None,
+        error_type: str | None = None,
     ) -> ModelUsage:
-        """Record one model call beneath this handle. ``input_tokens`` includes cache;
-        ``cache_write_1h_tokens`` are the part of ``cache_write_tokens`` written for an hour.
-        From an Anthropic response: ``**ModelUsage.anthropic_tokens(response.usage)``."""
+        """Record one model call beneath this handle, after the fact. ``input_tokens``
+        includes cache; ``cache_write_1h_tokens`` are the part of ``cache_write_tokens``
+        written for an hour (from an Anthropic response:
+        ``**ModelUsage.anthropic_tokens(response.usage)``). ``start_time``/``end_time`` (ns
+        since the epoch, ``time.time_ns()``) are the call's; without ``start_time`` the span
+        has no duration, without ``end_time`` it ends now. To time a call as it runs, use
+        ``model_call``. ``error`` records a failed call (its usage still counts); ``outcome``
+        defaults to none (after the fact), or failure with an error."""
         ev = self.event
         usage = _usage_event(
             ev.workflow_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
@@ -251,10 +278,19 @@ class _Handle:
             end_time if end_time is not None else time.time_ns(),
             attributes or {},
         )
+        if outcome is not None or error is not None:
+            usage.outcome = Outcome(outcome) if outcome is not None else Outcome.FAILURE
+            usage.error = error
+            usage.error_type = error_type
         rt = self._rt
         if rt.enabled:
             call_hook(rt.pm.hook.model_usage, usage)
         return usage
+
+    def model_call(self, model: str, **kwargs: Any) -> ModelCall:
+        """A model call beneath this handle, timed from ``start()`` (or ``with``) to its end.
+        ``kwargs``: any keyword of ``record_usage`` known up front (``provider=``, ...)."""
+        return ModelCall(self, model, kwargs)
 
     # --- context manager -----------------------------------------------------------------
     def __enter__(self) -> Any:
@@ -283,7 +319,7 @@ class _Handle:
                 _current.set(self.parent)
             self._ctx_token = None
         if exc is not None:
-            self.fail(exc)
+            self.finish(exc)
         else:
             self.stop()
 
@@ -302,6 +338,110 @@ class ToolCall(_Handle):
 
     def set_result(self, result: Any) -> None:
         self.event.result = result  # type: ignore[attr-defined]
+
+
+_current_call: contextvars.ContextVar[ModelCall | None] = contextvars.ContextVar("otel_agents_model_call", default=None)
+_usage_keywords: frozenset[str] = frozenset()
+
+
+def _check_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` if ``record_usage`` takes them all, else ``TypeError`` (at once, not at the end)."""
+    global _usage_keywords
+    names = _usage_keywords
+    if not names:
+        names = _usage_keywords = frozenset(
+            p.name for p in inspect.signature(_Handle.record_usage).parameters.values() if p.kind is p.KEYWORD_ONLY)
+    unknown = kwargs.keys() - names
+    if unknown:
+        raise TypeError(f"record_usage() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
+    return kwargs
+
+
+class ModelCall:
+    """One model call, timed: ``start()`` (or ``with``), ``set_usage(...)``, then ``stop()``
+    or ``fail(exc)``. It is recorded when it ends, through ``record_usage`` with the call's
+    own start and end times, so its span, tokens, cost and roll-ups are exactly
+    ``record_usage``'s. A failed call records its error and still counts any usage set; a
+    call that ends with no usage set is recorded without token counts or cost (unknown,
+    never $0)."""
+
+    __slots__ = ("parent", "model", "usage", "_kwargs", "_start_time", "_state", "_token", "_implicit",
+                 "_outcome", "_error", "_error_type")
+
+    def __init__(self, parent: _Handle, model: str, kwargs: dict[str, Any]) -> None:
+        self.parent = parent
+        self.model = model
+        #: the recorded ``ModelUsage``, once the call has ended
+        self.usage: ModelUsage | None = None
+        self._kwargs = _check_usage(kwargs)
+        self._start_time: int | None = None
+        self._state = 0  # 0 new, 1 started, 2 ended
+        self._token: Any = None
+        self._implicit: tuple[_Handle, ...] = ()
+        self._outcome: Outcome | None = None
+        self._error: BaseException | str | None = None
+        self._error_type: str | None = None
+
+    def start(self) -> ModelCall:
+        """The call starts now (once). Returns ``self``."""
+        if not self._state:
+            self._state = 1
+            self._start_time = time.time_ns()
+        return self
+
+    def set_usage(self, **kwargs: Any) -> None:
+        """The call's usage: exactly ``record_usage``'s keywords (``input_tokens=``, ...)."""
+        self._kwargs.update(_check_usage(kwargs))
+
+    def stop(self, outcome: Outcome | str | None = None) -> None:
+        """The call ends now; record it (default outcome: success, or failure after ``fail``)."""
+        end = time.time_ns()
+        if self._state == 2:
+            return
+        if self._state == 0:
+            self._start_time = end
+        self._state = 2
+        kw = self._kwargs
+        kw.setdefault("start_time", self._start_time)
+        kw.setdefault("end_time", end)
+        kw["outcome"] = Outcome(outcome) if outcome is not None else (
+            self._outcome or (Outcome.FAILURE if self._error is not None else Outcome.SUCCESS))
+        if self._error is not None:
+            kw["error"], kw["error_type"] = self._error, self._error_type
+        self.usage = self.parent.record_usage(self.model, **kw)
+        for implicit in self._implicit:
+            implicit.stop(kw["outcome"])
+
+    def fail(self, error: BaseException | str, *, error_type: str | None = None, end: bool = True) -> None:
+        """Record a failure (the usage set so far still counts); ends the call unless ``end=False``."""
+        self._error, self._error_type, self._outcome = error, error_type, Outcome.FAILURE
+        if end:
+            self.stop(Outcome.FAILURE)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End as ``exc`` means (see ``_Handle.finish``)."""
+        if exc is None:
+            self.stop()
+            return
+        outcome = outcome_of(exc)
+        if outcome is Outcome.FAILURE:
+            self.fail(exc)  # type: ignore[arg-type]
+        else:
+            self.stop(outcome)
+
+    def __enter__(self) -> ModelCall:
+        self.start()
+        self._token = _current_call.set(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if self._token is not None:
+            try:
+                _current_call.reset(self._token)
+            except ValueError:  # exited in another context
+                _current_call.set(None)
+            self._token = None
+        self.finish(exc)
 
 
 class Step(_Handle):
@@ -398,6 +538,14 @@ class Workflow(_StepParent):
     _start_hook = "workflow_start"
     _end_hook = "workflow_end"
     __slots__ = ()
+
+    def start(self) -> Any:
+        """Fire the start hook (once). Returns ``self``. The first workflow of a process
+        waits (at most 2 s) for the price data loading since set-up, before its span
+        starts: no span runs beside the load (see ``otel_agents.pricing``)."""
+        if not self._state and not _prices_loaded() and self._rt.enabled:
+            _prices_ready(2.0)
+        return super().start()
 
     def phase(
         self,
@@ -671,6 +819,75 @@ def tool_call(tool_name: str, **kwargs: Any) -> _Spec:
         return _implicit_child(st.tool_call(tool_name, **kwargs), st, *reversed(implicit))
 
     return _Spec(make)
+
+
+class _CallSpec(_Spec):
+    """What ``otel_agents.model_call(...)`` returns: a context manager and a decorator."""
+
+    __slots__ = ("_usage",)
+
+    def __init__(self, factory: Callable[[], Any], usage: Callable[[Any], dict[str, Any]] | None) -> None:
+        super().__init__(factory)
+        self._usage = usage
+
+    def __call__(self, fn: F) -> F:
+        extract = self._usage
+        if extract is None or inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn):
+            return super().__call__(fn)  # usage through current_model_call()
+        factory = self._factory
+
+        def report_usage(call: ModelCall, result: Any) -> None:
+            try:
+                usage = extract(result)
+                if usage:
+                    call.set_usage(**usage)
+            except Exception as exc:  # noqa: BLE001 - the call succeeded; only its usage is unknown
+                report("model_call usage", exc)
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with factory() as call:
+                    result = await fn(*args, **kwargs)
+                    report_usage(call, result)
+                    return result
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with factory() as call:
+                result = fn(*args, **kwargs)
+                report_usage(call, result)
+                return result
+
+        return wrapper  # type: ignore[return-value]
+
+
+def model_call(model: str, *, usage: Callable[[Any], dict[str, Any]] | None = None, **kwargs: Any) -> _CallSpec:
+    """A timed model call under the current step (or phase, or workflow): ``with
+    model_call("gpt-4o", provider="openai") as call: ...; call.set_usage(...)``, or a
+    decorator. A decorated function reports its usage through ``current_model_call()``, or
+    ``usage`` maps its return value to ``record_usage`` keywords. ``kwargs``: any keyword
+    of ``record_usage`` known up front. Outside any workflow: under an implicit one."""
+    _check_usage(kwargs)
+
+    def make() -> ModelCall:
+        parent = _find_parent(2)
+        if parent is None:
+            wf = _orphan("model call").start()
+            call = wf.model_call(model, **kwargs)
+            call._implicit = (wf,)
+            return call
+        return parent.model_call(model, **kwargs)
+
+    return _CallSpec(make, usage)
+
+
+def current_model_call() -> ModelCall | None:
+    """The model call open in this context (``with model_call(...)``, a decorated function), if any."""
+    return _current_call.get()
 
 
 def record_usage(model: str, **kwargs: Any) -> ModelUsage:

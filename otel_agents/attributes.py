@@ -105,6 +105,10 @@ PROMPT_ID: Final = "otel_agents.prompt.id"
 # Span event names.
 EVENT_HOOK: Final = "otel_agents.hook_event"
 EVENT_EXCEPTION: Final = "exception"
+#: The ``exception`` event's attributes (semconv; no deprecated ``exception.escaped``).
+EXCEPTION_TYPE: Final = "exception.type"
+EXCEPTION_MESSAGE: Final = "exception.message"
+EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 EVENT_BUDGET_EXCEEDED: Final = "otel_agents.budget.exceeded"
 
 # Lifecycle kinds (values of otel_agents.kind).

@@ -28,6 +28,29 @@ class Outcome(str, enum.Enum):
     ABANDONED = "abandoned"
 
 
+def outcome_of(exc: BaseException | None) -> Outcome:
+    """What an exception that ends a workflow, phase, step or call means.
+
+    None, ``SystemExit(0)``/``SystemExit(None)`` (a clean exit) and ``GeneratorExit`` (a
+    generator closed by its consumer): success. ``KeyboardInterrupt``, task cancellation
+    (``asyncio.CancelledError``) and any other ``BaseException`` that is not an
+    ``Exception``: abandoned. Any ``Exception``, and a non-zero ``SystemExit``: failure.
+    """
+    if exc is None or isinstance(exc, GeneratorExit):
+        return Outcome.SUCCESS
+    if isinstance(exc, SystemExit):
+        return Outcome.SUCCESS if exc.code in (0, None) else Outcome.FAILURE
+    return Outcome.FAILURE if isinstance(exc, Exception) else Outcome.ABANDONED
+
+
+def exception_type(exc: BaseException) -> str:
+    """An exception's fully qualified class name (``ValueError``, ``json.decoder.JSONDecodeError``),
+    as the OpenTelemetry SDK writes ``exception.type``; ``error.type`` uses the same."""
+    cls = type(exc)
+    module = cls.__module__
+    return f"{module}.{cls.__qualname__}" if module and module != "builtins" else cls.__qualname__
+
+
 @dataclass(slots=True, kw_only=True)
 class SpanParent:
     """An explicit parent: a span recorded elsewhere (another process, a log).
@@ -52,7 +75,8 @@ class LifecycleEvent:
     :param parent: explicit parent span (cross-process); overrides the derived parent.
     :param outcome: set before the end hook: success, failure or abandoned.
     :param error: the exception or error text of a failure.
-    :param error_type: low-cardinality error class; defaults to the exception's class name.
+    :param error_type: low-cardinality error class; defaults to the exception's fully
+        qualified class name (``exception_type``).
     :param attributes: extra span attributes the caller wants recorded.
     :param derive_ids: derive the trace and span ids from ``workflow_id`` and ``key``
         (the default for events given to the hooks directly, e.g. replayed from a log);
@@ -85,11 +109,11 @@ class LifecycleEvent:
 
     @property
     def resolved_error_type(self) -> str | None:
-        """``error_type``, else the exception class name, else ``_OTHER`` for a failure."""
+        """``error_type``, else the exception's class (``exception_type``), else ``_OTHER``."""
         if self.error_type:
             return self.error_type
         if isinstance(self.error, BaseException):
-            return type(self.error).__qualname__
+            return exception_type(self.error)
         if self.outcome is Outcome.FAILURE or self.error is not None:
             return "_OTHER"
         return None
@@ -213,6 +237,10 @@ class ModelUsage:
     :param attributes: extra span attributes.
     :param derive_ids: derive the span id from ``workflow_id`` and ``key`` (see
         ``LifecycleEvent``).
+    :param outcome: how the call ended, when it was timed (``otel_agents.model_call``):
+        success, failure or abandoned; ``None`` for a call recorded after the fact.
+    :param error: the exception or error text of a failed call (its usage still counts).
+    :param error_type: low-cardinality error class, as for ``LifecycleEvent``.
     """
 
     workflow_id: str
@@ -234,6 +262,12 @@ class ModelUsage:
     parent: SpanParent | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     derive_ids: bool = True
+    outcome: Outcome | None = None
+    error: BaseException | str | None = None
+    error_type: str | None = None
+
+    error_message = LifecycleEvent.error_message
+    resolved_error_type = LifecycleEvent.resolved_error_type
 
     @staticmethod
     def anthropic_tokens(usage: Any) -> dict[str, int]:

@@ -111,7 +111,10 @@ def model_usage(usage: ModelUsage) -> None:
 
     :param usage: model, provider, input (cache included), output, cache-read and
         cache-write tokens (of which 1-hour writes), an optional provider-reported ``cost`` in USD, and
-        ``parent_key``: the step (or phase, or workflow) that made the call.
+        ``parent_key``: the step (or phase, or workflow) that made the call. A call
+        timed with ``model_call`` has its real ``start_time`` and ``end_time``, and an
+        ``outcome`` (with ``error`` when it failed); one recorded after the fact with
+        ``record_usage`` has ``outcome`` ``None``.
     """
 
 

@@ -12,6 +12,8 @@ whose prices use units we do not compute falls back to ``calc_price`` itself.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -34,6 +36,14 @@ _REFRESH_S = 3600.0
 
 class UnknownModel(LookupError):
     """genai-prices has no price for this model."""
+
+    reason = "unknown_model"
+
+
+class PricesUnavailable(UnknownModel):
+    """genai-prices cannot be imported in this process (forked while it was importing)."""
+
+    reason = "prices_unavailable"
 
 
 class Cost(NamedTuple):
@@ -146,6 +156,9 @@ def _lookup(model: str, provider: str | None) -> _Entry:
     elif entry is not None:
         raise entry  # type: ignore[misc]
     now = time.monotonic()
+    if _unavailable:
+        raise PricesUnavailable("genai-prices could not load in this process (forked while it was loading)")
+
     try:
         info, provider_id = _find(model, provider)
     except LookupError as exc:
@@ -263,10 +276,126 @@ def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int,
     return Cost(float(r.total_price), float(r.input_price), float(r.output_price))
 
 
-def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:
-    """Import genai-prices and look models up ahead of time (call off the hot path)."""
-    import genai_prices  # noqa: F401
+# --- loading the price data off the caller's timeline -------------------------------------
+# Importing genai-prices and reading its data takes 0.1 to 0.3 s, once per process. Set-up
+# starts ``load`` on a background thread, and the first workflow waits for it (``ready``)
+# before its span starts, so no span runs beside the load or includes it. A model call
+# that arrives before it has loaded all the same (a workflow started through the hooks
+# directly, a load slower than the wait) is priced when it has (``when_loaded``).
 
+_loaded = threading.Event()  # set once the data is loaded and every waiter has run
+_imported = threading.Event()  # set once the import is over (see _after_fork_in_child)
+_load_lock = threading.Lock()
+_load_done = False  # the data is loaded (waiters may still be running)
+_waiters: list[Any] = []
+_loader_started = False
+_had_waiters = False
+_unavailable = False  # a child forked in the middle of the import (see _after_fork_in_child)
+
+
+def loaded() -> bool:
+    """True once the price data is loaded: ``cost_usd`` then never waits for it."""
+    return _load_done
+
+
+def load() -> None:
+    """Load the price data (idempotent), then run the ``when_loaded`` callbacks, in order."""
+    global _load_done
+    if not _load_done:
+        try:
+            from genai_prices import data_snapshot
+
+            snapshot = data_snapshot.get_snapshot()
+            try:  # a first look-up compiles what every look-up uses (~1 ms)
+                snapshot.find_provider_model("claude-sonnet-4-5", None, "anthropic", None)
+            except LookupError:
+                pass
+        except Exception as exc:  # noqa: BLE001 - pricing then fails per call, reported there
+            from otel_agents.safety import report
+
+            report("pricing load", exc)
+        finally:
+            _imported.set()
+    with _load_lock:
+        first = not _load_done
+        _load_done = True
+        waiters = _waiters[:]
+        _waiters.clear()
+    for callback in waiters:
+        try:
+            callback()
+        except Exception as exc:  # noqa: BLE001
+            from otel_agents.safety import report
+
+            report("pricing waiter", exc)
+    if first:
+        _loaded.set()
+
+
+def start_loading() -> None:
+    """Start ``load`` on a background thread (signals blocked in it), once per process."""
+    global _loader_started
+    with _load_lock:
+        if _loader_started or _load_done:
+            return
+        _loader_started = True
+    from otel_agents import threads
+
+    threads.start_daemon(load, "otel-agents-prices")
+
+
+def when_loaded(callback: Any) -> bool:
+    """Call ``callback()`` (on the loading thread) once the data is loaded and return True;
+    if it already is, return False without calling it (the caller prices now)."""
+    global _had_waiters
+    with _load_lock:
+        if _load_done:
+            return False
+        _waiters.append(callback)
+        _had_waiters = True
+    start_loading()
+    return True
+
+
+def ready(timeout: float) -> bool:
+    """Wait at most ``timeout`` seconds for the data (loading it in the background if no
+    load is under way: a forked child); True once it is loaded."""
+    if _load_done:
+        return True
+    start_loading()
+    return _loaded.wait(timeout)
+
+
+def wait_loaded(timeout: float | None = 10.0) -> bool:
+    """Wait until the calls waiting for the data are priced (at exit); False on timeout."""
+    if not _had_waiters:
+        return True  # nothing waits for it
+    return _loaded.wait(timeout)
+
+
+def _after_fork_in_child() -> None:
+    """The loader thread is not running here. A child forked after the import loads the
+    data itself; one forked in the middle of it cannot import genai-prices (its module locks
+    belong to a thread it does not have): there every cost is unknown, said so, not $0."""
+    global _load_lock, _loaded, _loader_started, _had_waiters, _load_done, _unavailable
+    if _load_done:
+        return
+    _load_lock = threading.Lock()  # the loader may have held it at the fork
+    _loaded = threading.Event()
+    _loader_started = _had_waiters = False
+    _waiters.clear()  # the parent's spans; the parent ends them
+    if not _imported.is_set() and "genai_prices" in sys.modules:
+        _unavailable = _load_done = True
+        _loaded.set()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:
+    """Load the price data now and look models up ahead of time (call off the hot path)."""
+    load()
     for model, provider in models:
         try:
             _lookup(model, provider)

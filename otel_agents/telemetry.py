@@ -150,19 +150,11 @@ def setup(
         return rt
 
 
-_warmed = False
-
-
 def _warm_prices() -> None:
-    """Import genai-prices (~0.2 s) on a background thread, not on the first model call."""
-    global _warmed
-    if _warmed:
-        return
-    _warmed = True
-    from otel_agents import threads
-    from otel_agents.pricing import warm
+    """Load the price data (~0.2 s) on a background thread (once), not in a span."""
+    from otel_agents.pricing import start_loading
 
-    threads.start_daemon(warm, "otel-agents-prices")
+    start_loading()
 
 
 def _attach_sinks(rt: Runtime) -> None:
@@ -211,6 +203,9 @@ def shutdown() -> None:
     rt = _runtime
     if rt is None:
         return
+    from otel_agents.pricing import wait_loaded
+
+    wait_loaded()  # model calls still waiting for the price data end first (see pricing.when_loaded)
     for proc in rt.processors:
         try:
             proc.shutdown()

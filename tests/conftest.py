@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_agents import safety, telemetry
+from otel_agents import pricing, safety, telemetry
 from otel_agents.config import load_config
 from otel_agents.plugins import PluginManager, new_plugin_manager, set_plugin_manager
 
@@ -40,6 +40,7 @@ def make_runtime(exporter: InMemorySpanExporter):
     """Build a runtime on a fresh provider exporting to ``exporter``; no sinks by default."""
 
     def make(pm: PluginManager | None = None, *, with_sinks: bool = False, config=None) -> telemetry.Runtime:
+        pricing.load()  # as an executor's start-up would: no model call waits for the price data
         pm = pm or new_plugin_manager(load_entry_points=False)
         set_plugin_manager(pm)
         return telemetry.setup(

@@ -127,7 +127,7 @@ def test_demo_failure_rows_are_timeouts(demo_home):
         tools = [dict(r) for r in conn.execute(
             "SELECT tool_name, call_id, error_category FROM tool_calls WHERE status = 'failed'")]
     assert steps == [
-        {"attempt": 1, "status": "failed", "error_type": "DemoTimeout", "error_category": "timeout",
+        {"attempt": 1, "status": "failed", "error_type": "otel_agents.demo.DemoTimeout", "error_category": "timeout",
          "agent": "tester", "model": "claude-haiku-4-5", "skill": "test-skill", "command": "/test",
          "cost_usd": 0.006325},
         {"attempt": 2, "status": "completed", "error_type": None, "error_category": None,
@@ -163,7 +163,7 @@ def test_demo_attempt_views(demo_home):
     assert {k: cycle[0][k] for k in ("phase_name", "agent", "failures", "fix_attempts", "resolved",
                                      "error_type", "error_category")} == {
         "phase_name": "test", "agent": "tester", "failures": 1, "fix_attempts": 1, "resolved": 1,
-        "error_type": "DemoTimeout", "error_category": "timeout"}
+        "error_type": "otel_agents.demo.DemoTimeout", "error_category": "timeout"}
     assert {a: (m["attempts"], m["successes"], m["failures"], m["retries"]) for a, m in agents.items()} == {
         "planner": (1, 1, 0, 0), "coder": (1, 1, 0, 0), "tester": (2, 1, 1, 1), "reviewer": (1, 1, 0, 0)}
 

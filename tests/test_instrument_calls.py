@@ -150,10 +150,10 @@ def test_exception_keeps_type_traceback_and_is_recorded(traced, exporter):
     assert frames[-1].name == "run" and frames[-1].line == 'raise Boom("workflow exploded")'
     (wf,) = [s for s in exporter.get_finished_spans() if s.name == "invoke_workflow nightly"]
     assert wf.status.status_code is StatusCode.ERROR
-    assert wf.attributes[A.ERROR_TYPE] == "Boom"
+    assert wf.attributes[A.ERROR_TYPE] == f"{mod.__name__}.Boom"
     assert wf.attributes[A.ERROR_MESSAGE] == "Boom: workflow exploded"
     assert [e.name for e in wf.events] == ["exception"]
-    assert wf.events[0].attributes["exception.type"].endswith(".Boom")
+    assert wf.events[0].attributes["exception.type"] == f"{mod.__name__}.Boom"
 
 
 def test_outcome_from_result_fails_without_exception(traced, exporter):
@@ -503,3 +503,25 @@ def test_arguments_defaults_keyword_only_and_kwargs(traced, exporter):
         ("execute_tool Read", "c-default", None),
     ]
     assert problems() == []
+
+
+@pytest.mark.parametrize(("exc", "outcome"), [
+    ("SystemExit(0)", "success"), ("SystemExit(3)", "failure"), ("KeyboardInterrupt()", "abandoned")])
+def test_a_mapped_step_outside_a_workflow_ends_its_implicit_workflow_as_the_exception_means(
+        traced, exporter, monkeypatch, exc, outcome):
+    monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")  # the implicit workflow is reported
+    mod = traced(f"""
+        def work():
+            raise {exc}
+    """, """
+        [[instrument.step]]
+        target = "MOD:work"
+        name = "'work'"
+    """)
+    with pytest.raises(BaseException) as info:
+        mod.work()
+    assert type(info.value).__name__ == exc.split("(")[0]
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert sorted(spans) == ["invoke_workflow implicit", "step work"]
+    assert {n: s.attributes[A.OUTCOME] for n, s in spans.items()} == {
+        "invoke_workflow implicit": outcome, "step work": outcome}

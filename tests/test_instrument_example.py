@@ -38,18 +38,29 @@ RUN_ID = "example-run-0001"
 _TIME_WORDS = ("time", "nano", "duration", "_at", "day", "bottleneck", "recovery", "idle")
 
 
+#: The demo's exception and the example's are two classes of one name, in two modules
+#: (``error.type`` and ``exception.type`` are fully qualified class names).
+_SAME_CLASS = ("sdlc_executor.tools.DemoTimeout", "otel_agents.demo.DemoTimeout")
+
+
+def _same_class(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(*_SAME_CLASS)
+    if isinstance(value, dict):
+        return {k: _same_class(v) for k, v in value.items()}
+    return value
+
+
 def _timeless(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if not any(w in k for w in _TIME_WORDS)}
+    return {k: _same_class(v) for k, v in record.items() if not any(w in k for w in _TIME_WORDS)}
 
 
 def _normal_span(record: dict[str, Any]) -> dict[str, Any]:
     out = _timeless(record)
     events = []
     for event in record["events"]:
-        attrs = dict(event["attributes"])
+        attrs = _same_class(dict(event["attributes"]))
         attrs.pop("exception.stacktrace", None)
-        if "exception.type" in attrs:
-            attrs["exception.type"] = attrs["exception.type"].rsplit(".", 1)[-1]
         events.append({"name": event["name"], "attributes": attrs})
     out["events"] = events
     return out

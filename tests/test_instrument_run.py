@@ -258,7 +258,7 @@ def test_run_keeps_the_exception_and_records_it(tmp_path):
     wf = by_name["invoke_workflow batch"][0]
     failed = [s for s in by_name["invoke_agent coder"] if s["status"] == "ERROR"]
     assert wf["status"] == "ERROR" and len(failed) == 1
-    assert failed[0]["attributes"][A.ERROR_TYPE] == "Crash"
+    assert failed[0]["attributes"][A.ERROR_TYPE] == f"{module}.Crash"
     assert failed[0]["attributes"][A.ERROR_MESSAGE] == "Crash: agent crashed on crash"
     assert failed[0]["events"][0]["attributes"]["exception.type"] == f"{module}.Crash"
 

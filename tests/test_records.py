@@ -114,7 +114,7 @@ def test_the_demo_failure_is_a_timeout_and_its_retry_is_attempt_two(demo_records
     ]
     failed = testers[0]
     assert failed["success"] is False
-    assert failed["error_type"] == "DemoTimeout"
+    assert failed["error_type"] == "otel_agents.demo.DemoTimeout"
     assert failed["error_message"] == "DemoTimeout: pytest exceeded 120s"
     assert failed["error_category"] == "timeout"
     assert (failed["agent"], failed["skill"], failed["command"], failed["model"]) == (

@@ -14,6 +14,7 @@ whose end is replayed from another process keeps its identity.
 from __future__ import annotations
 
 import operator
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -31,11 +32,13 @@ from otel_agents.events import (
     StepEvent,
     ToolCallEvent,
     WorkflowEvent,
+    exception_type,
 )
 from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import call_hook
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.pricing import UnknownModel, cost_usd, warn_invalid_usage
+from otel_agents.pricing import loaded as _prices_loaded
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
 
 if TYPE_CHECKING:
@@ -44,7 +47,9 @@ if TYPE_CHECKING:
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_FAILURE = Outcome.FAILURE
 _totals_lock = threading.Lock()
+_exit_wait_registered = False
 
 # Hot-path aliases of attribute names (module globals are faster to read than ``A.X``).
 _KIND = A.KIND
@@ -159,6 +164,13 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     """Set cost attributes; returns (cost, unavailable reason)."""
     if usage.cost is not None:
         cost, source = float(usage.cost), "provider"
+    elif not (usage.input_tokens or usage.output_tokens):
+        # no usage reported (a timed call that never got one): the tokens and the cost are
+        # unknown, not 0
+        for key in (_U_INPUT, _U_OUTPUT, _U_CACHE_READ, _U_CACHE_WRITE):
+            attrs.pop(key, None)
+        attrs[A.COST_UNAVAILABLE_REASON] = "no_usage"
+        return None, "no_usage"
     else:
         try:
             cost = cost_usd(
@@ -171,8 +183,8 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
                 usage.cache_write_1h_tokens,
             )
             source = "local"
-        except UnknownModel:
-            reason = "unknown_model"
+        except UnknownModel as exc:
+            reason = exc.reason
             attrs[A.COST_UNAVAILABLE_REASON] = reason
             return None, reason
         except ValueError as exc:
@@ -185,6 +197,27 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     attrs[A.GEN_AI_USAGE_COST_SOURCE] = source
     attrs[A.GEN_AI_USAGE_COST] = cost
     return cost, None
+
+
+def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) -> None:
+    """A failed span: ``error.type`` and the message into ``attrs``, an ``exception`` event
+    and status ERROR on ``span``."""
+    etype = ev.resolved_error_type or "_OTHER"
+    attrs[A.ERROR_TYPE] = etype
+    msg = ev.error_message
+    if msg:
+        msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
+        attrs[A.ERROR_MESSAGE] = msg[:1000]
+    err = ev.error
+    if isinstance(err, BaseException):
+        # not the SDK's record_exception: it adds the deprecated exception.escaped.
+        # The stack trace ends with the message: redacted like it.
+        span.add_event(A.EVENT_EXCEPTION, {
+            A.EXCEPTION_TYPE: exception_type(err), A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
+            A.EXCEPTION_STACKTRACE: _stacktrace(err)})
+    else:
+        span.add_event(A.EVENT_EXCEPTION, {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: msg or ""})
+    span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
 
 
 def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
@@ -228,6 +261,13 @@ class SpansPlugin:
         self._open: dict[tuple[str, str], _State] = {}
         self._rt: Runtime | None = None
         self._span_ending: Any = None  # the span_ending hook caller, once bound
+        # Only until the price data has loaded (see ``_hold``): the open spans above model
+        # calls waiting for it (with how many), those calls, and the ends of those spans.
+        self._held: dict[_State, int] | None = None
+        self._waiting: list[tuple[ModelUsage, Any, _State | None]] = []
+        self._deferred: list[tuple[str, LifecycleEvent, _State]] = []
+        self._hold_lock = threading.Lock()
+        self._held_pid = 0
 
     def bind(self, rt: Runtime) -> None:
         self._rt = rt
@@ -332,13 +372,16 @@ class SpansPlugin:
         state = self._open[(ev.workflow_id, ev.key)] = self._start(kind, ev, name, attrs)
         return state
 
-    def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any) -> None:
-        state = self._open.pop((ev.workflow_id, ev.key), None)
+    def _finish(self, kind: str, ev: LifecycleEvent, rebuild: Any, state: _State | None = None) -> None:
         if state is None:
-            # The start was seen in another process (or never): build the span now, with
-            # the event's own start time, under its derived parent.
-            name, attrs = rebuild(ev)
-            state = self._start(kind, ev, name, attrs)
+            state = self._open.pop((ev.workflow_id, ev.key), None)
+            if state is None:
+                # The start was seen in another process (or never): build the span now, with
+                # the event's own start time, under its derived parent.
+                name, attrs = rebuild(ev)
+                state = self._start(kind, ev, name, attrs)
+            elif self._held is not None and self._defer(kind, ev, state):
+                return
         span = state.span
         outcome = ev.outcome or (Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS)
         if kind == _KIND_TOOL_CALL:
@@ -350,19 +393,7 @@ class SpansPlugin:
             if kind == _KIND_WORKFLOW:
                 end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
         if outcome is Outcome.FAILURE:
-            etype = ev.resolved_error_type or "_OTHER"
-            end_attrs[A.ERROR_TYPE] = etype
-            msg = ev.error_message
-            if msg:
-                msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
-                end_attrs[A.ERROR_MESSAGE] = msg[:1000]
-            if isinstance(ev.error, BaseException):
-                # the stack trace ends with the message: redacted like it
-                span.record_exception(ev.error, attributes={
-                    "exception.message": valid_text(redact(str(ev.error))), "exception.stacktrace": _stacktrace(ev.error)})
-            else:
-                span.add_event(A.EVENT_EXCEPTION, {"exception.type": etype, "exception.message": msg or ""})
-            span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
+            _failure(span, ev, end_attrs)
         if ev.attributes:
             end_attrs.update(ev.attributes)
         if totals is None and ev.result is not None:
@@ -518,12 +549,25 @@ class SpansPlugin:
             attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
         if usage.cache_write_1h_tokens:
             attrs[A.USAGE_CACHE_WRITE_1H_INPUT_TOKENS] = usage.cache_write_1h_tokens
-        cost, _reason = _cost_attrs(usage, attrs)
+        wait = usage.cost is None and not _prices_loaded() and (usage.input_tokens or usage.output_tokens)
+        if not wait:
+            cost, _reason = _cost_attrs(usage, attrs)
+        outcome = usage.outcome
+        if outcome is not None:  # a timed call (model_call)
+            attrs[_OUTCOME] = outcome._value_
         if usage.attributes:
             attrs.update(usage.attributes)
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node = self._open_span(usage, f"{_OP_CHAT} {usage.model}", attrs, _CLIENT)
+        if outcome is _FAILURE:
+            failed: dict[str, Any] = {}
+            _failure(span, usage, failed)
+            span.set_attributes(failed)
+        if wait:
+            if self._hold(usage, span, node):
+                return
+            cost = _price_later(usage, span)  # loaded meanwhile
         # Roll the call up into every open ancestor.
         if node is not None:
             i, o, cr, cw = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
@@ -544,6 +588,90 @@ class SpansPlugin:
         if hook._hookimpls:
             _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
+
+
+    # --- model calls that arrive before the price data ---------------------------------------
+    def _hold(self, usage: ModelUsage, span: Any, node: _State | None) -> bool:
+        """Price ``usage`` once the price data has loaded, on the loading thread: roll its
+        tokens up now, and end its span, and the spans above it, then. Their timestamps are
+        taken as they end here, so loading is never part of the caller's spans or time.
+        False when the data loaded meanwhile (the caller prices it now)."""
+        global _exit_wait_registered
+        with self._hold_lock:
+            held = self._held
+            if held is not None and self._held_pid != os.getpid():  # forked: the parent's, not ours
+                held = self._held = None
+                self._waiting, self._deferred = [], []
+            if held is None:
+                from otel_agents import pricing
+
+                if not pricing.when_loaded(self._release):
+                    return False
+                held = self._held = {}
+                self._held_pid = os.getpid()
+                if not _exit_wait_registered:  # after the sinks' own: runs before them at exit
+                    _exit_wait_registered = True
+                    import atexit
+
+                    atexit.register(pricing.wait_loaded)
+            self._waiting.append((usage, span, node))
+            with _totals_lock:
+                while node is not None:
+                    held[node] = held.get(node, 0) + 1
+                    node.input_tokens += usage.input_tokens
+                    node.output_tokens += usage.output_tokens
+                    node.cache_read_tokens += usage.cache_read_tokens
+                    node.cache_write_tokens += usage.cache_write_tokens
+                    node.reasoning_tokens += usage.reasoning_tokens
+                    node.model_calls += 1
+                    node = node.parent
+        return True
+
+    def _defer(self, kind: str, ev: LifecycleEvent, state: _State) -> bool:
+        """Hold the end of a span above a call waiting for its price; False if none waits."""
+        with self._hold_lock:
+            held = self._held
+            if held is None or not held.get(state):
+                return False
+            if ev.end_time is None:
+                ev.end_time = time.time_ns()  # it ends now, whenever its span is ended
+            self._deferred.append((kind, ev, state))
+            return True
+
+    def _release(self) -> None:
+        """The price data has loaded: price the waiting calls, end their spans, then the
+        spans whose end was held, in the order they ended."""
+        with self._hold_lock:
+            held = self._held or {}
+            waiting, self._waiting = self._waiting, []
+            hook = self._span_ending or self.rt.pm.hook.span_ending
+            for usage, span, node in waiting:
+                cost = _price_later(usage, span)
+                with _totals_lock:
+                    while node is not None:
+                        held[node] -= 1
+                        if cost is None:
+                            node.unpriced_model_calls += 1
+                        else:
+                            node.cost += cost
+                        node = node.parent
+                if hook._hookimpls:
+                    _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
+                span.end(usage.end_time)
+            deferred, self._deferred = self._deferred, []
+            for kind, ev, state in deferred:
+                self._finish(kind, ev, None, state)
+            self._held = None
+
+
+def _price_later(usage: ModelUsage, span: Any) -> float | None:
+    """Price a call whose span is already started; its own ``attributes`` still win."""
+    attrs: dict[str, Any] = {}
+    cost, _reason = _cost_attrs(usage, attrs)
+    for key in usage.attributes:
+        attrs.pop(key, None)
+    span.set_attributes(attrs)
+    return cost
 
 
 def plugin() -> SpansPlugin:

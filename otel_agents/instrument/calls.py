@@ -391,7 +391,7 @@ class Call:
                     self._usage(rule)
             for rule, handle in reversed(self.handles):
                 if rule is None:
-                    self._end_implicit(handle, exc)
+                    handle.finish(exc)
                 else:
                     self._end(rule, handle, exc)
         except Exception as err:  # noqa: BLE001
@@ -433,26 +433,11 @@ class Call:
                 out[name] = _attribute_value(v)
         return out
 
-    @staticmethod
-    def _end_implicit(handle: _Handle, exc: BaseException | None) -> None:
-        if exc is None:
-            handle.stop()
-        elif isinstance(exc, Exception):
-            handle.fail(exc)
-        else:
-            handle.abandon()
-
     def _end(self, rule: Rule, handle: _Handle, exc: BaseException | None) -> None:
         for key, v in self._attributes(rule, exc).items():
             handle.set_attribute(key, v)
         if exc is not None:
-            if isinstance(exc, Exception):
-                handle.fail(exc)
-            elif isinstance(exc, SystemExit) and exc.code in (0, None):
-                handle.stop()
-            else:  # KeyboardInterrupt, CancelledError, GeneratorExit: interrupted
-                handle.event.error = exc
-                handle.abandon()
+            handle.finish(exc)  # a clean sys.exit succeeds; KeyboardInterrupt, cancellation abandon
             return
         end = self.fields(rule, END)
         if "result" in end:
