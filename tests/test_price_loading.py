@@ -156,6 +156,6 @@ def test_a_child_forked_while_the_prices_load_never_hangs_nor_guesses(tmp_path):
     assert sorted(spans) == ["chat claude-sonnet-4-5", "invoke_workflow child", "invoke_workflow parent", "step s"]
     assert spans["invoke_workflow parent"]["attrs"]["otel_agents.rollup.cost.amount"] == COST
     child = spans["invoke_workflow child"]["attrs"]
-    # forked after the import: priced; in the middle of it: unpriced, never $0 for a priced call
-    assert (child["otel_agents.rollup.cost.amount"], child["otel_agents.rollup.unpriced_model_calls"]) in (
-        (COST, "0"), (0.0, "1"))
+    # forked after the import: priced; in the middle of it: unpriced (no cost at all), never $0
+    assert (child.get("otel_agents.rollup.cost.amount"), child["otel_agents.rollup.unpriced_model_calls"]) in (
+        (COST, "0"), (None, "1"))
