@@ -35,7 +35,7 @@ from otel_agents.errors import categorize
 from otel_agents.report import logical
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "3"
+FORMAT = "4"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -67,15 +67,18 @@ TABLES: tuple[Table, ...] = (
         ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
         ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
         ("idle_time_seconds", D), ("bottleneck_phase", V), ("bottleneck_seconds", D), ("retry_count", I),
-        ("phase_count", I), ("step_count", I), ("tool_call_count", I), *_ERR)),
+        ("phase_count", I), ("step_count", I), ("tool_call_count", I), ("trace_id", V), ("model_call_count", I),
+        ("unpriced_model_calls", I), *_ERR)),
     Table("ph", "phase_logs", "record_id", (
         ("record_id", V), ("workflow_id", V), ("phase_name", V), ("phase_number", I), ("outcome", V),
-        ("start_unix_nano", I), ("end_unix_nano", I), ("day", V), ("duration_seconds", D), ("cost_usd", D), *_ERR)),
+        ("start_unix_nano", I), ("end_unix_nano", I), ("day", V), ("duration_seconds", D), ("cost_usd", D),
+        ("unpriced_model_calls", I), *_ERR)),
     Table("st", "step_executions", "record_id", (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("task_id", V), ("session_id", V), ("model", V), ("attempt", I), ("outcome", V), ("start_unix_nano", I),
         ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
-        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I), *_ERR)),
+        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
+        ("unpriced_model_calls", I), *_ERR)),
     Table("tc", "tool_calls", "record_id", (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("tool_name", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
@@ -94,7 +97,7 @@ _DERIVED = (
     "CREATE TABLE IF NOT EXISTS step_tools (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
     " n_tools BIGINT, n_failed BIGINT, seq VARCHAR)",
     "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR, n BIGINT,"
-    " cost_share DOUBLE)",
+    " step_cost DOUBLE, step_unpriced BIGINT)",
     "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR,"
     " arguments_sha256 VARCHAR, n BIGINT)",
     f"CREATE TABLE IF NOT EXISTS steps_logical ({logical.COLUMNS})",
@@ -339,10 +342,9 @@ def _summarise_tools(con: Any, lo: int) -> None:
         [ARROW],
     )
     con.execute(f"""INSERT INTO step_tool_counts
-                    SELECT c.*, s.cost_usd * c.n / t.n_tools FROM (
+                    SELECT c.*, s.cost_usd, s.unpriced_model_calls FROM (
                         SELECT parent_id, any_value(workflow_id) AS workflow_id, {name} AS tool_name, count(*) AS n
                         FROM {src} GROUP BY parent_id, {name}) AS c
-                    JOIN step_tools AS t ON t.parent_id = c.parent_id
                     LEFT JOIN st AS s ON s.record_id = c.parent_id""")  # noqa: S608
     con.execute(f"""INSERT INTO tool_dups
                     SELECT parent_id, any_value(workflow_id), {name}, arguments_sha256, count(*)
@@ -364,12 +366,12 @@ def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     )
 
 
-def _cost_shares(con: Any, lo_st: int) -> None:
-    """A tool's share of its step's cost, for steps copied after ``lo_st`` whose tools came earlier."""
+def _step_costs(con: Any, lo_st: int) -> None:
+    """The cost (and unpriced calls) of the step that made the tool calls, for steps copied after
+    ``lo_st`` whose tools came earlier."""
     con.execute(
-        """UPDATE step_tool_counts SET cost_share = s.cost_usd * step_tool_counts.n / t.n_tools
-           FROM st AS s, step_tools AS t
-           WHERE s.rid > ? AND s.record_id = step_tool_counts.parent_id AND t.parent_id = step_tool_counts.parent_id""",
+        """UPDATE step_tool_counts SET step_cost = s.cost_usd, step_unpriced = s.unpriced_model_calls
+           FROM st AS s WHERE s.rid > ? AND s.record_id = step_tool_counts.parent_id""",
         [lo_st],
     )
 
@@ -508,7 +510,7 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])
             if stats.copied.get("st") and old["tc"] > 0:  # tools summarised by an earlier sync
-                _cost_shares(con, old["st"])
+                _step_costs(con, old["st"])
             lap = stats.lap("tool summaries", lap)
             if stats.copied.get("st") or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]:
                 _logical_steps(con, old["st"])
