@@ -28,21 +28,6 @@ NONE = "(none)"
 #: Fewer step attempts or runs than this, and a model is not ranked.
 MIN_SAMPLE = 3
 
-#: The wall-clock time of the logical steps in ``v_lg``: per run, the elapsed time of the union
-#: of their [first start, last end] intervals (gaps and islands), summed over the runs.
-UNION_WALL_SQL = """
-WITH m AS (
-    SELECT workflow_id, first_start AS s, last_end AS e,
-           max(last_end) OVER (PARTITION BY workflow_id ORDER BY first_start, last_end
-                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
-    FROM v_lg WHERE first_start IS NOT NULL AND last_end IS NOT NULL),
-g AS (
-    SELECT workflow_id, s, e, sum(CASE WHEN reach IS NULL OR s > reach THEN 1 ELSE 0 END)
-           OVER (PARTITION BY workflow_id ORDER BY s, e ROWS UNBOUNDED PRECEDING) AS island
-    FROM m)
-SELECT sum(span) / 1e9 AS wall FROM (SELECT max(e) - min(s) AS span FROM g GROUP BY workflow_id, island)
-"""
-
 _CYCLES = "(SELECT *, (last_end - ff_end) / 1e9 AS cycle_seconds FROM v_lg WHERE ff_end IS NOT NULL)"
 
 
@@ -67,7 +52,7 @@ def _steps(con: Any, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                            sum(exec_seconds) AS exec,
                            sum(greatest(0.0, (last_end - first_start) / 1e9 - exec_seconds)) AS idle
                     FROM v_lg""")
-    s["wall"] = one(con, UNION_WALL_SQL).get("wall")
+    s["wall"] = one(con, "SELECT sum(wall) AS wall FROM v_wall").get("wall")
     n = int(s.get("steps") or 0)
     attempts = int(s.get("attempts") or 0)
     summary = {
@@ -175,19 +160,13 @@ def _rank(items: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _models(con: Any) -> dict[str, Any]:
     """Per model, from its own model calls (and the step attempts they served)."""
     found = rows(con, f"""
-        WITH per AS (
-            SELECT model, parent_id, any_value(workflow_id) AS workflow_id, count(*) AS calls,
-                   count(*) FILTER (WHERE outcome = 'failure') AS failed, sum(cost_usd) AS cost,
-                   count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced, sum(duration_seconds) AS seconds
-            FROM v_mc GROUP BY model, parent_id)
-        SELECT COALESCE(per.model, '{NONE}') AS model, COALESCE(w.complexity, '{NONE}') AS complexity,
-               GROUPING(w.complexity) AS whole, sum(per.calls) AS calls, sum(per.failed) AS failed,
-               count(s.record_id) AS steps, count(*) FILTER (WHERE s.outcome = 'success') AS successes,
-               count(DISTINCT per.workflow_id) AS workflows, sum(per.cost) AS cost, sum(per.unpriced) AS unpriced,
-               sum(per.seconds) AS seconds
-        FROM per LEFT JOIN st AS s ON s.record_id = per.parent_id
-        LEFT JOIN wf AS w ON w.workflow_id = per.workflow_id
-        GROUP BY GROUPING SETS ((per.model), (per.model, w.complexity))""")  # noqa: S608 - fixed SQL
+        SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
+               GROUPING(complexity) AS whole, count(*) AS calls, count(*) FILTER (WHERE outcome = 'failure') AS failed,
+               count(*) FILTER (WHERE first_in_step AND step_outcome IS NOT NULL) AS steps,
+               count(*) FILTER (WHERE first_in_step AND step_outcome = 'success') AS successes,
+               count(DISTINCT workflow_id) AS workflows, sum(cost_usd) AS cost,
+               count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced, sum(duration_seconds) AS seconds
+        FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""")  # noqa: S608 - fixed SQL
 
     def item(r: dict[str, Any]) -> dict[str, Any]:
         calls, unpriced = int(r["calls"]), int(r["unpriced"] or 0)

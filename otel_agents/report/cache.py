@@ -87,7 +87,8 @@ TABLES: tuple[Table, ...] = (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("model", V), ("provider", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
         ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("cost_usd", D)), extra=(("template", V),)),
+        ("cost_usd", D)),
+        extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN"))),
 )
 TABLE = {t.name: t for t in TABLES}
 _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
@@ -102,6 +103,7 @@ _DERIVED = (
     " arguments_sha256 VARCHAR, n BIGINT)",
     f"CREATE TABLE IF NOT EXISTS steps_logical ({logical.COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS tasks_all ({logical.TASK_COLUMNS})",
+    "CREATE TABLE IF NOT EXISTS wall_union (workflow_id VARCHAR, wall DOUBLE)",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
 #: Separator of a tool sequence: ``Read→Edit→Bash``.
@@ -147,7 +149,7 @@ def _create(con: Any) -> None:
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all"):
+    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", "wall_union"):
         con.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - fixed names
 
 
@@ -355,15 +357,41 @@ def _summarise_tools(con: Any, lo: int) -> None:
 
 
 def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
-    """Each model call's workflow template (cost by template without a join at report time)."""
+    """Each model call's workflow template and complexity (cost by template, models by
+    complexity, without a join at report time)."""
     con.execute(
-        """UPDATE mc SET template = w.template
-           FROM (SELECT workflow_id, template FROM wf
+        """UPDATE mc SET template = w.template, complexity = w.complexity
+           FROM (SELECT workflow_id, template, complexity FROM wf
                  WHERE rid > ? OR workflow_id IN (SELECT unnest(?::VARCHAR[]))
                     OR workflow_id IN (SELECT workflow_id FROM mc WHERE rid > ?)) AS w
-           WHERE mc.workflow_id = w.workflow_id AND mc.template IS DISTINCT FROM w.template""",
+           WHERE mc.workflow_id = w.workflow_id
+             AND (mc.template IS DISTINCT FROM w.template OR mc.complexity IS DISTINCT FROM w.complexity)""",
         [old["wf"], refreshed, old["mc"]],
     )
+
+
+def _step_links(con: Any, old: dict[str, int]) -> None:
+    """Each model call's step attempt outcome, and whether it is the first call of its model in
+    that attempt (so "which model works best" counts each attempt once per model, without a
+    join at report time); for the calls and steps copied since ``old``."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE mc_steps AS
+           SELECT DISTINCT parent_id FROM mc WHERE rid > ? AND parent_id IS NOT NULL
+           UNION SELECT record_id FROM st WHERE rid > ?""",
+        [old["mc"], old["st"]],
+    )
+    con.execute(
+        """UPDATE mc SET step_outcome = s.outcome
+           FROM (SELECT record_id, outcome FROM st WHERE record_id IN (SELECT parent_id FROM mc_steps)) AS s
+           WHERE mc.parent_id = s.record_id AND mc.step_outcome IS DISTINCT FROM s.outcome"""
+    )
+    con.execute(
+        """UPDATE mc SET first_in_step = (mc.rid = f.first)
+           FROM (SELECT parent_id, model, min(rid) AS first FROM mc
+                 WHERE parent_id IN (SELECT parent_id FROM mc_steps) GROUP BY parent_id, model) AS f
+           WHERE mc.parent_id = f.parent_id AND mc.model IS NOT DISTINCT FROM f.model"""
+    )
+    con.execute("DROP TABLE mc_steps")
 
 
 def _step_costs(con: Any, lo_st: int) -> None:
@@ -381,6 +409,7 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     runs: a few steps each, found by plain equality)."""
     if lo_st == 0:
         con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO wall_union {logical.wall_sql('steps_logical')}")  # noqa: S608 - fixed SQL
         return
     con.execute("""CREATE OR REPLACE TEMP TABLE touched AS
                    SELECT DISTINCT workflow_id FROM st
@@ -389,6 +418,9 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     con.execute("DELETE FROM steps_logical WHERE workflow_id IS NULL")  # runs without an id: recomputed whole
     source = ("(SELECT * FROM st WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)")
     con.execute(f"INSERT INTO steps_logical {logical.select_sql(source)}")  # noqa: S608 - fixed SQL
+    con.execute("DELETE FROM wall_union WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL")
+    steps = "(SELECT * FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
+    con.execute(f"INSERT INTO wall_union {logical.wall_sql(steps)}")  # noqa: S608 - fixed SQL
     con.execute("DROP TABLE touched")
 
 
@@ -506,6 +538,8 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
                 stats.refreshed_workflows = len(stale)
             if stats.copied.get("mc") or stats.copied.get("wf") or stale:
                 _templates(con, old, stale)
+            if stats.copied.get("mc") or stats.copied.get("st"):
+                _step_links(con, old)
             lap = stats.lap("workflow refresh", lap)
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])

@@ -78,3 +78,17 @@ SELECT task_id, 'step', count(*), count(*) FILTER (WHERE outcome = 'success'), c
        COALESCE(sum(unpriced_model_calls), 0)
 FROM {steps} WHERE task_id IS NOT NULL GROUP BY task_id
 """  # noqa: S608 - fixed SQL around fixed source names
+
+
+def wall_sql(source: str) -> str:
+    """SELECT of each run's wall-clock time (seconds) of the logical steps in ``source``: the
+    elapsed time of the union of their [first start, last end] intervals, so steps that ran in
+    parallel count once. Ordered by start, a step adds what it reaches past every earlier one."""
+    return f"""
+SELECT workflow_id, sum(greatest(0, e - greatest(s, COALESCE(reach, s)))) / 1e9 AS wall FROM (
+    SELECT workflow_id, first_start AS s, last_end AS e,
+           max(last_end) OVER (PARTITION BY workflow_id ORDER BY first_start, last_end
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+    FROM {source} WHERE first_start IS NOT NULL AND last_end IS NOT NULL)
+GROUP BY workflow_id
+"""  # noqa: S608 - fixed SQL around a fixed source name

@@ -1,6 +1,7 @@
 """The filtered views every report query reads: ``v_wf``, ``v_ph``, ``v_st``, ``v_tc``, ``v_mc``
 (workflows, phases, steps, tool calls, model calls), ``v_step_tools``, ``v_step_tool_counts``,
-``v_tool_dups`` (per-step tool summaries), ``v_lg`` (logical steps) and ``v_tasks`` (tasks).
+``v_tool_dups`` (per-step tool summaries), ``v_lg`` (logical steps), ``v_tasks`` (tasks) and
+``v_wall`` (each run's wall-clock time of its steps).
 
 Filter values live in tables filled with bound parameters, in an in-memory database attached
 under a name of our own (:class:`Scope`), so every cursor of the connection shares them; each
@@ -70,6 +71,7 @@ class Scope:
         if not f.empty:
             con.execute(f"CREATE OR REPLACE TABLE {a}.lg_selected AS {logical.select_sql('v_st')}")  # noqa: S608
             con.execute(f"CREATE OR REPLACE TABLE {a}.tasks_selected AS {logical.tasks_sql('v_wf', 'v_st')}")  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TABLE {a}.wall_selected AS {logical.wall_sql(f'{a}.lg_selected')}")  # noqa: S608
         self.views(con)
 
     def views(self, con: Any, *, base_only: bool = False) -> None:
@@ -91,6 +93,7 @@ class Scope:
         if not base_only:
             specs["v_lg"] = ("steps_logical" if f.empty else f"{a}.lg_selected", [])
             specs["v_tasks"] = ("tasks_all" if f.empty else f"{a}.tasks_selected", [])
+            specs["v_wall"] = ("wall_union" if f.empty else f"{a}.wall_selected", [])
         for view, (table, conds) in specs.items():
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table}{_where(conds)}")  # noqa: S608
 
