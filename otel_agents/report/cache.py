@@ -35,7 +35,7 @@ from otel_agents.errors import categorize
 from otel_agents.report import logical
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "4"
+FORMAT = "5"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
