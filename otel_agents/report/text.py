@@ -134,7 +134,8 @@ def _cost(c: dict[str, Any]) -> list[str]:
            f"Total {total_cost(c['total_usd'], c['unpriced_model_calls'])} over "
            f"{plural(c['model_calls'], 'model call')}.",
            f"Cache: {pct(cache['cache_share'])} of {plural(cache['input_tokens'], 'input token')} served from the "
-           f"cache, saving {usd(cache['savings_usd'])} net of the cache-write premium"
+           "cache" + (f", saving {usd(cache['savings_usd']) if cache['savings_usd'] is not None else 'unknown'} net of "
+                      "the cache-write premium" if cache["cache_read_tokens"] or cache["cache_write_tokens"] else "")
            + (f" (no price for {', '.join(cache['unpriced_models'])})" if cache["unpriced_models"] else "") + ".",
            f"Last 7 days {total_cost(t['last_7_days_usd'], t['last_7_days_unpriced_model_calls'])}, previous 7 days "
            f"{total_cost(t['previous_7_days_usd'], t['previous_7_days_unpriced_model_calls'])}"
