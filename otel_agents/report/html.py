@@ -7,7 +7,7 @@ from html import escape
 from typing import Any, Sequence
 
 from otel_agents.report import svg
-from otel_agents.report.text import (TEXT_DAYS, Num, active_filters, money, nothing_matched, num, pct, plural, sec,
+from otel_agents.report.text import (TEXT_DAYS, Num, active_filters, money, nothing_matched, num, pct, plural, saved, sec,
                                      total_cost, usd)
 
 _CSS = """
@@ -80,7 +80,7 @@ def _cost(c: dict[str, Any]) -> str:
              _table(("model", "input tokens", "from cache", "written to cache", "share", "saved"),
                     [[m["model"], num(m["input_tokens"]), num(m["cache_read_tokens"]), num(m["cache_write_tokens"]),
                       pct(m["cache_share"]),
-                      usd(m["savings_usd"]) if m["savings_usd"] is not None else "unpriced"]
+                      saved(m)]
                      for m in c["cache"]["by_model"]]),
              "<h3>Most expensive workflows</h3>",
              _table(("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),

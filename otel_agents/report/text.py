@@ -43,6 +43,13 @@ def total_cost(x: float | None, unpriced: int) -> str:
     return f"unknown ({calls})" if x is None else f"{usd(x)} + {calls}"
 
 
+def saved(m: dict[str, Any]) -> str:
+    """A model's cache savings: ``-`` when it used no cache, ``unpriced`` when it has no price."""
+    if not m["cache_read_tokens"] and not m["cache_write_tokens"]:
+        return DASH
+    return "unpriced" if m["savings_usd"] is None else usd(m["savings_usd"])
+
+
 def pct(x: float | None) -> str:
     return DASH if x is None else Num(f"{100 * x:.1f}%")
 
@@ -161,7 +168,7 @@ def _cost(c: dict[str, Any]) -> list[str]:
     out += ["", "Cache by model (savings net of the cache-write premium)"]
     out += table(("model", "input tokens", "from cache", "share", "saved"),
                  [[m["model"], num(m["input_tokens"]), num(m["cache_read_tokens"]), pct(m["cache_share"]),
-                   usd(m["savings_usd"]) if m["savings_usd"] is not None or not m["cache_read_tokens"] else "unpriced"]
+                   saved(m)]
                   for m in cache["by_model"]])
     out += ["", "Most expensive workflows"]
     out += table(("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
