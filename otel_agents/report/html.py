@@ -244,8 +244,7 @@ def _cards(report: dict[str, Any]) -> str:
         cache = c["cache"]
         cards[:0] = [_card("total cost", total_cost(c["total_usd"], c["unpriced_model_calls"]))]
         cards += [_card("served from cache", pct(cache["cache_share"])),
-                  _card("cache saved (net)", usd(cache["savings_usd"]) if cache["savings_usd"] is not None
-                        else "unpriced")]
+                  _card("cache saved (net)", saved(cache))]
     if "errors" in report:
         cards += [_card("errors (root causes)", num(report["errors"]["total"])),
                   _card("step attempt failure rate",

@@ -65,7 +65,8 @@ def hbars(items: Sequence[tuple[str, float]], fmt: Callable[[float], str], *, ti
         return '<p class="empty">no data</p>'
     label_w, bar_h, gap = 150, 18, 6
     top = max(v for _l, v in items) or 1.0
-    plot = width - label_w - 90
+    texts = list(notes) if notes is not None else [fmt(v) for _l, v in items]
+    plot = width - label_w - max(90, 7 * max(len(t) for t in texts) + 10)  # room for the longest value
     height = len(items) * (bar_h + gap) + 8
     body = []
     for i, (label, value) in enumerate(items):
@@ -73,8 +74,7 @@ def hbars(items: Sequence[tuple[str, float]], fmt: Callable[[float], str], *, ti
         w = max(0.0, plot * value / top)
         body.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label[:24])}</text>')
         body.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}" rx="2"/>')
-        note = notes[i] if notes is not None else fmt(value)
-        body.append(f'<text x="{label_w + w + 5:.1f}" y="{y + 13}">{escape(note)}</text>')
+        body.append(f'<text x="{label_w + w + 5:.1f}" y="{y + 13}">{escape(texts[i])}</text>')
     return _svg(width, height, body, title)
 
 
