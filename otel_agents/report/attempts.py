@@ -22,11 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_agents.report.stats import one, ratio, rows, secs, usd
+from otel_agents.report.stats import MIN_SAMPLE, one, ratio, rows, secs, usd
 
 NONE = "(none)"
-#: Fewer step attempts or runs than this, and a model is not ranked.
-MIN_SAMPLE = 3
 
 _CYCLES = "(SELECT *, (last_end - ff_end) / 1e9 AS cycle_seconds FROM v_lg WHERE ff_end IS NOT NULL)"
 

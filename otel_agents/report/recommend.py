@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-MIN_SAMPLE = 3
+from otel_agents.report.stats import MIN_SAMPLE
+
+__all__ = ["MIN_SAMPLE", "RULES", "recommendations"]
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}
 LABELS = {
     "timeout": "timeouts", "import": "import errors", "connection": "connection errors", "syntax": "syntax errors",
