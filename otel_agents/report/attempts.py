@@ -162,15 +162,20 @@ def _models(con: Any) -> dict[str, Any]:
                GROUPING(complexity) AS whole, count(*) AS calls, count(*) FILTER (WHERE outcome = 'failure') AS failed,
                count(*) FILTER (WHERE first_in_step AND step_outcome IS NOT NULL) AS steps,
                count(*) FILTER (WHERE first_in_step AND step_outcome = 'success') AS successes,
-               count(DISTINCT workflow_id) AS workflows, sum(cost_usd) AS cost,
-               count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced, sum(duration_seconds) AS seconds
+               sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
+               sum(duration_seconds) AS seconds
         FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""")  # noqa: S608 - fixed SQL
+    runs = {(r["model"], r["complexity"], r["whole"]): int(r["n"]) for r in rows(con, f"""
+        SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
+               GROUPING(complexity) AS whole, count(DISTINCT workflow_id) AS n
+        FROM v_model_runs GROUP BY GROUPING SETS ((model), (model, complexity))""")}  # noqa: S608 - fixed SQL
 
     def item(r: dict[str, Any]) -> dict[str, Any]:
         calls, unpriced = int(r["calls"]), int(r["unpriced"] or 0)
         return {"model": r["model"], "model_calls": calls, "failed_calls": int(r["failed"] or 0),
                 "step_attempts": int(r["steps"]), "successes": int(r["successes"]),
-                "success_rate": ratio(r["successes"], r["steps"]), "workflows": int(r["workflows"]),
+                "success_rate": ratio(r["successes"], r["steps"]),
+                "workflows": runs.get((r["model"], r["complexity"], r["whole"]), 0),
                 "cost_usd": usd(r["cost"]), "unpriced_model_calls": unpriced,
                 "cost_per_call_usd": usd(r["cost"] / calls) if r["cost"] is not None and not unpriced else None,
                 "mean_call_seconds": secs(r["seconds"] / calls) if r["seconds"] is not None else None}

@@ -33,9 +33,10 @@ from typing import Any, Callable
 
 from otel_agents.errors import categorize
 from otel_agents.report import logical
+from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "5"
+FORMAT = "6"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -78,7 +79,7 @@ TABLES: tuple[Table, ...] = (
         ("task_id", V), ("session_id", V), ("model", V), ("attempt", I), ("outcome", V), ("start_unix_nano", I),
         ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
         ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("unpriced_model_calls", I), *_ERR)),
+        ("unpriced_model_calls", I), *_ERR), extra=(("tool_cause", "BOOLEAN"),)),
     Table("tc", "tool_calls", "record_id", (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("tool_name", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
@@ -104,8 +105,11 @@ _DERIVED = (
     f"CREATE TABLE IF NOT EXISTS steps_logical ({logical.COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS tasks_all ({logical.TASK_COLUMNS})",
     "CREATE TABLE IF NOT EXISTS wall_union (workflow_id VARCHAR, wall DOUBLE)",
+    f"CREATE TABLE IF NOT EXISTS tool_runs ({RUN_TOOLS_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS model_runs ({RUN_MODELS_COLUMNS})",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
+_PER_RUN_TABLES = ("wall_union", "tool_runs", "model_runs")
 #: Separator of a tool sequence: ``Read→Edit→Bash``.
 ARROW = "\u2192"
 
@@ -149,7 +153,7 @@ def _create(con: Any) -> None:
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", "wall_union"):
+    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES):
         con.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - fixed names
 
 
@@ -370,6 +374,40 @@ def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     )
 
 
+def _tool_causes(con: Any, old: dict[str, int]) -> None:
+    """Mark the failed step attempts that a failed tool call of their own explains (same error
+    type: one exception, one error), for the steps and tool calls copied since ``old``."""
+    con.execute(
+        """UPDATE st SET tool_cause = true
+           FROM (SELECT DISTINCT parent_id, error_type FROM tc WHERE outcome = 'failure'
+                 AND (rid > ? OR parent_id IN (SELECT record_id FROM st WHERE rid > ? AND outcome = 'failure'))) AS t
+           WHERE st.outcome = 'failure' AND st.record_id = t.parent_id AND st.error_type IS NOT DISTINCT FROM t.error_type
+             AND st.tool_cause IS NOT true""",
+        [old["tc"], old["st"]],
+    )
+
+
+def _per_run(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
+    """The tools and models (with the run's complexity) each run used, for the runs that got
+    new tool or model calls, or whose workflow row is new or was refreshed."""
+    if old["tc"] == 0 and old["mc"] == 0:
+        con.execute(f"INSERT INTO tool_runs {run_tools_sql('tc')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO model_runs {run_models_sql('mc')}")  # noqa: S608 - fixed SQL
+        return
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE touched_runs AS SELECT DISTINCT workflow_id FROM (
+               SELECT workflow_id FROM tc WHERE rid > ? UNION ALL SELECT workflow_id FROM mc WHERE rid > ?
+               UNION ALL SELECT workflow_id FROM wf WHERE rid > ? UNION ALL SELECT unnest(?::VARCHAR[]))""",
+        [old["tc"], old["mc"], old["wf"], refreshed],
+    )
+    for table, sql, source in (("tool_runs", run_tools_sql, "tc"), ("model_runs", run_models_sql, "mc")):
+        con.execute(f"DELETE FROM {table} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs)"  # noqa: S608
+                    " OR workflow_id IS NULL")
+        rows = f"(SELECT * FROM {source} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs) OR workflow_id IS NULL)"
+        con.execute(f"INSERT INTO {table} {sql(rows)}")  # noqa: S608 - fixed SQL
+    con.execute("DROP TABLE touched_runs")
+
+
 def _step_links(con: Any, old: dict[str, int]) -> None:
     """Each model call's step attempt outcome, and whether it is the first call of its model in
     that attempt (so "which model works best" counts each attempt once per model, without a
@@ -540,6 +578,10 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
                 _templates(con, old, stale)
             if stats.copied.get("mc") or stats.copied.get("st"):
                 _step_links(con, old)
+            if stats.copied.get("tc") or stats.copied.get("st"):
+                _tool_causes(con, old)
+            if stats.copied.get("tc") or stats.copied.get("mc") or stats.copied.get("wf") or stale:
+                _per_run(con, old, stale)
             lap = stats.lap("workflow refresh", lap)
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])

@@ -25,11 +25,9 @@ def _failures(con: Any) -> list[dict[str, Any]]:
     whether they are a root cause (a step failed by its own failed tool call's exception is not)."""
     return rows(con, f"""
         SELECT category, kind, COALESCE(phase, '{NONE}') AS phase, error_type, root, count(*) AS n FROM (
-            SELECT COALESCE(s.error_category, 'other') AS category, 'step' AS kind, s.phase_name AS phase,
-                   s.error_type, t.parent_id IS NULL AS root
-            FROM (SELECT * FROM v_st WHERE outcome = 'failure') AS s
-            LEFT JOIN (SELECT DISTINCT parent_id, error_type FROM v_tc WHERE outcome = 'failure') AS t
-                   ON t.parent_id = s.record_id AND t.error_type IS NOT DISTINCT FROM s.error_type
+            SELECT COALESCE(error_category, 'other') AS category, 'step' AS kind, phase_name AS phase,
+                   error_type, tool_cause IS NOT true AS root
+            FROM v_st WHERE outcome = 'failure'
             UNION ALL
             SELECT COALESCE(error_category, 'tool_failure'), 'tool_call', phase_name, error_type, true
             FROM v_tc WHERE outcome = 'failure')

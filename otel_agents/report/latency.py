@@ -105,11 +105,11 @@ def tool_stats(con: Any) -> list[dict[str, Any]]:
     """Calls, failures and duration statistics per tool (shared by the latency and tools sections)."""
     found = rows(con, f"""
         SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS calls,
-               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')},
-               count(DISTINCT workflow_id) AS workflows
+               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')}
         FROM v_tc GROUP BY 1""")
+    runs = {r["k"]: int(r["n"]) for r in rows(con, "SELECT tool_name AS k, count(*) AS n FROM v_tool_runs GROUP BY 1")}
     out = [{"tool": r["tool"], "calls": int(r["calls"]), "failures": int(r["failures"]),
-            "failure_rate": ratio(r["failures"], r["calls"]), "workflows": int(r["workflows"]), **stat_dict(r)}
+            "failure_rate": ratio(r["failures"], r["calls"]), "workflows": runs.get(r["tool"], 0), **stat_dict(r)}
            for r in found]
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
     return out

@@ -92,3 +92,17 @@ SELECT workflow_id, sum(greatest(0, e - greatest(s, COALESCE(reach, s)))) / 1e9 
     FROM {source} WHERE first_start IS NOT NULL AND last_end IS NOT NULL)
 GROUP BY workflow_id
 """  # noqa: S608 - fixed SQL around a fixed source name
+
+
+RUN_TOOLS_COLUMNS = "workflow_id VARCHAR, tool_name VARCHAR"
+RUN_MODELS_COLUMNS = "workflow_id VARCHAR, model VARCHAR, complexity VARCHAR"
+
+
+def run_tools_sql(source: str) -> str:
+    """SELECT of the (run, tool) pairs of the tool calls in ``source``: how many runs used a tool."""
+    return f"SELECT DISTINCT workflow_id, COALESCE(tool_name, '(none)') AS tool_name FROM {source}"  # noqa: S608
+
+
+def run_models_sql(source: str) -> str:
+    """SELECT of the (run, model, complexity) triples of the model calls in ``source``."""
+    return f"SELECT DISTINCT workflow_id, model, complexity FROM {source}"  # noqa: S608
