@@ -291,7 +291,8 @@ SQL_ALLOWED: dict[str, set[str]] = {
                         "_sqlite_select(t)", "_quote(str(store))", "cols", "where", "', '.join(names)", "_typed(t)",
                         "_quote(inner)", "name", "src", "logical.select_sql(source)", "logical.tasks_sql(wfs, sts)",
                         "marks", "params", "table", "logical.select_sql('st')", "logical.tasks_sql('wf', 'st')",
-                        "logical.wall_sql('steps_logical')", "logical.wall_sql(steps)"},
+                        "logical.wall_sql('steps_logical')", "logical.wall_sql(steps)", "RUN_TOOLS_COLUMNS",
+                        "RUN_MODELS_COLUMNS", "source", "run_tools_sql('tc')", "run_models_sql('mc')", "sql(rows)"},
     # STEP_COLUMNS / TASK_COLUMNS: constant (column, expression) pairs
     "report/csvout.py": {"', '.join(expr for _c, expr in cols)"},
     # the extension path we computed, quoted
