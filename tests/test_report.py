@@ -94,7 +94,10 @@ def test_moving_average_uses_the_days_there_are_at_the_start():
 
 def test_meta(report):
     m = report["meta"]
-    assert m["rows"] == {"workflows": 4, "phases": 11, "steps": 14, "tool_calls": 25, "model_calls": 14}
+    # steps are logical steps (11); their executions are attempts (14)
+    assert m["rows"] == {"workflows": 4, "phases": 11, "steps": 11, "step_attempts": 14, "tool_calls": 25,
+                         "model_calls": 14}
+    assert m["matched"] is True
     assert m["period"] == {"first_day": "2025-03-01", "last_day": "2025-03-09"}
     assert m["percentile_method"].startswith("linear interpolation")
     assert m["filters"] == {"since": None, "until": None, "template": [], "model": [], "status": [], "session": []}
@@ -120,23 +123,22 @@ def test_cost_total_and_breakdowns(report):
     # sonnet: steps 1, 2, 11, 12, 13; haiku: the nine others
     assert [(m["model"], m["cost_usd"], m["model_calls"], m["avg_usd"]) for m in c["by_model"]] == [
         (S, 0.62, 5, 0.124), (H, 0.27, 9, 0.03)]
-    assert [(a["agent"], a["cost_usd"], a["steps"]) for a in c["by_agent"]] == [
+    assert [(a["agent"], a["cost_usd"], a["step_attempts"]) for a in c["by_agent"]] == [
         ("coder", 0.44, 4), ("planner", 0.25, 4), ("tester", 0.17, 5), ("writer", 0.03, 1)]
 
 
-def test_cost_by_tool_splits_each_step_evenly_over_its_tool_calls(report):
-    # Bash: 0.20/4 (wf-1 coder) + 0.05 + 0.05 (testers) + 0.04/3 (wf-2 coder) + 0.01 + 0.01 + 0.10/2 + 0.10/2 + 0.05 = 1/3
-    # Read: 0.10/2 + 2 * 0.20/4 + 0.02 + 0.04/3 + 3 * 0.03/4 + 0.12/2 = 0.2658333...
-    # Edit: 0.20/4 + 0.04/3 + 0.10/2 + 0.10/2 = 0.1633333...; Grep: 0.10/2 + 0.12/2; Write: 0.03/4
-    # (no tool): wf-3's planner, $0.01, called none
-    assert [(t["tool"], t["cost_usd"], t["tool_calls"], t["share"]) for t in report["cost"]["by_tool"]] == [
-        ("Bash", 0.33333333, 9, 0.374532),
-        ("Read", 0.26583333, 9, 0.298689),
-        ("Edit", 0.16333333, 4, 0.183521),
-        ("Grep", 0.11, 2, 0.123596),
-        ("(no tool)", 0.01, 0, 0.011236),
-        ("Write", 0.0075, 1, 0.008427),
+def test_cost_of_the_step_attempts_that_used_each_tool(report):
+    # tools spend no tokens: per tool, the whole cost of the step attempts that called it
+    # Bash: wf-1 coder 0.20 + testers 0.05 + 0.05, wf-2 coder 0.04 + testers 0.01 + 0.01, wf-4 coders 0.10 + 0.10,
+    # tester 0.05 = 0.61; Read: planners 0.10 + 0.02 + 0.12, coders 0.20 + 0.04, writer 0.03 = 0.51
+    assert report["cost"]["step_cost_by_tool"] == [
+        {"tool": "Bash", "step_attempts": 9, "tool_calls": 9, "cost_usd": 0.61, "unpriced_model_calls": 0},
+        {"tool": "Read", "step_attempts": 6, "tool_calls": 9, "cost_usd": 0.51, "unpriced_model_calls": 0},
+        {"tool": "Edit", "step_attempts": 4, "tool_calls": 4, "cost_usd": 0.44, "unpriced_model_calls": 0},
+        {"tool": "Grep", "step_attempts": 2, "tool_calls": 2, "cost_usd": 0.22, "unpriced_model_calls": 0},
+        {"tool": "Write", "step_attempts": 1, "tool_calls": 1, "cost_usd": 0.03, "unpriced_model_calls": 0},
     ]
+    assert "by_tool" not in report["cost"]
 
 
 def test_cost_per_day_moving_average_and_change(report):
@@ -156,28 +158,33 @@ def test_cost_per_day_moving_average_and_change(report):
         ("2025-03-09", 0.37, 0.05857143, 825.0),
     ]
     # last 7 days (03-03..03-09) 0.41 against the 7 before (03-01, 03-02 as far as data goes) 0.48
-    assert c["trend"] == {"last_7_days_usd": 0.41, "previous_7_days_usd": 0.48, "percent_change": -14.58}
+    assert c["trend"] == {"last_7_days_usd": 0.41, "previous_7_days_usd": 0.48, "percent_change": -14.58,
+                          "last_7_days_unpriced_model_calls": 0, "previous_7_days_unpriced_model_calls": 0}
 
 
-def test_cache_efficiency_and_savings(report):
+def test_cache_efficiency_and_savings_net_of_the_write_premium(report):
     cache = report["cost"]["cache"]
-    # 63000 of 101000 input tokens read from the cache. Saved: sonnet 43000 * ($3 - $0.30)/MTok = 0.1161,
-    # haiku 20000 * ($1 - $0.10)/MTok = 0.018
+    # 63000 of 101000 input tokens read from the cache. Read savings: sonnet 43000 * ($3 - $0.30)/MTok = 0.1161,
+    # haiku 20000 * ($1 - $0.10)/MTok = 0.018. Writing costs more than plain input: sonnet's 1000 cache-write
+    # tokens at $3.75 instead of $3 per MTok cost 0.00075 more. Net: 0.1341 - 0.00075 = 0.13335
     assert cache == {
         "input_tokens": 101000, "cache_read_tokens": 63000, "cache_write_tokens": 1000,
-        "uncached_input_tokens": 37000, "cache_share": 0.623762, "savings_usd": 0.1341, "unpriced_models": [],
+        "uncached_input_tokens": 37000, "cache_share": 0.623762, "read_savings_usd": 0.1341,
+        "write_premium_usd": 0.00075, "savings_usd": 0.13335, "unpriced_models": [],
         "by_model": [
-            {"model": H, "input_tokens": 39000, "cache_read_tokens": 20000, "cache_share": 0.512821, "savings_usd": 0.018},
-            {"model": S, "input_tokens": 62000, "cache_read_tokens": 43000, "cache_share": 0.693548,
-             "savings_usd": 0.1161},
+            {"model": H, "input_tokens": 39000, "cache_read_tokens": 20000, "cache_write_tokens": 0,
+             "cache_share": 0.512821, "read_savings_usd": 0.018, "write_premium_usd": 0.0, "savings_usd": 0.018},
+            {"model": S, "input_tokens": 62000, "cache_read_tokens": 43000, "cache_write_tokens": 1000,
+             "cache_share": 0.693548, "read_savings_usd": 0.1161, "write_premium_usd": 0.00075, "savings_usd": 0.11535},
         ],
     }
 
 
 def test_most_expensive_workflows_and_phases(report):
     c = report["cost"]
-    assert [(w["workflow_id"], w["cost_usd"]) for w in c["top_workflows"]] == [
-        ("wf-1", 0.40), ("wf-4", 0.37), ("wf-2", 0.08), ("wf-3", 0.04)]
+    assert [(w["workflow_id"], w["trace_id"], w["cost_usd"]) for w in c["top_workflows"]] == [
+        ("wf-1", "wf1" + "0" * 29, 0.40), ("wf-4", "wf4" + "0" * 29, 0.37), ("wf-2", "wf2" + "0" * 29, 0.08),
+        ("wf-3", "wf3" + "0" * 29, 0.04)]
     # ties in workflow id then phase order
     assert [(p["workflow_id"], p["phase_name"], p["cost_usd"]) for p in c["top_phases"]] == [
         ("wf-1", "build", 0.20), ("wf-4", "build", 0.20), ("wf-4", "plan", 0.12), ("wf-1", "plan", 0.10),
@@ -261,18 +268,20 @@ def test_idle_time_between_phases_and_attempts(report):
 # --- errors --------------------------------------------------------------------------------------
 
 
-def test_error_categories(report):
+def test_error_categories_count_root_causes(report):
     e = report["errors"]
-    # step failures: timeout (wf-1 tester#1), import (wf-2 tester#1, #2), syntax (wf-4 coder#1);
-    # tool failures: timeout (wf-1 Bash), tool_failure (wf-2 Bash x2, CalledProcessError), syntax (wf-4 Bash)
-    assert e["total"] == 8
-    cats = [(c["category"], c["count"], c["step_failures"], c["tool_failures"], c["share"], c["phases"], c["top_error_type"])
-            for c in e["categories"]]
+    # failed spans: steps timeout (wf-1 tester#1), import (wf-2 tester#1, #2), syntax (wf-4 coder#1); tool calls
+    # timeout (wf-1 Bash), tool_failure (wf-2 Bash x2, CalledProcessError), syntax (wf-4 Bash). wf-1's tester and
+    # wf-4's coder failed with their Bash call's exception: one error each, the tool call's; wf-2's testers
+    # failed with ModuleNotFoundError while their Bash calls failed with CalledProcessError: two errors each.
+    assert (e["total"], e["span_failures"]) == (6, {"step_attempts": 4, "tool_calls": 4})
+    cats = [(c["category"], c["count"], c["failed_step_attempts"], c["failed_tool_calls"], c["share"], c["phases"],
+             c["top_error_type"]) for c in e["categories"]]
     assert cats == [
-        ("timeout", 2, 1, 1, 0.25, ["test"], "TimeoutError"),
-        ("import", 2, 2, 0, 0.25, ["test"], "ModuleNotFoundError"),
-        ("syntax", 2, 1, 1, 0.25, ["build"], "SyntaxError"),
-        ("tool_failure", 2, 0, 2, 0.25, ["test"], "CalledProcessError"),
+        ("import", 2, 2, 0, 0.333333, ["test"], "ModuleNotFoundError"),
+        ("tool_failure", 2, 0, 2, 0.333333, ["test"], "CalledProcessError"),
+        ("timeout", 1, 1, 1, 0.166667, ["test"], "TimeoutError"),
+        ("syntax", 1, 1, 1, 0.166667, ["build"], "SyntaxError"),
         ("rate_limit", 0, 0, 0, 0.0, [], None),
         ("connection", 0, 0, 0, 0.0, [], None),
         ("type", 0, 0, 0, 0.0, [], None),
@@ -280,6 +289,8 @@ def test_error_categories(report):
         ("test_failure", 0, 0, 0, 0.0, [], None),
         ("other", 0, 0, 0, 0.0, [], None),
     ]
+    assert [(f["workflow_id"], f["trace_id"], f["error_type"]) for f in e["failed_runs"]] == [
+        ("wf-2", "wf2" + "0" * 29, "ModuleNotFoundError")]
 
 
 def test_failure_rates(report):
@@ -326,8 +337,8 @@ def test_recommendations_are_computed_from_the_data(report):
         ("medium", "Workflow template sdlc fails 33% of its runs (1 of 3)."),
         ("medium", "Build phase fails 20% of step attempts (1 of 5), mostly syntax errors (100% of its failures): "
                    "lint or compile the code before running it."),
-        ("medium", "12% of tool calls repeat an identical call in the same step (3 calls in 2 steps, mostly Read): "
-                   "reuse the earlier result."),
+        ("medium", "12% of tool calls repeat an identical call in the same step attempt (3 calls in 2 step attempts, "
+                   "mostly Read): reuse the earlier result."),
     ]
 
 
@@ -356,13 +367,13 @@ def test_tasks_attempts_retries_and_idle_time(report):
     assert a["tasks"] == [
         {"task_id": "T1", "level": "workflow", "attempts": 2, "successes": 1, "failures": 1, "retries": 1,
          "first_started_at": "2025-03-01T10:00:00.000000Z", "total_execution_seconds": 178.0,
-         "wall_clock_seconds": 86472.0, "idle_seconds": 86294.0, "cost_usd": 0.48},
+         "wall_clock_seconds": 86472.0, "idle_seconds": 86294.0, "cost_usd": 0.48, "unpriced_model_calls": 0},
         {"task_id": "T2", "level": "workflow", "attempts": 1, "successes": 1, "failures": 0, "retries": 0,
          "first_started_at": "2025-03-08T10:00:00.000000Z", "total_execution_seconds": 25.0, "wall_clock_seconds": 25.0,
-         "idle_seconds": 0.0, "cost_usd": 0.04},
+         "idle_seconds": 0.0, "cost_usd": 0.04, "unpriced_model_calls": 0},
         {"task_id": "T3", "level": "workflow", "attempts": 1, "successes": 1, "failures": 0, "retries": 0,
          "first_started_at": "2025-03-09T10:00:00.000000Z", "total_execution_seconds": 90.0, "wall_clock_seconds": 90.0,
-         "idle_seconds": 0.0, "cost_usd": 0.37},
+         "idle_seconds": 0.0, "cost_usd": 0.37, "unpriced_model_calls": 0},
     ]
     assert a["task_summary"] == [{"level": "workflow", "tasks": 3, "attempts": 4, "retries": 1,
                                   "first_try_success_rate": 0.666667, "success_rate": 1.0,
@@ -385,7 +396,7 @@ def test_debugging_cycles(report):
     d = report["attempts"]["debugging_cycles"]
     # wf-1 tester (resolved, 64 -> 104), wf-2 tester (not, 46 -> 71), wf-4 coder (resolved, 34 -> 54)
     assert {k: v for k, v in d.items() if not k.startswith("by_")} == {
-        "cycles": 3, "resolved": 2, "unresolved": 1, "resolution_rate": 0.666667, "failed_attempts": 4,
+        "cycles": 3, "workflows": 3, "resolved": 2, "unresolved": 1, "resolution_rate": 0.666667, "failed_attempts": 4,
         "fix_attempts": 3, "mean_fix_attempts": 1.0, "mean_duration_seconds": 28.333333}
     assert [(g["agent"], g["cycles"], g["resolved"], g["resolution_rate"], g["mean_duration_seconds"])
             for g in d["by_agent"]] == [("tester", 2, 1, 0.5, 32.5), ("coder", 1, 1, 1.0, 20.0)]
@@ -395,24 +406,23 @@ def test_debugging_cycles(report):
 
 def test_which_model_works_best(report):
     m = report["attempts"]["models"]
-    assert m["by_model_steps"] == [
-        {"model": H, "step_attempts": 9, "successes": 6, "success_rate": 0.666667, "cost_usd": 0.27,
-         "cost_per_attempt": 0.03, "cost_per_success": 0.045, "mean_seconds": 18.111111},
-        {"model": S, "step_attempts": 5, "successes": 4, "success_rate": 0.8, "cost_usd": 0.62,
-         "cost_per_attempt": 0.124, "cost_per_success": 0.155, "mean_seconds": 18.0},
+    # each model by its own calls: haiku served 9 step attempts (the testers, wf-2's and wf-3's steps), 6 succeeded
+    assert m["by_model"] == [
+        {"model": H, "model_calls": 9, "failed_calls": 0, "step_attempts": 9, "successes": 6, "success_rate": 0.666667,
+         "workflows": 4, "cost_usd": 0.27, "unpriced_model_calls": 0, "cost_per_call_usd": 0.03,
+         "mean_call_seconds": 1.0},
+        {"model": S, "model_calls": 5, "failed_calls": 0, "step_attempts": 5, "successes": 4, "success_rate": 0.8,
+         "workflows": 2, "cost_usd": 0.62, "unpriced_model_calls": 0, "cost_per_call_usd": 0.124,
+         "mean_call_seconds": 1.0},
     ]
-    assert [(x["model"], x["runs"], x["success_rate"], x["mean_cost_usd"], x["mean_seconds"])
-            for x in m["by_model_workflows"]] == [(H, 2, 0.5, 0.06, 48.5), (S, 2, 1.0, 0.385, 98.0)]
-    assert [(x["complexity"], x["model"], x["runs"], x["success_rate"], x["mean_cost_usd"])
+    assert [(x["complexity"], x["model"], x["model_calls"], x["step_attempts"], x["success_rate"], x["cost_per_call_usd"])
             for x in m["by_model_complexity"]] == [
-        ("high", S, 1, 1.0, 0.37), ("low", H, 1, 1.0, 0.04), ("medium", H, 1, 0.0, 0.08), ("medium", S, 1, 1.0, 0.40)]
+        ("high", S, 3, 3, 0.666667, 0.10666667), ("high", H, 1, 1, 1.0, 0.05), ("low", H, 2, 2, 1.0, 0.02),
+        ("medium", H, 6, 6, 0.5, 0.03), ("medium", S, 2, 2, 1.0, 0.15)]
+    # sonnet ran in 2 runs only: under the minimum sample of 3, it is not ranked
     assert m["best_model"] == {
-        "overall": {"model": S, "success_rate": 1.0, "runs": 2, "mean_cost_usd": 0.385},
-        "by_complexity": [
-            {"complexity": "high", "model": S, "success_rate": 1.0, "runs": 1, "mean_cost_usd": 0.37},
-            {"complexity": "low", "model": H, "success_rate": 1.0, "runs": 1, "mean_cost_usd": 0.04},
-            {"complexity": "medium", "model": S, "success_rate": 1.0, "runs": 1, "mean_cost_usd": 0.40},
-        ],
+        "overall": {"model": H, "success_rate": 0.666667, "step_attempts": 9, "workflows": 4, "cost_per_call_usd": 0.03},
+        "by_complexity": [],
     }
 
 
@@ -451,8 +461,8 @@ def test_tool_usage(report):
 def test_tool_sequences_inside_a_step(report):
     s = report["tools"]["sequences"]
     # 13 steps called tools (wf-3's planner none); Bash alone: 4 testers + wf-4's tester
-    assert (s["steps_with_tools"], s["distinct_sequences"], s["mean_tools_per_step"]) == (13, 7, 1.923077)
-    assert [(x["sequence"], x["steps"], x["share"]) for x in s["top"]] == [
+    assert (s["step_attempts_with_tools"], s["distinct_sequences"], s["mean_tools_per_step"]) == (13, 7, 1.923077)
+    assert [(x["sequence"], x["step_attempts"], x["share"]) for x in s["top"]] == [
         ("Bash", 5, 0.384615),
         ("Edit→Bash", 2, 0.153846),
         ("Read→Grep", 2, 0.153846),
@@ -466,8 +476,9 @@ def test_tool_sequences_inside_a_step(report):
 def test_redundant_operations(report):
     r = report["tools"]["redundant"]
     # wf-1's coder reads A2 twice (1 redundant), wf-3's writer reads A3 three times (2)
-    assert (r["redundant_calls"], r["share_of_calls"], r["steps_affected"]) == (3, 0.12, 2)
-    assert r["by_tool"] == [{"tool": "Read", "redundant_calls": 3, "steps": 2, "share_of_tool_calls": 0.333333}]
+    assert (r["redundant_calls"], r["share_of_calls"], r["step_attempts_affected"], r["workflows_affected"]) == (
+        3, 0.12, 2, 2)
+    assert r["by_tool"] == [{"tool": "Read", "redundant_calls": 3, "step_attempts": 2, "share_of_tool_calls": 0.333333}]
     assert [(x["workflow_id"], x["phase"], x["step"], x["tool"], x["calls"]) for x in r["top"]] == [
         ("wf-3", "build", "writer", "Read", 3), ("wf-1", "build", "coder", "Read", 2)]
 
@@ -476,7 +487,7 @@ def test_redundant_operations(report):
 
 
 @pytest.mark.parametrize(("filters", "expected"), [
-    # (total cost, workflows, steps, tool calls, model calls)
+    # (total cost, workflows, step attempts, tool calls, model calls)
     (Filters.parse(templates=["docs"]), (0.04, 1, 2, 4, 2)),
     (Filters.parse(templates=["sdlc"]), (0.85, 3, 12, 21, 12)),
     (Filters.parse(statuses=["failed"]), (0.08, 1, 4, 6, 4)),
@@ -493,7 +504,8 @@ def test_redundant_operations(report):
 def test_filters(store, filters, expected):
     r = build_report(store, filters, use_cache=False)
     rows = r["meta"]["rows"]
-    assert (r["cost"]["total_usd"], rows["workflows"], rows["steps"], rows["tool_calls"], rows["model_calls"]) == expected
+    assert (r["cost"]["total_usd"], rows["workflows"], rows["step_attempts"], rows["tool_calls"],
+            rows["model_calls"]) == expected
 
 
 def test_filtered_attempts_use_only_the_selected_attempts(store):
@@ -503,7 +515,7 @@ def test_filtered_attempts_use_only_the_selected_attempts(store):
     assert a["debugging_cycles"]["cycles"] == 1 and a["debugging_cycles"]["resolved"] == 0
     assert [t["task_id"] for t in a["tasks"]] == ["T1"]
     assert r["tools"]["redundant"]["redundant_calls"] == 0
-    assert r["errors"]["categories"][0]["category"] in ("import", "tool_failure")
+    assert [(c["category"], c["count"]) for c in r["errors"]["categories"][:2]] == [("import", 2), ("tool_failure", 2)]
 
 
 def test_engine_filters_can_change_on_one_connection(store):

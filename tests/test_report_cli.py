@@ -18,10 +18,12 @@ from test_report import FIXTURE
 
 EXE = Path(sys.executable).with_name("otel-agents")
 SECTIONS = {
-    "cost": ["total_usd", "by_phase", "by_template", "by_model", "by_agent", "by_tool", "daily", "trend", "cache",
-             "top_workflows", "top_phases"],
-    "latency": ["workflows", "by_workflow", "by_phase", "by_step", "by_tool", "bottlenecks", "outliers", "idle"],
-    "errors": ["categories", "failure_rates", "trend", "trend_summary", "recommendations"],
+    "cost": ["total_usd", "unpriced_model_calls", "by_phase", "by_template", "by_model", "by_agent",
+             "step_cost_by_tool", "daily", "trend", "cache", "top_workflows", "top_phases"],
+    "latency": ["workflows", "by_workflow", "by_phase", "by_step", "by_tool", "bottlenecks", "outliers", "idle",
+                "slowest_runs"],
+    "errors": ["total", "span_failures", "categories", "failed_runs", "failure_rates", "trend", "trend_summary",
+               "recommendations"],
     "attempts": ["summary", "most_retried_steps", "task_summary", "tasks", "agents", "debugging_cycles", "models"],
     "tools": ["by_tool", "sequences", "redundant"],
 }
@@ -48,8 +50,7 @@ def assert_every_item(report: dict) -> None:
     assert {"by_phase", "by_template", "by_model"} <= set(report["errors"]["failure_rates"])
     assert [c["category"] for c in report["errors"]["categories"]] and len(report["errors"]["categories"]) == 10
     assert {"attempts", "successes", "failures", "retries", "duration_seconds"} <= set(report["attempts"]["agents"][0])
-    assert {"by_model_steps", "by_model_workflows", "by_model_complexity", "best_model"} <= set(
-        report["attempts"]["models"])
+    assert {"by_model", "by_model_complexity", "best_model"} <= set(report["attempts"]["models"])
     assert {"cycles", "resolved", "resolution_rate"} <= set(report["attempts"]["debugging_cycles"])
     assert {"redundant_calls", "by_tool", "top"} <= set(report["tools"]["redundant"])
 
@@ -106,7 +107,7 @@ def test_csv_one_row_per_step_or_task(fixture_home, tmp_path):
         "timestamp": "2025-03-01T10:00:00.000000Z", "session_id": "s1", "workflow_id": "wf-1", "workflow_name": "fix-cart",
         "template": "sdlc", "task_id": "", "phase": "plan", "step": "planner", "assigned_agent": "planner",
         "model": "claude-sonnet-4-5", "attempt": "1", "success": "true", "status": "success", "execution_time": "10",
-        "cost_usd": "0.1", "input_tokens": "10000", "output_tokens": "500", "cache_read_tokens": "6000",
+        "cost_usd": "0.1", "unpriced_model_calls": "0", "input_tokens": "10000", "output_tokens": "500", "cache_read_tokens": "6000",
         "tool_calls": "2", "failed_tool_calls": "0", "tool_sequence": "Read→Grep", "error_category": "",
         "error_type": "", "error_message": ""}
     failed = [s for s in steps if s["success"] == "false"]
@@ -125,6 +126,20 @@ def test_html_goes_next_to_the_data_by_default(fixture_home):
     page = (fixture_home / "report.html").read_text()
     assert f"wrote {fixture_home / 'report.html'}" in out.stderr
     assert page.startswith("<!DOCTYPE html>") and "Cost over time" in page and "Error categories" in page
+
+
+def test_sections_and_a_filter_that_matches_nothing(fixture_home):
+    report = json.loads(run("report", "-f", "json", "-q", "--section", "cost,latency", home=fixture_home).stdout)
+    assert list(report) == ["meta", "cost", "latency"]
+    text = run("report", "-q", "--section", "attempts", "--section", "tools", home=fixture_home).stdout
+    assert [line for line in text.splitlines() if line.startswith("== ")] == ["== Attempts and retries ==", "== Tools =="]
+    bad = run("report", "--section", "money", home=fixture_home, check=False)
+    assert bad.returncode == 2 and "unknown section money: use cost, latency, errors, attempts, tools" in bad.stderr
+    none = run("report", "--template", "nope", home=fixture_home)
+    assert none.stdout.splitlines()[-1] == "Nothing matches the filters (template=nope): no workflows, steps or calls."
+    as_json = run("report", "-f", "json", "--template", "nope", home=fixture_home)
+    assert "nothing matches the filters: template=nope" in as_json.stderr
+    assert json.loads(as_json.stdout)["meta"]["matched"] is False
 
 
 def test_no_data_is_an_error(tmp_path):
@@ -149,7 +164,9 @@ def test_demo_ends_with_the_report_and_its_data_rebuilds_from_the_spool(tmp_path
     report = json.loads(out.stdout)
     assert_every_item(report)
     assert report["cost"]["total_usd"] == 0.1337
-    assert report["meta"]["rows"] == {"workflows": 1, "phases": 4, "steps": 5, "tool_calls": 10, "model_calls": 6}
+    # 4 steps, one of them retried: 5 attempts
+    assert report["meta"]["rows"] == {"workflows": 1, "phases": 4, "steps": 4, "step_attempts": 5, "tool_calls": 10,
+                                      "model_calls": 6}
     assert report["attempts"]["debugging_cycles"]["cycles"] == 1
     assert report["errors"]["categories"][0]["category"] == "timeout"
     assert report["tools"]["redundant"]["redundant_calls"] == 1  # the coder reads app/cart.py twice

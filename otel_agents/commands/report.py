@@ -21,8 +21,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--db", help="analytics store (default: <home>/analytics/history.db)")
     p.add_argument("--format", "-f", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
-    p.add_argument("--rows", choices=("steps", "tasks"), default="steps",
+    p.add_argument("--rows", choices=("attempts", "tasks", "steps"), default="attempts",
                    help="csv: one row per step attempt (default) or per task")
+    p.add_argument("--section", action="append", default=[], metavar="NAME[,NAME]",
+                   help="only these sections: cost, latency, errors, attempts, tools (default: all)")
     p.add_argument("--top", type=int, default=10, help="entries in the top-N lists (default 10)")
     g = p.add_argument_group("filters (each may be repeated)")
     g.add_argument("--since", help="from this time: YYYY-MM-DD, ISO 8601, or 30m/24h/7d/2w ago")
@@ -76,6 +78,14 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
     if ns.top < 1:
         print(f"{prog}: --top must be at least 1", file=sys.stderr)
         return 2
+    from otel_agents.report.engine import SECTIONS
+
+    sections = tuple(dict.fromkeys(x.strip() for v in ns.section for x in v.split(",") if x.strip())) or SECTIONS
+    unknown = [x for x in sections if x not in SECTIONS]
+    if unknown:
+        print(f"{prog}: unknown section {', '.join(unknown)}: use {', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    sections = tuple(x for x in SECTIONS if x in sections)
     if not ensure_store(home, store, quiet=ns.quiet):
         print(f"{prog}: no analytics data: no store at {store}, and nothing to rebuild it from under "
               f"{home / 'metrics'} or {home / 'spans'}", file=sys.stderr)
@@ -90,8 +100,13 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         if not filters.empty:
             engine.apply(filters)
         if ns.format == "csv":
+            if not engine.meta()["matched"] and not ns.quiet:
+                print(f"otel-agents report: nothing matches the filters: {_describe(filters)}", file=sys.stderr)
             return _write_csv(engine, ns)
-        text = render(engine.report(top=ns.top), ns.format)
+        report = engine.report(top=ns.top, sections=sections)
+        if not report["meta"]["matched"] and ns.format != "text" and not ns.quiet:
+            print(f"otel-agents report: nothing matches the filters: {_describe(filters)}", file=sys.stderr)
+        text = render(report, ns.format)
     out = ns.output or (str(home / "report.html") if ns.format == "html" else None)
     if out is None:
         sys.stdout.write(text)
@@ -102,6 +117,10 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
     return 0
 
 
+def _describe(filters: Any) -> str:
+    return "; ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in filters.describe().items() if v)
+
+
 def _write_csv(engine: Any, ns: argparse.Namespace) -> int:
     from otel_agents.report.csvout import write_csv
 
@@ -110,7 +129,7 @@ def _write_csv(engine: Any, ns: argparse.Namespace) -> int:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             n = write_csv(engine.con, f, ns.rows)
         if not ns.quiet:
-            print(f"otel-agents report: wrote {n} row(s) to {ns.output}", file=sys.stderr)
+            print(f"otel-agents report: wrote {n:,} row{'' if n == 1 else 's'} to {ns.output}", file=sys.stderr)
     else:
         write_csv(engine.con, sys.stdout, ns.rows)
     return 0

@@ -1,27 +1,28 @@
-"""Attempts and retries (seeds 002 and 003): per step and task, per agent, debugging cycles,
-and which model works best.
+"""Attempts and retries: per step and task, per agent, debugging cycles, and which model
+works best.
 
-- A **step** here is one logical step of a run (same workflow, phase and step name); each
+- A **step** is one logical step of a run (same workflow, phase and step name); each
   execution is an **attempt**, ``retries = attempts - 1``. Total execution time is the sum
-  of the attempts' durations, wall-clock time is first start to last end, and idle time is
-  wall-clock minus execution (never below 0): the ``task_attempts`` view's semantics.
+  of the attempts' durations; a step's wall-clock time is its first start to its last end,
+  and its idle time is wall-clock minus execution (never below 0). Over many steps, the
+  wall-clock time is the elapsed time of the union of the steps' intervals in each run
+  (steps that ran in parallel count once), summed over the runs.
 - A **task** is a ``task_id``: each workflow run carrying it is one attempt (``level``
-  ``workflow``), and so is each step carrying it (``level`` ``step``), as in the
-  ``task_attempts_by_task`` view.
+  ``workflow``), and so is each step attempt carrying it (``level`` ``step``).
 - A **debugging cycle** is a step with at least one failed attempt; it **resolves** when
   its last attempt succeeded; its fix attempts are the attempts that started after the
-  first failure ended; its duration runs from that failure's end to the last end (the
-  ``debugging_cycles`` view).
-- **Which model works best**: success rate and cost per model, over steps and over runs,
-  and per model and task complexity (runs); the best is the highest success rate, then
-  more runs, then the lower mean cost.
+  first failure ended; its duration runs from that failure's end to the last end.
+- **Which model works best** compares models by their own model calls: per model, its
+  calls, their cost, and the outcome of the step attempts they served (each attempt once);
+  per task complexity too. The best is the highest success rate, then more step attempts,
+  then the lower cost per call, among models with at least 3 step attempts in 3 runs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from otel_agents.report.stats import one, ratio, rows, secs, usd
+from otel_agents.report.stats import MIN_SAMPLE, one, ratio, rows, secs, usd
 
 NONE = "(none)"
 
@@ -38,7 +39,7 @@ def _step_row(r: dict[str, Any]) -> dict[str, Any]:
         "retries": int(r["attempts"]) - 1, "final_outcome": r["final_outcome"],
         "total_execution_seconds": secs(execution), "wall_clock_seconds": secs(wall),
         "idle_seconds": secs(max(0.0, wall - execution)) if wall is not None and execution is not None else None,
-        "cost_usd": usd(r["cost"]),
+        "cost_usd": usd(r["cost"]), "unpriced_model_calls": int(r["unpriced"] or 0),
     }
 
 
@@ -46,9 +47,10 @@ def _steps(con: Any, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     s = one(con, """SELECT count(*) AS steps, sum(attempts) AS attempts,
                            count(*) FILTER (WHERE attempts = 1 AND final_outcome = 'success') AS one_shot,
                            count(*) FILTER (WHERE final_outcome = 'success') AS succeeded,
-                           sum(exec_seconds) AS exec, sum((last_end - first_start) / 1e9) AS wall,
+                           sum(exec_seconds) AS exec,
                            sum(greatest(0.0, (last_end - first_start) / 1e9 - exec_seconds)) AS idle
                     FROM v_lg""")
+    s["wall"] = one(con, "SELECT sum(wall) AS wall FROM v_wall").get("wall")
     n = int(s.get("steps") or 0)
     attempts = int(s.get("attempts") or 0)
     summary = {
@@ -78,7 +80,7 @@ def _task(r: dict[str, Any]) -> dict[str, Any]:
         "first_started_at": r["first_started_at"],
         "total_execution_seconds": secs(execution), "wall_clock_seconds": secs(wall),
         "idle_seconds": secs(max(0.0, wall - execution)) if wall is not None and execution is not None else None,
-        "cost_usd": usd(r["cost"]),
+        "cost_usd": usd(r["cost"]), "unpriced_model_calls": int(r["unpriced"] or 0),
     }
 
 
@@ -104,18 +106,20 @@ def _agents(con: Any) -> list[dict[str, Any]]:
                count(*) FILTER (WHERE outcome = 'success') AS successes,
                count(*) FILTER (WHERE outcome = 'failure') AS failures,
                count(*) FILTER (WHERE attempt > 1) AS retries,
-               sum(duration_seconds) AS duration, avg(duration_seconds) AS mean, sum(cost_usd) AS cost
+               sum(duration_seconds) AS duration, avg(duration_seconds) AS mean, sum(cost_usd) AS cost,
+               COALESCE(sum(unpriced_model_calls), 0) AS unpriced
         FROM v_st GROUP BY 1 ORDER BY attempts DESC, agent""")
     return [{"agent": r["agent"], "attempts": int(r["attempts"]), "successes": int(r["successes"]),
              "failures": int(r["failures"]), "retries": int(r["retries"]),
              "success_rate": ratio(r["successes"], r["attempts"]), "duration_seconds": secs(r["duration"]),
-             "mean_seconds": secs(r["mean"]), "cost_usd": usd(r["cost"])} for r in found]
+             "mean_seconds": secs(r["mean"]), "cost_usd": usd(r["cost"]),
+             "unpriced_model_calls": int(r["unpriced"])} for r in found]
 
 
 def _cycles(con: Any) -> dict[str, Any]:
     s = one(con, f"""SELECT count(*) AS n, count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                            sum(fix_attempts) AS fixes, avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s,
-                           sum(failures) AS failures
+                           sum(failures) AS failures, count(DISTINCT workflow_id) AS workflows
                     FROM {_CYCLES}""")  # noqa: S608 - fixed SQL
 
     def grouped(expr: str, key: str) -> list[dict[str, Any]]:
@@ -130,7 +134,7 @@ def _cycles(con: Any) -> dict[str, Any]:
 
     n = int(s.get("n") or 0)
     return {
-        "cycles": n, "resolved": int(s.get("resolved") or 0), "unresolved": n - int(s.get("resolved") or 0),
+        "cycles": n, "workflows": int(s.get("workflows") or 0), "resolved": int(s.get("resolved") or 0), "unresolved": n - int(s.get("resolved") or 0),
         "resolution_rate": ratio(s.get("resolved") or 0, n),
         "failed_attempts": int(s.get("failures") or 0),
         "fix_attempts": int(s.get("fixes") or 0),
@@ -141,57 +145,59 @@ def _cycles(con: Any) -> dict[str, Any]:
     }
 
 
-def _rank(items: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
-    candidates = [i for i in items if i["success_rate"] is not None and i[key] != NONE]
+def _rank(items: list[dict[str, Any]]) -> dict[str, Any] | None:
+    candidates = [i for i in items if i["success_rate"] is not None and i["model"] != NONE
+                  and i["step_attempts"] >= MIN_SAMPLE and i["workflows"] >= MIN_SAMPLE]
     if not candidates:
         return None
-    return min(candidates, key=lambda i: (-i["success_rate"], -i["runs"], i["mean_cost_usd"] or 0.0, i[key]))
+    return min(candidates, key=lambda i: (-i["success_rate"], -i["step_attempts"],
+                                          i["cost_per_call_usd"] if i["cost_per_call_usd"] is not None else float("inf"),
+                                          i["model"]))
 
 
 def _models(con: Any) -> dict[str, Any]:
-    steps = rows(con, f"""
-        SELECT COALESCE(model, '{NONE}') AS model, count(*) AS attempts,
-               count(*) FILTER (WHERE outcome = 'success') AS successes, sum(cost_usd) AS cost,
-               avg(duration_seconds) AS mean_s
-        FROM v_st GROUP BY 1 ORDER BY attempts DESC, model""")
-    by_step = [{"model": r["model"], "step_attempts": int(r["attempts"]), "successes": int(r["successes"]),
-                "success_rate": ratio(r["successes"], r["attempts"]), "cost_usd": usd(r["cost"]),
-                "cost_per_attempt": usd(r["cost"] / r["attempts"]) if r["cost"] is not None else None,
-                "cost_per_success": usd(r["cost"] / r["successes"]) if r["cost"] is not None and r["successes"] else None,
-                "mean_seconds": secs(r["mean_s"])} for r in steps]
-    runs = rows(con, f"""
-        SELECT COALESCE(model_used, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
-               GROUPING(complexity) AS whole, count(*) AS runs,
-               count(*) FILTER (WHERE outcome = 'success') AS successes, sum(cost_usd) AS cost, avg(cost_usd) AS mean_cost,
-               avg(duration_seconds) AS mean_s
-        FROM v_wf GROUP BY GROUPING SETS ((model_used), (model_used, complexity))""")
+    """Per model, from its own model calls (and the step attempts they served)."""
+    found = rows(con, f"""
+        SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
+               GROUPING(complexity) AS whole, count(*) AS calls, count(*) FILTER (WHERE outcome = 'failure') AS failed,
+               count(*) FILTER (WHERE first_in_step AND step_outcome IS NOT NULL) AS steps,
+               count(*) FILTER (WHERE first_in_step AND step_outcome = 'success') AS successes,
+               sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
+               sum(duration_seconds) AS seconds
+        FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""")  # noqa: S608 - fixed SQL
+    runs = {(r["model"], r["complexity"], r["whole"]): int(r["n"]) for r in rows(con, f"""
+        SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
+               GROUPING(complexity) AS whole, count(DISTINCT workflow_id) AS n
+        FROM v_model_runs GROUP BY GROUPING SETS ((model), (model, complexity))""")}  # noqa: S608 - fixed SQL
 
     def item(r: dict[str, Any]) -> dict[str, Any]:
-        return {"model": r["model"], "runs": int(r["runs"]), "successes": int(r["successes"]),
-                "success_rate": ratio(r["successes"], r["runs"]), "cost_usd": usd(r["cost"]),
-                "mean_cost_usd": usd(r["mean_cost"]), "mean_seconds": secs(r["mean_s"])}
+        calls, unpriced = int(r["calls"]), int(r["unpriced"] or 0)
+        return {"model": r["model"], "model_calls": calls, "failed_calls": int(r["failed"] or 0),
+                "step_attempts": int(r["steps"]), "successes": int(r["successes"]),
+                "success_rate": ratio(r["successes"], r["steps"]),
+                "workflows": runs.get((r["model"], r["complexity"], r["whole"]), 0),
+                "cost_usd": usd(r["cost"]), "unpriced_model_calls": unpriced,
+                "cost_per_call_usd": usd(r["cost"] / calls) if r["cost"] is not None and not unpriced else None,
+                "mean_call_seconds": secs(r["seconds"] / calls) if r["seconds"] is not None else None}
 
-    by_run = [item(r) for r in runs if r["whole"]]
-    by_cx = [{**item(r), "complexity": r["complexity"]} for r in runs if not r["whole"]]
-    by_run.sort(key=lambda d: (-d["runs"], d["model"]))
-    by_cx.sort(key=lambda d: (d["complexity"], -d["runs"], d["model"]))
+    by_model = [item(r) for r in found if r["whole"]]
+    by_cx = [{**item(r), "complexity": r["complexity"]} for r in found if not r["whole"]]
+    by_model.sort(key=lambda d: (-d["model_calls"], d["model"]))
+    by_cx.sort(key=lambda d: (d["complexity"], -d["model_calls"], d["model"]))
     best_cx = []
     for cx in sorted({d["complexity"] for d in by_cx}):
-        b = _rank([d for d in by_cx if d["complexity"] == cx], "model")
+        b = _rank([d for d in by_cx if d["complexity"] == cx])
         if b is not None:
-            best_cx.append({"complexity": cx, "model": b["model"], "success_rate": b["success_rate"], "runs": b["runs"],
-                            "mean_cost_usd": b["mean_cost_usd"]})
-    best = _rank(by_run, "model")
+            best_cx.append({"complexity": cx, **{k: b[k] for k in _BEST}})
+    best = _rank(by_model)
     return {
-        "by_model_steps": by_step,
-        "by_model_workflows": by_run,
+        "by_model": by_model,
         "by_model_complexity": by_cx,
-        "best_model": {
-            "overall": ({"model": best["model"], "success_rate": best["success_rate"], "runs": best["runs"],
-                         "mean_cost_usd": best["mean_cost_usd"]} if best else None),
-            "by_complexity": best_cx,
-        },
+        "best_model": {"overall": {k: best[k] for k in _BEST} if best else None, "by_complexity": best_cx},
     }
+
+
+_BEST = ("model", "success_rate", "step_attempts", "workflows", "cost_per_call_usd")
 
 
 def attempts_section(con: Any, *, top: int) -> dict[str, Any]:

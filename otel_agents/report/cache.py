@@ -33,9 +33,10 @@ from typing import Any, Callable
 
 from otel_agents.errors import categorize
 from otel_agents.report import logical
+from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "3"
+FORMAT = "6"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -67,15 +68,18 @@ TABLES: tuple[Table, ...] = (
         ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
         ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
         ("idle_time_seconds", D), ("bottleneck_phase", V), ("bottleneck_seconds", D), ("retry_count", I),
-        ("phase_count", I), ("step_count", I), ("tool_call_count", I), *_ERR)),
+        ("phase_count", I), ("step_count", I), ("tool_call_count", I), ("trace_id", V), ("model_call_count", I),
+        ("unpriced_model_calls", I), *_ERR)),
     Table("ph", "phase_logs", "record_id", (
         ("record_id", V), ("workflow_id", V), ("phase_name", V), ("phase_number", I), ("outcome", V),
-        ("start_unix_nano", I), ("end_unix_nano", I), ("day", V), ("duration_seconds", D), ("cost_usd", D), *_ERR)),
+        ("start_unix_nano", I), ("end_unix_nano", I), ("day", V), ("duration_seconds", D), ("cost_usd", D),
+        ("unpriced_model_calls", I), *_ERR)),
     Table("st", "step_executions", "record_id", (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("task_id", V), ("session_id", V), ("model", V), ("attempt", I), ("outcome", V), ("start_unix_nano", I),
         ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
-        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I), *_ERR)),
+        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
+        ("unpriced_model_calls", I), *_ERR), extra=(("tool_cause", "BOOLEAN"),)),
     Table("tc", "tool_calls", "record_id", (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("tool_name", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
@@ -84,7 +88,8 @@ TABLES: tuple[Table, ...] = (
         ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
         ("model", V), ("provider", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
         ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("cost_usd", D)), extra=(("template", V),)),
+        ("cost_usd", D)),
+        extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN"))),
 )
 TABLE = {t.name: t for t in TABLES}
 _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
@@ -94,13 +99,17 @@ _DERIVED = (
     "CREATE TABLE IF NOT EXISTS step_tools (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
     " n_tools BIGINT, n_failed BIGINT, seq VARCHAR)",
     "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR, n BIGINT,"
-    " cost_share DOUBLE)",
+    " step_cost DOUBLE, step_unpriced BIGINT)",
     "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR,"
     " arguments_sha256 VARCHAR, n BIGINT)",
     f"CREATE TABLE IF NOT EXISTS steps_logical ({logical.COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS tasks_all ({logical.TASK_COLUMNS})",
+    "CREATE TABLE IF NOT EXISTS wall_union (workflow_id VARCHAR, wall DOUBLE)",
+    f"CREATE TABLE IF NOT EXISTS tool_runs ({RUN_TOOLS_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS model_runs ({RUN_MODELS_COLUMNS})",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
+_PER_RUN_TABLES = ("wall_union", "tool_runs", "model_runs")
 #: Separator of a tool sequence: ``Read→Edit→Bash``.
 ARROW = "\u2192"
 
@@ -144,7 +153,7 @@ def _create(con: Any) -> None:
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all"):
+    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES):
         con.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - fixed names
 
 
@@ -339,10 +348,9 @@ def _summarise_tools(con: Any, lo: int) -> None:
         [ARROW],
     )
     con.execute(f"""INSERT INTO step_tool_counts
-                    SELECT c.*, s.cost_usd * c.n / t.n_tools FROM (
+                    SELECT c.*, s.cost_usd, s.unpriced_model_calls FROM (
                         SELECT parent_id, any_value(workflow_id) AS workflow_id, {name} AS tool_name, count(*) AS n
                         FROM {src} GROUP BY parent_id, {name}) AS c
-                    JOIN step_tools AS t ON t.parent_id = c.parent_id
                     LEFT JOIN st AS s ON s.record_id = c.parent_id""")  # noqa: S608
     con.execute(f"""INSERT INTO tool_dups
                     SELECT parent_id, any_value(workflow_id), {name}, arguments_sha256, count(*)
@@ -353,23 +361,83 @@ def _summarise_tools(con: Any, lo: int) -> None:
 
 
 def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
-    """Each model call's workflow template (cost by template without a join at report time)."""
+    """Each model call's workflow template and complexity (cost by template, models by
+    complexity, without a join at report time)."""
     con.execute(
-        """UPDATE mc SET template = w.template
-           FROM (SELECT workflow_id, template FROM wf
+        """UPDATE mc SET template = w.template, complexity = w.complexity
+           FROM (SELECT workflow_id, template, complexity FROM wf
                  WHERE rid > ? OR workflow_id IN (SELECT unnest(?::VARCHAR[]))
                     OR workflow_id IN (SELECT workflow_id FROM mc WHERE rid > ?)) AS w
-           WHERE mc.workflow_id = w.workflow_id AND mc.template IS DISTINCT FROM w.template""",
+           WHERE mc.workflow_id = w.workflow_id
+             AND (mc.template IS DISTINCT FROM w.template OR mc.complexity IS DISTINCT FROM w.complexity)""",
         [old["wf"], refreshed, old["mc"]],
     )
 
 
-def _cost_shares(con: Any, lo_st: int) -> None:
-    """A tool's share of its step's cost, for steps copied after ``lo_st`` whose tools came earlier."""
+def _tool_causes(con: Any, old: dict[str, int]) -> None:
+    """Mark the failed step attempts that a failed tool call of their own explains (same error
+    type: one exception, one error), for the steps and tool calls copied since ``old``."""
     con.execute(
-        """UPDATE step_tool_counts SET cost_share = s.cost_usd * step_tool_counts.n / t.n_tools
-           FROM st AS s, step_tools AS t
-           WHERE s.rid > ? AND s.record_id = step_tool_counts.parent_id AND t.parent_id = step_tool_counts.parent_id""",
+        """UPDATE st SET tool_cause = true
+           FROM (SELECT DISTINCT parent_id, error_type FROM tc WHERE outcome = 'failure'
+                 AND (rid > ? OR parent_id IN (SELECT record_id FROM st WHERE rid > ? AND outcome = 'failure'))) AS t
+           WHERE st.outcome = 'failure' AND st.record_id = t.parent_id AND st.error_type IS NOT DISTINCT FROM t.error_type
+             AND st.tool_cause IS NOT true""",
+        [old["tc"], old["st"]],
+    )
+
+
+def _per_run(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
+    """The tools and models (with the run's complexity) each run used, for the runs that got
+    new tool or model calls, or whose workflow row is new or was refreshed."""
+    if old["tc"] == 0 and old["mc"] == 0:
+        con.execute(f"INSERT INTO tool_runs {run_tools_sql('tc')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO model_runs {run_models_sql('mc')}")  # noqa: S608 - fixed SQL
+        return
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE touched_runs AS SELECT DISTINCT workflow_id FROM (
+               SELECT workflow_id FROM tc WHERE rid > ? UNION ALL SELECT workflow_id FROM mc WHERE rid > ?
+               UNION ALL SELECT workflow_id FROM wf WHERE rid > ? UNION ALL SELECT unnest(?::VARCHAR[]))""",
+        [old["tc"], old["mc"], old["wf"], refreshed],
+    )
+    for table, sql, source in (("tool_runs", run_tools_sql, "tc"), ("model_runs", run_models_sql, "mc")):
+        con.execute(f"DELETE FROM {table} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs)"  # noqa: S608
+                    " OR workflow_id IS NULL")
+        rows = f"(SELECT * FROM {source} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs) OR workflow_id IS NULL)"
+        con.execute(f"INSERT INTO {table} {sql(rows)}")  # noqa: S608 - fixed SQL
+    con.execute("DROP TABLE touched_runs")
+
+
+def _step_links(con: Any, old: dict[str, int]) -> None:
+    """Each model call's step attempt outcome, and whether it is the first call of its model in
+    that attempt (so "which model works best" counts each attempt once per model, without a
+    join at report time); for the calls and steps copied since ``old``."""
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE mc_steps AS
+           SELECT DISTINCT parent_id FROM mc WHERE rid > ? AND parent_id IS NOT NULL
+           UNION SELECT record_id FROM st WHERE rid > ?""",
+        [old["mc"], old["st"]],
+    )
+    con.execute(
+        """UPDATE mc SET step_outcome = s.outcome
+           FROM (SELECT record_id, outcome FROM st WHERE record_id IN (SELECT parent_id FROM mc_steps)) AS s
+           WHERE mc.parent_id = s.record_id AND mc.step_outcome IS DISTINCT FROM s.outcome"""
+    )
+    con.execute(
+        """UPDATE mc SET first_in_step = (mc.rid = f.first)
+           FROM (SELECT parent_id, model, min(rid) AS first FROM mc
+                 WHERE parent_id IN (SELECT parent_id FROM mc_steps) GROUP BY parent_id, model) AS f
+           WHERE mc.parent_id = f.parent_id AND mc.model IS NOT DISTINCT FROM f.model"""
+    )
+    con.execute("DROP TABLE mc_steps")
+
+
+def _step_costs(con: Any, lo_st: int) -> None:
+    """The cost (and unpriced calls) of the step that made the tool calls, for steps copied after
+    ``lo_st`` whose tools came earlier."""
+    con.execute(
+        """UPDATE step_tool_counts SET step_cost = s.cost_usd, step_unpriced = s.unpriced_model_calls
+           FROM st AS s WHERE s.rid > ? AND s.record_id = step_tool_counts.parent_id""",
         [lo_st],
     )
 
@@ -379,6 +447,7 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     runs: a few steps each, found by plain equality)."""
     if lo_st == 0:
         con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO wall_union {logical.wall_sql('steps_logical')}")  # noqa: S608 - fixed SQL
         return
     con.execute("""CREATE OR REPLACE TEMP TABLE touched AS
                    SELECT DISTINCT workflow_id FROM st
@@ -387,6 +456,9 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     con.execute("DELETE FROM steps_logical WHERE workflow_id IS NULL")  # runs without an id: recomputed whole
     source = ("(SELECT * FROM st WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)")
     con.execute(f"INSERT INTO steps_logical {logical.select_sql(source)}")  # noqa: S608 - fixed SQL
+    con.execute("DELETE FROM wall_union WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL")
+    steps = "(SELECT * FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
+    con.execute(f"INSERT INTO wall_union {logical.wall_sql(steps)}")  # noqa: S608 - fixed SQL
     con.execute("DROP TABLE touched")
 
 
@@ -504,11 +576,17 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
                 stats.refreshed_workflows = len(stale)
             if stats.copied.get("mc") or stats.copied.get("wf") or stale:
                 _templates(con, old, stale)
+            if stats.copied.get("mc") or stats.copied.get("st"):
+                _step_links(con, old)
+            if stats.copied.get("tc") or stats.copied.get("st"):
+                _tool_causes(con, old)
+            if stats.copied.get("tc") or stats.copied.get("mc") or stats.copied.get("wf") or stale:
+                _per_run(con, old, stale)
             lap = stats.lap("workflow refresh", lap)
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])
             if stats.copied.get("st") and old["tc"] > 0:  # tools summarised by an earlier sync
-                _cost_shares(con, old["st"])
+                _step_costs(con, old["st"])
             lap = stats.lap("tool summaries", lap)
             if stats.copied.get("st") or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]:
                 _logical_steps(con, old["st"])

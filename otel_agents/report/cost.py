@@ -1,10 +1,15 @@
-"""Cost: total; by phase, template, model, agent and tool; per day with a 7-day moving
-average; cache efficiency and savings; the most expensive workflows and phases.
+"""Cost: total; by phase, template, model and agent; the cost of the step attempts that used
+each tool; per day with a 7-day moving average; cache efficiency and net savings; the most
+expensive workflows and phases.
 
 Every sum is over model calls (``v_mc``), each priced once where it happened, so the
-breakdowns add up to the total. A tool's cost is its share of its step's cost: a step's
-cost split evenly over the step's tool calls; what no tool call shares (steps without
-tool calls, model calls outside a step) is ``(no tool)``.
+breakdowns add up to the total. A model call without a price (an unknown model) has no
+cost: it is counted in ``unpriced_model_calls`` beside every figure it would belong to, and
+a figure whose calls are all unpriced is ``None`` (unknown), never 0.
+
+Tools spend no tokens, so there is no "cost of a tool": ``step_cost_by_tool`` gives, per
+tool, the whole cost of the step attempts that called it (a step attempt counts under each
+tool it used, so these do not add up to the total).
 """
 
 from __future__ import annotations
@@ -15,83 +20,103 @@ from typing import Any, Callable
 from otel_agents.report.stats import moving_average, one, pct_change, ratio, rows, secs, usd
 
 NONE = "(none)"
-NO_TOOL = "(no tool)"
 
 
-def _breakdown(items: list[dict[str, Any]], key: str, total: float, count_key: str) -> list[dict[str, Any]]:
+def known(cost: Any, calls: int) -> float | None:
+    """The sum of ``calls`` model calls' costs: $0 for no calls, None when every one is unpriced."""
+    if cost is None:
+        return 0.0 if not calls else None
+    return float(cost)
+
+
+def _breakdown(items: list[dict[str, Any]], key: str, total: float | None, count_key: str) -> list[dict[str, Any]]:
     out = []
     for r in items:
-        cost = r["cost"] or 0.0
+        cost, unpriced = r["cost"], int(r["unpriced"] or 0)
         n = r.get("runs")
         out.append({
             key: r["k"],
             "cost_usd": usd(cost),
-            "share": ratio(cost, total),
+            "unpriced_model_calls": unpriced,
+            "share": ratio(cost, total) if cost is not None else None,
             "model_calls": int(r["calls"] or 0),
             count_key: int(n or 0),
-            "avg_usd": usd(cost / n) if n else None,
+            "avg_usd": usd(cost / n) if n and cost is not None and not unpriced else None,
         })
-    out.sort(key=lambda d: (-(d["cost_usd"] or 0.0), str(d[key])))
+    out.sort(key=lambda d: (d["cost_usd"] is None, -(d["cost_usd"] or 0.0), str(d[key])))
     return out
 
 
-def _by_tool(con: Any, total: float) -> list[dict[str, Any]]:
-    found = rows(con, """SELECT tool_name AS k, sum(cost_share) AS cost, sum(n) AS calls
+def _by_tool(con: Any) -> list[dict[str, Any]]:
+    found = rows(con, """SELECT tool_name AS k, count(*) AS attempts, sum(n) AS calls, sum(step_cost) AS cost,
+                                COALESCE(sum(step_unpriced), 0) AS unpriced
                          FROM v_step_tool_counts GROUP BY tool_name""")
-    out = [{"tool": r["k"], "cost_usd": usd(r["cost"] or 0.0), "share": ratio(r["cost"] or 0.0, total),
-            "tool_calls": int(r["calls"] or 0)} for r in found]
-    rest = total - sum((r["cost"] or 0.0) for r in found)
-    if rest > 1e-9:
-        out.append({"tool": NO_TOOL, "cost_usd": usd(max(rest, 0.0)), "share": ratio(max(rest, 0.0), total),
-                    "tool_calls": 0})
-    out.sort(key=lambda d: (-(d["cost_usd"] or 0.0), d["tool"]))
+    out = [{"tool": r["k"], "step_attempts": int(r["attempts"]), "tool_calls": int(r["calls"] or 0),
+            "cost_usd": usd(r["cost"]), "unpriced_model_calls": int(r["unpriced"])} for r in found]
+    out.sort(key=lambda d: (d["cost_usd"] is None, -(d["cost_usd"] or 0.0), d["tool"]))
     return out
 
 
 def _daily(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    found = rows(con, "SELECT day, sum(cost_usd) AS cost, count(*) AS calls FROM v_mc"
+    found = rows(con, "SELECT day, sum(cost_usd) AS cost, count(*) AS calls,"
+                      " count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced FROM v_mc"
                       " WHERE day IS NOT NULL GROUP BY day ORDER BY day")
     if not found:
-        return [], {"last_7_days_usd": None, "previous_7_days_usd": None, "percent_change": None}
-    by_day = {r["day"]: (r["cost"] or 0.0, int(r["calls"])) for r in found}
+        return [], {"last_7_days_usd": None, "previous_7_days_usd": None, "percent_change": None,
+                    "last_7_days_unpriced_model_calls": 0, "previous_7_days_unpriced_model_calls": 0}
+    by_day = {r["day"]: r for r in found}
     first = date.fromisoformat(found[0]["day"])
     last = date.fromisoformat(found[-1]["day"])
     days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
-    costs = [by_day.get(d, (0.0, 0))[0] for d in days]
-    ma = moving_average(costs, 7)
+    costs = [by_day[d]["cost"] if d in by_day else 0.0 for d in days]
+    unpriced = [int(by_day[d]["unpriced"]) if d in by_day else 0 for d in days]
+    ma = moving_average([c or 0.0 for c in costs], 7)
     series = []
     for i, d in enumerate(days):
         series.append({
             "day": d,
             "cost_usd": usd(costs[i]),
-            "model_calls": by_day.get(d, (0.0, 0))[1],
+            "model_calls": int(by_day[d]["calls"]) if d in by_day else 0,
+            "unpriced_model_calls": unpriced[i],
             "moving_avg_7d": usd(ma[i]),
-            "change_pct": pct_change(costs[i], costs[i - 1]) if i else None,
+            "change_pct": pct_change(costs[i], costs[i - 1]) if i and costs[i - 1] is not None else None,
         })
-    last7 = sum(costs[-7:])
-    prev7 = sum(costs[-14:-7]) if len(costs) > 7 else None
+
+    def window(part: list[Any], left_out: list[int]) -> float | None:
+        known_costs = [c for c in part if c is not None]
+        return sum(known_costs) if known_costs or not sum(left_out) else None
+
+    last7 = window(costs[-7:], unpriced[-7:])
+    prev7 = window(costs[-14:-7], unpriced[-14:-7]) if len(costs) > 7 else None
+    u_last, u_prev = sum(unpriced[-7:]), sum(unpriced[-14:-7]) if len(costs) > 7 else 0
     trend = {
         "last_7_days_usd": usd(last7),
         "previous_7_days_usd": usd(prev7),
-        "percent_change": pct_change(last7, prev7),
+        "last_7_days_unpriced_model_calls": u_last,
+        "previous_7_days_unpriced_model_calls": u_prev,
+        # a change between sums that leave calls out would compare unknowns
+        "percent_change": pct_change(last7, prev7) if not (u_last or u_prev) else None,
     }
     return series, trend
 
 
-def saving_per_token(model: str, provider: str | None) -> float | None:
-    """What one input token served from the cache saves on ``model``: its uncached input price
-    minus its cache-read price, at the base tier (genai-prices); None when it has no price."""
+def cache_rates(model: str, provider: str | None) -> tuple[float, float] | None:
+    """What one input token served from the cache saves on ``model`` (its uncached input price
+    minus its cache-read price) and what one token written to the cache costs extra (its
+    cache-write price minus its uncached input price), at the base tier (genai-prices); None
+    when the model has no price."""
     from otel_agents.pricing import UnknownModel, price_of
 
-    try:  # the price of 1,000 input tokens, uncached and from the cache
+    try:  # the price of 1,000 input tokens: uncached, read from the cache, written to it
         full = price_of(model, provider, input_tokens=1000, output_tokens=0).total
         cached = price_of(model, provider, input_tokens=1000, output_tokens=0, cache_read_tokens=1000).total
+        written = price_of(model, provider, input_tokens=1000, output_tokens=0, cache_write_tokens=1000).total
     except (UnknownModel, ValueError):
         return None
-    return (full - cached) / 1000
+    return (full - cached) / 1000, (written - full) / 1000
 
 
-RateFn = Callable[[str, "str | None"], "float | None"]
+RateFn = Callable[[str, "str | None"], "tuple[float, float] | None"]
 
 
 def _cache(con: Any, rate: RateFn) -> dict[str, Any]:
@@ -102,38 +127,44 @@ def _cache(con: Any, rate: RateFn) -> dict[str, Any]:
     inp = sum(int(r["input"] or 0) for r in per_model)
     read = sum(int(r["cache_read"] or 0) for r in per_model)
     write = sum(int(r["cache_write"] or 0) for r in per_model)
-    savings = 0.0
+    savings = premiums = 0.0
     models = []
     unpriced: list[str] = []
     for r in per_model:
-        cr = int(r["cache_read"] or 0)
-        saved = None
-        if not cr:
-            saved = 0.0
-        elif r["model"]:
-            per_token = rate(r["model"], r["provider"])
-            if per_token is None:
-                unpriced.append(r["model"])
-            else:
-                saved = cr * per_token
+        cr, cw = int(r["cache_read"] or 0), int(r["cache_write"] or 0)
+        saved = premium = None
+        if not cr and not cw:
+            saved = premium = 0.0
         else:
-            unpriced.append(NONE)
-        if saved is not None:
+            rates = rate(r["model"], r["provider"]) if r["model"] else None
+            if rates is None:
+                unpriced.append(r["model"] or NONE)
+            else:
+                saved, premium = cr * rates[0], cw * rates[1]
+        if saved is not None and premium is not None:
             savings += saved
+            premiums += premium
         models.append({
             "model": r["model"] or NONE,
             "input_tokens": int(r["input"] or 0),
             "cache_read_tokens": cr,
+            "cache_write_tokens": cw,
             "cache_share": ratio(cr, r["input"]),
-            "savings_usd": usd(saved),
+            "read_savings_usd": usd(saved),
+            "write_premium_usd": usd(premium),
+            "savings_usd": usd(saved - premium) if saved is not None and premium is not None else None,
         })
+    all_unpriced = bool(unpriced) and len(unpriced) == sum(1 for r in per_model
+                                                            if r["cache_read"] or r["cache_write"])
     return {
         "input_tokens": inp,
         "cache_read_tokens": read,
         "cache_write_tokens": write,
         "uncached_input_tokens": max(inp - read - write, 0),
         "cache_share": ratio(read, inp),
-        "savings_usd": usd(savings),
+        "read_savings_usd": None if all_unpriced else usd(savings),
+        "write_premium_usd": None if all_unpriced else usd(premiums),
+        "savings_usd": None if all_unpriced else usd(savings - premiums),
         "unpriced_models": unpriced,
         "by_model": models,
     }
@@ -143,15 +174,17 @@ def _counts(con: Any, sql: str) -> dict[Any, int]:
     return {r["k"]: int(r["n"]) for r in rows(con, sql)}
 
 
-def cost_section(con: Any, *, top: int, rate: RateFn = saving_per_token) -> dict[str, Any]:
-    """The ``cost`` section of the report (``rate``: :func:`saving_per_token`, or a memo of it)."""
+def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str, Any]:
+    """The ``cost`` section of the report (``rate``: :func:`cache_rates`, or a memo of it)."""
     t = one(con, "SELECT count(*) AS calls, count(cost_usd) AS priced, sum(cost_usd) AS total,"
                  " sum(input_tokens) AS inp, sum(output_tokens) AS outp FROM v_mc")
-    total = float(t.get("total") or 0.0)
+    calls = int(t.get("calls") or 0)
+    unpriced = calls - int(t.get("priced") or 0)
+    total = known(t.get("total"), calls)
     # one scan of the model calls for the four breakdowns
     groups = rows(con, """
         SELECT phase_name, template, model, agent, GROUPING(phase_name, template, model, agent) AS g,
-               sum(cost_usd) AS cost, count(*) AS calls
+               sum(cost_usd) AS cost, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
         FROM v_mc GROUP BY GROUPING SETS ((phase_name), (template), (model), (agent))""")
     runs = {
         "phase_name": _counts(con, "SELECT phase_name AS k, count(*) AS n FROM v_ph GROUP BY 1"),
@@ -165,29 +198,32 @@ def cost_section(con: Any, *, top: int, rate: RateFn = saving_per_token) -> dict
             if r["g"] == g:
                 k = r[col]
                 n = r["calls"] if col == "model" else runs[col].get(k)
-                split[col].append({"k": NONE if k is None else k, "cost": r["cost"], "calls": r["calls"], "runs": n})
+                split[col].append({"k": NONE if k is None else k, "cost": r["cost"], "calls": r["calls"],
+                                   "unpriced": r["unpriced"], "runs": n})
     by_phase, by_template, by_model, by_agent = (split[c] for c in ("phase_name", "template", "model", "agent"))
     daily, trend = _daily(con)
     top_workflows = rows(con, """
-        SELECT workflow_id, workflow_name, template, model_used, status, cost_usd, duration_seconds, start_time
+        SELECT workflow_id, trace_id, workflow_name, template, model_used, status, cost_usd,
+               COALESCE(unpriced_model_calls, 0) AS unpriced_model_calls, duration_seconds, start_time
         FROM v_wf WHERE cost_usd IS NOT NULL ORDER BY cost_usd DESC, workflow_id LIMIT ?""", [top])
     top_phases = rows(con, """
-        SELECT p.workflow_id, w.workflow_name, p.phase_name, p.outcome, p.cost_usd, p.duration_seconds
+        SELECT p.workflow_id, w.trace_id, w.workflow_name, p.phase_name, p.outcome, p.cost_usd,
+               COALESCE(p.unpriced_model_calls, 0) AS unpriced_model_calls, p.duration_seconds
         FROM (SELECT * FROM v_ph WHERE cost_usd IS NOT NULL
               ORDER BY cost_usd DESC, workflow_id, phase_name, record_id LIMIT ?) AS p
         LEFT JOIN wf AS w ON w.workflow_id = p.workflow_id
         ORDER BY p.cost_usd DESC, p.workflow_id, p.phase_name, p.record_id""", [top])
     return {
         "total_usd": usd(total),
-        "model_calls": int(t.get("calls") or 0),
-        "unpriced_model_calls": int(t.get("calls") or 0) - int(t.get("priced") or 0),
+        "model_calls": calls,
+        "unpriced_model_calls": unpriced,
         "input_tokens": int(t.get("inp") or 0),
         "output_tokens": int(t.get("outp") or 0),
         "by_phase": _breakdown(by_phase, "phase", total, "runs"),
         "by_template": _breakdown(by_template, "template", total, "workflows"),
         "by_model": _breakdown(by_model, "model", total, "model_calls"),
-        "by_agent": _breakdown(by_agent, "agent", total, "steps"),
-        "by_tool": _by_tool(con, total),
+        "by_agent": _breakdown(by_agent, "agent", total, "step_attempts"),
+        "step_cost_by_tool": _by_tool(con),
         "daily": daily,
         "trend": trend,
         "cache": _cache(con, rate),

@@ -1,7 +1,9 @@
-"""CSV export (seed 004): one row per step attempt (``steps``) or per task (``tasks``).
+"""CSV export: one row per step attempt (``attempts``) or per task (``tasks``).
 
-Columns are documented in docs/report.md; ``success`` is ``true``/``false`` as in seed 004,
-times are ISO 8601 UTC, durations seconds, costs USD; empty cells are unknown values.
+Columns are documented in docs/report.md; ``success`` is ``true``/``false``, times are ISO
+8601 UTC, durations seconds, costs USD. A cost whose model calls are all unpriced is ``-``
+(unknown, never 0); ``unpriced_model_calls`` says how many calls a cost leaves out. Other
+empty cells are unknown values.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ STEP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("status", "s.outcome"),
     ("execution_time", "s.duration_seconds"),
     ("cost_usd", "s.cost_usd"),
+    ("unpriced_model_calls", "COALESCE(s.unpriced_model_calls, 0)"),
     ("input_tokens", "s.input_tokens"),
     ("output_tokens", "s.output_tokens"),
     ("cache_read_tokens", "s.cache_read_tokens"),
@@ -51,9 +54,14 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("wall_clock_time", "k.wall"),
     ("idle_time", "greatest(0.0, k.wall - k.exec)"),
     ("cost_usd", "k.cost"),
+    ("unpriced_model_calls", "k.unpriced"),
 )
 
-ROWS = ("steps", "tasks")
+ROWS = ("attempts", "tasks")
+#: A cost whose model calls are all unpriced.
+UNKNOWN = "-"
+#: Older name of ``attempts``, still accepted.
+ALIASES = {"steps": "attempts"}
 _CHUNK = 10_000
 
 
@@ -68,9 +76,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def write_csv(con: Any, out: IO[str], rows: str = "steps") -> int:
+def write_csv(con: Any, out: IO[str], rows: str = "attempts") -> int:
     """Write the CSV of the selected rows (``con`` has the ``v_*`` views); returns the row count."""
-    if rows == "steps":
+    rows = ALIASES.get(rows, rows)
+    if rows == "attempts":
         cols = STEP_COLUMNS
         sql = (f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_st AS s "  # noqa: S608 - fixed SQL
                "LEFT JOIN wf AS w ON w.workflow_id = s.workflow_id "
@@ -83,13 +92,16 @@ def write_csv(con: Any, out: IO[str], rows: str = "steps") -> int:
     else:
         raise ValueError(f"unknown rows {rows!r}: use one of {', '.join(ROWS)}")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([c for c, _e in cols])
+    names = [c for c, _e in cols]
+    writer.writerow(names)
+    cost, unpriced = names.index("cost_usd"), names.index("unpriced_model_calls")
     cur = con.execute(sql)
     n = 0
     while True:
         chunk = cur.fetchmany(_CHUNK)
         if not chunk:
             break
-        writer.writerows([_cell(v) for v in r] for r in chunk)
+        writer.writerows([UNKNOWN if i == cost and v is None and r[unpriced] else _cell(v) for i, v in enumerate(r)]
+                         for r in chunk)
         n += len(chunk)
     return n

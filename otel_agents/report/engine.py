@@ -17,6 +17,8 @@ from otel_agents.report.views import Scope
 #: How long to wait for another report holding the cache before reading the store directly.
 CACHE_WAIT_S = 30.0
 DEFAULT_TOP = 10
+#: The report's sections, in the order they print.
+SECTIONS = ("cost", "latency", "errors", "attempts", "tools")
 #: Sections computed at once, each on its own cursor, each query on one DuckDB thread (DuckDB
 #: runs queries without the GIL): on 2 cores this beats one section at a time on 2 threads.
 WORKERS = 2
@@ -144,19 +146,19 @@ class ReportEngine:
         finally:
             cur.close()
 
-    def saving_rate(self, model: str, provider: str | None) -> float | None:
-        """``cost.saving_per_token``, remembered for the day next to the cache (loading the price
+    def cache_rates(self, model: str, provider: str | None) -> tuple[float, float] | None:
+        """``cost.cache_rates``, remembered for the day next to the cache (loading the price
         data takes ~0.3 s), keyed by the genai-prices version so an upgrade is seen at once."""
         import json
         from importlib.metadata import PackageNotFoundError, version
 
-        from otel_agents.report.cost import saving_per_token
+        from otel_agents.report.cost import cache_rates
 
         try:
             prices = version("genai-prices")
         except PackageNotFoundError:  # pragma: no cover
             prices = "?"
-        stamp = f"{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}"
+        stamp = f"2|{prices}|{time.strftime('%Y-%m-%d', time.gmtime())}"
         key = f"{model}|{provider or ''}"
         path = self.cache_path.with_name(self.cache_path.stem + ".prices.json") if self.cache_path else None
         memo: dict[str, Any] = {}
@@ -169,8 +171,8 @@ class ReportEngine:
             memo = {"stamp": stamp, "rates": {}}
         rates = memo.setdefault("rates", {})
         if key in rates:
-            return rates[key]
-        rates[key] = rate = saving_per_token(model, provider)
+            return tuple(rates[key]) if rates[key] is not None else None
+        rates[key] = rate = cache_rates(model, provider)
         if path is not None:
             try:  # one small file, replaced atomically; losing it costs 0.3 s next time
                 tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -188,7 +190,7 @@ class ReportEngine:
 
     def _meta(self, con: Any) -> dict[str, Any]:
         counts = {v: int(one(con, f"SELECT count(*) AS n FROM {v}")["n"])  # noqa: S608 - fixed view names
-                  for v in ("v_wf", "v_ph", "v_st", "v_tc", "v_mc")}
+                  for v in ("v_wf", "v_ph", "v_lg", "v_st", "v_tc", "v_mc")}
         period = one(con, """SELECT min(lo) AS first, max(hi) AS last FROM (
                                  SELECT min(day) AS lo, max(day) AS hi FROM v_st UNION ALL
                                  SELECT min(day), max(day) FROM v_mc UNION ALL SELECT min(day), max(day) FROM v_wf)""")
@@ -200,13 +202,18 @@ class ReportEngine:
                            "new_rows": self.sync.copied, "seconds": round(self.sync.seconds, 3)},
             "filters": self.filters.describe(),
             "percentile_method": PERCENTILE_METHOD,
-            "rows": {"workflows": counts["v_wf"], "phases": counts["v_ph"], "steps": counts["v_st"],
-                     "tool_calls": counts["v_tc"], "model_calls": counts["v_mc"]},
+            "rows": {"workflows": counts["v_wf"], "phases": counts["v_ph"], "steps": counts["v_lg"],
+                     "step_attempts": counts["v_st"], "tool_calls": counts["v_tc"], "model_calls": counts["v_mc"]},
+            # a filter that selects nothing: the report says so rather than printing empty tables
+            "matched": any(counts.values()) or self.filters.empty,
             "period": {"first_day": period.get("first"), "last_day": period.get("last")},
         }
 
-    def report(self, *, top: int = DEFAULT_TOP, workers: int = WORKERS) -> dict[str, Any]:
-        """Every section of the report, as one JSON-ready dict (sections computed concurrently)."""
+    def report(self, *, top: int = DEFAULT_TOP, workers: int = WORKERS,
+               sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+        """The report's ``sections`` (default: all), with ``meta``, as one JSON-ready dict (sections
+        computed concurrently). The recommendations read every section: with ``errors``, all are
+        computed, then the ones not asked for are left out."""
         from concurrent.futures import ThreadPoolExecutor
 
         from otel_agents.report.attempts import attempts_section
@@ -216,17 +223,25 @@ class ReportEngine:
         from otel_agents.report.recommend import recommendations
         from otel_agents.report.tools import tools_section
 
-        def tool_sections(con: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-            tools = tool_stats(con)
-            return latency_section(con, tools), tools_section(con, top=top, tools=tools)
+        unknown = set(sections) - set(SECTIONS)
+        if unknown:
+            raise ValueError(f"unknown section {', '.join(sorted(unknown))}: use {', '.join(SECTIONS)}")
+        needed = set(SECTIONS) if "errors" in sections else set(sections)
 
-        jobs: dict[str, Callable[[Any], Any]] = {
-            "tools": tool_sections,
-            "attempts": lambda con: attempts_section(con, top=top),
-            "cost": lambda con: cost_section(con, top=top, rate=self.saving_rate),
-            "errors": errors_section,
-            "meta": self._meta,
-        }
+        def tool_sections(con: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+            tools = tool_stats(con)
+            return (latency_section(con, tools, top=top) if "latency" in needed else None,
+                    tools_section(con, top=top, tools=tools) if "tools" in needed else None)
+
+        jobs: dict[str, Callable[[Any], Any]] = {"meta": self._meta}
+        if needed & {"latency", "tools"}:
+            jobs["tools"] = tool_sections
+        if "attempts" in needed:
+            jobs["attempts"] = lambda con: attempts_section(con, top=top)
+        if "cost" in needed:
+            jobs["cost"] = lambda con: cost_section(con, top=top, rate=self.cache_rates)
+        if "errors" in needed:
+            jobs["errors"] = lambda con: errors_section(con, top=top)
         if workers <= 1:
             done = {name: self._on_cursor(job) for name, job in jobs.items()}
         else:
@@ -238,11 +253,11 @@ class ReportEngine:
                     done = {name: f.result() for name, f in futures.items()}
             finally:
                 self.con.execute(f"SET threads = {threads}")  # an int we read back
-        latency, tools = done["tools"]
-        report = {"meta": done["meta"], "cost": done["cost"], "latency": latency, "errors": done["errors"],
-                  "attempts": done["attempts"], "tools": tools}
-        report["errors"]["recommendations"] = recommendations(report)
-        return report
+        done["latency"], done["tools"] = done.get("tools", (None, None))
+        report = {name: done[name] for name in ("meta", *SECTIONS) if done.get(name) is not None}
+        if "errors" in report:
+            report["errors"]["recommendations"] = recommendations(report)
+        return {name: report[name] for name in ("meta", *SECTIONS) if name == "meta" or name in sections}
 
     def close(self) -> None:
         if self.con is not None:
@@ -261,13 +276,13 @@ class ReportEngine:
 
 
 def build_report(store: str | os.PathLike[str], filters: Filters | None = None, *, top: int = DEFAULT_TOP,
-                 use_cache: bool = True, rebuild_cache: bool = False,
+                 use_cache: bool = True, rebuild_cache: bool = False, sections: tuple[str, ...] = SECTIONS,
                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The report of ``store`` (see :class:`ReportEngine`)."""
     with ReportEngine(store, use_cache=use_cache, rebuild_cache=rebuild_cache, progress=progress) as engine:
         if filters is not None and not filters.empty:
             engine.apply(filters)
-        return engine.report(top=top)
+        return engine.report(top=top, sections=sections)
 
 
 def stderr_progress(message: str) -> None:

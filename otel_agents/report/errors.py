@@ -1,9 +1,12 @@
-"""Errors: categories, failure rates by phase, template and model, the trend, and (filled in
-by :mod:`otel_agents.report.recommend`) recommendations.
+"""Errors: categories, failure rates by phase, template and model, the trend, the failed
+runs, and (filled in by :mod:`otel_agents.report.recommend`) recommendations.
 
-An error is a failed step attempt or a failed tool call, counted where it happened. Its
-category is the one recorded with it, computed by ``otel_agents.errors.categorize`` (the
-one place for the rules; the cache fills it in for rows recorded without one).
+An **error** is a root cause, counted once where it happened: a failed tool call, or a
+failed step attempt that no failed tool call of its own explains (one exception that fails
+a tool call and then its step, phase and run is one error, the tool call's). The failed
+spans (step attempts and tool calls) are counted separately, as span failures. A
+category is the one recorded with the row, computed by ``otel_agents.errors.categorize``
+(the one place for the rules; the cache fills it in for rows recorded without one).
 """
 
 from __future__ import annotations
@@ -12,43 +15,48 @@ from datetime import date, timedelta
 from typing import Any
 
 from otel_agents.errors import CATEGORIES
-from otel_agents.report.stats import one, ratio, rows
+from otel_agents.report.stats import one, ratio, rows, secs
 
 NONE = "(none)"
 
 
 def _failures(con: Any) -> list[dict[str, Any]]:
-    """Failed step attempts and tool calls, counted by category, kind, phase and error type."""
+    """Failed step attempts and tool calls, counted by category, kind, phase, error type and
+    whether they are a root cause (a step failed by its own failed tool call's exception is not)."""
     return rows(con, f"""
-        SELECT category, kind, COALESCE(phase, '{NONE}') AS phase, error_type, count(*) AS n FROM (
-            SELECT COALESCE(error_category, 'other') AS category, 'step' AS kind, phase_name AS phase, error_type
+        SELECT category, kind, COALESCE(phase, '{NONE}') AS phase, error_type, root, count(*) AS n FROM (
+            SELECT COALESCE(error_category, 'other') AS category, 'step' AS kind, phase_name AS phase,
+                   error_type, tool_cause IS NOT true AS root
             FROM v_st WHERE outcome = 'failure'
             UNION ALL
-            SELECT COALESCE(error_category, 'tool_failure'), 'tool_call', phase_name, error_type
+            SELECT COALESCE(error_category, 'tool_failure'), 'tool_call', phase_name, error_type, true
             FROM v_tc WHERE outcome = 'failure')
         GROUP BY ALL""")
 
 
 def _categories(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    total = sum(int(r["n"]) for r in found)
+    total = sum(int(r["n"]) for r in found if r["root"])
     acc: dict[str, dict[str, Any]] = {}
     for r in found:
-        c = acc.setdefault(r["category"], {"steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
+        c = acc.setdefault(r["category"], {"errors": 0, "steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
         n = int(r["n"])
         c["steps" if r["kind"] == "step" else "tool_calls"] += n
+        if not r["root"]:
+            continue
+        c["errors"] += n
         c["phases"][r["phase"]] = c["phases"].get(r["phase"], 0) + n
         if r["error_type"]:
             c["types"][r["error_type"]] = c["types"].get(r["error_type"], 0) + n
     order = list(CATEGORIES) + sorted(set(acc) - set(CATEGORIES))
     out = []
     for cat in order:
-        c = acc.get(cat, {"steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
-        n = c["steps"] + c["tool_calls"]
+        c = acc.get(cat, {"errors": 0, "steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
+        n = c["errors"]
         out.append({
             "category": cat,
             "count": n,
-            "step_failures": c["steps"],
-            "tool_failures": c["tool_calls"],
+            "failed_step_attempts": c["steps"],
+            "failed_tool_calls": c["tool_calls"],
             "share": ratio(n, total),
             "phases": [p for p, _n in sorted(c["phases"].items(), key=lambda kv: (-kv[1], kv[0]))],
             "top_error_type": min(c["types"].items(), key=lambda kv: (-kv[1], kv[0]))[0] if c["types"] else None,
@@ -158,7 +166,17 @@ def _trend(st_o: dict[str, Any], wf_o: dict[str, Any]) -> tuple[list[dict[str, A
                     "direction": direction}
 
 
-def errors_section(con: Any) -> dict[str, Any]:
+def failed_runs(con: Any, top: int) -> list[dict[str, Any]]:
+    """The latest failed runs, with their trace ids."""
+    found = rows(con, """
+        SELECT workflow_id, trace_id, workflow_name, template, start_time, duration_seconds, error_type,
+               error_category, error_message
+        FROM v_wf WHERE outcome = 'failure'
+        ORDER BY start_unix_nano DESC NULLS LAST, workflow_id LIMIT ?""", [top])
+    return [{**r, "duration_seconds": secs(r["duration_seconds"])} for r in found]
+
+
+def errors_section(con: Any, *, top: int = 10) -> dict[str, Any]:
     """The ``errors`` section (``recommendations`` is added by the recommender)."""
     failures = _failures(con)
     categories = _categories(failures)
@@ -167,7 +185,10 @@ def errors_section(con: Any) -> dict[str, Any]:
     trend, trend_summary = _trend(st_o, wf_o)
     return {
         "total": sum(c["count"] for c in categories),
+        "span_failures": {"step_attempts": sum(c["failed_step_attempts"] for c in categories),
+                          "tool_calls": sum(c["failed_tool_calls"] for c in categories)},
         "categories": categories,
+        "failed_runs": failed_runs(con, top),
         "failure_rates": _rates(con, failures, st_o, wf_o),
         "trend": trend,
         "trend_summary": trend_summary,

@@ -107,16 +107,28 @@ def tool_stats(con: Any) -> list[dict[str, Any]]:
         SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS calls,
                count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')}
         FROM v_tc GROUP BY 1""")
+    runs = {r["k"]: int(r["n"]) for r in rows(con, "SELECT tool_name AS k, count(*) AS n FROM v_tool_runs GROUP BY 1")}
     out = [{"tool": r["tool"], "calls": int(r["calls"]), "failures": int(r["failures"]),
-            "failure_rate": ratio(r["failures"], r["calls"]), **stat_dict(r)} for r in found]
+            "failure_rate": ratio(r["failures"], r["calls"]), "workflows": runs.get(r["tool"], 0), **stat_dict(r)}
+           for r in found]
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
     return out
 
 
-def latency_section(con: Any, tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def slowest_runs(con: Any, top: int) -> list[dict[str, Any]]:
+    """The longest runs, with their trace ids."""
+    found = rows(con, """
+        SELECT workflow_id, trace_id, workflow_name, template, status, start_time, duration_seconds,
+               bottleneck_phase
+        FROM v_wf WHERE duration_seconds IS NOT NULL ORDER BY duration_seconds DESC, workflow_id LIMIT ?""", [top])
+    return [{**r, "duration_seconds": secs(r["duration_seconds"])} for r in found]
+
+
+def latency_section(con: Any, tools: list[dict[str, Any]] | None = None, *, top: int = 10) -> dict[str, Any]:
     """The ``latency`` section of the report (``tools``: :func:`tool_stats`, if already computed)."""
     tools = tool_stats(con) if tools is None else tools
-    by_tool = [{k: v for k, v in t.items() if k not in ("calls", "failures", "failure_rate")} for t in tools]
+    by_tool = [{k: v for k, v in t.items() if k not in ("calls", "failures", "failure_rate", "workflows")}
+               for t in tools]
     by_tool.sort(key=lambda d: (-(d["total_seconds"] or 0.0), d["tool"]))
     by_phase = _grouped(con, "v_ph", {"phase": "phase_name"})
     return {
@@ -128,4 +140,5 @@ def latency_section(con: Any, tools: list[dict[str, Any]] | None = None) -> dict
         "bottlenecks": _bottlenecks(con),
         "outliers": _outliers(con, by_phase),
         "idle": _idle(con),
+        "slowest_runs": slowest_runs(con, top),
     }

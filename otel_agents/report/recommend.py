@@ -11,18 +11,23 @@ Each rule reads the sections already computed and emits ``{severity, area, messa
 5. each phase whose p95 stands out (see ``latency.outliers``);
 6. a phase taking at least half of all phase time (the bottleneck);
 7. at least 5% of tool calls repeating an identical call in the same step;
-8. a model at least as successful as the most used one, for less per run;
+8. a model at least as successful as the most used one, for less per call (each model
+   judged on its own model calls and the step attempts they served);
 9. under 30% of input tokens served from the cache;
 10. cost up at least 25% over the last 7 days; the step failure rate up at least 5 points.
 
-Groups with fewer than :data:`MIN_SAMPLE` attempts, runs or calls are not judged.
+Nothing is judged on fewer than :data:`MIN_SAMPLE` runs: with fewer runs in the report there
+are no recommendations, and each rule also skips any group (phase, template, tool, model,
+week, ...) with fewer than :data:`MIN_SAMPLE` attempts, calls or runs of its own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-MIN_SAMPLE = 3
+from otel_agents.report.stats import MIN_SAMPLE
+
+__all__ = ["MIN_SAMPLE", "RULES", "recommendations"]
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}
 LABELS = {
     "timeout": "timeouts", "import": "import errors", "connection": "connection errors", "syntax": "syntax errors",
@@ -65,7 +70,7 @@ def _phases(report: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for p in report["errors"]["failure_rates"]["by_phase"]:
         rate = p["attempt_failure_rate"]
-        if p["step_attempts"] < MIN_SAMPLE or rate is None or rate < 0.10:
+        if p["step_attempts"] < MIN_SAMPLE or p["runs"] < MIN_SAMPLE or rate is None or rate < 0.10:
             continue
         cat = p["top_category"] or "other"
         share = p["top_category_share"]
@@ -94,7 +99,7 @@ def _tools(report: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for t in report["tools"]["by_tool"]:
         rate = t["failure_rate"]
-        if t["calls"] >= MIN_SAMPLE and rate is not None and rate >= 0.10:
+        if t["calls"] >= MIN_SAMPLE and t["workflows"] >= MIN_SAMPLE and rate is not None and rate >= 0.10:
             out.append(_rec("medium", "tools", f"{t['tool']} fails {pct(rate)} of its calls ({t['failures']:,} of "
                             f"{t['calls']:,}): check how the agents call it.", rate))
     return out
@@ -103,7 +108,7 @@ def _tools(report: dict[str, Any]) -> list[dict[str, Any]]:
 def _debugging(report: dict[str, Any]) -> list[dict[str, Any]]:
     d = report["attempts"]["debugging_cycles"]
     rate = d["resolution_rate"]
-    if d["cycles"] < MIN_SAMPLE or rate is None or rate >= 0.5:
+    if d["cycles"] < MIN_SAMPLE or d["workflows"] < MIN_SAMPLE or rate is None or rate >= 0.5:
         return []
     worst = max(d["by_agent"], key=lambda a: (a["cycles"] - a["resolved"], a["agent"]), default=None)
     where = f"; most unresolved cycles are in {worst['agent']}" if worst else ""
@@ -116,12 +121,14 @@ def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
     lat = report["latency"]
     threshold = lat["outliers"]["threshold_p95_seconds"]
     for p in lat["outliers"]["phases"]:
+        if p["runs"] < MIN_SAMPLE:
+            continue
         out.append(_rec("medium", "latency",
                         f"Optimize the {p['phase']} phase: {pct(p['share_over_threshold'])} of its runs exceed the "
                         f"p95 of all phases ({_s(threshold)}); its own p95 is {_s(p['p95'])}.",
                         p["share_over_threshold"]))
     b = lat["bottlenecks"]["overall"]
-    if b and b["share_of_phase_time"] is not None and b["share_of_phase_time"] >= 0.5:
+    if b and b["runs"] >= MIN_SAMPLE and b["share_of_phase_time"] is not None and b["share_of_phase_time"] >= 0.5:
         out.append(_rec("low", "latency", f"The {b['phase']} phase takes {pct(b['share_of_phase_time'])} of all "
                         "phase time: the first place to speed things up.", b["share_of_phase_time"]))
     return out
@@ -130,42 +137,53 @@ def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
 def _redundant(report: dict[str, Any]) -> list[dict[str, Any]]:
     r = report["tools"]["redundant"]
     share = r["share_of_calls"]
-    if share is None or share < 0.05 or not r["by_tool"]:
+    if share is None or share < 0.05 or not r["by_tool"] or report["tools"]["calls"] < MIN_SAMPLE:
         return []
     tool = r["by_tool"][0]["tool"]
-    return [_rec("medium", "tools", f"{pct(share)} of tool calls repeat an identical call in the same step "
-                 f"({r['redundant_calls']:,} calls in {r['steps_affected']:,} steps, mostly {tool}): reuse the earlier "
-                 "result.", share)]
+    n = r["step_attempts_affected"]
+    return [_rec("medium", "tools", f"{pct(share)} of tool calls repeat an identical call in the same step attempt "
+                 f"({r['redundant_calls']:,} calls in {n:,} step attempt{'' if n == 1 else 's'}, mostly {tool}): "
+                 "reuse the earlier result.", share)]
 
 
 def _model(report: dict[str, Any]) -> list[dict[str, Any]]:
-    runs = [m for m in report["attempts"]["models"]["by_model_workflows"]
-            if m["runs"] >= MIN_SAMPLE and m["success_rate"] is not None and m["mean_cost_usd"] is not None
-            and m["model"] != "(none)"]
-    if len(runs) < 2:
+    models = [m for m in report["attempts"]["models"]["by_model"]
+              if m["step_attempts"] >= MIN_SAMPLE and m["workflows"] >= MIN_SAMPLE and m["success_rate"] is not None
+              and m["cost_per_call_usd"] is not None and m["model"] != "(none)"]
+    if len(models) < 2:
         return []
-    used = max(runs, key=lambda m: (m["runs"], m["model"]))
-    better = [m for m in runs if m is not used and m["success_rate"] >= used["success_rate"]
-              and m["mean_cost_usd"] < used["mean_cost_usd"]]
+    used = max(models, key=lambda m: (m["model_calls"], m["model"]))
+    better = [m for m in models if m is not used and m["success_rate"] >= used["success_rate"]
+              and m["cost_per_call_usd"] < used["cost_per_call_usd"]]
     if not better:
         return []
-    m = min(better, key=lambda x: (x["mean_cost_usd"], x["model"]))
-    share = m["mean_cost_usd"] / used["mean_cost_usd"] if used["mean_cost_usd"] else None
+    m = min(better, key=lambda x: (x["cost_per_call_usd"], x["model"]))
+    share = m["cost_per_call_usd"] / used["cost_per_call_usd"] if used["cost_per_call_usd"] else None
     return [_rec("low", "models", f"{m['model']} succeeds at least as often as {used['model']} "
-                 f"({pct(m['success_rate'])} vs {pct(used['success_rate'])} of runs) at {pct(share)} of its mean cost "
-                 "per run: route more work to it.", share)]
+                 f"({pct(m['success_rate'])} vs {pct(used['success_rate'])} of the step attempts its calls served) "
+                 f"at {pct(share)} of its cost per call: route more work to it.", share)]
 
 
 def _cache(report: dict[str, Any]) -> list[dict[str, Any]]:
     c = report["cost"]["cache"]
-    if not c["input_tokens"] or c["cache_share"] is None or c["cache_share"] >= 0.30:
+    if report["cost"]["model_calls"] < MIN_SAMPLE or not c["input_tokens"] or c["cache_share"] is None \
+            or c["cache_share"] >= 0.30:
         return []
     return [_rec("low", "cost", f"Only {pct(c['cache_share'])} of input tokens come from the prompt cache: put "
                  "the stable part of prompts first.", c["cache_share"])]
 
 
+def _weeks_judged(report: dict[str, Any]) -> bool:
+    """Both of the last two 7-day windows have at least :data:`MIN_SAMPLE` runs."""
+    days = report["errors"]["trend"]
+    return (len(days) > 7 and sum(d["workflows"] for d in days[-7:]) >= MIN_SAMPLE
+            and sum(d["workflows"] for d in days[-14:-7]) >= MIN_SAMPLE)
+
+
 def _trends(report: dict[str, Any]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
+    if not _weeks_judged(report):
+        return out
     change = report["cost"]["trend"]["percent_change"]
     if change is not None and change >= 25:
         out.append(_rec("low", "cost", f"Cost rose {change:g}% over the last 7 days "
@@ -182,7 +200,10 @@ RULES = (_phases, _templates, _tools, _debugging, _latency, _redundant, _model, 
 
 
 def recommendations(report: dict[str, Any], *, limit: int = 10) -> list[dict[str, Any]]:
-    """The recommendations for a report (most severe first, then the larger value)."""
+    """The recommendations for a report (most severe first, then the larger value); none on
+    fewer than :data:`MIN_SAMPLE` runs."""
+    if report["meta"]["rows"]["workflows"] < MIN_SAMPLE:
+        return []
     found = [r for rule in RULES for r in rule(report)]
     found.sort(key=lambda r: (_SEVERITY[r["severity"]], -(r["value"] or 0.0), r["message"]))
     return found[:limit]

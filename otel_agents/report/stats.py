@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Sequence
 
+#: The fewest runs (and attempts, calls) a judgement is made on: a recommendation, the best model.
+MIN_SAMPLE = 3
 #: The percentiles the report shows.
 QUANTILES = (0.5, 0.95, 0.99)
 PERCENTILE_METHOD = "linear interpolation between closest ranks (type 7: h = (n-1)q)"

@@ -9,6 +9,9 @@ from typing import Callable, Sequence
 PALETTE = ("#3b6fb6", "#e07b39", "#4c9f70", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
            "#64b5cd")
 FAILED = "#c44e52"
+#: The cost chart spreads its bars over at least this many day slots, each bar at most MAX_BAR px.
+MIN_DAY_SLOTS = 14
+MAX_BAR = 40
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px"
 
 
@@ -17,25 +20,53 @@ def _svg(width: int, height: int, body: list[str], title: str) -> str:
             f'role="img" aria-label="{escape(title)}" style="{FONT}">' + "".join(body) + "</svg>")
 
 
-def _nice_max(value: float) -> float:
-    """A round axis maximum at or above ``value``."""
+def ticks(value: float, most: int = 5) -> list[float]:
+    """Round axis ticks from 0 to at or above ``value``: steps of 1, 2 or 5 times a power of
+    ten, at most ``most`` steps (``ticks(1.3) == [0, 0.5, 1.0, 1.5]``)."""
     if value <= 0:
-        return 1.0
-    exp = 10 ** math.floor(math.log10(value))
-    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if m * exp >= value:
-            return m * exp
-    return 10 * exp
+        return [0.0, 1.0]
+    raw = value / most
+    exp = 10 ** math.floor(math.log10(raw))
+    step = next(m * exp for m in (1, 2, 5, 10) if m * exp >= raw - 1e-12 * exp)
+    n = math.ceil(value / step - 1e-9)
+    return [round(k * step, 12) for k in range(n + 1)]
+
+
+def _trim(text: str) -> str:
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def duration(seconds: float) -> str:
+    """An axis label for a duration, in a unit that fits: ``250 ms``, ``1.5 s``, ``2 min``."""
+    if seconds == 0:
+        return "0"
+    if abs(seconds) < 1:
+        return f"{_trim(f'{seconds * 1000:.3f}')} ms"
+    if abs(seconds) < 120:
+        return f"{_trim(f'{seconds:.3f}')} s"
+    return f"{_trim(f'{seconds / 60:.2f}')} min"
+
+
+def money(value: float) -> str:
+    """An axis or bar label in dollars with the digits the value needs: ``$0.005``, ``$1.5``."""
+    if value == 0:
+        return "$0"
+    if abs(value) >= 100:
+        return f"${value:,.0f}"
+    digits = max(2, 1 - math.floor(math.log10(abs(value))) + 1)
+    return "$" + _trim(f"{value:.{min(digits, 8)}f}")
 
 
 def hbars(items: Sequence[tuple[str, float]], fmt: Callable[[float], str], *, title: str, width: int = 560,
-          colour: str = PALETTE[0]) -> str:
-    """Horizontal bars, one per (label, value), largest scale at the widest bar."""
+          colour: str = PALETTE[0], notes: Sequence[str] | None = None) -> str:
+    """Horizontal bars, one per (label, value), largest scale at the widest bar; ``notes``
+    replaces the value printed after each bar (an unknown cost: ``-``, ``$0.02 + 3 unpriced``)."""
     if not items:
         return '<p class="empty">no data</p>'
     label_w, bar_h, gap = 150, 18, 6
     top = max(v for _l, v in items) or 1.0
-    plot = width - label_w - 90
+    texts = list(notes) if notes is not None else [fmt(v) for _l, v in items]
+    plot = width - label_w - max(90, 7 * max(len(t) for t in texts) + 10)  # room for the longest value
     height = len(items) * (bar_h + gap) + 8
     body = []
     for i, (label, value) in enumerate(items):
@@ -43,7 +74,7 @@ def hbars(items: Sequence[tuple[str, float]], fmt: Callable[[float], str], *, ti
         w = max(0.0, plot * value / top)
         body.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label[:24])}</text>')
         body.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}" rx="2"/>')
-        body.append(f'<text x="{label_w + w + 5:.1f}" y="{y + 13}">{escape(fmt(value))}</text>')
+        body.append(f'<text x="{label_w + w + 5:.1f}" y="{y + 13}">{escape(texts[i])}</text>')
     return _svg(width, height, body, title)
 
 
@@ -79,20 +110,20 @@ def daily_chart(days: Sequence[str], values: Sequence[float], average: Sequence[
         return '<p class="empty">no data</p>'
     left, right, top_pad, bottom = 70, 20, 14, 40
     plot_w, plot_h = width - left - right, height - top_pad - bottom
-    top = _nice_max(max(max(values), max(average)))
-    step = plot_w / len(days)
-    bar = max(1.0, step * 0.7)
+    grid = ticks(max(max(values), max(average)), 4)
+    top = grid[-1]
+    step = plot_w / max(len(days), MIN_DAY_SLOTS)  # a few days do not fill the width with one bar
+    bar = max(1.0, min(step * 0.7, MAX_BAR))
     body = []
-    for k in range(5):  # horizontal grid with labels
-        v = top * k / 4
-        y = top_pad + plot_h - plot_h * k / 4
+    for v in grid:  # horizontal grid with labels at round values
+        y = top_pad + plot_h - plot_h * v / top
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#ddd"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">${v:,.2f}</text>')
+        body.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{money(v)}</text>')
     for i, v in enumerate(values):
         h = plot_h * v / top
         x = left + i * step + (step - bar) / 2
         body.append(f'<rect x="{x:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                    f'fill="{PALETTE[0]}" opacity="0.75"><title>{escape(days[i])}: ${v:,.4f}</title></rect>')
+                    f'fill="{PALETTE[0]}" opacity="0.75"><title>{escape(days[i])}: {money(v)}</title></rect>')
     points = " ".join(f"{left + (i + 0.5) * step:.1f},{top_pad + plot_h - plot_h * a / top:.1f}"
                       for i, a in enumerate(average))
     body.append(f'<polyline points="{points}" fill="none" stroke="{PALETTE[1]}" stroke-width="2.5"/>')
@@ -114,22 +145,22 @@ def latency_chart(rows: Sequence[dict], *, title: str, width: int = 1160) -> str
         return '<p class="empty">no data</p>'
     label_w, row_h, right = 150, 30, 30
     plot = width - label_w - right
-    top = _nice_max(max(r["max"] for r in rows))
+    grid = ticks(max(r["max"] for r in rows), 5)
+    top = grid[-1]
     height = len(rows) * row_h + 50
 
     def x(v: float) -> float:
         return label_w + plot * v / top
 
     body = []
-    for k in range(6):
-        v = top * k / 5
+    for v in grid:  # vertical grid at round durations, in a unit that fits
         body.append(f'<line x1="{x(v):.1f}" y1="4" x2="{x(v):.1f}" y2="{height - 40}" stroke="#eee"/>'
-                    f'<text x="{x(v):.1f}" y="{height - 26}" text-anchor="middle">{v:,.4g}s</text>')
+                    f'<text x="{x(v):.1f}" y="{height - 26}" text-anchor="middle">{escape(duration(v))}</text>')
     for i, r in enumerate(rows):
         y = 8 + i * row_h
         mid = y + 9
-        tip = (f'{r["label"]}: p50 {r["p50"]:.3f}s, p95 {r["p95"]:.3f}s, p99 {r["p99"]:.3f}s, '
-               f'mean {r["mean"]:.3f}s, max {r["max"]:.3f}s, n={r["count"]}')
+        tip = (f'{r["label"]}: p50 {duration(r["p50"])}, p95 {duration(r["p95"])}, p99 {duration(r["p99"])}, '
+               f'mean {duration(r["mean"])}, max {duration(r["max"])}, n={r["count"]}')
         body.append(f'<g><title>{escape(tip)}</title>')
         body.append(f'<text x="{label_w - 8}" y="{mid + 4}" text-anchor="end">{escape(r["label"][:24])}</text>')
         body.append(f'<line x1="{x(r["min"]):.1f}" y1="{mid}" x2="{x(r["max"]):.1f}" y2="{mid}" stroke="#888"/>')

@@ -1,9 +1,9 @@
 """Tool usage: counts, failure rates and durations by tool; the most common tool sequences
 inside a step; redundant operations.
 
-- A step's **tool sequence** is its tool calls' names in start order, joined with ``→``
-  (``Read→Edit→Bash``); sequences are counted over the steps that called a tool.
-- A **redundant operation** is a repeat, inside one step, of a tool call with the same tool
+- A step attempt's **tool sequence** is its tool calls' names in start order, joined with
+  ``→`` (``Read→Edit→Bash``); sequences are counted over the step attempts that called a tool.
+- A **redundant operation** is a repeat, inside one step attempt, of a tool call with the same tool
   and the same arguments (``arguments_sha256``: for ``Read``, the same file read again).
   Each group of n identical calls counts n - 1 redundant calls.
 """
@@ -24,10 +24,10 @@ def _sequences(con: Any, top: int) -> dict[str, Any]:
     found = rows(con, """SELECT seq, count(*) AS n, avg(n_tools) AS len FROM v_step_tools
                          GROUP BY seq ORDER BY n DESC, seq LIMIT ?""", [top])
     return {
-        "steps_with_tools": steps,
+        "step_attempts_with_tools": steps,
         "mean_tools_per_step": round(float(s["mean"]), 6) if s.get("mean") is not None else None,
         "distinct_sequences": int(one(con, "SELECT count(DISTINCT seq) AS n FROM v_step_tools").get("n") or 0),
-        "top": [{"sequence": r["seq"], "steps": int(r["n"]), "share": ratio(r["n"], steps),
+        "top": [{"sequence": r["seq"], "step_attempts": int(r["n"]), "share": ratio(r["n"], steps),
                  "length": int(r["len"])} for r in found],
     }
 
@@ -35,7 +35,8 @@ def _sequences(con: Any, top: int) -> dict[str, Any]:
 def _redundant(con: Any, top: int, by_tool: list[dict[str, Any]]) -> dict[str, Any]:
     per_tool_calls = {t["tool"]: t["calls"] for t in by_tool}
     calls = sum(per_tool_calls.values())
-    t = one(con, """SELECT sum(n - 1) AS redundant, count(*) AS groups, count(DISTINCT parent_id) AS steps
+    t = one(con, """SELECT sum(n - 1) AS redundant, count(*) AS groups, count(DISTINCT parent_id) AS steps,
+                           count(DISTINCT workflow_id) AS workflows
                     FROM v_tool_dups""")
     by_tool = rows(con, """SELECT tool_name AS tool, sum(n - 1) AS redundant, count(DISTINCT parent_id) AS steps
                            FROM v_tool_dups GROUP BY tool_name ORDER BY redundant DESC, tool""")
@@ -49,8 +50,9 @@ def _redundant(con: Any, top: int, by_tool: list[dict[str, Any]]) -> dict[str, A
     return {
         "redundant_calls": redundant,
         "share_of_calls": ratio(redundant, calls),
-        "steps_affected": int(t.get("steps") or 0),
-        "by_tool": [{"tool": r["tool"], "redundant_calls": int(r["redundant"]), "steps": int(r["steps"]),
+        "step_attempts_affected": int(t.get("steps") or 0),
+        "workflows_affected": int(t.get("workflows") or 0),
+        "by_tool": [{"tool": r["tool"], "redundant_calls": int(r["redundant"]), "step_attempts": int(r["steps"]),
                      "share_of_tool_calls": ratio(r["redundant"], per_tool_calls.get(r["tool"]))} for r in by_tool],
         "top": [{"workflow_id": r["workflow_id"], "phase": r["phase_name"], "step": r["step_name"],
                  "step_id": r["step_id"], "tool": r["tool"], "arguments_sha256": r["arguments_sha256"],

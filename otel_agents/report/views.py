@@ -1,6 +1,8 @@
 """The filtered views every report query reads: ``v_wf``, ``v_ph``, ``v_st``, ``v_tc``, ``v_mc``
 (workflows, phases, steps, tool calls, model calls), ``v_step_tools``, ``v_step_tool_counts``,
-``v_tool_dups`` (per-step tool summaries), ``v_lg`` (logical steps) and ``v_tasks`` (tasks).
+``v_tool_dups`` (per-step tool summaries), ``v_lg`` (logical steps), ``v_tasks`` (tasks) and
+``v_wall`` (each run's wall-clock time of its steps), ``v_tool_runs`` and ``v_model_runs``
+(the tools and models each run used).
 
 Filter values live in tables filled with bound parameters, in an in-memory database attached
 under a name of our own (:class:`Scope`), so every cursor of the connection shares them; each
@@ -70,6 +72,7 @@ class Scope:
         if not f.empty:
             con.execute(f"CREATE OR REPLACE TABLE {a}.lg_selected AS {logical.select_sql('v_st')}")  # noqa: S608
             con.execute(f"CREATE OR REPLACE TABLE {a}.tasks_selected AS {logical.tasks_sql('v_wf', 'v_st')}")  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TABLE {a}.wall_selected AS {logical.wall_sql(f'{a}.lg_selected')}")  # noqa: S608
         self.views(con)
 
     def views(self, con: Any, *, base_only: bool = False) -> None:
@@ -91,6 +94,9 @@ class Scope:
         if not base_only:
             specs["v_lg"] = ("steps_logical" if f.empty else f"{a}.lg_selected", [])
             specs["v_tasks"] = ("tasks_all" if f.empty else f"{a}.tasks_selected", [])
+            specs["v_wall"] = ("wall_union" if f.empty else f"{a}.wall_selected", [])
+            specs["v_tool_runs"] = ("tool_runs" if f.empty else f"({logical.run_tools_sql('v_tc')})", [])
+            specs["v_model_runs"] = ("model_runs" if f.empty else f"({logical.run_models_sql('v_mc')})", [])
         for view, (table, conds) in specs.items():
             con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table}{_where(conds)}")  # noqa: S608
 

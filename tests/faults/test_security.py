@@ -290,7 +290,9 @@ SQL_ALLOWED: dict[str, set[str]] = {
     "report/cache.py": {"logical.COLUMNS", "logical.TASK_COLUMNS", "', '.join(parts)", "t.source", "t.name", "t.key",
                         "_sqlite_select(t)", "_quote(str(store))", "cols", "where", "', '.join(names)", "_typed(t)",
                         "_quote(inner)", "name", "src", "logical.select_sql(source)", "logical.tasks_sql(wfs, sts)",
-                        "marks", "params", "table", "logical.select_sql('st')", "logical.tasks_sql('wf', 'st')"},
+                        "marks", "params", "table", "logical.select_sql('st')", "logical.tasks_sql('wf', 'st')",
+                        "logical.wall_sql('steps_logical')", "logical.wall_sql(steps)", "RUN_TOOLS_COLUMNS",
+                        "RUN_MODELS_COLUMNS", "source", "run_tools_sql('tc')", "run_models_sql('mc')", "sql(rows)"},
     # STEP_COLUMNS / TASK_COLUMNS: constant (column, expression) pairs
     "report/csvout.py": {"', '.join(expr for _c, expr in cols)"},
     # the extension path we computed, quoted
@@ -303,7 +305,8 @@ SQL_ALLOWED: dict[str, set[str]] = {
     "report/logical.py": {"source", "key_match('s', 'g')", "key_match('fx', 'g')", "workflows", "steps", "a", "b"},
     # the scope's alias (pid + counter), fixed table/view names, conditions over those
     "report/views.py": {"\" AND \".join(conds)", "a", "model", "self.alias", "col", "table", "_where(wf_conds)",
-                        "logical.select_sql('v_st')", "logical.tasks_sql('v_wf', 'v_st')", "view", "_where(conds)"},
+                        "logical.select_sql('v_st')", "logical.tasks_sql('v_wf', 'v_st')", "view", "_where(conds)",
+                        "logical.wall_sql(f'{a}.lg_selected')"},
 }
 
 
