@@ -13,11 +13,11 @@ try:  # the builtin module: no OpenSSL load on the hook path
     from _sha256 import sha256  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - Python 3.12+ renamed it
     try:
-        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]
-    except ImportError:
-        from hashlib import sha256  # type: ignore[assignment]
+        from _sha2 import sha256  # type: ignore[import-not-found]
+    except ImportError:  # a build without the builtin module
+        from hashlib import sha256
 
-__all__ = ["clean_text", "digest", "fingerprint", "sha256", "to_text"]
+__all__ = ["clean_text", "digest", "fingerprint", "sha256_hex", "to_text"]
 
 
 def to_text(value: object) -> str:
@@ -62,9 +62,14 @@ def clean_text(text: str) -> str:
     return text
 
 
+def sha256_hex(data: bytes) -> str:
+    """The sha256 of ``data``, in hex."""
+    return str(sha256(data).hexdigest())
+
+
 def digest(text: str) -> str:
     """The sha256 hex of ``text`` as UTF-8 (lone surrogates kept, as ``surrogatepass``)."""
-    return str(sha256(text.encode("utf-8", "surrogatepass")).hexdigest())
+    return sha256_hex(text.encode("utf-8", "surrogatepass"))
 
 
 def fingerprint(value: object) -> tuple[int, str]:

@@ -19,7 +19,7 @@ import os
 import time
 
 from otel_agents.configfile import resolve_home
-from otel_agents.text import sha256
+from otel_agents.text import digest, sha256_hex
 
 SPOOL_DIR = "claude-code"
 SESSIONS_DIR = "sessions"
@@ -51,7 +51,7 @@ def session_file_stem(session_id: str) -> str:
         c.isascii() and (c.isalnum() or c in "-_.") for c in session_id
     ):
         return session_id
-    return "x-" + sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return "x-" + digest(session_id)[:40]
 
 
 def session_spool(home: str | os.PathLike[str], session_id: str) -> str:
@@ -147,7 +147,7 @@ def log_problem(home: str, kind: str, detail: str, raw: bytes | None = None) -> 
         rec: dict[str, object] = {"t": time.time_ns(), "kind": kind, "detail": detail[:500], "pid": os.getpid()}
         if raw is not None:
             rec["bytes"] = len(raw)
-            rec["sha256"] = sha256(raw).hexdigest()
+            rec["sha256"] = sha256_hex(raw)
         path = log_path(home)
         try:
             if os.stat(path).st_size > LOG_ROTATE_BYTES:

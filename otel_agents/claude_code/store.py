@@ -27,7 +27,7 @@ from otel_agents.claude_code.layout import (
     spool_root,
 )
 from otel_agents.claude_code.model import Session
-from otel_agents.text import sha256
+from otel_agents.text import sha256_hex
 
 
 @dataclass(slots=True)
@@ -150,8 +150,7 @@ def is_done(files: SessionFiles) -> bool:
 
 def event_id(session_id: str, line: bytes) -> str:
     """A deterministic id for one spooled event: the same line always gives the same id."""
-    h = sha256(session_id.encode("utf-8", "surrogatepass") + b"\n" + line)
-    return h.hexdigest()[:32]
+    return sha256_hex(session_id.encode("utf-8", "surrogatepass") + b"\n" + line)[:32]
 
 
 def read_spool(files: SessionFiles, offset: int) -> Iterator[tuple[int, bytes]]:
