@@ -2,6 +2,8 @@
 
 Standard library only, and only the cheapest of it (``json``, ``sys`` and the builtin
 sha256 module, not ``hashlib``, which loads OpenSSL): the hook imports it on every event.
+Where ``hashlib`` is already loaded (the core, through OpenTelemetry) its sha256 is used, being
+several times faster on large content; both give the same digest.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import json
 import sys
 
 try:  # the builtin module: no OpenSSL load on the hook path
-    from _sha256 import sha256  # type: ignore[import-not-found]
+    from _sha256 import sha256 as _builtin_sha256  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - Python 3.12+ renamed it
     try:
-        from _sha2 import sha256  # type: ignore[import-not-found]
+        from _sha2 import sha256 as _builtin_sha256  # type: ignore[import-not-found]
     except ImportError:  # a build without the builtin module
-        from hashlib import sha256
+        from hashlib import sha256 as _builtin_sha256
 
 __all__ = ["clean_text", "digest", "fingerprint", "sha256_hex", "to_text"]
 
@@ -63,7 +65,9 @@ def clean_text(text: str) -> str:
 
 
 def sha256_hex(data: bytes) -> str:
-    """The sha256 of ``data``, in hex."""
+    """The sha256 of ``data``, in hex (OpenSSL's if ``hashlib`` is loaded, see the module doc)."""
+    hashlib = sys.modules.get("hashlib")
+    sha256 = _builtin_sha256 if hashlib is None else hashlib.sha256
     return str(sha256(data).hexdigest())
 
 

@@ -270,3 +270,13 @@ def test_hook_without_otel_variables_uses_the_project_home_and_its_config(tmp_pa
     assert json.loads((home / "claude-code" / "config-cache.json").read_text())["values"] == {
         "capture_content": True, "claude_code.auto_drain": False}
     assert not (home / "claude-code" / "hook.log").exists()
+
+
+def test_one_sha256_with_or_without_openssl(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook hashes with the builtin module (no OpenSSL load), the core with ``hashlib``
+    (faster on large content): the same digests."""
+    data = "h\u00e9llo \ud800".encode("utf-8", "surrogatepass") * 1000
+    expected = hashlib.sha256(data).hexdigest()
+    assert text.sha256_hex(data) == expected
+    monkeypatch.delitem(sys.modules, "hashlib")
+    assert text.sha256_hex(data) == expected
