@@ -1,7 +1,9 @@
 """Effective configuration: defaults < ``.otel-agents/config.toml`` < environment.
 
-Standard library only: the Claude Code hook path reads it. Claude Code strips ``OTEL_*``
-from hook processes, so everything can also be set in the file or as ``OTEL_AGENTS_*``.
+Standard library only. Claude Code strips ``OTEL_*`` from hook processes, so everything can
+also be set in the file or as ``OTEL_AGENTS_*``. The home and the file's reading are shared
+with the Claude Code hook (``otel_agents.configfile``), on/off values with every variable
+(``otel_agents.flags``).
 
 Every known setting is in ``SETTINGS``: its dotted name, type, default and the environment
 variables that override it (first match wins). A value of the wrong type, or an unknown
@@ -19,12 +21,16 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import unquote
 
+from otel_agents import configfile
+from otel_agents.configfile import CONFIG_FILE, DEFAULT_HOME, HOME_ENV
+from otel_agents.flags import to_bool
+
+__all__ = ["CONFIG_FILE", "DEFAULT_HOME", "DISABLED_ENV", "HOME_ENV", "PLUGIN_SECTIONS", "SETTINGS", "Config",
+           "Setting", "application_name", "load_config", "resolve_home", "sdk_disabled"]
+
 logger = logging.getLogger("otel_agents.config")
 
-HOME_ENV = "OTEL_AGENTS_HOME"
 DISABLED_ENV = "OTEL_SDK_DISABLED"
-DEFAULT_HOME = ".otel-agents"
-CONFIG_FILE = "config.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,18 +87,14 @@ SETTINGS: tuple[Setting, ...] = (
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
 
 def _coerce(setting: Setting, value: Any, source: str) -> Any:
     """``value`` as the setting's type; raises ValueError with a clear message."""
     typ = setting.type
     if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        b = to_bool(value)
+        if b is not None:
+            return b
     elif typ is str:
         if isinstance(value, str):
             return value
@@ -169,11 +171,9 @@ def _resource_service_name(env: Mapping[str, str]) -> str | None:
 
 
 def resolve_home(cwd: str | os.PathLike[str] | None = None) -> Path:
-    """The data home: ``$OTEL_AGENTS_HOME``, else ``.otel-agents`` under ``cwd``."""
-    env = os.environ.get(HOME_ENV)
-    if env:
-        return Path(env)
-    return Path(cwd or os.getcwd()) / DEFAULT_HOME
+    """The data home: ``$OTEL_AGENTS_HOME``, else ``.otel-agents`` under ``cwd`` (default: the
+    working directory), as ``configfile.resolve_home`` decides it for the hook too."""
+    return Path(configfile.resolve_home(cwd))
 
 
 #: Tables that hold settings (``[otlp]`` holds ``otlp.enabled``, ...).
@@ -189,21 +189,6 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[name] = v
     return out
-
-
-def _read_toml(path: Path) -> tuple[dict[str, Any], str | None]:
-    """The parsed file (empty if missing or unreadable) and the problem, if any."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f), None
-    except FileNotFoundError:
-        return {}, None
-    except Exception as exc:  # noqa: BLE001 - bad config must not break anything
-        return {}, f"{path}: cannot read it ({type(exc).__name__}: {exc}); using the defaults for all of it"
 
 
 @dataclass(slots=True)
@@ -251,7 +236,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
     """Read defaults, then the home's ``config.toml``, then the environment."""
     env = os.environ if environ is None else environ
     home_path = Path(home) if home is not None else resolve_home()
-    raw, unreadable = _read_toml(home_path / CONFIG_FILE)
+    raw, unreadable = configfile.read_toml(home_path / CONFIG_FILE)
     cfg = Config(home=home_path, raw=raw)
     if unreadable:
         cfg.problems.append(unreadable)

@@ -1,17 +1,21 @@
 """Privacy: content is recorded as length and hash by default; opt-in capture is redacted.
 
-Standard library only (the Claude Code hook path uses it).
+Standard library only (the Claude Code hook path uses it). Content as text (``to_text``,
+``valid_text``, ``fingerprint``) is defined once, in ``otel_agents.text``, and re-exported here.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import sys
 from typing import Any
 
+from otel_agents.text import clean_text as valid_text
+from otel_agents.text import fingerprint, to_text
+
+__all__ = ["REDACTED", "fingerprint", "redact", "to_text", "valid_text"]
+
 REDACTED = "[REDACTED]"
+
 
 def _quoted(value: str) -> str:
     """``[REDACTED]`` in the quotes ``value`` had (``"``, ``\\"`` or ``'``), if any."""
@@ -64,51 +68,3 @@ def redact(text: str) -> str:
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
     return text
-
-
-def valid_text(text: str) -> str:
-    """``text`` as valid Unicode: a lone surrogate (a file name decoded with
-    ``surrogateescape``, a ``"\\ud800"`` escape in JSON) becomes U+FFFD. No UTF-8 file,
-    database or protobuf takes one."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
-    return text
-
-
-def to_text(value: Any) -> str:
-    """A value as text: strings as they are, anything else as compact JSON.
-
-    A value nested deeper than the recursion limit allows from here (JSON the hook parsed
-    from a shallower frame, say) gets a little more room; one nested deeper still becomes a
-    placeholder, never an exception.
-    """
-    if isinstance(value, str):
-        return value
-    try:
-        return _to_json(value)
-    except RecursionError:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + 500)
-        try:
-            return _to_json(value)
-        except RecursionError:
-            return f"<{type(value).__name__} nested too deep>"
-        finally:
-            sys.setrecursionlimit(limit)
-
-
-def _to_json(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def fingerprint(value: Any) -> tuple[int, str]:
-    """(length in characters, sha256 hex) of a value's text: what is kept by default."""
-    text = to_text(value)
-    return len(text), hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

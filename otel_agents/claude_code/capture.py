@@ -18,10 +18,13 @@ What it does, per event:
    hook processes for one session interleave whole lines and never corrupt one another; the
    cost per event does not depend on the size of the session;
 5. at ``Stop`` and ``SessionEnd`` (``claude_code.auto_drain``), starts a detached drain
-   (double fork, ``setsid``, standard streams on ``/dev/null``) and returns at once.
+   (double fork, ``setsid``, standard streams on ``/dev/null``, a new interpreter) and
+   returns at once: the hook never imports the drain.
 
 Problems (malformed stdin, no ``session_id``, an unwritable home) are appended to
 ``<home>/claude-code/hook.log`` as JSON lines, one per problem: that file is the count.
+Paths, file writing and that log are in ``layout``; content as text in ``otel_agents.text``;
+the home and ``config.toml`` in ``otel_agents.configfile``: all standard library only.
 
 Home: ``$OTEL_AGENTS_HOME``, else ``$CLAUDE_PROJECT_DIR/.otel-agents`` (Claude Code sets it for
 hooks), else ``.otel-agents`` under the process's working directory. The payload's ``cwd`` is
@@ -35,11 +38,24 @@ import os
 import sys
 import time
 
-SPOOL_DIR = "claude-code"
-SESSIONS_DIR = "sessions"
-STATE_DIR = "state"
-LOG_FILE = "hook.log"
-CONFIG_CACHE = "config-cache.json"
+from otel_agents.claude_code.layout import (
+    CONFIG_CACHE,
+    LOG_FILE,
+    append_line,
+    hook_home,
+    log_problem,
+    replace_file,
+    session_spool,
+    spool_root,
+)
+from otel_agents.configfile import config_path, lookup, read_toml
+from otel_agents.flags import to_bool
+from otel_agents.text import clean_text, digest, to_text
+
+__all__ = [
+    "LOG_FILE", "clean_text", "content_record", "handle", "hook_settings", "log_problem", "main",
+    "reduce_payload", "session_spool", "spawn_drain", "spool_root", "to_text",
+]
 
 #: Hook events after which a detached drain builds and exports the finished spans.
 DRAIN_EVENTS = frozenset({"Stop", "SessionEnd"})
@@ -59,150 +75,28 @@ CONTENT_FIELDS = frozenset({
 MAX_KEPT_CHARS = 4096  # a kept metadata string longer than this is fingerprinted instead
 MAX_CONTENT_CHARS = 16384  # captured (opt-in) content is truncated to this many characters
 MAX_STDIN_BYTES = 64 * 1024 * 1024  # read at most this much; the rest is drained and dropped
-LOG_ROTATE_BYTES = 1024 * 1024
-
-_FILE_MODE = 0o600
-_DIR_MODE = 0o700
-_OPEN_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
-
-
-# --- paths -----------------------------------------------------------------------------------
-def resolve_home() -> str:
-    """The data home for hook events (see the module docstring)."""
-    env = os.environ.get("OTEL_AGENTS_HOME")
-    if env:
-        return env
-    project = os.environ.get("CLAUDE_PROJECT_DIR")
-    return os.path.join(project or os.getcwd(), ".otel-agents")
-
-
-def spool_root(home: str | os.PathLike[str]) -> str:
-    return os.path.join(os.fspath(home), SPOOL_DIR)
-
-
-def session_file_stem(session_id: str) -> str:
-    """A safe file name for a session id: the id itself when it is plain, else a hash."""
-    if 0 < len(session_id) <= 128 and session_id[0] not in ".-" and all(
-        c.isascii() and (c.isalnum() or c in "-_.") for c in session_id
-    ):
-        return session_id
-    return "x-" + _sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()[:40]
-
-
-def session_spool(home: str | os.PathLike[str], session_id: str) -> str:
-    return os.path.join(spool_root(home), SESSIONS_DIR, session_file_stem(session_id) + ".jsonl")
-
-
-def _makedirs(path: str) -> None:
-    """Create ``path`` and missing parents with mode 0700 (umask notwithstanding)."""
-    missing: list[str] = []
-    p = path
-    while p and not os.path.isdir(p):
-        missing.append(p)
-        parent = os.path.dirname(p)
-        if parent == p:
-            break
-        p = parent
-    for d in reversed(missing):
-        try:
-            os.mkdir(d, _DIR_MODE)
-        except FileExistsError:
-            continue
-        os.chmod(d, _DIR_MODE)
-
-
-def append_line(path: str, data: bytes) -> None:
-    """Append ``data`` (one whole line) with ONE ``os.write`` on an ``O_APPEND`` descriptor.
-
-    A full disk (ENOSPC, EFBIG) can cut the write short: the partial line is then cut off
-    again, so it never joins the next event's line (and the drain recovers a line that was
-    joined anyway, see ``drain._apply_spool``). Only that rare path reads the file.
-    """
-    try:
-        fd = os.open(path, _OPEN_APPEND, _FILE_MODE)
-    except FileNotFoundError:
-        _makedirs(os.path.dirname(path))
-        fd = os.open(path, _OPEN_APPEND, _FILE_MODE)
-    try:
-        n = os.write(fd, data)
-        if n != len(data):
-            _undo_partial(path, fd, data, n)
-            raise OSError(f"short write: {n} of {len(data)} bytes")
-        if _fsync_wanted:
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _undo_partial(path: str, fd: int, data: bytes, n: int) -> None:
-    """Truncate the ``n`` bytes a short write left, if they are still the end of the file."""
-    if n <= 0:
-        return
-    try:
-        end = os.fstat(fd).st_size
-        rfd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        try:
-            tail = os.pread(rfd, n, end - n) if end >= n else b""
-        finally:
-            os.close(rfd)
-        if tail == data[:n]:
-            os.ftruncate(fd, end - n)
-    except OSError:
-        pass
-
-
-_fsync_wanted = False
+#: The detached drain's program: a new interpreter runs ``drain.detached_main`` (argv: home,
+#: session id, the directory the hook's ``otel_agents`` came from). The working directory (the
+#: user's project) is taken off ``sys.path``, so nothing in it stands in for a module.
+DRAIN_PROGRAM = (
+    "import sys\n"
+    "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+    "if sys.argv[3] not in sys.path: sys.path.append(sys.argv[3])\n"
+    "import os\n"
+    "try:\n"
+    "    from otel_agents.claude_code.drain import detached_main\n"
+    "    detached_main(sys.argv[1], sys.argv[2])\n"
+    "finally:\n"
+    "    os._exit(0)\n"
+)
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 # --- content -------------------------------------------------------------------------------------
-try:  # the builtin module: no OpenSSL load on the hook path
-    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - Python 3.12+ renamed it
-    try:
-        from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef]
-    except ImportError:
-        from hashlib import sha256 as _sha256  # type: ignore[assignment]
-
-
-def to_text(value: object) -> str:
-    """A value as text, exactly as ``otel_agents.redact.to_text`` makes it.
-
-    A value nested deeper than the recursion limit allows from here (JSON the hook parsed
-    from a shallower frame, say) gets a little more room; one nested deeper still becomes a
-    placeholder, never an exception.
-    """
-    if isinstance(value, str):
-        return value
-    try:
-        return _to_json(value)
-    except RecursionError:
-        limit = sys.getrecursionlimit()
-        sys.setrecursionlimit(limit + 500)
-        try:
-            return _to_json(value)
-        except RecursionError:
-            return f"<{type(value).__name__} nested too deep>"
-        finally:
-            sys.setrecursionlimit(limit)
-
-
-def _to_json(value: object) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str)
-    except (TypeError, ValueError):
-        return str(value)
-
-
 def content_record(value: object, capture: bool) -> dict[str, object]:
     """``{"len", "sha256"}`` of a content value (as ``redact.fingerprint``), plus redacted text on opt-in."""
     text = to_text(value)
-    rec: dict[str, object] = {
-        "len": len(text),
-        "sha256": _sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-    }
+    rec: dict[str, object] = {"len": len(text), "sha256": digest(text)}
     if capture:
         from otel_agents.redact import redact  # standard library only; opt-in path
 
@@ -210,18 +104,6 @@ def content_record(value: object, capture: bool) -> dict[str, object]:
         if len(text) > MAX_CONTENT_CHARS:
             rec["truncated"] = True
     return rec
-
-
-def clean_text(text: str) -> str:
-    """``text`` as valid Unicode: JSON can carry lone surrogates (``"\\ud800"``), which no
-    UTF-8 file, database or protobuf takes; they become U+FFFD."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in text)
-    return text
 
 
 def reduce_payload(payload: dict[str, object], capture: bool) -> dict[str, object]:
@@ -253,25 +135,13 @@ HOOK_SETTINGS: dict[str, tuple[str, bool]] = {
 }
 
 
-def _as_bool(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v in _TRUE:
-            return True
-        if v in _FALSE:
-            return False
-    return None
-
-
 def _file_settings(home: str) -> dict[str, object]:
     """The hook's settings from ``<home>/config.toml``, through a JSON cache keyed by its stat.
 
     Parsing TOML means importing ``tomllib`` on every event; the cache keeps the hook at
     ``json`` only. A missing file costs one failed ``stat``.
     """
-    path = os.path.join(home, "config.toml")
+    path = config_path(home)
     try:
         st = os.stat(path)
     except OSError:
@@ -286,43 +156,22 @@ def _file_settings(home: str) -> dict[str, object]:
     except (OSError, ValueError, AttributeError):
         pass
     values: dict[str, object] = {}
-    problems: list[str] = []
-    try:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-        section = raw.get("claude_code")
-        if section is not None and not isinstance(section, dict):
-            problems.append(f"claude_code must be a table, got {type(section).__name__}; using the defaults")
-        for name in HOOK_SETTINGS:
-            node: object = raw
-            for part in name.split("."):
-                node = node.get(part) if isinstance(node, dict) else None
-            if node is None and "." in name:
-                node = raw.get(name)  # a dotted key written flat: "claude_code.fsync" = true
-            b = _as_bool(node)
-            if b is not None:
-                values[name] = b
-            elif node is not None:
-                problems.append(f"{name} must be bool, got {type(node).__name__}; "
-                                f"using default {HOOK_SETTINGS[name][1]}")
-    except Exception as exc:  # noqa: BLE001 - a bad config file means defaults, never a failed hook
-        values = {}
-        problems = [f"cannot read it ({type(exc).__name__}: {str(exc)[:200]}); using the defaults"]
+    raw, unreadable = read_toml(path)
+    problems = [unreadable] if unreadable else []
+    section = raw.get("claude_code")
+    if section is not None and not isinstance(section, dict):
+        problems.append(f"{path}: claude_code must be a table, got {type(section).__name__}; using the defaults")
+    for name, (_env, default) in HOOK_SETTINGS.items():
+        node = lookup(raw, name)
+        b = to_bool(node)
+        if b is not None:
+            values[name] = b
+        elif node is not None:
+            problems.append(f"{path}: {name} must be bool, got {type(node).__name__}; using default {default}")
     for problem in problems:  # once per change of the file: the next events use the cache
-        log_problem(home, "config", f"{path}: {problem}")
+        log_problem(home, "config", problem)
     try:
-        _makedirs(spool_root(home))
-        tmp = f"{cache}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
-        try:
-            os.write(fd, json.dumps({"key": key, "values": values}).encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, cache)
+        replace_file(cache, json.dumps({"key": key, "values": values}).encode())
     except OSError:
         pass
     return values
@@ -333,34 +182,10 @@ def hook_settings(home: str) -> dict[str, bool]:
     out = {name: default for name, (_env, default) in HOOK_SETTINGS.items()}
     out.update(_file_settings(home))  # type: ignore[arg-type]
     for name, (env, _default) in HOOK_SETTINGS.items():
-        raw = os.environ.get(env)
-        if raw is not None:
-            b = _as_bool(raw)
-            if b is not None:
-                out[name] = b
+        b = to_bool(os.environ.get(env))
+        if b is not None:
+            out[name] = b
     return out
-
-
-# --- problems ----------------------------------------------------------------------------------------
-def log_problem(home: str, kind: str, detail: str, raw: bytes | None = None) -> None:
-    """Append one problem to ``<home>/claude-code/hook.log`` (never raises).
-
-    The raw input is recorded as length and sha256 only: it may hold a prompt.
-    """
-    try:
-        rec: dict[str, object] = {"t": time.time_ns(), "kind": kind, "detail": detail[:500], "pid": os.getpid()}
-        if raw is not None:
-            rec["bytes"] = len(raw)
-            rec["sha256"] = _sha256(raw).hexdigest()
-        path = os.path.join(spool_root(home), LOG_FILE)
-        try:
-            if os.stat(path).st_size > LOG_ROTATE_BYTES:
-                os.replace(path, path + ".1")
-        except OSError:
-            pass
-        append_line(path, json.dumps(rec, ensure_ascii=True).encode("ascii") + b"\n")
-    except Exception:  # noqa: BLE001 - nowhere left to report to
-        pass
 
 
 # --- stdin -----------------------------------------------------------------------------------------
@@ -381,8 +206,7 @@ def read_stdin() -> bytes:
 # --- the hook ----------------------------------------------------------------------------------------
 def handle(raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool = True) -> str | None:
     """Spool one payload; returns the spool path written, or ``None`` (problem logged)."""
-    global _fsync_wanted
-    home = home or resolve_home()
+    home = home or hook_home()
     if len(raw) > MAX_STDIN_BYTES:
         log_problem(home, "too_large", f"payload over {MAX_STDIN_BYTES} bytes dropped", raw)
         return None
@@ -412,21 +236,21 @@ def handle(raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool
         log_problem(home, "no_session", f"session_id longer than {MAX_KEPT_CHARS} characters", raw)
         return None
     settings = hook_settings(home)
-    _fsync_wanted = settings["claude_code.fsync"]
     event = payload.get("hook_event_name")
     if not isinstance(event, str):
         log_problem(home, "wrong_type", "hook_event_name missing or not a string; recorded as unknown", raw)
     rec = reduce_payload(payload, settings["capture_content"])
     line = json.dumps({"t": received_ns, "e": rec}, ensure_ascii=True, separators=(",", ":")).encode("ascii")
     path = session_spool(home, sid)
-    append_line(path, line + b"\n")
+    append_line(path, line + b"\n", settings["claude_code.fsync"])
     if spawn and isinstance(event, str) and event in DRAIN_EVENTS and settings["claude_code.auto_drain"]:
         spawn_drain(home, sid)
     return path
 
 
 def spawn_drain(home: str, session_id: str) -> None:
-    """Start a detached drain for the session and return at once (double fork, ``setsid``).
+    """Start a detached drain for the session and return at once (double fork, ``setsid``,
+    then ``exec`` of a new interpreter running ``DRAIN_PROGRAM``).
 
     The grandchild has ``/dev/null`` as stdin, stdout and stderr, so Claude Code, which
     reads the hook's pipes to their end, never waits for it.
@@ -451,11 +275,9 @@ def spawn_drain(home: str, session_id: str) -> None:
             os.dup2(null, fd)
         if null > 2:
             os.close(null)
-        from otel_agents.claude_code.drain import detached_main
-
-        detached_main(home, session_id)
-    except BaseException:  # noqa: BLE001 - the detached child reports through its own log
-        pass
+        os.execv(sys.executable, [sys.executable, "-c", DRAIN_PROGRAM, home, session_id, _PACKAGE_ROOT])
+    except BaseException as exc:  # noqa: BLE001 - the detached child reports through the log
+        log_problem(home, "drain_spawn", f"cannot start the drain: {type(exc).__name__}: {exc}")
     finally:
         os._exit(0)
 
@@ -467,11 +289,11 @@ def main() -> int:
     raw = b""
     try:
         raw = read_stdin()
-        home = resolve_home()
+        home = hook_home()
         handle(raw, received, home)
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail the tool call
         try:
-            log_problem(home or resolve_home(), "internal", f"{type(exc).__name__}: {exc}", raw or None)
+            log_problem(home or hook_home(), "internal", f"{type(exc).__name__}: {exc}", raw or None)
         except BaseException:  # noqa: BLE001
             pass
     return 0

@@ -30,6 +30,7 @@ from typing import Any
 
 from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
+from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
 from otel_agents.claude_code.model import (
     ABANDONED,
     FAILURE,
@@ -45,6 +46,7 @@ from otel_agents.claude_code.model import (
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
 from otel_agents.safety import report
+from otel_agents.text import clean_text
 
 WORKFLOW_NAME = "claude-code"
 TEMPLATE = "claude-code"
@@ -337,8 +339,6 @@ def _spooled(line: bytes) -> tuple[int, dict[str, Any]] | None:
 
 
 def _clean(value: Any) -> Any:
-    from otel_agents.claude_code.capture import clean_text
-
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, dict):
@@ -518,10 +518,10 @@ def drain(
 
 def _record(home: str, result: DrainReport, trigger: str) -> None:
     """Save when this drain ran and what it did (never raises; nothing when nothing is captured)."""
-    if not os.path.isdir(store.spool_root(home)):
+    if not os.path.isdir(spool_root(home)):
         return
     try:
-        store.write_json_atomic(store.last_drain_path(home), {
+        store.write_json_atomic(last_drain_path(home), {
             "t": time.time_ns(), "trigger": trigger, "sessions": result.sessions, "spans": result.spans,
             "closed": result.closed, "open": result.open, "busy": len(result.busy), "errors": result.errors[:5],
         })
@@ -549,6 +549,4 @@ def detached_main(home: str, session_id: str) -> None:
     try:
         drain(home, deadline_s=deadline, wait_for=session_id, trigger="automatic")
     except BaseException as exc:  # noqa: BLE001 - nobody to raise to
-        from otel_agents.claude_code.capture import log_problem
-
         log_problem(home, "drain", f"{type(exc).__name__}: {exc}")

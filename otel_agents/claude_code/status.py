@@ -11,7 +11,7 @@ import os
 from collections import Counter
 from typing import Any
 
-from otel_agents.claude_code import store
+from otel_agents.claude_code import layout, store
 
 RECENT = 5
 
@@ -19,7 +19,7 @@ RECENT = 5
 def _problems(home: str) -> tuple[Counter[str], list[dict[str, Any]]]:
     counts: Counter[str] = Counter()
     recent: list[dict[str, Any]] = []
-    path = store.log_path(home)
+    path = layout.log_path(home)
     for p in (path + ".1", path):
         try:
             with open(p, "rb") as f:

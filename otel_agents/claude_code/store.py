@@ -1,36 +1,33 @@
-"""Where a session's spool, drain state and lock live, and how they are read and written.
+"""A session's drain state and lock, and how the spool is read (paths in ``layout``).
 
-Layout under ``<home>/claude-code/``:
+Under ``<home>/claude-code/state/``:
 
-- ``sessions/<session>.jsonl``: the spool the hook appends to (``{"t": ns, "e": event}``);
-- ``state/<session>.json``: the drain state (``model.Session`` as JSON), replaced atomically;
-- ``state/<session>.lock``: ``flock``-ed by the one drain working on the session;
-- ``state/<session>.done``: present while a closed, fully exported session has nothing new;
-- ``hook.log``: problems the hook met, one JSON line each;
-- ``last-drain.json``: when the last drain ran (automatic or ``flush``) and what it did.
+- ``<session>.json``: the drain state (``model.Session`` as JSON), replaced atomically;
+- ``<session>.lock``: ``flock``-ed by the one drain working on the session;
+- ``<session>.done``: present while a closed, fully exported session has nothing new.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
-from otel_agents.claude_code.capture import (
-    LOG_FILE,
+from otel_agents.claude_code import layout
+from otel_agents.claude_code.layout import (
+    FILE_MODE,
     SESSIONS_DIR,
     STATE_DIR,
-    _makedirs,
+    makedirs,
+    replace_file,
     session_file_stem,
     spool_root,
 )
 from otel_agents.claude_code.model import Session
-
-_FILE_MODE = 0o600
+from otel_agents.text import sha256_hex
 
 
 @dataclass(slots=True)
@@ -71,21 +68,10 @@ def list_sessions(home: str | os.PathLike[str]) -> list[SessionFiles]:
     return [SessionFiles.of(home, e.name[: -len(".jsonl")]) for e in entries]
 
 
-def log_path(home: str | os.PathLike[str]) -> str:
-    return os.path.join(spool_root(home), LOG_FILE)
-
-
-LAST_DRAIN_FILE = "last-drain.json"
-
-
-def last_drain_path(home: str | os.PathLike[str]) -> str:
-    return os.path.join(spool_root(home), LAST_DRAIN_FILE)
-
-
 def load_last_drain(home: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The record of the last drain under ``home`` (``None``: none yet, or unreadable)."""
     try:
-        with open(last_drain_path(home), "rb") as f:
+        with open(layout.last_drain_path(home), "rb") as f:
             doc = json.loads(f.read())
     except (OSError, ValueError):
         return None
@@ -100,8 +86,8 @@ class Lock:
         self.fd: int | None = None
 
     def acquire(self, timeout: float) -> bool:
-        _makedirs(os.path.dirname(self.path))
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), _FILE_MODE)
+        makedirs(os.path.dirname(self.path))
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
         deadline = time.monotonic() + max(0.0, timeout)
         while True:
             try:
@@ -137,14 +123,7 @@ def load_state(files: SessionFiles) -> Session | None:
 
 def write_json_atomic(path: str, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` via a temporary file and ``os.replace`` (mode 0600)."""
-    _makedirs(os.path.dirname(path))
-    tmp = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _FILE_MODE)
-    try:
-        os.write(fd, json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogatepass"))
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    replace_file(path, json.dumps(data, separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
 
 def save_state(files: SessionFiles, session: Session, done: bool) -> None:
@@ -171,8 +150,7 @@ def is_done(files: SessionFiles) -> bool:
 
 def event_id(session_id: str, line: bytes) -> str:
     """A deterministic id for one spooled event: the same line always gives the same id."""
-    h = hashlib.sha256(session_id.encode("utf-8", "surrogatepass") + b"\n" + line)
-    return h.hexdigest()[:32]
+    return sha256_hex(session_id.encode("utf-8", "surrogatepass") + b"\n" + line)[:32]
 
 
 def read_spool(files: SessionFiles, offset: int) -> Iterator[tuple[int, bytes]]:
