@@ -22,6 +22,7 @@ import ast
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -31,8 +32,8 @@ class Edge:
     line: int
     in_function: bool
 
-    def where(self, root: Path, pkg: str) -> str:
-        return f"{self.src} -> {self.dst} ({_relpath(self.src, root, pkg)}:{self.line})"
+    def where(self, root: Path) -> str:
+        return f"{self.src} -> {self.dst} ({_module_file(self.src, root).relative_to(root)}:{self.line})"
 
 
 @dataclass
@@ -70,10 +71,6 @@ class Graph:
         return seen
 
 
-def _relpath(module: str, root: Path, pkg: str) -> str:
-    return str(_module_file(module, root).relative_to(root))
-
-
 def _module_file(module: str, root: Path) -> Path:
     base = root.joinpath(*module.split("."))
     return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
@@ -92,9 +89,14 @@ def build(root: Path, package: str) -> Graph:
             parts.pop()
         g.modules[".".join(parts)] = path
     trees = {m: ast.parse(p.read_text(encoding="utf-8"), str(p)) for m, p in g.modules.items()}
-    reexports = {m: _reexports(m, t, g) for m, t in trees.items() if g.modules[m].name == "__init__.py"}
+    reexports: dict[str, dict[str, tuple[str, str | None]]] = {}
+    skip: set[int] = set()  # the re-exporting import statements: not edges of their __init__
+    for m, t in trees.items():
+        if g.modules[m].name == "__init__.py":
+            reexports[m], nodes = _reexports(m, t, g)
+            skip |= {id(n) for n in nodes}
 
-    def target(pkg: str, name: str, seen: frozenset[str] = frozenset()) -> str:
+    def target(pkg: str, name: str, seen: frozenset[tuple[str, str]] = frozenset()) -> str:
         if f"{pkg}.{name}" in g.modules:
             return f"{pkg}.{name}"
         src = reexports.get(pkg, {}).get(name)
@@ -106,7 +108,6 @@ def build(root: Path, package: str) -> Graph:
         return mod
 
     for mod, tree in trees.items():
-        skip = {id(n) for n in reexports.get(mod, {}).get("__nodes__", ())}
         for node, in_fn in _imports(tree):
             if id(node) in skip:
                 continue
@@ -138,7 +139,8 @@ def _absolute(mod: str, node: ast.ImportFrom, g: Graph) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _destinations(mod: str, node: ast.Import | ast.ImportFrom, g: Graph, target) -> list[str]:
+def _destinations(mod: str, node: ast.Import | ast.ImportFrom, g: Graph,
+                  target: Callable[[str, str], str]) -> list[str]:
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
         return [n if n in g.modules else n.split(".")[0] for n in names]
@@ -152,9 +154,9 @@ def _destinations(mod: str, node: ast.Import | ast.ImportFrom, g: Graph, target)
     return sorted({target(base, a.name) for a in node.names})
 
 
-def _reexports(mod: str, tree: ast.Module, g: Graph) -> dict:
-    """``{name: (module, name there)}`` for what the ``__init__`` of ``mod`` re-exports, plus
-    ``"__nodes__"``: the import statements that only re-export (not edges of the ``__init__``)."""
+def _reexports(mod: str, tree: ast.Module, g: Graph) -> tuple[dict[str, tuple[str, str | None]], list[ast.ImportFrom]]:
+    """What the ``__init__`` of ``mod`` re-exports, ``{name: (module, its name there or None
+    when that module is the submodule itself)}``, and the import statements that only do that."""
     public: set[str] = set()
     lazy: dict[str, str] = {}
     for node in tree.body:
@@ -166,8 +168,8 @@ def _reexports(mod: str, tree: ast.Module, g: Graph) -> dict:
                 lazy = {k.value: v.value for k, v in zip(node.value.keys, node.value.values)
                         if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
     public |= set(lazy)
-    out: dict = {name: (m, None) for name, m in lazy.items()}
-    nodes = []
+    out: dict[str, tuple[str, str | None]] = {name: (m, None) for name, m in lazy.items()}
+    nodes: list[ast.ImportFrom] = []
     for node, _ in _imports(tree):
         if not isinstance(node, ast.ImportFrom):
             continue
@@ -181,8 +183,7 @@ def _reexports(mod: str, tree: ast.Module, g: Graph) -> dict:
         for a in node.names:
             sub = f"{base}.{a.name}"
             out[a.asname or a.name] = (sub, None) if sub in g.modules else (base, a.name)
-    out["__nodes__"] = nodes
-    return out
+    return out, nodes
 
 
 def _scc(adj: dict[str, set[str]]) -> list[frozenset[str]]:

@@ -157,7 +157,7 @@ def hook_path_exits(g: ig.Graph) -> list[tuple[str, str, list[ig.Edge]]]:
 
 def explain(g: ig.Graph, key: str, edges: list[ig.Edge | str]) -> str:
     lines = [key] + [f"    {e}" if isinstance(e, str) else
-                     f"    {e.where(g.root, PACKAGE)}{' (in a function)' if e.in_function else ''}" for e in edges]
+                     f"    {e.where(g.root)}{' (in a function)' if e.in_function else ''}" for e in edges]
     return "\n".join(lines)
 
 
