@@ -19,6 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _waiting import wait_until
+
 from otel_agents.claude_code import capture
 from otel_agents.redact import fingerprint
 
@@ -303,9 +305,7 @@ def test_stop_starts_a_detached_drain_and_returns_at_once() -> None:
     assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
     assert not state.exists(), "the hook waited for the drain"
     assert elapsed < 5
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not state.exists():
-        time.sleep(0.1)
+    wait_until(state.exists, 60, f"the detached drain to save {state}")
     saved = json.loads(state.read_text())
     assert saved["turns"][0]["exported"] is True and saved["spans_exported"] == 3
     assert stat.S_IMODE(state.stat().st_mode) == 0o600

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from _waiting import wait_until
+
 CLI = str(Path(sys.executable).parent / "otel-agents")
 FIXTURE = Path(__file__).parent / "fixtures" / "claude-code" / "basic-session"
 FIXTURE_SID = "3f2a9c1e-7b44-4d2a-9a51-0c6f1d2e8b77"
@@ -53,13 +55,12 @@ def test_flush_status_shows_the_automatic_drain_started_by_the_hook(tmp_path: Pa
     p = _cli(["hook"], _env(home), input=events[-1])  # the hook starts a detached drain
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
 
-    deadline = time.monotonic() + 60
-    while True:
+    def drained() -> subprocess.CompletedProcess | None:
         status = _cli(["flush", "--status"], quiet)
         assert status.returncode == 0
-        if "last drain: never" not in status.stdout or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+        return status if "last drain: never" not in status.stdout else None
+
+    status = wait_until(drained, 60, "the detached drain's record in `flush --status`", interval=0.1)
     lines = status.stdout.splitlines()
     assert lines[0] == f"claude-code capture under {home}"
     assert lines[1:3] == ["  sessions: 1 (0 open)", "  backlog: 0 bytes in 0 session(s) not yet drained"]

@@ -20,6 +20,7 @@ from otel_agents.sinks.spool import SpoolSink
 from otel_agents.sinks.transport import parse_retry_after, resolve_target
 
 from _otlp_receiver import GrpcReceiver, HttpReceiver, HungSocket, free_port
+from _waiting import wait_until
 
 SECRET = "Bearer s3cr3t-t0ken"
 
@@ -161,7 +162,8 @@ def test_hung_receiver_never_extends_exit(monkeypatch, protocol):
         for i in range(50):
             with tr.start_as_current_span(f"s{i}"):
                 pass
-        time.sleep(0.3)  # the first batch is now stuck on the hung receiver
+        # the first batch is now stuck on the hung receiver
+        wait_until(lambda: hung.conns, 30, "the OTLP sink's connection to the hung receiver")
         t0 = time.monotonic()
         proc.shutdown()
         assert time.monotonic() - t0 < 0.9  # deadline 0.5 s; unbounded would be 10 s

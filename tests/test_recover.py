@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from _waiting import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_agents as oa
@@ -42,7 +43,8 @@ BURST = textwrap.dedent("""
     from otel_agents.ids import span_id_for
     n, out, starve = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "starve"
     rt = oa.setup()
-    time.sleep(0.3)  # the sink threads have started
+    lanes = [l for p in rt.processors if hasattr(p, "_lanes") for l in p._lanes]
+    assert all(l.ready.wait(30) for l in lanes), "the sink threads did not start within 30 s"
     ids = []
     if starve:
         sys.setswitchinterval(1000)
@@ -53,7 +55,7 @@ BURST = textwrap.dedent("""
             for s in range(99):
                 with wf.step(f"s{s}", agent="a", key=f"s{s}") as st:
                     ids.append(f"{span_id_for(wid, st.key):016x}")
-    queued = {l.name: len(l.q) for p in rt.processors if hasattr(p, "_lanes") for l in p._lanes}
+    queued = {l.name: len(l.q) for l in lanes}
     sys.setswitchinterval(0.005)
     with open(out, "w") as f:
         json.dump({"ids": ids, "queued": queued}, f)
@@ -197,8 +199,10 @@ def test_history_db_locked_for_a_while_is_retried_in_process(make_runtime, monke
                 for s in range(20):
                     with wf.step(f"s{s}", agent="a", key=f"s{s}"):
                         pass
-        time.sleep(1.5)  # locked all this time: the sink keeps retrying its batch
+        # locked all this time: the sink keeps retrying its batch, and has written nothing
+        wait_until(lambda: analytics.busy_retries >= 5, 30, lambda: f"5 busy retries ({analytics.busy_retries})")
         assert _analytics_ids(home) == set()
+        assert proc.stats()["analytics"].failures == 0
     finally:
         holder.communicate("", timeout=30)
     assert proc.force_flush(60_000)
@@ -263,9 +267,7 @@ def test_sink_that_works_again_recovers_what_it_missed_in_the_same_process(make_
     with oa.workflow("late", workflow_id="late"):
         pass
     assert proc.force_flush(30_000)
-    deadline = time.monotonic() + 60
-    while pending_files(home) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: not pending_files(home), 60, lambda: f"recovery of {pending_files(home)}")
     proc.shutdown()
     assert pending_files(home) == []
     assert len(_analytics_ids(home)) == 32

@@ -35,6 +35,7 @@ from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_f
 from otel_agents import telemetry
 
 from _otlp_receiver import GrpcReceiver, HttpReceiver, free_port
+from _waiting import wait_until
 
 CLI = str(Path(sys.executable).parent / "otel-agents")
 
@@ -214,9 +215,7 @@ def test_background_replay_at_start_does_not_block_the_workflow(monkeypatch):
         with oa.workflow("live", workflow_id="wf-live"):
             pass
         assert time.monotonic() - t0 < 0.9  # the replay (1 s after start) was not waited for
-        deadline = time.monotonic() + 15
-        while len(rec.counts()) < 101 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(rec.counts()) >= 101, 15, lambda: f"101 spans at the receiver ({len(rec.counts())})")
         for proc in rt.processors:
             proc.shutdown()
         counts = rec.counts()
@@ -243,9 +242,7 @@ def test_collector_back_triggers_replay_of_what_failed(monkeypatch):
         rec.mode = "ok"
         with tr.start_as_current_span("late"):
             pass
-        deadline = time.monotonic() + 10
-        while len(rec.counts()) < 6 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(rec.counts()) >= 6, 10, lambda: f"6 spans at the receiver ({len(rec.counts())})")
         proc.shutdown()
         counts = rec.counts()
     assert len(counts) == 6 and set(counts.values()) == {1}

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 
+from _waiting import wait_until
+
 import otel_agents as oa
 from otel_agents.config import load_config
 from otel_agents.hookspecs import hookimpl
@@ -160,9 +162,7 @@ def test_hanging_sink_never_delays_workflow_or_other_sinks_and_exit_is_bounded(m
             pass
     on_thread = time.perf_counter() - t0
     assert hang.entered.wait(5)
-    deadline = time.monotonic() + 5
-    while len(fast.got) < 200 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: len(fast.got) >= 200, 5, lambda: f"200 spans at the fast sink ({len(fast.got)})")
     assert len(fast.got) == 200  # the hung sink did not hold the fast one back
     assert on_thread < 2.0  # a blocked workflow thread would wait for the hung sink: 30 s
     t0 = time.perf_counter()

@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from _waiting import wait_until
+
 from otel_agents.config import load_config
 from otel_agents.sinks.files import AppendFile, iter_lines
 from otel_agents.sinks.ledger import Ledger
@@ -191,10 +193,7 @@ def test_retention_runs_at_most_hourly_across_processes(monkeypatch):
     sink = SpoolSink(cfg)
     sink.export(_spans(1))
     stamp = cfg.home / "state" / "retention.stamp"
-    deadline = time.monotonic() + 10
-    while not stamp.exists() and time.monotonic() < deadline:  # retention runs on its own thread
-        time.sleep(0.01)
-    assert stamp.exists()
+    wait_until(stamp.exists, 10, f"{stamp} (retention runs on its own thread)")
     assert sink.retention() == []  # throttled by the stamp
     sink.close()
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from _waiting import wait_until
+
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
 ROOT = TESTS.parent
@@ -220,13 +222,15 @@ def run_workload(home: Path, endpoint: str | None, phases: list[int], *, heal: I
                  env_extra: dict[str, str] | None = None, preexec: Any = None, **spec: Any) -> RunResult:
     """Run the demo in a child: ``phases`` workflows per phase; before phase k+1 the k-th
     callable of ``heal`` runs (the fault changes; it may return a command for the child,
-    e.g. ``{"rlimit_fsize": None}``). Returns the measured run."""
+    e.g. ``{"rlimit_fsize": None}``). ``settle=True``: before each heal, every sink has tried
+    the phase's spans (the child flushes them). Returns the measured run."""
     spec = {"phases": phases, "prefix": spec.pop("prefix", "wf"), "pace": spec.pop("pace", 0), **spec}
     child = Child(spec, child_env(home, endpoint, **(env_extra or {})), preexec=preexec)
     heals = list(heal)
     try:
         for k in range(len(phases)):
-            child.phase()
+            msg = child.phase()
+            assert msg.get("settled", True), f"phase {k + 1}: the sinks did not settle within 30 s"
             if k < len(phases) - 1:
                 command = None
                 if k < len(heals) and heals[k] is not None:
@@ -479,13 +483,36 @@ def wait_stored(home: Path, ids: set[str], stores: Iterable[str] = ("spool", "me
     readers = {"spool": spool_ids, "metrics": metrics_ids, "analytics": analytics_ids}
     t0 = time.monotonic()
     missing: dict[str, int] = {}
-    while True:
-        missing = {s: len(ids - set(readers[s](home) or ())) for s in stores}
-        if not any(missing.values()):
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"records not written {timeout:.0f} s after the phase: {missing} missing")
-        time.sleep(0.05)
+
+    def stored() -> bool:
+        missing.update({s: len(ids - set(readers[s](home) or ())) for s in stores})
+        return not any(missing.values())
+
+    wait_until(stored, timeout, lambda: f"records written after the phase ({missing} missing)", interval=0.05)
+    return time.monotonic() - t0
+
+
+def home_processes(home: Path) -> list[int]:
+    """Processes still running with ``OTEL_AGENTS_HOME=home`` (this one aside), such as the
+    detached drains ``otel-agents hook`` starts, which nobody can ``wait()`` for (Linux)."""
+    mark = b"OTEL_AGENTS_HOME=" + os.fsencode(home)
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        if mark in environ.split(b"\0"):
+            out.append(int(pid))
+    return out
+
+
+def wait_home_idle(home: Path, timeout: float = 60.0) -> None:
+    """Wait until no process runs with this data home (detached drains have exited)."""
+    wait_until(lambda: not home_processes(home), timeout,
+               lambda: f"processes using {home} to exit: {home_processes(home)}", interval=0.05)
 
 
 def count_all(home: Path, expected: set[str], receivers: Iterable[Any] = (),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from _fakes import FlappingReceiver, SlowReceiver
+
 from _harness import (
     assert_clean,
     baseline,
@@ -21,7 +21,7 @@ from _harness import (
     n,
     run_workload,
 )
-from _otlp_receiver import HttpReceiver, HungSocket, free_port
+from _otlp_receiver import FlappingReceiver, HttpReceiver, HungSocket, free_port
 
 PACE = 1.0
 
@@ -61,10 +61,10 @@ def test_accepts_and_never_answers(tmp_path_factory, home, receiver, fault_row):
 
 
 def test_slow_collector_5s_per_request(tmp_path_factory, home, receiver, fault_row):
-    with SlowReceiver(delay=5.0) as slow:
+    with HttpReceiver(delay=5.0) as slow:
         run, base = _run(tmp_path_factory, home, slow.endpoint, [n(40, 400)])
         slow.release.set()  # answer what is still waiting now, as the collector would later
-        time.sleep(0.3)
+        slow.wait_idle()
         case = measure(home, run, base, [slow], healthy=receiver)
     resent = case.after["receiver"]["resent"]
     fault_row("1.collector.slow", "Collector", "5 s per request",
@@ -88,7 +88,7 @@ def test_503_429_with_retry_after_then_recovers(tmp_path_factory, home, receiver
 
         k = n(20, 200)
         run, base = _run(tmp_path_factory, home, busy.endpoint, [k, k], heal=[heal])
-        time.sleep(0.2)
+        busy.wait_idle()
         case = measure(home, run, base, [busy], healthy=receiver)
         got_live = case.live["receiver"]["present"]
     fault_row(f"1.collector.{status}", "Collector", f"{status} with Retry-After: {retry_after}, then back",

@@ -78,18 +78,18 @@ def disk_full(request, tmp_path_factory):
             metrics = _largest(home, "metrics/executions_*.jsonl")
             return {"rlimit_fsize": min(spool, metrics) + 100}
 
-        def space_again():
-            time.sleep(0.5)  # phase 2's failures have happened
+        def space_again():  # phase 2's failures have happened: the child settled its sinks
             if how == "tmpfs":
                 filler.unlink()
                 return None
             return {"rlimit_fsize": None}
 
-        child = Child({"phases": [k, k, k], "prefix": "wf", "pace": 0.5}, child_env(home, receiver.endpoint))
+        child = Child({"phases": [k, k, k], "prefix": "wf", "pace": 0.5, "settle": True},
+                      child_env(home, receiver.endpoint))
         run_ids = lambda: set(child.result.ids)  # noqa: E731 - what the child reported so far
         try:
             for heal in (full, space_again, None):
-                child.phase()
+                assert child.phase().get("settled", True), "the sinks did not settle within 30 s"
                 if heal is not None:
                     child.go(heal())
             run = child.finish()
@@ -143,8 +143,8 @@ def test_spool_directory_read_only(tmp_path, tmp_path_factory, receiver, fault_r
         pytest.skip("cannot make a directory read-only for this user")
     k = n(10, 100)
     try:
-        run = run_workload(home, receiver.endpoint, [k, k], heal=[lambda: (time.sleep(0.3), ro.undo())[1]],
-                           pace=0.5)
+        run = run_workload(home, receiver.endpoint, [k, k], heal=[ro.undo], pace=0.5,
+                           settle=True)  # phase 1 has met the read-only directory before it is undone
     finally:
         ro.undo()
     base = baseline(tmp_path_factory.getbasetemp(), 2 * k, 0.5)
@@ -169,13 +169,13 @@ def test_spool_file_deleted_while_in_use(tmp_path, tmp_path_factory, fault_row):
     k = n(10, 100)
     deleted: list[str] = []
 
-    def delete():
-        time.sleep(0.5)
+    def delete():  # phase 1 is in the spool file: the child settled its sinks
         for p in sorted((home / "spans").glob("spans-*.jsonl")):
             p.unlink()
             deleted.append(p.name)
 
-    run = run_workload(home, f"http://127.0.0.1:{free_port()}/v1/traces", [k, k], heal=[delete], pace=0.5)
+    run = run_workload(home, f"http://127.0.0.1:{free_port()}/v1/traces", [k, k], heal=[delete], pace=0.5,
+                       settle=True)
     base = baseline(tmp_path_factory.getbasetemp(), 2 * k, 0.5)
     p1, p2 = (set(p["ids"]) for p in run.phases)
     with HttpReceiver() as rec:

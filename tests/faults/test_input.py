@@ -22,6 +22,7 @@ import struct
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -159,17 +160,23 @@ def check(res: dict[str, Any], raw: bytes) -> None:
         assert res["line_ok"], res
 
 
-_stats: dict[str, Any] = {"worker": 0, "process": 0, "big": 0, "spooled": 0, "problems": {}, "nonzero": 0,
-                          "printed": 0}
+@dataclass
+class Fuzz:
+    """What one fuzz run did: its counts, and the failure it met (raised by its test)."""
 
+    stats: dict[str, Any] = field(default_factory=lambda: {"cases": 0, "big": 0, "spooled": 0, "problems": {},
+                                                           "nonzero": 0, "printed": 0})
+    error: BaseException | None = None
+    stderr: str = ""
+    bad: list[Any] = field(default_factory=list)
 
-def _tally(res: dict[str, Any], where: str) -> None:
-    _stats[where] += 1
-    _stats["nonzero"] += int(res.get("rc") != 0 or res.get("exc") is not None)
-    _stats["printed"] += int(bool(res.get("printed")))
-    _stats["spooled"] += int(res.get("spooled", False))
-    for kind in res.get("problems", []):
-        _stats["problems"][kind] = _stats["problems"].get(kind, 0) + 1
+    def tally(self, res: dict[str, Any], big: bool = False) -> None:
+        self.stats["big" if big else "cases"] += 1
+        self.stats["nonzero"] += int(res.get("rc") != 0 or res.get("exc") is not None)
+        self.stats["printed"] += int(bool(res.get("printed")))
+        self.stats["spooled"] += int(res.get("spooled", False))
+        for kind in res.get("problems", []):
+            self.stats["problems"][kind] = self.stats["problems"].get(kind, 0) + 1
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +184,11 @@ def fuzz_home(tmp_path_factory):
     return tmp_path_factory.mktemp("fuzz") / "home"
 
 
-def test_fuzzed_payloads_through_the_cli_entry_point(fuzz_home):
+@pytest.fixture(scope="module")
+def worker_fuzz(fuzz_home) -> Fuzz:
+    """The payloads fed through the CLI entry point in one worker process, into ``fuzz_home``
+    (once per module, whichever test asks first)."""
+    out = Fuzz()
     worker = Worker(fuzz_home)
     try:
         @settings(max_examples=WORKER_CASES // PER_EXAMPLE + 1, deadline=None, database=None,
@@ -186,22 +197,25 @@ def test_fuzzed_payloads_through_the_cli_entry_point(fuzz_home):
         def fuzz(case: tuple[Any, Any, bytes, int, int]) -> None:
             for raw in expand(case):
                 res = worker.run(raw)
-                _tally(res, "worker")
+                out.tally(res)
                 check(res, raw)
 
         fuzz()
         for _name, raw in big_payloads():
             res = worker.run(raw)
-            _tally(res, "big")
+            out.tally(res, big=True)
             check(res, raw)
+    except Exception as exc:  # noqa: BLE001 - raised by the test that asks for this run
+        out.error = exc
     finally:
-        err = worker.close()
-    assert err == "", err[-2000:]
-    assert _stats["worker"] >= WORKER_CASES * 0.9  # hypothesis may stop early only on exhaustion
+        out.stderr = worker.close()
+    return out
 
 
-def test_fuzzed_payloads_as_separate_processes(fuzz_home):
-    """Hundreds of real ``otel-agents hook`` processes (a thread pool keeps 4 running)."""
+@pytest.fixture(scope="module")
+def process_fuzz(fuzz_home) -> Fuzz:
+    """Hundreds of real ``otel-agents hook`` processes (a thread pool keeps 4 running), into
+    ``fuzz_home`` (once per module)."""
     collected: list[bytes] = []
 
     @settings(max_examples=PROCESS_CASES, deadline=None, database=None, derandomize=not SOAK,
@@ -221,16 +235,29 @@ def test_fuzzed_payloads_as_separate_processes(fuzz_home):
 
     with ThreadPoolExecutor(4) as ex:
         results = list(ex.map(run, collected + big))
-    bad = [(raw[:200], rc, out[:200]) for raw, (rc, out, _t) in zip(collected + big, results) if rc != 0 or out]
-    _stats["process"] += len(results)
-    _stats["nonzero"] += sum(1 for rc, _o, _t in results if rc != 0)
-    _stats["printed"] += sum(1 for _rc, out, _t in results if out)
-    _stats["process_slowest_s"] = round(max(t for _r, _o, t in results), 3)
-    assert not bad, bad[:5]
+    out = Fuzz()
+    out.bad = [(raw[:200], rc, o[:200]) for raw, (rc, o, _t) in zip(collected + big, results) if rc != 0 or o]
+    out.stats.update(cases=len(results), nonzero=sum(1 for rc, _o, _t in results if rc != 0),
+                     printed=sum(1 for _rc, o, _t in results if o),
+                     slowest_s=round(max(t for _r, _o, t in results), 3))
+    return out
 
 
-def test_drain_reads_everything_the_fuzz_spooled(fuzz_home, fault_row):
-    """A real drain over every fuzzed session: no error, no internal problem anywhere."""
+def test_fuzzed_payloads_through_the_cli_entry_point(worker_fuzz):
+    if worker_fuzz.error is not None:
+        raise worker_fuzz.error
+    assert worker_fuzz.stderr == "", worker_fuzz.stderr[-2000:]
+    assert worker_fuzz.stats["cases"] >= WORKER_CASES * 0.9  # hypothesis may stop early only on exhaustion
+
+
+def test_fuzzed_payloads_as_separate_processes(process_fuzz):
+    assert process_fuzz.stats["cases"] >= PROCESS_CASES * 0.9  # as above
+    assert not process_fuzz.bad, process_fuzz.bad[:5]
+
+
+def test_drain_reads_everything_the_fuzz_spooled(fuzz_home, worker_fuzz, process_fuzz, fault_row):
+    """A real drain over every fuzzed session (both runs above, into the same home): no
+    error, no internal problem anywhere."""
     env = child_env(fuzz_home, None)
     flush = cli(["flush", "--timeout", "120"], env, timeout=300)
     log = Path(capture.spool_root(fuzz_home)) / capture.LOG_FILE
@@ -240,19 +267,18 @@ def test_drain_reads_everything_the_fuzz_spooled(fuzz_home, fault_row):
             for line in p.read_bytes().splitlines():
                 kind = json.loads(line).get("kind")
                 kinds[kind] = kinds.get(kind, 0) + 1
-    total = _stats["worker"] + _stats["process"] + _stats["big"]
-    if not total:
-        pytest.skip("drains what the two fuzz tests above spooled: run them first (this module, in order)")
+    w, pr = worker_fuzz.stats, process_fuzz.stats
+    total = w["cases"] + w["big"] + pr["cases"]
     out = (flush.stdout + flush.stderr).decode(errors="replace")
     fault_row("6.input.hook_fuzz", "Input",
               f"fuzzed hook payloads (hypothesis): {total:,} cases",
               "exit codes, output, internal errors, valid payloads spooled, then a real drain over all of it",
-              f"{total:,} payloads ({_stats['worker']:,} through the CLI entry point in a worker, "
-              f"{_stats['process']:,} as separate `otel-agents hook` processes, {_stats['big']} of 10 MB): "
-              f"{_stats['nonzero']} non-zero exits, {_stats['printed']} printed anything, {kinds.get('internal', 0)} "
-              f"internal errors; slowest hook process {_stats.get('process_slowest_s', 0):.2f} s; {_stats['spooled']:,} "
-              f"spooled; problems logged by kind {dict(sorted((k, v) for k, v in kinds.items() if k))}; "
-              f"drain exit {flush.returncode}",
+              f"{total:,} payloads ({w['cases']:,} through the CLI entry point in a worker, "
+              f"{pr['cases']:,} as separate `otel-agents hook` processes, {w['big']} of 10 MB): "
+              f"{w['nonzero'] + pr['nonzero']} non-zero exits, {w['printed'] + pr['printed']} printed anything, "
+              f"{kinds.get('internal', 0)} internal errors; slowest hook process {pr['slowest_s']:.2f} s; "
+              f"{w['spooled']:,} spooled; problems logged by kind "
+              f"{dict(sorted((k, v) for k, v in kinds.items() if k))}; drain exit {flush.returncode}",
               cases=total, kinds=kinds, drain=out[-500:])
     assert total >= 10_000
     assert flush.returncode == 0, out[-3000:]

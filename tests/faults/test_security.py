@@ -33,8 +33,9 @@ import time
 from pathlib import Path
 
 import pytest
-from _harness import OTEL_AGENTS, ROOT, SOAK, child_env, cli, run_workload
+from _harness import OTEL_AGENTS, ROOT, SOAK, child_env, cli, run_workload, wait_home_idle
 from _otlp_receiver import HttpReceiver, HungSocket, free_port
+from _waiting import wait_until
 
 from otel_agents.redact import REDACTED, redact
 
@@ -75,14 +76,11 @@ def session_home(tmp_path_factory):
     outputs.append(_run(["demo", "--pace", "0"], env))
     for e in _events(transcripts / "transcript.jsonl"):
         outputs.append(_run(["hook"], env, json.dumps(e).encode()))
-    time.sleep(3)  # the detached drains started at Stop and SessionEnd
+    wait_home_idle(home)  # the detached drains started at Stop and SessionEnd have exited
     for args in (["flush"], ["report"], ["report", "--format", "html"], ["report", "--format", "csv"],
                  ["reconcile"], ["reconcile", "--from-spool"], ["replay", "--quiet"], ["doctor"], ["flush", "--status"]):
         outputs.append(_run(args, env))
-    for _ in range(50):  # a detached drain may still be finishing
-        if not list(home.rglob("*.tmp")):
-            break
-        time.sleep(0.1)
+    wait_home_idle(home)  # a detached drain may still be finishing
     return home, root, outputs
 
 
@@ -455,7 +453,7 @@ def test_malicious_config_executes_nothing(tmp_path, fault_row):
     results["run"] = subprocess.run([OTEL_AGENTS, "run", "--", sys.executable, "-c", "import victim_mod; victim_mod.run()"],
                                     env=env, capture_output=True, timeout=120, cwd=tmp_path)
     workload = run_workload(home, None, [1], env_extra={"PYTHONPATH": env["PYTHONPATH"]})
-    time.sleep(1.0)  # a detached drain the Stop started
+    wait_home_idle(home)  # a detached drain the Stop started (if the config turned it on) has exited
     created = sorted(p.name for p in pwn.iterdir())
     fault_row("7.security.config_exec", "Security", "a malicious config.toml (Python, shell, format strings, "
               "instrument expressions) through demo, doctor, hook, flush, report, replay, run and an executor",
@@ -541,6 +539,19 @@ def _snapshot(paths: list[Path]) -> dict[str, tuple]:
     return out
 
 
+def _clock_past(paths: list[Path], scratch: Path) -> None:
+    """Wait until the file system stamps a new file (in ``scratch``) later than every one of ``paths``."""
+    probe = scratch / "clock-probe"
+    newest = max(os.lstat(p).st_mtime_ns for p in paths)
+
+    def later() -> bool:
+        probe.write_bytes(b"")
+        return os.lstat(probe).st_mtime_ns > newest
+
+    wait_until(later, 5, "the file system clock to move")
+    probe.unlink()
+
+
 def test_transcript_path_is_only_ever_read(tmp_path, fault_row):
     d = tmp_path / "outside"
     d.mkdir()
@@ -564,7 +575,7 @@ def test_transcript_path_is_only_ever_read(tmp_path, fault_row):
     for p in (victim, victim_db, target):
         os.chmod(p, 0o640)
     watched = [d, transcript, victim, victim_db, target, link, fifo]
-    time.sleep(0.05)
+    _clock_past(watched, tmp_path)  # so that a later write shows in st_mtime_ns, whatever its granularity
     before = _snapshot(watched)
     listing = sorted(os.listdir(d))
     home = tmp_path / "home"
