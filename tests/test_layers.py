@@ -72,8 +72,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     "cycle: otel_agents.default_plugins.spans otel_agents.hookspecs otel_agents.plugins "
     "otel_agents.telemetry":
         "hookspecs types span_ending with the spans plugin's SpanView",
-    "cycle: otel_agents.claude_code.capture otel_agents.claude_code.drain otel_agents.claude_code.store":
-        "the on-disk layout lives in capture, which starts the detached drain",
     "layer: otel_agents.hookspecs (core) -> otel_agents.default_plugins.spans (default_plugins)":
         "SpanView is defined by the spans plugin, not by the core",
     "layer: otel_agents.hookspecs (core) -> otel_agents.sink (sinks)":
@@ -82,8 +80,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
         "setup() builds the SinkProcessor itself",
     "layer: otel_agents.claude_code.drain (claude_code) -> otel_agents.default_plugins.spans (default_plugins)":
         "the drain calls the spans plugin's methods directly",
-    "hook path: otel_agents.claude_code.capture -> otel_agents.claude_code.drain":
-        "capture imports the drain (OpenTelemetry, pluggy, ...) to run the detached drain",
 }
 
 
