@@ -121,7 +121,7 @@ class _Lane:
     """One sink with its own queue and thread: its own failure domain."""
 
     def __init__(self, proc: SinkProcessor, sink: Any) -> None:
-        from otel_agents.sinks.state import SinkStats
+        from otel_agents.foundation.state import SinkStats
 
         self.proc = proc
         self.sink = sink
@@ -573,7 +573,7 @@ class SinkProcessor:
             return
         self._last_persist = time.monotonic()
         try:
-            from otel_agents.sinks import state
+            from otel_agents.foundation import state
 
             state.persist(self.home, [lane.stats for lane in self._lanes], deadline=deadline)
         except Exception as exc:  # noqa: BLE001 - counters are best effort
@@ -645,7 +645,7 @@ def _after_fork_in_child() -> None:
     at the fork stays held forever. Replace them all, then reset the live processors."""
     try:
         from otel_agents import safety
-        from otel_agents.sinks import records, state
+        from otel_agents.foundation import records, state
 
         state._persist_lock = threading.Lock()
         records._built_lock = threading.Lock()

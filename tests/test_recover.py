@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 import otel_agents as oa
 from otel_agents.config import load_config
 from otel_agents.sink import SinkProcessor, _live
-from otel_agents.sinks import state
+from otel_agents.foundation import state
 from otel_agents.sinks.analytics import AnalyticsSink
 from otel_agents.sinks.metrics import MetricsSink, ReadStats, iter_records as metric_records
 from otel_agents.sinks.pending import count_pending, pending_files, write_pending
@@ -392,7 +392,7 @@ def test_fork_while_other_threads_hold_our_locks(make_runtime, monkeypatch, tmp_
     monkeypatch.setenv("OTEL_AGENTS_OTLP_ENABLED", "false")
     monkeypatch.setenv("OTEL_AGENTS_REPLAY_ON_START", "false")
     from otel_agents import safety
-    from otel_agents.sinks import records
+    from otel_agents.foundation import records
 
     home = tmp_path / "home"
     cfg = load_config(home)

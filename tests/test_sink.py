@@ -23,7 +23,7 @@ from otel_agents.config import load_config
 from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import new_plugin_manager
 from otel_agents.sink import DeliveryError, SinkProcessor
-from otel_agents.sinks import state
+from otel_agents.foundation import state
 from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_files
 
 PY = sys.executable

@@ -24,7 +24,7 @@ from otel_agents import attributes as A
 from otel_agents.analytics import aggregate
 from otel_agents.analytics.schema import DEFAULT_BUSY_TIMEOUT_MS, connect
 from otel_agents.sink import Interrupted, should_yield
-from otel_agents.sinks.records import KIND_HOOK_EVENT, SCHEMA_VERSION
+from otel_agents.foundation.records import KIND_HOOK_EVENT, SCHEMA_VERSION
 
 _STATUS = {"success": "completed", "failure": "failed", "abandoned": "abandoned"}
 

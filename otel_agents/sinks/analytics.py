@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from otel_agents.analytics.schema import SchemaTooNew
 from otel_agents.analytics.store import AnalyticsStore, WriteStats
 from otel_agents.sink import DeliveryError
-from otel_agents.sinks.records import records_from_spans
+from otel_agents.foundation.records import records_from_spans
 
 if TYPE_CHECKING:
     from otel_agents.config import Config

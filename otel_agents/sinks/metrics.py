@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from otel_agents.safety import report
 from otel_agents.sink import DeliveryError
-from otel_agents.sinks.files import AppendFile
-from otel_agents.sinks.records import normalize_record, records_from_spans
+from otel_agents.foundation.files import AppendFile
+from otel_agents.foundation.records import normalize_record, records_from_spans
 
 if TYPE_CHECKING:
     from otel_agents.config import Config
@@ -232,7 +232,7 @@ def iter_records(
                 if not raw.endswith(b"\n"):
                     st.partial_tail += 1
                     continue
-                if raw.isspace():  # a fresh line started after a torn one (sinks.files.AppendFile)
+                if raw.isspace():  # a fresh line started after a torn one (foundation.files.AppendFile)
                     continue
                 try:
                     rec = json.loads(raw)

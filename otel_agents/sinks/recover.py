@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from otel_agents import threads
-from otel_agents.sinks.files import flocked, iter_lines, write_private
+from otel_agents.foundation.files import flocked, iter_lines, write_private
 from otel_agents.sinks.pending import PendingFile, pending_dir, pending_files, pid_alive
-from otel_agents.sinks.records import build_records, from_otlp_json
+from otel_agents.foundation.records import build_records, from_otlp_json
 from otel_agents.sinks.spool import file_day, spool_files
-from otel_agents.sinks.state import state_dir
+from otel_agents.foundation.state import state_dir
 
 #: The sinks recovery can write to.
 RECOVERABLE = ("metrics", "analytics")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otel_agents.sinks.files import flocked, write_private
+from otel_agents.foundation.files import flocked, write_private
 
 STATE_DIR = "state"
 SINKS_FILE = "sinks.json"
