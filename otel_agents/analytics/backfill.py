@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from otel_agents.analytics.store import TABLE_FOR_KIND, AnalyticsStore
-from otel_agents.sinks.metrics import ReadStats, iter_records
 from otel_agents.foundation.records import build_records, iter_otlp_json
+from otel_agents.sinks.metrics import ReadStats, iter_records
 
 DEFAULT_BATCH_SIZE = 1000
 

@@ -45,13 +45,13 @@ from typing import Any
 
 from otel_agents import threads
 from otel_agents.foundation.files import flocked, iter_lines, write_private
-from otel_agents.sinks.pending import PendingFile, pending_dir, pending_files, pid_alive
 from otel_agents.foundation.records import build_records, from_otlp_json
-from otel_agents.sinks.spool import file_day, spool_files
 from otel_agents.foundation.state import state_dir
+from otel_agents.sinks.pending import PendingFile, SpoolRecovery, pending_dir, pending_files, pid_alive
+from otel_agents.sinks.spool import file_day, spool_files
 
 #: The sinks recovery can write to.
-RECOVERABLE = ("metrics", "analytics")
+RECOVERABLE = SpoolRecovery.SINKS
 RECOVER_LOCK = "recover.lock"
 RECOVER_STATE = "recover.json"
 #: A pending file younger than this, from a process still alive, waits for a later run.

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from otel_agents import threads
-from otel_agents.sink import DeliveryError
 from otel_agents.foundation.files import AppendFile, iter_lines, private_dir
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.spool_encoder import encode_line as _fast_encode_line
 
 SPOOL_GLOB = "spans-*.jsonl"
