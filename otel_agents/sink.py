@@ -288,6 +288,9 @@ class SinkProcessor:
         """Running, draining (shutting down) or done."""
         return self._state
 
+    def _done(self) -> bool:
+        return self._state is State.DONE
+
     @property
     def sinks(self) -> list[Any]:
         return [lane.sink for lane in self._lanes]
@@ -390,13 +393,13 @@ class SinkProcessor:
         for lane in self._lanes:  # durable first (sorted)
             if lane.thread is not None and lane.thread is not threading.current_thread():
                 lane.thread.join(max(0.0, lane_deadline - time.monotonic()))
-        if self._state is State.DONE:
+        if self._done():  # another thread (a SIGTERM flush) finished meanwhile
             return
         # a SIGTERM flush (on its helper thread) and the normal exit path may both get here:
         # one of them lists the leftovers and persists, the other waits for it (bounded)
         got = self._finish_lock.acquire(timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         try:
-            if self._state is State.DONE:
+            if self._done():
                 return
             if self._account_once.acquire(blocking=False):
                 self._account_leftovers()

@@ -26,7 +26,7 @@ from otel_agents.sink import SinkProcessor, State
 from otel_agents.sink_contract import Interrupted
 from otel_agents.sinks.metrics import MetricsSink
 from otel_agents.sinks.pending import SpoolRecovery
-from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_files
+from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
 
 PY = sys.executable
 
