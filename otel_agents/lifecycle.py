@@ -47,13 +47,14 @@ class Participant(Protocol):
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
 _fork_hooks = False
 
-_TRUE = frozenset(("1", "true", "yes", "on"))
-_FALSE = frozenset(("0", "false", "no", "off"))
-
-
 def _env_flag(name: str, default: bool) -> bool:
-    """An on/off environment variable (1/true/yes/on, 0/false/no/off; else ``default``)."""
+    """An on/off environment variable, read with the configuration's truth table
+    (1/true/yes/on, 0/false/no/off); unset, empty or anything else: ``default``."""
+    from otel_agents.config import _FALSE, _TRUE  # the one truth table for on/off values
+
     value = os.environ.get(name, "").strip().lower()
+    if not value:
+        return default
     return True if value in _TRUE else False if value in _FALSE else default
 
 

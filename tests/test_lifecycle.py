@@ -292,3 +292,32 @@ def test_fork_safe_locks_are_new_in_the_child():
     finally:
         release.set()
         t.join(10)
+
+
+def test_chained_sigterm_while_spans_end_never_hangs(tmp_path):
+    """SIGTERM lands while the main thread ends spans as fast as it can (often inside a lock
+    the flush needs: the flush then runs on a helper thread): the application's handler still
+    runs, the program ends normally, and every span it ended is in the spool."""
+    home = tmp_path / "h"
+    script = textwrap.dedent("""
+        import signal
+        got = []
+        signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+        import otel_agents as oa
+        oa.setup()
+        n = 0
+        print("ready", flush=True)
+        while not got:
+            with oa.workflow("w", workflow_id=f"w{n}"):
+                n += 1
+        print(n, flush=True)
+    """)
+    for _ in range(3):
+        p = subprocess.Popen([PY, "-c", script], env=_env(home), stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "ready"
+        p.send_signal(signal.SIGTERM)
+        ended = int(p.stdout.readline())
+        assert p.wait(10) == 0
+        assert _spooled(home) == ended
+        for f in spool_files(load_config(home).spans_dir):
+            f.unlink()
