@@ -25,7 +25,7 @@ from otel_agents.foundation.records import records_from_spans
 from otel_agents.sink import SinkProcessor, State
 from otel_agents.sink_contract import Interrupted
 from otel_agents.sinks.metrics import MetricsSink
-from otel_agents.sinks.pending import SpoolRecovery
+from otel_agents.sinks.recover import SpoolRecovery
 from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
 
 PY = sys.executable

@@ -52,7 +52,7 @@ def build_sinks(config: Config) -> list[Any]:
 def attach_recovery(sinks: list[Any], config: Config) -> list[Any]:
     """Give each sink that declares ``spool_recoverable`` the spool's recovery, when a spool
     is among ``sinks`` (and the data home is known); returns ``sinks``."""
-    from otel_agents.sinks.pending import SpoolRecovery
+    from otel_agents.sinks.recover import SpoolRecovery
     from otel_agents.sinks.spool import SpoolSink
 
     if config.home is None or not any(isinstance(s, SpoolSink) for s in sinks):

@@ -163,31 +163,3 @@ def pid_alive(pid: int) -> bool:
         return False
     return True
 
-
-class SpoolRecovery:
-    """The :class:`otel_agents.sink_contract.Recovery` of the local sinks registered with a
-    spool: what they miss is listed here and written later from the spool
-    (``otel_agents.sinks.recover``)."""
-
-    #: The sinks it can write (``otel_agents.sinks.recover.RECOVERABLE``, without importing it).
-    SINKS = ("metrics", "analytics")
-
-    def __init__(self, config: Any) -> None:
-        self.config = config
-        self.home = config.home
-
-    def covers(self, sink: str) -> bool:
-        return sink in self.SINKS
-
-    def pend(self, sink: str, spans: Sequence[Any], memo: dict[Any, Any] | None) -> None:
-        write_pending_spans(self.home, sink, spans, memo=memo)
-
-    def prepare(self) -> None:
-        # imported before any fork (a fork waits for this): the child must not inherit a
-        # half-imported module
-        from otel_agents.sinks import analytics, metrics, recover  # noqa: F401
-
-    def run(self, sinks: Sequence[str], stop: Any, delay: float) -> None:
-        from otel_agents.sinks.recover import background_recover
-
-        background_recover(self.config, sinks, stop, delay)
