@@ -1,6 +1,6 @@
 """Error categorisation: the one place that maps an error to a category.
 
-The execution records (``otel_agents.sinks.records``), the analytics store and the reports
+The execution records (``otel_agents.foundation.records``), the analytics store and the reports
 all call :func:`categorize`, so a rule changed here changes every view of the data.
 
 Categories (seed 001's error analytics, plus seed 003's test failures):

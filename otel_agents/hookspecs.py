@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from otel_agents.config import Config
     from otel_agents.default_plugins.spans import SpanView
     from otel_agents.events import ModelUsage, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
-    from otel_agents.sink import Sink
+    from otel_agents.sink_contract import Sink
 
 PROJECT_NAME = "otel_agents"
 

@@ -11,18 +11,18 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import threading
 import time
 from collections import Counter
 from typing import Any, Callable, TypeVar
 
+from otel_agents import forksafe
 from otel_agents.config import sdk_disabled
 
 logger = logging.getLogger("otel_agents")
 
 LOG_INTERVAL_S = 60.0
 
-_lock = threading.Lock()
+_lock = forksafe.Lock()
 _counts: Counter[str] = Counter()
 _last_logged: dict[str, float] = {}
 _last_error: dict[str, str] = {}

@@ -1,4 +1,5 @@
-"""The sink contract, and the span processor that fans finished spans out to sinks.
+"""The span processor that fans finished spans out to sinks (the contract they follow is
+in ``otel_agents.sink_contract``).
 
 ``SinkProcessor.on_end`` runs on the workflow's thread: it only appends the span to each
 sink's bounded in-memory queue (O(1), never blocks, never raises in production). Every sink
@@ -9,32 +10,30 @@ At exit (``shutdown``, registered with ``atexit``) the processor waits for the q
 drain for at most ``exit_deadline`` seconds in total, durable sinks (the spool) first, and
 abandons whatever is still in flight after that: the threads are daemons, so a hung
 collector cannot hold the process. What the OTLP sink could not send is in the spool for
-``otel-agents replay``. What a spool-recoverable sink (metrics, analytics) could not write,
-because its batch failed or the deadline passed first, is listed by span id in
-``state/pending/`` and written later from the spool (``otel_agents.sinks.recover``).
+``otel-agents replay``. What a sink with a ``recovery`` could not write, because its batch
+failed or the deadline passed first, is handed to that recovery (the built-in one lists it
+in ``state/pending/`` and writes it later from the spool). A non-durable sink whose
+``export`` takes a ``stop`` argument is told to stop early at exit, while the spool still
+needs the CPU.
 
-Also handled: ``os.fork()`` (the child starts its own threads and drops the parent's queue,
-which the parent delivers; locks our threads may have held are new in the child),
-multiprocessing workers (flushed by one multiprocessing finalizer, since they leave
-through ``os._exit``), and SIGTERM (when no handler is installed, the queues are flushed
-within the deadline, then the default action runs). Only live processors (not shut down)
-take part in any of this.
+Fork, SIGTERM and multiprocessing workers are handled by ``otel_agents.lifecycle``, with
+which a live processor (not shut down) registers.
 """
 
 from __future__ import annotations
 
+import enum
+import inspect
 import logging
-import os
-import signal
-import sys
 import threading
 import time
-import weakref
 from collections import deque
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Sequence
 
-from otel_agents import threads
+from otel_agents import lifecycle, threads
+from otel_agents.foundation.state import SinkStats, persist
 from otel_agents.safety import report, strict_mode
+from otel_agents.sink_contract import DeliveryError, Interrupted, Recovery
 
 logger = logging.getLogger("otel_agents.sink")
 
@@ -42,70 +41,29 @@ DEFAULT_MAX_QUEUE = 100_000
 DEFAULT_MAX_BATCH = 512
 PERSIST_INTERVAL_S = 5.0
 _LOG_INTERVAL_S = 60.0
-#: At exit, a spool-recoverable sink starts no new batch with less time than this left:
-#: the rest is listed for recovery instead (cheap), and the exit path keeps the CPU.
+#: At exit, a sink with a recovery starts no new batch with less time than this left: the
+#: rest is handed to recovery instead (cheap), and the exit path keeps the CPU.
 EXIT_BATCH_MARGIN_S = 0.03
 #: Background recovery of pending spans: after the start (like replay), or after a sink
 #: that failed works again.
 RECOVER_START_DELAY_S = 1.0
 RECOVER_AGAIN_DELAY_S = 0.5
-_SPOOL_RECOVERABLE = ("metrics", "analytics")
 
 
-@runtime_checkable
-class Sink(Protocol):
-    """A destination for finished spans. Return one from the ``register_sinks`` hook.
+class State(enum.Enum):
+    """A processor's shutdown state."""
 
-    ``export`` runs on the sink's own thread, never the workflow's; raising marks the batch
-    failed for this sink only. Raise ``DeliveryError`` for an expected operational failure
-    (collector down, disk full); any other exception is treated as a bug and reported.
-
-    Optional members, used when present: ``durable`` (True: drained first at exit),
-    ``recoverable`` (True: what it misses is recovered elsewhere, e.g. replay from the
-    spool), ``spool_recoverable`` (True: a batch that fails with ``DeliveryError``, and what
-    is still queued at the exit deadline, is listed in ``state/pending/`` and written later
-    from the spool by ``otel_agents.sinks.recover``; only its built-in sinks), ``max_batch``,
-    ``linger`` (seconds to wait for a fuller batch), ``max_queue``,
-    ``start()`` (on its thread, once), ``begin_shutdown(deadline)`` (the process is
-    exiting; ``deadline`` is a ``time.monotonic()`` value; return at once),
-    ``after_fork()`` (in a forked child), ``describe()`` (where it wrote, for people).
-    """
-
-    name: str
-
-    def export(self, spans: Sequence[Any]) -> None:
-        """Deliver a batch of finished ``ReadableSpan`` objects."""
-
-    def close(self) -> None:
-        """Release resources at shutdown."""
+    RUNNING = "running"  # accepting spans
+    DRAINING = "draining"  # shutting down: spans are refused, the queues drain
+    DONE = "done"  # leftovers accounted for, counters persisted
 
 
-class DeliveryError(Exception):
-    """An expected delivery failure (receiver down, refused, disk full): counted, logged
-    at most once a minute per sink, never raised into a test as a bug. ``quiet``: log at
-    debug level only (e.g. the OTLP default endpoint, which nobody configured, is down)."""
-
-    def __init__(self, message: str, *, quiet: bool = False) -> None:
-        super().__init__(message)
-        self.quiet = quiet
-
-
-class Interrupted(Exception):
-    """Raised inside a sink's export, before it has written anything, when the process is
-    exiting and the sink should give the CPU to the spool (see :func:`should_yield`). The
-    processor puts the batch back in the queue; it is not a failure."""
-
-
-_tls = threading.local()
-
-
-def should_yield() -> bool:
-    """For a sink's CPU-heavy preparation (building records, rows), on a lane's thread:
-    True when the process is exiting and this (non-durable) sink should stop now, because
-    the spool is still draining, or too little time is left to finish a batch. Raise
-    :class:`Interrupted` then, before writing anything. False on any other thread."""
-    lane = getattr(_tls, "lane", None)
-    return lane is not None and lane.proc.yield_to_exit(lane)
+def _takes_stop(sink: Any) -> bool:
+    """True if ``sink.export`` accepts the ``stop`` signal."""
+    try:
+        return "stop" in inspect.signature(sink.export).parameters
+    except (TypeError, ValueError, AttributeError):
+        return False
 
 
 class _Marker:
@@ -121,8 +79,6 @@ class _Lane:
     """One sink with its own queue and thread: its own failure domain."""
 
     def __init__(self, proc: SinkProcessor, sink: Any) -> None:
-        from otel_agents.sinks.state import SinkStats
-
         self.proc = proc
         self.sink = sink
         self.name = str(getattr(sink, "name", type(sink).__name__))
@@ -132,8 +88,9 @@ class _Lane:
         self.linger = float(getattr(sink, "linger", 0.0) or 0.0)
         self.durable = bool(getattr(sink, "durable", False))
         self.recoverable = bool(getattr(sink, "recoverable", False))
-        # recovery knows how to write these sinks only (otel_agents.sinks.recover.RECOVERABLE)
-        self.spool_recoverable = bool(getattr(sink, "spool_recoverable", False)) and self.name in _SPOOL_RECOVERABLE
+        #: given by whoever registered the sink: what it misses is written later
+        self.recovery: Recovery | None = getattr(sink, "recovery", None) if proc.home is not None else None
+        self.takes_stop = _takes_stop(sink)
         self._reset()
 
     def _reset(self) -> None:
@@ -145,7 +102,6 @@ class _Lane:
         self.idle = False
         self.stop = threading.Event()
         self.thread: threading.Thread | None = None
-        self.inflight = 0
         #: the spans taken from ``q`` and not yet exported; moved from ``q`` under ``take_lock``
         #: so that at exit every span is in exactly one of the two
         self.batch: list[Any] = []
@@ -155,6 +111,15 @@ class _Lane:
         self.per_span = 0.0  # seconds per span of recent batches (wall clock), for the exit decision
         self._drop_lock = threading.Lock()
         self._last_log = 0.0
+
+    @property
+    def inflight(self) -> int:
+        """Spans taken from the queue and not yet exported."""
+        return len(self.batch)
+
+    def should_stop(self) -> bool:
+        """The stop signal passed to the sink's ``export``: see :meth:`SinkProcessor.yield_to_exit`."""
+        return self.proc.yield_to_exit(self)
 
     # --- producer side (workflow threads) --------------------------------------------------
     def drop(self, n: int) -> None:
@@ -173,7 +138,6 @@ class _Lane:
         threads.start(t)
 
     def run(self) -> None:
-        _tls.lane = self
         try:
             self._call_optional("start")
         finally:
@@ -196,7 +160,7 @@ class _Lane:
                     break
                 if self.stop.is_set() and not self.durable:
                     proc.wait_for_durable()  # at exit the spool gets the CPU first
-                    if self.spool_recoverable and proc.can_pend:
+                    if self.recovery is not None:
                         left = proc.exit_time_left()
                         # not enough time left to finish (at the pace measured so far): list the
                         # rest for recovery at once instead of holding the exit for part of it
@@ -214,7 +178,6 @@ class _Lane:
                             break
                         batch.append(item)
                 if batch:
-                    self.inflight = len(batch)
                     t0 = time.monotonic()
                     if not self._export(batch):  # interrupted at exit: back to the queue
                         with self.take_lock:
@@ -223,10 +186,8 @@ class _Lane:
                                 marker = None
                             q.extendleft(reversed(batch))
                             self.batch = []
-                        self.inflight = 0
                         continue
                     self.batch = []
-                    self.inflight = 0
                     self.stats.backlog = len(q)
                     per = (time.monotonic() - t0) / len(batch)
                     self.per_span = per if not self.per_span else 0.7 * self.per_span + 0.3 * per
@@ -240,12 +201,15 @@ class _Lane:
     def _export(self, batch: list[Any]) -> bool:
         """Export one batch; False if the sink gave it back (:class:`Interrupted`)."""
         try:
-            self.sink.export(batch)
+            if self.takes_stop:
+                self.sink.export(batch, stop=self.should_stop)
+            else:
+                self.sink.export(batch)
         except Interrupted:
             return False
         except DeliveryError as exc:
             self.stats.failure(len(batch), str(exc))
-            if self.spool_recoverable:
+            if self.recovery is not None:
                 self.proc.pend(self, batch)
             if exc.quiet:
                 logger.debug("otel-agents: sink %s: %s", self.name, exc)
@@ -284,14 +248,12 @@ class _Lane:
                            self.name, exc, self.stats.failures)
 
 
-_live: weakref.WeakSet[SinkProcessor] = weakref.WeakSet()
-_sigterm_installed = False
-
-
 class SinkProcessor:
     """A SpanProcessor fanning finished spans out to sinks, each on its own thread."""
 
     def __init__(self, sinks: Sequence[Any], config: Any = None) -> None:
+        """``sinks`` may carry a ``recovery`` (``otel_agents.sink_contract.Recovery``), given
+        by whoever registered them: it is used when ``config`` has a data home."""
         self.config = config
         self.home = getattr(config, "home", None)
         deadline = config["exit_deadline"] if config is not None else 0.5
@@ -300,25 +262,18 @@ class SinkProcessor:
         self._lanes = [_Lane(self, s) for s in sinks]
         # durable sinks first: at exit the spool gets the CPU before the network sinks do
         self._lanes.sort(key=lambda lane: not lane.durable)
-        # spans a spool-recoverable sink missed can be listed for recovery (needs the spool)
-        self.can_pend = self.home is not None and any(
-            lane.durable and lane.name == "spool" for lane in self._lanes)
         self._recover_on_start = bool(config.get("replay.on_start", True)) if config is not None else False
         self._init_runtime_state()
-        _live.add(self)
-        _install_sigterm()
+        lifecycle.track(self)
         self._start_threads()
         if self._recover_on_start:
             self.request_recovery(delay=RECOVER_START_DELAY_S)
 
     def _init_runtime_state(self) -> None:
-        self._accepting = True
-        self._shut = False
+        self._state = State.RUNNING
         self._deadline: float | None = None
         self._lane_deadline: float | None = None
-        self._done = False
-        self._accounted = False
-        self._needs_start = False
+        self._account_once = threading.Lock()  # taken once, never released: leftovers counted once
         self._start_lock = threading.Lock()
         self._finish_lock = threading.Lock()
         self._persist_lock = threading.Lock()
@@ -327,6 +282,14 @@ class SinkProcessor:
         self._recover_thread: threading.Thread | None = None
         self._recover_ready = threading.Event()
         self._recover_lock = threading.Lock()
+
+    @property
+    def state(self) -> State:
+        """Running, draining (shutting down) or done."""
+        return self._state
+
+    def _done(self) -> bool:
+        return self._state is State.DONE
 
     @property
     def sinks(self) -> list[Any]:
@@ -341,7 +304,6 @@ class SinkProcessor:
             for lane in self._lanes:
                 if lane.thread is None:
                     lane.start_thread()
-            self._needs_start = False
 
     # --- SpanProcessor interface -------------------------------------------------------------
     def on_start(self, span: Any, parent_context: Any = None) -> None:
@@ -353,13 +315,13 @@ class SinkProcessor:
     def on_end(self, span: Any) -> None:
         """Queue ``span`` for every sink: O(1), no I/O, no locks on the common path."""
         try:
-            if self._needs_start:
-                self._start_threads()
-            if not self._accepting:
+            if self._state is not _RUNNING:
                 for lane in self._lanes:
                     lane.drop(1)
                 return
             for lane in self._lanes:
+                if lane.thread is None:  # a forked child: threads start with its first span
+                    self._start_threads()
                 q = lane.q
                 if len(q) < lane.cap:
                     q.append(span)
@@ -401,16 +363,15 @@ class SinkProcessor:
         waiting itself, within the same deadline, so the default SIGTERM action that
         follows loses nothing the first call would have saved.
         """
-        first = self._deadline is None
+        first = self._state is State.RUNNING
         if first:
             own = time.monotonic() + self.exit_deadline
             self._deadline = own if deadline is None else min(own, deadline)
-            self._shut = True
-            self._accepting = False
-            # stays in _live until done: a SIGTERM arriving meanwhile (a Pool terminating a
+            self._state = State.DRAINING
+            # stays live until done: a SIGTERM arriving meanwhile (a Pool terminating a
             # worker that is already exiting) must wait for this flush, not die in the middle
             self._recover_stop.set()
-        elif self._done:
+        elif self._state is State.DONE:
             return
         deadline = self._deadline
         assert deadline is not None
@@ -419,7 +380,7 @@ class SinkProcessor:
             # a loaded machine) and to persist the counters (~10-30 ms)
             span = max(0.0, deadline - time.monotonic())
             backlog = max((len(lane.q) + len(lane.batch) for lane in self._lanes
-                           if lane.spool_recoverable and self.can_pend), default=0)
+                           if lane.recovery is not None), default=0)
             reserve = min(max(0.05, 0.03 + 3.5e-6 * backlog), 0.4 * span)
             self._lane_deadline = deadline - reserve
         lane_deadline = self._lane_deadline
@@ -432,31 +393,32 @@ class SinkProcessor:
         for lane in self._lanes:  # durable first (sorted)
             if lane.thread is not None and lane.thread is not threading.current_thread():
                 lane.thread.join(max(0.0, lane_deadline - time.monotonic()))
-        if self._done:
+        if self._done():  # another thread (a SIGTERM flush) finished meanwhile
             return
         # a SIGTERM flush (on its helper thread) and the normal exit path may both get here:
         # one of them lists the leftovers and persists, the other waits for it (bounded)
         got = self._finish_lock.acquire(timeout=max(0.0, deadline - time.monotonic()) + 0.05)
         try:
-            if self._done:
+            if self._done():
                 return
-            if not self._accounted:
-                self._accounted = True
+            if self._account_once.acquire(blocking=False):
                 self._account_leftovers()
             self._persist(deadline=max(deadline, time.monotonic() + 0.01))
-            self._done = True
-            _live.discard(self)
+            self._state = State.DONE
+            lifecycle.untrack(self)
         finally:
             if got:
                 self._finish_lock.release()
 
     def yield_to_exit(self, lane: _Lane) -> bool:
-        """See :func:`should_yield`."""
+        """A lane's stop signal, for a sink's CPU-heavy preparation (building records, rows):
+        True when the process is exiting and this (non-durable) sink should stop now, because
+        the spool is still draining, or too little time is left to finish a batch."""
         if self._lane_deadline is None or lane.durable:
             return False
         if self.exit_time_left() < EXIT_BATCH_MARGIN_S:
-            # a recoverable sink stops (its rest is listed); any other finishes what it can
-            return lane.spool_recoverable and self.can_pend
+            # a sink with a recovery stops (its rest is handed over); any other finishes what it can
+            return lane.recovery is not None
         return any(other.durable and other.thread is not None and other.thread.is_alive() for other in self._lanes)
 
     def exit_time_left(self) -> float:
@@ -475,12 +437,12 @@ class SinkProcessor:
                 lane.thread.join(max(0.0, deadline - time.monotonic()))
 
     def _account_leftovers(self) -> None:
-        """Count what a sink still had when the deadline passed: never a silent loss. A
-        spool-recoverable sink's leftovers are listed for recovery (``state/pending/``)."""
+        """Count what a sink still had when the deadline passed: never a silent loss. The
+        leftovers of a sink with a recovery are handed to it."""
         self._pend_memo: dict[Any, Any] = {}  # the local sinks usually have the same leftovers
         for lane in self._lanes:
             alive = lane.thread is not None and lane.thread.is_alive()
-            if lane.spool_recoverable and self.can_pend:
+            if lane.recovery is not None:
                 # the lane may have stopped early (exit margin): its queue still counts
                 got = lane.take_lock.acquire(timeout=0.05)
                 try:
@@ -507,18 +469,17 @@ class SinkProcessor:
                                "%d spans were still queued (counted as not written to it)",
                                lane.name, self.exit_deadline, left)
 
-    # --- recovery of what spool-recoverable sinks missed -------------------------------------
+    # --- recovery of what sinks with a recovery missed ---------------------------------------
     def pend(self, lane: _Lane, spans: Sequence[Any]) -> None:
-        """``spans`` failed for ``lane``: list them for recovery from the spool (lane thread)."""
-        if not self.can_pend:
+        """``spans`` failed for ``lane``: hand them to its recovery (lane thread)."""
+        if lane.recovery is None:
             return
         self._pend_spans(lane, spans, at_exit=False)
 
     def _pend_spans(self, lane: _Lane, spans: Sequence[Any], *, at_exit: bool) -> None:
+        assert lane.recovery is not None
         try:
-            from otel_agents.sinks.pending import write_pending_spans
-
-            write_pending_spans(self.home, lane.name, spans, memo=self._pend_memo if at_exit else None)
+            lane.recovery.pend(lane.name, spans, self._pend_memo if at_exit else None)
         except Exception as exc:  # noqa: BLE001 - disk full: counted, never raised
             lane.drop(len(spans))
             logger.warning("otel-agents: sink %s: cannot list %d spans for recovery (%s: %s); "
@@ -529,30 +490,38 @@ class SinkProcessor:
 
     def request_recovery(self, delay: float = RECOVER_AGAIN_DELAY_S) -> None:
         """Start a background recovery of pending spans (unless one runs in this process)."""
-        if not self.can_pend or self._shut:
+        if self._state is not State.RUNNING:
             return
-        names = [lane.name for lane in self._lanes if lane.spool_recoverable]
-        if not names:
+        jobs: dict[int, tuple[Recovery, list[str]]] = {}
+        for lane in self._lanes:
+            if lane.recovery is not None:
+                jobs.setdefault(id(lane.recovery), (lane.recovery, []))[1].append(lane.name)
+        if not jobs:
             return
         with self._recover_lock:
             t = self._recover_thread
             if t is not None and t.is_alive():
                 return
             self._recover_ready = threading.Event()
-            t = threading.Thread(target=self._recover_run, args=(names, delay, self._recover_ready),
+            t = threading.Thread(target=self._recover_run, args=(list(jobs.values()), delay, self._recover_ready),
                                  name="otel-agents-recover", daemon=True)
             self._recover_thread = t
             threads.start(t)
 
-    def _recover_run(self, names: list[str], delay: float, ready: threading.Event) -> None:
+    def _recover_run(self, jobs: list[tuple[Recovery, list[str]]], delay: float, ready: threading.Event) -> None:
         try:
-            from otel_agents.sinks import recover
-            from otel_agents.sinks import analytics, metrics  # noqa: F401 - imported before any fork
-        except Exception:  # noqa: BLE001
+            for recovery, _names in jobs:
+                recovery.prepare()
+        except Exception as exc:  # noqa: BLE001
             ready.set()
+            self._report_error("sink recovery", exc)
             return
         ready.set()
-        recover.background_recover(self.config, names, self._recover_stop, delay)
+        for recovery, names in jobs:
+            try:
+                recovery.run(names, self._recover_stop, delay)
+            except Exception as exc:  # noqa: BLE001 - background work must never surface
+                self._report_error("sink recovery", exc)
 
     # --- counters -------------------------------------------------------------------------
     def dirty_since_persist(self) -> bool:
@@ -573,207 +542,35 @@ class SinkProcessor:
             return
         self._last_persist = time.monotonic()
         try:
-            from otel_agents.sinks import state
-
-            state.persist(self.home, [lane.stats for lane in self._lanes], deadline=deadline)
+            persist(self.home, [lane.stats for lane in self._lanes], deadline=deadline)
         except Exception as exc:  # noqa: BLE001 - counters are best effort
-            try:
-                report("sink counters", exc)
-            except Exception as strict:  # noqa: BLE001
-                self.strict_errors.append(strict)
+            self._report_error("sink counters", exc)
 
-    # --- fork -----------------------------------------------------------------------------
-    def _after_fork_child(self) -> None:
+    def _report_error(self, where: str, exc: BaseException) -> None:
+        try:
+            report(where, exc)
+        except Exception as strict:  # noqa: BLE001 - strict mode: surfaced by force_flush
+            self.strict_errors.append(strict)
+
+    # --- fork (called by otel_agents.lifecycle) ----------------------------------------------
+    def before_fork(self, deadline: float) -> None:
+        """Let the threads finish their start-up imports (until ``deadline``)."""
+        for lane in self._lanes:
+            if lane.thread is not None and lane.thread.is_alive():
+                lane.ready.wait(max(0.0, deadline - time.monotonic()))
+        t = self._recover_thread
+        if t is not None and t.is_alive():
+            self._recover_ready.wait(max(0.0, deadline - time.monotonic()))
+
+    def after_fork_child(self) -> None:
         """In a forked child: fresh queues and locks; threads start with the first span."""
         for lane in self._lanes:
             lane._reset()  # the parent delivers what was queued before the fork
             lane.stats.forget()
             lane._call_optional("after_fork")
         self._init_runtime_state()
-        self._needs_start = True
 
 
-def _shutdown_all(deadline: float | None = None) -> None:
-    """Shut every live processor down, within one shared deadline (the longest of theirs)."""
-    procs = list(_live)
-    if not procs:
-        return
-    if deadline is None:
-        deadline = time.monotonic() + max(p.exit_deadline for p in procs)
-    for proc in procs:
-        try:
-            proc.shutdown(deadline=deadline)
-        except Exception:  # noqa: BLE001
-            pass
+_RUNNING = State.RUNNING
 
 
-class _MpToken:
-    """Registered with ``multiprocessing.util.register_after_fork`` (it needs a weakref-able object)."""
-
-
-_mp_token = _MpToken()
-_mp_registered_pid = 0
-
-
-def _register_mp_finalizer(_token: object) -> None:
-    """In a multiprocessing child (after it cleared the parent's finalizers): one finalizer
-    that flushes every live processor when the worker leaves through ``os._exit``."""
-    global _mp_registered_pid
-    if _mp_registered_pid == os.getpid():
-        return
-    _mp_registered_pid = os.getpid()
-    from multiprocessing import util
-
-    util.Finalize(None, _shutdown_all, exitpriority=100)
-
-
-def _before_fork() -> None:
-    """A fork while a sink thread imports a module would leave the child a half-initialised
-    module: let the sinks (and a recovery thread) finish their start-up imports first (bounded)."""
-    deadline = time.monotonic() + 2.0
-    for proc in list(_live):
-        for lane in proc._lanes:
-            if lane.thread is not None and lane.thread.is_alive():
-                lane.ready.wait(max(0.0, deadline - time.monotonic()))
-        t = proc._recover_thread
-        if t is not None and t.is_alive():
-            proc._recover_ready.wait(max(0.0, deadline - time.monotonic()))
-
-
-def _after_fork_in_child() -> None:
-    """Only the forking thread exists in the child: every lock another of our threads held
-    at the fork stays held forever. Replace them all, then reset the live processors."""
-    try:
-        from otel_agents import safety
-        from otel_agents.sinks import records, state
-
-        state._persist_lock = threading.Lock()
-        records._built_lock = threading.Lock()
-        if isinstance(getattr(safety, "_lock", None), type(threading.Lock())):
-            safety._lock = threading.Lock()
-    except Exception:  # noqa: BLE001 - never break a fork
-        pass
-    procs = list(_live)
-    for proc in procs:
-        try:
-            proc._after_fork_child()
-        except Exception:  # noqa: BLE001 - never break a fork
-            pass
-    mp_util = sys.modules.get("multiprocessing.util")
-    if procs and mp_util is not None:
-        # multiprocessing children leave through os._exit (no atexit): flush from its
-        # finalizers. Registered after-fork callbacks run after it clears them.
-        try:
-            mp_util.register_after_fork(_mp_token, _register_mp_finalizer)
-        except Exception:  # noqa: BLE001
-            pass
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
-
-
-def _install_sigterm() -> None:
-    """Flush on SIGTERM when the application has no handler of its own (main thread only)."""
-    global _sigterm_installed
-    if _sigterm_installed or os.environ.get("OTEL_AGENTS_SIGTERM", "1").strip().lower() in ("0", "false", "off"):
-        return
-    if threading.current_thread() is not threading.main_thread():
-        return
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return
-        signal.signal(signal.SIGTERM, _on_sigterm)
-        _sigterm_installed = True
-        import atexit
-
-        atexit.register(_sigterm_atexit)  # runs after the processors' own atexit shutdowns
-    except (ValueError, OSError, AttributeError):
-        pass
-
-
-# SIGTERM state, plain values only: the handler must take no lock (see _on_sigterm)
-_term_started = False
-_term_done = False
-_term_deadline = 0.0
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    """Flush every live processor within one deadline, then die of SIGTERM as if we had not
-    been here.
-
-    The handler runs in the main thread between two bytecodes of whatever it was doing.
-    Usually that holds no lock the flush needs, and the flush runs right in the handler (the
-    program never resumes). But it may be inside one (``threading.Event.set`` in ``on_end``
-    holds the event's lock, and the flush sets the same event): then it takes no lock
-    itself; it starts a helper thread (``_thread``: no ``threading`` locks) that flushes and
-    signals again, and returns at once, so the main thread can let go of the lock (spans it
-    ends meanwhile are refused and counted). The second signal, once the flush is done,
-    restores the default action and dies of it. If the program ends by itself meanwhile,
-    ``_sigterm_atexit`` waits for the flush and dies of SIGTERM all the same.
-    """
-    global _term_started, _term_done, _term_deadline
-    if _term_done:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return
-    if _term_started:
-        return  # flushing already: the helper signals when done
-    _term_started = True
-    _term_deadline = time.monotonic() + max([p.exit_deadline for p in list(_live)] or [0.0])
-    if not _inside_locking_code(frame):
-        # the common case: the main thread holds none of the locks the flush takes, so flush
-        # right here; the program never resumes, so nothing is ended after the signal
-        _flush_then_signal(_term_deadline, kill=False)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return
-    try:
-        import _thread
-
-        threads.run_masked(lambda: _thread.start_new_thread(_flush_then_signal, (_term_deadline,)))
-    except Exception:  # noqa: BLE001 - no thread possible: flush here, as best we can
-        _flush_then_signal(_term_deadline, kill=False)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-_LOCKING_FILES = (os.sep + "threading.py", os.sep + "safety.py", os.sep + "queue.py")
-
-
-def _inside_locking_code(frame: Any) -> bool:
-    """True if the interrupted main thread is inside code that may hold a lock the flush also
-    takes (``threading``'s events and conditions, the error reporter): then the flush must run
-    on another thread, after the main thread has let go of it."""
-    depth = 0
-    while frame is not None and depth < 64:
-        if frame.f_code.co_filename.endswith(_LOCKING_FILES):
-            return True
-        frame = frame.f_back
-        depth += 1
-    return False
-
-
-def _flush_then_signal(deadline: float, kill: bool = True) -> None:
-    global _term_done
-    try:
-        _shutdown_all(deadline)
-    except Exception:  # noqa: BLE001
-        pass
-    _term_done = True
-    if kill:
-        try:
-            os.kill(os.getpid(), signal.SIGTERM)  # the main thread's handler now dies of it
-        except OSError:
-            pass
-
-
-def _sigterm_atexit() -> None:
-    """The program ended by itself while a SIGTERM flush ran: wait for it (bounded), then
-    die of SIGTERM, as the signal asked."""
-    if not _term_started:
-        return
-    while not _term_done and time.monotonic() < _term_deadline + 0.2:
-        time.sleep(0.005)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)

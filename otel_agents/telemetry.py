@@ -106,6 +106,7 @@ def setup(
     span_processors: list[SpanProcessor] | None = None,
     with_sinks: bool = True,
     set_global: bool = True,
+    handle_signals: bool = True,
 ) -> Runtime:
     """Configure otel-agents; returns the process runtime. Safe to call more than once.
 
@@ -116,6 +117,8 @@ def setup(
     :param span_processors: extra span processors to add (tests: an in-memory exporter).
     :param with_sinks: attach the registered sinks (spool, OTLP, metrics, analytics).
     :param set_global: install a new provider as the global tracer provider.
+    :param handle_signals: flush the sinks on SIGTERM (``otel_agents.lifecycle``; an
+        application's own SIGTERM handler is chained, never replaced). False: no handler.
     """
     global _runtime
     with _lock:
@@ -145,6 +148,10 @@ def setup(
             rt.processors.append(proc)
         if with_sinks:
             _attach_sinks(rt)
+        if rt.sinks:
+            from otel_agents import lifecycle
+
+            lifecycle.install(handle_signals=handle_signals)
         _bind(rt)
         _runtime = rt
         return rt

@@ -10,8 +10,8 @@ from pathlib import Path
 from helpers_sinks import demo_spans, export_once, seed_002_workflow
 
 from otel_agents.config import load_config
+from otel_agents.foundation.records import FIELDS
 from otel_agents.sinks.analytics import AnalyticsSink
-from otel_agents.sinks.records import FIELDS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -15,7 +15,7 @@ from helpers_sinks import demo_spans
 
 from otel_agents.analytics.schema import LATEST_VERSION, MIGRATIONS, SchemaTooNew, connect, migrate
 from otel_agents.config import load_config
-from otel_agents.sink import DeliveryError
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.analytics import AnalyticsSink
 
 

@@ -12,9 +12,9 @@ from helpers_sinks import DEMO_COUNTS, DEMO_RECORDS, demo_spans, ns, run_workers
 
 import otel_agents as oa
 from otel_agents.config import load_config
-from otel_agents.sink import DeliveryError
+from otel_agents.foundation.records import FIELDS, records_from_spans
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.metrics import MetricsSink, ReadStats, iter_records
-from otel_agents.sinks.records import FIELDS, records_from_spans
 
 
 def _lines(path: Path) -> list[dict]:

@@ -12,8 +12,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_agents.config import load_config
-from otel_agents.sink import DeliveryError, SinkProcessor
-from otel_agents.sinks import state
+from otel_agents.foundation import state
+from otel_agents.sink import SinkProcessor
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.ledger import Ledger
 from otel_agents.sinks.otlp import OtlpSink
 from otel_agents.sinks.spool import SpoolSink

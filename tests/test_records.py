@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_agents import attributes as A
 from otel_agents.errors import CATEGORIES, categorize
-from otel_agents.sinks import records as R
+from otel_agents.foundation import records as R
 
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 

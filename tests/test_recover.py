@@ -23,10 +23,13 @@ from opentelemetry.sdk.trace import TracerProvider
 
 import otel_agents as oa
 from otel_agents.config import load_config
-from otel_agents.sink import SinkProcessor, _live
-from otel_agents.sinks import state
+from otel_agents.default_plugins.sinks import attach_recovery
+from otel_agents.foundation import state
+from otel_agents.lifecycle import _live
+from otel_agents.sink import SinkProcessor, State
 from otel_agents.sinks.analytics import AnalyticsSink
-from otel_agents.sinks.metrics import MetricsSink, ReadStats, iter_records as metric_records
+from otel_agents.sinks.metrics import MetricsSink, ReadStats
+from otel_agents.sinks.metrics import iter_records as metric_records
 from otel_agents.sinks.pending import count_pending, pending_files, write_pending
 from otel_agents.sinks.recover import recover
 from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_files
@@ -189,7 +192,7 @@ def test_history_db_locked_for_a_while_is_retried_in_process(make_runtime, monke
     db = _current_store(home)
     cfg = load_config(home)
     analytics = AnalyticsSink(cfg, busy_timeout_ms=100)  # retries for 60 s by default
-    proc = SinkProcessor([SpoolSink(cfg), MetricsSink(cfg), analytics], config=cfg)
+    proc = SinkProcessor(attach_recovery([SpoolSink(cfg), MetricsSink(cfg), analytics], cfg), config=cfg)
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     holder = _holder(db)
@@ -249,8 +252,8 @@ def test_sink_that_works_again_recovers_what_it_missed_in_the_same_process(make_
     home = tmp_path / "home"
     db = _current_store(home)
     cfg = load_config(home)
-    proc = SinkProcessor([SpoolSink(cfg), MetricsSink(cfg), AnalyticsSink(cfg, busy_timeout_ms=50, retry_for=0.2)],
-                         config=cfg)
+    proc = SinkProcessor(attach_recovery([SpoolSink(cfg), MetricsSink(cfg),
+                                          AnalyticsSink(cfg, busy_timeout_ms=50, retry_for=0.2)], cfg), config=cfg)
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     holder = _holder(db)
@@ -279,7 +282,7 @@ def test_metrics_recovery_writes_only_the_records_not_there(make_runtime, monkey
     monkeypatch.setenv("OTEL_AGENTS_REPLAY_ON_START", "false")
     home = tmp_path / "home"
     cfg = load_config(home)
-    proc = SinkProcessor([SpoolSink(cfg), MetricsSink(cfg)], config=cfg)
+    proc = SinkProcessor(attach_recovery([SpoolSink(cfg), MetricsSink(cfg)], cfg), config=cfg)
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     from otel_agents.demo import run_demo
@@ -394,11 +397,11 @@ def test_fork_while_other_threads_hold_our_locks(make_runtime, monkeypatch, tmp_
     monkeypatch.setenv("OTEL_AGENTS_OTLP_ENABLED", "false")
     monkeypatch.setenv("OTEL_AGENTS_REPLAY_ON_START", "false")
     from otel_agents import safety
-    from otel_agents.sinks import records
+    from otel_agents.foundation import records
 
     home = tmp_path / "home"
     cfg = load_config(home)
-    proc = SinkProcessor([SpoolSink(cfg), MetricsSink(cfg), AnalyticsSink(cfg)], config=cfg)
+    proc = SinkProcessor(attach_recovery([SpoolSink(cfg), MetricsSink(cfg), AnalyticsSink(cfg)], cfg), config=cfg)
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     with oa.workflow("parent", workflow_id="parent"):
@@ -450,7 +453,7 @@ def test_shut_down_processors_take_no_part_in_fork_or_sigterm(monkeypatch, tmp_p
     child.start()
     child.join(30)
     assert child.exitcode == 0
-    assert proc._shut and proc._done and all(lane.thread is None or not lane.thread.is_alive() for lane in proc._lanes)
+    assert proc.state is State.DONE and all(lane.thread is None or not lane.thread.is_alive() for lane in proc._lanes)
     tp = TracerProvider()
     tp.add_span_processor(proc)
     with tp.get_tracer("t").start_as_current_span("after"):

@@ -22,10 +22,11 @@ from _waiting import wait_until
 
 import otel_agents as oa
 from otel_agents.config import load_config
+from otel_agents.foundation import state
 from otel_agents.hookspecs import hookimpl
 from otel_agents.plugins import new_plugin_manager
-from otel_agents.sink import DeliveryError, SinkProcessor
-from otel_agents.sinks import state
+from otel_agents.sink import SinkProcessor
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_files
 
 PY = sys.executable
@@ -285,6 +286,7 @@ def test_sigterm_during_an_exit_flush_waits_for_it(tmp_path):
     script = textwrap.dedent(f"""
         import os, signal, sys, threading, time
         from opentelemetry.sdk.trace import TracerProvider
+        from otel_agents import lifecycle
         from otel_agents import sink as S
 
         class Slow:
@@ -297,7 +299,7 @@ def test_sigterm_during_an_exit_flush_waits_for_it(tmp_path):
                     f.write(f"{{len(spans)}}\\n")
 
         proc = S.SinkProcessor([Slow()])
-        S._install_sigterm()
+        lifecycle.install_sigterm()
         tp = TracerProvider()
         tp.add_span_processor(proc)
         for i in range(5):

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from _waiting import wait_until
 
 from otel_agents.config import load_config
-from otel_agents.sinks.files import AppendFile, iter_lines
+from otel_agents.foundation.files import AppendFile, iter_lines
 from otel_agents.sinks.ledger import Ledger
 from otel_agents.sinks.spool import SpoolSink, apply_retention, iter_records, iter_spans, spool_files
 from otel_agents.sinks.spool_encoder import encode_line_official
@@ -242,7 +242,7 @@ def test_a_write_cut_short_by_a_full_disk_leaves_no_torn_line(tmp_path):
     p = tmp_path / "f.jsonl"
     script = textwrap.dedent("""
         import resource, sys
-        from otel_agents.sinks.files import AppendFile
+        from otel_agents.foundation.files import AppendFile
         path = sys.argv[1]
         f = AppendFile(path)
         f.append(b'{"a":1}\\n')

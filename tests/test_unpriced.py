@@ -16,9 +16,9 @@ import pytest
 import otel_agents
 from otel_agents import attributes as A
 from otel_agents.config import load_config
+from otel_agents.foundation.records import records_from_spans
 from otel_agents.sinks.analytics import AnalyticsSink
 from otel_agents.sinks.metrics import MetricsSink, iter_records
-from otel_agents.sinks.records import records_from_spans
 
 SONNET_COST = 0.011475  # Sonnet 4.5: input 3100 (2000 cache read, 100 cache write), output 500
 ROLLUP_KEYS = (A.ROLLUP_INPUT_TOKENS, A.ROLLUP_OUTPUT_TOKENS, A.ROLLUP_CACHE_READ_INPUT_TOKENS,

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
 from otel_agents.analytics.store import TABLE_FOR_KIND, AnalyticsStore
+from otel_agents.foundation.records import build_records, iter_otlp_json
 from otel_agents.sinks.metrics import ReadStats, iter_records
-from otel_agents.sinks.records import build_records, iter_otlp_json
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -78,7 +78,7 @@ def records_from_spool(spans_dir: Path, *, stats: ReadStats | None = None) -> It
                     if not raw.endswith(b"\n"):
                         st.partial_tail += 1
                         continue
-                    if raw.isspace():  # a fresh line started after a torn one (sinks.files.AppendFile)
+                    if raw.isspace():  # a fresh line started after a torn one (foundation.files.AppendFile)
                         continue
                     try:
                         request = json.loads(raw)

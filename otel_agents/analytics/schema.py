@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from otel_agents.sinks.files import private_dir
+from otel_agents.foundation.files import private_dir
 
 #: Milliseconds a writer waits for another process's lock before giving up.
 DEFAULT_BUSY_TIMEOUT_MS = 10_000

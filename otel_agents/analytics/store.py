@@ -23,8 +23,8 @@ from typing import Any, Iterable
 from otel_agents import attributes as A
 from otel_agents.analytics import aggregate
 from otel_agents.analytics.schema import DEFAULT_BUSY_TIMEOUT_MS, connect
-from otel_agents.sink import Interrupted, should_yield
-from otel_agents.sinks.records import KIND_HOOK_EVENT, SCHEMA_VERSION
+from otel_agents.foundation.records import KIND_HOOK_EVENT, SCHEMA_VERSION
+from otel_agents.sink_contract import Stop
 
 _STATUS = {"success": "completed", "failure": "failed", "abandoned": "abandoned"}
 
@@ -269,6 +269,8 @@ class WriteStats:
     #: records with no table (unknown kind), no id, or a newer ``schema_version``
     skipped: int = 0
     workflows_refreshed: int = 0
+    #: the ``stop`` signal was set before the write: nothing was written
+    interrupted: bool = False
 
 
 def _now_iso() -> str:
@@ -316,7 +318,8 @@ class AnalyticsStore:
             self._conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
         return self._conn
 
-    def write(self, records: Iterable[dict[str, Any]], *, overwrite: bool = True) -> WriteStats:
+    def write(self, records: Iterable[dict[str, Any]], *, overwrite: bool = True,
+              stop: Stop | None = None) -> WriteStats:
         """Upsert ``records`` in one transaction; refresh the workflows they touch.
 
         With ``overwrite=False`` a record whose row exists is left alone (``reconcile``:
@@ -325,14 +328,18 @@ class AnalyticsStore:
         Every row is built before the write lock is taken (``BEGIN IMMEDIATE``), so the
         lock is held only for the SQL: with many writer processes, the shorter the
         transaction, the shorter everyone's wait.
+
+        ``stop`` (checked every 64 records while the rows are built): when it returns True,
+        nothing is written and the stats say ``interrupted``.
         """
         stats = WriteStats()
         conn = self.conn  # opens (and migrates) the database, even for nothing to write
         now = _now_iso()
         prepared: list[tuple[_Table, dict[str, Any], list[Any]]] = []
         for n, record in enumerate(records):
-            if not n & 63 and should_yield():  # a sink's thread at exit: the spool first
-                raise Interrupted("exiting")
+            if stop is not None and not n & 63 and stop():  # a sink's thread at exit: the spool first
+                stats.interrupted = True
+                return stats
             table = _TABLES.get(record.get("kind") or "")
             version = record.get("schema_version")
             if table is None or not record.get("record_id") or (

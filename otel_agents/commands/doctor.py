@@ -58,7 +58,7 @@ def gather(cfg: Any) -> dict[str, Any]:
     """Everything doctor reports, as data (``--json`` prints it)."""
     from otel_agents.claude_code.status import summary
     from otel_agents.config import SETTINGS
-    from otel_agents.sinks import state
+    from otel_agents.foundation import state
     from otel_agents.sinks.replay import count_pending, load_state
     from otel_agents.sinks.spool import spool_files
     from otel_agents.sinks.transport import resolve_target

@@ -138,7 +138,7 @@ def _write_csv(engine: Any, ns: argparse.Namespace) -> int:
 def _write_private(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` as a 0600 file (a report is the analytics data: private,
     whatever the umask); a missing parent is created 0700."""
-    from otel_agents.sinks.files import write_private
+    from otel_agents.foundation.files import write_private
 
     write_private(path, text.encode("utf-8"))
 

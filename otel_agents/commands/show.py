@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from otel_agents import attributes as A
-from otel_agents.sinks.files import iter_lines
-from otel_agents.sinks.records import SpanData, build_record, iso_utc, iter_otlp_json
+from otel_agents.foundation.files import iter_lines
+from otel_agents.foundation.records import SpanData, build_record, iso_utc, iter_otlp_json
 from otel_agents.sinks.spool import spool_files
 
 #: Candidates listed when an id is ambiguous.

@@ -4,6 +4,9 @@ Order matters at exit: the spool comes first (and is drained first), so everythi
 accepted is on disk before anything waits on the network. Each sink is built separately:
 one that fails to build is reported and the others still register. The metrics and
 analytics sinks are imported lazily and skipped if their module is not installed.
+
+With a spool registered, the local sinks that can be written from it (metrics, analytics)
+are given its recovery (``attach_recovery``): what they miss is listed and written later.
 """
 
 from __future__ import annotations
@@ -43,6 +46,21 @@ def build_sinks(config: Config) -> list[Any]:
             sinks.append(getattr(module, class_name)(config))
         except Exception as exc:  # noqa: BLE001 - one broken sink must not cost the others
             report(f"sink {class_name}", exc)
+    return attach_recovery(sinks, config)
+
+
+def attach_recovery(sinks: list[Any], config: Config) -> list[Any]:
+    """Give each sink that declares ``spool_recoverable`` the spool's recovery, when a spool
+    is among ``sinks`` (and the data home is known); returns ``sinks``."""
+    from otel_agents.sinks.recover import SpoolRecovery
+    from otel_agents.sinks.spool import SpoolSink
+
+    if config.home is None or not any(isinstance(s, SpoolSink) for s in sinks):
+        return sinks
+    recovery = SpoolRecovery(config)
+    for sink in sinks:
+        if getattr(sink, "spool_recoverable", False) and recovery.covers(str(getattr(sink, "name", ""))):
+            sink.recovery = recovery
     return sinks
 
 

@@ -24,10 +24,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Sequence
 
+from otel_agents import forksafe
 from otel_agents.analytics.schema import SchemaTooNew
 from otel_agents.analytics.store import AnalyticsStore, WriteStats
-from otel_agents.sink import DeliveryError
-from otel_agents.sinks.records import records_from_spans
+from otel_agents.foundation.records import records_from_spans
+from otel_agents.sink_contract import DeliveryError, Interrupted, Stop, never
 
 if TYPE_CHECKING:
     from otel_agents.config import Config
@@ -82,6 +83,8 @@ class AnalyticsSink:
     name = "analytics"
     #: What it misses is written later from the spool (``state/pending/``, ``recover``).
     spool_recoverable = True
+    #: Given by whoever registers the sink (``otel_agents.sink_contract.Recovery``).
+    recovery: Any = None
     #: Large batches: one transaction each, so fewer write locks under contention.
     max_batch = 2048
     #: Wait up to this long for a fuller batch.
@@ -93,7 +96,7 @@ class AnalyticsSink:
         self.path = config.analytics_db
         self.retry_for = max(0.0, float(retry_for))
         self._store = AnalyticsStore(self.path, busy_timeout_ms=busy_timeout_ms)
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         self._open_failed_at: float | None = None
         self._open_error: str | None = None
         self._shutdown = threading.Event()
@@ -117,24 +120,28 @@ class AnalyticsSink:
         self._open_failed_at = None
         return self._store
 
-    def export(self, spans: Sequence[Any]) -> None:
+    def export(self, spans: Sequence[Any], stop: Stop = never) -> None:
         """Convert ``spans`` to records and upsert them in one transaction.
 
         Retries while the database is busy (see the module doc). Raises ``DeliveryError``
         when the database cannot take the batch (still busy after ``retry_for``, corrupt,
         read-only, disk full, newer schema): the processor leaves the spans for recovery.
-        Anything else is a bug and propagates as is.
+        Anything else is a bug and propagates as is. ``stop`` set before anything is
+        written: raises ``Interrupted`` (the processor queues the batch again).
         """
         if not self.enabled:
             return
-        records = records_from_spans(spans)
+        records = records_from_spans(spans, stop)
         if not records:
             return
-        stats = self.write_records(records)
+        stats = self.write_records(records, stop=stop)
+        if stats.interrupted:
+            raise Interrupted("exiting")
         self.last_stats = stats
         self.records_written += len(records) - stats.skipped
 
-    def write_records(self, records: list[dict[str, Any]], *, overwrite: bool = True) -> WriteStats:
+    def write_records(self, records: list[dict[str, Any]], *, overwrite: bool = True,
+                      stop: Stop | None = None) -> WriteStats:
         """Upsert ``records`` (one transaction), retrying while the database is busy."""
         give_up = time.monotonic() + self.retry_for
         sleep = MIN_RETRY_SLEEP_S
@@ -143,7 +150,7 @@ class AnalyticsSink:
                 try:
                     store = self._ensure_open()
                     try:
-                        return store.write(records, overwrite=overwrite)
+                        return store.write(records, overwrite=overwrite, stop=stop)
                     except Exception:
                         # A broken connection (file replaced, disk error) is reopened next time.
                         store.close()
@@ -176,7 +183,6 @@ class AnalyticsSink:
 
     def after_fork(self) -> None:
         """In a forked child: never touch the parent's SQLite connection; open a new one."""
-        self._lock = threading.Lock()
         self._shutdown = threading.Event()
         self._shutdown_deadline = None
         self._store.abandon()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from otel_agents.sinks.files import AppendFile, flocked, iter_lines
+from otel_agents.foundation.files import AppendFile, flocked, iter_lines
 
 _NAME = re.compile(r"^delivered-(\d{8})\.ids$")
 

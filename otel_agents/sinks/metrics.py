@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
+from otel_agents import forksafe
+from otel_agents.foundation.files import AppendFile
+from otel_agents.foundation.records import normalize_record, records_from_spans
 from otel_agents.safety import report
-from otel_agents.sink import DeliveryError
-from otel_agents.sinks.files import AppendFile
-from otel_agents.sinks.records import normalize_record, records_from_spans
+from otel_agents.sink_contract import DeliveryError, Stop, never
 
 if TYPE_CHECKING:
     from otel_agents.config import Config
@@ -74,7 +74,7 @@ class MetricsWriter:
     def __init__(self, metrics_dir: Path) -> None:
         self.dir = Path(metrics_dir)
         self._files: dict[str, AppendFile] = {}
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()  # new in a forked child; the O_APPEND descriptors stay shared (safe)
         #: The names of the files this writer appended to.
         self.names: set[str] = set()
 
@@ -134,8 +134,11 @@ class MetricsSink:
     name = "metrics"
     #: What it misses (a failed append, what is still queued at the exit deadline) is
     #: listed in ``state/pending/`` and appended later from the spool, once per record id
-    #: (``otel_agents.sinks.recover``). The spool alone is drained first at exit.
+    #: (``otel_agents.sinks.recover``), when the sink is registered with a spool. The spool
+    #: alone is drained first at exit.
     spool_recoverable = True
+    #: Given by whoever registers the sink (``otel_agents.sink_contract.Recovery``).
+    recovery: Any = None
     #: Wait up to this long for a fuller batch: one wake-up and one write per batch instead of
     #: per span (what it still holds at a crash is written again from the spool).
     linger = 0.05
@@ -146,11 +149,12 @@ class MetricsSink:
         self._writer = MetricsWriter(self.dir)
         self.records_written = 0
 
-    def export(self, spans: Sequence[Any]) -> None:
-        """Convert ``spans`` to records and append them. Raises ``DeliveryError`` if the disk fails."""
+    def export(self, spans: Sequence[Any], stop: Stop = never) -> None:
+        """Convert ``spans`` to records and append them. Raises ``DeliveryError`` if the disk
+        fails, ``Interrupted`` if ``stop`` is set before anything is written."""
         if not self.enabled:
             return
-        records = records_from_spans(spans)
+        records = records_from_spans(spans, stop)
         if records:
             try:
                 self.records_written += self._writer.write(records)
@@ -159,11 +163,6 @@ class MetricsSink:
 
     def close(self) -> None:
         self._writer.close()
-
-    def after_fork(self) -> None:
-        """In a forked child: a fresh lock (the parent's may have been held); the O_APPEND
-        descriptors stay shared, which is safe."""
-        self._writer._lock = threading.Lock()
 
     def describe(self) -> str:
         if not self.enabled:
@@ -232,7 +231,7 @@ def iter_records(
                 if not raw.endswith(b"\n"):
                     st.partial_tail += 1
                     continue
-                if raw.isspace():  # a fresh line started after a torn one (sinks.files.AppendFile)
+                if raw.isspace():  # a fresh line started after a torn one (foundation.files.AppendFile)
                     continue
                 try:
                     rec = json.loads(raw)

@@ -20,7 +20,7 @@ import time
 from typing import Any, Sequence
 
 from otel_agents import threads
-from otel_agents.sink import DeliveryError
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.transport import SendError, Target, encode_protobuf, make_sender, resolve_target
 
 MIN_BACKOFF_S = 1.0

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from otel_agents.sinks.files import iter_lines, private_dir, write_private
+from otel_agents.foundation.files import iter_lines, private_dir, write_private
 
 PENDING_DIR = "pending"
 _NAME = re.compile(r"^([A-Za-z0-9_-]+)\.(\d+)\.(\d+)\.(\d+)\.ids$")
@@ -162,3 +162,4 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+

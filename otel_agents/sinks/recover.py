@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 from otel_agents import threads
-from otel_agents.sinks.files import flocked, iter_lines, write_private
-from otel_agents.sinks.pending import PendingFile, pending_dir, pending_files, pid_alive
-from otel_agents.sinks.records import build_records, from_otlp_json
+from otel_agents.foundation.files import flocked, iter_lines, write_private
+from otel_agents.foundation.records import build_records, from_otlp_json
+from otel_agents.foundation.state import state_dir
+from otel_agents.sinks.pending import PendingFile, pending_dir, pending_files, pid_alive, write_pending_spans
 from otel_agents.sinks.spool import file_day, spool_files
-from otel_agents.sinks.state import state_dir
 
 #: The sinks recovery can write to.
 RECOVERABLE = ("metrics", "analytics")
@@ -441,5 +441,28 @@ def background_recover(config: Any, sinks: Sequence[str], stop: threading.Event,
             pass
 
 
-__all__ = ["RECOVERABLE", "RecoverResult", "background_recover", "enabled_sinks", "has_pending", "load_state",
-           "pending_dir", "recover", "recover_lock"]
+class SpoolRecovery:
+    """The :class:`otel_agents.sink_contract.Recovery` of the local sinks registered with a
+    spool: what they miss is listed in ``state/pending/`` and written later from the spool."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self.home = config.home
+
+    def covers(self, sink: str) -> bool:
+        return sink in RECOVERABLE
+
+    def pend(self, sink: str, spans: Sequence[Any], memo: dict[Any, Any] | None) -> None:
+        write_pending_spans(self.home, sink, spans, memo=memo)
+
+    def prepare(self) -> None:
+        # imported before any fork (a fork waits for this): the child must not inherit a
+        # half-imported module
+        from otel_agents.sinks import analytics, metrics  # noqa: F401
+
+    def run(self, sinks: Sequence[str], stop: threading.Event, delay: float) -> None:
+        background_recover(self.config, sinks, stop, delay)
+
+
+__all__ = ["RECOVERABLE", "RecoverResult", "SpoolRecovery", "background_recover", "enabled_sinks",
+           "has_pending", "load_state", "pending_dir", "recover", "recover_lock"]

@@ -24,10 +24,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from otel_agents.sinks.files import flocked, write_private
+from otel_agents.foundation.files import flocked, write_private
+from otel_agents.foundation.state import state_dir
 from otel_agents.sinks.ledger import Ledger, LedgerTail
 from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
-from otel_agents.sinks.state import state_dir
 from otel_agents.sinks.transport import SendError, make_sender, resolve_target
 
 BATCH_SPANS = 512

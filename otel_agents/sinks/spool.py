@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from otel_agents import threads
-from otel_agents.sink import DeliveryError
-from otel_agents.sinks.files import AppendFile, iter_lines, private_dir
+from otel_agents.foundation.files import AppendFile, iter_lines, private_dir
+from otel_agents.sink_contract import DeliveryError
 from otel_agents.sinks.spool_encoder import encode_line as _fast_encode_line
 
 SPOOL_GLOB = "spans-*.jsonl"
@@ -190,7 +190,7 @@ class SpoolSink:
 
     def retention(self) -> list[Path]:
         """Delete old spool files (see module doc), at most once an hour across processes."""
-        from otel_agents.sinks.state import state_dir
+        from otel_agents.foundation.state import state_dir
 
         if self.retention_days <= 0:
             return []

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from otel_agents.sinks.files import flocked, write_private
+from otel_agents import forksafe
+from otel_agents.foundation.files import flocked, write_private
 
 STATE_DIR = "state"
 SINKS_FILE = "sinks.json"
@@ -86,7 +86,7 @@ class SinkStats:
         self.backlog = 0
 
 
-_persist_lock = threading.Lock()
+_persist_lock = forksafe.Lock()
 
 
 def persist(home: str | os.PathLike[str], stats: list[SinkStats], *, deadline: float | None = None) -> bool:

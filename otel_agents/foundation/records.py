@@ -26,15 +26,16 @@ import binascii
 import hashlib
 import logging
 import math
-import threading
 import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
 from otel_agents import attributes as A
+from otel_agents import forksafe
 from otel_agents.errors import categorize
 from otel_agents.redact import redact
+from otel_agents.sink_contract import Interrupted, Stop
 
 logger = logging.getLogger("otel_agents.records")
 
@@ -198,7 +199,7 @@ class SpanData:
 # --- bad-input reporting ---------------------------------------------------------------------
 
 _LOG_INTERVAL_S = 60.0
-_log_lock = threading.Lock()
+_log_lock = forksafe.Lock()
 _last_logged: dict[str, float] = {}
 
 
@@ -536,24 +537,23 @@ def from_readable_span(span: Any) -> SpanData:
 #: Records already built, per live span: the metrics and analytics sinks, on their own
 #: threads, get the very same record objects (built once), which they must not modify.
 _built: weakref.WeakKeyDictionary[Any, list[dict[str, Any]]] = weakref.WeakKeyDictionary()
-_built_lock = threading.Lock()
+_built_lock = forksafe.Lock()
 
 
-def records_from_spans(spans: Iterable[Any]) -> list[dict[str, Any]]:
+def records_from_spans(spans: Iterable[Any], stop: Stop | None = None) -> list[dict[str, Any]]:
     """The records of a batch of ``ReadableSpan`` objects, in order.
 
     Each span is converted once per process: a second sink asking for the same span gets
     the same record objects (treat them as read-only). A span that cannot be converted
     is reported (``otel_agents.safety.report``) and skipped; the rest of the batch is kept.
-    On a sink's thread at exit, raises ``otel_agents.sink.Interrupted`` when the spool
-    needs the CPU (``otel_agents.sink.should_yield``).
+    ``stop``: a sink's stop signal (``otel_agents.sink_contract.Stop``), checked every 32
+    spans; raises ``Interrupted`` when it is set (nothing was written yet).
     """
     from otel_agents.safety import report
-    from otel_agents.sink import Interrupted, should_yield
 
     out: list[dict[str, Any]] = []
     for n, span in enumerate(spans):
-        if not n & 31 and should_yield():  # exiting: the spool first (nothing written yet)
+        if stop is not None and not n & 31 and stop():  # exiting: the spool first
             raise Interrupted("exiting")
         try:
             with _built_lock:
