@@ -28,6 +28,7 @@ import weakref
 from typing import Any, Protocol
 
 from otel_agents import forksafe, threads
+from otel_agents.flags import parse_bool
 
 
 class Participant(Protocol):
@@ -48,14 +49,10 @@ _live: weakref.WeakSet[Any] = weakref.WeakSet()
 _fork_hooks = False
 
 def _env_flag(name: str, default: bool) -> bool:
-    """An on/off environment variable, read with the configuration's truth table
-    (1/true/yes/on, 0/false/no/off); unset, empty or anything else: ``default``."""
-    from otel_agents.config import _FALSE, _TRUE  # the one truth table for on/off values
-
-    value = os.environ.get(name, "").strip().lower()
-    if not value:
-        return default
-    return True if value in _TRUE else False if value in _FALSE else default
+    """An on/off environment variable, read with the one truth table (``otel_agents.flags``);
+    unset, empty or anything else: ``default``."""
+    value = os.environ.get(name, "")
+    return parse_bool(value, default) if value.strip() else default
 
 
 def track(proc: Participant) -> None:

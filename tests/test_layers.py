@@ -66,16 +66,11 @@ STDLIB_FALLBACKS = {
 }
 
 KNOWN_VIOLATIONS: dict[str, str] = {
-    "cycle: otel_agents.analytics.store otel_agents.sink otel_agents.sinks.analytics "
-    "otel_agents.sinks.metrics otel_agents.sinks.records otel_agents.sinks.recover otel_agents.sinks.spool":
-        "the sink contract lives in the processor module, which imports recovery and sinks by name",
     "cycle: otel_agents.default_plugins.spans otel_agents.hookspecs otel_agents.plugins "
     "otel_agents.telemetry":
         "hookspecs types span_ending with the spans plugin's SpanView",
     "layer: otel_agents.hookspecs (core) -> otel_agents.default_plugins.spans (default_plugins)":
         "SpanView is defined by the spans plugin, not by the core",
-    "layer: otel_agents.hookspecs (core) -> otel_agents.sink (sinks)":
-        "the register_sinks hookspec types its argument with the processor module's Sink",
     "layer: otel_agents.telemetry (core) -> otel_agents.sink (sinks)":
         "setup() builds the SinkProcessor itself",
     "layer: otel_agents.claude_code.drain (claude_code) -> otel_agents.default_plugins.spans (default_plugins)":
