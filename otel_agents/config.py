@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import unquote
 
+from otel_agents.flags import flag, parse_bool
+
 logger = logging.getLogger("otel_agents.config")
 
 HOME_ENV = "OTEL_AGENTS_HOME"
@@ -81,18 +83,13 @@ SETTINGS: tuple[Setting, ...] = (
 )
 _BY_NAME = {s.name: s for s in SETTINGS}
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
 def _coerce(setting: Setting, value: Any, source: str) -> Any:
     """``value`` as the setting's type; raises ValueError with a clear message."""
     typ = setting.type
     if typ is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-            return value.strip().lower() in _TRUE
+        on = parse_bool(value)
+        if on is not None:
+            return on
     elif typ is str:
         if isinstance(value, str):
             return value
@@ -113,7 +110,7 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
 
 def sdk_disabled() -> bool:
     """``OTEL_SDK_DISABLED=true``: telemetry is off; the library records, writes and logs nothing."""
-    return os.environ.get(DISABLED_ENV, "").strip().lower() == "true"
+    return flag(DISABLED_ENV, False)
 
 
 def application_name() -> str:
@@ -278,7 +275,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
                 cfg.problems.append(str(exc))
     for s in SETTINGS:
         for var in s.env:
-            if var in env:
+            if var in env and not (s.type is bool and not env[var].strip()):  # empty: unset, as flag()
                 value: Any = env[var]
                 try:
                     cfg.values[s.name] = _coerce(s, value, var)

@@ -34,6 +34,7 @@ from collections import deque
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from otel_agents import threads
+from otel_agents.flags import flag
 from otel_agents.safety import report, strict_mode
 
 logger = logging.getLogger("otel_agents.sink")
@@ -676,7 +677,7 @@ if hasattr(os, "register_at_fork"):
 def _install_sigterm() -> None:
     """Flush on SIGTERM when the application has no handler of its own (main thread only)."""
     global _sigterm_installed
-    if _sigterm_installed or os.environ.get("OTEL_AGENTS_SIGTERM", "1").strip().lower() in ("0", "false", "off"):
+    if _sigterm_installed or not flag("OTEL_AGENTS_SIGTERM", True):
         return
     if threading.current_thread() is not threading.main_thread():
         return

@@ -25,7 +25,7 @@ from otel_agents.redact import fingerprint
 OTEL_AGENTS = str(Path(sys.executable).parent / "otel-agents")
 SID = "0b7c6f0e-1111-4c4c-8888-000000000001"
 HOOK_MODULES = {"otel_agents", "otel_agents.cli", "otel_agents.commands", "otel_agents.commands.hook",
-                "otel_agents.claude_code", "otel_agents.claude_code.capture"}
+                "otel_agents.claude_code", "otel_agents.claude_code.capture", "otel_agents.flags"}
 
 
 def env(**extra: str) -> dict[str, str]:

@@ -35,6 +35,8 @@ import os
 import sys
 import time
 
+from otel_agents.flags import flag, parse_bool
+
 SPOOL_DIR = "claude-code"
 SESSIONS_DIR = "sessions"
 STATE_DIR = "state"
@@ -65,8 +67,6 @@ _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 _OPEN_APPEND = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off", "")
 
 
 # --- paths -----------------------------------------------------------------------------------
@@ -253,18 +253,6 @@ HOOK_SETTINGS: dict[str, tuple[str, bool]] = {
 }
 
 
-def _as_bool(value: object) -> bool | None:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        v = value.strip().lower()
-        if v in _TRUE:
-            return True
-        if v in _FALSE:
-            return False
-    return None
-
-
 def _file_settings(home: str) -> dict[str, object]:
     """The hook's settings from ``<home>/config.toml``, through a JSON cache keyed by its stat.
 
@@ -303,7 +291,7 @@ def _file_settings(home: str) -> dict[str, object]:
                 node = node.get(part) if isinstance(node, dict) else None
             if node is None and "." in name:
                 node = raw.get(name)  # a dotted key written flat: "claude_code.fsync" = true
-            b = _as_bool(node)
+            b = parse_bool(node)
             if b is not None:
                 values[name] = b
             elif node is not None:
@@ -333,11 +321,7 @@ def hook_settings(home: str) -> dict[str, bool]:
     out = {name: default for name, (_env, default) in HOOK_SETTINGS.items()}
     out.update(_file_settings(home))  # type: ignore[arg-type]
     for name, (env, _default) in HOOK_SETTINGS.items():
-        raw = os.environ.get(env)
-        if raw is not None:
-            b = _as_bool(raw)
-            if b is not None:
-                out[name] = b
+        out[name] = flag(env, out[name])
     return out
 
 
