@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import unquote
 
-from otel_agents.flags import flag, parse_bool
+from otel_agents.flags import flag as flag  # the one truth table, re-exported
+from otel_agents.flags import parse_bool as parse_bool
 
 logger = logging.getLogger("otel_agents.config")
 

@@ -15,7 +15,8 @@ import time
 from collections import Counter
 from typing import Any, Callable, TypeVar
 
-from otel_agents.config import flag, sdk_disabled
+from otel_agents.config import sdk_disabled
+from otel_agents.flags import flag
 
 logger = logging.getLogger("otel_agents")
 

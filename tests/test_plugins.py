@@ -328,8 +328,10 @@ class Misspelt:
 
 
 def test_a_misspelt_entry_point_plugin_is_disabled_and_shown_by_doctor(tmp_path):
-    path = install_plugin(tmp_path / "site", "misspelt_plugin", MISSPELT_MODULE, {"misspelt": "misspelt_plugin:Misspelt"})
-    env = {**os.environ, "PYTHONPATH": pythonpath(path), "OTEL_AGENTS_HOME": str(tmp_path / "home"), "OTEL_AGENTS_STRICT": "0"}
+    path = install_plugin(tmp_path / "site", "misspelt_plugin", MISSPELT_MODULE,
+                          {"misspelt": "misspelt_plugin:Misspelt"})
+    env = {**os.environ, "PYTHONPATH": pythonpath(path), "OTEL_AGENTS_HOME": str(tmp_path / "home"),
+           "OTEL_AGENTS_STRICT": "0"}
     out = subprocess.run([sys.executable, "-m", "otel_agents", "doctor", "--json"], env=env, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 1, out.stderr
