@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 import threading
 from collections.abc import Callable
@@ -202,6 +203,21 @@ class PluginManager(pluggy.PluginManager):
         #: Problems with plugins (unknown hooks, failed loads), for ``otel-agents doctor``.
         self.problems: list[str] = []
         self._checking = False
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
+        """The ``hookimpl`` options of ``plugin.<name>``, looked up without running
+        properties or other descriptors (pluggy before 1.7 calls ``getattr``: a plugin's
+        property would run, and the spans plugin's would set telemetry up, re-entrantly)."""
+        try:
+            attr = inspect.getattr_static(plugin, name)
+        except AttributeError:
+            return None
+        if isinstance(attr, (staticmethod, classmethod)):
+            attr = attr.__func__
+        if not inspect.isroutine(attr):
+            return None
+        opts = getattr(attr, self.project_name + "_impl", None)
+        return opts if isinstance(opts, dict) else None  # type: ignore[return-value]
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         """pluggy's ``register``; once ``check`` has run, a plugin with an unknown hook is

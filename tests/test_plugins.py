@@ -74,6 +74,24 @@ def test_registration_leaves_pluggys_implementations_as_they_are():
     assert functions == {"spans": pm.get_plugin("spans").workflow_start, "mine": mine.workflow_start}
 
 
+def test_registration_never_runs_a_plugins_properties():
+    """Hook implementations are found without ``getattr`` (pluggy before 1.7 ran properties:
+    the spans plugin's ``rt`` set telemetry up inside the manager's construction)."""
+
+    class WithProperty:
+        @property
+        def expensive(self):
+            raise AssertionError("a property ran during registration")
+
+        @hookimpl
+        def workflow_end(self, event):
+            return "end"
+
+    pm = bare_manager()
+    pm.register(WithProperty(), name="p")
+    assert call_hook(pm.hook.workflow_end, EVENT) == ["end"]
+
+
 # --- one isolated dispatch path -----------------------------------------------------------------------------
 def test_call_hook_keeps_pluggys_order_and_results(monkeypatch):
     log: list[str] = []
