@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from otel_agents import configfile
 from otel_agents.configfile import CONFIG_FILE, DEFAULT_HOME, HOME_ENV
-from otel_agents.flags import to_bool
+from otel_agents.flags import flag, to_bool
 
 __all__ = ["CONFIG_FILE", "DEFAULT_HOME", "DISABLED_ENV", "HOME_ENV", "PLUGIN_SECTIONS", "SETTINGS", "Config",
            "Setting", "application_name", "load_config", "resolve_home", "sdk_disabled"]
@@ -115,7 +115,7 @@ def _coerce(setting: Setting, value: Any, source: str) -> Any:
 
 def sdk_disabled() -> bool:
     """``OTEL_SDK_DISABLED=true``: telemetry is off; the library records, writes and logs nothing."""
-    return os.environ.get(DISABLED_ENV, "").strip().lower() == "true"
+    return flag(DISABLED_ENV, False)
 
 
 def application_name() -> str:
@@ -263,7 +263,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
                 cfg.problems.append(str(exc))
     for s in SETTINGS:
         for var in s.env:
-            if var in env:
+            if var in env and not (s.type is bool and not env[var].strip()):  # empty: unset, as flag()
                 value: Any = env[var]
                 try:
                     cfg.values[s.name] = _coerce(s, value, var)

@@ -5,9 +5,10 @@ A plugin is any object or module with functions named after these hooks and mark
 ``otel_agents`` group; it is loaded lazily, once, on first use. A hook implementation may
 take any subset of the hook's parameters, by name.
 
-Every implementation is isolated: an exception it raises is logged (rate-limited) and
-counted, the other implementations still run, and the caller never sees it. Under pytest,
-or with ``OTEL_AGENTS_STRICT=1``, it is re-raised instead, so tests catch plugin bugs.
+Every implementation is isolated (``otel_agents.plugins.call_hook``): an exception it raises
+is logged (rate-limited) and counted, the other implementations still run, and the caller
+never sees it. With ``OTEL_AGENTS_STRICT=1`` it is re-raised instead, so tests catch plugin
+bugs. A plugin implementing a hook not listed here is disabled when it is loaded.
 
 Order: for one workflow the hooks fire as ``workflow_start``, then for each phase
 ``phase_start`` ... ``phase_end``, with steps, tool calls and model usage nested the same

@@ -1,26 +1,27 @@
 """Failure isolation: count every failure, log it at most once a minute, never raise.
 
 With ``OTEL_SDK_DISABLED=true`` failures are counted but never logged: disabled telemetry
-prints nothing. Strict mode re-raises instead, so tests see plugin and sink bugs. It is on when
-``OTEL_AGENTS_STRICT`` is truthy, and by default while pytest runs a test
-(``PYTEST_CURRENT_TEST`` is set); ``OTEL_AGENTS_STRICT=0`` turns it off there too.
+prints nothing. Strict mode re-raises instead, so a test suite sees plugin and sink bugs. It is
+on only with ``OTEL_AGENTS_STRICT=1`` (otel-agents' own test suite sets it); running under
+pytest alone never turns it on, so an application's tests see the production behaviour.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import os
 import time
 from collections import Counter
 from typing import Any, Callable, TypeVar
 
 from otel_agents import forksafe
 from otel_agents.config import sdk_disabled
+from otel_agents.flags import flag
 
 logger = logging.getLogger("otel_agents")
 
 LOG_INTERVAL_S = 60.0
+STRICT_ENV = "OTEL_AGENTS_STRICT"
 
 _lock = forksafe.Lock()
 _counts: Counter[str] = Counter()
@@ -31,11 +32,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def strict_mode() -> bool:
-    """True when failures should re-raise (tests), False in production."""
-    value = os.environ.get("OTEL_AGENTS_STRICT")
-    if value is not None and value.strip() != "":
-        return value.strip().lower() not in ("0", "false", "no", "off")
-    return "PYTEST_CURRENT_TEST" in os.environ
+    """True when failures should re-raise: ``OTEL_AGENTS_STRICT=1``. Off by default."""
+    return flag(STRICT_ENV, False)
 
 
 def report(where: str, exc: BaseException) -> None:

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from otel_agents.config import Config, load_config, sdk_disabled
-from otel_agents.plugins import PluginManager, get_plugin_manager
+from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -167,7 +167,7 @@ def _warm_prices() -> None:
 def _attach_sinks(rt: Runtime) -> None:
     """Collect sinks from ``register_sinks`` and fan finished spans out to them."""
     sinks: list[Any] = []
-    for result in rt.hook.register_sinks(config=rt.config) or ():
+    for result in call_hook(rt.pm.hook.register_sinks, rt.config):
         if result:
             sinks.extend(result)
     if not sinks:

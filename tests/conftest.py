@@ -15,6 +15,12 @@ from otel_agents.config import load_config
 from otel_agents.plugins import PluginManager, new_plugin_manager, set_plugin_manager
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Strict mode for otel-agents' own suite and the processes its tests start: a plugin or
+    sink bug raises instead of being logged (running under pytest alone never turns it on)."""
+    os.environ.setdefault("OTEL_AGENTS_STRICT", "1")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets its own data home and no leftover runtime or plugin manager."""

@@ -213,7 +213,7 @@ def test_one_truth_table_for_on_off_values() -> None:
 
 
 TRUTH = [("1", True), ("true", True), ("Yes", True), (" ON ", True), ("TRUE", True),
-         ("0", False), ("false", False), ("NO", False), ("off", False), ("", False)]
+         ("0", False), ("false", False), ("NO", False), ("off", False)]
 
 
 @pytest.mark.parametrize(("raw", "expected"), TRUTH)
@@ -229,7 +229,7 @@ def test_config_and_hook_read_on_off_values_alike(raw: str, expected: bool, tmp_
     assert capture.hook_settings(str(tmp_path))["capture_content"] is expected
 
 
-@pytest.mark.parametrize("raw", ["2", "maybe", None])
+@pytest.mark.parametrize("raw", ["2", "maybe", "", "  ", None])
 def test_not_an_on_off_value_means_the_default(raw: str | None) -> None:
     assert flags.parse_bool(raw, True) is True and flags.parse_bool(raw, False) is False
     assert flags.to_bool(raw) is None

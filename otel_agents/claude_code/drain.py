@@ -45,6 +45,7 @@ from otel_agents.claude_code.model import (
 )
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
+from otel_agents.plugins import call_hook
 from otel_agents.safety import report
 from otel_agents.text import clean_text
 
@@ -112,21 +113,18 @@ class _Emitter:
         self.count = 0
 
     # --- plumbing ----------------------------------------------------------------------------
-    def _call(self, name: str, **kwargs: Any) -> None:
-        try:
-            getattr(self.hook, name)(**kwargs)
-        except Exception as exc:  # noqa: BLE001 - a plugin bug must not stop the drain
-            report(f"claude_code drain: {name}", exc)
+    def _call(self, name: str, arg: Any) -> None:
+        call_hook(getattr(self.hook, name), arg)  # each implementation isolated: never raises
 
     def _start(self, name: str, ev: Any) -> None:
-        self._call(name, event=ev)
+        self._call(name, ev)
         self.opened.add(ev.key)
 
     def _end(self, name: str, ev: Any, end: int | None, outcome: str | None) -> None:
         ev.end_time = end
         if ev.outcome is None:
             ev.outcome = _OUTCOMES.get(outcome or SUCCESS, Outcome.SUCCESS)
-        self._call(name, event=ev)
+        self._call(name, ev)
         self.opened.discard(ev.key)
         self.count += 1
 
@@ -163,7 +161,7 @@ class _Emitter:
             response_id=resp.message_id or None, key=f"chat:{resp.key}", parent_key=parent_key,
             start_time=start, end_time=end,
         )
-        self._call("model_usage", usage=u)
+        self._call("model_usage", u)
         self.count += 1
         if not (WORKFLOW_KEY in self.opened and parent_key in self.opened):
             cost = _cost_of(u)

@@ -165,12 +165,13 @@ def _pending(cfg: Any) -> dict[str, Any]:
 
 def _registered_sinks(cfg: Any, problems: list[str]) -> list[str]:
     """Names of the sinks a process would register now (built, then closed at once)."""
-    from otel_agents.plugins import new_plugin_manager
+    from otel_agents.plugins import call_hook, new_plugin_manager
 
     names: list[str] = []
     try:
         pm = new_plugin_manager()
-        for result in pm.hook.register_sinks(config=cfg) or ():
+        problems += pm.problems
+        for result in call_hook(pm.hook.register_sinks, cfg):
             for sink in result or ():
                 names.append(str(getattr(sink, "name", type(sink).__name__)))
                 close = getattr(sink, "close", None)

@@ -35,7 +35,7 @@ from otel_agents.events import (
     exception_type,
 )
 from otel_agents.hookspecs import hookimpl
-from otel_agents.plugins import call_hook
+from otel_agents.plugins import call_hook, has_impls
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.pricing import UnknownModel, cost_usd, warn_invalid_usage
 from otel_agents.pricing import loaded as _prices_loaded
@@ -402,7 +402,7 @@ class SpansPlugin:
             _valid_attrs(end_attrs)  # otherwise: constants and numbers only
         span.set_attributes(end_attrs)
         hook = self._span_ending or self.rt.pm.hook.span_ending
-        if hook._hookimpls:
+        if has_impls(hook):
             _ending(hook, SpanView(kind, ev, span, totals))
         span.end(ev.end_time)
 
@@ -585,7 +585,7 @@ class SpansPlugin:
                         node.cost += cost
                     node = node.parent
         hook = self._span_ending or self.rt.pm.hook.span_ending
-        if hook._hookimpls:
+        if has_impls(hook):
             _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
 

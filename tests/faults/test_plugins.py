@@ -77,15 +77,11 @@ class HangingSinkPlugin:
 def install_plugin(root: Path, name: str, target: str) -> dict[str, str]:
     """A distribution ``fault-plugin`` with one ``otel_agents`` entry point, importable from
     ``root``; returns the environment additions that put it on the child's path."""
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "fault_plugins.py").write_text(PLUGIN_MODULE)
-    dist = root / "fault_plugin-0.1.dist-info"
-    dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: fault-plugin\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text(f"[otel_agents]\n{name} = fault_plugins:{target}\n")
     from _harness import TESTS
+    from helpers_plugins import install_plugin as install
 
-    return {"PYTHONPATH": f"{root}:{TESTS}"}
+    path = install(root, "fault_plugins", PLUGIN_MODULE, {name: f"fault_plugins:{target}"}, dist="fault-plugin")
+    return {"PYTHONPATH": f"{path}:{TESTS}"}
 
 
 def _warnings(stderr: str) -> list[str]:
