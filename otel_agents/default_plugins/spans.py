@@ -655,7 +655,7 @@ class SpansPlugin:
                         else:
                             node.cost += cost
                         node = node.parent
-                if hook._hookimpls:
+                if has_impls(hook):
                     _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
                 span.end(usage.end_time)
             deferred, self._deferred = self._deferred, []
