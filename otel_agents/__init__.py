@@ -8,7 +8,8 @@ Code hook path imports the standard library only):
   start/stop/fail objects; ``current_model_call`` inside a timed model call.
 - ``bind``, ``ContextExecutor``: carry the current workflow into thread pools and callbacks.
 - ``setup``, ``shutdown``: configure tracing once; flush sinks within the exit deadline.
-- ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``.
+- ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``;
+  ``SpanView`` (what ``span_ending`` sees) and ``UsageTotals`` (a span's roll-up).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ _EXPORTS = {
     "StepEvent": "otel_agents.events",
     "ToolCallEvent": "otel_agents.events",
     "SpanParent": "otel_agents.events",
+    "SpanView": "otel_agents.rollup",
+    "UsageTotals": "otel_agents.rollup",
     "load_config": "otel_agents.config",
 }
 
@@ -83,6 +86,7 @@ if TYPE_CHECKING:
         WorkflowEvent,
     )
     from otel_agents.hookspecs import hookimpl
+    from otel_agents.rollup import SpanView, UsageTotals
     from otel_agents.telemetry import setup, shutdown
 
 

@@ -12,8 +12,8 @@ bugs. A plugin implementing a hook not listed here is disabled when it is loaded
 
 Order: for one workflow the hooks fire as ``workflow_start``, then for each phase
 ``phase_start`` ... ``phase_end``, with steps, tool calls and model usage nested the same
-way, then ``workflow_end``. ``span_ending`` fires for every span the default spans plugin
-is about to end. ``register_sinks`` fires once, when telemetry is set up.
+way, then ``workflow_end``. ``span_ending`` fires for every span the span engine
+(``otel_agents.spans``) is about to end. ``register_sinks`` fires once, when telemetry is set up.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import pluggy
 
 if TYPE_CHECKING:
     from otel_agents.config import Config
-    from otel_agents.default_plugins.spans import SpanView
     from otel_agents.events import ModelUsage, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
+    from otel_agents.rollup import SpanView
     from otel_agents.sink_contract import Sink
 
 PROJECT_NAME = "otel_agents"
@@ -121,13 +121,14 @@ def model_usage(usage: ModelUsage) -> None:
 
 @hookspec
 def span_ending(span: SpanView) -> None:
-    """The default spans plugin is about to end a span: add attributes or events to it.
+    """The span engine is about to end a span: add attributes or events to it.
 
     Viewer-mapping plugins (OpenInference, Langfuse) and policy plugins (budgets) use
     this hook; it is the only place a plugin touches a span.
 
-    :param span: a view of the span: ``kind`` (workflow, phase, step, tool_call,
-        model_call), the ``event`` behind it, the ``totals`` rolled up beneath it,
+    :param span: a view of the span (``otel_agents.SpanView``): ``kind`` (workflow, phase,
+        step, tool_call, model_call), the ``event`` behind it, the ``totals`` rolled up
+        beneath it (``otel_agents.UsageTotals``),
         ``attributes`` so far, and ``set_attribute`` / ``add_event`` to change it.
     """
 

@@ -35,7 +35,7 @@ ENTRY_POINT_GROUP = "otel_agents"
 
 #: Plugins that ship with otel-agents: (name, module).
 DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("spans", "otel_agents.default_plugins.spans"),
+    ("spans", "otel_agents.spans"),
     ("sinks", "otel_agents.default_plugins.sinks"),
 )
 

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from otel_agents.config import Config, load_config, sdk_disabled
 from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
+from otel_agents.spans import SpanEngine
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import SpanProcessor
@@ -82,7 +83,7 @@ class Runtime:
     owns_provider: bool = False
     processors: list[Any] = field(default_factory=list)
     sinks: list[Any] = field(default_factory=list)
-    spans: Any = None  # the default spans plugin, if registered
+    spans: SpanEngine | None = None  # the span engine, unless switched off (plugin ``spans``)
 
     @property
     def hook(self) -> Any:
@@ -182,11 +183,11 @@ def _attach_sinks(rt: Runtime) -> None:
 
 
 def _bind(rt: Runtime) -> None:
-    rt.spans = rt.pm.get_plugin("spans")
-    for plugin in rt.pm.get_plugins():
-        bind = getattr(plugin, "bind", None)
-        if callable(bind):
-            bind(rt)
+    """Attach the span engine registered as ``spans`` (if any) to ``rt``."""
+    engine = rt.pm.get_plugin("spans")
+    if isinstance(engine, SpanEngine):
+        engine.attach(rt)
+        rt.spans = engine
 
 
 def get_runtime() -> Runtime:

@@ -483,6 +483,41 @@ def test_lagging_transcript_usage_arrives_at_a_later_flush(runtime, exporter, tm
     assert root.attributes[A.ROLLUP_COST_AMOUNT] == pytest.approx(price(6005, 107, 5000, 1000), rel=1e-12)
 
 
+def test_usage_carried_between_drains_keeps_its_reasoning_tokens(runtime, exporter, tmp_path) -> None:
+    """Usage exported before its session span (a turn drained before the session ends) is
+    carried in the drain state into the session's roll-up at a later drain: every field of
+    it, reasoning tokens included (Claude Code's transcripts report none, so the carried
+    state stands for a call that did)."""
+    sid = "sess-think"
+    tr = tmp_path / "think.jsonl"
+    write_jsonl(tr, [assistant("m1", "r1", time.time_ns(), (4, 100, 1000, 2000), tools=("t1",))])
+    send([ev(sid, "SessionStart", tr), ev(sid, "UserPromptSubmit", tr, prompt="x"), pre(sid, "t1", tr=tr),
+          post(sid, "t1", tr=tr), ev(sid, "Stop", tr)])
+    drain(home(), rt=runtime)
+    (turn,) = Tree(exporter.get_finished_spans()).named("phase turn")
+    files = SessionFiles.for_session(home(), sid)
+    state = json.loads(Path(files.state).read_text())
+    cost = price(3004, 100, 2000, 1000)
+    assert state["carried"] == {"input_tokens": 3004, "output_tokens": 100, "cache_read_tokens": 2000,
+                                "cache_write_tokens": 1000, "reasoning_tokens": 0, "cost": cost,
+                                "model_calls": 1, "unpriced_model_calls": 0}
+    # One more carried call, with reasoning tokens and a provider-reported cost.
+    state["carried"].update(input_tokens=3014, output_tokens=150, reasoning_tokens=45, cost=cost + 0.25,
+                            model_calls=2)
+    Path(files.state).write_text(json.dumps(state))
+    send([ev(sid, "SessionEnd", tr)])
+    drain(home(), rt=runtime)
+    (root,) = Tree(exporter.get_finished_spans()).roots()
+    rollup = {k: v for k, v in root.attributes.items() if k.startswith("otel_agents.rollup.")}
+    assert rollup == {
+        A.ROLLUP_INPUT_TOKENS: 3014, A.ROLLUP_OUTPUT_TOKENS: 150, A.ROLLUP_CACHE_READ_INPUT_TOKENS: 2000,
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 1000, A.ROLLUP_REASONING_OUTPUT_TOKENS: 45,
+        A.ROLLUP_COST_AMOUNT: round(cost + 0.25, 12), A.ROLLUP_COST_CURRENCY: "USD",
+        A.ROLLUP_MODEL_CALLS: 2, A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
+    }
+    assert turn.attributes[A.ROLLUP_MODEL_CALLS] == 1 and turn.attributes[A.ROLLUP_COST_AMOUNT] == round(cost, 12)
+
+
 def test_idle_session_closes_after_the_idle_timeout(runtime, exporter, monkeypatch) -> None:
     sid = "sess-idle"
     send([ev(sid, "SessionStart"), ev(sid, "UserPromptSubmit", prompt="x"), pre(sid, "t1")])

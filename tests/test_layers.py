@@ -27,8 +27,9 @@ PACKAGE = "otel_agents"
 # name: (rank, module patterns). A module may import modules of its own layer and of layers
 # with a LOWER rank; layers of the same rank may not import each other.
 LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
-    # core: the public API, events, lifecycle hooks, plugin manager, runtime, configuration,
-    # pricing and small foundations. Knows no sink, plugin, agent or command.
+    # core: the public API, events, lifecycle hooks, plugin manager, runtime, span engine
+    # (spans, rollup), configuration, pricing and small foundations. Knows no sink, plugin,
+    # agent or command.
     # The second line: modules the issue-12 refactor is adding (the sink contract, fork-safe
     # locks, process lifecycle, on/off flags, the settings file reader, text helpers, the
     # foundations moved out of sinks/).
@@ -37,6 +38,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
         "otel_agents.context", "otel_agents.errors", "otel_agents.events", "otel_agents.hookspecs",
         "otel_agents.ids", "otel_agents.plugins", "otel_agents.pricing", "otel_agents.redact",
         "otel_agents.safety", "otel_agents.telemetry", "otel_agents.threads",
+        "otel_agents.spans", "otel_agents.rollup",
         "otel_agents.sink_contract", "otel_agents.forksafe", "otel_agents.lifecycle", "otel_agents.flags",
         "otel_agents.configfile", "otel_agents.text", "otel_agents.foundation", "otel_agents.foundation.*",
     )),
@@ -44,7 +46,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     # SQLite analytics store.
     "sinks": (1, ("otel_agents.sink", "otel_agents.sinks", "otel_agents.sinks.*",
                   "otel_agents.analytics", "otel_agents.analytics.*")),
-    # default plugins: span building and sink registration, switched on by entry points.
+    # default plugins: sink registration, switched on by entry points.
     "default_plugins": (2, ("otel_agents.default_plugins", "otel_agents.default_plugins.*")),
     # agent adapters: Claude Code capture, transcripts, drain, settings (the hook path inside
     # it has its own, stricter rule below).
@@ -66,15 +68,8 @@ STDLIB_FALLBACKS = {
 }
 
 KNOWN_VIOLATIONS: dict[str, str] = {
-    "cycle: otel_agents.default_plugins.spans otel_agents.hookspecs otel_agents.plugins "
-    "otel_agents.telemetry":
-        "hookspecs types span_ending with the spans plugin's SpanView",
-    "layer: otel_agents.hookspecs (core) -> otel_agents.default_plugins.spans (default_plugins)":
-        "SpanView is defined by the spans plugin, not by the core",
     "layer: otel_agents.telemetry (core) -> otel_agents.sink (sinks)":
         "setup() builds the SinkProcessor itself",
-    "layer: otel_agents.claude_code.drain (claude_code) -> otel_agents.default_plugins.spans (default_plugins)":
-        "the drain calls the spans plugin's methods directly",
 }
 
 

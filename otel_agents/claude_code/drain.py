@@ -9,7 +9,7 @@ A drain runs detached after Stop and SessionEnd (``detached_main``), or from
 3. reads the transcripts incrementally (``transcript``) and places each new API response on
    the step that made it;
 4. exports what is complete, through the core's lifecycle hooks with explicit keys and
-   times, so the default spans plugin builds the spans (names, roll-ups, deterministic ids
+   times, so the span engine builds the spans (names, roll-ups, deterministic ids
    from ``(session_id, key)``) and the registered sinks receive them;
 5. flushes the sinks, then saves the state, so a crash re-exports (the same span ids) rather
    than loses.
@@ -40,13 +40,14 @@ from otel_agents.claude_code.model import (
     HookEvent,
     Session,
     Tool,
-    Totals,
     Turn,
 )
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
 from otel_agents.plugins import call_hook
+from otel_agents.rollup import UsageTotals
 from otel_agents.safety import report
+from otel_agents.spans import SpanEngine, call_cost
 from otel_agents.text import clean_text
 
 WORKFLOW_NAME = "claude-code"
@@ -70,13 +71,6 @@ class DrainReport:
     busy: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     removed: int = 0
-
-
-def _cost_of(u: ModelUsage) -> float | None:
-    """The cost the spans plugin computes for ``u`` (the same function), or ``None``."""
-    from otel_agents.default_plugins.spans import _cost_attrs
-
-    return _cost_attrs(u, {})[0]
 
 
 def _content_attrs(rec: dict[str, Any] | None, text_key: str, len_key: str, sha_key: str) -> dict[str, Any]:
@@ -108,7 +102,7 @@ class _Emitter:
         self.s = session
         self.sid = session.session_id
         self.hook = rt.pm.hook
-        self.spans = rt.pm.get_plugin("spans")
+        self.spans: SpanEngine | None = rt.spans  # None when span building is off
         self.opened: set[str] = set()
         self.count = 0
 
@@ -164,17 +158,7 @@ class _Emitter:
         self._call("model_usage", u)
         self.count += 1
         if not (WORKFLOW_KEY in self.opened and parent_key in self.opened):
-            cost = _cost_of(u)
-            c = self.s.carried
-            c.input_tokens += u.input_tokens
-            c.output_tokens += u.output_tokens
-            c.cache_read_tokens += u.cache_read_tokens
-            c.cache_write_tokens += u.cache_write_tokens
-            c.model_calls += 1
-            if cost is None:
-                c.unpriced_model_calls += 1
-            else:
-                c.cost += cost
+            self.s.carried.add(u, call_cost(u))
 
     def tool(self, tool: Tool) -> None:
         step = self.s.step(tool.parent)
@@ -283,14 +267,8 @@ class _Emitter:
         c = self.s.carried
         if self.spans is None or not c.model_calls:
             return
-        from otel_agents.default_plugins.spans import UsageTotals
-
-        self.spans.add_totals(self.sid, WORKFLOW_KEY, UsageTotals(
-            input_tokens=c.input_tokens, output_tokens=c.output_tokens, cache_read_tokens=c.cache_read_tokens,
-            cache_write_tokens=c.cache_write_tokens, cost=c.cost, model_calls=c.model_calls,
-            unpriced_model_calls=c.unpriced_model_calls,
-        ))
-        self.s.carried = Totals()
+        self.spans.add_totals(self.sid, WORKFLOW_KEY, c)
+        self.s.carried = UsageTotals()
 
 
 # --- reading ----------------------------------------------------------------------------------------------

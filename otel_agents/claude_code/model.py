@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_agents.claude_code.transcript import FileCursor, Response
+from otel_agents.rollup import UsageTotals
 
 WORKFLOW_KEY = "workflow"
 SUCCESS, FAILURE, ABANDONED = "success", "failure", "abandoned"
@@ -192,19 +193,6 @@ class Tool(Item):
 
 
 @dataclass(slots=True)
-class Totals:
-    """Usage exported outside the session span's process, carried into its roll-up."""
-
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    cost: float = 0.0
-    model_calls: int = 0
-    unpriced_model_calls: int = 0
-
-
-@dataclass(slots=True)
 class Session(Item):
     """One session: the root item, its turns, subagents, open tool calls and reading state."""
 
@@ -225,7 +213,8 @@ class Session(Item):
     last_target: dict[str, str] = field(default_factory=dict)  # transcript path -> step key
     assigned: set[str] = field(default_factory=set)  # response keys placed (dedupe)
     late: list[tuple[str, Response]] = field(default_factory=list)  # usage for exported steps
-    carried: Totals = field(default_factory=Totals)
+    #: usage exported outside the session span's process, carried into its roll-up
+    carried: UsageTotals = field(default_factory=UsageTotals)
     spans_exported: int = 0
     last_drain: int | None = None
 
@@ -240,7 +229,7 @@ class Session(Item):
             tools={k: t.to_json() for k, t in self.tools.items()}, owners=self.owners,
             cursors={k: c.to_json() for k, c in self.cursors.items()}, last_target=self.last_target,
             assigned=sorted(self.assigned), late=[[k, r.to_json()] for k, r in self.late],
-            carried=vars_of(self.carried), spans_exported=self.spans_exported, last_drain=self.last_drain,
+            carried=self.carried.to_json(), spans_exported=self.spans_exported, last_drain=self.last_drain,
         )
         return d
 
@@ -258,7 +247,7 @@ class Session(Item):
             cursors={k: FileCursor.from_json(c) for k, c in (d.get("cursors") or {}).items()},
             last_target=dict(d.get("last_target") or {}), assigned=set(d.get("assigned") or ()),
             late=[(k, Response.from_json(r)) for k, r in d.get("late") or ()],
-            carried=Totals(**(d.get("carried") or {})), spans_exported=int(d.get("spans_exported") or 0),
+            carried=UsageTotals.from_json(d.get("carried")), spans_exported=int(d.get("spans_exported") or 0),
             last_drain=d.get("last_drain"),
         )
 
@@ -575,11 +564,3 @@ _HANDLERS = {
     "SubagentStart": Session._on_subagent_start,
     "SubagentStop": Session._on_subagent_stop,
 }
-
-
-def vars_of(totals: Totals) -> dict[str, Any]:
-    return {
-        "input_tokens": totals.input_tokens, "output_tokens": totals.output_tokens,
-        "cache_read_tokens": totals.cache_read_tokens, "cache_write_tokens": totals.cache_write_tokens,
-        "cost": totals.cost, "model_calls": totals.model_calls, "unpriced_model_calls": totals.unpriced_model_calls,
-    }

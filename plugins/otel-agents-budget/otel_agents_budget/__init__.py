@@ -8,9 +8,8 @@ workflow span gets an ``otel_agents.budget.exceeded`` event and one warning log 
 from __future__ import annotations
 
 import logging
-from typing import Any
 
-from otel_agents import hookimpl, load_config
+from otel_agents import SpanView, hookimpl, load_config
 
 logger = logging.getLogger("otel_agents.budget")
 
@@ -34,7 +33,7 @@ def reset() -> None:
 
 
 @hookimpl
-def span_ending(span: Any) -> None:
+def span_ending(span: SpanView) -> None:
     if span.kind != "workflow" or span.totals is None:
         return
     budget = budget_usd()

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from otel_agents import attributes as A
-from otel_agents import hookimpl
+from otel_agents import SpanView, hookimpl
 from otel_agents.pricing import UnknownModel, price_of
 
 from otel_agents_langfuse import semconv as LF
@@ -82,6 +82,6 @@ def langfuse_attributes(kind: str, event: Any, attrs: dict[str, Any]) -> dict[st
 
 
 @hookimpl
-def span_ending(span: Any) -> None:
+def span_ending(span: SpanView) -> None:
     """Add the Langfuse attributes to a span about to end."""
     span.set_attributes(langfuse_attributes(span.kind, span.event, span.attributes))

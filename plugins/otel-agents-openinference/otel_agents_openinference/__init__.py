@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from otel_agents import attributes as A
-from otel_agents import hookimpl
+from otel_agents import SpanView, hookimpl
 from otel_agents.pricing import UnknownModel, price_of
 
 from otel_agents_openinference import semconv as OI
@@ -99,6 +99,6 @@ def openinference_attributes(kind: str, event: Any, attrs: dict[str, Any]) -> di
 
 
 @hookimpl
-def span_ending(span: Any) -> None:
+def span_ending(span: SpanView) -> None:
     """Add the OpenInference attributes to a span about to end."""
     span.set_attributes(openinference_attributes(span.kind, span.event, span.attributes))

@@ -1,4 +1,4 @@
-"""Default plugin: lifecycle hooks become OpenTelemetry spans (GenAI conventions).
+"""The span engine: lifecycle hooks become OpenTelemetry spans (GenAI conventions).
 
 - workflow: INTERNAL ``invoke_workflow {name}``
 - phase: INTERNAL ``phase {name}``
@@ -9,6 +9,11 @@
 Every workflow, phase and step span carries ``otel_agents.rollup.*``: the tokens and cost
 of every model call beneath it. Span ids derive from ``(workflow_id, key)``, so a span
 whose end is replayed from another process keeps its identity.
+
+The engine is core: the plugin manager registers it as the ``spans`` plugin (its hook
+implementations; ``OTEL_AGENTS_DISABLE_PLUGINS=spans`` switches span building off), and
+``telemetry.setup`` attaches it to the runtime (``Runtime.spans``), which the API and the
+Claude Code drain use. ``span_ending`` fires for every span it ends.
 """
 
 from __future__ import annotations
@@ -17,8 +22,7 @@ import operator
 import os
 import threading
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -40,9 +44,11 @@ from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.pricing import UnknownModel, cost_usd, warn_invalid_usage
 from otel_agents.pricing import loaded as _prices_loaded
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
+from otel_agents.rollup import SpanView, UsageTotals
 
 if TYPE_CHECKING:
-    from otel_agents.telemetry import Runtime
+    from otel_agents.config import Config
+    from otel_agents.plugins import PluginManager
 
 _INTERNAL = SpanKind.INTERNAL
 _CLIENT = SpanKind.CLIENT
@@ -84,18 +90,13 @@ _U_CACHE_READ = A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 _U_CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 
 
-@dataclass(slots=True)
-class UsageTotals:
-    """Tokens and cost rolled up beneath a span."""
+class Host(Protocol):
+    """What the engine uses of the runtime (``telemetry.Runtime``)."""
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
-    cost: float = 0.0
-    model_calls: int = 0
-    unpriced_model_calls: int = 0
+    config: Config
+    pm: PluginManager
+    tracer: Any
+    ids: Any  # telemetry.KeyedIdGenerator: ``next_ids(trace_id, span_id)``
 
 
 class _State(UsageTotals):
@@ -129,35 +130,6 @@ class _State(UsageTotals):
         if ctx is None:
             ctx = self._ctx = trace.set_span_in_context(self.span)
         return ctx
-
-
-class SpanView:
-    """What ``span_ending`` implementations see of a span about to end."""
-
-    __slots__ = ("kind", "event", "span", "totals")
-
-    def __init__(self, kind: str, event: Any, span: Any, totals: UsageTotals | None) -> None:
-        #: workflow, phase, step, tool_call or model_call
-        self.kind = kind
-        #: the WorkflowEvent / PhaseEvent / StepEvent / ToolCallEvent / ModelUsage behind it
-        self.event = event
-        #: the OpenTelemetry span (recording)
-        self.span = span
-        #: tokens and cost rolled up beneath the span (``None`` for tool calls)
-        self.totals = totals
-
-    @property
-    def attributes(self) -> dict[str, Any]:
-        return dict(getattr(self.span, "attributes", None) or {})
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        self.span.set_attribute(key, value)
-
-    def set_attributes(self, attributes: dict[str, Any]) -> None:
-        self.span.set_attributes(attributes)
-
-    def add_event(self, name: str, attributes: dict[str, Any] | None = None) -> None:
-        self.span.add_event(name, attributes or {})
 
 
 def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None, str | None]:
@@ -254,12 +226,14 @@ def _put(attrs: dict[str, Any], key: str, value: Any) -> None:
         attrs[key] = value
 
 
-class SpansPlugin:
-    """Turns lifecycle hooks into spans. One instance per plugin manager."""
+class SpanEngine:
+    """Turns lifecycle hooks into spans: the open spans, their parents' contexts, the
+    roll-ups and the cost attributes. One instance per plugin manager, attached to the
+    runtime by ``telemetry.setup``."""
 
     def __init__(self) -> None:
         self._open: dict[tuple[str, str], _State] = {}
-        self._rt: Runtime | None = None
+        self._rt: Host | None = None
         self._span_ending: Any = None  # the span_ending hook caller, once bound
         # Only until the price data has loaded (see ``_hold``): the open spans above model
         # calls waiting for it (with how many), those calls, and the ends of those spans.
@@ -269,7 +243,8 @@ class SpansPlugin:
         self._hold_lock = threading.Lock()
         self._held_pid = 0
 
-    def bind(self, rt: Runtime) -> None:
+    def attach(self, rt: Host) -> None:
+        """Build spans for ``rt`` (its tracer, id generator, configuration and hooks)."""
         self._rt = rt
         self._span_ending = rt.pm.hook.span_ending
 
@@ -296,24 +271,16 @@ class SpansPlugin:
             return False
         with _totals_lock:
             while node is not None:
-                node.input_tokens += totals.input_tokens
-                node.output_tokens += totals.output_tokens
-                node.cache_read_tokens += totals.cache_read_tokens
-                node.cache_write_tokens += totals.cache_write_tokens
-                node.reasoning_tokens += totals.reasoning_tokens
-                node.cost += totals.cost
-                node.model_calls += totals.model_calls
-                node.unpriced_model_calls += totals.unpriced_model_calls
+                node.merge(totals)
                 node = node.parent
         return True
 
     @property
-    def rt(self) -> Runtime:
+    def rt(self) -> Host:
+        """The runtime the engine is attached to."""
         rt = self._rt
         if rt is None:
-            from otel_agents.telemetry import get_runtime
-
-            rt = self._rt = get_runtime()
+            raise RuntimeError("the span engine is not attached to a runtime (otel_agents.setup())")
         return rt
 
     # --- helpers -----------------------------------------------------------------------
@@ -570,19 +537,9 @@ class SpansPlugin:
             cost = _price_later(usage, span)  # loaded meanwhile
         # Roll the call up into every open ancestor.
         if node is not None:
-            i, o, cr, cw = usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
             with _totals_lock:
                 while node is not None:
-                    node.input_tokens += i
-                    node.output_tokens += o
-                    node.cache_read_tokens += cr
-                    node.cache_write_tokens += cw
-                    node.reasoning_tokens += reasoning
-                    node.model_calls += 1
-                    if cost is None:
-                        node.unpriced_model_calls += 1
-                    else:
-                        node.cost += cost
+                    node.add(usage, cost)
                     node = node.parent
         hook = self._span_ending or self.rt.pm.hook.span_ending
         if has_impls(hook):
@@ -618,12 +575,7 @@ class SpansPlugin:
             with _totals_lock:
                 while node is not None:
                     held[node] = held.get(node, 0) + 1
-                    node.input_tokens += usage.input_tokens
-                    node.output_tokens += usage.output_tokens
-                    node.cache_read_tokens += usage.cache_read_tokens
-                    node.cache_write_tokens += usage.cache_write_tokens
-                    node.reasoning_tokens += usage.reasoning_tokens
-                    node.model_calls += 1
+                    node.add(usage, 0.0)  # priced by add_cost in _release
                     node = node.parent
         return True
 
@@ -650,10 +602,7 @@ class SpansPlugin:
                 with _totals_lock:
                     while node is not None:
                         held[node] -= 1
-                        if cost is None:
-                            node.unpriced_model_calls += 1
-                        else:
-                            node.cost += cost
+                        node.add_cost(cost)
                         node = node.parent
                 if has_impls(hook):
                     _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
@@ -674,20 +623,26 @@ def _price_later(usage: ModelUsage, span: Any) -> float | None:
     return cost
 
 
-def plugin() -> SpansPlugin:
-    """The plugin instance the plugin manager registers as ``spans``."""
-    return SpansPlugin()
+def call_cost(usage: ModelUsage) -> float | None:
+    """The cost the engine gives a model call (provider-reported, else the local price), or
+    ``None`` when it has none."""
+    return _cost_attrs(usage, {})[0]
 
 
-#: ``time`` is re-exported for callers that stamp events the way this plugin does.
+def plugin() -> SpanEngine:
+    """The engine the plugin manager registers as ``spans``."""
+    return SpanEngine()
+
+
+#: ``time`` is re-exported for callers that stamp events the way this engine does.
 now_ns = time.time_ns
 
 
-#: The text fields of a step event that ``SpansPlugin._step`` puts in the span's name and
+#: The text fields of a step event that ``SpanEngine._step`` puts in the span's name and
 #: start attributes (keep in step: tests/test_spans.py checks each one).
 STEP_TEXT_FIELDS = ("name", "agent", "skill", "command", "model", "task_id", "phase_name", "workflow_name",
                     "workflow_id")
-#: The same for a model call (``SpansPlugin.model_usage``; its ``attributes`` are checked apart).
+#: The same for a model call (``SpanEngine.model_usage``; its ``attributes`` are checked apart).
 USAGE_TEXT_FIELDS = ("model", "provider", "response_model", "response_id", "workflow_id")
 _step_text = operator.attrgetter(*STEP_TEXT_FIELDS)
 _usage_text = operator.attrgetter(*USAGE_TEXT_FIELDS)
