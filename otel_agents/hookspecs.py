@@ -13,7 +13,7 @@ bugs. A plugin implementing a hook not listed here is disabled when it is loaded
 Order: for one workflow the hooks fire as ``workflow_start``, then for each phase
 ``phase_start`` ... ``phase_end``, with steps, tool calls and model usage nested the same
 way, then ``workflow_end``. ``span_ending`` fires for every span the span engine
-(``otel_agents.spans``) is about to end. ``register_sinks`` fires once, when telemetry is set up.
+(``otel_agents.spans``) is about to end. ``register_sinks`` and then ``sink_processor`` fire once, when telemetry is set up.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
+
     from otel_agents.config import Config
     from otel_agents.events import ModelUsage, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
     from otel_agents.rollup import SpanView
-    from otel_agents.sink_contract import Sink
+    from otel_agents.sink_contract import Sink, SinkSet
 
 PROJECT_NAME = "otel_agents"
 
@@ -146,6 +148,22 @@ def register_sinks(config: Config) -> list[Sink] | None:
     """
 
 
+@hookspec(firstresult=True)
+def sink_processor(sinks: SinkSet) -> SpanProcessor | None:
+    """Return the span processor that fans every finished span out to ``sinks.sinks``.
+
+    Called once, when telemetry is set up and ``register_sinks`` returned sinks. The first
+    non-``None`` answer is used; the default ``sinks`` plugin answers with otel-agents'
+    isolated, durable sink processor (``otel_agents.sink.SinkProcessor``), so a plugin
+    implements this only to replace that processor.
+
+    :param sinks: a ``otel_agents.sink_contract.SinkSet``: ``sinks``, every sink
+        ``register_sinks`` returned, in registration order, and ``config``, the effective
+        configuration.
+    :return: an OpenTelemetry ``SpanProcessor``, or ``None`` to leave the choice to others.
+    """
+
+
 #: Every hook name, in lifecycle order. Tests and docs iterate over this.
 HOOK_NAMES: tuple[str, ...] = (
     "workflow_start",
@@ -159,6 +177,7 @@ HOOK_NAMES: tuple[str, ...] = (
     "model_usage",
     "span_ending",
     "register_sinks",
+    "sink_processor",
 )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 #: The stop signal the processor passes to ``export(spans, stop=...)``: True when the process
 #: is exiting and the sink should give the CPU back now, before it has written anything
@@ -79,3 +79,11 @@ class Recovery(Protocol):
 def never() -> bool:
     """The :data:`Stop` signal of a sink called outside the processor: never stop."""
     return False
+
+
+class SinkSet(NamedTuple):
+    """What the ``sink_processor`` hook is given: every sink ``register_sinks`` returned, in
+    registration order, and the effective configuration (an ``otel_agents.config.Config``)."""
+
+    sinks: list[Any]
+    config: Any

@@ -20,6 +20,8 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from otel_agents.config import Config, load_config, sdk_disabled
 from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
+from otel_agents.safety import report
+from otel_agents.sink_contract import SinkSet
 from otel_agents.spans import SpanEngine
 
 if TYPE_CHECKING:
@@ -173,9 +175,12 @@ def _attach_sinks(rt: Runtime) -> None:
             sinks.extend(result)
     if not sinks:
         return
-    from otel_agents.sink import SinkProcessor
-
-    proc = SinkProcessor(sinks, config=rt.config)
+    proc = call_hook(rt.pm.hook.sink_processor, SinkSet(sinks, rt.config))
+    if proc is None:
+        report("setup", RuntimeError(
+            f"{len(sinks)} sinks registered but no plugin provides a sink processor (is the 'sinks' plugin "
+            "disabled?): no span reaches them"))
+        return
     rt.provider.add_span_processor(proc)
     rt.processors.append(proc)
     rt.sinks = sinks

@@ -69,6 +69,11 @@ class Recorder:
         self.calls.append(("register_sinks", config.home.name))
         return []
 
+    @hookimpl
+    def sink_processor(self, sinks):
+        self.calls.append(("sink_processor", ",".join(s.name for s in sinks.sinks)))
+        return None  # the default sinks plugin answers
+
 
 def test_exact_hook_order_over_a_whole_lifecycle(make_runtime):
     rec = Recorder()
@@ -87,6 +92,7 @@ def test_exact_hook_order_over_a_whole_lifecycle(make_runtime):
     # before the spans plugin ends the span (and fires span_ending).
     assert rec.calls == [
         ("register_sinks", ".otel-agents"),
+        ("sink_processor", "spool,otlp,metrics,analytics"),
         ("workflow_start", "ship"),
         ("phase_start", "build"),
         ("step_start", "coder@1"),

@@ -68,8 +68,6 @@ STDLIB_FALLBACKS = {
 }
 
 KNOWN_VIOLATIONS: dict[str, str] = {
-    "layer: otel_agents.telemetry (core) -> otel_agents.sink (sinks)":
-        "setup() builds the SinkProcessor itself",
 }
 
 

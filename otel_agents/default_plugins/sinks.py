@@ -19,6 +19,7 @@ from otel_agents.safety import report
 
 if TYPE_CHECKING:
     from otel_agents.config import Config
+    from otel_agents.sink_contract import SinkSet
 
 #: (setting that enables it, module, class), in registration order.
 BUILTIN_SINKS: tuple[tuple[str, str, str], ...] = (
@@ -68,6 +69,12 @@ class SinksPlugin:
     @hookimpl
     def register_sinks(self, config: Config) -> list[Any]:
         return build_sinks(config)
+
+    @hookimpl
+    def sink_processor(self, sinks: SinkSet) -> Any:
+        from otel_agents.sink import SinkProcessor
+
+        return SinkProcessor(sinks.sinks, config=sinks.config)
 
 
 def plugin() -> SinksPlugin:
