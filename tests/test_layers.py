@@ -30,9 +30,8 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     # core: the public API, events, lifecycle hooks, plugin manager, runtime, span engine
     # (spans, rollup), configuration, pricing and small foundations. Knows no sink, plugin,
     # agent or command.
-    # The second line: modules the issue-12 refactor is adding (the sink contract, fork-safe
-    # locks, process lifecycle, on/off flags, the settings file reader, text helpers, the
-    # foundations moved out of sinks/).
+    # The last lines: the sink contract, fork-safe locks, process lifecycle, on/off flags, the
+    # settings file reader, text helpers and the foundations the sinks and commands share.
     "core": (0, (
         "otel_agents", "otel_agents.api", "otel_agents.attributes", "otel_agents.config",
         "otel_agents.context", "otel_agents.errors", "otel_agents.events", "otel_agents.hookspecs",
