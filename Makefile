@@ -50,8 +50,8 @@ example: install
 # The code guards: lint, formatting and strict typing of otel_agents/ (settings in pyproject.toml).
 check: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff format --check .
 
 test: install phoenix chromium check
 	$(PY) -m pytest -q
