@@ -26,7 +26,8 @@ import inspect
 import itertools
 import time
 import uuid
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -626,7 +627,7 @@ def current() -> _Handle | None:
     return _current.get()
 
 
-class activate:  # noqa: N801 - used like a function: ``with activate(handle):``
+class activate:
     """Make a started handle current (and its span the current span) for a block, without ending it.
 
     For code that suspends and resumes while a handle stays open (a generator traced across

@@ -14,7 +14,8 @@ import os
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from otel_agents.config import sdk_disabled
 

@@ -31,7 +31,8 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Protocol, Sequence, runtime_checkable
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
 
 from otel_agents import threads
 from otel_agents.safety import report, strict_mode
@@ -546,8 +547,7 @@ class SinkProcessor:
 
     def _recover_run(self, names: list[str], delay: float, ready: threading.Event) -> None:
         try:
-            from otel_agents.sinks import recover
-            from otel_agents.sinks import analytics, metrics  # noqa: F401 - imported before any fork
+            from otel_agents.sinks import analytics, metrics, recover  # noqa: F401 - imported before any fork
         except Exception:  # noqa: BLE001
             ready.set()
             return

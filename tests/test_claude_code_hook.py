@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _waiting import wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from _waiting import wait_until
 
 from otel_agents.claude_code import capture
 from otel_agents.redact import fingerprint

@@ -24,8 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import otel_agents as oa
 from otel_agents import attributes as A
 from otel_agents import safety
@@ -662,7 +660,7 @@ def _python_block(doc: str, containing: str) -> str:
 
 def test_the_readme_thread_pool_example_nests_each_task_under_its_workflow(runtime, exporter):
     namespace: dict[str, Any] = {}
-    exec(compile(_python_block("README.md", "ContextExecutor"), "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(_python_block("README.md", "ContextExecutor"), "README.md", "exec"), namespace)
     namespace["pool"].shutdown()
     spans = exporter.get_finished_spans()
     by_id = {s.context.span_id: s.name for s in spans}
@@ -680,7 +678,7 @@ def test_the_readme_thread_pool_example_nests_each_task_under_its_workflow(runti
 def test_the_documented_thread_pool_example_keeps_concurrent_workflows_apart(runtime, exporter):
     namespace: dict[str, Any] = {}
     code = _python_block("docs/instrumenting.md", "ContextExecutor")
-    exec(compile(code, "docs/instrumenting.md", "exec"), namespace)  # noqa: S102
+    exec(compile(code, "docs/instrumenting.md", "exec"), namespace)
     barrier = threading.Barrier(WORKFLOWS, timeout=60)
 
     def run_one(w: int) -> None:

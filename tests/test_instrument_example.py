@@ -81,7 +81,7 @@ def _analytics(home: Path) -> dict[str, list[dict[str, Any]]]:
     for table in tables:
         if table == "schema_migrations":
             continue
-        rows = [_timeless(dict(r)) for r in db.execute(f"SELECT * FROM {table}")]  # noqa: S608 - our own names
+        rows = [_timeless(dict(r)) for r in db.execute(f"SELECT * FROM {table}")]
         out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
     db.close()
     return out

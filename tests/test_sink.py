@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-
 from _waiting import wait_until
+from opentelemetry.sdk.trace import TracerProvider
 
 import otel_agents as oa
 from otel_agents.config import load_config
@@ -222,8 +221,8 @@ def _child_workflow(n: int) -> None:
 def test_fork_multiprocessing_children_lose_nothing_and_duplicate_nothing(monkeypatch):
     cfg = _cfg(monkeypatch, OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false")
     pm = new_plugin_manager(load_entry_points=False)
-    from otel_agents.plugins import set_plugin_manager
     from otel_agents import telemetry
+    from otel_agents.plugins import set_plugin_manager
 
     set_plugin_manager(pm)
     rt = telemetry.setup(provider=TracerProvider(), config=cfg, plugin_manager=pm, set_global=False)

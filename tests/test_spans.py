@@ -7,9 +7,9 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 import otel_agents as oa
 from otel_agents import attributes as A
+from otel_agents.default_plugins.spans import STEP_TEXT_FIELDS, USAGE_TEXT_FIELDS
 from otel_agents.events import SpanParent, StepEvent
 from otel_agents.ids import span_id_for, trace_id_for
-from otel_agents.default_plugins.spans import STEP_TEXT_FIELDS, USAGE_TEXT_FIELDS
 from otel_agents.redact import fingerprint
 
 SONNET = "claude-sonnet-4-5"

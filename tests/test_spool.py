@@ -12,11 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from _waiting import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from _waiting import wait_until
 
 from otel_agents.config import load_config
 from otel_agents.sinks.files import AppendFile, iter_lines

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import IO, Any
 
 from otel_agents.analytics.store import TABLE_FOR_KIND, AnalyticsStore
 from otel_agents.sinks.metrics import ReadStats, iter_records

@@ -26,7 +26,6 @@ Exported items keep only what later events and responses need (keys and times).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Any
 

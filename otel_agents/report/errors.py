@@ -72,7 +72,7 @@ def outcomes(con: Any, view: str, cols: list[str]) -> dict[str, Any]:
     found = rows(con, f"""
         SELECT {', '.join(cols)}, GROUPING({', '.join(cols)}) AS g, count(*) AS n,
                count(*) FILTER (WHERE outcome = 'failure') AS f
-        FROM {view} GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cols)}, ())""")  # noqa: S608 - fixed names
+        FROM {view} GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cols)}, ())""")
     out: dict[str, Any] = {c: {} for c in cols}
     out[""] = {"n": 0, "f": 0}
     for r in found:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from otel_agents.analytics.backfill import BackfillResult, backfill, records_from_metrics, records_from_spool
 from otel_agents.analytics.store import AnalyticsStore

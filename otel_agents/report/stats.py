@@ -11,7 +11,8 @@ queries use ``quantile_cont``, which computes the same, and the tests pin both.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 #: The fewest runs (and attempts, calls) a judgement is made on: a recommendation, the best model.
 MIN_SAMPLE = 3

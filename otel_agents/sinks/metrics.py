@@ -13,9 +13,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from otel_agents.safety import report
 from otel_agents.sink import DeliveryError

@@ -29,8 +29,9 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from otel_agents import attributes as A
 from otel_agents.errors import categorize

@@ -12,7 +12,6 @@ from typing import Any
 from otel_agents import attributes as A
 from otel_agents import hookimpl
 from otel_agents.pricing import UnknownModel, price_of
-
 from otel_agents_langfuse import semconv as LF
 
 __all__ = ["langfuse_attributes", "span_ending"]

@@ -13,7 +13,6 @@ from typing import Any
 from otel_agents import attributes as A
 from otel_agents import hookimpl
 from otel_agents.pricing import UnknownModel, price_of
-
 from otel_agents_openinference import semconv as OI
 
 __all__ = ["openinference_attributes", "span_ending"]
