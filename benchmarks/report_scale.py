@@ -281,7 +281,7 @@ def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress:
             buf[4].extend(r for r in rows[4] if r[3] in step_ids)
             n_steps += min(cut, len(rows[2]))
         conn.execute("BEGIN")
-        for (table, cols), rows_ in zip(TABLES, buf):
+        for (table, cols), rows_ in zip(TABLES, buf, strict=True):
             _insert(conn, table, cols, rows_)
             counts[table] += len(rows_)
         conn.execute("COMMIT")

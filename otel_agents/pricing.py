@@ -233,7 +233,7 @@ def cost_usd(
 
 def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int, cw1h: int) -> tuple[int, int, int]:
     """(total, input, output) in units of 1e-12 USD per million tokens, exact integers."""
-    for start, vals in regions:
+    for start, vals in regions:  # noqa: B007  the region found is used after the loop
         if start is None or i > start:
             break
     read_p, write_p, input_p, output_p, request_p, write_1h_p = vals

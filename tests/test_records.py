@@ -64,9 +64,9 @@ def test_ids_are_the_span_ids_and_link_the_tree(make_runtime, exporter):
     assert wf["parent_id"] is None
     for ph in _by_kind(records, "phase"):
         assert ph["parent_id"] == wf["record_id"]
-    for st in _by_kind(records, "step"):
-        assert by_id[st["parent_id"]]["kind"] == "phase"
-        assert by_id[st["parent_id"]]["phase_name"] == st["phase_name"]
+    for step_rec in _by_kind(records, "step"):
+        assert by_id[step_rec["parent_id"]]["kind"] == "phase"
+        assert by_id[step_rec["parent_id"]]["phase_name"] == step_rec["phase_name"]
     for rec in _by_kind(records, "tool_call") + _by_kind(records, "model_call"):
         assert by_id[rec["parent_id"]]["kind"] == "step"
 

@@ -395,7 +395,7 @@ def test_an_idle_lane_wakes_for_every_span_from_any_thread():
             arrived.clear()
             ended: list[int] = []
 
-            def one() -> None:
+            def one(i: int = i, ended: list[int] = ended) -> None:
                 span = tracer.start_span(f"s{i}")
                 span.end()
                 ended.append(span.context.span_id)
@@ -439,7 +439,7 @@ def test_on_end_cost_is_small(monkeypatch):
     proc = SinkProcessor(sinks, config=cfg)
     tracer = _tracer(proc)
     spans = []
-    for i in range(2000):
+    for _ in range(2000):
         with tracer.start_as_current_span("x") as s:
             pass
         spans.append(s)

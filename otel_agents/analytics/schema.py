@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from otel_agents.sinks.files import private_dir
 
@@ -30,7 +29,7 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer otel-agents; this one will not write to it."""
 
 
-Step = Union[str, Callable[[sqlite3.Connection], None]]
+Step = str | Callable[[sqlite3.Connection], None]
 
 
 @dataclass(frozen=True, slots=True)

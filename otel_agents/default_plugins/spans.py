@@ -714,7 +714,7 @@ def _valid_attrs(attrs: dict[str, Any]) -> None:
                     attrs[key] = good  # same key: no resize while iterating
         elif value.__class__ is tuple and value and value[0].__class__ is str:
             good_t = tuple(valid_text(v) for v in value)
-            if any(a is not b for a, b in zip(good_t, value)):
+            if any(a is not b for a, b in zip(good_t, value, strict=True)):
                 attrs[key] = good_t
 
 
@@ -734,7 +734,7 @@ def _valid_strings(span: Any) -> None:
                     fixed[key] = good
         elif value.__class__ is tuple and value and value[0].__class__ is str:
             good_t = tuple(valid_text(v) for v in value)
-            if any(a is not b for a, b in zip(good_t, value)):
+            if any(a is not b for a, b in zip(good_t, value, strict=True)):
                 fixed[key] = good_t
     if fixed:
         span.set_attributes(fixed)

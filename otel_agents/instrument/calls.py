@@ -505,7 +505,7 @@ class Call:
                 finally:
                     self.finish(last, None)  # closed early by the consumer: ends as it stands
                 raise
-            except BaseException as exc:  # thrown in by the consumer: forward it
+            except BaseException as exc:  # noqa: BLE001  thrown in by the consumer: forward it
                 send, value = gen.throw, exc
             else:
                 send = gen.send
@@ -535,7 +535,7 @@ class Call:
                 finally:
                     self.finish(last, None)
                 raise
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001  thrown in by the consumer: forward it
                 send, value = agen.athrow, exc
             else:
                 send = agen.asend

@@ -42,7 +42,7 @@ FORMAT = "6"
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
 
-V, I, D = "VARCHAR", "BIGINT", "DOUBLE"
+V, I, D = "VARCHAR", "BIGINT", "DOUBLE"  # noqa: E741  column types, short for the tables below
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,7 +238,7 @@ def _typed(t: Table) -> str:
     """The outer DuckDB projection casting ``sqlite_query``'s text columns back to their types."""
     names = ["rid", *t.column_names]
     types = [I, *(typ for _c, typ in t.columns)]
-    return ", ".join(f"CAST({n} AS {typ})" for n, typ in zip(names, types))
+    return ", ".join(f"CAST({n} AS {typ})" for n, typ in zip(names, types, strict=True))
 
 
 def _copy_query(con: Any, t: Table, lo: int) -> None:

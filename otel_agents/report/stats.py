@@ -94,7 +94,7 @@ def rows(con: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]
     """Run a query; rows as dicts."""
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def one(con: Any, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:

@@ -125,7 +125,7 @@ def _attribute_items(d: dict[str, Any]) -> str:
     """
     vals = d.values()
     try:
-        frags = list(map(_FRAGS.get, zip(d, vals, map(type, vals))))
+        frags = list(map(_FRAGS.get, zip(d, vals, map(type, vals), strict=True)))
     except TypeError:  # an unhashable value: no fast pass
         frags = [None] * len(d)
     if None in frags:
