@@ -142,8 +142,7 @@ def main() -> int:
             totals[i] += v
 
         try:
-            from otel_agents.sinks.metrics import ReadStats
-            from otel_agents.sinks.metrics import iter_records as metric_records
+            from otel_agents.sinks.metrics import ReadStats, iter_records as metric_records
         except ImportError:
             metric_records = None
         if metric_records is not None and (home / "metrics").exists():

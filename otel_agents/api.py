@@ -29,8 +29,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 
 from otel_agents.events import (
     LifecycleEvent,
@@ -43,8 +42,7 @@ from otel_agents.events import (
     outcome_of,
 )
 from otel_agents.plugins import call_hook
-from otel_agents.pricing import loaded as _prices_loaded
-from otel_agents.pricing import ready as _prices_ready
+from otel_agents.pricing import loaded as _prices_loaded, ready as _prices_ready
 from otel_agents.safety import report
 from otel_agents.telemetry import Runtime, get_runtime
 

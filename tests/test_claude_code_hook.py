@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 from _waiting import wait_until
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otel_agents.claude_code import capture
 from otel_agents.redact import fingerprint

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import otel_agents as oa
-from otel_agents import attributes as A
-from otel_agents import safety
+from otel_agents import attributes as A, safety
 from otel_agents.instrument.spans_file import read_records, span_record
 from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
 

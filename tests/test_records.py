@@ -274,8 +274,11 @@ def test_content_capture_keeps_a_hash_for_redundancy_detection(make_runtime, exp
     assert reads[0]["arguments_length"] == len('{"file_path":"app/cart.py"}')
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    given,
+    settings,
+    strategies as st,
+)
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

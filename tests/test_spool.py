@@ -140,8 +140,7 @@ def test_a_file_left_in_the_middle_of_a_line_gets_a_fresh_line_first(tmp_path):
 def test_readers_skip_blank_lines(tmp_path):
     """A fresh line started after another process's write in progress is an empty line:
     skipped by every reader, never counted as corrupt."""
-    from otel_agents.sinks.metrics import ReadStats
-    from otel_agents.sinks.metrics import iter_records as metrics_records
+    from otel_agents.sinks.metrics import ReadStats, iter_records as metrics_records
 
     mdir = tmp_path / "metrics"
     mdir.mkdir()

@@ -28,8 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_agents import attributes as A
-from otel_agents import threads
+from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
 from otel_agents.claude_code.model import (

@@ -37,8 +37,7 @@ from otel_agents.events import (
 from otel_agents.hookspecs import hookimpl
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.plugins import call_hook
-from otel_agents.pricing import UnknownModel, cost_usd, warn_invalid_usage
-from otel_agents.pricing import loaded as _prices_loaded
+from otel_agents.pricing import UnknownModel, cost_usd, loaded as _prices_loaded, warn_invalid_usage
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
 
 if TYPE_CHECKING:

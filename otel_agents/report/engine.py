@@ -63,8 +63,7 @@ def _ensure_schema(store: Path) -> None:
     writer opening it would); a newer one is read as it is."""
     import sqlite3
 
-    from otel_agents.analytics.schema import LATEST_VERSION
-    from otel_agents.analytics.schema import connect as open_store
+    from otel_agents.analytics.schema import LATEST_VERSION, connect as open_store
 
     conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:

@@ -28,8 +28,7 @@ from typing import Any
 
 import pytest
 from _harness import HERE, OTEL_AGENTS, PY, SOAK, assert_clean, child_env, cli, measure, n, run_workload
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otel_agents.claude_code import capture
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from otel_agents import attributes as A
-from otel_agents import hookimpl
+from otel_agents import attributes as A, hookimpl
 from otel_agents.pricing import UnknownModel, price_of
 from otel_agents_langfuse import semconv as LF
 
