@@ -265,7 +265,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
     for s in SETTINGS:
         for var in s.env:
             if var in env:
-                value: Any = env[var]
+                value = env[var]
                 try:
                     cfg.values[s.name] = _coerce(s, value, var)
                     cfg.sources[s.name] = var

@@ -203,7 +203,7 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
             continue
         if cursor.open is not None:
             yield cursor.open
-        model = msg.get("model") if isinstance(msg.get("model"), str) else ""
+        model = msg["model"] if isinstance(msg.get("model"), str) else ""
         cursor.open = Response(
             key=key, message_id=mid, request_id=rid, model=model, usage=dict(usage),
             start=cursor.last_ts, end=ts, sidechain=entry.get("isSidechain") is True, tool_use_ids=tools,

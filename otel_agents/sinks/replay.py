@@ -389,7 +389,8 @@ def _save_state(home: Path, spans_dir: Path, watermarks: dict[str, int], result:
     state["watermarks"] = {k: v for k, v in watermarks.items() if k in names}
     state["last"] = asdict(result)
     if result.sent:  # what every replay (command or background) delivered, for doctor
-        totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
+        saved = state.get("totals")
+        totals: dict[str, Any] = saved if isinstance(saved, dict) else {}
         state["totals"] = {"sent": int(totals.get("sent") or 0) + result.sent,
                            "batches": int(totals.get("batches") or 0) + result.batches, "last_sent": time.time()}
     write_private(state_dir(home) / REPLAY_STATE, json.dumps(state, indent=1, sort_keys=True).encode())
