@@ -233,7 +233,7 @@ class Config:
 PLUGIN_SECTIONS = {"plugins", "instrument", "tool"}
 
 
-def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> Config:
+def load_config(home: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read defaults, then the home's ``config.toml``, then the environment."""
     env = os.environ if environ is None else environ
     home_path = Path(home) if home is not None else resolve_home()

@@ -190,8 +190,8 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
             if ts is not None:
                 cursor.last_ts = ts
             continue
-        mid = msg.get("id") if isinstance(msg.get("id"), str) else ""
-        rid = entry.get("requestId") if isinstance(entry.get("requestId"), str) else ""
+        mid = msg["id"] if isinstance(msg.get("id"), str) else ""
+        rid = entry["requestId"] if isinstance(entry.get("requestId"), str) else ""
         key = f"{mid}|{rid}"
         tools = _tool_ids(msg)
         if not mid and not rid:  # no ids to dedupe by: the line itself identifies it

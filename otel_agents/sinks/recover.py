@@ -325,9 +325,9 @@ class _MetricsTarget(_Target):
 
         self.dir = Path(config.metrics_dir)
         self.writer = MetricsWriter(self.dir)
-        self._ids: dict[Path, set[str]] = {}
+        self._ids: dict[Path, set[str | None]] = {}
 
-    def _present(self, path: Path) -> set[str]:
+    def _present(self, path: Path) -> set[str | None]:
         ids = self._ids.get(path)
         if ids is None:
             ids = self._ids[path] = set()
