@@ -47,6 +47,7 @@ from otel_agents.safety import report
 from otel_agents.telemetry import Runtime, get_runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+_H = TypeVar("_H", bound="_Handle")
 
 _current: contextvars.ContextVar[_Handle | None] = contextvars.ContextVar("otel_agents_current", default=None)
 _open_handles: dict[int, _Handle] = {}  # process-wide, in start order, for threads that lost the context
@@ -66,7 +67,7 @@ def _lifecycle_event(
     attributes: dict[str, Any],
 ) -> Any:
     """A ``cls`` with the fields every ``LifecycleEvent`` has set; the caller sets its own."""
-    ev = _new(cls)
+    ev: Any = _new(cls)
     ev.workflow_id = workflow_id
     ev.key = key
     ev.parent_key = parent_key
@@ -154,7 +155,7 @@ class _Handle:
     def __init__(self, event: LifecycleEvent, parent: _Handle | None, rt: Runtime | None = None) -> None:
         self.event = event
         self.parent = parent
-        self._rt = rt or (parent._rt if parent is not None else get_runtime())
+        self._rt: Runtime = rt or (parent._rt if parent is not None else get_runtime())
         self._seq = itertools.count(1)  # numbers this handle's children
         self._state = 0  # 0 new, 1 started, 2 ended
         self._ctx_token: Any = None
@@ -174,7 +175,7 @@ class _Handle:
         return f"{self.event.key}/{kind}:{name}#{next(self._seq)}"
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> Any:
+    def start(self: _H) -> _H:
         """Fire the start hook (once). Returns ``self``."""
         if self._state:
             return self
@@ -424,7 +425,7 @@ class ModelCall:
             return
         outcome = outcome_of(exc)
         if outcome is Outcome.FAILURE:
-            self.fail(exc)  # type: ignore[arg-type]
+            self.fail(exc)
         else:
             self.stop(outcome)
 
@@ -504,7 +505,7 @@ class _StepParent(_Handle):
         """A step inside this phase (or directly inside the workflow)."""
         ev = self.event
         if isinstance(ev, PhaseEvent):
-            phase_name, wf_name = ev.name, ev.workflow_name  # type: ignore[attr-defined]
+            phase_name, wf_name = ev.name, ev.workflow_name
         else:
             phase_name, wf_name = None, getattr(ev, "name", None)
         if key is None:
@@ -538,7 +539,7 @@ class Workflow(_StepParent):
     _end_hook = "workflow_end"
     __slots__ = ()
 
-    def start(self) -> Any:
+    def start(self: _H) -> _H:
         """Fire the start hook (once). Returns ``self``. The first workflow of a process
         waits (at most 2 s) for the price data loading since set-up, before its span
         starts: no span runs beside the load (see ``otel_agents.pricing``)."""
