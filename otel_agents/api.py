@@ -27,7 +27,7 @@ import itertools
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry import context as otel_context, trace
 
@@ -665,6 +665,12 @@ class activate:
             self._token = None
 
 
+@overload
+def _find_parent(max_level: Literal[0]) -> Workflow | None: ...
+@overload
+def _find_parent(max_level: Literal[1]) -> _StepParent | None: ...
+@overload
+def _find_parent(max_level: int) -> _Handle | None: ...
 def _find_parent(max_level: int) -> _Handle | None:
     """Nearest handle with level <= ``max_level``: this context first, then the process.
 
@@ -786,7 +792,7 @@ def phase(name: str, **kwargs: Any) -> _Spec:
         if parent is None:
             wf = _orphan("phase").start()
             return _implicit_child(wf.phase(name, **kwargs), wf)
-        return parent.phase(name, **kwargs)  # type: ignore[attr-defined]
+        return parent.phase(name, **kwargs)
 
     return _Spec(make)
 
@@ -799,7 +805,7 @@ def step(name: str, **kwargs: Any) -> _Spec:
         if parent is None:
             wf = _orphan("step").start()
             return _implicit_child(wf.step(name, **kwargs), wf)
-        return parent.step(name, **kwargs)  # type: ignore[attr-defined]
+        return parent.step(name, **kwargs)
 
     return _Spec(make)
 
