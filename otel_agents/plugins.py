@@ -28,7 +28,7 @@ DEFAULT_PLUGINS: tuple[tuple[str, str], ...] = (
 )
 
 _lock = threading.Lock()
-_pm: pluggy.PluginManager | None = None
+_pm: PluginManager | None = None
 
 
 def _names(var: str) -> set[str] | None:
@@ -62,7 +62,7 @@ def _lean_multicall(hook_name: str, impls: Any, kwargs: Any, firstresult: bool) 
     """
     for impl in impls:
         if impl.hookwrapper or impl.wrapper:
-            return pluggy._callers._multicall(hook_name, impls, kwargs, firstresult)  # type: ignore[attr-defined]
+            return pluggy._callers._multicall(hook_name, impls, kwargs, firstresult)
     results: list[Any] = []
     for impl in reversed(impls):
         res = impl.function(*[kwargs[name] for name in impl.argnames])
@@ -85,7 +85,7 @@ def _plan(caller: Any) -> tuple[Any, int, tuple[tuple[Any, str | None], ...] | N
     if any(impl.hookwrapper or impl.wrapper or len(impl.argnames) != 1 for impl in impls):
         fns = None
     else:
-        steps = []
+        steps: list[tuple[Any, str | None]] = []
         for impl in reversed(impls):
             fn = impl.function
             if fn.__class__ is _Isolated:
@@ -126,8 +126,8 @@ class PluginManager(pluggy.PluginManager):
 
     def __init__(self, project_name: str) -> None:
         super().__init__(project_name)
-        if getattr(self, "_inner_hookexec", None) is pluggy._callers._multicall:  # type: ignore[attr-defined]
-            self._inner_hookexec = _lean_multicall
+        if getattr(self, "_inner_hookexec", None) is pluggy._callers._multicall:
+            self._inner_hookexec = _lean_multicall  # type: ignore[assignment]
 
     def register(self, plugin: Any, name: str | None = None) -> str | None:
         plugin_name = super().register(plugin, name)
@@ -137,7 +137,7 @@ class PluginManager(pluggy.PluginManager):
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and not (impl.hookwrapper or impl.wrapper):
                     if impl.function.__class__ is not _Isolated:
-                        impl.function = _Isolated(f"plugin {plugin_name}: {caller.name}", impl.function)
+                        impl.function = _Isolated(f"plugin {plugin_name}: {caller.name}", impl.function)  # type: ignore[misc]
         _plans.clear()
         return plugin_name
 

@@ -516,6 +516,8 @@ class SinkProcessor:
         self._pend_spans(lane, spans, at_exit=False)
 
     def _pend_spans(self, lane: _Lane, spans: Sequence[Any], *, at_exit: bool) -> None:
+        if self.home is None:  # only sinks with a home pend (can_pend)
+            return
         try:
             from otel_agents.sinks.pending import write_pending_spans
 

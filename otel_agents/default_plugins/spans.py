@@ -395,8 +395,8 @@ class SpansPlugin:
             _failure(span, ev, end_attrs)
         if ev.attributes:
             end_attrs.update(ev.attributes)
-        if totals is None and ev.result is not None:
-            self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
+        if totals is None and ev.result is not None:  # type: ignore[attr-defined]  # only a ToolCallEvent has one
+            self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)  # type: ignore[attr-defined]
         if ev.attributes or totals is None or outcome is Outcome.FAILURE:
             _valid_attrs(end_attrs)  # otherwise: constants and numbers only
         span.set_attributes(end_attrs)
