@@ -47,11 +47,12 @@ demo: install
 example: install
 	cd examples/sdlc_executor && $(abspath $(VENV))/bin/otel-agents run --summary -- $(abspath $(PY)) -m sdlc_executor --pace 0
 
-# The code guards: lint, formatting and strict typing of otel_agents/ (settings in pyproject.toml).
+# The code guards: lint, strict typing of otel_agents/, formatting (settings in pyproject.toml).
+# `ruff check --fix .` and `ruff format .` fix most findings; `ruff format --diff .` shows the rest.
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff format --check --output-format concise .
 
 test: install phoenix chromium check
 	$(PY) -m pytest -q
