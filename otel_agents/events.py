@@ -266,9 +266,8 @@ class ModelUsage:
     error: BaseException | str | None = None
     error_type: str | None = None
 
-    # the same property objects (mypy types a property read from the class as its getter)
-    error_message: property = LifecycleEvent.error_message  # type: ignore[assignment]
-    resolved_error_type: property = LifecycleEvent.resolved_error_type  # type: ignore[assignment]
+    error_message = LifecycleEvent.error_message
+    resolved_error_type = LifecycleEvent.resolved_error_type
 
     @staticmethod
     def anthropic_tokens(usage: Any) -> dict[str, int]:

@@ -201,9 +201,10 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
 def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) -> None:
     """A failed span: ``error.type`` and the message into ``attrs``, an ``exception`` event
     and status ERROR on ``span``."""
-    etype = ev.resolved_error_type or "_OTHER"
+    # ModelUsage reuses LifecycleEvent's properties, which mypy reads as LifecycleEvent-only
+    etype = ev.resolved_error_type or "_OTHER"  # type: ignore[misc]
     attrs[A.ERROR_TYPE] = etype
-    msg = ev.error_message
+    msg = ev.error_message  # type: ignore[misc]
     if msg:
         msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
         attrs[A.ERROR_MESSAGE] = msg[:1000]
