@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 
-.PHONY: install phoenix chromium demo example test bench reliability clean
+.PHONY: install phoenix chromium demo example check test bench reliability clean
 
 # Arize Phoenix (the end-to-end OTLP backend, ~850 MB) and rotel (a collector binary from a
 # wheel) live in their own venv, never in ours. rotel is optional: where no wheel installs,
@@ -47,7 +47,14 @@ demo: install
 example: install
 	cd examples/sdlc_executor && $(abspath $(VENV))/bin/otel-agents run --summary -- $(abspath $(PY)) -m sdlc_executor --pace 0
 
-test: install phoenix chromium
+# The code guards: lint, strict typing of otel_agents/, formatting (settings in pyproject.toml).
+# `ruff check --fix .` and `ruff format .` fix most findings; `ruff format --diff .` shows the rest.
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff format --check --output-format concise .
+
+test: install phoenix chromium check
 	$(PY) -m pytest -q
 
 # The fault-injection suite at soak sizes (a 30 s database lock, 50,000 fuzzed hook payloads,

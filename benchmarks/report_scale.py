@@ -254,7 +254,7 @@ class _Gen:
 
 
 def _insert(conn: sqlite3.Connection, table: str, cols: tuple[str, ...], rows: list[tuple]) -> None:
-    conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)  # noqa: S608
+    conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
 
 
 TABLES = (("workflow_history", _Gen.WF_COLS), ("phase_logs", _Gen.PHASE_COLS), ("step_executions", _Gen.STEP_COLS),
@@ -281,7 +281,7 @@ def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress:
             buf[4].extend(r for r in rows[4] if r[3] in step_ids)
             n_steps += min(cut, len(rows[2]))
         conn.execute("BEGIN")
-        for (table, cols), rows_ in zip(TABLES, buf):
+        for (table, cols), rows_ in zip(TABLES, buf, strict=True):
             _insert(conn, table, cols, rows_)
             counts[table] += len(rows_)
         conn.execute("COMMIT")
@@ -332,7 +332,7 @@ def append(path: Path, steps: int, *, seed: int = 11) -> dict[str, int]:
 def _counts(db: Path) -> dict[str, int]:
     conn = sqlite3.connect(db)
     try:
-        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t, _c in TABLES}  # noqa: S608
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t, _c in TABLES}
     finally:
         conn.close()
 

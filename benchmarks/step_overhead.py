@@ -33,7 +33,7 @@ MODEL = "claude-sonnet-4-5"
 
 
 class NullExporter(SpanExporter):
-    def export(self, spans):  # noqa: D401
+    def export(self, spans):
         return SpanExportResult.SUCCESS
 
     def shutdown(self):

@@ -58,36 +58,36 @@ if TYPE_CHECKING:
     from typing import Any
 
     from otel_agents.api import (
-        ModelCall,
-        Phase,
-        Step,
-        ToolCall,
-        Workflow,
-        activate,
-        current,
-        current_model_call,
-        model_call,
-        new_workflow,
-        phase,
-        record_usage,
-        step,
-        tool_call,
-        workflow,
+        ModelCall as ModelCall,
+        Phase as Phase,
+        Step as Step,
+        ToolCall as ToolCall,
+        Workflow as Workflow,
+        activate as activate,
+        current as current,
+        current_model_call as current_model_call,
+        model_call as model_call,
+        new_workflow as new_workflow,
+        phase as phase,
+        record_usage as record_usage,
+        step as step,
+        tool_call as tool_call,
+        workflow as workflow,
     )
-    from otel_agents.config import load_config
-    from otel_agents.context import ContextExecutor, bind
+    from otel_agents.config import load_config as load_config
+    from otel_agents.context import ContextExecutor as ContextExecutor, bind as bind
     from otel_agents.events import (
-        ModelUsage,
-        Outcome,
-        PhaseEvent,
-        SpanParent,
-        StepEvent,
-        ToolCallEvent,
-        WorkflowEvent,
+        ModelUsage as ModelUsage,
+        Outcome as Outcome,
+        PhaseEvent as PhaseEvent,
+        SpanParent as SpanParent,
+        StepEvent as StepEvent,
+        ToolCallEvent as ToolCallEvent,
+        WorkflowEvent as WorkflowEvent,
     )
-    from otel_agents.hookspecs import hookimpl
-    from otel_agents.rollup import SpanView, UsageTotals
-    from otel_agents.telemetry import setup, shutdown
+    from otel_agents.hookspecs import hookimpl as hookimpl
+    from otel_agents.rollup import SpanView as SpanView, UsageTotals as UsageTotals
+    from otel_agents.telemetry import setup as setup, shutdown as shutdown
 
 
 def __getattr__(name: str) -> Any:

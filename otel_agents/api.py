@@ -26,10 +26,10 @@ import inspect
 import itertools
 import time
 import uuid
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, overload
 
-from opentelemetry import context as otel_context
-from opentelemetry import trace
+from opentelemetry import context as otel_context, trace
 
 from otel_agents.events import (
     LifecycleEvent,
@@ -42,12 +42,12 @@ from otel_agents.events import (
     outcome_of,
 )
 from otel_agents.plugins import call_hook
-from otel_agents.pricing import loaded as _prices_loaded
-from otel_agents.pricing import ready as _prices_ready
+from otel_agents.pricing import loaded as _prices_loaded, ready as _prices_ready
 from otel_agents.safety import report
 from otel_agents.telemetry import Runtime, get_runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
+_H = TypeVar("_H", bound="_Handle")
 
 _current: contextvars.ContextVar[_Handle | None] = contextvars.ContextVar("otel_agents_current", default=None)
 _open_handles: dict[int, _Handle] = {}  # process-wide, in start order, for threads that lost the context
@@ -67,7 +67,7 @@ def _lifecycle_event(
     attributes: dict[str, Any],
 ) -> Any:
     """A ``cls`` with the fields every ``LifecycleEvent`` has set; the caller sets its own."""
-    ev = _new(cls)
+    ev: Any = _new(cls)
     ev.workflow_id = workflow_id
     ev.key = key
     ev.parent_key = parent_key
@@ -155,7 +155,7 @@ class _Handle:
     def __init__(self, event: LifecycleEvent, parent: _Handle | None, rt: Runtime | None = None) -> None:
         self.event = event
         self.parent = parent
-        self._rt = rt or (parent._rt if parent is not None else get_runtime())
+        self._rt: Runtime = rt or (parent._rt if parent is not None else get_runtime())
         self._seq = itertools.count(1)  # numbers this handle's children
         self._state = 0  # 0 new, 1 started, 2 ended
         self._ctx_token: Any = None
@@ -175,7 +175,7 @@ class _Handle:
         return f"{self.event.key}/{kind}:{name}#{next(self._seq)}"
 
     # --- lifecycle -----------------------------------------------------------------------
-    def start(self) -> Any:
+    def start(self: _H) -> _H:
         """Fire the start hook (once). Returns ``self``."""
         if self._state:
             return self
@@ -425,7 +425,7 @@ class ModelCall:
             return
         outcome = outcome_of(exc)
         if outcome is Outcome.FAILURE:
-            self.fail(exc)  # type: ignore[arg-type]
+            self.fail(exc)
         else:
             self.stop(outcome)
 
@@ -505,7 +505,7 @@ class _StepParent(_Handle):
         """A step inside this phase (or directly inside the workflow)."""
         ev = self.event
         if isinstance(ev, PhaseEvent):
-            phase_name, wf_name = ev.name, ev.workflow_name  # type: ignore[attr-defined]
+            phase_name, wf_name = ev.name, ev.workflow_name
         else:
             phase_name, wf_name = None, getattr(ev, "name", None)
         if key is None:
@@ -539,7 +539,7 @@ class Workflow(_StepParent):
     _end_hook = "workflow_end"
     __slots__ = ()
 
-    def start(self) -> Any:
+    def start(self: _H) -> _H:
         """Fire the start hook (once). Returns ``self``. The first workflow of a process
         waits (at most 2 s) for the price data loading since set-up, before its span
         starts: no span runs beside the load (see ``otel_agents.pricing``)."""
@@ -626,7 +626,7 @@ def current() -> _Handle | None:
     return _current.get()
 
 
-class activate:  # noqa: N801 - used like a function: ``with activate(handle):``
+class activate:
     """Make a started handle current (and its span the current span) for a block, without ending it.
 
     For code that suspends and resumes while a handle stays open (a generator traced across
@@ -665,6 +665,12 @@ class activate:  # noqa: N801 - used like a function: ``with activate(handle):``
             self._token = None
 
 
+@overload
+def _find_parent(max_level: Literal[0]) -> Workflow | None: ...
+@overload
+def _find_parent(max_level: Literal[1]) -> _StepParent | None: ...
+@overload
+def _find_parent(max_level: int) -> _Handle | None: ...
 def _find_parent(max_level: int) -> _Handle | None:
     """Nearest handle with level <= ``max_level``: this context first, then the process.
 
@@ -786,7 +792,7 @@ def phase(name: str, **kwargs: Any) -> _Spec:
         if parent is None:
             wf = _orphan("phase").start()
             return _implicit_child(wf.phase(name, **kwargs), wf)
-        return parent.phase(name, **kwargs)  # type: ignore[attr-defined]
+        return parent.phase(name, **kwargs)
 
     return _Spec(make)
 
@@ -799,7 +805,7 @@ def step(name: str, **kwargs: Any) -> _Spec:
         if parent is None:
             wf = _orphan("step").start()
             return _implicit_child(wf.step(name, **kwargs), wf)
-        return parent.step(name, **kwargs)  # type: ignore[attr-defined]
+        return parent.step(name, **kwargs)
 
     return _Spec(make)
 

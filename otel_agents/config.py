@@ -16,9 +16,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import unquote
 
 from otel_agents import configfile
@@ -232,7 +233,7 @@ class Config:
 PLUGIN_SECTIONS = {"plugins", "instrument", "tool"}
 
 
-def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> Config:
+def load_config(home: str | os.PathLike[str] | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
     """Read defaults, then the home's ``config.toml``, then the environment."""
     env = os.environ if environ is None else environ
     home_path = Path(home) if home is not None else resolve_home()
@@ -264,7 +265,7 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: dict[str
     for s in SETTINGS:
         for var in s.env:
             if var in env and not (s.type is bool and not env[var].strip()):  # empty: unset, as flag()
-                value: Any = env[var]
+                value = env[var]
                 try:
                     cfg.values[s.name] = _coerce(s, value, var)
                     cfg.sources[s.name] = var

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import contextvars
 import functools
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

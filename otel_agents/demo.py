@@ -96,7 +96,8 @@ def run_demo(*, workflow_id: str | None = None, issue_id: str = "42", pace: floa
                         st.fail(DemoTimeout(spec["fail_first"]))
                     else:
                         st.stop()
-        return wf.workflow_id
+        started: str = wf.workflow_id
+        return started
 
 
 def span_tree(spans: list[Any]) -> str:

@@ -286,7 +286,8 @@ class ModelUsage:
     def from_anthropic(cls, usage: Any, **kwargs: Any) -> ModelUsage:
         """A ``ModelUsage`` from an Anthropic ``usage`` (see ``anthropic_tokens``) and the
         other fields (``workflow_id``, ``model``, ...) as keyword arguments."""
-        return cls(**cls.anthropic_tokens(usage), **kwargs)
+        tokens: dict[str, Any] = cls.anthropic_tokens(usage)
+        return cls(**tokens, **kwargs)
 
 
 #: Every span-shaped event type, by lifecycle kind.

@@ -28,7 +28,7 @@ import weakref
 from typing import Any, Protocol
 
 from otel_agents import forksafe, threads
-from otel_agents.flags import parse_bool
+from otel_agents.flags import flag
 
 
 class Participant(Protocol):
@@ -51,8 +51,7 @@ _fork_hooks = False
 def _env_flag(name: str, default: bool) -> bool:
     """An on/off environment variable, read with the one truth table (``otel_agents.flags``);
     unset, empty or anything else: ``default``."""
-    value = os.environ.get(name, "")
-    return parse_bool(value, default) if value.strip() else default
+    return flag(name, default)
 
 
 def track(proc: Participant) -> None:

@@ -151,7 +151,7 @@ def _call_wrapped(steps: tuple[_Step, ...], arg: Any, firstresult: bool) -> Any:
                     teardowns.append((gen, where, kind))
             except Exception as exc:  # noqa: BLE001 - isolation is the point
                 report(where, exc)
-    except BaseException as exc:  # strict mode, or KeyboardInterrupt: the wrappers see it
+    except BaseException as exc:  # noqa: BLE001 - strict mode, or KeyboardInterrupt: the wrappers see it
         exception = exc
     result: Any = (results[0] if results else None) if firstresult else results
     for gen, where, kind in reversed(teardowns):

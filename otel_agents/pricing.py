@@ -56,7 +56,7 @@ class Cost(NamedTuple):
 
 _SCALE_EXP = 12  # prices are held as integers in units of 1e-12 USD per million tokens
 _SCALE = 10**_SCALE_EXP
-_DIVISOR = _SCALE * 1_000_000  # int / int true division is correctly rounded: exact to the float
+_DIVISOR: int = _SCALE * 1_000_000  # int / int true division is correctly rounded: exact to the float
 
 
 #: A model's prices by total-input region: ((start, prices), ...), highest start first, the
@@ -120,7 +120,7 @@ def _regions(prices: dict[str, Any]) -> _Regions:
 
 def _tiered(price: int | _IntTiers, total_input: int) -> int:
     if price.__class__ is int:
-        return price  # type: ignore[return-value]
+        return price
     for start, tier_price in price.tiers:  # type: ignore[union-attr]
         if total_input > start:
             return tier_price
@@ -151,8 +151,8 @@ def _lookup(model: str, provider: str | None) -> _Entry:
     entry = _cache.get(key)
     _calls += 1
     if entry.__class__ is _Entry:
-        if _calls & 4095 or time.monotonic() - entry.loaded_at < _REFRESH_S:  # type: ignore[union-attr]
-            return entry  # type: ignore[return-value]
+        if _calls & 4095 or time.monotonic() - entry.loaded_at < _REFRESH_S:
+            return entry
     elif entry is not None:
         raise entry  # type: ignore[misc]
     now = time.monotonic()
@@ -233,7 +233,7 @@ def cost_usd(
 
 def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int, cw1h: int) -> tuple[int, int, int]:
     """(total, input, output) in units of 1e-12 USD per million tokens, exact integers."""
-    for start, vals in regions:
+    for start, vals in regions:  # noqa: B007  the region found is used after the loop
         if start is None or i > start:
             break
     read_p, write_p, input_p, output_p, request_p, write_1h_p = vals

@@ -9,8 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from otel_agents.text import clean_text as valid_text
-from otel_agents.text import fingerprint, to_text
+from otel_agents.text import clean_text as valid_text, fingerprint, to_text
 
 __all__ = ["REDACTED", "fingerprint", "redact", "to_text", "valid_text"]
 

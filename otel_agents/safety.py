@@ -12,7 +12,8 @@ import functools
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from otel_agents import forksafe
 from otel_agents.config import sdk_disabled

@@ -28,7 +28,8 @@ import logging
 import threading
 import time
 from collections import deque
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from otel_agents import lifecycle, threads
 from otel_agents.foundation.state import SinkStats, persist

@@ -28,6 +28,38 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from otel_agents import attributes as A
+from otel_agents.attributes import (
+    ATTEMPT,
+    GEN_AI_AGENT_NAME,
+    GEN_AI_OPERATION_NAME,
+    GEN_AI_PROVIDER_NAME,
+    GEN_AI_REQUEST_MODEL,
+    GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    GEN_AI_USAGE_INPUT_TOKENS,
+    GEN_AI_USAGE_OUTPUT_TOKENS,
+    GEN_AI_WORKFLOW_NAME,
+    KIND,
+    KIND_MODEL_CALL,
+    KIND_STEP,
+    KIND_TOOL_CALL,
+    KIND_WORKFLOW,
+    OP_CHAT,
+    OP_INVOKE_AGENT,
+    OUTCOME,
+    PHASE_NAME,
+    ROLLUP_CACHE_READ_INPUT_TOKENS,
+    ROLLUP_CACHE_WRITE_INPUT_TOKENS,
+    ROLLUP_COST_AMOUNT,
+    ROLLUP_COST_CURRENCY,
+    ROLLUP_INPUT_TOKENS,
+    ROLLUP_MODEL_CALLS,
+    ROLLUP_OUTPUT_TOKENS,
+    ROLLUP_REASONING_OUTPUT_TOKENS,
+    ROLLUP_UNPRICED_MODEL_CALLS,
+    STEP_NAME,
+    WORKFLOW_ID,
+)
 from otel_agents.events import (
     LifecycleEvent,
     ModelUsage,
@@ -39,10 +71,9 @@ from otel_agents.events import (
     exception_type,
 )
 from otel_agents.hookspecs import hookimpl
-from otel_agents.plugins import call_hook, has_impls
 from otel_agents.ids import span_id_for, trace_id_for
-from otel_agents.pricing import UnknownModel, cost_usd, warn_invalid_usage
-from otel_agents.pricing import loaded as _prices_loaded
+from otel_agents.plugins import call_hook, has_impls
+from otel_agents.pricing import UnknownModel, cost_usd, loaded as _prices_loaded, warn_invalid_usage
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
 from otel_agents.rollup import SpanView, UsageTotals
 
@@ -56,38 +87,6 @@ _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _FAILURE = Outcome.FAILURE
 _totals_lock = threading.Lock()
 _exit_wait_registered = False
-
-# Hot-path aliases of attribute names (module globals are faster to read than ``A.X``).
-_KIND = A.KIND
-_WORKFLOW_ID = A.WORKFLOW_ID
-_OUTCOME = A.OUTCOME
-_KIND_WORKFLOW = A.KIND_WORKFLOW
-_KIND_STEP = A.KIND_STEP
-_KIND_TOOL_CALL = A.KIND_TOOL_CALL
-_KIND_MODEL_CALL = A.KIND_MODEL_CALL
-_R_INPUT = A.ROLLUP_INPUT_TOKENS
-_R_OUTPUT = A.ROLLUP_OUTPUT_TOKENS
-_R_CACHE_READ = A.ROLLUP_CACHE_READ_INPUT_TOKENS
-_R_CACHE_WRITE = A.ROLLUP_CACHE_WRITE_INPUT_TOKENS
-_R_REASONING = A.ROLLUP_REASONING_OUTPUT_TOKENS
-_R_COST = A.ROLLUP_COST_AMOUNT
-_R_CURRENCY = A.ROLLUP_COST_CURRENCY
-_R_CALLS = A.ROLLUP_MODEL_CALLS
-_R_UNPRICED = A.ROLLUP_UNPRICED_MODEL_CALLS
-_STEP_NAME = A.STEP_NAME
-_ATTEMPT = A.ATTEMPT
-_OPERATION = A.GEN_AI_OPERATION_NAME
-_OP_INVOKE_AGENT = A.OP_INVOKE_AGENT
-_OP_CHAT = A.OP_CHAT
-_AGENT_NAME = A.GEN_AI_AGENT_NAME
-_PHASE_NAME = A.PHASE_NAME
-_WORKFLOW_NAME = A.GEN_AI_WORKFLOW_NAME
-_REQUEST_MODEL = A.GEN_AI_REQUEST_MODEL
-_PROVIDER = A.GEN_AI_PROVIDER_NAME
-_U_INPUT = A.GEN_AI_USAGE_INPUT_TOKENS
-_U_OUTPUT = A.GEN_AI_USAGE_OUTPUT_TOKENS
-_U_CACHE_READ = A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
-_U_CACHE_WRITE = A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS
 
 
 class Host(Protocol):
@@ -139,7 +138,7 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     elif not (usage.input_tokens or usage.output_tokens):
         # no usage reported (a timed call that never got one): the tokens and the cost are
         # unknown, not 0
-        for key in (_U_INPUT, _U_OUTPUT, _U_CACHE_READ, _U_CACHE_WRITE):
+        for key in (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS):
             attrs.pop(key, None)
         attrs[A.COST_UNAVAILABLE_REASON] = "no_usage"
         return None, "no_usage"
@@ -174,9 +173,10 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
 def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) -> None:
     """A failed span: ``error.type`` and the message into ``attrs``, an ``exception`` event
     and status ERROR on ``span``."""
-    etype = ev.resolved_error_type or "_OTHER"
+    # ModelUsage reuses LifecycleEvent's properties, which mypy reads as LifecycleEvent-only
+    etype = ev.resolved_error_type or "_OTHER"  # type: ignore[misc]
     attrs[A.ERROR_TYPE] = etype
-    msg = ev.error_message
+    msg = ev.error_message  # type: ignore[misc]
     if msg:
         msg = valid_text(redact(msg))  # error text can quote commands, URLs and keys
         attrs[A.ERROR_MESSAGE] = msg[:1000]
@@ -195,23 +195,23 @@ def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) 
 def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
     """The outcome and the roll-up: what every workflow, phase and step span gets at its end.
 
-    The cost is the sum over the priced calls beneath (``_R_UNPRICED`` says how many were
+    The cost is the sum over the priced calls beneath (``ROLLUP_UNPRICED_MODEL_CALLS`` says how many were
     not); when no call beneath has a price, there is no cost at all, never 0."""
     attrs = {
-        _OUTCOME: outcome,
-        _R_INPUT: t.input_tokens,
-        _R_OUTPUT: t.output_tokens,
-        _R_CACHE_READ: t.cache_read_tokens,
-        _R_CACHE_WRITE: t.cache_write_tokens,
-        _R_REASONING: t.reasoning_tokens,
-        _R_COST: round(t.cost, 12),
-        _R_CURRENCY: "USD",
-        _R_CALLS: t.model_calls,
-        _R_UNPRICED: t.unpriced_model_calls,
+        OUTCOME: outcome,
+        ROLLUP_INPUT_TOKENS: t.input_tokens,
+        ROLLUP_OUTPUT_TOKENS: t.output_tokens,
+        ROLLUP_CACHE_READ_INPUT_TOKENS: t.cache_read_tokens,
+        ROLLUP_CACHE_WRITE_INPUT_TOKENS: t.cache_write_tokens,
+        ROLLUP_REASONING_OUTPUT_TOKENS: t.reasoning_tokens,
+        ROLLUP_COST_AMOUNT: round(t.cost, 12),
+        ROLLUP_COST_CURRENCY: "USD",
+        ROLLUP_MODEL_CALLS: t.model_calls,
+        ROLLUP_UNPRICED_MODEL_CALLS: t.unpriced_model_calls,
     }
     unpriced = t.unpriced_model_calls
     if unpriced and unpriced == t.model_calls:
-        del attrs[_R_COST], attrs[_R_CURRENCY]
+        del attrs[ROLLUP_COST_AMOUNT], attrs[ROLLUP_COST_CURRENCY]
     return attrs
 
 
@@ -351,20 +351,20 @@ class SpanEngine:
                 return
         span = state.span
         outcome = ev.outcome or (Outcome.FAILURE if ev.error is not None else Outcome.SUCCESS)
-        if kind == _KIND_TOOL_CALL:
+        if kind == KIND_TOOL_CALL:
             totals = None
-            end_attrs: dict[str, Any] = {_OUTCOME: outcome._value_}
+            end_attrs: dict[str, Any] = {OUTCOME: outcome._value_}
         else:
             totals = state
             end_attrs = _end_attrs(outcome._value_, state)
-            if kind == _KIND_WORKFLOW:
+            if kind == KIND_WORKFLOW:
                 end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
         if outcome is Outcome.FAILURE:
             _failure(span, ev, end_attrs)
         if ev.attributes:
             end_attrs.update(ev.attributes)
-        if totals is None and ev.result is not None:
-            self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
+        if totals is None and ev.result is not None:  # type: ignore[attr-defined]  # only a ToolCallEvent has one
+            self._content(end_attrs, ev.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)  # type: ignore[attr-defined]
         if ev.attributes or totals is None or outcome is Outcome.FAILURE:
             _valid_attrs(end_attrs)  # otherwise: constants and numbers only
         span.set_attributes(end_attrs)
@@ -408,16 +408,16 @@ class SpanEngine:
     @staticmethod
     def _step(ev: StepEvent) -> tuple[str, dict[str, Any]]:
         attrs: dict[str, Any] = {
-            _KIND: _KIND_STEP,
-            _WORKFLOW_ID: ev.workflow_id,
-            _STEP_NAME: ev.name,
-            _ATTEMPT: ev.attempt,
+            KIND: KIND_STEP,
+            WORKFLOW_ID: ev.workflow_id,
+            STEP_NAME: ev.name,
+            ATTEMPT: ev.attempt,
         }
         agent = ev.agent
         if agent:
-            attrs[_OPERATION] = _OP_INVOKE_AGENT
-            attrs[_AGENT_NAME] = agent
-            name = f"{_OP_INVOKE_AGENT} {agent}"
+            attrs[GEN_AI_OPERATION_NAME] = OP_INVOKE_AGENT
+            attrs[GEN_AI_AGENT_NAME] = agent
+            name = f"{OP_INVOKE_AGENT} {agent}"
         else:
             name = f"step {ev.name}"
         if ev.skill is not None:
@@ -429,9 +429,9 @@ class SpanEngine:
         if ev.task_id is not None:
             attrs[A.TASK_ID] = ev.task_id
         if ev.phase_name is not None:
-            attrs[_PHASE_NAME] = ev.phase_name
+            attrs[PHASE_NAME] = ev.phase_name
         if ev.workflow_name is not None:
-            attrs[_WORKFLOW_NAME] = ev.workflow_name
+            attrs[GEN_AI_WORKFLOW_NAME] = ev.workflow_name
         return name, attrs
 
     def _tool(self, ev: ToolCallEvent) -> tuple[str, dict[str, Any]]:
@@ -472,17 +472,17 @@ class SpanEngine:
     @hookimpl
     def step_start(self, event: StepEvent) -> None:
         name, attrs = self._step(event)
-        state: _State | None = self._begin(_KIND_STEP, event, name, attrs)
+        state: _State | None = self._begin(KIND_STEP, event, name, attrs)
         if event.attempt > 1:
             # A retry: count it on the enclosing workflow.
-            while state is not None and state.kind != _KIND_WORKFLOW:
+            while state is not None and state.kind != KIND_WORKFLOW:
                 state = state.parent
             if state is not None:
                 state.retries += 1
 
     @hookimpl
     def step_end(self, event: StepEvent) -> None:
-        self._finish(_KIND_STEP, event, self._step)
+        self._finish(KIND_STEP, event, self._step)
 
     @hookimpl
     def tool_call_start(self, event: ToolCallEvent) -> None:
@@ -496,17 +496,17 @@ class SpanEngine:
     @hookimpl
     def model_usage(self, usage: ModelUsage) -> None:
         attrs: dict[str, Any] = {
-            _OPERATION: _OP_CHAT,
-            _REQUEST_MODEL: usage.model,
-            _KIND: _KIND_MODEL_CALL,
-            _WORKFLOW_ID: usage.workflow_id,
-            _U_INPUT: usage.input_tokens,
-            _U_OUTPUT: usage.output_tokens,
-            _U_CACHE_READ: usage.cache_read_tokens,
-            _U_CACHE_WRITE: usage.cache_write_tokens,
+            GEN_AI_OPERATION_NAME: OP_CHAT,
+            GEN_AI_REQUEST_MODEL: usage.model,
+            KIND: KIND_MODEL_CALL,
+            WORKFLOW_ID: usage.workflow_id,
+            GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+            GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+            GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
+            GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
         }
         if usage.provider is not None:
-            attrs[_PROVIDER] = usage.provider
+            attrs[GEN_AI_PROVIDER_NAME] = usage.provider
         if usage.response_model is not None:
             attrs[A.GEN_AI_RESPONSE_MODEL] = usage.response_model
         if usage.response_id is not None:
@@ -521,12 +521,12 @@ class SpanEngine:
             cost, _reason = _cost_attrs(usage, attrs)
         outcome = usage.outcome
         if outcome is not None:  # a timed call (model_call)
-            attrs[_OUTCOME] = outcome._value_
+            attrs[OUTCOME] = outcome._value_
         if usage.attributes:
             attrs.update(usage.attributes)
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
-        span, node = self._open_span(usage, f"{_OP_CHAT} {usage.model}", attrs, _CLIENT)
+        span, node = self._open_span(usage, f"{OP_CHAT} {usage.model}", attrs, _CLIENT)
         if outcome is _FAILURE:
             failed: dict[str, Any] = {}
             _failure(span, usage, failed)
@@ -543,7 +543,7 @@ class SpanEngine:
                     node = node.parent
         hook = self._span_ending or self.rt.pm.hook.span_ending
         if has_impls(hook):
-            _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
+            _ending(hook, SpanView(KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
 
 
@@ -605,7 +605,7 @@ class SpanEngine:
                         node.add_cost(cost)
                         node = node.parent
                 if has_impls(hook):
-                    _ending(hook, SpanView(_KIND_MODEL_CALL, usage, span, None))
+                    _ending(hook, SpanView(KIND_MODEL_CALL, usage, span, None))
                 span.end(usage.end_time)
             deferred, self._deferred = self._deferred, []
             for kind, ev, state in deferred:
@@ -669,7 +669,7 @@ def _valid_attrs(attrs: dict[str, Any]) -> None:
                     attrs[key] = good  # same key: no resize while iterating
         elif value.__class__ is tuple and value and value[0].__class__ is str:
             good_t = tuple(valid_text(v) for v in value)
-            if any(a is not b for a, b in zip(good_t, value)):
+            if any(a is not b for a, b in zip(good_t, value, strict=True)):
                 attrs[key] = good_t
 
 
@@ -689,7 +689,7 @@ def _valid_strings(span: Any) -> None:
                     fixed[key] = good
         elif value.__class__ is tuple and value and value[0].__class__ is str:
             good_t = tuple(valid_text(v) for v in value)
-            if any(a is not b for a, b in zip(good_t, value)):
+            if any(a is not b for a, b in zip(good_t, value, strict=True)):
                 fixed[key] = good_t
     if fixed:
         span.set_attributes(fixed)

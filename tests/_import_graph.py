@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,7 @@ def _reexports(mod: str, tree: ast.Module, g: Graph) -> tuple[dict[str, tuple[st
             if name == "__all__" and isinstance(node.value, (ast.List, ast.Tuple)):
                 public |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
             if name == "_EXPORTS" and isinstance(node.value, ast.Dict):
-                lazy = {k.value: v.value for k, v in zip(node.value.keys, node.value.values)
+                lazy = {k.value: v.value for k, v in zip(node.value.keys, node.value.values, strict=True)
                         if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
     public |= set(lazy)
     out: dict[str, tuple[str, str | None]] = {name: (m, None) for name, m in lazy.items()}

@@ -87,7 +87,7 @@ def _handler(rec: _Recorder) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             rec._enter()
             try:
                 self._post()

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from helpers_sinks import (
-    export_once,
     DEMO_CACHE_READ,
     DEMO_CACHE_WRITE,
     DEMO_COST,
@@ -20,6 +19,7 @@ from helpers_sinks import (
     DEMO_INPUT,
     DEMO_OUTPUT,
     demo_spans,
+    export_once,
     hook_span,
     seed_002_workflow,
 )
@@ -316,9 +316,9 @@ def test_hook_events_rows_keyed_by_event_id(tmp_path):
 def test_session_with_turns_and_hook_events(make_runtime, exporter, tmp_path):
     """A Claude-Code-shaped run: the session is the workflow, each turn a phase named "turn";
     hook events on the tool spans. Rows without a session inherit the session's."""
-    import otel_agents as oa
     from helpers_sinks import ns
 
+    import otel_agents as oa
     from otel_agents import attributes as A
 
     rt = make_runtime()

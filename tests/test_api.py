@@ -79,8 +79,7 @@ def test_decorators_sync_async_generator(runtime, exporter):
 
     @oa.step("gen-step")
     def gen_step(n):
-        for i in range(n):
-            yield i
+        yield from range(n)
         return "done"
 
     @oa.phase("decorated-phase", number=1)
@@ -239,7 +238,7 @@ def test_hot_path_event_factories_equal_the_dataclasses():
         values = [f"v{i}" for i in range(len(names))]
         got = make(*values)
         assert type(got) is cls
-        want = cls(**dict(zip(names, values)))
+        want = cls(**dict(zip(names, values, strict=True)))
         for f in dataclasses.fields(cls):  # field by field, so a miss names the field
             assert getattr(got, f.name) == getattr(want, f.name), f.name
         assert got == want

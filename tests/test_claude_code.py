@@ -56,7 +56,7 @@ def send_parallel(events: list[dict[str, Any]], env: dict[str, str] | None = Non
     env = env or hook_env()
     procs = [subprocess.Popen([OTEL_AGENTS, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, env=env) for _ in events]
-    for p, ev in zip(procs, events):
+    for p, ev in zip(procs, events, strict=True):
         p.stdin.write(json.dumps(ev).encode())
         p.stdin.close()
     for p in procs:

@@ -16,10 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from _waiting import wait_until
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otel_agents.claude_code import capture
 from otel_agents.redact import fingerprint
@@ -116,7 +114,7 @@ def test_event_is_spooled_once_with_receive_time_and_private_modes() -> None:
     assert rec["e"] == {
         "session_id": SID, "transcript_path": "/t.jsonl", "cwd": "/p", "hook_event_name": "PreToolUse",
         "tool_name": "Bash", "tool_use_id": "toolu_1",
-        "tool_input": dict(zip(("len", "sha256"), fingerprint({"command": "ls"}))),
+        "tool_input": dict(zip(("len", "sha256"), fingerprint({"command": "ls"}), strict=True)),
     }
     for d in (home(), home() / "claude-code", spool().parent):
         assert stat.S_IMODE(d.stat().st_mode) == 0o700
@@ -154,7 +152,7 @@ def test_unknown_fields_keep_numbers_and_fingerprint_the_rest() -> None:
     (rec,) = spooled()
     e = rec["e"]
     assert e["hook_event_name"] == "SomeFutureEvent" and e["count"] == 3 and e["flag"] is True
-    assert e["note"] == {"fingerprint": dict(zip(("len", "sha256"), fingerprint("free text")))}
+    assert e["note"] == {"fingerprint": dict(zip(("len", "sha256"), fingerprint("free text"), strict=True))}
     assert set(e["nested"]["fingerprint"]) == {"len", "sha256"}
 
 

@@ -13,7 +13,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from _waiting import wait_until
 
 CLI = str(Path(sys.executable).parent / "otel-agents")

@@ -24,11 +24,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import otel_agents as oa
-from otel_agents import attributes as A
-from otel_agents import safety
+from otel_agents import attributes as A, safety
 from otel_agents.instrument.spans_file import read_records, span_record
 from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
 
@@ -662,7 +659,7 @@ def _python_block(doc: str, containing: str) -> str:
 
 def test_the_readme_thread_pool_example_nests_each_task_under_its_workflow(runtime, exporter):
     namespace: dict[str, Any] = {}
-    exec(compile(_python_block("README.md", "ContextExecutor"), "README.md", "exec"), namespace)  # noqa: S102
+    exec(compile(_python_block("README.md", "ContextExecutor"), "README.md", "exec"), namespace)
     namespace["pool"].shutdown()
     spans = exporter.get_finished_spans()
     by_id = {s.context.span_id: s.name for s in spans}
@@ -680,7 +677,7 @@ def test_the_readme_thread_pool_example_nests_each_task_under_its_workflow(runti
 def test_the_documented_thread_pool_example_keeps_concurrent_workflows_apart(runtime, exporter):
     namespace: dict[str, Any] = {}
     code = _python_block("docs/instrumenting.md", "ContextExecutor")
-    exec(compile(code, "docs/instrumenting.md", "exec"), namespace)  # noqa: S102
+    exec(compile(code, "docs/instrumenting.md", "exec"), namespace)
     barrier = threading.Barrier(WORKFLOWS, timeout=60)
 
     def run_one(w: int) -> None:

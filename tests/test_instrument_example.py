@@ -22,8 +22,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from otel_agents import attributes as A
-from otel_agents import telemetry
+from otel_agents import attributes as A, telemetry
 from otel_agents.config import load_config
 from otel_agents.demo import PLAN, run_demo
 from otel_agents.instrument.spans_file import SPANS_FILE_ENV, read_records, span_record
@@ -81,7 +80,7 @@ def _analytics(home: Path) -> dict[str, list[dict[str, Any]]]:
     for table in tables:
         if table == "schema_migrations":
             continue
-        rows = [_timeless(dict(r)) for r in db.execute(f"SELECT * FROM {table}")]  # noqa: S608 - our own names
+        rows = [_timeless(dict(r)) for r in db.execute(f"SELECT * FROM {table}")]
         out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
     db.close()
     return out

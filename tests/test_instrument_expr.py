@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from otel_agents.instrument.expr import ExprError, compile_expr
 

@@ -17,9 +17,8 @@ from __future__ import annotations
 import fnmatch
 from pathlib import Path
 
-import pytest
-
 import _import_graph as ig
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "otel_agents"

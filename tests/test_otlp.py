@@ -7,6 +7,8 @@ import logging
 import time
 
 import pytest
+from _otlp_receiver import GrpcReceiver, HttpReceiver, HungSocket, free_port
+from _waiting import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -19,9 +21,6 @@ from otel_agents.sinks.ledger import Ledger
 from otel_agents.sinks.otlp import OtlpSink
 from otel_agents.sinks.spool import SpoolSink
 from otel_agents.sinks.transport import parse_retry_after, resolve_target
-
-from _otlp_receiver import GrpcReceiver, HttpReceiver, HungSocket, free_port
-from _waiting import wait_until
 
 SECRET = "Bearer s3cr3t-t0ken"
 

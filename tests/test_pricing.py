@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 from genai_prices import Usage, calc_price, data_snapshot
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from otel_agents.pricing import UnknownModel, cost_usd, price_of
 

@@ -64,9 +64,9 @@ def test_ids_are_the_span_ids_and_link_the_tree(make_runtime, exporter):
     assert wf["parent_id"] is None
     for ph in _by_kind(records, "phase"):
         assert ph["parent_id"] == wf["record_id"]
-    for st in _by_kind(records, "step"):
-        assert by_id[st["parent_id"]]["kind"] == "phase"
-        assert by_id[st["parent_id"]]["phase_name"] == st["phase_name"]
+    for step_rec in _by_kind(records, "step"):
+        assert by_id[step_rec["parent_id"]]["kind"] == "phase"
+        assert by_id[step_rec["parent_id"]]["phase_name"] == step_rec["phase_name"]
     for rec in _by_kind(records, "tool_call") + _by_kind(records, "model_call"):
         assert by_id[rec["parent_id"]]["kind"] == "step"
 
@@ -274,8 +274,11 @@ def test_content_capture_keeps_a_hash_for_redundancy_detection(make_runtime, exp
     assert reads[0]["arguments_length"] == len('{"file_path":"app/cart.py"}')
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import (  # noqa: E402
+    given,
+    settings,
+    strategies as st,
+)
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),

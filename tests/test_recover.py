@@ -28,8 +28,7 @@ from otel_agents.foundation import state
 from otel_agents.lifecycle import _live
 from otel_agents.sink import SinkProcessor, State
 from otel_agents.sinks.analytics import AnalyticsSink
-from otel_agents.sinks.metrics import MetricsSink, ReadStats
-from otel_agents.sinks.metrics import iter_records as metric_records
+from otel_agents.sinks.metrics import MetricsSink, ReadStats, iter_records as metric_records
 from otel_agents.sinks.pending import count_pending, pending_files, write_pending
 from otel_agents.sinks.recover import recover
 from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_files

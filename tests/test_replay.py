@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from _otlp_receiver import GrpcReceiver, HttpReceiver, free_port
+from _waiting import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 
 import otel_agents as oa
+from otel_agents import telemetry
 from otel_agents.config import load_config
 from otel_agents.plugins import new_plugin_manager, set_plugin_manager
 from otel_agents.sink import SinkProcessor
@@ -32,10 +35,6 @@ from otel_agents.sinks.replay import (
     to_protobuf,
 )
 from otel_agents.sinks.spool import SpoolSink, iter_records, iter_spans, spool_files
-from otel_agents import telemetry
-
-from _otlp_receiver import GrpcReceiver, HttpReceiver, free_port
-from _waiting import wait_until
 
 CLI = str(Path(sys.executable).parent / "otel-agents")
 
@@ -257,12 +256,12 @@ def test_replay_state_file_is_private(monkeypatch):
 
 
 def test_fast_conversion_equals_json_format_reference():
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
     from otel_agents.sinks.otlp_json import to_request, via_json_format
     from otel_agents.sinks.spool import encode_line
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exp = InMemorySpanExporter()
     tp = TracerProvider()

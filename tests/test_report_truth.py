@@ -11,8 +11,7 @@ import re
 import pytest
 from report_history import History, trace_of
 
-from otel_agents.report import Filters, ReportEngine, build_report, render
-from otel_agents.report import svg
+from otel_agents.report import Filters, ReportEngine, build_report, render, svg
 from otel_agents.report.csvout import write_csv
 
 S, H, X = "claude-sonnet-4-5", "claude-haiku-4-5", "acme-9000"

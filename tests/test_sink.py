@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-
 from _waiting import wait_until
+from opentelemetry.sdk.trace import TracerProvider
 
 import otel_agents as oa
 from otel_agents.config import load_config
@@ -223,8 +222,8 @@ def _child_workflow(n: int) -> None:
 def test_fork_multiprocessing_children_lose_nothing_and_duplicate_nothing(monkeypatch):
     cfg = _cfg(monkeypatch, OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false")
     pm = new_plugin_manager(load_entry_points=False)
-    from otel_agents.plugins import set_plugin_manager
     from otel_agents import telemetry
+    from otel_agents.plugins import set_plugin_manager
 
     set_plugin_manager(pm)
     rt = telemetry.setup(provider=TracerProvider(), config=cfg, plugin_manager=pm, set_global=False)
@@ -398,7 +397,7 @@ def test_an_idle_lane_wakes_for_every_span_from_any_thread():
             arrived.clear()
             ended: list[int] = []
 
-            def one() -> None:
+            def one(i: int = i, ended: list[int] = ended) -> None:
                 span = tracer.start_span(f"s{i}")
                 span.end()
                 ended.append(span.context.span_id)
@@ -442,7 +441,7 @@ def test_on_end_cost_is_small(monkeypatch):
     proc = SinkProcessor(sinks, config=cfg)
     tracer = _tracer(proc)
     spans = []
-    for i in range(2000):
+    for _ in range(2000):
         with tracer.start_as_current_span("x") as s:
             pass
         spans.append(s)

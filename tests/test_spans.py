@@ -9,8 +9,8 @@ import otel_agents as oa
 from otel_agents import attributes as A
 from otel_agents.events import SpanParent, StepEvent
 from otel_agents.ids import span_id_for, trace_id_for
-from otel_agents.spans import STEP_TEXT_FIELDS, USAGE_TEXT_FIELDS
 from otel_agents.redact import fingerprint
+from otel_agents.spans import STEP_TEXT_FIELDS, USAGE_TEXT_FIELDS
 
 SONNET = "claude-sonnet-4-5"
 # Sonnet 4.5: input 3100 (2000 cache read, 100 cache write), output 500 -> $0.011475 (REFERENCE §2):

@@ -12,11 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from _waiting import wait_until
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-from _waiting import wait_until
 
 from otel_agents.config import load_config
 from otel_agents.foundation.files import AppendFile, iter_lines
@@ -141,8 +140,7 @@ def test_a_file_left_in_the_middle_of_a_line_gets_a_fresh_line_first(tmp_path):
 def test_readers_skip_blank_lines(tmp_path):
     """A fresh line started after another process's write in progress is an empty line:
     skipped by every reader, never counted as corrupt."""
-    from otel_agents.sinks.metrics import ReadStats
-    from otel_agents.sinks.metrics import iter_records as metrics_records
+    from otel_agents.sinks.metrics import ReadStats, iter_records as metrics_records
 
     mdir = tmp_path / "metrics"
     mdir.mkdir()

@@ -48,7 +48,7 @@ def _rollup(span) -> dict:
 
 
 def _expected(inp, out, cr, cw, calls, unpriced, cost):
-    base = dict(zip(ROLLUP_KEYS, (inp, out, cr, cw, calls, unpriced)))
+    base = dict(zip(ROLLUP_KEYS, (inp, out, cr, cw, calls, unpriced), strict=True))
     base[A.ROLLUP_COST_AMOUNT] = cost
     base[A.ROLLUP_COST_CURRENCY] = None if cost is None else "USD"
     return base

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 _CHUNK = 500
 _SESSION_TABLES = ("step_executions", "tool_calls", "model_calls", "hook_events")
@@ -54,7 +55,7 @@ def enrich(conn: sqlite3.Connection, model_ids: Sequence[str], parent_ids: Seque
     step_ids: list[str] = list(parent_ids)
     for chunk in _chunks(list(model_ids)):
         marks = ",".join("?" * len(chunk))
-        rows = conn.execute(f"SELECT DISTINCT parent_id FROM model_calls WHERE record_id IN ({marks})", chunk)  # noqa: S608
+        rows = conn.execute(f"SELECT DISTINCT parent_id FROM model_calls WHERE record_id IN ({marks})", chunk)
         step_ids.extend(r[0] for r in rows if r[0])
     for chunk in _chunks(sorted(set(step_ids))):
         conn.execute(_ENRICH_STEP_MODEL.format(marks=",".join("?" * len(chunk))), chunk)
@@ -176,12 +177,12 @@ def refresh(conn: sqlite3.Connection, workflow_id: str, now: str) -> None:
     values["updated_at"] = now
     cols = sorted(values)
     conn.execute(
-        f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in cols)} WHERE workflow_id = ?",  # noqa: S608
+        f"UPDATE workflow_history SET {', '.join(c + ' = ?' for c in cols)} WHERE workflow_id = ?",
         [values[c] for c in cols] + [workflow_id],
     )
     if wf["session_id"]:
         for table in _SESSION_TABLES:  # rows recorded without a session inherit the run's
             conn.execute(
-                f"UPDATE {table} SET session_id = ? WHERE workflow_id = ? AND session_id IS NULL",  # noqa: S608
+                f"UPDATE {table} SET session_id = ? WHERE workflow_id = ? AND session_id IS NULL",
                 (wf["session_id"], workflow_id),
             )

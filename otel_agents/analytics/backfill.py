@@ -8,10 +8,12 @@ idempotent upserts, so a backfill over records already stored adds nothing.
 from __future__ import annotations
 
 import gzip
+import io
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Iterator
+from typing import Any
 
 from otel_agents.analytics.store import TABLE_FOR_KIND, AnalyticsStore
 from otel_agents.foundation.records import build_records, iter_otlp_json
@@ -43,7 +45,7 @@ def records_from_metrics(
     return iter_records(metrics_dir, since=since, until=until, stats=stats)
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
 
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Union
 
 from otel_agents.foundation.files import private_dir
 
@@ -29,7 +29,7 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer otel-agents; this one will not write to it."""
 
 
-Step = Union[str, Callable[[sqlite3.Connection], None]]
+Step = str | Callable[[sqlite3.Connection], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,8 +280,8 @@ _DAY_TABLES = ("workflow_history", "phase_logs", "step_executions", "tool_calls"
 def _add_day_columns(conn: sqlite3.Connection) -> None:
     """Add ``day`` (UTC date of the start, YYYY-MM-DD) and fill it from ``start_time``."""
     for table in _DAY_TABLES:
-        conn.execute(f"ALTER TABLE {table} ADD COLUMN day TEXT")  # noqa: S608 - fixed names
-        conn.execute(f"UPDATE {table} SET day = substr(start_time, 1, 10) WHERE start_time IS NOT NULL")  # noqa: S608
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN day TEXT")
+        conn.execute(f"UPDATE {table} SET day = substr(start_time, 1, 10) WHERE start_time IS NOT NULL")
 
 
 #: One row per (workflow, phase, step name): seed 002's attempt semantics.

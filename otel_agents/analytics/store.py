@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from otel_agents import attributes as A
 from otel_agents.analytics import aggregate
@@ -234,7 +235,7 @@ class _Table:
 def _table(name: str, key: str, build: Any, sample: dict[str, Any]) -> _Table:
     cols = tuple(sample) + ("created_at", "updated_at")
     updates = ", ".join(f"{c} = excluded.{c}" for c in cols if c not in (key, "created_at"))
-    insert = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "  # noqa: S608
+    insert = f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))}) "
     return _Table(
         name,
         key,
@@ -394,7 +395,7 @@ class AnalyticsStore:
     def counts(self) -> dict[str, int]:
         """Rows per table."""
         return {
-            name: int(self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])  # noqa: S608
+            name: int(self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
             for name in TABLE_FOR_KIND.values()
         }
 

@@ -194,7 +194,7 @@ def read_stdin() -> bytes:
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
         return b""
-    data = stream.read(MAX_STDIN_BYTES + 1)
+    data: bytes | None = stream.read(MAX_STDIN_BYTES + 1)
     if data is None:
         return b""
     if len(data) > MAX_STDIN_BYTES:

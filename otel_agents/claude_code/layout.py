@@ -155,5 +155,5 @@ def log_problem(home: str, kind: str, detail: str, raw: bytes | None = None) -> 
         except OSError:
             pass
         append_line(path, json.dumps(rec, ensure_ascii=True).encode("ascii") + b"\n")
-    except Exception:  # noqa: BLE001, S110 - nowhere left to report to
+    except Exception:  # noqa: BLE001 - nowhere left to report to
         pass

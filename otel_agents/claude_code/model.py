@@ -26,7 +26,6 @@ Exported items keep only what later events and responses need (keys and times).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -511,8 +510,8 @@ class Session(Item):
         last = self.last_target.get(path)
         if last is not None:
             return last
-        turn = self.open_turn or (self.turns[-1] if self.turns else None)
-        return turn.main_key if turn is not None else WORKFLOW_KEY
+        last_turn = self.open_turn or (self.turns[-1] if self.turns else None)
+        return last_turn.main_key if last_turn is not None else WORKFLOW_KEY
 
     def assign(self, resp: Response, path: str, agent_id: str | None) -> None:
         """Place a complete response once: pending on its step, or ``late`` if that was exported."""

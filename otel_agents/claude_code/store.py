@@ -13,8 +13,9 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from otel_agents.claude_code import layout
 from otel_agents.claude_code.layout import (

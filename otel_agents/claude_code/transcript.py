@@ -19,9 +19,10 @@ import hashlib
 import json
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -189,8 +190,8 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
             if ts is not None:
                 cursor.last_ts = ts
             continue
-        mid = msg.get("id") if isinstance(msg.get("id"), str) else ""
-        rid = entry.get("requestId") if isinstance(entry.get("requestId"), str) else ""
+        mid = msg["id"] if isinstance(msg.get("id"), str) else ""
+        rid = entry["requestId"] if isinstance(entry.get("requestId"), str) else ""
         key = f"{mid}|{rid}"
         tools = _tool_ids(msg)
         if not mid and not rid:  # no ids to dedupe by: the line itself identifies it
@@ -202,7 +203,7 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
             continue
         if cursor.open is not None:
             yield cursor.open
-        model = msg.get("model") if isinstance(msg.get("model"), str) else ""
+        model = msg["model"] if isinstance(msg.get("model"), str) else ""
         cursor.open = Response(
             key=key, message_id=mid, request_id=rid, model=model, usage=dict(usage),
             start=cursor.last_ts, end=ts, sidechain=entry.get("isSidechain") is True, tool_use_ids=tools,

@@ -28,7 +28,7 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
     rt = otel_agents.setup(span_processors=[SimpleSpanProcessor(memory)])
     # An executor's start-up: load the price data (~0.2 s, once per process) before the
     # workflow, instead of letting the first model call wait for the background load.
-    from otel_agents.demo import PROVIDER, HAIKU, SONNET
+    from otel_agents.demo import HAIKU, PROVIDER, SONNET
     from otel_agents.pricing import warm
 
     warm(((SONNET, PROVIDER), (HAIKU, PROVIDER)))

@@ -102,7 +102,8 @@ def gather(cfg: Any) -> dict[str, Any]:
         entry["registered"] = name in registered
         _backlog(entry, spool, pending)
         if name == "otlp":
-            totals = replay_doc.get("totals") if isinstance(replay_doc.get("totals"), dict) else {}
+            saved = replay_doc.get("totals")
+            totals: dict[str, Any] = saved if isinstance(saved, dict) else {}
             entry["replayed"] = int(totals.get("sent") or 0)
             entry["last_replayed"] = totals.get("last_sent")
         sinks.append(entry)

@@ -20,8 +20,8 @@ def main(args: list[str], prog: str = "otel-agents flush") -> int:
     parser.add_argument("--status", action="store_true", help="only show the backlog, last drain and hook problems")
     ns = parser.parse_args(args)
 
-    from otel_agents.claude_code.layout import hook_home
     from otel_agents.claude_code.drain import drain
+    from otel_agents.claude_code.layout import hook_home
 
     home = ns.home or hook_home()
     if ns.status:

@@ -102,7 +102,7 @@ def run_with_summary(executable: str, command: list[str], *, config: str | None,
             return _exit_code(code)
         records = read_records(records_file) if os.path.exists(records_file) else []
         sys.stdout.flush()
-        print("\n" + summary(load_config(), records, since), file=sys.stderr, flush=True)
+        print("\n" + summary(load_config(), list(records), since), file=sys.stderr, flush=True)
     return _exit_code(code)
 
 

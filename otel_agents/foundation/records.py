@@ -28,11 +28,11 @@ import logging
 import math
 import time
 import weakref
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
-from otel_agents import attributes as A
-from otel_agents import forksafe
+from otel_agents import attributes as A, forksafe
 from otel_agents.errors import categorize
 from otel_agents.redact import redact
 from otel_agents.sink_contract import Interrupted, Stop

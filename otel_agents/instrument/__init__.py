@@ -17,8 +17,7 @@ from __future__ import annotations
 import logging
 import os
 
-from otel_agents.instrument.installer import Installer, current_installer, uninstall
-from otel_agents.instrument.installer import install as _install
+from otel_agents.instrument.installer import Installer, current_installer, install as _install, uninstall
 from otel_agents.instrument.mapping import FILE_ENV, Mapping, load_mapping
 from otel_agents.instrument.problems import problem, problems
 

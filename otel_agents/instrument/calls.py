@@ -18,7 +18,7 @@ import enum
 import inspect
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from otel_agents.instrument.expr import ExprError
 from otel_agents.instrument.mapping import END, START, Rule, Target, Value, fields_of
@@ -27,6 +27,8 @@ from otel_agents.safety import report
 
 if TYPE_CHECKING:
     from otel_agents.api import _Handle
+
+    _H = TypeVar("_H", bound=_Handle)
 
 #: Called once with the runtime, the first time a traced call needs it (``--spans-file``).
 on_runtime: list[Callable[[Any], None]] = []
@@ -352,14 +354,14 @@ class Call:
         except Exception as exc:  # noqa: BLE001
             report(f"instrument {self.binding.target.spec}", exc)
 
-    def _implicit(self, handle: _Handle) -> _Handle:
+    def _implicit(self, handle: _H) -> _H:
         """A parent the mapping does not provide (a tool call outside any step): ends with the call."""
         handle.start()
         self.handles.append((None, handle))
         return handle
 
     def _open(self, rule: Rule) -> _Handle:
-        from otel_agents.api import Step, Workflow, _find_parent, _orphan, new_workflow
+        from otel_agents.api import Step, Workflow, _find_parent, _orphan, _StepParent, new_workflow
 
         kw = self.fields(rule, START)
         name = kw.pop("name", None) or self.binding.default_name
@@ -373,10 +375,12 @@ class Call:
             assert isinstance(parent, Workflow)
             return parent.phase(name, **kw).start()
         if event == "step":
-            return parent.step(name, **kw).start()  # type: ignore[attr-defined]
+            assert isinstance(parent, _StepParent)
+            return parent.step(name, **kw).start()
         if not isinstance(parent, Step):
-            parent = self._implicit(parent.step(name, start_time=self.start_ns))  # type: ignore[attr-defined]
-        return parent.tool_call(name, **kw).start()  # type: ignore[union-attr]
+            assert isinstance(parent, _StepParent)
+            parent = self._implicit(parent.step(name, start_time=self.start_ns))
+        return parent.tool_call(name, **kw).start()
 
     def activated(self) -> _Activated:
         return _Activated(self)
@@ -389,11 +393,11 @@ class Call:
             if exc is None:
                 for rule in self.binding.usage_rules:
                     self._usage(rule)
-            for rule, handle in reversed(self.handles):
-                if rule is None:
+            for opened_by, handle in reversed(self.handles):
+                if opened_by is None:
                     handle.finish(exc)
                 else:
-                    self._end(rule, handle, exc)
+                    self._end(opened_by, handle, exc)
         except Exception as err:  # noqa: BLE001
             report(f"instrument {self.binding.target.spec}", err)
 
@@ -505,7 +509,7 @@ class Call:
                 finally:
                     self.finish(last, None)  # closed early by the consumer: ends as it stands
                 raise
-            except BaseException as exc:  # thrown in by the consumer: forward it
+            except BaseException as exc:  # noqa: BLE001  thrown in by the consumer: forward it
                 send, value = gen.throw, exc
             else:
                 send = gen.send
@@ -535,7 +539,7 @@ class Call:
                 finally:
                     self.finish(last, None)
                 raise
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001  thrown in by the consumer: forward it
                 send, value = agen.athrow, exc
             else:
                 send = agen.asend

@@ -241,7 +241,8 @@ def _read_toml(path: Path) -> dict[str, Any] | None:
         import tomli as tomllib
     try:
         with open(path, "rb") as f:
-            return tomllib.load(f)
+            data: dict[str, Any] = tomllib.load(f)
+            return data
     except FileNotFoundError:
         return None
     except Exception as exc:  # noqa: BLE001 - a bad file must not break the executor

@@ -120,13 +120,13 @@ def _cycles(con: Any) -> dict[str, Any]:
     s = one(con, f"""SELECT count(*) AS n, count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                            sum(fix_attempts) AS fixes, avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s,
                            sum(failures) AS failures, count(DISTINCT workflow_id) AS workflows
-                    FROM {_CYCLES}""")  # noqa: S608 - fixed SQL
+                    FROM {_CYCLES}""")
 
     def grouped(expr: str, key: str) -> list[dict[str, Any]]:
         found = rows(con, f"""SELECT COALESCE({expr}, '{NONE}') AS k, count(*) AS n,
                                      count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                                      avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s
-                              FROM {_CYCLES} GROUP BY 1 ORDER BY n DESC, k""")  # noqa: S608 - fixed expressions
+                              FROM {_CYCLES} GROUP BY 1 ORDER BY n DESC, k""")
         return [{key: r["k"], "cycles": int(r["n"]), "resolved": int(r["resolved"]),
                  "resolution_rate": ratio(r["resolved"], r["n"]),
                  "mean_fix_attempts": round(float(r["mean_fixes"]), 6) if r["mean_fixes"] is not None else None,
@@ -164,11 +164,11 @@ def _models(con: Any) -> dict[str, Any]:
                count(*) FILTER (WHERE first_in_step AND step_outcome = 'success') AS successes,
                sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
                sum(duration_seconds) AS seconds
-        FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""")  # noqa: S608 - fixed SQL
+        FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""")
     runs = {(r["model"], r["complexity"], r["whole"]): int(r["n"]) for r in rows(con, f"""
         SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
                GROUPING(complexity) AS whole, count(DISTINCT workflow_id) AS n
-        FROM v_model_runs GROUP BY GROUPING SETS ((model), (model, complexity))""")}  # noqa: S608 - fixed SQL
+        FROM v_model_runs GROUP BY GROUPING SETS ((model), (model, complexity))""")}
 
     def item(r: dict[str, Any]) -> dict[str, Any]:
         calls, unpriced = int(r["calls"]), int(r["unpriced"] or 0)

@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from otel_agents.errors import categorize
 from otel_agents.report import logical
@@ -41,7 +42,7 @@ FORMAT = "6"
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
 
-V, I, D = "VARCHAR", "BIGINT", "DOUBLE"
+V, I, D = "VARCHAR", "BIGINT", "DOUBLE"  # noqa: E741  column types, short for the tables below
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +148,14 @@ def _create(con: Any) -> None:
     con.execute("CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     for t in TABLES:
         cols = ", ".join(f"{c} {typ}" for c, typ in t.columns + t.extra)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {t.name} (rid BIGINT, {cols})")  # noqa: S608 - fixed names
+        con.execute(f"CREATE TABLE IF NOT EXISTS {t.name} (rid BIGINT, {cols})")
     for sql in _DERIVED:
         con.execute(sql)
 
 
 def _drop(con: Any) -> None:
     for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES):
-        con.execute(f"DROP TABLE IF EXISTS {name}")  # noqa: S608 - fixed names
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _meta(con: Any) -> dict[str, str]:
@@ -190,10 +191,10 @@ def probe(store: Path, marks: dict[str, int] | None = None) -> tuple[int, dict[s
         keys: dict[str, str | None] = {}
         for t in TABLES:
             try:
-                tops[t.name] = int(conn.execute(f"SELECT max(rowid) FROM {t.source}").fetchone()[0] or 0)  # noqa: S608
+                tops[t.name] = int(conn.execute(f"SELECT max(rowid) FROM {t.source}").fetchone()[0] or 0)
                 mark = (marks or {}).get(t.name, 0)
                 if mark:
-                    row = conn.execute(f"SELECT {t.key} FROM {t.source} WHERE rowid = ?", (mark,)).fetchone()  # noqa: S608
+                    row = conn.execute(f"SELECT {t.key} FROM {t.source} WHERE rowid = ?", (mark,)).fetchone()
                     keys[t.name] = row[0] if row else None
             except sqlite3.OperationalError:  # an older schema without the table
                 tops[t.name] = 0
@@ -207,7 +208,7 @@ def _anchors(con: Any, marks: dict[str, int]) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for t in TABLES:
         if marks.get(t.name):
-            row = con.execute(f"SELECT {t.key} FROM {t.name} WHERE rid = ?", [marks[t.name]]).fetchone()  # noqa: S608
+            row = con.execute(f"SELECT {t.key} FROM {t.name} WHERE rid = ?", [marks[t.name]]).fetchone()
             out[t.name] = row[0] if row else None
     return out
 
@@ -221,7 +222,7 @@ def _copy_scan(con: Any, t: Table, lo: int) -> None:
     """Rows with ``rowid > lo`` by DuckDB's parallel, typed scan of the whole table."""
     cols = ", ".join(t.column_names)
     where = " WHERE rowid > ?" if lo else ""
-    con.execute(f"INSERT INTO {t.name} (rid, {cols}) SELECT rowid, {cols} FROM src.{t.source}{where}",  # noqa: S608
+    con.execute(f"INSERT INTO {t.name} (rid, {cols}) SELECT rowid, {cols} FROM src.{t.source}{where}",
                 [lo] if lo else [])
 
 
@@ -230,14 +231,14 @@ def _sqlite_select(t: Table) -> str:
     parts = ["CAST(rowid AS TEXT)"]
     for c, typ in t.columns:
         parts.append(f"CASE WHEN {c} IS NULL THEN NULL ELSE printf('%!.17g', {c}) END" if typ == D else c)
-    return f"SELECT {', '.join(parts)} FROM {t.source}"  # noqa: S608 - fixed names
+    return f"SELECT {', '.join(parts)} FROM {t.source}"
 
 
 def _typed(t: Table) -> str:
     """The outer DuckDB projection casting ``sqlite_query``'s text columns back to their types."""
     names = ["rid", *t.column_names]
     types = [I, *(typ for _c, typ in t.columns)]
-    return ", ".join(f"CAST({n} AS {typ})" for n, typ in zip(names, types))
+    return ", ".join(f"CAST({n} AS {typ})" for n, typ in zip(names, types, strict=True))
 
 
 def _copy_query(con: Any, t: Table, lo: int) -> None:
@@ -245,7 +246,7 @@ def _copy_query(con: Any, t: Table, lo: int) -> None:
     names = ["rid", *t.column_names]
     inner = _sqlite_select(t) + " WHERE rowid > ?"
     con.execute(
-        f"INSERT INTO {t.name} ({', '.join(names)}) SELECT {_typed(t)} FROM ("  # noqa: S608 - fixed names and SQL
+        f"INSERT INTO {t.name} ({', '.join(names)}) SELECT {_typed(t)} FROM ("
         f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(lo := $1::BIGINT))"
         f") AS q({', '.join(names)})",
         [lo],
@@ -263,7 +264,7 @@ def _refetch_workflows(con: Any, ids: list[str]) -> None:
         params = ", ".join(f"p{j} := ${j + 1}::VARCHAR" for j in range(len(chunk)))
         con.execute("DELETE FROM wf WHERE workflow_id IN (SELECT unnest($1::VARCHAR[]))", [chunk])
         con.execute(
-            f"INSERT INTO wf SELECT {_typed(t)} FROM ("  # noqa: S608 - fixed names; values are parameters
+            f"INSERT INTO wf SELECT {_typed(t)} FROM ("
             f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack({params}))"
             f") AS q({', '.join(names)})",
             chunk,
@@ -274,13 +275,13 @@ def _fill_categories(con: Any, table: str, lo: int) -> None:
     """Failed rows recorded without an error category get one from ``errors.categorize``."""
     kind = _KIND[table]
     rows = con.execute(
-        f"SELECT DISTINCT error_type, error_message FROM {table}"  # noqa: S608 - fixed names
+        f"SELECT DISTINCT error_type, error_message FROM {table}"
         " WHERE rid > ? AND outcome = 'failure' AND error_category IS NULL",
         [lo],
     ).fetchall()
     for etype, message in rows:
         con.execute(
-            f"UPDATE {table} SET error_category = ? WHERE rid > ? AND outcome = 'failure'"  # noqa: S608
+            f"UPDATE {table} SET error_category = ? WHERE rid > ? AND outcome = 'failure'"
             " AND error_category IS NULL AND error_type IS NOT DISTINCT FROM ? AND error_message IS NOT DISTINCT FROM ?",
             [categorize(etype, message, kind=kind), lo, etype, message],
         )
@@ -333,7 +334,7 @@ def _summarise_tools(con: Any, lo: int) -> None:
         con.execute("CREATE OR REPLACE TEMP TABLE changed AS"
                     " SELECT DISTINCT parent_id FROM tc WHERE rid > ? AND parent_id IS NOT NULL", [lo])
         for name in _DERIVED_TABLES:
-            con.execute(f"DELETE FROM {name} WHERE parent_id IN (SELECT parent_id FROM changed)")  # noqa: S608
+            con.execute(f"DELETE FROM {name} WHERE parent_id IN (SELECT parent_id FROM changed)")
         src = "(SELECT * FROM tc WHERE parent_id IN (SELECT parent_id FROM changed))"
     else:
         src = "(SELECT * FROM tc WHERE parent_id IS NOT NULL)"
@@ -344,18 +345,18 @@ def _summarise_tools(con: Any, lo: int) -> None:
                    count(*) FILTER (WHERE outcome = 'failure'),
                    array_to_string(list_transform(
                        list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {name}))), x -> x.t), ?)
-            FROM {src} GROUP BY parent_id""",  # noqa: S608 - fixed SQL
+            FROM {src} GROUP BY parent_id""",
         [ARROW],
     )
     con.execute(f"""INSERT INTO step_tool_counts
                     SELECT c.*, s.cost_usd, s.unpriced_model_calls FROM (
                         SELECT parent_id, any_value(workflow_id) AS workflow_id, {name} AS tool_name, count(*) AS n
                         FROM {src} GROUP BY parent_id, {name}) AS c
-                    LEFT JOIN st AS s ON s.record_id = c.parent_id""")  # noqa: S608
+                    LEFT JOIN st AS s ON s.record_id = c.parent_id""")
     con.execute(f"""INSERT INTO tool_dups
                     SELECT parent_id, any_value(workflow_id), {name}, arguments_sha256, count(*)
                     FROM {src} WHERE arguments_sha256 IS NOT NULL
-                    GROUP BY parent_id, {name}, arguments_sha256 HAVING count(*) > 1""")  # noqa: S608
+                    GROUP BY parent_id, {name}, arguments_sha256 HAVING count(*) > 1""")
     if lo > 0:
         con.execute("DROP TABLE changed")
 
@@ -391,8 +392,8 @@ def _per_run(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     """The tools and models (with the run's complexity) each run used, for the runs that got
     new tool or model calls, or whose workflow row is new or was refreshed."""
     if old["tc"] == 0 and old["mc"] == 0:
-        con.execute(f"INSERT INTO tool_runs {run_tools_sql('tc')}")  # noqa: S608 - fixed SQL
-        con.execute(f"INSERT INTO model_runs {run_models_sql('mc')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO tool_runs {run_tools_sql('tc')}")
+        con.execute(f"INSERT INTO model_runs {run_models_sql('mc')}")
         return
     con.execute(
         """CREATE OR REPLACE TEMP TABLE touched_runs AS SELECT DISTINCT workflow_id FROM (
@@ -401,10 +402,10 @@ def _per_run(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
         [old["tc"], old["mc"], old["wf"], refreshed],
     )
     for table, sql, source in (("tool_runs", run_tools_sql, "tc"), ("model_runs", run_models_sql, "mc")):
-        con.execute(f"DELETE FROM {table} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs)"  # noqa: S608
+        con.execute(f"DELETE FROM {table} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs)"
                     " OR workflow_id IS NULL")
         rows = f"(SELECT * FROM {source} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs) OR workflow_id IS NULL)"
-        con.execute(f"INSERT INTO {table} {sql(rows)}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO {table} {sql(rows)}")
     con.execute("DROP TABLE touched_runs")
 
 
@@ -446,8 +447,8 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     """(Re)compute the logical steps of the runs that got new attempts after ``lo_st`` (whole
     runs: a few steps each, found by plain equality)."""
     if lo_st == 0:
-        con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")  # noqa: S608 - fixed SQL
-        con.execute(f"INSERT INTO wall_union {logical.wall_sql('steps_logical')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")
+        con.execute(f"INSERT INTO wall_union {logical.wall_sql('steps_logical')}")
         return
     con.execute("""CREATE OR REPLACE TEMP TABLE touched AS
                    SELECT DISTINCT workflow_id FROM st
@@ -455,17 +456,17 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     con.execute("DELETE FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched)")
     con.execute("DELETE FROM steps_logical WHERE workflow_id IS NULL")  # runs without an id: recomputed whole
     source = ("(SELECT * FROM st WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)")
-    con.execute(f"INSERT INTO steps_logical {logical.select_sql(source)}")  # noqa: S608 - fixed SQL
+    con.execute(f"INSERT INTO steps_logical {logical.select_sql(source)}")
     con.execute("DELETE FROM wall_union WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL")
     steps = "(SELECT * FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
-    con.execute(f"INSERT INTO wall_union {logical.wall_sql(steps)}")  # noqa: S608 - fixed SQL
+    con.execute(f"INSERT INTO wall_union {logical.wall_sql(steps)}")
     con.execute("DROP TABLE touched")
 
 
 def _tasks(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     """(Re)compute the tasks whose runs or steps changed."""
     if old["wf"] == 0 and old["st"] == 0:
-        con.execute(f"INSERT INTO tasks_all {logical.tasks_sql('wf', 'st')}")  # noqa: S608 - fixed SQL
+        con.execute(f"INSERT INTO tasks_all {logical.tasks_sql('wf', 'st')}")
         return
     con.execute(
         """CREATE OR REPLACE TEMP TABLE touched_tasks AS SELECT DISTINCT task_id FROM (
@@ -476,7 +477,7 @@ def _tasks(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     con.execute("DELETE FROM tasks_all WHERE task_id IN (SELECT task_id FROM touched_tasks)")
     wfs = "(SELECT * FROM wf WHERE task_id IN (SELECT task_id FROM touched_tasks))"
     sts = "(SELECT * FROM st WHERE task_id IN (SELECT task_id FROM touched_tasks))"
-    con.execute(f"INSERT INTO tasks_all {logical.tasks_sql(wfs, sts)}")  # noqa: S608 - fixed SQL
+    con.execute(f"INSERT INTO tasks_all {logical.tasks_sql(wfs, sts)}")
     con.execute("DROP TABLE touched_tasks")
 
 
@@ -550,7 +551,7 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
                 lap = time.perf_counter()
                 (_copy_scan if lo == 0 or hi - lo > BULK_ROWS else _copy_query)(con, t, lo)
                 stats.lap(f"copy {t.name}", lap)
-                top = con.execute(f"SELECT count(*), max(rid) FROM {t.name} WHERE rid > ?", [lo]).fetchone()  # noqa: S608
+                top = con.execute(f"SELECT count(*), max(rid) FROM {t.name} WHERE rid > ?", [lo]).fetchone()
                 stats.copied[t.name] = int(top[0])
                 tops[t.name] = int(top[1] or lo)
             lap = time.perf_counter()

@@ -14,8 +14,9 @@ tool it used, so these do not add up to the total).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from otel_agents.report.stats import moving_average, one, pct_change, ratio, rows, secs, usd
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from otel_agents.report import cache, duck
 from otel_agents.report.filters import Filters
@@ -62,8 +63,7 @@ def _ensure_schema(store: Path) -> None:
     writer opening it would); a newer one is read as it is."""
     import sqlite3
 
-    from otel_agents.analytics.schema import LATEST_VERSION
-    from otel_agents.analytics.schema import connect as open_store
+    from otel_agents.analytics.schema import LATEST_VERSION, connect as open_store
 
     conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, timeout=10)
     try:
@@ -189,7 +189,7 @@ class ReportEngine:
         return self._meta(self.con)
 
     def _meta(self, con: Any) -> dict[str, Any]:
-        counts = {v: int(one(con, f"SELECT count(*) AS n FROM {v}")["n"])  # noqa: S608 - fixed view names
+        counts = {v: int(one(con, f"SELECT count(*) AS n FROM {v}")["n"])
                   for v in ("v_wf", "v_ph", "v_lg", "v_st", "v_tc", "v_mc")}
         period = one(con, """SELECT min(lo) AS first, max(hi) AS last FROM (
                                  SELECT min(day) AS lo, max(day) AS hi FROM v_st UNION ALL

@@ -72,7 +72,7 @@ def outcomes(con: Any, view: str, cols: list[str]) -> dict[str, Any]:
     found = rows(con, f"""
         SELECT {', '.join(cols)}, GROUPING({', '.join(cols)}) AS g, count(*) AS n,
                count(*) FILTER (WHERE outcome = 'failure') AS f
-        FROM {view} GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cols)}, ())""")  # noqa: S608 - fixed names
+        FROM {view} GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cols)}, ())""")
     out: dict[str, Any] = {c: {} for c in cols}
     out[""] = {"n": 0, "f": 0}
     for r in found:
@@ -101,18 +101,18 @@ def _rates(con: Any, failures: list[dict[str, Any]], st_o: dict[str, Any], wf_o:
     by_phase = []
     for k in sorted(set(steps) | set(phases)):
         s, p = steps.get(k, {}), phases.get(k, {})
-        failures = int(s.get("f") or 0)
+        n_failed = int(s.get("f") or 0)
         top = min(cats[k]) if cats.get(k) else None
         by_phase.append({
             "phase": k,
             "step_attempts": int(s.get("n") or 0),
-            "failed_attempts": failures,
-            "attempt_failure_rate": ratio(failures, s.get("n")),
+            "failed_attempts": n_failed,
+            "attempt_failure_rate": ratio(n_failed, s.get("n")),
             "runs": int(p.get("n") or 0),
             "failed_runs": int(p.get("f") or 0),
             "run_failure_rate": ratio(p.get("f") or 0, p.get("n")),
             "top_category": top[1] if top else None,
-            "top_category_share": ratio(-top[0], failures) if top else None,
+            "top_category_share": ratio(-top[0], n_failed) if top else None,
         })
     by_phase.sort(key=lambda d: (-(d["attempt_failure_rate"] or 0.0), d["phase"]))
 

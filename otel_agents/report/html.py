@@ -3,12 +3,25 @@ fetched; a Content-Security-Policy forbids any request), readable offline."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 
 from otel_agents.report import svg
-from otel_agents.report.text import (TEXT_DAYS, Num, active_filters, money, nothing_matched, num, pct, plural, saved, sec,
-                                     total_cost, usd)
+from otel_agents.report.text import (
+    TEXT_DAYS,
+    Num,
+    active_filters,
+    money,
+    nothing_matched,
+    num,
+    pct,
+    plural,
+    saved,
+    sec,
+    total_cost,
+    usd,
+)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;background:#fafafa;max-width:1220px}

@@ -26,7 +26,7 @@ NONE = "(none)"
 
 def _grouped(con: Any, sql_from: str, keys: dict[str, str], col: str = "duration_seconds") -> list[dict[str, Any]]:
     key_sql = ", ".join(f"COALESCE({expr}, '{NONE}') AS {name}" for name, expr in keys.items())
-    found = rows(con, f"SELECT {key_sql}, {stat_columns(col)} FROM {sql_from} GROUP BY ALL ORDER BY ALL")  # noqa: S608
+    found = rows(con, f"SELECT {key_sql}, {stat_columns(col)} FROM {sql_from} GROUP BY ALL ORDER BY ALL")
     out = [{**{k: r[k] for k in keys}, **stat_dict(r)} for r in found]
     out.sort(key=lambda d: (-(d["total_seconds"] or 0.0), *(str(d[k]) for k in keys)))
     return out

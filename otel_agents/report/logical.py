@@ -53,7 +53,7 @@ fx AS (
     GROUP BY g.workflow_id, g.phase_name, g.step_name)
 SELECT g.*, COALESCE(fx.n, 0) AS fix_attempts
 FROM g LEFT JOIN fx ON {key_match('fx', 'g')}
-"""  # noqa: S608 - fixed SQL around a fixed source name
+"""
 
 
 TASK_COLUMNS = (
@@ -77,7 +77,7 @@ SELECT task_id, 'step', count(*), count(*) FILTER (WHERE outcome = 'success'), c
        min(start_time), sum(duration_seconds), (max(end_unix_nano) - min(start_unix_nano)) / 1e9, sum(cost_usd),
        COALESCE(sum(unpriced_model_calls), 0)
 FROM {steps} WHERE task_id IS NOT NULL GROUP BY task_id
-"""  # noqa: S608 - fixed SQL around fixed source names
+"""
 
 
 def wall_sql(source: str) -> str:
@@ -91,7 +91,7 @@ SELECT workflow_id, sum(greatest(0, e - greatest(s, COALESCE(reach, s)))) / 1e9 
                                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
     FROM {source} WHERE first_start IS NOT NULL AND last_end IS NOT NULL)
 GROUP BY workflow_id
-"""  # noqa: S608 - fixed SQL around a fixed source name
+"""
 
 
 RUN_TOOLS_COLUMNS = "workflow_id VARCHAR, tool_name VARCHAR"
@@ -100,9 +100,9 @@ RUN_MODELS_COLUMNS = "workflow_id VARCHAR, model VARCHAR, complexity VARCHAR"
 
 def run_tools_sql(source: str) -> str:
     """SELECT of the (run, tool) pairs of the tool calls in ``source``: how many runs used a tool."""
-    return f"SELECT DISTINCT workflow_id, COALESCE(tool_name, '(none)') AS tool_name FROM {source}"  # noqa: S608
+    return f"SELECT DISTINCT workflow_id, COALESCE(tool_name, '(none)') AS tool_name FROM {source}"
 
 
 def run_models_sql(source: str) -> str:
     """SELECT of the (run, model, complexity) triples of the model calls in ``source``."""
-    return f"SELECT DISTINCT workflow_id, model, complexity FROM {source}"  # noqa: S608
+    return f"SELECT DISTINCT workflow_id, model, complexity FROM {source}"

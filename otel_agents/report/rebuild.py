@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any
 
 from otel_agents.analytics.backfill import BackfillResult, backfill, records_from_metrics, records_from_spool
 from otel_agents.analytics.store import AnalyticsStore
@@ -81,7 +82,7 @@ def rebuild_store(home: Path, store: Path, *, stream: IO[str] | None = None) -> 
     metrics = metrics_files(home / "metrics")
     spool = _spool_files(home / "spans")
     stats = ReadStats()
-    records: Iterator[dict]
+    records: Iterator[dict[str, Any]]
     if metrics:
         source, files = "metrics JSONL", metrics
         records = records_from_metrics(home / "metrics", stats=stats)

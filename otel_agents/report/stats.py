@@ -11,7 +11,8 @@ queries use ``quantile_cont``, which computes the same, and the tests pin both.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 #: The fewest runs (and attempts, calls) a judgement is made on: a recommendation, the best model.
 MIN_SAMPLE = 3
@@ -93,7 +94,7 @@ def rows(con: Any, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]
     """Run a query; rows as dicts."""
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def one(con: Any, sql: str, params: Sequence[Any] = ()) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from html import escape
-from typing import Callable, Sequence
+from typing import Any
 
 PALETTE = ("#3b6fb6", "#e07b39", "#4c9f70", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
            "#64b5cd")
@@ -138,7 +139,7 @@ def daily_chart(days: Sequence[str], values: Sequence[float], average: Sequence[
     return _svg(width, height, body, title)
 
 
-def latency_chart(rows: Sequence[dict], *, title: str, width: int = 1160) -> str:
+def latency_chart(rows: Sequence[dict[str, Any]], *, title: str, width: int = 1160) -> str:
     """Per group: a line from min to max, a box from p50 to p95, a tick at p99, a dot at the mean."""
     rows = [r for r in rows if r.get("p50") is not None]
     if not rows:

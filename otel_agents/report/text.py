@@ -7,7 +7,8 @@ outcomes) left-aligned, whatever its text looks like.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 #: Days of the daily series shown in text (the JSON has all of them).
 TEXT_DAYS = 14

@@ -48,10 +48,10 @@ class Scope:
         """Fill the shared filter tables for ``f`` and create ``con``'s views."""
         a = self.alias
         self.filters = f
-        con.execute(f"CREATE OR REPLACE TABLE {a}.f_time AS SELECT $1::BIGINT AS lo, $2::BIGINT AS hi",  # noqa: S608
+        con.execute(f"CREATE OR REPLACE TABLE {a}.f_time AS SELECT $1::BIGINT AS lo, $2::BIGINT AS hi",
                     [f.since, f.until])
         for table, attr in _VALUE_TABLES:
-            con.execute(f"CREATE OR REPLACE TABLE {a}.{table} AS SELECT unnest($1::VARCHAR[]) AS v",  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TABLE {a}.{table} AS SELECT unnest($1::VARCHAR[]) AS v",
                         [list(getattr(f, attr))])
         wf_conds: list[str] = []
         if f.templates:
@@ -67,12 +67,12 @@ class Scope:
                 f" OR workflow_id IN (SELECT workflow_id FROM st WHERE model IN (SELECT v FROM {a}.f_model)))"
             )
         if wf_conds:
-            con.execute(f"CREATE OR REPLACE TABLE {a}.sel AS SELECT workflow_id FROM wf{_where(wf_conds)}")  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TABLE {a}.sel AS SELECT workflow_id FROM wf{_where(wf_conds)}")
         self.views(con, base_only=True)
         if not f.empty:
-            con.execute(f"CREATE OR REPLACE TABLE {a}.lg_selected AS {logical.select_sql('v_st')}")  # noqa: S608
-            con.execute(f"CREATE OR REPLACE TABLE {a}.tasks_selected AS {logical.tasks_sql('v_wf', 'v_st')}")  # noqa: S608
-            con.execute(f"CREATE OR REPLACE TABLE {a}.wall_selected AS {logical.wall_sql(f'{a}.lg_selected')}")  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TABLE {a}.lg_selected AS {logical.select_sql('v_st')}")
+            con.execute(f"CREATE OR REPLACE TABLE {a}.tasks_selected AS {logical.tasks_sql('v_wf', 'v_st')}")
+            con.execute(f"CREATE OR REPLACE TABLE {a}.wall_selected AS {logical.wall_sql(f'{a}.lg_selected')}")
         self.views(con)
 
     def views(self, con: Any, *, base_only: bool = False) -> None:
@@ -98,7 +98,7 @@ class Scope:
             specs["v_tool_runs"] = ("tool_runs" if f.empty else f"({logical.run_tools_sql('v_tc')})", [])
             specs["v_model_runs"] = ("model_runs" if f.empty else f"({logical.run_models_sql('v_mc')})", [])
         for view, (table, conds) in specs.items():
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table}{_where(conds)}")  # noqa: S608
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {table}{_where(conds)}")
 
     def close(self, con: Any) -> None:
         try:

@@ -22,7 +22,8 @@ import random
 import sqlite3
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from otel_agents import forksafe
 from otel_agents.analytics.schema import SchemaTooNew

@@ -18,9 +18,10 @@ import operator
 import os
 import re
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from otel_agents.foundation.files import iter_lines, private_dir, write_private
 

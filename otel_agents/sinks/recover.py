@@ -325,9 +325,9 @@ class _MetricsTarget(_Target):
 
         self.dir = Path(config.metrics_dir)
         self.writer = MetricsWriter(self.dir)
-        self._ids: dict[Path, set[str]] = {}
+        self._ids: dict[Path, set[str | None]] = {}
 
-    def _present(self, path: Path) -> set[str]:
+    def _present(self, path: Path) -> set[str | None]:
         ids = self._ids.get(path)
         if ids is None:
             ids = self._ids[path] = set()
@@ -401,7 +401,8 @@ def _make_target(sink: str, config: Any, stop: threading.Event | None) -> _Targe
 def _save_state(home: Path, result: RecoverResult) -> None:
     try:
         doc = load_state(home)
-        totals = doc.get("unrecoverable_total") if isinstance(doc.get("unrecoverable_total"), dict) else {}
+        saved = doc.get("unrecoverable_total")
+        totals: dict[str, Any] = saved if isinstance(saved, dict) else {}
         for s, n in result.unrecoverable.items():
             totals[s] = int(totals.get(s, 0)) + n
         doc["unrecoverable_total"] = totals

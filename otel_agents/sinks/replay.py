@@ -86,7 +86,8 @@ def to_protobuf(resource_spans: list[dict[str, Any]]) -> bytes:
     """Serialized ExportTraceServiceRequest for OTLP/JSON ``resourceSpans``."""
     from otel_agents.sinks.otlp_json import to_request
 
-    return to_request(resource_spans).SerializeToString()
+    payload: bytes = to_request(resource_spans).SerializeToString()
+    return payload
 
 
 class Progress:
@@ -170,7 +171,7 @@ def count_pending(config: Any) -> tuple[int, int]:
     delivered = Ledger(home).load()
     watermarks = _load_state(home).get("watermarks", {})
     res = ReplayResult()
-    seen: set[str] = set()
+    seen: set[str | None] = set()
     total = 0
     for _p, _o, _e, doc, n in pending_lines(home, Path(config.spans_dir), delivered, watermarks, res):
         if doc is not None and n:
@@ -203,7 +204,7 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
 
     # pass 1: how many spans are pending (for the progress bar); the parsed lines are kept
     # for pass 2 unless they are many (then pass 2 reads them again)
-    pending_ids: set[str] = set()
+    pending_ids: set[str | None] = set()
     kept: list[tuple[Path, int, int, dict[str, Any] | None, int]] | None = []
     kept_bytes = 0
     for path, offset, end, doc, n in pending_lines(home, spans_dir, delivered, watermarks, result):
@@ -389,7 +390,8 @@ def _save_state(home: Path, spans_dir: Path, watermarks: dict[str, int], result:
     state["watermarks"] = {k: v for k, v in watermarks.items() if k in names}
     state["last"] = asdict(result)
     if result.sent:  # what every replay (command or background) delivered, for doctor
-        totals = state.get("totals") if isinstance(state.get("totals"), dict) else {}
+        saved = state.get("totals")
+        totals: dict[str, Any] = saved if isinstance(saved, dict) else {}
         state["totals"] = {"sent": int(totals.get("sent") or 0) + result.sent,
                            "batches": int(totals.get("batches") or 0) + result.batches, "last_sent": time.time()}
     write_private(state_dir(home) / REPLAY_STATE, json.dumps(state, indent=1, sort_keys=True).encode())

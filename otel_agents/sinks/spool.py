@@ -23,9 +23,9 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from otel_agents import threads
 from otel_agents.foundation.files import AppendFile, iter_lines, private_dir

@@ -23,7 +23,7 @@ import base64
 import json
 import math
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from itertools import compress
 from json.encoder import encode_basestring as _enc  # the C function json.dumps uses (ensure_ascii=False)
@@ -125,7 +125,7 @@ def _attribute_items(d: dict[str, Any]) -> str:
     """
     vals = d.values()
     try:
-        frags = list(map(_FRAGS.get, zip(d, vals, map(type, vals))))
+        frags = list(map(_FRAGS.get, zip(d, vals, map(type, vals), strict=True)))
     except TypeError:  # an unhashable value: no fast pass
         frags = [None] * len(d)
     if None in frags:
@@ -170,7 +170,7 @@ def _remember(key: tuple[str, Any, type], frag: str) -> str:
     return frag
 
 
-def _cached(obj: Any, build: Any) -> str:
+def _cached(obj: Any, build: Callable[[Any], str]) -> str:
     hit = _OBJ_FRAGS.get(id(obj))
     if hit is not None and hit[0] is obj:
         return hit[1]
@@ -204,7 +204,7 @@ def _flags(ctx: Any) -> str:
     return "768" if ctx is not None and ctx.is_remote else "256"
 
 
-_KIND = {}  # SpanKind -> ',"kind":N' (OTLP numbers the kinds from 1: INTERNAL is 1)
+_KIND: dict[Any, str] = {}  # SpanKind -> ',"kind":N' (OTLP numbers the kinds from 1: INTERNAL is 1)
 
 
 def _kind(kind: Any) -> str:
@@ -413,9 +413,10 @@ def encode_text(spans: Sequence[Any]) -> str:
         scopes = groups.get(key_r)
         if scopes is None:
             scopes = groups[key_r] = {}
-        lst = scopes.get(key_s)
-        if lst is None:
-            lst = scopes[key_s] = []
+        found = scopes.get(key_s)
+        if found is None:
+            found = scopes[key_s] = []
+        lst = found
         lst.append(_span(span))
     objs = {id(o): o for o in canon}
     objs[id(None)] = None

@@ -299,7 +299,8 @@ def _grpc_retry_after(exc: Any) -> float | None:
                         info = error_details_pb2.RetryInfo()
                         detail.Unpack(info)
                         d = info.retry_delay
-                        return min(MAX_RETRY_AFTER_S, d.seconds + d.nanos / 1e9)
+                        delay: float = d.seconds + d.nanos / 1e9
+                        return min(MAX_RETRY_AFTER_S, delay)
     except Exception:  # noqa: BLE001
         return None
     return None
@@ -313,4 +314,5 @@ def encode_protobuf(spans: Any) -> bytes:
     """An ExportTraceServiceRequest for SDK spans, serialized (the official encoder)."""
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-    return encode_spans(spans).SerializeToString()
+    payload: bytes = encode_spans(spans).SerializeToString()
+    return payload

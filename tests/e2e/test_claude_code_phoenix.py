@@ -42,7 +42,7 @@ def _flat(attrs: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def test_fixture_trace_in_phoenix_and_in_the_spool(phoenix, tmp_path):  # noqa: F811 - the fixture
+def test_fixture_trace_in_phoenix_and_in_the_spool(phoenix, tmp_path):
     sid = f"cc-{uuid.uuid4()}"  # a fresh trace per run; the README's expectations do not depend on it
     text = (FIXTURE / "events.jsonl").read_text().replace("{FIXTURE_DIR}", str(FIXTURE))
     events = [dict(json.loads(line), session_id=sid) for line in text.splitlines() if line.strip()]

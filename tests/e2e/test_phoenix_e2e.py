@@ -128,7 +128,7 @@ def test_receiver_down_for_the_whole_run_then_replay(phoenix, rotel, tmp_path):
     project = f"e2e-replay-{uuid.uuid4().hex[:8]}"
     home = tmp_path / "home"
     out = _demo(home, project, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=rotel.http_endpoint)
-    assert f"otlp: 0 spans delivered" in out.stdout and f"{DEMO_SPANS} not delivered" in out.stdout
+    assert "otlp: 0 spans delivered" in out.stdout and f"{DEMO_SPANS} not delivered" in out.stdout
     spool = _spool(home)
     assert len(spool) == DEMO_SPANS
     assert phoenix.spans(project) == []

@@ -30,9 +30,10 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from _waiting import wait_until
 
@@ -413,7 +414,7 @@ def analytics_ids(home: Path, db: Path | None = None) -> Counter[str] | None:
         try:
             for table, col in ANALYTICS_TABLES.items():
                 try:
-                    for (rid,) in conn.execute(f"SELECT {col} FROM {table}"):  # noqa: S608 - constants
+                    for (rid,) in conn.execute(f"SELECT {col} FROM {table}"):
                         if rid:
                             c[rid] += 1
                 except sqlite3.OperationalError as exc:

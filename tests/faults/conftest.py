@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from _harness import MODE, ROOT, STORES, Case
 
 RESULTS_DIR = Path(os.environ.get("OTEL_AGENTS_FAULTS_RESULTS", ROOT / "build" / "faults"))

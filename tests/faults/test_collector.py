@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from _harness import (
     assert_clean,
     baseline,
@@ -113,7 +112,6 @@ def test_claude_code_session_drained_while_the_collector_hangs(tmp_path, receive
     """The fixture session through real `otel-agents hook` processes, then `otel-agents flush`
     against a collector that never answers: the drain keeps its deadline, every span is in
     the spool, and `otel-agents replay` delivers each exactly once."""
-    import json
     import shutil
     import subprocess
 

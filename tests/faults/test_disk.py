@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 from _harness import (
-    SOAK,
     BLOCKED_S,
-    Child,
     EXIT_DEADLINE,
     EXIT_SLACK,
     OTEL_AGENTS,
+    SOAK,
+    Child,
     analytics_ids,
     assert_clean,
     baseline,

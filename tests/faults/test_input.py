@@ -28,8 +28,7 @@ from typing import Any
 
 import pytest
 from _harness import HERE, OTEL_AGENTS, PY, SOAK, assert_clean, child_env, cli, measure, n, run_workload
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otel_agents.claude_code import capture
 
@@ -236,7 +235,7 @@ def process_fuzz(fuzz_home) -> Fuzz:
     with ThreadPoolExecutor(4) as ex:
         results = list(ex.map(run, collected + big))
     out = Fuzz()
-    out.bad = [(raw[:200], rc, o[:200]) for raw, (rc, o, _t) in zip(collected + big, results) if rc != 0 or o]
+    out.bad = [(raw[:200], rc, o[:200]) for raw, (rc, o, _t) in zip(collected + big, results, strict=True) if rc != 0 or o]
     out.stats.update(cases=len(results), nonzero=sum(1 for rc, _o, _t in results if rc != 0),
                      printed=sum(1 for _rc, o, _t in results if o),
                      slowest_s=round(max(t for _r, _o, t in results), 3))

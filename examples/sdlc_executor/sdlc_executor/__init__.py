@@ -10,6 +10,6 @@ The model client and the tools are stand-ins: the model returns canned, Anthropi
 usage (its ``input_tokens`` exclude cache reads and writes), the tools sleep briefly.
 """
 
-from sdlc_executor.executor import SDLCExecutor, RunReport
+from sdlc_executor.executor import RunReport, SDLCExecutor
 
 __all__ = ["RunReport", "SDLCExecutor"]

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from otel_agents import attributes as A
-from otel_agents import SpanView, hookimpl
+from otel_agents import SpanView, attributes as A, hookimpl
 from otel_agents.pricing import UnknownModel, price_of
-
 from otel_agents_langfuse import semconv as LF
 
 __all__ = ["langfuse_attributes", "span_ending"]
