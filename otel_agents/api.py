@@ -778,30 +778,29 @@ def _implicit_child(child: _Handle, *parents: _Handle) -> _Handle:
     return child
 
 
-def phase(name: str, **kwargs: Any) -> _Spec:
-    """A phase of the current workflow."""
+def _child_spec(kind: str, depth: int, name: str, kwargs: dict[str, Any]) -> _Spec:
+    """A ``kind`` ("phase" or "step") of the innermost parent ``_find_parent(depth)`` finds;
+    outside a workflow, of an implicit one that ends with it."""
 
     def make() -> _Handle:
-        parent = _find_parent(0)
+        parent = _find_parent(depth)
         if parent is None:
-            wf = _orphan("phase").start()
-            return _implicit_child(wf.phase(name, **kwargs), wf)
-        return parent.phase(name, **kwargs)  # type: ignore[attr-defined]
+            wf = _orphan(kind).start()
+            return _implicit_child(getattr(wf, kind)(name, **kwargs), wf)
+        child: _Handle = getattr(parent, kind)(name, **kwargs)
+        return child
 
     return _Spec(make)
+
+
+def phase(name: str, **kwargs: Any) -> _Spec:
+    """A phase of the current workflow."""
+    return _child_spec("phase", 0, name, kwargs)
 
 
 def step(name: str, **kwargs: Any) -> _Spec:
     """A step of the current phase (or workflow)."""
-
-    def make() -> _Handle:
-        parent = _find_parent(1)
-        if parent is None:
-            wf = _orphan("step").start()
-            return _implicit_child(wf.step(name, **kwargs), wf)
-        return parent.step(name, **kwargs)  # type: ignore[attr-defined]
-
-    return _Spec(make)
+    return _child_spec("step", 1, name, kwargs)
 
 
 def tool_call(tool_name: str, **kwargs: Any) -> _Spec:
