@@ -81,48 +81,52 @@ def _common(record: dict[str, Any]) -> dict[str, Any]:
 # --- row builders, one per table ---------------------------------------------------------------
 
 
-def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
+def _span_row(
+    r: dict[str, Any], fields: tuple[str, ...], *, tokens: bool = True, status: str = "status"
+) -> dict[str, Any]:
+    """The columns the span tables share (``status`` names the status column), then ``fields``."""
     row = _common(r)
-    row.update(_tokens(r))
-    inp, out = r.get("input_tokens"), r.get("output_tokens")
+    if tokens:
+        row.update(_tokens(r))
     row["record_id"] = r["record_id"]
-    row.update(_copy(r, "parent_id", "workflow_name", "template", "phase_name", "phase_number"))
-    row["phase_status"] = status_of(r.get("outcome"))
+    row[status] = status_of(r.get("outcome"))
+    row.update(_copy(r, *fields))
+    return row
+
+
+_ROLLUP = ("cost_usd", "model_calls", "unpriced_model_calls")
+_PHASE_FIELDS = ("parent_id", "workflow_name", "template", "phase_name", "phase_number", *_ROLLUP)
+_STEP_FIELDS = (
+    "parent_id", "workflow_name", "phase_name", "step_name", "agent", "skill", "command", "task_id", "session_id",
+    "model", "provider", "attempt", "retry_count", *_ROLLUP,
+)
+_TOOL_FIELDS = (
+    "call_id", "parent_id", "session_id", "phase_name", "step_name", "agent", "tool_name", "tool_type",
+    "arguments_sha256", "arguments_length", "result_sha256", "result_length",
+)
+_MODEL_FIELDS = (
+    "parent_id", "session_id", "phase_name", "step_name", "agent", "model", "response_model", "provider",
+    "cost_usd", "cost_source", "cost_unavailable_reason",
+)
+
+
+def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = _span_row(r, _PHASE_FIELDS, status="phase_status")
+    inp, out = r.get("input_tokens"), r.get("output_tokens")
     row["tokens_used"] = None if inp is None and out is None else (inp or 0) + (out or 0)
-    row.update(_copy(r, "cost_usd", "model_calls", "unpriced_model_calls"))
     return row
 
 
 def _step_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = _common(r)
-    row.update(_tokens(r))
-    row["record_id"] = r["record_id"]
-    row.update(_copy(r, "parent_id", "workflow_name", "phase_name", "step_name", "agent", "skill", "command"))
-    row.update(_copy(r, "task_id", "session_id", "model", "provider", "attempt", "retry_count"))
-    row["status"] = status_of(r.get("outcome"))
-    row.update(_copy(r, "cost_usd", "model_calls", "unpriced_model_calls"))
-    return row
+    return _span_row(r, _STEP_FIELDS)
 
 
 def _tool_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = _common(r)
-    row["record_id"] = r["record_id"]
-    row.update(_copy(r, "call_id", "parent_id", "session_id", "phase_name", "step_name", "agent"))
-    row.update(_copy(r, "tool_name", "tool_type"))
-    row["status"] = status_of(r.get("outcome"))
-    row.update(_copy(r, "arguments_sha256", "arguments_length", "result_sha256", "result_length"))
-    return row
+    return _span_row(r, _TOOL_FIELDS, tokens=False)
 
 
 def _model_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = _common(r)
-    row.update(_tokens(r))
-    row["record_id"] = r["record_id"]
-    row.update(_copy(r, "parent_id", "session_id", "phase_name", "step_name", "agent", "model", "response_model"))
-    row.update(_copy(r, "provider"))
-    row["status"] = status_of(r.get("outcome"))
-    row.update(_copy(r, "cost_usd", "cost_source", "cost_unavailable_reason"))
-    return row
+    return _span_row(r, _MODEL_FIELDS)
 
 
 def _hook_row(r: dict[str, Any]) -> dict[str, Any]:
