@@ -143,6 +143,20 @@ def _tool_event(
     return ev
 
 
+def _restore(otel_token: Any, ctx_token: Any, parent: _Handle | None) -> None:
+    """Undo a handle's activation: detach its OpenTelemetry context, then make ``parent`` current again."""
+    if otel_token is not None:
+        try:
+            otel_context.detach(otel_token)
+        except Exception:  # noqa: BLE001
+            pass
+    if ctx_token is not None:
+        try:
+            _current.reset(ctx_token)
+        except ValueError:  # exited in another context
+            _current.set(parent)
+
+
 class _Handle:
     """One workflow, phase, step or tool call: ``start()``, then ``stop()`` or ``fail()``."""
 
@@ -306,18 +320,8 @@ class _Handle:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if self._otel_token is not None:
-            try:
-                otel_context.detach(self._otel_token)
-            except Exception:  # noqa: BLE001
-                pass
-            self._otel_token = None
-        if self._ctx_token is not None:
-            try:
-                _current.reset(self._ctx_token)
-            except ValueError:  # exited in another context
-                _current.set(self.parent)
-            self._ctx_token = None
+        _restore(self._otel_token, self._ctx_token, self.parent)
+        self._otel_token = self._ctx_token = None
         if exc is not None:
             self.finish(exc)
         else:
@@ -651,18 +655,8 @@ class activate:  # noqa: N801 - used like a function: ``with activate(handle):``
         return h
 
     def __exit__(self, *exc: Any) -> None:
-        if self._otel_token is not None:
-            try:
-                otel_context.detach(self._otel_token)
-            except Exception:  # noqa: BLE001
-                pass
-            self._otel_token = None
-        if self._token is not None:
-            try:
-                _current.reset(self._token)
-            except ValueError:  # exited in another context
-                _current.set(self.handle.parent)
-            self._token = None
+        _restore(self._otel_token, self._token, self.handle.parent)
+        self._otel_token = self._token = None
 
 
 def _find_parent(max_level: int) -> _Handle | None:
