@@ -143,6 +143,20 @@ def _tool_event(
     return ev
 
 
+def _restore(otel_token: Any, ctx_token: Any, parent: _Handle | None) -> None:
+    """Undo a handle's activation: detach its OpenTelemetry context, then make ``parent`` current again."""
+    if otel_token is not None:
+        try:
+            otel_context.detach(otel_token)
+        except Exception:  # noqa: BLE001
+            pass
+    if ctx_token is not None:
+        try:
+            _current.reset(ctx_token)
+        except ValueError:  # exited in another context
+            _current.set(parent)
+
+
 class _Handle:
     """One workflow, phase, step or tool call: ``start()``, then ``stop()`` or ``fail()``."""
 
@@ -306,18 +320,8 @@ class _Handle:
         return self
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if self._otel_token is not None:
-            try:
-                otel_context.detach(self._otel_token)
-            except Exception:  # noqa: BLE001
-                pass
-            self._otel_token = None
-        if self._ctx_token is not None:
-            try:
-                _current.reset(self._ctx_token)
-            except ValueError:  # exited in another context
-                _current.set(self.parent)
-            self._ctx_token = None
+        _restore(self._otel_token, self._ctx_token, self.parent)
+        self._otel_token = self._ctx_token = None
         if exc is not None:
             self.finish(exc)
         else:
@@ -651,18 +655,8 @@ class activate:
         return h
 
     def __exit__(self, *exc: Any) -> None:
-        if self._otel_token is not None:
-            try:
-                otel_context.detach(self._otel_token)
-            except Exception:  # noqa: BLE001
-                pass
-            self._otel_token = None
-        if self._token is not None:
-            try:
-                _current.reset(self._token)
-            except ValueError:  # exited in another context
-                _current.set(self.handle.parent)
-            self._token = None
+        _restore(self._otel_token, self._token, self.handle.parent)
+        self._otel_token = self._token = None
 
 
 @overload
@@ -784,30 +778,29 @@ def _implicit_child(child: _Handle, *parents: _Handle) -> _Handle:
     return child
 
 
-def phase(name: str, **kwargs: Any) -> _Spec:
-    """A phase of the current workflow."""
+def _child_spec(kind: str, depth: int, name: str, kwargs: dict[str, Any]) -> _Spec:
+    """A ``kind`` ("phase" or "step") of the innermost parent ``_find_parent(depth)`` finds;
+    outside a workflow, of an implicit one that ends with it."""
 
     def make() -> _Handle:
-        parent = _find_parent(0)
+        parent = _find_parent(depth)
         if parent is None:
-            wf = _orphan("phase").start()
-            return _implicit_child(wf.phase(name, **kwargs), wf)
-        return parent.phase(name, **kwargs)
+            wf = _orphan(kind).start()
+            return _implicit_child(getattr(wf, kind)(name, **kwargs), wf)
+        child: _Handle = getattr(parent, kind)(name, **kwargs)
+        return child
 
     return _Spec(make)
+
+
+def phase(name: str, **kwargs: Any) -> _Spec:
+    """A phase of the current workflow."""
+    return _child_spec("phase", 0, name, kwargs)
 
 
 def step(name: str, **kwargs: Any) -> _Spec:
     """A step of the current phase (or workflow)."""
-
-    def make() -> _Handle:
-        parent = _find_parent(1)
-        if parent is None:
-            wf = _orphan("step").start()
-            return _implicit_child(wf.step(name, **kwargs), wf)
-        return parent.step(name, **kwargs)
-
-    return _Spec(make)
+    return _child_spec("step", 1, name, kwargs)
 
 
 def tool_call(tool_name: str, **kwargs: Any) -> _Spec:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from otel_agents.analytics.store import TABLE_FOR_KIND, AnalyticsStore
 from otel_agents.foundation.records import build_records, iter_otlp_json
-from otel_agents.sinks.metrics import ReadStats, iter_records
+from otel_agents.sinks.metrics import ReadStats, iter_records, json_lines
 
 DEFAULT_BATCH_SIZE = 1000
 
@@ -75,17 +74,7 @@ def records_from_spool(spans_dir: Path, *, stats: ReadStats | None = None) -> It
             continue
         with f:
             try:
-                for raw in f:
-                    st.lines += 1
-                    if not raw.endswith(b"\n"):
-                        st.partial_tail += 1
-                        continue
-                    if raw.isspace():  # a fresh line started after a torn one (foundation.files.AppendFile)
-                        continue
-                    try:
-                        request = json.loads(raw)
-                    except ValueError:
-                        request = None
+                for _, request in json_lines(f, st):
                     if not isinstance(request, dict) or "resourceSpans" not in request:
                         st.corrupt += 1
                         continue

@@ -49,14 +49,15 @@ def _day(record: dict[str, Any]) -> str | None:
     return start[:10] if isinstance(start, str) and len(start) >= 10 else None
 
 
+def _copy(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``record``'s values of ``names`` (``None`` where absent), in that order."""
+    return {name: record.get(name) for name in names}
+
+
 def _tokens(record: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "input_tokens": record.get("input_tokens"),
-        "output_tokens": record.get("output_tokens"),
-        "cache_read_tokens": record.get("cache_read_tokens"),
-        "cache_write_tokens": record.get("cache_write_tokens"),
-        "reasoning_tokens": record.get("reasoning_tokens"),
-    }
+    return _copy(
+        record, "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"
+    )
 
 
 def _common(record: dict[str, Any]) -> dict[str, Any]:
@@ -81,92 +82,52 @@ def _common(record: dict[str, Any]) -> dict[str, Any]:
 # --- row builders, one per table ---------------------------------------------------------------
 
 
-def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
+def _span_row(
+    r: dict[str, Any], fields: tuple[str, ...], *, tokens: bool = True, status: str = "status"
+) -> dict[str, Any]:
+    """The columns the span tables share (``status`` names the status column), then ``fields``."""
     row = _common(r)
-    row.update(_tokens(r))
+    if tokens:
+        row.update(_tokens(r))
+    row["record_id"] = r["record_id"]
+    row[status] = status_of(r.get("outcome"))
+    row.update(_copy(r, *fields))
+    return row
+
+
+_ROLLUP = ("cost_usd", "model_calls", "unpriced_model_calls")
+_PHASE_FIELDS = ("parent_id", "workflow_name", "template", "phase_name", "phase_number", *_ROLLUP)
+_STEP_FIELDS = (
+    "parent_id", "workflow_name", "phase_name", "step_name", "agent", "skill", "command", "task_id", "session_id",
+    "model", "provider", "attempt", "retry_count", *_ROLLUP,
+)
+_TOOL_FIELDS = (
+    "call_id", "parent_id", "session_id", "phase_name", "step_name", "agent", "tool_name", "tool_type",
+    "arguments_sha256", "arguments_length", "result_sha256", "result_length",
+)
+_MODEL_FIELDS = (
+    "parent_id", "session_id", "phase_name", "step_name", "agent", "model", "response_model", "provider",
+    "cost_usd", "cost_source", "cost_unavailable_reason",
+)
+
+
+def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
+    row = _span_row(r, _PHASE_FIELDS, status="phase_status")
     inp, out = r.get("input_tokens"), r.get("output_tokens")
-    row.update(
-        record_id=r["record_id"],
-        parent_id=r.get("parent_id"),
-        workflow_name=r.get("workflow_name"),
-        template=r.get("template"),
-        phase_name=r.get("phase_name"),
-        phase_number=r.get("phase_number"),
-        phase_status=status_of(r.get("outcome")),
-        tokens_used=None if inp is None and out is None else (inp or 0) + (out or 0),
-        cost_usd=r.get("cost_usd"),
-        model_calls=r.get("model_calls"),
-        unpriced_model_calls=r.get("unpriced_model_calls"),
-    )
+    row["tokens_used"] = None if inp is None and out is None else (inp or 0) + (out or 0)
     return row
 
 
 def _step_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = _common(r)
-    row.update(_tokens(r))
-    row.update(
-        record_id=r["record_id"],
-        parent_id=r.get("parent_id"),
-        workflow_name=r.get("workflow_name"),
-        phase_name=r.get("phase_name"),
-        step_name=r.get("step_name"),
-        agent=r.get("agent"),
-        skill=r.get("skill"),
-        command=r.get("command"),
-        task_id=r.get("task_id"),
-        session_id=r.get("session_id"),
-        model=r.get("model"),
-        provider=r.get("provider"),
-        attempt=r.get("attempt"),
-        retry_count=r.get("retry_count"),
-        status=status_of(r.get("outcome")),
-        cost_usd=r.get("cost_usd"),
-        model_calls=r.get("model_calls"),
-        unpriced_model_calls=r.get("unpriced_model_calls"),
-    )
-    return row
+    return _span_row(r, _STEP_FIELDS)
 
 
 def _tool_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = _common(r)
-    row.update(
-        record_id=r["record_id"],
-        call_id=r.get("call_id"),
-        parent_id=r.get("parent_id"),
-        session_id=r.get("session_id"),
-        phase_name=r.get("phase_name"),
-        step_name=r.get("step_name"),
-        agent=r.get("agent"),
-        tool_name=r.get("tool_name"),
-        tool_type=r.get("tool_type"),
-        status=status_of(r.get("outcome")),
-        arguments_sha256=r.get("arguments_sha256"),
-        arguments_length=r.get("arguments_length"),
-        result_sha256=r.get("result_sha256"),
-        result_length=r.get("result_length"),
-    )
-    return row
+    return _span_row(r, _TOOL_FIELDS, tokens=False)
 
 
 def _model_row(r: dict[str, Any]) -> dict[str, Any]:
-    row = _common(r)
-    row.update(_tokens(r))
-    row.update(
-        record_id=r["record_id"],
-        parent_id=r.get("parent_id"),
-        session_id=r.get("session_id"),
-        phase_name=r.get("phase_name"),
-        step_name=r.get("step_name"),
-        agent=r.get("agent"),
-        model=r.get("model"),
-        response_model=r.get("response_model"),
-        provider=r.get("provider"),
-        status=status_of(r.get("outcome")),
-        cost_usd=r.get("cost_usd"),
-        cost_source=r.get("cost_source"),
-        cost_unavailable_reason=r.get("cost_unavailable_reason"),
-    )
-    return row
+    return _span_row(r, _MODEL_FIELDS)
 
 
 def _hook_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -198,26 +159,16 @@ def _workflow_row(r: dict[str, Any]) -> dict[str, Any]:
     if start_ns:
         tm = time.gmtime(start_ns // 1_000_000_000)
         hour, dow = tm.tm_hour, tm.tm_wday  # Monday = 0, as seed 001
+    row.update(_copy(r, "record_id", "workflow_name", "template", "issue_id", "task_id", "session_id"))
+    row.update(_copy(r, "provider", "unpriced_model_calls", "cost_usd", "retry_count", "complexity", "service_name"))
     row.update(
-        record_id=r.get("record_id"),
-        workflow_name=r.get("workflow_name"),
-        template=r.get("template"),
-        issue_id=r.get("issue_id"),
-        task_id=r.get("task_id"),
-        session_id=r.get("session_id"),
         requested_model=r.get("model"),
-        provider=r.get("provider"),
         status=status_of(r.get("outcome")),
         model_call_count=r.get("model_calls"),
-        unpriced_model_calls=r.get("unpriced_model_calls"),
         total_tokens=None if inp is None and out is None else (inp or 0) + (out or 0),
         cache_efficiency_percent=(round(100.0 * (cache_read or 0) / inp, 4) if inp else None),
-        cost_usd=r.get("cost_usd"),
-        retry_count=r.get("retry_count"),
-        complexity=r.get("complexity"),
         hour_of_day=hour,
         day_of_week=dow,
-        service_name=r.get("service_name"),
     )
     return row
 

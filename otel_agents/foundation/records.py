@@ -224,12 +224,18 @@ def _str(attrs: Mapping[str, Any], key: str) -> str | None:
     return None
 
 
-def _int(attrs: Mapping[str, Any], key: str) -> int | None:
+def _number(attrs: Mapping[str, Any], key: str) -> Any:
+    """``attrs[key]`` to read as a number: ``None`` when absent or a bool (reported: not a number)."""
     v = attrs.get(key)
-    if v is None:
-        return None
     if isinstance(v, bool):
         _bad(key, v)
+        return None
+    return v
+
+
+def _int(attrs: Mapping[str, Any], key: str) -> int | None:
+    v = _number(attrs, key)
+    if v is None:
         return None
     if isinstance(v, int):
         return v
@@ -245,11 +251,8 @@ def _int(attrs: Mapping[str, Any], key: str) -> int | None:
 
 
 def _float(attrs: Mapping[str, Any], key: str) -> float | None:
-    v = attrs.get(key)
+    v = _number(attrs, key)
     if v is None:
-        return None
-    if isinstance(v, bool):
-        _bad(key, v)
         return None
     if isinstance(v, (int, float)):
         f = float(v)

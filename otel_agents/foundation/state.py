@@ -139,11 +139,16 @@ def _persist_locked(home: str | os.PathLike[str], sdir: Path, path: Path, stats:
         return True
 
 
-def load(home: str | os.PathLike[str]) -> dict[str, Any]:
-    """The persisted counters (``{}`` if none yet or unreadable)."""
+def load_json(home: str | os.PathLike[str], name: str) -> dict[str, Any]:
+    """The JSON object in ``<home>/state/<name>`` (``{}`` if none yet or unreadable)."""
     try:
-        with open(state_dir(home) / SINKS_FILE, "rb") as f:
+        with open(state_dir(home) / name, "rb") as f:
             doc = json.load(f)
         return doc if isinstance(doc, dict) else {}
     except (OSError, ValueError):
         return {}
+
+
+def load(home: str | os.PathLike[str]) -> dict[str, Any]:
+    """The persisted counters (``{}`` if none yet or unreadable)."""
+    return load_json(home, SINKS_FILE)

@@ -189,6 +189,26 @@ class ReadStats:
     problems: list[str] = field(default_factory=list)
 
 
+def json_lines(f: Iterable[bytes], st: ReadStats) -> Iterator[tuple[int, Any]]:
+    """Each complete line of ``f``: its 1-based number and its JSON value (``None`` if not JSON).
+
+    Every line counts in ``st.lines``; a line without its newline (a write in progress) is
+    skipped and counted in ``st.partial_tail``; a blank line is skipped.
+    """
+    for lineno, raw in enumerate(f, start=1):
+        st.lines += 1
+        if not raw.endswith(b"\n"):
+            st.partial_tail += 1
+            continue
+        if raw.isspace():  # a fresh line started after a torn one (foundation.files.AppendFile)
+            continue
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+        yield lineno, value
+
+
 def metrics_files(metrics_dir: Path, *, since: str | None = None, until: str | None = None) -> list[Path]:
     """The JSONL files in ``metrics_dir``, oldest first; ``since``/``until`` are YYYY-MM-DD."""
     out = []
@@ -227,17 +247,7 @@ def iter_records(
             st.problems.append(f"{path}: {exc}")
             continue
         with f:
-            for lineno, raw in enumerate(f, start=1):
-                st.lines += 1
-                if not raw.endswith(b"\n"):
-                    st.partial_tail += 1
-                    continue
-                if raw.isspace():  # a fresh line started after a torn one (foundation.files.AppendFile)
-                    continue
-                try:
-                    rec = json.loads(raw)
-                except ValueError:
-                    rec = None
+            for lineno, rec in json_lines(f, st):
                 if not isinstance(rec, dict) or not rec.get("record_id") or not rec.get("kind"):
                     st.corrupt += 1
                     if len(st.problems) < 20:

@@ -46,7 +46,7 @@ from typing import Any
 from otel_agents import threads
 from otel_agents.foundation.files import flocked, iter_lines, write_private
 from otel_agents.foundation.records import build_records, from_otlp_json
-from otel_agents.foundation.state import state_dir
+from otel_agents.foundation.state import load_json, state_dir
 from otel_agents.sinks.pending import PendingFile, pending_dir, pending_files, pid_alive, write_pending_spans
 from otel_agents.sinks.spool import file_day, spool_files
 
@@ -102,12 +102,7 @@ def enabled_sinks(config: Any) -> list[str]:
 
 
 def load_state(home: str | Path) -> dict[str, Any]:
-    try:
-        with open(state_dir(home) / RECOVER_STATE, "rb") as f:
-            doc = json.load(f)
-        return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return load_json(home, RECOVER_STATE)
 
 
 def recover_lock(home: str | Path, *, wait: bool):  # type: ignore[no-untyped-def]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from otel_agents.foundation.files import flocked, write_private
-from otel_agents.foundation.state import state_dir
+from otel_agents.foundation.state import load_json, state_dir
 from otel_agents.sinks.ledger import Ledger, LedgerTail
 from otel_agents.sinks.spool import iter_records, iter_spans, spool_files
 from otel_agents.sinks.transport import SendError, make_sender, resolve_target
@@ -133,12 +133,7 @@ class Progress:
 
 
 def _load_state(home: Path) -> dict[str, Any]:
-    try:
-        with open(state_dir(home) / REPLAY_STATE, "rb") as f:
-            doc = json.load(f)
-        return doc if isinstance(doc, dict) else {}
-    except (OSError, ValueError):
-        return {}
+    return load_json(home, REPLAY_STATE)
 
 
 def load_state(home: str | Path) -> dict[str, Any]:

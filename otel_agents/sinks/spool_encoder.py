@@ -341,6 +341,16 @@ def _status(status: Any) -> str:
     return f',"status":{{"code":{code}}}}}' if code else ',"status":{}}'
 
 
+def _add_attributes(parts: list[str], item: Any) -> None:
+    """An event's or a link's attributes and dropped-attribute count, appended to ``parts``."""
+    a = _attributes(item.attributes)
+    if a:
+        parts.append(a[1:])
+    d = item.dropped_attributes
+    if d:
+        parts.append(f'"droppedAttributesCount":{d}')
+
+
 def _events(events: Any) -> str:
     evs = []
     for ev in events:
@@ -349,12 +359,7 @@ def _events(events: Any) -> str:
             parts.append(f'"timeUnixNano":"{ev.timestamp}"')
         if ev.name:
             parts.append('"name":' + _enc(ev.name))
-        a = _attributes(ev.attributes)
-        if a:
-            parts.append(a[1:])
-        d = ev.dropped_attributes
-        if d:
-            parts.append(f'"droppedAttributesCount":{d}')
+        _add_attributes(parts, ev)
         evs.append("{" + ",".join(parts) + "}")
     return ',"events":[' + ",".join(evs) + "]"
 
@@ -364,12 +369,7 @@ def _links(links: Any) -> str:
     for ln in links:
         lc = ln.context
         parts = [f'"traceId":"{lc.trace_id:032x}","spanId":"{lc.span_id:016x}"']
-        a = _attributes(ln.attributes)
-        if a:
-            parts.append(a[1:])
-        d = ln.dropped_attributes
-        if d:
-            parts.append(f'"droppedAttributesCount":{d}')
+        _add_attributes(parts, ln)
         parts.append('"flags":' + _flags(lc))
         lks.append("{" + ",".join(parts) + "}")
     return ',"links":[' + ",".join(lks) + "]"
