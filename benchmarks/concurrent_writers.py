@@ -59,8 +59,12 @@ def worker(index: int, steps: int, out: str, gap_ms: float) -> None:
             continue
         sinks = {getattr(s, "name", ""): s for s in proc.sinks}
         for name, st in proc.stats().items():
-            stats[name] = {"failures": st.failures, "failed_spans": st.failed_spans, "dropped": st.dropped,
-                           "busy_retries": int(getattr(sinks.get(name), "busy_retries", 0) or 0)}
+            stats[name] = {
+                "failures": st.failures,
+                "failed_spans": st.failed_spans,
+                "dropped": st.dropped,
+                "busy_retries": int(getattr(sinks.get(name), "busy_retries", 0) or 0),
+            }
     expected["stats"] = stats  # type: ignore[assignment]
     Path(out).write_text(json.dumps(expected))
 
@@ -69,8 +73,10 @@ def check(name: str, expected: set[str], got: Counter[str], corrupt: int) -> tup
     lost = len(expected - set(got))
     dup = sum(n - 1 for i, n in got.items() if n > 1 and i in expected)
     unexpected = len(set(got) - expected)
-    print(f"{name:<10} records {sum(got.values()):>7}  lost {lost:>5}  duplicated {dup:>5}  corrupt {corrupt:>3}"
-          + (f"  unexpected {unexpected}" if unexpected else ""))
+    print(
+        f"{name:<10} records {sum(got.values()):>7}  lost {lost:>5}  duplicated {dup:>5}  corrupt {corrupt:>3}"
+        + (f"  unexpected {unexpected}" if unexpected else "")
+    )
     return lost, dup, corrupt
 
 
@@ -90,9 +96,22 @@ def main() -> int:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
         env.update(OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_OTLP_ENABLED="false")
         t0 = time.perf_counter()
-        procs = [subprocess.Popen([sys.executable, __file__, "--gap-ms", str(ns.gap_ms), "--worker", str(i),
-                                   str(ns.steps), str(Path(tmp) / f"expected-{i}.json")], env=env)
-                 for i in range(ns.processes)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    __file__,
+                    "--gap-ms",
+                    str(ns.gap_ms),
+                    "--worker",
+                    str(i),
+                    str(ns.steps),
+                    str(Path(tmp) / f"expected-{i}.json"),
+                ],
+                env=env,
+            )
+            for i in range(ns.processes)
+        ]
         codes = [p.wait() for p in procs]
         took = time.perf_counter() - t0
         if any(codes):
@@ -109,8 +128,10 @@ def main() -> int:
                 for key, v in st.items():
                     sink_totals[f"{name}.{key}"] += v
         expected = exp_wf | exp_step
-        print(f"{ns.processes} processes x {ns.steps} steps ({len(exp_wf)} workflows) in {took:.1f} s; "
-              f"{len(expected)} spans expected in each sink")
+        print(
+            f"{ns.processes} processes x {ns.steps} steps ({len(exp_wf)} workflows) in {took:.1f} s; "
+            f"{len(expected)} spans expected in each sink"
+        )
         counters = ", ".join(f"{k} {v}" for k, v in sorted(sink_totals.items()) if v)
         print(f"sink counters (all workers): {counters or 'no failures, drops or retries'}")
         from otel_agents.config import load_config
@@ -122,8 +143,10 @@ def main() -> int:
 
             t1 = time.perf_counter()
             res = recover(load_config(home), wait=True, min_age=0.0)
-            print(f"pending after the run: { {k: v['spans'] for k, v in pending.items()} }; recovered "
-                  f"{res.delivered} from the spool in {time.perf_counter() - t1:.1f} s")
+            print(
+                f"pending after the run: { {k: v['spans'] for k, v in pending.items()} }; recovered "
+                f"{res.delivered} from the spool in {time.perf_counter() - t1:.1f} s"
+            )
         else:
             print("pending after the run: none (nothing left for recovery)")
         totals = [0, 0, 0]
@@ -147,8 +170,11 @@ def main() -> int:
             metric_records = None
         if metric_records is not None and (home / "metrics").exists():
             stats = ReadStats()
-            got = Counter(r["record_id"] for r in metric_records(home / "metrics", stats=stats)
-                          if r.get("kind") in ("workflow", "step"))
+            got = Counter(
+                r["record_id"]
+                for r in metric_records(home / "metrics", stats=stats)
+                if r.get("kind") in ("workflow", "step")
+            )
             for i, v in enumerate(check("metrics", expected, got, stats.corrupt + stats.partial_tail)):
                 totals[i] += v
 

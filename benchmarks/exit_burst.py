@@ -78,10 +78,15 @@ def run(n: int, mode: str, deadline: float) -> dict:
         home = Path(tmp) / "home"
         out = Path(tmp) / "ids.json"
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
-        env.update(OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_OTLP_ENABLED="false", OTEL_AGENTS_REPLAY_ON_START="false",
-                   OTEL_AGENTS_EXIT_DEADLINE=str(deadline))
-        p = subprocess.Popen([sys.executable, "-c", BURST, str(n), str(out), mode], env=env, stdout=subprocess.PIPE,
-                             text=True)
+        env.update(
+            OTEL_AGENTS_HOME=str(home),
+            OTEL_AGENTS_OTLP_ENABLED="false",
+            OTEL_AGENTS_REPLAY_ON_START="false",
+            OTEL_AGENTS_EXIT_DEADLINE=str(deadline),
+        )
+        p = subprocess.Popen(
+            [sys.executable, "-c", BURST, str(n), str(out), mode], env=env, stdout=subprocess.PIPE, text=True
+        )
         assert p.stdout is not None
         line = p.stdout.readline().strip()
         t0 = time.perf_counter()
@@ -100,15 +105,27 @@ def run(n: int, mode: str, deadline: float) -> dict:
                     dups += s["spanId"] in got
                     got.add(s["spanId"])
         pending = {k: v["spans"] for k, v in count_pending(home).items()}
-        return {"n": n, "mode": mode, "queued": doc["queued"].get("spool", 0), "burst_s": doc["burst_s"],
-                "exit_s": exit_s, "shutdown_s": shutdown_s, "spooled": len(expected & got), "missing": len(expected - got), "dups": dups,
-                "pending": pending}
+        return {
+            "n": n,
+            "mode": mode,
+            "queued": doc["queued"].get("spool", 0),
+            "burst_s": doc["burst_s"],
+            "exit_s": exit_s,
+            "shutdown_s": shutdown_s,
+            "spooled": len(expected & got),
+            "missing": len(expected - got),
+            "dups": dups,
+            "pending": pending,
+        }
 
 
 def show(r: dict) -> None:
-    print(f"{r['mode']:<7} n={r['n']:>6}  queued at exit {r['queued']:>6}  burst {r['burst_s']:5.1f} s  "
-          f"shutdown {r['shutdown_s']:.2f} s (exit {r['exit_s']:.2f} s)  spooled {r['spooled']:>6}  missing {r['missing']:>5}  dup {r['dups']}  "
-          f"left for recovery {r['pending'] or 0}", flush=True)
+    print(
+        f"{r['mode']:<7} n={r['n']:>6}  queued at exit {r['queued']:>6}  burst {r['burst_s']:5.1f} s  "
+        f"shutdown {r['shutdown_s']:.2f} s (exit {r['exit_s']:.2f} s)  spooled {r['spooled']:>6}  missing {r['missing']:>5}  dup {r['dups']}  "
+        f"left for recovery {r['pending'] or 0}",
+        flush=True,
+    )
 
 
 def encoder_cost() -> tuple[float, float]:
@@ -127,8 +144,14 @@ def encoder_cost() -> tuple[float, float]:
     pm = new_plugin_manager(load_entry_points=False)
     set_plugin_manager(pm)
     with tempfile.TemporaryDirectory() as tmp:
-        telemetry.setup(provider=TracerProvider(), config=load_config(Path(tmp)), plugin_manager=pm,
-                        span_processors=[SimpleSpanProcessor(exp)], with_sinks=False, set_global=False)
+        telemetry.setup(
+            provider=TracerProvider(),
+            config=load_config(Path(tmp)),
+            plugin_manager=pm,
+            span_processors=[SimpleSpanProcessor(exp)],
+            with_sinks=False,
+            set_global=False,
+        )
         for w in range(20):
             with oa.workflow("burst", workflow_id=f"b-{w}") as wf:
                 for s in range(99):
@@ -141,7 +164,7 @@ def encoder_cost() -> tuple[float, float]:
         for _ in range(5):
             t0 = time.thread_time()
             for i in range(0, len(spans), 256):
-                fn(spans[i:i + 256])
+                fn(spans[i : i + 256])
             times.append(time.thread_time() - t0)
         return min(times) / len(spans) * 1e6
 
@@ -150,15 +173,21 @@ def encoder_cost() -> tuple[float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="10000,15000,20000,25000,30000,40000",
-                    help="queued burst sizes to try, ascending (stops at the first that loses spans)")
+    ap.add_argument(
+        "--sizes",
+        default="10000,15000,20000,25000,30000,40000",
+        help="queued burst sizes to try, ascending (stops at the first that loses spans)",
+    )
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--live", default="20000,50000", help="live burst sizes")
     ap.add_argument("--deadline", type=float, default=0.5)
     ns = ap.parse_args()
     fast, official = encoder_cost()
-    print(f"spool encoder: {fast:.1f} us/span (official encoder {official:.1f} us/span, {official / fast:.1f}x); "
-          "identical bytes (tests/test_spool_encoder.py)", flush=True)
+    print(
+        f"spool encoder: {fast:.1f} us/span (official encoder {official:.1f} us/span, {official / fast:.1f}x); "
+        "identical bytes (tests/test_spool_encoder.py)",
+        flush=True,
+    )
     best = 0
     for n in (int(x) for x in ns.sizes.split(",") if x):
         ok = True

@@ -58,11 +58,14 @@ print(repr(time.time()), flush=True)
 """
 
 
-def run_once(env: dict[str, str], pace: float, code: str = CHILD, extra: list[str] | None = None) -> tuple[float, float]:
+def run_once(
+    env: dict[str, str], pace: float, code: str = CHILD, extra: list[str] | None = None
+) -> tuple[float, float]:
     """(exit seconds, total seconds) of one child process."""
     t0 = time.time()
-    p = subprocess.run([sys.executable, "-c", code, str(pace), *(extra or [])], env=env,
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", code, str(pace), *(extra or [])], env=env, capture_output=True, text=True, timeout=120
+    )
     t_exit = time.time()
     if p.returncode != 0:
         raise RuntimeError(p.stderr)
@@ -90,11 +93,15 @@ def main() -> int:
         scenarios: dict[str, dict[str, str]] = {
             "disabled": {"OTEL_SDK_DISABLED": "true"},
             "refused http": {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{refused}/v1/traces"},
-            "refused grpc": {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{refused}"},
+            "refused grpc": {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{refused}",
+            },
             "hung http": {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{hung.port}/v1/traces"},
-            "hung grpc": {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-                          "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{hung.port}"},
+            "hung grpc": {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{hung.port}",
+            },
             "503 http": {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": busy.endpoint},
         }
         for i in range(ns.runs):  # interleaved, so machine noise hits every scenario alike

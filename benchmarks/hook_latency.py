@@ -43,8 +43,13 @@ BASELINE = [sys.executable, "-c", "import json,os"]
 def run(cmd: list[str], data: bytes | None, env: dict[str, str]) -> tuple[float, int]:
     """Wall seconds from spawn to exit, and the process's peak RSS in KiB."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    p = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     if data is not None:
         assert p.stdin is not None
         p.stdin.write(data)
@@ -58,12 +63,18 @@ def run(cmd: list[str], data: bytes | None, env: dict[str, str]) -> tuple[float,
 
 
 def event(sid: str, n: int, name: str = "PreToolUse") -> bytes:
-    return json.dumps({
-        "session_id": sid, "transcript_path": "/nonexistent/transcript.jsonl", "cwd": "/home/dev/proj",
-        "hook_event_name": name, "permission_mode": "default", "tool_name": "Bash",
-        "tool_input": {"command": f"pytest -q tests/test_{n}.py", "description": "Run tests"},
-        "tool_use_id": f"toolu_{n:06d}",
-    }).encode()
+    return json.dumps(
+        {
+            "session_id": sid,
+            "transcript_path": "/nonexistent/transcript.jsonl",
+            "cwd": "/home/dev/proj",
+            "hook_event_name": name,
+            "permission_mode": "default",
+            "tool_name": "Bash",
+            "tool_input": {"command": f"pytest -q tests/test_{n}.py", "description": "Run tests"},
+            "tool_use_id": f"toolu_{n:06d}",
+        }
+    ).encode()
 
 
 def prefill(home: str, sid: str, count: int) -> None:
@@ -128,12 +139,20 @@ def measure(name: str, samples: int, env: dict[str, str], payload: Any, after: A
         if after is not None:
             after(started)
     hm, bm = statistics.median(hook_t), statistics.median(base_t)
-    result = {"case": name, "hook_ms": hm * 1e3, "baseline_ms": bm * 1e3, "ratio": hm / bm,
-              "hook_p90_ms": sorted(hook_t)[int(0.9 * (len(hook_t) - 1))] * 1e3, "peak_rss_kib": max(rss),
-              "baseline_rss_kib": max(base_rss)}
-    print(f"{name:<50} hook {result['hook_ms']:7.1f} ms (p90 {result['hook_p90_ms']:6.1f})  "
-          f"python {result['baseline_ms']:6.1f} ms  ratio {result['ratio']:.3f}  peak RSS {max(rss) / 1024:.1f} MiB",
-          flush=True)
+    result = {
+        "case": name,
+        "hook_ms": hm * 1e3,
+        "baseline_ms": bm * 1e3,
+        "ratio": hm / bm,
+        "hook_p90_ms": sorted(hook_t)[int(0.9 * (len(hook_t) - 1))] * 1e3,
+        "peak_rss_kib": max(rss),
+        "baseline_rss_kib": max(base_rss),
+    }
+    print(
+        f"{name:<50} hook {result['hook_ms']:7.1f} ms (p90 {result['hook_p90_ms']:6.1f})  "
+        f"python {result['baseline_ms']:6.1f} ms  ratio {result['ratio']:.3f}  peak RSS {max(rss) / 1024:.1f} MiB",
+        flush=True,
+    )
     return result
 
 
@@ -163,20 +182,30 @@ def main() -> int:
             small, big = f"s10-{tag}", f"s10000-{tag}"
             prefill(home, small, 9)
             prefill(home, big, 9999)
-            results.append(measure(f"event 10 of a session, {label}", ns.samples, env,
-                                   lambda i, s=small: event(s, 10 + i)))
-            results.append(measure(f"event 10,000 of a session, {label}", ns.samples, env,
-                                   lambda i, s=big: event(s, 10_000 + i)))
+            results.append(
+                measure(f"event 10 of a session, {label}", ns.samples, env, lambda i, s=small: event(s, 10 + i))
+            )
+            results.append(
+                measure(f"event 10,000 of a session, {label}", ns.samples, env, lambda i, s=big: event(s, 10_000 + i))
+            )
             stop_sid = f"stop-{tag}"
             prefill(home, stop_sid, 9)
             state = Path(home) / "claude-code" / "state" / f"{stop_sid}.json"
-            results.append(measure(f"Stop (starts the detached drain), {label}", ns.stop_samples, env,
-                                   lambda i, s=stop_sid: event(s, i, "Stop"),
-                                   after=lambda started, st=state: wait_for_drain(st, started)))
+            results.append(
+                measure(
+                    f"Stop (starts the detached drain), {label}",
+                    ns.stop_samples,
+                    env,
+                    lambda i, s=stop_sid: event(s, i, "Stop"),
+                    after=lambda started, st=state: wait_for_drain(st, started),
+                )
+            )
         size = os.path.getsize(capture.session_spool(home, "s10000-down"))
         print(f"\nspool of the 10,000-event session: {size / 1e6:.1f} MB")
-        print(f"peak RSS of a hook process: {max(r['peak_rss_kib'] for r in results) / 1024:.1f} MiB "
-              f"(bare python: {max(r['baseline_rss_kib'] for r in results) / 1024:.1f} MiB)")
+        print(
+            f"peak RSS of a hook process: {max(r['peak_rss_kib'] for r in results) / 1024:.1f} MiB "
+            f"(bare python: {max(r['baseline_rss_kib'] for r in results) / 1024:.1f} MiB)"
+        )
     worst = max(results, key=lambda r: r["ratio"])
     print(f"worst case: {worst['case']}")
     print(f"hook_latency_ratio: {worst['ratio']:.3f}")

@@ -41,9 +41,14 @@ otel_agents.shutdown()
 
 def env_for(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
-    env.update(OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_REPLAY_ON_START="false",
-               OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false",
-               OTEL_AGENTS_EXIT_DEADLINE="60", **extra)
+    env.update(
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_REPLAY_ON_START="false",
+        OTEL_AGENTS_METRICS_ENABLED="false",
+        OTEL_AGENTS_ANALYTICS_ENABLED="false",
+        OTEL_AGENTS_EXIT_DEADLINE="60",
+        **extra,
+    )
     return env
 
 
@@ -55,8 +60,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         seed = Path(tmp) / "seed"
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", FILL, str(ns.workflows)], check=True,
-                       env=env_for(seed, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{free_port()}/v1/traces"))
+        subprocess.run(
+            [sys.executable, "-c", FILL, str(ns.workflows)],
+            check=True,
+            env=env_for(seed, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{free_port()}/v1/traces"),
+        )
         spans = ns.workflows * 26
         size = sum(p.stat().st_size for p in (seed / "spans").glob("spans-*.jsonl"))
         print(f"spool: {spans} spans, {size / 1e6:.1f} MB, filled in {time.perf_counter() - t0:.1f} s")
@@ -79,9 +87,11 @@ def main() -> int:
             inner = float(m.group(2)) if m else wall
             ok = len(counts) == spans and set(counts.values()) == {1}
             rates[proto] = spans / inner
-            print(f"{proto:<14} {spans / inner:>8.0f} spans/s in the replay ({inner:.2f} s, {m.group(1) if m else '?'} "
-                  f"batches); {spans / wall:.0f} spans/s including process start; "
-                  f"{'every span exactly once' if ok else 'MISMATCH: ' + str(len(counts))}")
+            print(
+                f"{proto:<14} {spans / inner:>8.0f} spans/s in the replay ({inner:.2f} s, {m.group(1) if m else '?'} "
+                f"batches); {spans / wall:.0f} spans/s including process start; "
+                f"{'every span exactly once' if ok else 'MISMATCH: ' + str(len(counts))}"
+            )
             if not ok:
                 return 1
     print(f"replay_spans_per_second: {rates['http/protobuf']:.0f}")

@@ -43,12 +43,19 @@ BASE_NS = 1_735_689_600 * 1_000_000_000  # 2025-01-01T00:00:00Z
 DAYS = 60
 STEPS_PER_WORKFLOW = 10
 TEMPLATES = ("sdlc", "bugfix", "refactor", "docs")
-MODELS = (("claude-sonnet-4-5", 3.0, 15.0, 0.30, 3.75), ("claude-haiku-4-5", 1.0, 5.0, 0.10, 1.25),
-          ("claude-opus-4-1", 15.0, 75.0, 1.50, 18.75))  # name, $/MTok: input, output, cache read, cache write
+MODELS = (
+    ("claude-sonnet-4-5", 3.0, 15.0, 0.30, 3.75),
+    ("claude-haiku-4-5", 1.0, 5.0, 0.10, 1.25),
+    ("claude-opus-4-1", 15.0, 75.0, 1.50, 18.75),
+)  # name, $/MTok: input, output, cache read, cache write
 COMPLEXITY = ("low", "medium", "high")
 #: phase -> its two logical steps (agent names)
-PHASES = (("plan", ("planner", "researcher")), ("build", ("coder", "formatter")),
-          ("test", ("tester", "debugger")), ("review", ("reviewer", "documenter")))
+PHASES = (
+    ("plan", ("planner", "researcher")),
+    ("build", ("coder", "formatter")),
+    ("test", ("tester", "debugger")),
+    ("review", ("reviewer", "documenter")),
+)
 TOOLS = ("Read", "Edit", "Bash", "Grep", "Write", "Glob")
 #: (error type, message) per category, for failed attempts
 ERRORS = (
@@ -100,31 +107,172 @@ def _rr(rng: random.Random, a: int, b: int | None = None) -> int:
 class _Gen:
     """Builds the rows of one workflow at a time (tuples in each table's column order)."""
 
-    WF_COLS = ("workflow_id", "record_id", "trace_id", "workflow_name", "template", "task_id", "session_id",
-               "requested_model", "model_used", "models", "status", "outcome", "success", "start_time", "end_time",
-               "start_unix_nano", "end_unix_nano", "duration_seconds", "day", "phase_count", "step_count",
-               "steps_completed", "steps_failed", "tool_call_count", "tool_calls_failed", "model_call_count",
-               "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
-               "idle_time_seconds", "bottleneck_phase", "bottleneck_seconds", "retry_count", "error_type",
-               "error_message", "error_category", "complexity", "created_at", "updated_at")
-    PHASE_COLS = ("record_id", "workflow_id", "trace_id", "parent_id", "workflow_name", "template", "phase_name",
-                  "phase_number", "phase_status", "outcome", "success", "start_time", "end_time", "start_unix_nano",
-                  "end_unix_nano", "duration_seconds", "day", "input_tokens", "output_tokens", "cache_read_tokens",
-                  "cache_write_tokens", "cost_usd", "model_calls", "error_type", "error_message", "error_category",
-                  "created_at", "updated_at")
-    STEP_COLS = ("record_id", "workflow_id", "trace_id", "parent_id", "workflow_name", "phase_name", "step_name",
-                 "agent", "task_id", "session_id", "model", "provider", "attempt", "retry_count", "status", "outcome",
-                 "success", "start_time", "end_time", "start_unix_nano", "end_unix_nano", "duration_seconds", "day",
-                 "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd",
-                 "model_calls", "error_type", "error_message", "error_category", "created_at", "updated_at")
-    TOOL_COLS = ("record_id", "call_id", "workflow_id", "trace_id", "parent_id", "session_id", "phase_name",
-                 "step_name", "agent", "tool_name", "status", "outcome", "success", "start_time", "end_time",
-                 "start_unix_nano", "end_unix_nano", "duration_seconds", "day", "arguments_sha256",
-                 "arguments_length", "error_type", "error_message", "error_category", "created_at", "updated_at")
-    MODEL_COLS = ("record_id", "workflow_id", "trace_id", "parent_id", "session_id", "phase_name", "step_name",
-                  "agent", "model", "provider", "status", "outcome", "success", "start_time", "end_time",
-                  "start_unix_nano", "end_unix_nano", "duration_seconds", "day", "input_tokens", "output_tokens",
-                  "cache_read_tokens", "cache_write_tokens", "cost_usd", "cost_source", "created_at", "updated_at")
+    WF_COLS = (
+        "workflow_id",
+        "record_id",
+        "trace_id",
+        "workflow_name",
+        "template",
+        "task_id",
+        "session_id",
+        "requested_model",
+        "model_used",
+        "models",
+        "status",
+        "outcome",
+        "success",
+        "start_time",
+        "end_time",
+        "start_unix_nano",
+        "end_unix_nano",
+        "duration_seconds",
+        "day",
+        "phase_count",
+        "step_count",
+        "steps_completed",
+        "steps_failed",
+        "tool_call_count",
+        "tool_calls_failed",
+        "model_call_count",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "idle_time_seconds",
+        "bottleneck_phase",
+        "bottleneck_seconds",
+        "retry_count",
+        "error_type",
+        "error_message",
+        "error_category",
+        "complexity",
+        "created_at",
+        "updated_at",
+    )
+    PHASE_COLS = (
+        "record_id",
+        "workflow_id",
+        "trace_id",
+        "parent_id",
+        "workflow_name",
+        "template",
+        "phase_name",
+        "phase_number",
+        "phase_status",
+        "outcome",
+        "success",
+        "start_time",
+        "end_time",
+        "start_unix_nano",
+        "end_unix_nano",
+        "duration_seconds",
+        "day",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "model_calls",
+        "error_type",
+        "error_message",
+        "error_category",
+        "created_at",
+        "updated_at",
+    )
+    STEP_COLS = (
+        "record_id",
+        "workflow_id",
+        "trace_id",
+        "parent_id",
+        "workflow_name",
+        "phase_name",
+        "step_name",
+        "agent",
+        "task_id",
+        "session_id",
+        "model",
+        "provider",
+        "attempt",
+        "retry_count",
+        "status",
+        "outcome",
+        "success",
+        "start_time",
+        "end_time",
+        "start_unix_nano",
+        "end_unix_nano",
+        "duration_seconds",
+        "day",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "model_calls",
+        "error_type",
+        "error_message",
+        "error_category",
+        "created_at",
+        "updated_at",
+    )
+    TOOL_COLS = (
+        "record_id",
+        "call_id",
+        "workflow_id",
+        "trace_id",
+        "parent_id",
+        "session_id",
+        "phase_name",
+        "step_name",
+        "agent",
+        "tool_name",
+        "status",
+        "outcome",
+        "success",
+        "start_time",
+        "end_time",
+        "start_unix_nano",
+        "end_unix_nano",
+        "duration_seconds",
+        "day",
+        "arguments_sha256",
+        "arguments_length",
+        "error_type",
+        "error_message",
+        "error_category",
+        "created_at",
+        "updated_at",
+    )
+    MODEL_COLS = (
+        "record_id",
+        "workflow_id",
+        "trace_id",
+        "parent_id",
+        "session_id",
+        "phase_name",
+        "step_name",
+        "agent",
+        "model",
+        "provider",
+        "status",
+        "outcome",
+        "success",
+        "start_time",
+        "end_time",
+        "start_unix_nano",
+        "end_unix_nano",
+        "duration_seconds",
+        "day",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cost_usd",
+        "cost_source",
+        "created_at",
+        "updated_at",
+    )
 
     def __init__(self, seed: int = 7, workflows: int = 100_000) -> None:
         self.rng = random.Random(seed)
@@ -189,41 +337,128 @@ class _Gen:
                     out = _rr(rng, 200, 4_000)
                     cost = round(((inp - cr - cw) * p_in + out * p_out + cr * p_cr + cw * p_cw) / 1e6, 10)
                     m_dur = dur_ns // 3
-                    models.append((self._id(), wid, trace, st_rec, session, phase, agent, agent, model_name,
-                                   "anthropic", "completed", "success", 1, _iso(st_start), _iso(st_start + m_dur),
-                                   st_start, st_start + m_dur, m_dur / 1e9, _iso(st_start)[:10], inp, out, cr, cw,
-                                   cost, "local", NOW, NOW))
+                    models.append(
+                        (
+                            self._id(),
+                            wid,
+                            trace,
+                            st_rec,
+                            session,
+                            phase,
+                            agent,
+                            agent,
+                            model_name,
+                            "anthropic",
+                            "completed",
+                            "success",
+                            1,
+                            _iso(st_start),
+                            _iso(st_start + m_dur),
+                            st_start,
+                            st_start + m_dur,
+                            m_dur / 1e9,
+                            _iso(st_start)[:10],
+                            inp,
+                            out,
+                            cr,
+                            cw,
+                            cost,
+                            "local",
+                            NOW,
+                            NOW,
+                        )
+                    )
                     n = _rr(rng, 5)
                     tt = st_start + m_dur
-                    file_hashes = _ARG_HASHES[_rr(rng, 0, 56):][:4]
+                    file_hashes = _ARG_HASHES[_rr(rng, 0, 56) :][:4]
                     for k in range(n):
                         tool = TOOLS[_rr(rng, 3)] if k < 3 else TOOLS[_rr(rng, len(TOOLS))]
                         tdur = _rr(rng, 5_000_000, 2_000_000_000)
                         t_fail = (fails and tool == "Bash") or rng.random() < 0.02
                         args = file_hashes[_rr(rng, 2)] if tool == "Read" else _ARG_HASHES[_rr(rng, 64)]
-                        err = ("CalledProcessError", "command failed: exit code 1", "tool_failure") if t_fail else (None, None, None)
-                        tools.append((self._id(), f"toolu_{self.next_id:x}", wid, trace, st_rec, session, phase,
-                                      agent, agent, tool, "failed" if t_fail else "completed",
-                                      "failure" if t_fail else "success", 0 if t_fail else 1, _iso(tt),
-                                      _iso(tt + tdur), tt, tt + tdur, tdur / 1e9, _iso(tt)[:10], args, 40, *err,
-                                      NOW, NOW))
+                        err = (
+                            ("CalledProcessError", "command failed: exit code 1", "tool_failure")
+                            if t_fail
+                            else (None, None, None)
+                        )
+                        tools.append(
+                            (
+                                self._id(),
+                                f"toolu_{self.next_id:x}",
+                                wid,
+                                trace,
+                                st_rec,
+                                session,
+                                phase,
+                                agent,
+                                agent,
+                                tool,
+                                "failed" if t_fail else "completed",
+                                "failure" if t_fail else "success",
+                                0 if t_fail else 1,
+                                _iso(tt),
+                                _iso(tt + tdur),
+                                tt,
+                                tt + tdur,
+                                tdur / 1e9,
+                                _iso(tt)[:10],
+                                args,
+                                40,
+                                *err,
+                                NOW,
+                                NOW,
+                            )
+                        )
                         n_tools += 1
                         tools_failed += t_fail
                         tt += tdur + 1_000_000
                     st_end = max(st_start + dur_ns, tt)
                     if fails:
-                        etype, msg = ERRORS[_rr(rng, len(ERRORS))] if phase != "test" or rng.random() < 0.4 else ERRORS[0]
+                        etype, msg = (
+                            ERRORS[_rr(rng, len(ERRORS))] if phase != "test" or rng.random() < 0.4 else ERRORS[0]
+                        )
                         err3 = (etype, msg, _CATEGORIES[etype])
                         steps_failed += 1
                         if last:
                             ph_fail = wf_error = err3
                     else:
                         err3 = (None, None, None)
-                    steps.append((st_rec, wid, trace, ph_rec, name, phase, agent, agent, task, session, model_name,
-                                  "anthropic", attempt, attempt - 1, "failed" if fails else "completed",
-                                  "failure" if fails else "success", 0 if fails else 1, _iso(st_start), _iso(st_end),
-                                  st_start, st_end, (st_end - st_start) / 1e9, _iso(st_start)[:10], inp, out, cr,
-                                  cw, cost, 1, *err3, NOW, NOW))
+                    steps.append(
+                        (
+                            st_rec,
+                            wid,
+                            trace,
+                            ph_rec,
+                            name,
+                            phase,
+                            agent,
+                            agent,
+                            task,
+                            session,
+                            model_name,
+                            "anthropic",
+                            attempt,
+                            attempt - 1,
+                            "failed" if fails else "completed",
+                            "failure" if fails else "success",
+                            0 if fails else 1,
+                            _iso(st_start),
+                            _iso(st_end),
+                            st_start,
+                            st_end,
+                            (st_end - st_start) / 1e9,
+                            _iso(st_start)[:10],
+                            inp,
+                            out,
+                            cr,
+                            cw,
+                            cost,
+                            1,
+                            *err3,
+                            NOW,
+                            NOW,
+                        )
+                    )
                     for i, v in enumerate((inp, out, cr, cw)):
                         ph_tok[i] += v
                     ph_cost += cost
@@ -231,11 +466,33 @@ class _Gen:
                     t = st_end + _rr(rng, 50_000_000, (20 if attempts > 1 else 1) * 1_000_000_000)
             ph_end = t
             durations[phase] = (ph_end - ph_start) / 1e9
-            phases.append((ph_rec, wid, trace, wf_rec, name, template, phase, pnum,
-                           "failed" if ph_fail else "completed", "failure" if ph_fail else "success",
-                           0 if ph_fail else 1, _iso(ph_start), _iso(ph_end), ph_start, ph_end,
-                           (ph_end - ph_start) / 1e9, _iso(ph_start)[:10], *ph_tok, round(ph_cost, 10), ph_calls,
-                           *(ph_fail or (None, None, None)), NOW, NOW))
+            phases.append(
+                (
+                    ph_rec,
+                    wid,
+                    trace,
+                    wf_rec,
+                    name,
+                    template,
+                    phase,
+                    pnum,
+                    "failed" if ph_fail else "completed",
+                    "failure" if ph_fail else "success",
+                    0 if ph_fail else 1,
+                    _iso(ph_start),
+                    _iso(ph_end),
+                    ph_start,
+                    ph_end,
+                    (ph_end - ph_start) / 1e9,
+                    _iso(ph_start)[:10],
+                    *ph_tok,
+                    round(ph_cost, 10),
+                    ph_calls,
+                    *(ph_fail or (None, None, None)),
+                    NOW,
+                    NOW,
+                )
+            )
             for i in range(4):
                 tot[i] += ph_tok[i]
             wf_cost += ph_cost
@@ -244,12 +501,44 @@ class _Gen:
         wf_end = t + _rr(rng, 100_000_000, 1_000_000_000)
         wall = (wf_end - wf_start) / 1e9
         bottleneck = max(durations, key=lambda k: durations[k])
-        wf = (wid, wf_rec, trace, name, template, task, session, model_name, model_name, f'["{model_name}"]',
-              "failed" if wf_error else "completed", "failure" if wf_error else "success", 0 if wf_error else 1,
-              _iso(wf_start), _iso(wf_end), wf_start, wf_end, wall, _iso(wf_start)[:10], len(phases), len(steps),
-              len(steps) - steps_failed, steps_failed, n_tools, tools_failed, len(models), *tot, round(wf_cost, 10),
-              round(max(0.0, wall - sum(durations.values())), 6), bottleneck, round(durations[bottleneck], 6),
-              len(steps) - 8, *(wf_error or (None, None, None)), complexity, NOW, NOW)
+        wf = (
+            wid,
+            wf_rec,
+            trace,
+            name,
+            template,
+            task,
+            session,
+            model_name,
+            model_name,
+            f'["{model_name}"]',
+            "failed" if wf_error else "completed",
+            "failure" if wf_error else "success",
+            0 if wf_error else 1,
+            _iso(wf_start),
+            _iso(wf_end),
+            wf_start,
+            wf_end,
+            wall,
+            _iso(wf_start)[:10],
+            len(phases),
+            len(steps),
+            len(steps) - steps_failed,
+            steps_failed,
+            n_tools,
+            tools_failed,
+            len(models),
+            *tot,
+            round(wf_cost, 10),
+            round(max(0.0, wall - sum(durations.values())), 6),
+            bottleneck,
+            round(durations[bottleneck], 6),
+            len(steps) - 8,
+            *(wf_error or (None, None, None)),
+            complexity,
+            NOW,
+            NOW,
+        )
         return wf, phases, steps, tools, models
 
 
@@ -257,8 +546,13 @@ def _insert(conn: sqlite3.Connection, table: str, cols: tuple[str, ...], rows: l
     conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", rows)
 
 
-TABLES = (("workflow_history", _Gen.WF_COLS), ("phase_logs", _Gen.PHASE_COLS), ("step_executions", _Gen.STEP_COLS),
-          ("tool_calls", _Gen.TOOL_COLS), ("model_calls", _Gen.MODEL_COLS))
+TABLES = (
+    ("workflow_history", _Gen.WF_COLS),
+    ("phase_logs", _Gen.PHASE_COLS),
+    ("step_executions", _Gen.STEP_COLS),
+    ("tool_calls", _Gen.TOOL_COLS),
+    ("model_calls", _Gen.MODEL_COLS),
+)
 
 
 def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress: bool) -> dict[str, int]:
@@ -286,8 +580,13 @@ def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress:
             counts[table] += len(rows_)
         conn.execute("COMMIT")
         if progress:
-            print(f"\rgenerating: {w - first} workflows, {counts['step_executions']}/{steps} steps "
-                  f"({time.perf_counter() - t0:.0f} s)", end="", file=sys.stderr, flush=True)
+            print(
+                f"\rgenerating: {w - first} workflows, {counts['step_executions']}/{steps} steps "
+                f"({time.perf_counter() - t0:.0f} s)",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     if progress:
         print(file=sys.stderr)
     return counts
@@ -342,8 +641,9 @@ def time_cli(db: Path, fmt: str) -> float:
     user waits for, interpreter start and imports included."""
     exe = Path(sys.executable).with_name("otel-agents")
     t0 = time.perf_counter()
-    subprocess.run([str(exe), "report", "--db", str(db), "--format", fmt, "--quiet"], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [str(exe), "report", "--db", str(db), "--format", fmt, "--quiet"], check=True, stdout=subprocess.DEVNULL
+    )
     return time.perf_counter() - t0
 
 
@@ -381,8 +681,10 @@ def main(argv: list[str] | None = None) -> int:
         for fmt in ("text", "json"):
             results[fmt].append(time_cli(db, fmt))
     for fmt, times in results.items():
-        print(f"{fmt:>4}: median {statistics.median(times):.2f} s, best {min(times):.2f} s, worst {max(times):.2f} s "
-              f"over {len(times)} runs of `otel-agents report --format {fmt}`")
+        print(
+            f"{fmt:>4}: median {statistics.median(times):.2f} s, best {min(times):.2f} s, worst {max(times):.2f} s "
+            f"over {len(times)} runs of `otel-agents report --format {fmt}`"
+        )
     figure = max(statistics.median(t) for t in results.values())
     print(f"report_seconds_1m: {figure:.2f}")
     return 0

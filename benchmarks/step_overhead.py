@@ -98,8 +98,14 @@ def _bare_chat(tracer, step, i: int) -> None:
 
 def ours_step(phase, i: int) -> None:
     with phase.step("coder", agent="coder") as st:
-        st.record_usage(MODEL, provider="anthropic", input_tokens=3100 + i % 7, output_tokens=500,
-                        cache_read_tokens=2000, cache_write_tokens=100)
+        st.record_usage(
+            MODEL,
+            provider="anthropic",
+            input_tokens=3100 + i % 7,
+            output_tokens=500,
+            cache_read_tokens=2000,
+            cache_write_tokens=100,
+        )
 
 
 def measure(fn, arg, n: int, gap_s: float) -> float:
@@ -121,8 +127,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sinks", action="store_true", help="attach every registered sink on our side")
     parser.add_argument("--gap-ms", type=float, default=None, help="idle time between steps (default 1 with --sinks)")
-    parser.add_argument("--workflow-id", default=None,
-                        help="give the workflow an id: ids then derive from keys (blake2b per span)")
+    parser.add_argument(
+        "--workflow-id", default=None, help="give the workflow an id: ids then derive from keys (blake2b per span)"
+    )
     ns = parser.parse_args()
     gap_s = (ns.gap_ms if ns.gap_ms is not None else (1.0 if ns.sinks else 0.0)) / 1000.0
 
@@ -181,9 +188,11 @@ def main() -> int:
     wf.stop()
     otel_agents.shutdown()
     ratio = ours_us / bare_us
-    print(f"python {sys.version.split()[0]}, {ns.rounds} rounds x {ns.steps} steps, gap {gap_s * 1000:.1f} ms, "
-          f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}, "
-          f"ids: {'derived from keys' if ns.workflow_id else 'random'}")
+    print(
+        f"python {sys.version.split()[0]}, {ns.rounds} rounds x {ns.steps} steps, gap {gap_s * 1000:.1f} ms, "
+        f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}, "
+        f"ids: {'derived from keys' if ns.workflow_id else 'random'}"
+    )
     print(f"bare OpenTelemetry step (2 spans, cost known): {bare_us:8.1f} us (median of round medians)")
     print(f"otel-agents step (3 hooks, 2 spans, cost):      {ours_us:8.1f} us")
     if cpu_per_step_us is not None:

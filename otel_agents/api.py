@@ -63,7 +63,12 @@ _new = object.__new__
 
 
 def _lifecycle_event(
-    cls: type, workflow_id: str, key: str, derive_ids: bool, parent_key: str, start_time: int | None,
+    cls: type,
+    workflow_id: str,
+    key: str,
+    derive_ids: bool,
+    parent_key: str,
+    start_time: int | None,
     attributes: dict[str, Any],
 ) -> Any:
     """A ``cls`` with the fields every ``LifecycleEvent`` has set; the caller sets its own."""
@@ -79,9 +84,21 @@ def _lifecycle_event(
 
 
 def _step_event(
-    workflow_id: str, key: str, derive_ids: bool, parent_key: str, name: str, agent: str | None, skill: str | None,
-    command: str | None, attempt: int, model: str | None, task_id: str | None, phase_name: str | None,
-    workflow_name: str | None, start_time: int | None, attributes: dict[str, Any],
+    workflow_id: str,
+    key: str,
+    derive_ids: bool,
+    parent_key: str,
+    name: str,
+    agent: str | None,
+    skill: str | None,
+    command: str | None,
+    attempt: int,
+    model: str | None,
+    task_id: str | None,
+    phase_name: str | None,
+    workflow_name: str | None,
+    start_time: int | None,
+    attributes: dict[str, Any],
 ) -> StepEvent:
     ev: StepEvent = _lifecycle_event(StepEvent, workflow_id, key, derive_ids, parent_key, start_time, attributes)
     ev.name = name
@@ -97,10 +114,24 @@ def _step_event(
 
 
 def _usage_event(
-    workflow_id: str, model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int,
-    cache_write_tokens: int, cache_write_1h_tokens: int, reasoning_tokens: int, cost: float | None,
-    response_model: str | None, response_id: str | None, key: str, parent_key: str, derive_ids: bool,
-    start_time: int | None, end_time: int, attributes: dict[str, Any],
+    workflow_id: str,
+    model: str,
+    provider: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    cache_write_1h_tokens: int,
+    reasoning_tokens: int,
+    cost: float | None,
+    response_model: str | None,
+    response_id: str | None,
+    key: str,
+    parent_key: str,
+    derive_ids: bool,
+    start_time: int | None,
+    end_time: int,
+    attributes: dict[str, Any],
 ) -> ModelUsage:
     ev = _new(ModelUsage)
     ev.workflow_id = workflow_id
@@ -127,11 +158,23 @@ def _usage_event(
 
 
 def _tool_event(
-    workflow_id: str, key: str, derive_ids: bool, parent_key: str, tool_name: str, call_id: str | None,
-    arguments: Any, tool_type: str | None, step_name: str | None, agent: str | None, phase_name: str | None,
-    start_time: int | None, attributes: dict[str, Any],
+    workflow_id: str,
+    key: str,
+    derive_ids: bool,
+    parent_key: str,
+    tool_name: str,
+    call_id: str | None,
+    arguments: Any,
+    tool_type: str | None,
+    step_name: str | None,
+    agent: str | None,
+    phase_name: str | None,
+    start_time: int | None,
+    attributes: dict[str, Any],
 ) -> ToolCallEvent:
-    ev: ToolCallEvent = _lifecycle_event(ToolCallEvent, workflow_id, key, derive_ids, parent_key, start_time, attributes)
+    ev: ToolCallEvent = _lifecycle_event(
+        ToolCallEvent, workflow_id, key, derive_ids, parent_key, start_time, attributes
+    )
     ev.tool_name = tool_name
     ev.call_id = call_id
     ev.tool_type = tool_type
@@ -285,9 +328,22 @@ class _Handle:
         defaults to none (after the fact), or failure with an error."""
         ev = self.event
         usage = _usage_event(
-            ev.workflow_id, model, provider, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-            cache_write_1h_tokens, reasoning_tokens, cost, response_model, response_id, f"{ev.key}/chat:{model}#{next(self._seq)}", ev.key,
-            ev.derive_ids, start_time,
+            ev.workflow_id,
+            model,
+            provider,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            cache_write_1h_tokens,
+            reasoning_tokens,
+            cost,
+            response_model,
+            response_id,
+            f"{ev.key}/chat:{model}#{next(self._seq)}",
+            ev.key,
+            ev.derive_ids,
+            start_time,
             # Stamp the end now, so the span's duration never includes our own pricing.
             end_time if end_time is not None else time.time_ns(),
             attributes or {},
@@ -354,7 +410,8 @@ def _check_usage(kwargs: dict[str, Any]) -> dict[str, Any]:
     names = _usage_keywords
     if not names:
         names = _usage_keywords = frozenset(
-            p.name for p in inspect.signature(_Handle.record_usage).parameters.values() if p.kind is p.KEYWORD_ONLY)
+            p.name for p in inspect.signature(_Handle.record_usage).parameters.values() if p.kind is p.KEYWORD_ONLY
+        )
     unknown = kwargs.keys() - names
     if unknown:
         raise TypeError(f"record_usage() got unexpected keyword arguments: {', '.join(sorted(unknown))}")
@@ -369,8 +426,19 @@ class ModelCall:
     call that ends with no usage set is recorded without token counts or cost (unknown,
     never $0)."""
 
-    __slots__ = ("parent", "model", "usage", "_kwargs", "_start_time", "_state", "_token", "_implicit",
-                 "_outcome", "_error", "_error_type")
+    __slots__ = (
+        "parent",
+        "model",
+        "usage",
+        "_kwargs",
+        "_start_time",
+        "_state",
+        "_token",
+        "_implicit",
+        "_outcome",
+        "_error",
+        "_error_type",
+    )
 
     def __init__(self, parent: _Handle, model: str, kwargs: dict[str, Any]) -> None:
         self.parent = parent
@@ -408,8 +476,11 @@ class ModelCall:
         kw = self._kwargs
         kw.setdefault("start_time", self._start_time)
         kw.setdefault("end_time", end)
-        kw["outcome"] = Outcome(outcome) if outcome is not None else (
-            self._outcome or (Outcome.FAILURE if self._error is not None else Outcome.SUCCESS))
+        kw["outcome"] = (
+            Outcome(outcome)
+            if outcome is not None
+            else (self._outcome or (Outcome.FAILURE if self._error is not None else Outcome.SUCCESS))
+        )
         if self._error is not None:
             kw["error"], kw["error_type"] = self._error, self._error_type
         self.usage = self.parent.record_usage(self.model, **kw)
@@ -519,8 +590,21 @@ class _StepParent(_Handle):
             derive_ids = True
         return Step(
             _step_event(
-                ev.workflow_id, key, derive_ids, ev.key, name, agent, skill, command, attempt, model, task_id,
-                phase_name, wf_name, start_time, attributes or {},
+                ev.workflow_id,
+                key,
+                derive_ids,
+                ev.key,
+                name,
+                agent,
+                skill,
+                command,
+                attempt,
+                model,
+                task_id,
+                phase_name,
+                wf_name,
+                start_time,
+                attributes or {},
             ),
             self,
         )
@@ -762,11 +846,14 @@ def _orphan(kind: str, start_time: int | None = None, *, warn_outside: bool = Tr
     """
     open_workflows = sum(1 for h in _open_handles.copy().values() if h.parent is None)
     if open_workflows > 1:
-        report("parent lookup", RuntimeError(
-            f"{kind} ran on a thread with no current workflow (a thread pool or callback) while "
-            f"{open_workflows} workflows are open; recorded under an implicit workflow rather than "
-            "guessing which. Carry the context: otel_agents.bind(fn) or otel_agents.ContextExecutor(pool)"
-        ))
+        report(
+            "parent lookup",
+            RuntimeError(
+                f"{kind} ran on a thread with no current workflow (a thread pool or callback) while "
+                f"{open_workflows} workflows are open; recorded under an implicit workflow rather than "
+                "guessing which. Carry the context: otel_agents.bind(fn) or otel_agents.ContextExecutor(pool)"
+            ),
+        )
     elif warn_outside:
         report("api", RuntimeError(f"{kind} started outside a workflow; recording it under an implicit workflow"))
     return new_workflow("implicit", start_time=start_time)

@@ -26,8 +26,20 @@ from otel_agents import configfile
 from otel_agents.configfile import CONFIG_FILE, DEFAULT_HOME, HOME_ENV
 from otel_agents.flags import flag, to_bool
 
-__all__ = ["CONFIG_FILE", "DEFAULT_HOME", "DISABLED_ENV", "HOME_ENV", "PLUGIN_SECTIONS", "SETTINGS", "Config",
-           "Setting", "application_name", "load_config", "resolve_home", "sdk_disabled"]
+__all__ = [
+    "CONFIG_FILE",
+    "DEFAULT_HOME",
+    "DISABLED_ENV",
+    "HOME_ENV",
+    "PLUGIN_SECTIONS",
+    "SETTINGS",
+    "Config",
+    "Setting",
+    "application_name",
+    "load_config",
+    "resolve_home",
+    "sdk_disabled",
+]
 
 logger = logging.getLogger("otel_agents.config")
 
@@ -51,38 +63,77 @@ def _s(name: str, typ: type, default: Any, doc: str, *extra_env: str) -> Setting
 
 
 SETTINGS: tuple[Setting, ...] = (
-    _s("service_name", str, "",
-       "service.name of the spans; empty: the application's (its `python -m` module or entry script)",
-       "OTEL_SERVICE_NAME"),
-    _s("capture_content", bool, False,
-       "record prompt and tool content (redacted); off: length and hash only"),
+    _s(
+        "service_name",
+        str,
+        "",
+        "service.name of the spans; empty: the application's (its `python -m` module or entry script)",
+        "OTEL_SERVICE_NAME",
+    ),
+    _s("capture_content", bool, False, "record prompt and tool content (redacted); off: length and hash only"),
     _s("exit_deadline", float, 0.5, "seconds process exit may wait for sinks, at most"),
     _s("otlp.enabled", bool, True, "send spans to an OTLP endpoint"),
-    _s("otlp.endpoint", str, "", "OTLP endpoint; empty: protocol default on localhost",
-       "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
-    _s("otlp.protocol", str, "http/protobuf", "grpc or http/protobuf",
-       "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
-    _s("otlp.headers", str, "", "comma-separated key=value headers (never logged)",
-       "OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
-    _s("otlp.timeout", float, 10.0,
-       "per-request timeout in SECONDS; OTEL_EXPORTER_OTLP_TIMEOUT is read as milliseconds, per the spec"),
+    _s(
+        "otlp.endpoint",
+        str,
+        "",
+        "OTLP endpoint; empty: protocol default on localhost",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ),
+    _s(
+        "otlp.protocol",
+        str,
+        "http/protobuf",
+        "grpc or http/protobuf",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ),
+    _s(
+        "otlp.headers",
+        str,
+        "",
+        "comma-separated key=value headers (never logged)",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+    ),
+    _s(
+        "otlp.timeout",
+        float,
+        10.0,
+        "per-request timeout in SECONDS; OTEL_EXPORTER_OTLP_TIMEOUT is read as milliseconds, per the spec",
+    ),
     _s("spool.enabled", bool, True, "append every finished span to spans/ as OTLP-JSON lines"),
     _s("spool.max_file_bytes", int, 64 * 1024 * 1024, "rotate a spool file past this size"),
     _s("spool.retention_days", int, 14, "delete delivered spool files older than this"),
-    _s("spool.linger", float, 0.05,
-       "seconds a finished span may wait in memory for others, to be written with them (0: at once)"),
+    _s(
+        "spool.linger",
+        float,
+        0.05,
+        "seconds a finished span may wait in memory for others, to be written with them (0: at once)",
+    ),
     _s("metrics.enabled", bool, True, "write metrics/executions_YYYY-MM-DD.jsonl"),
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
-    _s("analytics.record_from_execution", bool, True,
-       "dual-write analytics from each execution record"),
-    _s("replay.on_start", bool, True,
-       "replay undelivered spool records in the background at start (to OTLP; to metrics/analytics what they missed)"),
-    _s("claude_code.idle_timeout", float, 3600.0,
-       "seconds after which a session with no SessionEnd is closed"),
-    _s("claude_code.auto_drain", bool, True,
-       "the hook starts a detached drain (spans built and exported) at Stop and SessionEnd"),
-    _s("claude_code.drain_deadline", float, 10.0,
-       "seconds a Claude Code drain (detached, or otel-agents flush) may take, at most"),
+    _s("analytics.record_from_execution", bool, True, "dual-write analytics from each execution record"),
+    _s(
+        "replay.on_start",
+        bool,
+        True,
+        "replay undelivered spool records in the background at start (to OTLP; to metrics/analytics what they missed)",
+    ),
+    _s("claude_code.idle_timeout", float, 3600.0, "seconds after which a session with no SessionEnd is closed"),
+    _s(
+        "claude_code.auto_drain",
+        bool,
+        True,
+        "the hook starts a detached drain (spans built and exported) at Stop and SessionEnd",
+    ),
+    _s(
+        "claude_code.drain_deadline",
+        float,
+        10.0,
+        "seconds a Claude Code drain (detached, or otel-agents flush) may take, at most",
+    ),
     _s("claude_code.fsync", bool, False, "fsync the session spool after every hook event"),
     _s("budget.usd", float, 0.0, "otel-agents-budget plugin: warn past this cost per workflow (0: off)"),
 )
@@ -150,7 +201,7 @@ def _module_in_argv(args: list[str]) -> str | None:
             next(it, None)
             continue
         for i, char in enumerate(arg[1:], 1):
-            rest = arg[i + 1:]
+            rest = arg[i + 1 :]
             if char == "m":
                 return rest or next(it, None)
             if char == "c":
@@ -253,7 +304,8 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: Mapping[
                     cfg.problems.append(
                         f"{home_path / CONFIG_FILE}: {name} must be a table ([{name}] with "
                         f"{', '.join(sorted(s.name for s in SETTINGS if s.name.startswith(name + '.')))}), "
-                        f"got {type(value).__name__}; ignored, using the defaults")
+                        f"got {type(value).__name__}; ignored, using the defaults"
+                    )
                 elif name.split(".", 1)[0] not in PLUGIN_SECTIONS:
                     cfg.problems.append(f"{home_path / CONFIG_FILE}: unknown key {name!r} ignored")
                 continue

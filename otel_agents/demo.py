@@ -77,13 +77,26 @@ def run_demo(*, workflow_id: str | None = None, issue_id: str = "42", pace: floa
             with wf.phase(spec["phase"], number=number) as ph:
                 attempts = 2 if spec.get("fail_first") else 1
                 for attempt in range(1, attempts + 1):
-                    st = ph.step(spec["agent"], agent=spec["agent"], model=spec["model"], attempt=attempt,
-                                 skill=f"{spec['phase']}-skill", command=f"/{spec['phase']}").start()
+                    st = ph.step(
+                        spec["agent"],
+                        agent=spec["agent"],
+                        model=spec["model"],
+                        attempt=attempt,
+                        skill=f"{spec['phase']}-skill",
+                        command=f"/{spec['phase']}",
+                    ).start()
                     for inp, out, cr, cw in spec["usage"]:
                         t0 = time.time_ns()
                         _work(2 * pace)
-                        st.record_usage(spec["model"], provider=PROVIDER, input_tokens=inp, output_tokens=out,
-                                        cache_read_tokens=cr, cache_write_tokens=cw, start_time=t0)
+                        st.record_usage(
+                            spec["model"],
+                            provider=PROVIDER,
+                            input_tokens=inp,
+                            output_tokens=out,
+                            cache_read_tokens=cr,
+                            cache_write_tokens=cw,
+                            start_time=t0,
+                        )
                     for i, (tool, args) in enumerate(spec["tools"], start=1):
                         call_id = f"toolu_{spec['phase']}_{attempt}_{i}"
                         with st.tool_call(tool, call_id=call_id, arguments=args) as tc:

@@ -96,9 +96,7 @@ RULES: Final[tuple[tuple[str, re.Pattern[str] | None, re.Pattern[str] | None], .
     (
         TEST_FAILURE,
         re.compile(r"assert|test_?fail", _I),
-        re.compile(
-            r"assertionerror|tests? failed|\bfailed\b.*\btests?\b|\d+ failed|failing tests?|test failure", _I
-        ),
+        re.compile(r"assertionerror|tests? failed|\bfailed\b.*\btests?\b|\d+ failed|failing tests?|test failure", _I),
     ),
     (
         TOOL_FAILURE,

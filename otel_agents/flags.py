@@ -61,5 +61,8 @@ def flag(name: str, default: bool, environ: Mapping[str, str] | None = None) -> 
 
         logging.getLogger("otel_agents.config").warning(
             "otel-agents: %s=%r is not an on/off value (1/0, true/false, yes/no, on/off); using %s",
-            name, raw, "on" if default else "off")
+            name,
+            raw,
+            "on" if default else "off",
+        )
     return default

@@ -48,6 +48,7 @@ class Participant(Protocol):
 _live: weakref.WeakSet[Any] = weakref.WeakSet()
 _fork_hooks = False
 
+
 def _env_flag(name: str, default: bool) -> bool:
     """An on/off environment variable, read with the one truth table (``otel_agents.flags``);
     unset, empty or anything else: ``default``."""

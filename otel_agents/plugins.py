@@ -269,8 +269,10 @@ class PluginManager(pluggy.PluginManager):
         for hook in unknown:
             close = difflib.get_close_matches(hook, hookspecs.HOOK_NAMES, n=1)
             hints.append(repr(hook) + (f" (did you mean {close[0]!r}?)" if close else ""))
-        problem = (f"plugin {name} is disabled: it implements unknown hook(s) {', '.join(hints)}; "
-                   f"the hooks are {', '.join(hookspecs.HOOK_NAMES)}")
+        problem = (
+            f"plugin {name} is disabled: it implements unknown hook(s) {', '.join(hints)}; "
+            f"the hooks are {', '.join(hookspecs.HOOK_NAMES)}"
+        )
         self.problems.append(problem)
         report(f"plugin {name}: unknown hook", pluggy.PluginValidationError(plugin, problem))
         return problem

@@ -22,13 +22,26 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 _FAST_KEYS = {
-    "input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok", "requests_kcount",
+    "input_mtok",
+    "output_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "cache_write_1h_mtok",
+    "requests_kcount",
 }
 # Price keys whose usage our ModelUsage never carries: they contribute 0 to a token-only call.
 _ZERO_USAGE_KEYS = {
-    "input_audio_mtok", "cache_audio_read_mtok", "output_audio_mtok",
-    "web_searches_kcount", "storage_searches_kcount", "input_image_mtok", "output_image_mtok",
-    "input_video_mtok", "output_video_mtok", "cache_image_read_mtok", "output_reasoning_mtok",
+    "input_audio_mtok",
+    "cache_audio_read_mtok",
+    "output_audio_mtok",
+    "web_searches_kcount",
+    "storage_searches_kcount",
+    "input_image_mtok",
+    "output_image_mtok",
+    "input_video_mtok",
+    "output_video_mtok",
+    "cache_image_read_mtok",
+    "output_reasoning_mtok",
     "output_citation_mtok",
 }
 _REFRESH_S = 3600.0
@@ -82,6 +95,7 @@ class _IntTiers:
 
 def _scaled(price: Any) -> int | _IntTiers | None:
     """A Decimal or TieredPrices as exact integers; None if not exactly representable."""
+
     def one(d: Decimal) -> int | None:
         v = d * _SCALE
         return int(v) if v == v.to_integral_value() else None
@@ -101,7 +115,12 @@ _lock = threading.Lock()
 
 
 _REGION_KEYS = (
-    "cache_read_mtok", "cache_write_mtok", "input_mtok", "output_mtok", "requests_kcount", "cache_write_1h_mtok",
+    "cache_read_mtok",
+    "cache_write_mtok",
+    "input_mtok",
+    "output_mtok",
+    "requests_kcount",
+    "cache_write_1h_mtok",
 )
 
 
@@ -212,23 +231,34 @@ def price_of(
     if entry.regions is None:
         return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
     total, inp, out = _scaled_cost(
-        entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
+        entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens
+    )
     return Cost(total / _DIVISOR, inp / _DIVISOR, out / _DIVISOR)
 
 
 def cost_usd(
-    model: str, provider: str | None, input_tokens: int, output_tokens: int, cache_read_tokens: int,
-    cache_write_tokens: int, cache_write_1h_tokens: int = 0,
+    model: str,
+    provider: str | None,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int,
+    cache_write_tokens: int,
+    cache_write_1h_tokens: int = 0,
 ) -> float:
     """Just the total of ``price_of``, for the hot path (same errors, same result)."""
     if cache_read_tokens + cache_write_tokens > input_tokens or cache_write_1h_tokens > cache_write_tokens:
         _check(input_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens)
     entry = _lookup(model, provider)
     if entry.regions is None:
-        return _slow(entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                     cache_write_1h_tokens).total
-    return _scaled_cost(entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens,
-                        cache_write_1h_tokens)[0] / _DIVISOR
+        return _slow(
+            entry, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens
+        ).total
+    return (
+        _scaled_cost(
+            entry.regions, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens
+        )[0]
+        / _DIVISOR
+    )
 
 
 def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int, cw1h: int) -> tuple[int, int, int]:
@@ -258,8 +288,9 @@ def _scaled_cost(regions: _Regions, i: int, o: int, cr: int, cw: int, cw1h: int)
     return total, inp, out
 
 
-def _slow(entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int,
-          cache_write_1h: int) -> Cost:
+def _slow(
+    entry: _Entry, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int, cache_write_1h: int
+) -> Cost:
     from genai_prices import Usage, calc_price
 
     r = calc_price(
@@ -405,8 +436,11 @@ def warm(models: tuple[tuple[str, str | None], ...] = ()) -> None:
 
 #: genai-prices' usage fields -> ModelUsage's (and ``record_usage``'s keyword arguments).
 _USAGE_FIELDS = (
-    ("input_tokens", "input_tokens"), ("output_tokens", "output_tokens"), ("cache_read_tokens", "cache_read_tokens"),
-    ("cache_write_tokens", "cache_write_tokens"), ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+    ("input_tokens", "input_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("cache_read_tokens", "cache_read_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("cache_write_1h_tokens", "cache_write_1h_tokens"),
     ("output_reasoning_tokens", "reasoning_tokens"),
 )
 
@@ -465,7 +499,9 @@ def warn_invalid_usage(exc: ValueError) -> None:
         "input_tokens must include cache reads and writes, and Anthropic's own input_tokens excludes them: "
         "record Anthropic usage with record_usage(model, **ModelUsage.anthropic_tokens(response.usage)) "
         "or ModelUsage.from_anthropic(response.usage, ...).",
-        exc, count, "" if count == 1 else "s",
+        exc,
+        count,
+        "" if count == 1 else "s",
     )
 
 

@@ -44,19 +44,27 @@ _PATTERNS: tuple[tuple[re.Pattern[str], Any], ...] = (
     # (PASSWORD=x, api_key: x) and JSON members ("password": "x"). Content is often JSON text
     # (tool inputs): there a quote may be escaped (\") and a line break is \n, so a quoted
     # value may use \" and a bare value ends at a backslash. A quoted value keeps its quotes.
-    (re.compile(
-        r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)"
-        r"(\\?\"(?:[^\"\\]|\\[^\"])*\\?\"|'[^']*'|[^\s\\]+)"),
-     lambda m: m.group(1) + _quoted(m.group(2))),
+    (
+        re.compile(
+            r"(?i)(--?(?:password|passwd|pwd|token|secret|api[-_]?key|access[-_]?key)[=\s]+)"
+            r"(\\?\"(?:[^\"\\]|\\[^\"])*\\?\"|'[^']*'|[^\s\\]+)"
+        ),
+        lambda m: m.group(1) + _quoted(m.group(2)),
+    ),
     # The key is one word (at most 100 characters) holding a secret's name, found by a
     # bounded lookahead: a long run of letters costs linear time.
-    (re.compile(
-        r"(?m)(?<![A-Za-z0-9_])(?=[A-Za-z0-9_]{0,90}(?i:PASSWORD|PASSWD|SECRET|TOKEN(?!S)|API_?KEY|ACCESS_?KEY"
-        r"|PRIVATE_?KEY|CREDENTIAL))([A-Za-z0-9_]{1,100})(\\?[\"']?\s*[=:]\s*)"
-        r"(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\"|'[^']*'|[^\s\"',;}\\]+)"),
-     lambda m: m.group(1) + m.group(2) + _quoted(m.group(3))),
-    (re.compile(r"(?i)(\\?\"authorization\\?\"\s*:\s*)(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\")"),
-     lambda m: m.group(1) + _quoted(m.group(2))),
+    (
+        re.compile(
+            r"(?m)(?<![A-Za-z0-9_])(?=[A-Za-z0-9_]{0,90}(?i:PASSWORD|PASSWD|SECRET|TOKEN(?!S)|API_?KEY|ACCESS_?KEY"
+            r"|PRIVATE_?KEY|CREDENTIAL))([A-Za-z0-9_]{1,100})(\\?[\"']?\s*[=:]\s*)"
+            r"(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\"|'[^']*'|[^\s\"',;}\\]+)"
+        ),
+        lambda m: m.group(1) + m.group(2) + _quoted(m.group(3)),
+    ),
+    (
+        re.compile(r"(?i)(\\?\"authorization\\?\"\s*:\s*)(\\?\"(?:[^\"\\]|\\[^\"])*?\\?\")"),
+        lambda m: m.group(1) + _quoted(m.group(2)),
+    ),
     # A private key's body is base64 and headers, never a dash: linear even without its END line.
     (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[^-]*(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?"), REDACTED),
 )

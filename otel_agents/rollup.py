@@ -69,9 +69,13 @@ class UsageTotals:
     def to_json(self) -> dict[str, Any]:
         """The totals as a JSON object (``from_json`` reads it back)."""
         return {
-            "input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
-            "cache_read_tokens": self.cache_read_tokens, "cache_write_tokens": self.cache_write_tokens,
-            "reasoning_tokens": self.reasoning_tokens, "cost": self.cost, "model_calls": self.model_calls,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+            "cost": self.cost,
+            "model_calls": self.model_calls,
             "unpriced_model_calls": self.unpriced_model_calls,
         }
 

@@ -245,8 +245,12 @@ class _Lane:
         now = time.monotonic()
         if now - self._last_log >= _LOG_INTERVAL_S or not self._last_log:
             self._last_log = now
-            logger.warning("otel-agents: sink %s: %s (%d failed batches so far; logged at most once a minute)",
-                           self.name, exc, self.stats.failures)
+            logger.warning(
+                "otel-agents: sink %s: %s (%d failed batches so far; logged at most once a minute)",
+                self.name,
+                exc,
+                self.stats.failures,
+            )
 
 
 class SinkProcessor:
@@ -380,8 +384,9 @@ class SinkProcessor:
             # keep time to list what the local sinks have left (~1-2 us a span of CPU, more on
             # a loaded machine) and to persist the counters (~10-30 ms)
             span = max(0.0, deadline - time.monotonic())
-            backlog = max((len(lane.q) + len(lane.batch) for lane in self._lanes
-                           if lane.recovery is not None), default=0)
+            backlog = max(
+                (len(lane.q) + len(lane.batch) for lane in self._lanes if lane.recovery is not None), default=0
+            )
             reserve = min(max(0.05, 0.03 + 3.5e-6 * backlog), 0.4 * span)
             self._lane_deadline = deadline - reserve
         lane_deadline = self._lane_deadline
@@ -466,9 +471,13 @@ class SinkProcessor:
                 lane.stats.add("left_for_replay", left)
             else:
                 lane.drop(left)
-                logger.warning("otel-agents: sink %s did not finish within the %.2f s exit deadline; "
-                               "%d spans were still queued (counted as not written to it)",
-                               lane.name, self.exit_deadline, left)
+                logger.warning(
+                    "otel-agents: sink %s did not finish within the %.2f s exit deadline; "
+                    "%d spans were still queued (counted as not written to it)",
+                    lane.name,
+                    self.exit_deadline,
+                    left,
+                )
 
     # --- recovery of what sinks with a recovery missed ---------------------------------------
     def pend(self, lane: _Lane, spans: Sequence[Any]) -> None:
@@ -483,8 +492,13 @@ class SinkProcessor:
             lane.recovery.pend(lane.name, spans, self._pend_memo if at_exit else None)
         except Exception as exc:  # noqa: BLE001 - disk full: counted, never raised
             lane.drop(len(spans))
-            logger.warning("otel-agents: sink %s: cannot list %d spans for recovery (%s: %s); "
-                           "they are not written to it", lane.name, len(spans), type(exc).__name__, exc)
+            logger.warning(
+                "otel-agents: sink %s: cannot list %d spans for recovery (%s: %s); they are not written to it",
+                lane.name,
+                len(spans),
+                type(exc).__name__,
+                exc,
+            )
             return
         lane.stats.add("left_for_recovery" if at_exit else "failed_for_recovery", len(spans))
         lane.pended = True
@@ -504,8 +518,12 @@ class SinkProcessor:
             if t is not None and t.is_alive():
                 return
             self._recover_ready = threading.Event()
-            t = threading.Thread(target=self._recover_run, args=(list(jobs.values()), delay, self._recover_ready),
-                                 name="otel-agents-recover", daemon=True)
+            t = threading.Thread(
+                target=self._recover_run,
+                args=(list(jobs.values()), delay, self._recover_ready),
+                name="otel-agents-recover",
+                daemon=True,
+            )
             self._recover_thread = t
             threads.start(t)
 
@@ -573,5 +591,3 @@ class SinkProcessor:
 
 
 _RUNNING = State.RUNNING
-
-

@@ -138,7 +138,12 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     elif not (usage.input_tokens or usage.output_tokens):
         # no usage reported (a timed call that never got one): the tokens and the cost are
         # unknown, not 0
-        for key in (GEN_AI_USAGE_INPUT_TOKENS, GEN_AI_USAGE_OUTPUT_TOKENS, GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS):
+        for key in (
+            GEN_AI_USAGE_INPUT_TOKENS,
+            GEN_AI_USAGE_OUTPUT_TOKENS,
+            GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+            GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+        ):
             attrs.pop(key, None)
         attrs[A.COST_UNAVAILABLE_REASON] = "no_usage"
         return None, "no_usage"
@@ -184,9 +189,14 @@ def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) 
     if isinstance(err, BaseException):
         # not the SDK's record_exception: it adds the deprecated exception.escaped.
         # The stack trace ends with the message: redacted like it.
-        span.add_event(A.EVENT_EXCEPTION, {
-            A.EXCEPTION_TYPE: exception_type(err), A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
-            A.EXCEPTION_STACKTRACE: _stacktrace(err)})
+        span.add_event(
+            A.EVENT_EXCEPTION,
+            {
+                A.EXCEPTION_TYPE: exception_type(err),
+                A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
+                A.EXCEPTION_STACKTRACE: _stacktrace(err),
+            },
+        )
     else:
         span.add_event(A.EVENT_EXCEPTION, {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: msg or ""})
     span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
@@ -307,8 +317,10 @@ class SpanEngine:
         cls = ev.__class__
         # every string of a step's or model call's attributes comes from these fields (or
         # is a constant): when they are ASCII, nothing needs a closer look
-        if not ((cls is StepEvent and _all_ascii(_step_text(ev)))
-                or (cls is ModelUsage and not ev.attributes and _all_ascii(_usage_text(ev)))):
+        if not (
+            (cls is StepEvent and _all_ascii(_step_text(ev)))
+            or (cls is ModelUsage and not ev.attributes and _all_ascii(_usage_text(ev)))
+        ):
             if not name.isascii():
                 name = valid_text(name)
             _valid_attrs(attrs)
@@ -447,7 +459,9 @@ class SpanEngine:
         _put(attrs, A.GEN_AI_AGENT_NAME, ev.agent)
         _put(attrs, A.PHASE_NAME, ev.phase_name)
         if ev.arguments is not None:
-            self._content(attrs, ev.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH, A.TOOL_ARGUMENTS_SHA256)
+            self._content(
+                attrs, ev.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH, A.TOOL_ARGUMENTS_SHA256
+            )
         return f"{A.OP_EXECUTE_TOOL} {ev.tool_name}", attrs
 
     # --- hooks -------------------------------------------------------------------------------
@@ -546,7 +560,6 @@ class SpanEngine:
             _ending(hook, SpanView(KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
 
-
     # --- model calls that arrive before the price data ---------------------------------------
     def _hold(self, usage: ModelUsage, span: Any, node: _State | None) -> bool:
         """Price ``usage`` once the price data has loaded, on the loading thread: roll its
@@ -640,8 +653,17 @@ now_ns = time.time_ns
 
 #: The text fields of a step event that ``SpanEngine._step`` puts in the span's name and
 #: start attributes (keep in step: tests/test_spans.py checks each one).
-STEP_TEXT_FIELDS = ("name", "agent", "skill", "command", "model", "task_id", "phase_name", "workflow_name",
-                    "workflow_id")
+STEP_TEXT_FIELDS = (
+    "name",
+    "agent",
+    "skill",
+    "command",
+    "model",
+    "task_id",
+    "phase_name",
+    "workflow_name",
+    "workflow_id",
+)
 #: The same for a model call (``SpanEngine.model_usage``; its ``attributes`` are checked apart).
 USAGE_TEXT_FIELDS = ("model", "provider", "response_model", "response_id", "workflow_id")
 _step_text = operator.attrgetter(*STEP_TEXT_FIELDS)

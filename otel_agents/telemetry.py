@@ -177,9 +177,13 @@ def _attach_sinks(rt: Runtime) -> None:
         return
     proc = call_hook(rt.pm.hook.sink_processor, SinkSet(sinks, rt.config))
     if proc is None:
-        report("setup", RuntimeError(
-            f"{len(sinks)} sinks registered but no plugin provides a sink processor (is the 'sinks' plugin "
-            "disabled?): no span reaches them"))
+        report(
+            "setup",
+            RuntimeError(
+                f"{len(sinks)} sinks registered but no plugin provides a sink processor (is the 'sinks' plugin "
+                "disabled?): no span reaches them"
+            ),
+        )
         return
     rt.provider.add_span_processor(proc)
     rt.processors.append(proc)

@@ -139,8 +139,9 @@ def _absolute(mod: str, node: ast.ImportFrom, g: Graph) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _destinations(mod: str, node: ast.Import | ast.ImportFrom, g: Graph,
-                  target: Callable[[str, str], str]) -> list[str]:
+def _destinations(
+    mod: str, node: ast.Import | ast.ImportFrom, g: Graph, target: Callable[[str, str], str]
+) -> list[str]:
     if isinstance(node, ast.Import):
         names = [a.name for a in node.names]
         return [n if n in g.modules else n.split(".")[0] for n in names]
@@ -165,8 +166,11 @@ def _reexports(mod: str, tree: ast.Module, g: Graph) -> tuple[dict[str, tuple[st
             if name == "__all__" and isinstance(node.value, (ast.List, ast.Tuple)):
                 public |= {e.value for e in node.value.elts if isinstance(e, ast.Constant)}
             if name == "_EXPORTS" and isinstance(node.value, ast.Dict):
-                lazy = {k.value: v.value for k, v in zip(node.value.keys, node.value.values, strict=True)
-                        if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}
+                lazy = {
+                    k.value: v.value
+                    for k, v in zip(node.value.keys, node.value.values, strict=True)
+                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)
+                }
     public |= set(lazy)
     out: dict[str, tuple[str, str | None]] = {name: (m, None) for name, m in lazy.items()}
     nodes: list[ast.ImportFrom] = []

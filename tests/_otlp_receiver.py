@@ -114,8 +114,9 @@ def _handler(rec: _Recorder) -> type[BaseHTTPRequestHandler]:
                 self._answer(404, b"")
                 return
             rec.record(body, {k.lower(): v for k, v in self.headers.items()})
-            self._answer(200, ExportTraceServiceResponse().SerializeToString(),
-                         {"Content-Type": "application/x-protobuf"})
+            self._answer(
+                200, ExportTraceServiceResponse().SerializeToString(), {"Content-Type": "application/x-protobuf"}
+            )
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str | None] | None = None) -> None:
             self.send_response(status)
@@ -136,8 +137,7 @@ class _Server:
         self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(rec))  # SO_REUSEADDR: HTTPServer's
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def close(self) -> None:

@@ -132,11 +132,22 @@ def start_phoenix() -> Phoenix:
     workdir = Path(tempfile.mkdtemp(prefix="phoenix-"))
     ph = Phoenix(free_port(), free_port(), workdir)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PHOENIX_", "PYTEST_"))}
-    env.update(PHOENIX_WORKING_DIR=str(workdir), PHOENIX_HOST="127.0.0.1", PHOENIX_PORT=str(ph.http_port),
-               PHOENIX_GRPC_PORT=str(ph.grpc_port), PHOENIX_TELEMETRY_ENABLED="false")
+    env.update(
+        PHOENIX_WORKING_DIR=str(workdir),
+        PHOENIX_HOST="127.0.0.1",
+        PHOENIX_PORT=str(ph.http_port),
+        PHOENIX_GRPC_PORT=str(ph.grpc_port),
+        PHOENIX_TELEMETRY_ENABLED="false",
+    )
     log = open(workdir / "phoenix.log", "wb")
-    ph.proc = subprocess.Popen([str(exe), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    ph.proc = subprocess.Popen(
+        [str(exe), "serve"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     log.close()
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -206,11 +217,27 @@ class Rotel:
         assert exe is not None
         log = open(self.workdir / "rotel.out", "ab")
         self.proc = subprocess.Popen(
-            [str(exe), "start", "--otlp-grpc-endpoint", f"127.0.0.1:{self.grpc_port}",
-             "--otlp-http-endpoint", f"127.0.0.1:{self.http_port}", "--exporter", "otlp",
-             "--otlp-exporter-endpoint", upstream_grpc, "--pid-file", str(self.workdir / "rotel.pid"),
-             "--log-file", str(self.workdir / "rotel.log")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                str(exe),
+                "start",
+                "--otlp-grpc-endpoint",
+                f"127.0.0.1:{self.grpc_port}",
+                "--otlp-http-endpoint",
+                f"127.0.0.1:{self.http_port}",
+                "--exporter",
+                "otlp",
+                "--otlp-exporter-endpoint",
+                upstream_grpc,
+                "--pid-file",
+                str(self.workdir / "rotel.pid"),
+                "--log-file",
+                str(self.workdir / "rotel.log"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

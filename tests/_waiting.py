@@ -9,8 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, message: str | Callable[[], str] = "",
-               *, interval: float = 0.01) -> T:
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, message: str | Callable[[], str] = "", *, interval: float = 0.01
+) -> T:
     """Poll ``predicate`` until it returns something true, and return that.
 
     Bounded: after ``timeout`` seconds it fails with ``AssertionError``, saying what was

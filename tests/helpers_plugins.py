@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 
-def install_plugin(root: Path, module: str, source: str, entries: dict[str, str],
-                   dist: str = "test-plugin") -> str:
+def install_plugin(root: Path, module: str, source: str, entries: dict[str, str], dist: str = "test-plugin") -> str:
     """Write ``<root>/<module>.py`` and a distribution ``dist`` whose ``otel_agents`` entry
     points are ``entries`` (name -> ``module:attribute``); returns ``root``, for PYTHONPATH."""
     root.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,9 @@ def _end(handle: Any, end_ns: int, error: BaseException | None = None) -> None:
         handle.fail(error)
 
 
-def seed_002_workflow(make_runtime: Any, exporter: Any, workflow_id: str = "wf-seed-002", **runtime_kw: Any) -> list[Any]:
+def seed_002_workflow(
+    make_runtime: Any, exporter: Any, workflow_id: str = "wf-seed-002", **runtime_kw: Any
+) -> list[Any]:
     """Seed 002's example with exact times: one task, three attempts, two of them failed.
 
     Workflow 15:00:00-15:20:00 (1200 s). Phase "plan" 15:00:00-15:02:00 (120 s, one step).
@@ -73,12 +75,24 @@ def seed_002_workflow(make_runtime: Any, exporter: Any, workflow_id: str = "wf-s
     import otel_agents as oa
 
     make_runtime(**runtime_kw)
-    wf = oa.new_workflow("seed-002", workflow_id=workflow_id, template="taskplain", task_id="execution-telemetry",
-                         complexity="low", start_time=ns("2025-11-02T15:00:00")).start()
+    wf = oa.new_workflow(
+        "seed-002",
+        workflow_id=workflow_id,
+        template="taskplain",
+        task_id="execution-telemetry",
+        complexity="low",
+        start_time=ns("2025-11-02T15:00:00"),
+    ).start()
     plan = wf.phase("plan", number=1, start_time=ns("2025-11-02T15:00:00")).start()
     st = plan.step("planner", agent="planner", model="claude-haiku-4-5", start_time=ns("2025-11-02T15:00:10")).start()
-    st.record_usage("claude-haiku-4-5", provider="anthropic", input_tokens=1000, output_tokens=100,
-                    start_time=ns("2025-11-02T15:00:20"), end_time=ns("2025-11-02T15:00:30"))
+    st.record_usage(
+        "claude-haiku-4-5",
+        provider="anthropic",
+        input_tokens=1000,
+        output_tokens=100,
+        start_time=ns("2025-11-02T15:00:20"),
+        end_time=ns("2025-11-02T15:00:30"),
+    )
     _end(st, ns("2025-11-02T15:01:50"))
     _end(plan, ns("2025-11-02T15:02:00"))
     impl = wf.phase("implement", number=2, start_time=ns("2025-11-02T15:03:00")).start()
@@ -88,12 +102,29 @@ def seed_002_workflow(make_runtime: Any, exporter: Any, workflow_id: str = "wf-s
         ("2025-11-02T15:10:00", "2025-11-02T15:12:45", None),
     ]
     for number, (start, end, error) in enumerate(attempts, start=1):
-        st = impl.step("coder", agent="coder", model="claude-sonnet-4-5", attempt=number, task_id="execution-telemetry",
-                       start_time=ns(start)).start()
-        st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=2000, output_tokens=300,
-                        cache_read_tokens=1000, start_time=ns(start), end_time=ns(start) + 5_000_000_000)
-        with st.tool_call("Read", call_id=f"toolu_impl_{number}", arguments={"file_path": "src/types.ts"},
-                          start_time=ns(start) + 6_000_000_000) as tc:
+        st = impl.step(
+            "coder",
+            agent="coder",
+            model="claude-sonnet-4-5",
+            attempt=number,
+            task_id="execution-telemetry",
+            start_time=ns(start),
+        ).start()
+        st.record_usage(
+            "claude-sonnet-4-5",
+            provider="anthropic",
+            input_tokens=2000,
+            output_tokens=300,
+            cache_read_tokens=1000,
+            start_time=ns(start),
+            end_time=ns(start) + 5_000_000_000,
+        )
+        with st.tool_call(
+            "Read",
+            call_id=f"toolu_impl_{number}",
+            arguments={"file_path": "src/types.ts"},
+            start_time=ns(start) + 6_000_000_000,
+        ) as tc:
             tc.event.end_time = ns(start) + 7_000_000_000
         _end(st, ns(end), error)
     _end(impl, ns("2025-11-02T15:12:45"))
@@ -111,10 +142,16 @@ def hook_span(tracer: Any, *, session_id: str, events: list[dict[str, Any]], big
     """A finished Claude-Code-like tool span carrying hook events (``otel_agents.hook_event``)."""
     from otel_agents import attributes as A
 
-    span = tracer.start_span("execute_tool Bash", attributes={
-        A.KIND: A.KIND_TOOL_CALL, A.GEN_AI_TOOL_NAME: "Bash", A.GEN_AI_TOOL_CALL_ID: events[0].get("tool_use_id", ""),
-        A.SESSION_ID: session_id, A.WORKFLOW_ID: session_id,
-    })
+    span = tracer.start_span(
+        "execute_tool Bash",
+        attributes={
+            A.KIND: A.KIND_TOOL_CALL,
+            A.GEN_AI_TOOL_NAME: "Bash",
+            A.GEN_AI_TOOL_CALL_ID: events[0].get("tool_use_id", ""),
+            A.SESSION_ID: session_id,
+            A.WORKFLOW_ID: session_id,
+        },
+    )
     for ev in events:
         attrs = {A.HOOK_EVENT_TYPE: ev["type"], A.HOOK_TOOL_NAME: "Bash", A.HOOK_SOURCE: "claude-code"}
         if "id" in ev:
@@ -146,16 +183,28 @@ def _worker(home: str, prefix: str, n: int, big: int, sinks: str) -> None:
     set_plugin_manager(pm)
     cfg = load_config(home)
     provider = TracerProvider()
-    telemetry.setup(provider=provider, config=cfg, plugin_manager=pm,
-                    span_processors=[SimpleSpanProcessor(exporter)], with_sinks=False, set_global=False)
+    telemetry.setup(
+        provider=provider,
+        config=cfg,
+        plugin_manager=pm,
+        span_processors=[SimpleSpanProcessor(exporter)],
+        with_sinks=False,
+        set_global=False,
+    )
     tracer = provider.get_tracer("helpers")
     metrics, analytics = MetricsSink(cfg), (AnalyticsSink(cfg) if sinks == "both" else None)
     for i in range(n):
         run_demo(workflow_id=f"{prefix}-{i}", pace=0)
         if big:
-            hook_span(tracer, session_id=f"{prefix}-{i}", big=big,
-                      events=[{"type": "PreToolUse", "id": f"{prefix}-{i}-pre", "tool_use_id": f"toolu-{prefix}-{i}"},
-                              {"type": "PostToolUse", "id": f"{prefix}-{i}-post", "tool_use_id": f"toolu-{prefix}-{i}"}])
+            hook_span(
+                tracer,
+                session_id=f"{prefix}-{i}",
+                big=big,
+                events=[
+                    {"type": "PreToolUse", "id": f"{prefix}-{i}-pre", "tool_use_id": f"toolu-{prefix}-{i}"},
+                    {"type": "PostToolUse", "id": f"{prefix}-{i}-post", "tool_use_id": f"toolu-{prefix}-{i}"},
+                ],
+            )
         spans = exporter.get_finished_spans()
         exporter.clear()
         metrics.export(spans)
@@ -175,12 +224,19 @@ def run_workers(home: Any, procs: int, n: int, big: int, sinks: str) -> None:
     import subprocess
 
     here = os.path.dirname(os.path.abspath(__file__))
-    env = {**os.environ, "OTEL_AGENTS_STRICT": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "OTEL_AGENTS_STRICT": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])),
+    }
     env.pop("PYTEST_CURRENT_TEST", None)
     workers = [
-        subprocess.Popen([sys.executable, os.path.join(here, "helpers_sinks.py"), str(home), f"p{i}", str(n), str(big),
-                          sinks], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, os.path.join(here, "helpers_sinks.py"), str(home), f"p{i}", str(n), str(big), sinks],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         for i in range(procs)
     ]
     errors = []

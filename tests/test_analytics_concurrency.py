@@ -16,14 +16,24 @@ def test_eight_processes_dual_write_exactly_once(tmp_path):
     run_workers(home, procs, n, 2_000, "both")
     total = procs * n
     with sqlite3.connect(home / "analytics" / "history.db") as conn:
-        counts = {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in (
-            "workflow_history", "phase_logs", "step_executions", "tool_calls", "model_calls", "hook_events")}
-        assert counts == {"workflow_history": total, "phase_logs": 4 * total, "step_executions": 5 * total,
-                          "tool_calls": 11 * total, "model_calls": 6 * total, "hook_events": 2 * total}
+        counts = {
+            t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+            for t in ("workflow_history", "phase_logs", "step_executions", "tool_calls", "model_calls", "hook_events")
+        }
+        assert counts == {
+            "workflow_history": total,
+            "phase_logs": 4 * total,
+            "step_executions": 5 * total,
+            "tool_calls": 11 * total,
+            "model_calls": 6 * total,
+            "hook_events": 2 * total,
+        }
         ids = {r[0] for r in conn.execute("SELECT workflow_id FROM workflow_history")}
         assert ids == {f"p{i}-{j}" for i in range(procs) for j in range(n)}
-        per_wf = conn.execute("SELECT MIN(cost_usd), MAX(cost_usd), MIN(retry_count), MAX(retry_count),"
-                              " MIN(phase_count), MAX(phase_count), SUM(cost_usd) FROM workflow_history").fetchone()
+        per_wf = conn.execute(
+            "SELECT MIN(cost_usd), MAX(cost_usd), MIN(retry_count), MAX(retry_count),"
+            " MIN(phase_count), MAX(phase_count), SUM(cost_usd) FROM workflow_history"
+        ).fetchone()
         assert per_wf[2:6] == (1, 1, 4, 4)
         assert abs(per_wf[0] - DEMO_COST) < 1e-12 and abs(per_wf[1] - DEMO_COST) < 1e-12
         assert abs(per_wf[6] - total * DEMO_COST) < 1e-9
@@ -73,7 +83,10 @@ def test_forked_child_writes_through_its_own_connection(make_runtime, tmp_path, 
         proc.shutdown()
     with sqlite3.connect(home / "analytics" / "history.db") as conn:
         assert sorted(r[0] for r in conn.execute("SELECT workflow_id FROM workflow_history")) == [
-            "child-1", "parent-1", "parent-2"]
+            "child-1",
+            "parent-1",
+            "parent-2",
+        ]
         assert conn.execute("SELECT COUNT(*) FROM step_executions").fetchone() == (15,)
     st = ReadStats()
     assert len(list(iter_records(home / "metrics", stats=st))) == 3 * DEMO_RECORDS

@@ -32,14 +32,18 @@ def _store(make_runtime, exporter, tmp_path) -> sqlite3.Connection:
 def test_every_table_and_view_column_is_documented(make_runtime, exporter, tmp_path):
     text = (DOCS / "analytics.md").read_text()
     conn = _store(make_runtime, exporter, tmp_path)
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name != 'schema_migrations'")]
+    names = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name != 'schema_migrations'"
+        )
+    ]
     assert len(names) == 10
     for name in names:
         section = text.split(f"### `{name}`", 1)
         assert len(section) == 2, f"no section for {name}"
         body = section[1].split("\n### ", 1)[0]
-        for (_cid, column, *_rest) in conn.execute(f"PRAGMA table_info({name})"):
+        for _cid, column, *_rest in conn.execute(f"PRAGMA table_info({name})"):
             assert f"`{column}`" in body, f"{name}.{column} is not documented"
 
 
@@ -54,5 +58,6 @@ def test_example_queries_run(make_runtime, exporter, tmp_path):
         assert isinstance(rows, list)
     redundant = conn.execute(
         "SELECT step_name, tool_name, COUNT(*) FROM tool_calls WHERE arguments_sha256 IS NOT NULL"
-        " GROUP BY parent_id, tool_name, arguments_sha256 HAVING COUNT(*) > 1").fetchall()
+        " GROUP BY parent_id, tool_name, arguments_sha256 HAVING COUNT(*) > 1"
+    ).fetchall()
     assert redundant == [("coder", "Read", 2)]  # the demo's coder reads app/cart.py twice

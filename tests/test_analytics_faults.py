@@ -28,13 +28,15 @@ def _drain_fully_at_shutdown(monkeypatch):
     monkeypatch.setenv("OTEL_AGENTS_EXIT_DEADLINE", "60")
 
 
-def _run_through_sink_processor(make_runtime, home: Path, *, busy_timeout_ms: int = 200, runs: int = 1,
-                                retry_for: float = 0.5) -> dict:
+def _run_through_sink_processor(
+    make_runtime, home: Path, *, busy_timeout_ms: int = 200, runs: int = 1, retry_for: float = 0.5
+) -> dict:
     """The demo through the real SinkProcessor with both sinks; returns its per-sink stats.
     ``retry_for``: how long the analytics sink retries a busy database (short here)."""
     cfg = load_config(home)
-    proc = SinkProcessor([MetricsSink(cfg), AnalyticsSink(cfg, busy_timeout_ms=busy_timeout_ms, retry_for=retry_for)],
-                         config=cfg)
+    proc = SinkProcessor(
+        [MetricsSink(cfg), AnalyticsSink(cfg, busy_timeout_ms=busy_timeout_ms, retry_for=retry_for)], config=cfg
+    )
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     try:
@@ -52,12 +54,17 @@ def _metrics_complete(home: Path, runs: int = 1) -> None:
     assert (st.corrupt, st.partial_tail) == (0, 0)
     assert len(records) == runs * DEMO_RECORDS
     assert {k: sum(1 for r in records if r["kind"] == k) for k in DEMO_COUNTS} == {
-        k: runs * v for k, v in DEMO_COUNTS.items()}
+        k: runs * v for k, v in DEMO_COUNTS.items()
+    }
 
 
 def _reconcile(home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "otel_agents", "reconcile", "--home", str(home)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "otel_agents", "reconcile", "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _rows(home: Path) -> dict[str, int]:

@@ -28,19 +28,48 @@ def _v1_store(db: Path) -> None:
         "INSERT INTO workflow_history (workflow_id, workflow_name, template, status, outcome, success, start_time,"
         " end_time, start_unix_nano, end_unix_nano, duration_seconds, cost_usd, retry_count, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ("wf-old", "legacy", "sdlc", "failed", "failure", 0, "2024-03-01T10:00:00.000000Z",
-         "2024-03-01T10:10:00.000000Z", 1709287200000000000, 1709287800000000000, 600.0, 0.5, 1,
-         "2024-03-01T10:10:00Z", "2024-03-01T10:10:00Z"),
+        (
+            "wf-old",
+            "legacy",
+            "sdlc",
+            "failed",
+            "failure",
+            0,
+            "2024-03-01T10:00:00.000000Z",
+            "2024-03-01T10:10:00.000000Z",
+            1709287200000000000,
+            1709287800000000000,
+            600.0,
+            0.5,
+            1,
+            "2024-03-01T10:10:00Z",
+            "2024-03-01T10:10:00Z",
+        ),
     )
     for attempt, outcome in ((1, "failure"), (2, "failure")):
         conn.execute(
             "INSERT INTO step_executions (record_id, workflow_id, phase_name, step_name, agent, attempt, status,"
             " outcome, success, start_time, end_time, start_unix_nano, end_unix_nano, duration_seconds,"
             " error_category, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (f"{attempt:016x}", "wf-old", "test", "tester", "tester", attempt, "failed", outcome, 0,
-             f"2024-03-01T10:0{attempt}:00.000000Z", f"2024-03-01T10:0{attempt}:30.000000Z",
-             1709287200000000000 + attempt * 60_000_000_000, 1709287200000000000 + attempt * 60_000_000_000 + 30_000_000_000,
-             30.0, "timeout", "2024-03-01T10:10:00Z", "2024-03-01T10:10:00Z"),
+            (
+                f"{attempt:016x}",
+                "wf-old",
+                "test",
+                "tester",
+                "tester",
+                attempt,
+                "failed",
+                outcome,
+                0,
+                f"2024-03-01T10:0{attempt}:00.000000Z",
+                f"2024-03-01T10:0{attempt}:30.000000Z",
+                1709287200000000000 + attempt * 60_000_000_000,
+                1709287200000000000 + attempt * 60_000_000_000 + 30_000_000_000,
+                30.0,
+                "timeout",
+                "2024-03-01T10:10:00Z",
+                "2024-03-01T10:10:00Z",
+            ),
         )
     conn.execute("COMMIT")
     conn.close()
@@ -65,21 +94,28 @@ def test_version_1_store_is_upgraded_in_place(make_runtime, exporter, tmp_path):
 
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 2
-        assert [tuple(r[:2]) for r in conn.execute("SELECT version, description FROM schema_migrations ORDER BY 1")] == [
-            (m.version, m.description) for m in MIGRATIONS]
+        assert [
+            tuple(r[:2]) for r in conn.execute("SELECT version, description FROM schema_migrations ORDER BY 1")
+        ] == [(m.version, m.description) for m in MIGRATIONS]
         for table in ("workflow_history", "phase_logs", "step_executions", "tool_calls", "model_calls"):
             assert "day" in _columns(conn, table)
         # the old rows are kept, and their new column filled from what they had
-        assert conn.execute("SELECT workflow_name, status, cost_usd, retry_count, day FROM workflow_history"
-                            " WHERE workflow_id = 'wf-old'").fetchone() == ("legacy", "failed", 0.5, 1, "2024-03-01")
-        assert conn.execute("SELECT COUNT(*), MIN(day) FROM step_executions WHERE workflow_id = 'wf-old'").fetchone() == (
-            2, "2024-03-01")
+        assert conn.execute(
+            "SELECT workflow_name, status, cost_usd, retry_count, day FROM workflow_history"
+            " WHERE workflow_id = 'wf-old'"
+        ).fetchone() == ("legacy", "failed", 0.5, 1, "2024-03-01")
+        assert conn.execute(
+            "SELECT COUNT(*), MIN(day) FROM step_executions WHERE workflow_id = 'wf-old'"
+        ).fetchone() == (2, "2024-03-01")
         # the new views see old and new rows alike
-        old = conn.execute("SELECT attempts, retries, failures, total_execution_seconds, wall_clock_seconds,"
-                           " idle_seconds FROM task_attempts WHERE workflow_id = 'wf-old'").fetchone()
+        old = conn.execute(
+            "SELECT attempts, retries, failures, total_execution_seconds, wall_clock_seconds,"
+            " idle_seconds FROM task_attempts WHERE workflow_id = 'wf-old'"
+        ).fetchone()
         assert old == (2, 1, 2, 60.0, 90.0, 30.0)
-        assert conn.execute("SELECT resolved, fix_attempts, error_category FROM debugging_cycles"
-                            " WHERE workflow_id = 'wf-old'").fetchone() == (0, 1, "timeout")
+        assert conn.execute(
+            "SELECT resolved, fix_attempts, error_category FROM debugging_cycles WHERE workflow_id = 'wf-old'"
+        ).fetchone() == (0, 1, "timeout")
         assert conn.execute("SELECT COUNT(*) FROM model_calls WHERE workflow_id = 'wf-demo'").fetchone() == (6,)
         assert conn.execute("SELECT COUNT(*) FROM workflow_history").fetchone() == (2,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -96,10 +132,16 @@ def test_migrating_twice_is_a_no_op(tmp_path):
 def test_concurrent_openers_migrate_exactly_once(tmp_path):
     db = tmp_path / "analytics" / "history.db"
     _v1_store(db)
-    code = ("import sys; from otel_agents.analytics.schema import connect; "
-            "c = connect(sys.argv[1]); print(c.execute('PRAGMA user_version').fetchone()[0]); c.close()")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(6)]
+    code = (
+        "import sys; from otel_agents.analytics.schema import connect; "
+        "c = connect(sys.argv[1]); print(c.execute('PRAGMA user_version').fetchone()[0]); c.close()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0] * 6, [err for _out, err in results]
     assert [out.strip() for out, _err in results] == [str(LATEST_VERSION)] * 6

@@ -19,8 +19,14 @@ from otel_agents import attributes as A
 from otel_agents.events import ModelUsage
 
 #: the shared fixtures next to this repository (or next to the directory of its worktrees)
-REAL = next((p / "shared" / "fixtures" / "claude-code" / "real" for p in Path(__file__).resolve().parents[2:4]
-             if (p / "shared" / "fixtures").is_dir()), Path("/nonexistent"))
+REAL = next(
+    (
+        p / "shared" / "fixtures" / "claude-code" / "real"
+        for p in Path(__file__).resolve().parents[2:4]
+        if (p / "shared" / "fixtures").is_dir()
+    ),
+    Path("/nonexistent"),
+)
 OPUS = "claude-opus-4-5"
 
 
@@ -38,12 +44,22 @@ class SdkUsage(BaseModel):  # the shape of anthropic.types.Usage (fields the API
     service_tier: str | None = None
 
 
-USAGE = {"input_tokens": 3, "output_tokens": 120, "cache_read_input_tokens": 32188,
-         "cache_creation_input_tokens": 17011,
-         "cache_creation": {"ephemeral_5m_input_tokens": 11, "ephemeral_1h_input_tokens": 17000},
-         "service_tier": "standard"}
-TOKENS = {"input_tokens": 3 + 32188 + 17011, "output_tokens": 120, "cache_read_tokens": 32188,
-          "cache_write_tokens": 17011, "cache_write_1h_tokens": 17000, "reasoning_tokens": 0}
+USAGE = {
+    "input_tokens": 3,
+    "output_tokens": 120,
+    "cache_read_input_tokens": 32188,
+    "cache_creation_input_tokens": 17011,
+    "cache_creation": {"ephemeral_5m_input_tokens": 11, "ephemeral_1h_input_tokens": 17000},
+    "service_tier": "standard",
+}
+TOKENS = {
+    "input_tokens": 3 + 32188 + 17011,
+    "output_tokens": 120,
+    "cache_read_tokens": 32188,
+    "cache_write_tokens": 17011,
+    "cache_write_1h_tokens": 17000,
+    "reasoning_tokens": 0,
+}
 
 
 def test_anthropic_tokens_from_a_dict_and_from_an_sdk_object():
@@ -52,11 +68,20 @@ def test_anthropic_tokens_from_a_dict_and_from_an_sdk_object():
     # exactly genai-prices' own extraction
     ref = extract_usage({"model": OPUS, "usage": USAGE}, provider_id="anthropic").usage
     assert (ref.input_tokens, ref.cache_read_tokens, ref.cache_write_tokens, ref.cache_write_1h_tokens) == (
-        TOKENS["input_tokens"], 32188, 17011, 17000)
+        TOKENS["input_tokens"],
+        32188,
+        17011,
+        17000,
+    )
     # fields left None (no caching), and a streamed delta with output only
     assert ModelUsage.anthropic_tokens(SdkUsage(input_tokens=12, output_tokens=3)) == {
-        "input_tokens": 12, "output_tokens": 3, "cache_read_tokens": 0, "cache_write_tokens": 0,
-        "cache_write_1h_tokens": 0, "reasoning_tokens": 0}
+        "input_tokens": 12,
+        "output_tokens": 3,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cache_write_1h_tokens": 0,
+        "reasoning_tokens": 0,
+    }
     assert ModelUsage.anthropic_tokens({"output_tokens": 9})["output_tokens"] == 9
 
 
@@ -67,9 +92,13 @@ def test_from_anthropic_builds_the_event():
 
 
 def _opus_1h_reference(tokens: dict) -> float:
-    usage = Usage(input_tokens=tokens["input_tokens"], output_tokens=tokens["output_tokens"],
-                  cache_read_tokens=tokens["cache_read_tokens"], cache_write_tokens=tokens["cache_write_tokens"],
-                  cache_write_1h_tokens=tokens["cache_write_1h_tokens"])
+    usage = Usage(
+        input_tokens=tokens["input_tokens"],
+        output_tokens=tokens["output_tokens"],
+        cache_read_tokens=tokens["cache_read_tokens"],
+        cache_write_tokens=tokens["cache_write_tokens"],
+        cache_write_1h_tokens=tokens["cache_write_1h_tokens"],
+    )
     return float(calc_price(usage, model_ref=OPUS, provider_id="anthropic").total_price)
 
 
@@ -98,6 +127,7 @@ def test_module_level_record_usage_takes_the_one_hour_count(runtime, exporter):
 
 def _responses(transcript: Path) -> list[dict]:
     """Each API response's usage: the field-wise maximum over its entries (fixtures README)."""
+
     def merge(a: dict, b: dict) -> dict:
         out = dict(a)
         for k, v in b.items():
@@ -130,8 +160,12 @@ def test_a_real_opus_session_costs_the_one_hour_rate(runtime, exporter):
         for r in responses:
             st.record_usage(r["model"], provider="anthropic", **ModelUsage.anthropic_tokens(r["usage"]))
     spans = exporter.get_finished_spans()
-    want = sum(calc_price(extract_usage(r, provider_id="anthropic").usage, model_ref=r["model"],
-                          provider_id="anthropic").total_price for r in responses)
+    want = sum(
+        calc_price(
+            extract_usage(r, provider_id="anthropic").usage, model_ref=r["model"], provider_id="anthropic"
+        ).total_price
+        for r in responses
+    )
     assert want == Decimal("0.6323075")  # the fixtures README: 0.632308 (0.488000 at the 5-minute rate)
     chats = [s for s in spans if s.name.startswith("chat")]
     assert sum(c.attributes[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] for c in chats) == 38482
@@ -149,7 +183,12 @@ def test_genai_prices_is_pinned():
 
 def test_the_anthropic_sdks_own_usage_object():
     types = pytest.importorskip("anthropic.types")
-    usage = types.Usage(input_tokens=3, output_tokens=120, cache_read_input_tokens=32188,
-                        cache_creation_input_tokens=17011, service_tier="standard",
-                        cache_creation=types.CacheCreation(ephemeral_5m_input_tokens=11, ephemeral_1h_input_tokens=17000))
+    usage = types.Usage(
+        input_tokens=3,
+        output_tokens=120,
+        cache_read_input_tokens=32188,
+        cache_creation_input_tokens=17011,
+        service_tier="standard",
+        cache_creation=types.CacheCreation(ephemeral_5m_input_tokens=11, ephemeral_1h_input_tokens=17000),
+    )
     assert ModelUsage.anthropic_tokens(usage) == TOKENS

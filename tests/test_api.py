@@ -203,8 +203,11 @@ def test_implicit_parents_end_with_their_child(runtime, exporter, monkeypatch):
         pass
     spans = exporter.get_finished_spans()
     assert [s.name for s in spans] == [
-        "execute_tool Read", "step Read", "invoke_workflow implicit",
-        "step solo", "invoke_workflow implicit",
+        "execute_tool Read",
+        "step Read",
+        "invoke_workflow implicit",
+        "step solo",
+        "invoke_workflow implicit",
     ]
     assert runtime.spans._open == {}
 

@@ -46,16 +46,21 @@ def send(events: list[dict[str, Any]], env: dict[str, str] | None = None) -> Non
     """Each event through its own ``otel-agents hook`` process, in order."""
     env = env or hook_env()
     for ev in events:
-        p = subprocess.run([OTEL_AGENTS, "hook"], input=json.dumps(ev).encode(), capture_output=True, env=env,
-                           timeout=60)
+        p = subprocess.run(
+            [OTEL_AGENTS, "hook"], input=json.dumps(ev).encode(), capture_output=True, env=env, timeout=60
+        )
         assert (p.returncode, p.stdout, p.stderr) == (0, b"", b""), ev
 
 
 def send_parallel(events: list[dict[str, Any]], env: dict[str, str] | None = None) -> None:
     """The events through concurrent hook processes (Claude Code runs matching hooks in parallel)."""
     env = env or hook_env()
-    procs = [subprocess.Popen([OTEL_AGENTS, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env) for _ in events]
+    procs = [
+        subprocess.Popen(
+            [OTEL_AGENTS, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
+        for _ in events
+    ]
     for p, ev in zip(procs, events, strict=True):
         p.stdin.write(json.dumps(ev).encode())
         p.stdin.close()
@@ -86,8 +91,11 @@ class Tree:
         return [s for s in self.spans if s.parent is None]
 
     def children(self, span: Any, prefix: str = "") -> list[Any]:
-        out = [s for s in self.spans if s.parent is not None and s.parent.span_id == span.context.span_id
-               and s.name.startswith(prefix)]
+        out = [
+            s
+            for s in self.spans
+            if s.parent is not None and s.parent.span_id == span.context.span_id and s.name.startswith(prefix)
+        ]
         return sorted(out, key=lambda s: (s.start_time, s.name))
 
     def named(self, prefix: str) -> list[Any]:
@@ -111,24 +119,50 @@ def totals(chats: list[Any]) -> tuple[int, int, int, int]:
 
 
 def price(inp: int, out: int, cr: int, cw: int, model: str = SONNET) -> float:
-    return float(calc_price(Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw),
-                            model_ref=model, provider_id="anthropic").total_price)
+    return float(
+        calc_price(
+            Usage(input_tokens=inp, output_tokens=out, cache_read_tokens=cr, cache_write_tokens=cw),
+            model_ref=model,
+            provider_id="anthropic",
+        ).total_price
+    )
 
 
 def iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def assistant(mid: str, rid: str, ns: int, usage: tuple[int, int, int, int], tools: tuple[str, ...] = (),
-              model: str = SONNET, sidechain: bool = False) -> dict[str, Any]:
+def assistant(
+    mid: str,
+    rid: str,
+    ns: int,
+    usage: tuple[int, int, int, int],
+    tools: tuple[str, ...] = (),
+    model: str = SONNET,
+    sidechain: bool = False,
+) -> dict[str, Any]:
     """One transcript entry for an API response (usage: input, output, cache write, cache read)."""
     content: list[dict[str, Any]] = [{"type": "tool_use", "id": t, "name": "Bash", "input": {}} for t in tools]
     content = content or [{"type": "text", "text": "done"}]
     inp, out, cw, cr = usage
-    return {"type": "assistant", "requestId": rid, "timestamp": iso(ns), "isSidechain": sidechain,
-            "message": {"id": mid, "model": model, "role": "assistant", "content": content,
-                        "usage": {"input_tokens": inp, "output_tokens": out, "cache_creation_input_tokens": cw,
-                                  "cache_read_input_tokens": cr}}}
+    return {
+        "type": "assistant",
+        "requestId": rid,
+        "timestamp": iso(ns),
+        "isSidechain": sidechain,
+        "message": {
+            "id": mid,
+            "model": model,
+            "role": "assistant",
+            "content": content,
+            "usage": {
+                "input_tokens": inp,
+                "output_tokens": out,
+                "cache_creation_input_tokens": cw,
+                "cache_read_input_tokens": cr,
+            },
+        },
+    }
 
 
 def write_jsonl(path: Path, entries: list[dict[str, Any]], mode: str = "w") -> None:
@@ -138,8 +172,14 @@ def write_jsonl(path: Path, entries: list[dict[str, Any]], mode: str = "w") -> N
 
 
 def ev(sid: str, name: str, transcript: Path | str = "/nonexistent/transcript.jsonl", **fields: Any) -> dict[str, Any]:
-    return {"session_id": sid, "transcript_path": str(transcript), "cwd": "/home/dev/proj", "hook_event_name": name,
-            "permission_mode": "default", **fields}
+    return {
+        "session_id": sid,
+        "transcript_path": str(transcript),
+        "cwd": "/home/dev/proj",
+        "hook_event_name": name,
+        "permission_mode": "default",
+        **fields,
+    }
 
 
 def pre(sid: str, tuid: str, tool: str = "Bash", tr: Path | str = "/nonexistent", **kw: Any) -> dict[str, Any]:
@@ -147,8 +187,16 @@ def pre(sid: str, tuid: str, tool: str = "Bash", tr: Path | str = "/nonexistent"
 
 
 def post(sid: str, tuid: str, tool: str = "Bash", tr: Path | str = "/nonexistent", **kw: Any) -> dict[str, Any]:
-    return ev(sid, "PostToolUse", tr, tool_name=tool, tool_input={"command": f"run {tuid}"},
-              tool_response={"stdout": "ok"}, tool_use_id=tuid, **kw)
+    return ev(
+        sid,
+        "PostToolUse",
+        tr,
+        tool_name=tool,
+        tool_input={"command": f"run {tuid}"},
+        tool_response={"stdout": "ok"},
+        tool_use_id=tuid,
+        **kw,
+    )
 
 
 def spool_spans(data_home: Path) -> list[dict[str, Any]]:
@@ -204,30 +252,40 @@ def test_fixture_session_yields_exactly_the_readme_trace(runtime, exporter) -> N
     assert turn.name == "phase turn" and turn.attributes[A.PHASE_NUMBER] == 1
     assert hook_events(turn) == ["UserPromptSubmit", "Stop"]
     assert (turn.attributes[A.PROMPT_LENGTH], turn.attributes[A.PROMPT_SHA256]) == fingerprint(
-        "Run the tests and fix the failing one")
+        "Run the tests and fix the failing one"
+    )
     assert turn.attributes[A.PROMPT_ID] == "p-0001"
     (main,) = tree.children(turn)
     assert main.name == "invoke_agent claude-code"
     tools = tree.children(main, "execute_tool")
     # The README says "5 tool-call spans", but its events hold 4 tool_use_ids (01A to 01D).
     assert [(t.name, t.attributes[A.GEN_AI_TOOL_CALL_ID]) for t in tools] == [
-        ("execute_tool Bash", "toolu_01A"), ("execute_tool Read", "toolu_01B"),
-        ("execute_tool Edit", "toolu_01C"), ("execute_tool Edit", "toolu_01D"),
+        ("execute_tool Bash", "toolu_01A"),
+        ("execute_tool Read", "toolu_01B"),
+        ("execute_tool Edit", "toolu_01C"),
+        ("execute_tool Edit", "toolu_01D"),
     ]
     for t in tools:
         assert t.context.span_id == span_id_for(FIXTURE_SID, f"tool:{t.attributes[A.GEN_AI_TOOL_CALL_ID]}")
         assert turn.start_time <= t.start_time <= t.end_time <= turn.end_time
         assert hook_events(t)[0] == "PreToolUse"
-    assert [t.status.status_code for t in tools] == [StatusCode.UNSET, StatusCode.UNSET, StatusCode.ERROR,
-                                                    StatusCode.UNSET]
+    assert [t.status.status_code for t in tools] == [
+        StatusCode.UNSET,
+        StatusCode.UNSET,
+        StatusCode.ERROR,
+        StatusCode.UNSET,
+    ]
     failed = tools[2]
     assert failed.attributes[A.OUTCOME] == "failure" and failed.attributes[A.ERROR_TYPE] == "tool_error"
     assert "String to replace" not in json.dumps(dict(failed.attributes)) + str(failed.status.description)
     assert hook_events(failed) == ["PreToolUse", "PostToolUseFailure"]
-    assert (tools[0].attributes[A.TOOL_ARGUMENTS_LENGTH], tools[0].attributes[A.TOOL_ARGUMENTS_SHA256]) == \
-        fingerprint({"command": "pytest -q", "description": "Run tests"})
-    assert tools[0].attributes[A.TOOL_RESULT_SHA256] == fingerprint(
-        {"stdout": "1 failed, 12 passed", "stderr": "", "interrupted": False})[1]
+    assert (tools[0].attributes[A.TOOL_ARGUMENTS_LENGTH], tools[0].attributes[A.TOOL_ARGUMENTS_SHA256]) == fingerprint(
+        {"command": "pytest -q", "description": "Run tests"}
+    )
+    assert (
+        tools[0].attributes[A.TOOL_RESULT_SHA256]
+        == fingerprint({"stdout": "1 failed, 12 passed", "stderr": "", "interrupted": False})[1]
+    )
 
     # Five distinct API responses (msg_01 written twice counts once), exact totals and cost.
     chats = tree.children(main, "chat")
@@ -239,8 +297,13 @@ def test_fixture_session_yields_exactly_the_readme_trace(runtime, exporter) -> N
     assert sum(c.attributes[A.GEN_AI_USAGE_COST_AMOUNT] for c in chats) == pytest.approx(cost, rel=1e-12)
     for span in (root, turn, main):
         a = span.attributes
-        assert (a[A.ROLLUP_INPUT_TOKENS], a[A.ROLLUP_OUTPUT_TOKENS], a[A.ROLLUP_CACHE_READ_INPUT_TOKENS],
-                a[A.ROLLUP_CACHE_WRITE_INPUT_TOKENS], a[A.ROLLUP_MODEL_CALLS]) == (76375, 505, 71320, 5020, 5)
+        assert (
+            a[A.ROLLUP_INPUT_TOKENS],
+            a[A.ROLLUP_OUTPUT_TOKENS],
+            a[A.ROLLUP_CACHE_READ_INPUT_TOKENS],
+            a[A.ROLLUP_CACHE_WRITE_INPUT_TOKENS],
+            a[A.ROLLUP_MODEL_CALLS],
+        ) == (76375, 505, 71320, 5020, 5)
         assert a[A.ROLLUP_COST_AMOUNT] == pytest.approx(cost, rel=1e-12)
     assert len(tree.spans) == 1 + 1 + 1 + 4 + 5
 
@@ -284,7 +347,11 @@ def test_flush_command_exports_through_the_real_sinks(tmp_path) -> None:
     try:
         assert db.execute("select count(*) from hook_events").fetchone() == (12,)
         assert sorted(r[0] for r in db.execute("select call_id from tool_calls")) == [
-            "toolu_01A", "toolu_01B", "toolu_01C", "toolu_01D"]
+            "toolu_01A",
+            "toolu_01B",
+            "toolu_01C",
+            "toolu_01D",
+        ]
     finally:
         db.close()
     p = subprocess.run([OTEL_AGENTS, "flush"], capture_output=True, env=env, timeout=60, text=True)
@@ -322,21 +389,36 @@ def test_subagents_hold_their_own_tool_calls_and_usage(runtime, exporter, tmp_pa
     tr = tmp_path / "main.jsonl"
     sub = tmp_path / "agent-a1.jsonl"
     now = time.time_ns()
-    write_jsonl(tr, [assistant("m1", "r1", now, (10, 20, 0, 500), tools=("tTask",)),
-                     assistant("m2", "r2", now + 1000, (5, 30, 0, 600))])
-    write_jsonl(sub, [assistant("s1", "q1", now, (7, 40, 200, 0), tools=("tSub",)),
-                      assistant("s1", "q1", now, (7, 40, 200, 0)),  # the same response, second block
-                      assistant("s2", "q2", now, (2, 9, 0, 300))])
+    write_jsonl(
+        tr,
+        [
+            assistant("m1", "r1", now, (10, 20, 0, 500), tools=("tTask",)),
+            assistant("m2", "r2", now + 1000, (5, 30, 0, 600)),
+        ],
+    )
+    write_jsonl(
+        sub,
+        [
+            assistant("s1", "q1", now, (7, 40, 200, 0), tools=("tSub",)),
+            assistant("s1", "q1", now, (7, 40, 200, 0)),  # the same response, second block
+            assistant("s2", "q2", now, (2, 9, 0, 300)),
+        ],
+    )
     agent = {"agent_id": "a1", "agent_type": "Explore"}
-    send([
-        ev(sid, "SessionStart", tr), ev(sid, "UserPromptSubmit", tr, prompt="explore"),
-        pre(sid, "tTask", "Task", tr),
-        ev(sid, "SubagentStart", tr, **agent),
-        pre(sid, "tSub", "Grep", tr, **agent), post(sid, "tSub", "Grep", tr, **agent),
-        ev(sid, "SubagentStop", tr, agent_transcript_path=str(sub), last_assistant_message="found", **agent),
-        post(sid, "tTask", "Task", tr),
-        ev(sid, "Stop", tr), ev(sid, "SessionEnd", tr, reason="exit"),
-    ])
+    send(
+        [
+            ev(sid, "SessionStart", tr),
+            ev(sid, "UserPromptSubmit", tr, prompt="explore"),
+            pre(sid, "tTask", "Task", tr),
+            ev(sid, "SubagentStart", tr, **agent),
+            pre(sid, "tSub", "Grep", tr, **agent),
+            post(sid, "tSub", "Grep", tr, **agent),
+            ev(sid, "SubagentStop", tr, agent_transcript_path=str(sub), last_assistant_message="found", **agent),
+            post(sid, "tTask", "Task", tr),
+            ev(sid, "Stop", tr),
+            ev(sid, "SessionEnd", tr, reason="exit"),
+        ]
+    )
     drain(home(), rt=runtime)
     tree = Tree(exporter.get_finished_spans())
     (turn,) = tree.named("phase turn")
@@ -345,7 +427,8 @@ def test_subagents_hold_their_own_tool_calls_and_usage(runtime, exporter, tmp_pa
     assert sub_span.attributes[A.GEN_AI_AGENT_ID] == "a1" and sub_span.attributes[A.GEN_AI_AGENT_NAME] == "Explore"
     assert hook_events(sub_span) == ["SubagentStart", "SubagentStop"]
     assert sorted(s.name for s in tree.children(sub_span)) == ["chat claude-sonnet-4-5-20250929"] * 2 + [
-        "execute_tool Grep"]
+        "execute_tool Grep"
+    ]
     (main,) = tree.named("invoke_agent claude-code")
     assert [s.attributes[A.GEN_AI_TOOL_CALL_ID] for s in tree.children(main, "execute_tool")] == ["tTask"]
     assert totals(tree.children(sub_span, "chat")) == (7 + 200 + 2 + 300, 49, 300, 200)
@@ -361,13 +444,23 @@ def test_failures_are_errors_and_capture_content_redacts(runtime, exporter, tmp_
     (home() / "config.toml").parent.mkdir(parents=True, exist_ok=True)
     (home() / "config.toml").write_text("capture_content = true\n")
     sid = "sess-fail"
-    send([
-        ev(sid, "UserPromptSubmit", prompt="deploy with API_KEY=sk-ant-abcdefghijklmnop123"),
-        pre(sid, "t1", "Bash"),
-        ev(sid, "PostToolUseFailure", tool_name="Bash", tool_input={"command": "curl https://u:hunter2@x.io"},
-           tool_use_id="t1", error="Exit code 1: password=hunter2 rejected", duration_ms=40),
-        ev(sid, "Stop"), ev(sid, "SessionEnd", reason="exit"),
-    ])
+    send(
+        [
+            ev(sid, "UserPromptSubmit", prompt="deploy with API_KEY=sk-ant-abcdefghijklmnop123"),
+            pre(sid, "t1", "Bash"),
+            ev(
+                sid,
+                "PostToolUseFailure",
+                tool_name="Bash",
+                tool_input={"command": "curl https://u:hunter2@x.io"},
+                tool_use_id="t1",
+                error="Exit code 1: password=hunter2 rejected",
+                duration_ms=40,
+            ),
+            ev(sid, "Stop"),
+            ev(sid, "SessionEnd", reason="exit"),
+        ]
+    )
     drain(home(), rt=runtime)
     tree = Tree(exporter.get_finished_spans())
     (tool,) = tree.named("execute_tool")
@@ -377,22 +470,33 @@ def test_failures_are_errors_and_capture_content_redacts(runtime, exporter, tmp_
     assert tool.attributes[A.GEN_AI_TOOL_CALL_ARGUMENTS] == '{"command":"run t1"}'
     (turn,) = tree.named("phase turn")
     assert turn.attributes[A.PROMPT_TEXT] == "deploy with API_KEY=[REDACTED]"
-    dump = json.dumps([dict(s.attributes) for s in tree.spans]) + (home() / "claude-code").joinpath(
-        "sessions", f"{sid}.jsonl").read_text()
+    dump = (
+        json.dumps([dict(s.attributes) for s in tree.spans])
+        + (home() / "claude-code").joinpath("sessions", f"{sid}.jsonl").read_text()
+    )
     assert "hunter2" not in dump and "sk-ant-abcdefghijklmnop123" not in dump
 
 
 def test_interrupt_abandons_the_turn_and_the_unpaired_tool(runtime, exporter) -> None:
     sid = "sess-int"
-    send([
-        ev(sid, "SessionStart"), ev(sid, "UserPromptSubmit", prompt="one"),
-        pre(sid, "t1"),  # interrupted: no Post, no Stop
-        ev(sid, "UserPromptSubmit", prompt="two"), pre(sid, "t2"), post(sid, "t2"), ev(sid, "Stop"),
-    ])
+    send(
+        [
+            ev(sid, "SessionStart"),
+            ev(sid, "UserPromptSubmit", prompt="one"),
+            pre(sid, "t1"),  # interrupted: no Post, no Stop
+            ev(sid, "UserPromptSubmit", prompt="two"),
+            pre(sid, "t2"),
+            post(sid, "t2"),
+            ev(sid, "Stop"),
+        ]
+    )
     drain(home(), rt=runtime)
     tree = Tree(exporter.get_finished_spans())
     turns = tree.named("phase turn")
-    assert [(t.attributes[A.PHASE_NUMBER], t.attributes[A.OUTCOME]) for t in turns] == [(1, "abandoned"), (2, "success")]
+    assert [(t.attributes[A.PHASE_NUMBER], t.attributes[A.OUTCOME]) for t in turns] == [
+        (1, "abandoned"),
+        (2, "success"),
+    ]
     assert [t.attributes[A.GEN_AI_TOOL_CALL_ID] for t in tree.named("execute_tool")] == ["t2"]  # t1 still open
     assert tree.roots() == []  # the session is not over: its root is not exported yet
     exporter.clear()
@@ -410,9 +514,14 @@ def test_interrupt_abandons_the_turn_and_the_unpaired_tool(runtime, exporter) ->
 
 def test_interrupted_tool_failure_is_abandoned_not_error(runtime, exporter) -> None:
     sid = "sess-int2"
-    send([ev(sid, "UserPromptSubmit", prompt="x"), pre(sid, "t1"),
-          ev(sid, "PostToolUseFailure", tool_name="Bash", tool_use_id="t1", error="Interrupted", is_interrupt=True),
-          ev(sid, "SessionEnd", reason="exit")])
+    send(
+        [
+            ev(sid, "UserPromptSubmit", prompt="x"),
+            pre(sid, "t1"),
+            ev(sid, "PostToolUseFailure", tool_name="Bash", tool_use_id="t1", error="Interrupted", is_interrupt=True),
+            ev(sid, "SessionEnd", reason="exit"),
+        ]
+    )
     drain(home(), rt=runtime)
     (tool,) = Tree(exporter.get_finished_spans()).named("execute_tool")
     assert tool.attributes[A.OUTCOME] == "abandoned" and tool.status.status_code is StatusCode.UNSET
@@ -420,9 +529,24 @@ def test_interrupted_tool_failure_is_abandoned_not_error(runtime, exporter) -> N
 
 def test_two_sessions_interleaved_make_two_traces(runtime, exporter) -> None:
     a, b = "sess-a", "sess-b"
-    send([ev(a, "SessionStart"), ev(b, "SessionStart"), ev(a, "UserPromptSubmit", prompt="a"),
-          ev(b, "UserPromptSubmit", prompt="b"), pre(a, "x1"), pre(b, "x1"), post(b, "x1"), post(a, "x1"),
-          pre(a, "x2"), ev(b, "Stop"), post(a, "x2"), ev(a, "Stop"), ev(b, "SessionEnd"), ev(a, "SessionEnd")])
+    send(
+        [
+            ev(a, "SessionStart"),
+            ev(b, "SessionStart"),
+            ev(a, "UserPromptSubmit", prompt="a"),
+            ev(b, "UserPromptSubmit", prompt="b"),
+            pre(a, "x1"),
+            pre(b, "x1"),
+            post(b, "x1"),
+            post(a, "x1"),
+            pre(a, "x2"),
+            ev(b, "Stop"),
+            post(a, "x2"),
+            ev(a, "Stop"),
+            ev(b, "SessionEnd"),
+            ev(a, "SessionEnd"),
+        ]
+    )
     report = drain(home(), rt=runtime)
     assert report.sessions == 2 and report.closed == 2
     tree = Tree(exporter.get_finished_spans())
@@ -438,14 +562,25 @@ def test_two_sessions_interleaved_make_two_traces(runtime, exporter) -> None:
 
 def test_missing_transcript_still_completes_every_span(runtime, exporter) -> None:
     sid = "sess-missing"
-    send([ev(sid, "SessionStart", "/nowhere/t.jsonl"), ev(sid, "UserPromptSubmit", "/nowhere/t.jsonl", prompt="x"),
-          pre(sid, "t1", tr="/nowhere/t.jsonl"), post(sid, "t1", tr="/nowhere/t.jsonl"),
-          ev(sid, "Stop", "/nowhere/t.jsonl"), ev(sid, "SessionEnd", "/nowhere/t.jsonl")])
+    send(
+        [
+            ev(sid, "SessionStart", "/nowhere/t.jsonl"),
+            ev(sid, "UserPromptSubmit", "/nowhere/t.jsonl", prompt="x"),
+            pre(sid, "t1", tr="/nowhere/t.jsonl"),
+            post(sid, "t1", tr="/nowhere/t.jsonl"),
+            ev(sid, "Stop", "/nowhere/t.jsonl"),
+            ev(sid, "SessionEnd", "/nowhere/t.jsonl"),
+        ]
+    )
     report = drain(home(), rt=runtime)
     assert report.errors == []
     tree = Tree(exporter.get_finished_spans())
-    assert sorted(s.name for s in tree.spans) == ["execute_tool Bash", "invoke_agent claude-code",
-                                                 "invoke_workflow claude-code", "phase turn"]
+    assert sorted(s.name for s in tree.spans) == [
+        "execute_tool Bash",
+        "invoke_agent claude-code",
+        "invoke_workflow claude-code",
+        "phase turn",
+    ]
     (root,) = tree.roots()
     assert root.attributes[A.ROLLUP_MODEL_CALLS] == 0
 
@@ -454,8 +589,15 @@ def test_lagging_transcript_usage_arrives_at_a_later_flush(runtime, exporter, tm
     sid = "sess-lag"
     tr = tmp_path / "lag.jsonl"
     tr.write_text("")
-    send([ev(sid, "SessionStart", tr), ev(sid, "UserPromptSubmit", tr, prompt="x"), pre(sid, "t1", tr=tr),
-          post(sid, "t1", tr=tr), ev(sid, "Stop", tr)])
+    send(
+        [
+            ev(sid, "SessionStart", tr),
+            ev(sid, "UserPromptSubmit", tr, prompt="x"),
+            pre(sid, "t1", tr=tr),
+            post(sid, "t1", tr=tr),
+            ev(sid, "Stop", tr),
+        ]
+    )
     drain(home(), rt=runtime)
     tree = Tree(exporter.get_finished_spans())
     assert sorted(s.name for s in tree.spans) == ["execute_tool Bash", "invoke_agent claude-code", "phase turn"]
@@ -463,7 +605,10 @@ def test_lagging_transcript_usage_arrives_at_a_later_flush(runtime, exporter, tm
     assert turn.attributes[A.ROLLUP_MODEL_CALLS] == 0
     # The transcript catches up (the last line still being written), then the session ends.
     now = time.time_ns()
-    full = [assistant("m1", "r1", now, (4, 100, 1000, 2000), tools=("t1",)), assistant("m2", "r2", now, (1, 7, 0, 3000))]
+    full = [
+        assistant("m1", "r1", now, (4, 100, 1000, 2000), tools=("t1",)),
+        assistant("m2", "r2", now, (1, 7, 0, 3000)),
+    ]
     text = "".join(json.dumps(e) + "\n" for e in full)
     tr.write_text(text[:-20])
     exporter.clear()
@@ -491,29 +636,47 @@ def test_usage_carried_between_drains_keeps_its_reasoning_tokens(runtime, export
     sid = "sess-think"
     tr = tmp_path / "think.jsonl"
     write_jsonl(tr, [assistant("m1", "r1", time.time_ns(), (4, 100, 1000, 2000), tools=("t1",))])
-    send([ev(sid, "SessionStart", tr), ev(sid, "UserPromptSubmit", tr, prompt="x"), pre(sid, "t1", tr=tr),
-          post(sid, "t1", tr=tr), ev(sid, "Stop", tr)])
+    send(
+        [
+            ev(sid, "SessionStart", tr),
+            ev(sid, "UserPromptSubmit", tr, prompt="x"),
+            pre(sid, "t1", tr=tr),
+            post(sid, "t1", tr=tr),
+            ev(sid, "Stop", tr),
+        ]
+    )
     drain(home(), rt=runtime)
     (turn,) = Tree(exporter.get_finished_spans()).named("phase turn")
     files = SessionFiles.for_session(home(), sid)
     state = json.loads(Path(files.state).read_text())
     cost = price(3004, 100, 2000, 1000)
-    assert state["carried"] == {"input_tokens": 3004, "output_tokens": 100, "cache_read_tokens": 2000,
-                                "cache_write_tokens": 1000, "reasoning_tokens": 0, "cost": cost,
-                                "model_calls": 1, "unpriced_model_calls": 0}
+    assert state["carried"] == {
+        "input_tokens": 3004,
+        "output_tokens": 100,
+        "cache_read_tokens": 2000,
+        "cache_write_tokens": 1000,
+        "reasoning_tokens": 0,
+        "cost": cost,
+        "model_calls": 1,
+        "unpriced_model_calls": 0,
+    }
     # One more carried call, with reasoning tokens and a provider-reported cost.
-    state["carried"].update(input_tokens=3014, output_tokens=150, reasoning_tokens=45, cost=cost + 0.25,
-                            model_calls=2)
+    state["carried"].update(input_tokens=3014, output_tokens=150, reasoning_tokens=45, cost=cost + 0.25, model_calls=2)
     Path(files.state).write_text(json.dumps(state))
     send([ev(sid, "SessionEnd", tr)])
     drain(home(), rt=runtime)
     (root,) = Tree(exporter.get_finished_spans()).roots()
     rollup = {k: v for k, v in root.attributes.items() if k.startswith("otel_agents.rollup.")}
     assert rollup == {
-        A.ROLLUP_INPUT_TOKENS: 3014, A.ROLLUP_OUTPUT_TOKENS: 150, A.ROLLUP_CACHE_READ_INPUT_TOKENS: 2000,
-        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 1000, A.ROLLUP_REASONING_OUTPUT_TOKENS: 45,
-        A.ROLLUP_COST_AMOUNT: round(cost + 0.25, 12), A.ROLLUP_COST_CURRENCY: "USD",
-        A.ROLLUP_MODEL_CALLS: 2, A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
+        A.ROLLUP_INPUT_TOKENS: 3014,
+        A.ROLLUP_OUTPUT_TOKENS: 150,
+        A.ROLLUP_CACHE_READ_INPUT_TOKENS: 2000,
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 1000,
+        A.ROLLUP_REASONING_OUTPUT_TOKENS: 45,
+        A.ROLLUP_COST_AMOUNT: round(cost + 0.25, 12),
+        A.ROLLUP_COST_CURRENCY: "USD",
+        A.ROLLUP_MODEL_CALLS: 2,
+        A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
     }
     assert turn.attributes[A.ROLLUP_MODEL_CALLS] == 1 and turn.attributes[A.ROLLUP_COST_AMOUNT] == round(cost, 12)
 
@@ -535,10 +698,18 @@ def test_idle_session_closes_after_the_idle_timeout(runtime, exporter, monkeypat
 
 def test_events_after_stop_open_a_continuation_turn(runtime, exporter) -> None:
     sid = "sess-cont"
-    send([ev(sid, "UserPromptSubmit", prompt="x"), ev(sid, "Stop", stop_hook_active=False),
-          pre(sid, "t1"), post(sid, "t1"), ev(sid, "Stop", stop_hook_active=True),
-          ev(sid, "Notification", message="Claude is waiting for your input", notification_type="idle_prompt"),
-          ev(sid, "PreCompact", trigger="manual"), ev(sid, "SessionEnd", reason="exit")])
+    send(
+        [
+            ev(sid, "UserPromptSubmit", prompt="x"),
+            ev(sid, "Stop", stop_hook_active=False),
+            pre(sid, "t1"),
+            post(sid, "t1"),
+            ev(sid, "Stop", stop_hook_active=True),
+            ev(sid, "Notification", message="Claude is waiting for your input", notification_type="idle_prompt"),
+            ev(sid, "PreCompact", trigger="manual"),
+            ev(sid, "SessionEnd", reason="exit"),
+        ]
+    )
     drain(home(), rt=runtime)
     tree = Tree(exporter.get_finished_spans())
     turns = tree.named("phase turn")
@@ -562,8 +733,14 @@ def test_post_without_pre_starts_duration_ms_before(runtime, exporter) -> None:
 
 def test_unknown_events_are_recorded_generically(runtime, exporter) -> None:
     sid = "sess-unknown"
-    send([ev(sid, "UserPromptSubmit", prompt="x"), ev(sid, "PermissionRequest", tool_name="Bash", weird={"a": 1}),
-          ev(sid, "Stop"), ev(sid, "SessionEnd")])
+    send(
+        [
+            ev(sid, "UserPromptSubmit", prompt="x"),
+            ev(sid, "PermissionRequest", tool_name="Bash", weird={"a": 1}),
+            ev(sid, "Stop"),
+            ev(sid, "SessionEnd"),
+        ]
+    )
     drain(home(), rt=runtime)
     (turn,) = Tree(exporter.get_finished_spans()).named("phase turn")
     assert hook_events(turn) == ["UserPromptSubmit", "PermissionRequest", "Stop"]
@@ -574,8 +751,14 @@ def test_resumed_session_joins_the_same_trace(runtime, exporter) -> None:
     sid = "sess-resume"
     send([ev(sid, "UserPromptSubmit", prompt="x"), ev(sid, "Stop"), ev(sid, "SessionEnd")])
     drain(home(), rt=runtime)
-    send([ev(sid, "SessionStart", source="resume"), ev(sid, "UserPromptSubmit", prompt="y"), ev(sid, "Stop"),
-          ev(sid, "SessionEnd")])
+    send(
+        [
+            ev(sid, "SessionStart", source="resume"),
+            ev(sid, "UserPromptSubmit", prompt="y"),
+            ev(sid, "Stop"),
+            ev(sid, "SessionEnd"),
+        ]
+    )
     drain(home(), rt=runtime)
     tree = Tree(exporter.get_finished_spans())
     assert len(tree.roots()) == 1
@@ -618,8 +801,9 @@ def test_flush_finishes_within_its_deadline_when_the_collector_is_down_or_hung(c
         send(fixture_events())
         env = hook_env(OTEL_AGENTS_OTLP_ENDPOINT=f"http://127.0.0.1:{port}")
         t = time.monotonic()
-        p = subprocess.run([OTEL_AGENTS, "flush", "--timeout", "3"], capture_output=True, text=True, env=env,
-                           timeout=60)
+        p = subprocess.run(
+            [OTEL_AGENTS, "flush", "--timeout", "3"], capture_output=True, text=True, env=env, timeout=60
+        )
         elapsed = time.monotonic() - t
         assert p.returncode == 0, p.stdout + p.stderr
         assert elapsed < 3 + 4, elapsed  # its deadline, plus interpreter start-up and imports on a loaded VM

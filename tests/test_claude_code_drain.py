@@ -23,9 +23,17 @@ SONNET = "claude-sonnet-4-5-20250929"
 
 
 def entry(mid: str, rid: str, ts: str, out: int, tools: tuple[str, ...] = (), kind: str = "assistant") -> str:
-    msg = {"id": mid, "model": SONNET, "content": [{"type": "tool_use", "id": t} for t in tools],
-           "usage": {"input_tokens": 1, "output_tokens": out, "cache_creation_input_tokens": 2,
-                     "cache_read_input_tokens": 3}}
+    msg = {
+        "id": mid,
+        "model": SONNET,
+        "content": [{"type": "tool_use", "id": t} for t in tools],
+        "usage": {
+            "input_tokens": 1,
+            "output_tokens": out,
+            "cache_creation_input_tokens": 2,
+            "cache_read_input_tokens": 3,
+        },
+    }
     return json.dumps({"type": kind, "requestId": rid, "timestamp": ts, "message": msg}) + "\n"
 
 
@@ -39,8 +47,11 @@ def test_iso_timestamps() -> None:
 def test_reader_groups_blocks_dedupes_and_resumes_at_its_offset(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     user = json.dumps({"type": "user", "timestamp": "1970-01-01T00:00:01Z", "message": {"content": "hi"}}) + "\n"
-    path.write_text(user + entry("m1", "r1", "1970-01-01T00:00:02Z", 10, ("a",))
-                    + entry("m1", "r1", "1970-01-01T00:00:03Z", 12, ("b",)))
+    path.write_text(
+        user
+        + entry("m1", "r1", "1970-01-01T00:00:02Z", 10, ("a",))
+        + entry("m1", "r1", "1970-01-01T00:00:03Z", 12, ("b",))
+    )
     cursor = FileCursor()
     assert list(read_responses(str(path), cursor)) == []  # m1 may still grow
     assert cursor.open is not None and cursor.open.tool_use_ids == ["a", "b"]
@@ -87,17 +98,29 @@ def sessions(draw: Any) -> list[dict[str, Any]]:
             if action == "pre":
                 n_tools += 1
                 open_ids.append(f"t{n_tools}")
-                events.append({"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": f"t{n_tools}",
-                               "tool_input": {"c": n_tools}, **extra})
+                events.append(
+                    {
+                        "hook_event_name": "PreToolUse",
+                        "tool_name": "Bash",
+                        "tool_use_id": f"t{n_tools}",
+                        "tool_input": {"c": n_tools},
+                        **extra,
+                    }
+                )
             elif action in ("post", "fail") and open_ids:
                 tid = open_ids.pop(draw(st.integers(0, len(open_ids) - 1)))
                 name = "PostToolUse" if action == "post" else "PostToolUseFailure"
-                events.append({"hook_event_name": name, "tool_name": "Bash", "tool_use_id": tid, "error": "e",
-                               **extra})
+                events.append({"hook_event_name": name, "tool_name": "Bash", "tool_use_id": tid, "error": "e", **extra})
             elif action == "post_only":
                 n_tools += 1
-                events.append({"hook_event_name": "PostToolUse", "tool_name": "Read", "tool_use_id": f"t{n_tools}",
-                               "duration_ms": 3})
+                events.append(
+                    {
+                        "hook_event_name": "PostToolUse",
+                        "tool_name": "Read",
+                        "tool_use_id": f"t{n_tools}",
+                        "duration_ms": 3,
+                    }
+                )
             elif action == "agent" and agent is None:
                 agent = f"a{len(events)}"
                 events.append({"hook_event_name": "SubagentStart", "agent_id": agent, "agent_type": "Explore"})
@@ -135,8 +158,9 @@ def _check_tree(spans: Any, events: list[dict[str, Any]]) -> None:
     assert n_events == len(events)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(events=sessions(), cuts=st.lists(st.integers(1, 60), max_size=4))
 def test_any_session_drains_to_one_consistent_trace(make_runtime, exporter, tmp_path_factory, events, cuts) -> None:
     runtime = make_runtime()

@@ -24,9 +24,18 @@ from otel_agents.redact import fingerprint
 
 OTEL_AGENTS = str(Path(sys.executable).parent / "otel-agents")
 SID = "0b7c6f0e-1111-4c4c-8888-000000000001"
-HOOK_MODULES = {"otel_agents", "otel_agents.cli", "otel_agents.commands", "otel_agents.commands.hook",
-                "otel_agents.claude_code", "otel_agents.claude_code.capture", "otel_agents.claude_code.layout",
-                "otel_agents.configfile", "otel_agents.flags", "otel_agents.text"}
+HOOK_MODULES = {
+    "otel_agents",
+    "otel_agents.cli",
+    "otel_agents.commands",
+    "otel_agents.commands.hook",
+    "otel_agents.claude_code",
+    "otel_agents.claude_code.capture",
+    "otel_agents.claude_code.layout",
+    "otel_agents.configfile",
+    "otel_agents.flags",
+    "otel_agents.text",
+}
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -58,8 +67,15 @@ def problems() -> list[dict[str, Any]]:
 
 
 def payload(**fields: Any) -> bytes:
-    base = {"session_id": SID, "transcript_path": "/t.jsonl", "cwd": "/p", "hook_event_name": "PreToolUse",
-            "tool_name": "Bash", "tool_input": {"command": "ls"}, "tool_use_id": "toolu_1"}
+    base = {
+        "session_id": SID,
+        "transcript_path": "/t.jsonl",
+        "cwd": "/p",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": "ls"},
+        "tool_use_id": "toolu_1",
+    }
     base.update(fields)
     return json.dumps(base).encode()
 
@@ -67,11 +83,15 @@ def payload(**fields: Any) -> bytes:
 # --- start-up cost ------------------------------------------------------------------------------------
 def test_hook_path_imports_only_the_standard_library() -> None:
     """``-X importtime`` of the real console script: nothing but stdlib and our hook modules."""
-    p = subprocess.run([sys.executable, "-X", "importtime", OTEL_AGENTS, "hook"], input=payload(),
-                       capture_output=True, env=env(), timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-X", "importtime", OTEL_AGENTS, "hook"],
+        input=payload(),
+        capture_output=True,
+        env=env(),
+        timeout=60,
+    )
     assert p.returncode == 0 and p.stdout == b""
-    base = subprocess.run([sys.executable, "-X", "importtime", "-c", "import json,os"], capture_output=True,
-                          timeout=60)
+    base = subprocess.run([sys.executable, "-X", "importtime", "-c", "import json,os"], capture_output=True, timeout=60)
 
     def modules(stderr: bytes) -> set[str]:
         out = set()
@@ -92,10 +112,12 @@ def test_hook_path_imports_only_the_standard_library() -> None:
 
 
 def test_hook_adds_only_stdlib_and_its_own_modules_to_sys_modules() -> None:
-    code = ("import sys, io, json, os; before = set(sys.modules);"
-            "sys.stdin = io.TextIOWrapper(io.BytesIO(sys.argv[1].encode()));"
-            "from otel_agents.cli import main; main(['hook']);"
-            "sys.stderr.write(json.dumps(sorted(set(sys.modules) - before)))")
+    code = (
+        "import sys, io, json, os; before = set(sys.modules);"
+        "sys.stdin = io.TextIOWrapper(io.BytesIO(sys.argv[1].encode()));"
+        "from otel_agents.cli import main; main(['hook']);"
+        "sys.stderr.write(json.dumps(sorted(set(sys.modules) - before)))"
+    )
     p = subprocess.run([sys.executable, "-c", code, payload().decode()], capture_output=True, env=env(), timeout=60)
     assert (p.returncode, p.stdout) == (0, b"")
     added = set(json.loads(p.stderr))
@@ -112,8 +134,12 @@ def test_event_is_spooled_once_with_receive_time_and_private_modes() -> None:
     (rec,) = spooled()
     assert t0 <= rec["t"] <= t1
     assert rec["e"] == {
-        "session_id": SID, "transcript_path": "/t.jsonl", "cwd": "/p", "hook_event_name": "PreToolUse",
-        "tool_name": "Bash", "tool_use_id": "toolu_1",
+        "session_id": SID,
+        "transcript_path": "/t.jsonl",
+        "cwd": "/p",
+        "hook_event_name": "PreToolUse",
+        "tool_name": "Bash",
+        "tool_use_id": "toolu_1",
         "tool_input": dict(zip(("len", "sha256"), fingerprint({"command": "ls"}), strict=True)),
     }
     for d in (home(), home() / "claude-code", spool().parent):
@@ -229,22 +255,32 @@ def test_unwritable_home_still_exits_0_silently(tmp_path: Path) -> None:
     assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                   HealthCheck.too_slow])
-@given(st.one_of(
-    st.binary(max_size=2000),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
-                 lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
-                 max_leaves=20).map(lambda v: json.dumps(v).encode()),
-    st.fixed_dictionaries({
-        "session_id": st.one_of(st.text(max_size=40), st.integers(), st.none()),
-        "hook_event_name": st.sampled_from(["PreToolUse", "PostToolUse", "Stop", "SessionEnd", "Weird", 3]),
-        "tool_use_id": st.one_of(st.text(max_size=20), st.integers(), st.lists(st.integers(), max_size=3)),
-        "tool_input": st.one_of(st.text(), st.dictionaries(st.text(max_size=5), st.text(max_size=20), max_size=3)),
-        "duration_ms": st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=5)),
-    }).map(lambda d: json.dumps(d).encode()).flatmap(
-        lambda b: st.integers(min_value=0, max_value=len(b)).map(lambda n: b[:n] if n % 3 == 0 else b)),
-))
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=50),
+            lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+            max_leaves=20,
+        ).map(lambda v: json.dumps(v).encode()),
+        st.fixed_dictionaries(
+            {
+                "session_id": st.one_of(st.text(max_size=40), st.integers(), st.none()),
+                "hook_event_name": st.sampled_from(["PreToolUse", "PostToolUse", "Stop", "SessionEnd", "Weird", 3]),
+                "tool_use_id": st.one_of(st.text(max_size=20), st.integers(), st.lists(st.integers(), max_size=3)),
+                "tool_input": st.one_of(
+                    st.text(), st.dictionaries(st.text(max_size=5), st.text(max_size=20), max_size=3)
+                ),
+                "duration_ms": st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=5)),
+            }
+        )
+        .map(lambda d: json.dumps(d).encode())
+        .flatmap(lambda b: st.integers(min_value=0, max_value=len(b)).map(lambda n: b[:n] if n % 3 == 0 else b)),
+    )
+)
 def test_fuzzed_stdin_always_exits_0_and_prints_nothing(data: bytes) -> None:
     p = run_hook(data)
     assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
@@ -257,8 +293,9 @@ def test_concurrent_hooks_for_one_session_lose_and_corrupt_nothing() -> None:
     procs = []
     for i in range(64):
         data = payload(tool_use_id=f"toolu_{i:03d}", tool_input={"i": i, "pad": chr(65 + i % 26) * 20000})
-        p = subprocess.Popen([OTEL_AGENTS, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=e)
+        p = subprocess.Popen(
+            [OTEL_AGENTS, "hook"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e
+        )
         procs.append((p, data))
     for p, data in procs:
         out, err = p.communicate(data, timeout=120)
@@ -293,8 +330,11 @@ def test_fsync_setting_still_spools(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- the detached drain --------------------------------------------------------------------------------------
 def test_stop_starts_a_detached_drain_and_returns_at_once() -> None:
     e = env(OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN="1", OTEL_AGENTS_OTLP_ENABLED="false")
-    for data in (payload(hook_event_name="UserPromptSubmit", prompt="x"), payload(),
-                 payload(hook_event_name="PostToolUse", tool_response="ok")):
+    for data in (
+        payload(hook_event_name="UserPromptSubmit", prompt="x"),
+        payload(),
+        payload(hook_event_name="PostToolUse", tool_response="ok"),
+    ):
         assert run_hook(data, e).returncode == 0
     state = home() / "claude-code" / "state" / f"{SID}.json"
     t = time.monotonic()

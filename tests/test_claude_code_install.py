@@ -36,8 +36,10 @@ def cli(*args: str, cwd: Path, home: Path | None = None) -> subprocess.Completed
 
 
 def our_hooks(data: dict) -> dict[str, list[dict]]:
-    return {event: [h for g in groups for h in g["hooks"] if settings.is_ours(h.get("command"))]
-            for event, groups in data["hooks"].items()}
+    return {
+        event: [h for g in groups for h in g["hooks"] if settings.is_ours(h.get("command"))]
+        for event, groups in data["hooks"].items()
+    }
 
 
 def test_install_merges_into_project_settings_keeping_everything_else(tmp_path: Path) -> None:
@@ -104,16 +106,19 @@ def test_invalid_settings_file_is_left_untouched(tmp_path: Path) -> None:
     assert path.read_text() == "{ not json"
 
 
-@pytest.mark.parametrize(("command", "ours"), [
-    ("/x/.venv/bin/otel-agents hook", True),
-    ("otel-agents hook --verbose", True),
-    ("'/path with space/otel-agents' hook", True),
-    ("python -m otel_agents hook", True),
-    ("otel-agents flush", False),
-    ("my-otel-agents-wrapper hook", False),
-    ("echo otel-agents", False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    ("command", "ours"),
+    [
+        ("/x/.venv/bin/otel-agents hook", True),
+        ("otel-agents hook --verbose", True),
+        ("'/path with space/otel-agents' hook", True),
+        ("python -m otel_agents hook", True),
+        ("otel-agents flush", False),
+        ("my-otel-agents-wrapper hook", False),
+        ("echo otel-agents", False),
+        (None, False),
+    ],
+)
 def test_is_ours(command: str | None, ours: bool) -> None:
     assert settings.is_ours(command) is ours
 
@@ -144,10 +149,22 @@ def _minimal_path() -> str:
 def run_hook_command(command: str, project: Path, path: str, **extra: str) -> subprocess.CompletedProcess[str]:
     """Run a settings entry's command as Claude Code does: through a shell, the event on stdin,
     CLAUDE_PROJECT_DIR set, no OTEL_* variables."""
-    env = {"PATH": path, "HOME": str(project), "CLAUDE_PROJECT_DIR": str(project),
-           "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0", **extra}
-    return subprocess.run(["/bin/sh", "-c", command], input=json.dumps(PAYLOAD), capture_output=True, text=True,
-                          env=env, cwd=project, timeout=60)
+    env = {
+        "PATH": path,
+        "HOME": str(project),
+        "CLAUDE_PROJECT_DIR": str(project),
+        "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0",
+        **extra,
+    }
+    return subprocess.run(
+        ["/bin/sh", "-c", command],
+        input=json.dumps(PAYLOAD),
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=project,
+        timeout=60,
+    )
 
 
 def _clone(project: Path, to: Path) -> Path:
@@ -192,7 +209,8 @@ def test_launcher_where_otel_agents_is_not_installed_exits_0_silently(tmp_path: 
     assert sorted(p.relative_to(teammate) for p in teammate.rglob("*")) == before
     # a recorded executable that is gone (uninstalled since) is the same as none
     (teammate / ".claude" / "settings.local.json").write_text(
-        json.dumps({"env": {"OTEL_AGENTS_HOOK_PATH": str(tmp_path / "gone" / "otel-agents")}}))
+        json.dumps({"env": {"OTEL_AGENTS_HOOK_PATH": str(tmp_path / "gone" / "otel-agents")}})
+    )
     p = run_hook_command(LAUNCHER, teammate, _minimal_path())
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
     assert _spooled(teammate) == []
@@ -234,8 +252,10 @@ def test_old_absolute_project_entries_are_replaced_and_uninstall_cleans_up(tmp_p
     (project / ".claude" / "settings.local.json").write_text(json.dumps({"env": {"MINE": "1"}}))
     cli("install-hooks", "claude-code", cwd=project)
     data = json.loads(path.read_text())
-    assert data["hooks"]["Stop"] == [*THEIRS["hooks"]["Stop"],
-                                     {"hooks": [{"type": "command", "command": LAUNCHER, "timeout": 3}]}]
+    assert data["hooks"]["Stop"] == [
+        *THEIRS["hooks"]["Stop"],
+        {"hooks": [{"type": "command", "command": LAUNCHER, "timeout": 3}]},
+    ]
     assert OURS not in path.read_text()
     p = cli("uninstall-hooks", "claude-code", cwd=project)
     assert p.returncode == 0

@@ -25,8 +25,14 @@ PACKAGE = Path(otel_agents.__file__).parent
 OTEL_AGENTS = str(Path(sys.executable).parent / "otel-agents")
 #: What the hook may load: its own modules and the core's standard-library-only foundations
 #: (``redact`` only when content capture is on).
-HOOK_CLOSURE = {"otel_agents.claude_code.capture", "otel_agents.claude_code.layout", "otel_agents.configfile",
-                "otel_agents.flags", "otel_agents.text", "otel_agents.redact"}
+HOOK_CLOSURE = {
+    "otel_agents.claude_code.capture",
+    "otel_agents.claude_code.layout",
+    "otel_agents.configfile",
+    "otel_agents.flags",
+    "otel_agents.text",
+    "otel_agents.redact",
+}
 #: Standard-library modules of other Python versions: 3.10's tomllib (``tomli``), 3.12's builtin
 #: sha256 (``_sha2``), imported only there.
 STDLIB_BACKPORTS = {"tomli", "_sha2", "_sha256"}
@@ -141,8 +147,10 @@ def test_the_hook_module_reaches_only_its_standard_library_modules() -> None:
     assert others <= set(sys.stdlib_module_names) | STDLIB_BACKPORTS, others - set(sys.stdlib_module_names)
 
 
-@pytest.mark.parametrize("module", sorted(m for m in MODULES if m.startswith("otel_agents.claude_code.")
-                                          and m != "otel_agents.claude_code.drain"))
+@pytest.mark.parametrize(
+    "module",
+    sorted(m for m in MODULES if m.startswith("otel_agents.claude_code.") and m != "otel_agents.claude_code.drain"),
+)
 def test_claude_code_modules_but_the_drain_are_standard_library_only(module: str) -> None:
     """Only the drain builds spans (OpenTelemetry, the core runtime); the layout, the store,
     the model, the transcript reader, status and the installer need the standard library."""
@@ -154,7 +162,10 @@ def test_claude_code_modules_but_the_drain_are_standard_library_only(module: str
 
 def test_layout_imports_none_of_capture_store_or_drain() -> None:
     assert closure("otel_agents.claude_code.layout") == {
-        "otel_agents.claude_code.layout", "otel_agents.configfile", "otel_agents.text"}
+        "otel_agents.claude_code.layout",
+        "otel_agents.configfile",
+        "otel_agents.text",
+    }
     for module in ("otel_agents.claude_code.store", "otel_agents.claude_code.drain", "otel_agents.claude_code.status"):
         reached = ours(imports(module))
         assert "otel_agents.claude_code.layout" in reached and "otel_agents.claude_code.capture" not in reached
@@ -164,7 +175,12 @@ def test_no_import_cycle_touches_claude_code_or_its_foundations() -> None:
     """Counting imports inside functions, no cycle runs through Claude Code capture
     (capture, layout, store, drain, ...) or the modules it shares with the core."""
     mine = {m for m in MODULES if m.startswith("otel_agents.claude_code")} | {
-        "otel_agents.text", "otel_agents.flags", "otel_agents.configfile", "otel_agents.redact", "otel_agents.config"}
+        "otel_agents.text",
+        "otel_agents.flags",
+        "otel_agents.configfile",
+        "otel_agents.redact",
+        "otel_agents.config",
+    }
     bad = [sorted(c) for c in cycles(graph()) if c & mine]
     assert bad == []
 
@@ -177,9 +193,12 @@ def test_the_graph_sees_imports_inside_functions() -> None:
 
 # --- one definition -----------------------------------------------------------------------------------------
 def _definitions(name: str) -> list[str]:
-    return [m for m, path in MODULES.items()
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-            if isinstance(node, ast.FunctionDef) and node.name == name and node.col_offset == 0]
+    return [
+        m
+        for m, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef) and node.name == name and node.col_offset == 0
+    ]
 
 
 def test_content_as_text_is_defined_once_for_the_core_and_the_hook() -> None:
@@ -191,8 +210,11 @@ def test_content_as_text_is_defined_once_for_the_core_and_the_hook() -> None:
     value = {"b": [1, 2.5, None], "a": "h\u00e9llo \ud800"}
     as_text = '{"a":"h\u00e9llo \ud800","b":[1,2.5,null]}'
     rec = capture.content_record(value, capture=False)
-    assert (rec["len"], rec["sha256"]) == text.fingerprint(value) == (
-        len(as_text), hashlib.sha256(as_text.encode("utf-8", "surrogatepass")).hexdigest())
+    assert (
+        (rec["len"], rec["sha256"])
+        == text.fingerprint(value)
+        == (len(as_text), hashlib.sha256(as_text.encode("utf-8", "surrogatepass")).hexdigest())
+    )
 
 
 def test_one_truth_table_for_on_off_values() -> None:
@@ -201,8 +223,10 @@ def test_one_truth_table_for_on_off_values() -> None:
     assert _definitions("parse_bool") == ["otel_agents.flags"]
     spelled = []
     for module, path in MODULES.items():
-        if not (module.startswith("otel_agents.claude_code") or module in (
-                "otel_agents.config", "otel_agents.configfile", "otel_agents.flags")):
+        if not (
+            module.startswith("otel_agents.claude_code")
+            or module in ("otel_agents.config", "otel_agents.configfile", "otel_agents.flags")
+        ):
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.Set, ast.Tuple, ast.List)):
@@ -212,13 +236,23 @@ def test_one_truth_table_for_on_off_values() -> None:
     assert spelled == ["otel_agents.flags", "otel_agents.flags"]
 
 
-TRUTH = [("1", True), ("true", True), ("Yes", True), (" ON ", True), ("TRUE", True),
-         ("0", False), ("false", False), ("NO", False), ("off", False)]
+TRUTH = [
+    ("1", True),
+    ("true", True),
+    ("Yes", True),
+    (" ON ", True),
+    ("TRUE", True),
+    ("0", False),
+    ("false", False),
+    ("NO", False),
+    ("off", False),
+]
 
 
 @pytest.mark.parametrize(("raw", "expected"), TRUTH)
-def test_config_and_hook_read_on_off_values_alike(raw: str, expected: bool, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_config_and_hook_read_on_off_values_alike(
+    raw: str, expected: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert flags.parse_bool(raw, not expected) is expected
     monkeypatch.setenv("OTEL_AGENTS_CAPTURE_CONTENT", raw)
     assert config.load_config(tmp_path).values["capture_content"] is expected
@@ -255,20 +289,27 @@ def test_hook_without_otel_variables_uses_the_project_home_and_its_config(tmp_pa
     (project / ".otel-agents").mkdir(parents=True)
     elsewhere.mkdir()
     (project / ".otel-agents" / "config.toml").write_text(
-        'capture_content = "Yes"\n[claude_code]\nauto_drain = "off"\n')
+        'capture_content = "Yes"\n[claude_code]\nauto_drain = "off"\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env["CLAUDE_PROJECT_DIR"] = str(project)
     data = json.dumps({"session_id": "s1", "hook_event_name": "Stop", "prompt": "say hi"}).encode()
-    p = subprocess.run([OTEL_AGENTS, "hook"], input=data, capture_output=True, env=env, cwd=elsewhere, timeout=60,
-                       check=False)
+    p = subprocess.run(
+        [OTEL_AGENTS, "hook"], input=data, capture_output=True, env=env, cwd=elsewhere, timeout=60, check=False
+    )
     assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
     home = project / ".otel-agents"
     (line,) = Path(layout.session_spool(home, "s1")).read_bytes().splitlines()
-    assert json.loads(line)["e"] == {"session_id": "s1", "hook_event_name": "Stop",
-                                     "prompt": {"len": 6, "sha256": text.digest("say hi"), "text": "say hi"}}
+    assert json.loads(line)["e"] == {
+        "session_id": "s1",
+        "hook_event_name": "Stop",
+        "prompt": {"len": 6, "sha256": text.digest("say hi"), "text": "say hi"},
+    }
     assert not (elsewhere / ".otel-agents").exists()
     assert json.loads((home / "claude-code" / "config-cache.json").read_text())["values"] == {
-        "capture_content": True, "claude_code.auto_drain": False}
+        "capture_content": True,
+        "claude_code.auto_drain": False,
+    }
     assert not (home / "claude-code" / "hook.log").exists()
 
 

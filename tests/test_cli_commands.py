@@ -21,8 +21,7 @@ FIXTURE_SID = "3f2a9c1e-7b44-4d2a-9a51-0c6f1d2e8b77"
 
 
 def _env(home: Path | None, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OTEL_", "CLAUDE_")) and k != "PYTEST_CURRENT_TEST"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CLAUDE_")) and k != "PYTEST_CURRENT_TEST"}
     if home is not None:
         env["OTEL_AGENTS_HOME"] = str(home)
     env.update({"OTEL_AGENTS_REPLAY_ON_START": "false", "OTEL_AGENTS_OTLP_ENABLED": "false", **extra})

@@ -389,7 +389,11 @@ def test_zero_code_program_over_a_shared_pool_and_gather_is_never_cross_linked(t
     spans_file = tmp_path / "spans.jsonl"
     proc = subprocess.run(
         [OTEL_AGENTS, "run", "--spans-file", str(spans_file), "--", sys.executable, "main.py"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "done\n", "")
     calls = [*POOL_CALLS, *ASYNC_CALLS, *EXECUTOR_CALLS]
@@ -398,14 +402,19 @@ def test_zero_code_program_over_a_shared_pool_and_gather_is_never_cross_linked(t
     assert len(records) == WORKFLOWS * (1 + 2 + 6 * 3 + 4 * 3 + 4)
     assert_no_cross_links(records, expected)
     # What the durable spool holds (and a backend gets) is the same.
-    spooled = [_from_otlp(s) for p in spool_files(tmp_path / "home" / "spans") for _o, _e, doc in iter_records(p)
-               for s in iter_spans(doc)]
+    spooled = [
+        _from_otlp(s)
+        for p in spool_files(tmp_path / "home" / "spans")
+        for _o, _e, doc in iter_records(p)
+        for s in iter_spans(doc)
+    ]
     assert sorted(r["span_id"] for r in spooled) == sorted(r["span_id"] for r in records)
     assert_no_cross_links(spooled, expected)
 
 
 def _from_otlp(span: dict[str, Any]) -> dict[str, Any]:
     """An OTLP-JSON span of the spool as a ``span_record``-shaped dict (ids, name, attributes)."""
+
     def value(v: dict[str, Any]) -> Any:
         if "intValue" in v:
             return int(v["intValue"])
@@ -413,7 +422,9 @@ def _from_otlp(span: dict[str, Any]) -> dict[str, Any]:
         return item
 
     return {
-        "name": span["name"], "trace_id": span["traceId"], "span_id": span["spanId"],
+        "name": span["name"],
+        "trace_id": span["traceId"],
+        "span_id": span["spanId"],
         "parent_span_id": span.get("parentSpanId") or None,
         "attributes": {a["key"]: value(a["value"]) for a in span.get("attributes", ())},
     }
@@ -426,9 +437,7 @@ def _by_name(exporter: Any) -> dict[str, Any]:
     return {s.name: s for s in exporter.get_finished_spans()}
 
 
-def test_pool_threads_without_context_get_implicit_workflows_and_one_warning(
-    runtime, exporter, monkeypatch, caplog
-):
+def test_pool_threads_without_context_get_implicit_workflows_and_one_warning(runtime, exporter, monkeypatch, caplog):
     monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
     shared = ThreadPoolExecutor(4)
     barrier = threading.Barrier(2, timeout=60)
@@ -512,24 +521,33 @@ def test_pool_threads_without_context_find_the_only_open_workflow(runtime, expor
         "step s-p1": "phase p1",
         "step s-parallel": "invoke_workflow only",
     }
-    rollup = {n: spans[n].attributes[A.ROLLUP_INPUT_TOKENS] for n in
-              ("step open-step", "step second-step", "phase p1", "invoke_workflow only")}
+    rollup = {
+        n: spans[n].attributes[A.ROLLUP_INPUT_TOKENS]
+        for n in ("step open-step", "step second-step", "phase p1", "invoke_workflow only")
+    }
     assert rollup == {"step open-step": 1, "step second-step": 0, "phase p1": 3, "invoke_workflow only": 7}
     assert safety.failure_counts() == {}
 
 
 def test_record_usage_outside_a_workflow_goes_to_an_implicit_workflow(runtime, exporter, monkeypatch):
     monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
-    usage = oa.record_usage(MODEL, provider="anthropic", input_tokens=12, output_tokens=3, cost=0.125,
-                            start_time=1_000, end_time=2_000)
+    usage = oa.record_usage(
+        MODEL, provider="anthropic", input_tokens=12, output_tokens=3, cost=0.125, start_time=1_000, end_time=2_000
+    )
     assert (usage.input_tokens, usage.output_tokens) == (12, 3)
     chat, wf = exporter.get_finished_spans()
     assert (chat.name, wf.name) == (f"chat {MODEL}", "invoke_workflow implicit")
     assert chat.parent.span_id == wf.context.span_id and wf.start_time == 1_000
     assert {k: v for k, v in wf.attributes.items() if k.startswith("otel_agents.rollup.")} == {
-        A.ROLLUP_INPUT_TOKENS: 12, A.ROLLUP_OUTPUT_TOKENS: 3, A.ROLLUP_CACHE_READ_INPUT_TOKENS: 0,
-        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 0, A.ROLLUP_REASONING_OUTPUT_TOKENS: 0, A.ROLLUP_COST_AMOUNT: 0.125,
-        A.ROLLUP_COST_CURRENCY: "USD", A.ROLLUP_MODEL_CALLS: 1, A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
+        A.ROLLUP_INPUT_TOKENS: 12,
+        A.ROLLUP_OUTPUT_TOKENS: 3,
+        A.ROLLUP_CACHE_READ_INPUT_TOKENS: 0,
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.ROLLUP_REASONING_OUTPUT_TOKENS: 0,
+        A.ROLLUP_COST_AMOUNT: 0.125,
+        A.ROLLUP_COST_CURRENCY: "USD",
+        A.ROLLUP_MODEL_CALLS: 1,
+        A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
     }
     assert safety.failure_counts() == {"api": 1}
 
@@ -592,8 +610,13 @@ assert asyncio.BaseEventLoop.run_in_executor is run_in_executor
 assert threading.Thread.start is thread_start
 print("untouched")
 """
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         env={**os.environ, "OTEL_AGENTS_OTLP_ENABLED": "false"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "OTEL_AGENTS_OTLP_ENABLED": "false"},
+    )
     assert (out.returncode, out.stdout) == (0, "untouched\n"), out.stderr
 
 
@@ -603,7 +626,8 @@ def test_instrumentor_carries_the_context_through_pools_and_uninstrument_restore
     from otel_agents.instrument.instrumentor import OtelAgentsInstrumentor
 
     module = "pooled_" + os.urandom(4).hex()
-    (tmp_path / f"{module}.py").write_text(textwrap.dedent("""
+    (tmp_path / f"{module}.py").write_text(
+        textwrap.dedent("""
         import asyncio
         from concurrent.futures import ThreadPoolExecutor
 
@@ -617,15 +641,18 @@ def test_instrumentor_carries_the_context_through_pools_and_uninstrument_restore
 
         async def run_in_loop():
             await asyncio.get_running_loop().run_in_executor(None, step, "in-loop")
-    """))
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent(f"""
+    """)
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent(f"""
         [[tool.otel-agents.instrument.workflow]]
         target = "{module}:main"
         name = "'w'"
         [[tool.otel-agents.instrument.step]]
         target = "{module}:step"
         name = "name"
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
     original = ThreadPoolExecutor.submit
@@ -642,7 +669,9 @@ def test_instrumentor_carries_the_context_through_pools_and_uninstrument_restore
     spans = _by_name(exporter)
     root = spans["invoke_workflow w"].context.span_id
     assert {n: spans[n].parent.span_id == root for n in ("step mapped", "step submitted", "step in-loop")} == {
-        "step mapped": True, "step submitted": True, "step in-loop": True,
+        "step mapped": True,
+        "step submitted": True,
+        "step in-loop": True,
     }
 
 

@@ -28,9 +28,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
 
 def test_doctor_after_an_offline_demo_then_a_replay(tmp_path):
     home = tmp_path / "h"
-    env = _env(home, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{free_port()}/v1/traces",
-               OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer%20{SECRET}",
-               OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false")
+    env = _env(
+        home,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{free_port()}/v1/traces",
+        OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer%20{SECRET}",
+        OTEL_AGENTS_METRICS_ENABLED="false",
+        OTEL_AGENTS_ANALYTICS_ENABLED="false",
+    )
     assert _run(["demo", "--pace", "0", "--quiet"], env).returncode == 0
     out = _run(["doctor", "--json"], env)
     assert out.returncode == 0, out.stdout
@@ -40,8 +44,12 @@ def test_doctor_after_an_offline_demo_then_a_replay(tmp_path):
     assert cfg["otlp.headers"]["value"] == "1 header(s): authorization (values hidden)"
     assert cfg["otlp.headers"]["source"] == "OTEL_EXPORTER_OTLP_HEADERS"
     assert cfg["otlp.endpoint"]["source"] == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    assert cfg["exit_deadline"] == {"name": "exit_deadline", "value": 0.5, "source": "default",
-                                    "doc": cfg["exit_deadline"]["doc"]}
+    assert cfg["exit_deadline"] == {
+        "name": "exit_deadline",
+        "value": 0.5,
+        "source": "default",
+        "doc": cfg["exit_deadline"]["doc"],
+    }
     sinks = {s["name"]: s for s in info["sinks"]}
     assert [s["name"] for s in info["sinks"]][:2] == ["spool", "otlp"]
     assert sinks["spool"]["spans"] == 26 and sinks["spool"]["failures"] == 0
@@ -55,9 +63,11 @@ def test_doctor_after_an_offline_demo_then_a_replay(tmp_path):
     endpoint = env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
     (warning,) = info["warnings"]
     assert warning.startswith(f"OTLP has never delivered a span to {endpoint}; last error: ")
-    assert warning.endswith(". 26 spans wait in the spool: start a collector there and run `otel-agents replay`, "
-                            "or, to keep telemetry local only, set otlp.enabled = false (the spool, metrics and "
-                            "analytics keep everything).")
+    assert warning.endswith(
+        ". 26 spans wait in the spool: start a collector there and run `otel-agents replay`, "
+        "or, to keep telemetry local only, set otlp.enabled = false (the spool, metrics and "
+        "analytics keep everything)."
+    )
 
     text = _run(["doctor"], env).stdout
     otlp = text.split("\n  otlp\n", 1)[1].split("\n  metrics", 1)[0]
@@ -126,8 +136,12 @@ def test_doctor_reports_claude_code_capture(tmp_path):
     assert (cc["last_drain_ns"], cc["hook_problems"]) == (None, {"malformed": 1})
     text = _run(["doctor"], env).stdout
     section = text.split("\nClaude Code capture\n", 1)[1].split("\n\n", 1)[0].splitlines()
-    assert section[:4] == ["  sessions: 1 (1 open)", f"  backlog: {spooled} bytes in 1 session(s) not yet drained",
-                           "  last drain: never", "  hook problems: malformed 1"]
+    assert section[:4] == [
+        "  sessions: 1 (1 open)",
+        f"  backlog: {spooled} bytes in 1 session(s) not yet drained",
+        "  last drain: never",
+        "  hook problems: malformed 1",
+    ]
     for line in events[4:]:
         assert subprocess.run([CLI, "hook"], input=line, env=env, text=True, timeout=60).returncode == 0
     assert _run(["flush"], env).returncode == 0
@@ -141,8 +155,9 @@ def test_doctor_reports_claude_code_capture(tmp_path):
 def test_doctor_reports_config_problems_with_exit_status_1(tmp_path):
     home = tmp_path / "h"
     home.mkdir()
-    (home / "config.toml").write_text('exit_deadline = "soon"\n[otlp]\nprotocol = "carrier-pigeon"\n'
-                                      "[spool]\nenabled = false\n")
+    (home / "config.toml").write_text(
+        'exit_deadline = "soon"\n[otlp]\nprotocol = "carrier-pigeon"\n[spool]\nenabled = false\n'
+    )
     out = _run(["doctor"], _env(home))
     assert out.returncode == 1
     problems = out.stdout.split("Problems\n", 1)[1]
@@ -152,7 +167,9 @@ def test_doctor_reports_config_problems_with_exit_status_1(tmp_path):
 
 
 def test_doctor_never_shows_credentials_in_the_endpoint(tmp_path):
-    env = _env(tmp_path / "h", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"https://user:{SECRET}@c.example/v1/traces?key={SECRET}")
+    env = _env(
+        tmp_path / "h", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"https://user:{SECRET}@c.example/v1/traces?key={SECRET}"
+    )
     out = _run(["doctor"], env)
     assert SECRET not in out.stdout and SECRET not in out.stderr
     assert "otlp.endpoint" in out.stdout and "https://c.example/v1/traces (credentials/query hidden)" in out.stdout

@@ -120,6 +120,7 @@ def _raising_plugin():
         pass
 
     for name in hookspecs.HOOK_NAMES:
+
         def impl(*args, _n=name, **kwargs):
             raise RuntimeError(f"plugin bug in {_n}")
 
@@ -184,8 +185,14 @@ def test_budget_plugin_loads_from_its_entry_point(make_runtime, exporter, monkey
     with caplog.at_level(logging.WARNING, logger="otel_agents.budget"):
         with oa.workflow("ship", workflow_id="wf-b") as wf:
             with wf.step("s") as st:
-                st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=3100, output_tokens=500,
-                                cache_read_tokens=2000, cache_write_tokens=100)
+                st.record_usage(
+                    "claude-sonnet-4-5",
+                    provider="anthropic",
+                    input_tokens=3100,
+                    output_tokens=500,
+                    cache_read_tokens=2000,
+                    cache_write_tokens=100,
+                )
     workflow = exporter.get_finished_spans()[-1]
     (event,) = workflow.events
     assert event.name == "otel_agents.budget.exceeded"

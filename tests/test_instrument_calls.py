@@ -42,7 +42,7 @@ def traced(tmp_path, monkeypatch, runtime):
     reset_problems()
 
 
-SOURCE = '''
+SOURCE = """
 import asyncio
 
 class Boom(RuntimeError):
@@ -75,9 +75,9 @@ def call_model(model, usage):
 
 def tool(name, arguments):
     return {"ok": True}
-'''
+"""
 
-MAPPING = '''
+MAPPING = """
 [[instrument.workflow]]
 target = "MOD:Runner.run"
 name = "self.name"
@@ -107,7 +107,7 @@ target = "MOD:tool"
 name = "name"
 arguments = "arguments"
 result = "result"
-'''
+"""
 
 
 def _tree(spans):
@@ -158,17 +158,17 @@ def test_exception_keeps_type_traceback_and_is_recorded(traced, exporter):
 
 def test_outcome_from_result_fails_without_exception(traced, exporter):
     mod = traced(
-        '''
+        """
         def check(name):
             return {"ok": False, "reason": "lint errors: 3"}
-        ''',
-        '''
+        """,
+        """
         [[instrument.workflow]]
         target = "MOD:check"
         name = "name"
         outcome = "result.ok"
         error = "result.reason"
-        ''',
+        """,
     )
     assert mod.check("lint") == {"ok": False, "reason": "lint errors: 3"}
     (span,) = exporter.get_finished_spans()
@@ -178,7 +178,7 @@ def test_outcome_from_result_fails_without_exception(traced, exporter):
     assert span.attributes[A.ERROR_MESSAGE] == "lint errors: 3"
 
 
-ASYNC_AND_GENERATORS = '''
+ASYNC_AND_GENERATORS = """
 import asyncio
 
 class Agent:
@@ -202,9 +202,9 @@ class Agent:
 
 async def workflow(prompt):
     return await Agent().run(prompt)
-'''
+"""
 
-ASYNC_MAPPING = '''
+ASYNC_MAPPING = """
 [[instrument.workflow]]
 target = "MOD:workflow"
 name = "'stream'"
@@ -224,7 +224,7 @@ output_tokens = "result.usage.output"
 target = "MOD:Agent.tokens"
 name = "'Tokenize'"
 result = "result"
-'''
+"""
 
 
 def test_async_functions_async_generators_and_generators(traced, exporter):
@@ -249,7 +249,7 @@ def test_async_functions_async_generators_and_generators(traced, exporter):
 
 def test_generator_is_current_only_while_it_runs(traced, exporter):
     mod = traced(
-        '''
+        """
         def produce(n):
             for i in range(n):
                 note(i)
@@ -264,8 +264,8 @@ def test_generator_is_current_only_while_it_runs(traced, exporter):
                 note(100 + item)   # the consumer's work, between two resumes
                 out.append(item)
             return out
-        ''',
-        '''
+        """,
+        """
         [[instrument.workflow]]
         target = "MOD:consume"
         name = "'consume'"
@@ -279,13 +279,16 @@ def test_generator_is_current_only_while_it_runs(traced, exporter):
         name = "'note'"
         call_id = "'n' + 'x'"
         arguments = "i"
-        ''',
+        """,
     )
     assert mod.consume(2) == [0, 1]
     spans = exporter.get_finished_spans()
     by_id = {s.context.span_id: s for s in spans}
-    parents = sorted((s.attributes[A.TOOL_ARGUMENTS_LENGTH], by_id[s.parent.span_id].name)
-                     for s in spans if s.name == "execute_tool note")
+    parents = sorted(
+        (s.attributes[A.TOOL_ARGUMENTS_LENGTH], by_id[s.parent.span_id].name)
+        for s in spans
+        if s.name == "execute_tool note"
+    )
     # notes 0 and 1 run inside the generator; 100 and 101 in the consumer, under the workflow
     # (in an implicit step named after the tool, since a tool call needs one).
     assert parents == [(1, "step produce"), (1, "step produce"), (3, "step note"), (3, "step note")]
@@ -294,18 +297,18 @@ def test_generator_is_current_only_while_it_runs(traced, exporter):
 
 def test_generator_exception_and_early_close(traced, exporter):
     mod = traced(
-        '''
+        """
         def stream(fail):
             yield 1
             if fail:
                 raise KeyError("gone")
             yield 2
-        ''',
-        '''
+        """,
+        """
         [[instrument.step]]
         target = "MOD:stream"
         name = "'stream-' + ('fail' if fail else 'ok')"
-        ''',
+        """,
     )
     with pytest.raises(KeyError):
         list(mod.stream(True))
@@ -321,12 +324,12 @@ def test_generator_exception_and_early_close(traced, exporter):
 def test_missing_target_and_bad_expression_reported_once_and_executor_runs(traced, exporter, caplog):
     caplog.set_level("WARNING", logger="otel_agents.instrument")
     mod = traced(
-        '''
+        """
         class Agent:
             def run(self, task):
                 return task
-        ''',
-        '''
+        """,
+        """
         [[instrument.step]]
         target = "MOD:Agent.run"
         name = "args.tsak"
@@ -339,7 +342,7 @@ def test_missing_target_and_bad_expression_reported_once_and_executor_runs(trace
         [[instrument.tool_call]]
         target = "MOD:nothing_here"
         name = "__import__('os').system('echo pwned')"
-        ''',
+        """,
     )
     for _ in range(3):
         assert mod.Agent().run({"attempt": "two"}) == {"attempt": "two"}
@@ -369,16 +372,16 @@ def test_uninstall_restores_originals(traced, exporter):
 
 def test_when_condition_skips_calls(traced, exporter):
     mod = traced(
-        '''
+        """
         def act(kind, name):
             return name
-        ''',
-        '''
+        """,
+        """
         [[instrument.tool_call]]
         target = "MOD:act"
         when = "kind == 'tool'"
         name = "name"
-        ''',
+        """,
     )
     mod.act("thought", "x")
     mod.act("tool", "Bash")
@@ -388,7 +391,7 @@ def test_when_condition_skips_calls(traced, exporter):
 
 def test_static_and_class_methods(traced, exporter):
     mod = traced(
-        '''
+        """
         class Tools:
             prefix = "cls"
 
@@ -399,8 +402,8 @@ def test_static_and_class_methods(traced, exporter):
             @classmethod
             def read(cls, path):
                 return path
-        ''',
-        '''
+        """,
+        """
         [[instrument.tool_call]]
         target = "MOD:Tools.grep"
         name = "'Grep-' + pattern"
@@ -408,7 +411,7 @@ def test_static_and_class_methods(traced, exporter):
         [[instrument.tool_call]]
         target = "MOD:Tools.read"
         name = "cls.prefix + '-' + path"
-        ''',
+        """,
     )
     assert mod.Tools.grep("def") == "def"
     assert mod.Tools().read("a.py") == "a.py"
@@ -418,14 +421,14 @@ def test_static_and_class_methods(traced, exporter):
 
 def test_usage_and_tools_outside_any_workflow_get_an_implicit_one(traced, exporter):
     mod = traced(
-        '''
+        """
         def complete(model, prompt):
             return {"usage": {"in": 120, "out": 7}}
 
         def read(path):
             return path
-        ''',
-        '''
+        """,
+        """
         [[instrument.model_usage]]
         target = "MOD:complete"
         model = "model"
@@ -436,7 +439,7 @@ def test_usage_and_tools_outside_any_workflow_get_an_implicit_one(traced, export
         [[instrument.tool_call]]
         target = "MOD:read"
         name = "'Read'"
-        ''',
+        """,
     )
     mod.complete("claude-haiku-4-5", "hi")
     mod.read("a.py")
@@ -470,14 +473,14 @@ def test_usage_and_tools_outside_any_workflow_get_an_implicit_one(traced, export
 
 def test_arguments_defaults_keyword_only_and_kwargs(traced, exporter):
     mod = traced(
-        '''
+        """
         def simple(tool, call_id="c-default"):
             return tool
 
         def fancy(tool, /, *rest, call_id, **extra):
             return tool
-        ''',
-        '''
+        """,
+        """
         [[instrument.tool_call]]
         target = "MOD:simple"
         name = "args.tool"
@@ -488,14 +491,15 @@ def test_arguments_defaults_keyword_only_and_kwargs(traced, exporter):
         name = "tool + '-' + extra.flavour"
         call_id = "args.call_id + '/' + args.flavour"
         attributes = { "rest.count" = "rest[0]" }
-        ''',
+        """,
     )
     mod.simple("Read")
     mod.simple(call_id="c-kw", tool="Grep")
     mod.fancy("Bash", 7, call_id="c-9", flavour="vanilla")
     calls = sorted(
         (s.name, s.attributes[A.GEN_AI_TOOL_CALL_ID], s.attributes.get("rest.count"))
-        for s in exporter.get_finished_spans() if s.attributes.get(A.KIND) == "tool_call"
+        for s in exporter.get_finished_spans()
+        if s.attributes.get(A.KIND) == "tool_call"
     )
     assert calls == [
         ("execute_tool Bash-vanilla", "c-9/vanilla", 7),
@@ -505,23 +509,31 @@ def test_arguments_defaults_keyword_only_and_kwargs(traced, exporter):
     assert problems() == []
 
 
-@pytest.mark.parametrize(("exc", "outcome"), [
-    ("SystemExit(0)", "success"), ("SystemExit(3)", "failure"), ("KeyboardInterrupt()", "abandoned")])
+@pytest.mark.parametrize(
+    ("exc", "outcome"),
+    [("SystemExit(0)", "success"), ("SystemExit(3)", "failure"), ("KeyboardInterrupt()", "abandoned")],
+)
 def test_a_mapped_step_outside_a_workflow_ends_its_implicit_workflow_as_the_exception_means(
-        traced, exporter, monkeypatch, exc, outcome):
+    traced, exporter, monkeypatch, exc, outcome
+):
     monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")  # the implicit workflow is reported
-    mod = traced(f"""
+    mod = traced(
+        f"""
         def work():
             raise {exc}
-    """, """
+    """,
+        """
         [[instrument.step]]
         target = "MOD:work"
         name = "'work'"
-    """)
+    """,
+    )
     with pytest.raises(BaseException) as info:
         mod.work()
     assert type(info.value).__name__ == exc.split("(")[0]
     spans = {s.name: s for s in exporter.get_finished_spans()}
     assert sorted(spans) == ["invoke_workflow implicit", "step work"]
     assert {n: s.attributes[A.OUTCOME] for n, s in spans.items()} == {
-        "invoke_workflow implicit": outcome, "step work": outcome}
+        "invoke_workflow implicit": outcome,
+        "step work": outcome,
+    }

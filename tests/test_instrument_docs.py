@@ -94,14 +94,24 @@ def test_example_runs_and_gives_the_documented_trace(example, index, tmp_path):
         (workdir / name).write_text(body)
     command, expected = ex["commands"][index]
     argv = shlex.split(command)
-    tools = {"python": sys.executable, "otel-agents": str(BIN / "otel-agents"),
-             "opentelemetry-instrument": str(BIN / "opentelemetry-instrument")}
+    tools = {
+        "python": sys.executable,
+        "otel-agents": str(BIN / "otel-agents"),
+        "opentelemetry-instrument": str(BIN / "opentelemetry-instrument"),
+    }
     argv = [tools.get(a, a) for a in argv]
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_"))}
     env.pop("PYTHONPATH", None)
-    env.update({"OTEL_AGENTS_HOME": str(home), "OTEL_AGENTS_OTLP_ENABLED": "false", "OTEL_TRACES_EXPORTER": "none",
-                "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"})
+    env.update(
+        {
+            "OTEL_AGENTS_HOME": str(home),
+            "OTEL_AGENTS_OTLP_ENABLED": "false",
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        }
+    )
     proc = subprocess.run(argv, cwd=workdir, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == expected

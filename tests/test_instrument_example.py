@@ -88,15 +88,17 @@ def _analytics(home: Path) -> dict[str, list[dict[str, Any]]]:
 
 def _child_env(home: Path, spans_file: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_"))}
-    env.update({
-        "OTEL_AGENTS_HOME": str(home),
-        "OTEL_AGENTS_OTLP_ENABLED": "false",
-        "OTEL_AGENTS_STRICT": "1",  # a telemetry bug raises in the child, failing the run
-        SPANS_FILE_ENV: str(spans_file),
-        "OTEL_TRACES_EXPORTER": "none",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-    })
+    env.update(
+        {
+            "OTEL_AGENTS_HOME": str(home),
+            "OTEL_AGENTS_OTLP_ENABLED": "false",
+            "OTEL_AGENTS_STRICT": "1",  # a telemetry bug raises in the child, failing the run
+            SPANS_FILE_ENV: str(spans_file),
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        }
+    )
     env.pop("PYTHONPATH", None)
     return env
 
@@ -109,8 +111,9 @@ def _run_example(launcher: str, tmp_path: Path) -> tuple[Path, list[dict[str, An
         command = [str(BIN / "otel-agents"), "run", "--", *program]
     else:
         command = [str(BIN / "opentelemetry-instrument"), *program]
-    proc = subprocess.run(command, cwd=EXAMPLE, env=_child_env(home, spans_file),
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        command, cwd=EXAMPLE, env=_child_env(home, spans_file), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "issue 42: done, 4 steps, 1 retries"
     assert "otel-agents" not in proc.stderr, proc.stderr  # no problem reported, no sink failure

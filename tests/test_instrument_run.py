@@ -41,7 +41,9 @@ def _write(path: Path, text: str) -> Path:
 
 def test_mapping_merges_file_config_and_pyproject(tmp_path, monkeypatch):
     project = tmp_path / "project"
-    _write(project / "pyproject.toml", """
+    _write(
+        project / "pyproject.toml",
+        """
         [tool.otel-agents.instrument]
         [[tool.otel-agents.instrument.step]]
         target = "pkg.agents:Agent.run"
@@ -50,21 +52,28 @@ def test_mapping_merges_file_config_and_pyproject(tmp_path, monkeypatch):
         [[tool.otel-agents.instrument.tool_call]]
         target = "pkg.tools:run"
         name = "tool"
-    """)
+    """,
+    )
     (project / "sub").mkdir()
-    _write(Path(os.environ["OTEL_AGENTS_HOME"]) / "config.toml", """
+    _write(
+        Path(os.environ["OTEL_AGENTS_HOME"]) / "config.toml",
+        """
         [instrument]
         [[instrument.step]]
         target = "pkg.agents:Agent.run"
         name = "'from-config'"
-    """)
-    extra = _write(tmp_path / "extra.toml", """
+    """,
+    )
+    extra = _write(
+        tmp_path / "extra.toml",
+        """
         [[instrument.workflow]]
         target = "pkg.main:main"
         name = "'nightly'"
         template = "'sdlc'"
         attempts = 2
-    """)
+    """,
+    )
     monkeypatch.chdir(project / "sub")
     assert find_pyproject() == project / "pyproject.toml"
     mapping = load_mapping(environ={**os.environ, FILE_ENV: str(extra)})
@@ -86,7 +95,9 @@ def test_mapping_merges_file_config_and_pyproject(tmp_path, monkeypatch):
 
 
 def test_mapping_problems_are_reported_and_skipped(tmp_path, monkeypatch):
-    _write(tmp_path / "pyproject.toml", """
+    _write(
+        tmp_path / "pyproject.toml",
+        """
         [tool.otel-agents.instrument]
         bogus = 1
         [[tool.otel-agents.instrument.phase]]
@@ -100,7 +111,8 @@ def test_mapping_problems_are_reported_and_skipped(tmp_path, monkeypatch):
         [[tool.otel-agents.instrument.model_usage]]
         target = "pkg:call"
         input_tokens = "result.usage"
-    """)
+    """,
+    )
     monkeypatch.chdir(tmp_path)
     mapping = load_mapping()
     (rule,) = mapping.rules
@@ -122,12 +134,15 @@ def test_mapping_problems_are_reported_and_skipped(tmp_path, monkeypatch):
 
 
 def test_enabled_false_turns_the_mapping_off(tmp_path, monkeypatch):
-    _write(tmp_path / "pyproject.toml", """
+    _write(
+        tmp_path / "pyproject.toml",
+        """
         [tool.otel-agents.instrument]
         enabled = false
         [[tool.otel-agents.instrument.step]]
         target = "pkg:run"
-    """)
+    """,
+    )
     monkeypatch.chdir(tmp_path)
     mapping = load_mapping()
     assert len(mapping.rules) == 1 and not mapping
@@ -144,8 +159,14 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_check_lists_the_example_targets():
-    proc = subprocess.run([OTEL_AGENTS, "run", "--check"], cwd=EXAMPLE, capture_output=True, text=True,
-                          timeout=60, env=_env(Path("/nonexistent")))
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--check"],
+        cwd=EXAMPLE,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(Path("/nonexistent")),
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == f"sources: {EXAMPLE / 'pyproject.toml'} [tool.otel-agents.instrument]"
@@ -219,7 +240,11 @@ def test_run_reports_each_problem_once_and_the_program_runs(tmp_path):
     spans_file = tmp_path / "spans.jsonl"
     proc = subprocess.run(
         [OTEL_AGENTS, "run", "--spans-file", str(spans_file), "--", sys.executable, "main.py", "a", "b", "c"],
-        cwd=project, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=project,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 3  # the program's own exit code
     assert proc.stdout == "[{'done': 'a'}, {'done': 'b'}, {'done': 'c'}]\n"
@@ -243,7 +268,11 @@ def test_run_keeps_the_exception_and_records_it(tmp_path):
     spans_file = tmp_path / "spans.jsonl"
     proc = subprocess.run(
         [OTEL_AGENTS, "run", "--spans-file", str(spans_file), "--", sys.executable, "main.py", "a", "crash"],
-        cwd=project, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=project,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1
     # The program's own traceback: its frames, its exception type and message, last.
@@ -264,14 +293,23 @@ def test_run_keeps_the_exception_and_records_it(tmp_path):
 
 
 def test_run_without_mapping_says_so_once_and_runs(tmp_path):
-    _write(tmp_path / "hello.py", """
+    _write(
+        tmp_path / "hello.py",
+        """
         import subprocess, sys
         print('hello', flush=True)
         # A Python subprocess (a tool, a worker) inherits the set-up, but stays quiet.
         subprocess.run([sys.executable, "-c", "print('grandchild')"], check=True)
-    """)
-    proc = subprocess.run([OTEL_AGENTS, "run", "--", sys.executable, "hello.py"], cwd=tmp_path,
-                          env=_env(tmp_path), capture_output=True, text=True, timeout=60)
+    """,
+    )
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--", sys.executable, "hello.py"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0 and proc.stdout == "hello\ngrandchild\n"
     (line,) = proc.stderr.splitlines()
     assert line.startswith("otel-agents instrument: no callables mapped (no [instrument] section found)")
@@ -281,14 +319,25 @@ def test_run_chains_an_existing_sitecustomize(tmp_path):
     _write(tmp_path / "custom" / "sitecustomize.py", "import builtins\nbuiltins.CUSTOMIZED = True\n")
     _write(tmp_path / "app" / "check.py", "import builtins\nprint(getattr(builtins, 'CUSTOMIZED', False))\n")
     env = _env(tmp_path, PYTHONPATH=str(tmp_path / "custom"))
-    proc = subprocess.run([OTEL_AGENTS, "run", "--", sys.executable, "check.py"], cwd=tmp_path / "app",
-                          env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--", sys.executable, "check.py"],
+        cwd=tmp_path / "app",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.stdout == "True\n", proc.stderr
 
 
 def test_run_usage_errors(tmp_path):
-    proc = subprocess.run([OTEL_AGENTS, "run", "--", "no-such-program-xyz"], env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--", "no-such-program-xyz"],
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 127
     assert proc.stderr == "otel-agents run: command not found: no-such-program-xyz\n"
     proc = subprocess.run([OTEL_AGENTS, "run"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
@@ -297,8 +346,9 @@ def test_run_usage_errors(tmp_path):
 
 def test_check_fails_on_a_broken_mapping(tmp_path):
     project, module = _project(tmp_path)
-    proc = subprocess.run([OTEL_AGENTS, "run", "--check"], cwd=project, env=_env(tmp_path),
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--check"], cwd=project, env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 1
     assert f"  {module}:Agent.plan" in proc.stdout and "NOT FOUND (" in proc.stdout
     assert "problem: " in proc.stdout
@@ -330,9 +380,22 @@ def test_instrumentor_instrument_and_uninstrument(tmp_path, monkeypatch, runtime
 def test_spans_file_env_is_honoured_by_opentelemetry_instrument(tmp_path):
     project, _module = _project(tmp_path)
     spans_file = tmp_path / "spans.jsonl"
-    env = _env(tmp_path, **{SPANS_FILE_ENV: str(spans_file), "OTEL_TRACES_EXPORTER": "none",
-                            "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"})
-    proc = subprocess.run([str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable,
-                           "main.py", "q"], cwd=project, env=env, capture_output=True, text=True, timeout=60)
+    env = _env(
+        tmp_path,
+        **{
+            SPANS_FILE_ENV: str(spans_file),
+            "OTEL_TRACES_EXPORTER": "none",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        },
+    )
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "opentelemetry-instrument"), sys.executable, "main.py", "q"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 3, proc.stderr
     assert sorted(r["name"] for r in read_records(spans_file)) == ["invoke_agent coder", "invoke_workflow batch"]

@@ -22,10 +22,22 @@ def scenario() -> None:
     with oa.workflow("fix-bug", workflow_id=WORKFLOW_ID, template="sdlc") as wf:
         with wf.phase("build", number=1) as ph:
             with ph.step("coder", agent="coder", model="claude-sonnet-4-5") as st:
-                st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=3100, output_tokens=500,
-                                cache_read_tokens=2000, cache_write_tokens=100)
-                st.record_usage("claude-haiku-4-5", provider="anthropic", input_tokens=1000, output_tokens=200,
-                                cost=0.0042, response_model="claude-haiku-4-5-20251001")
+                st.record_usage(
+                    "claude-sonnet-4-5",
+                    provider="anthropic",
+                    input_tokens=3100,
+                    output_tokens=500,
+                    cache_read_tokens=2000,
+                    cache_write_tokens=100,
+                )
+                st.record_usage(
+                    "claude-haiku-4-5",
+                    provider="anthropic",
+                    input_tokens=1000,
+                    output_tokens=200,
+                    cost=0.0042,
+                    response_model="claude-haiku-4-5-20251001",
+                )
                 st.record_usage("in-house-model", provider="acme", input_tokens=10, output_tokens=2)
                 with st.tool_call("Bash", call_id="toolu_1", arguments={"command": "pytest -q"}) as tc:
                     tc.set_result("3 passed")
@@ -75,7 +87,11 @@ def test_attributes(spans):
             "langfuse.observation.type": "generation",
             "langfuse.observation.model.name": "claude-sonnet-4-5",
             "langfuse.observation.usage_details": {
-                "input": 1000, "input_cache_read": 2000, "input_cache_creation": 100, "output": 500, "total": 3600,
+                "input": 1000,
+                "input_cache_read": 2000,
+                "input_cache_creation": 100,
+                "output": 500,
+                "total": 3600,
             },
             "langfuse.observation.cost_details": {"input": 0.003975, "output": 0.0075, "total": 0.011475},
         },
@@ -83,7 +99,11 @@ def test_attributes(spans):
             "langfuse.observation.type": "generation",
             "langfuse.observation.model.name": "claude-haiku-4-5-20251001",
             "langfuse.observation.usage_details": {
-                "input": 1000, "input_cache_read": 0, "input_cache_creation": 0, "output": 200, "total": 1200,
+                "input": 1000,
+                "input_cache_read": 0,
+                "input_cache_creation": 0,
+                "output": 200,
+                "total": 1200,
             },
             "langfuse.observation.cost_details": {"total": 0.0042},
         },
@@ -91,7 +111,11 @@ def test_attributes(spans):
             "langfuse.observation.type": "generation",
             "langfuse.observation.model.name": "in-house-model",
             "langfuse.observation.usage_details": {
-                "input": 10, "input_cache_read": 0, "input_cache_creation": 0, "output": 2, "total": 12,
+                "input": 10,
+                "input_cache_read": 0,
+                "input_cache_creation": 0,
+                "output": 2,
+                "total": 12,
             },
         },
     }

@@ -31,19 +31,48 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     # agent or command.
     # The last lines: the sink contract, fork-safe locks, process lifecycle, on/off flags, the
     # settings file reader, text helpers and the foundations the sinks and commands share.
-    "core": (0, (
-        "otel_agents", "otel_agents.api", "otel_agents.attributes", "otel_agents.config",
-        "otel_agents.context", "otel_agents.errors", "otel_agents.events", "otel_agents.hookspecs",
-        "otel_agents.ids", "otel_agents.plugins", "otel_agents.pricing", "otel_agents.redact",
-        "otel_agents.safety", "otel_agents.telemetry", "otel_agents.threads",
-        "otel_agents.spans", "otel_agents.rollup",
-        "otel_agents.sink_contract", "otel_agents.forksafe", "otel_agents.lifecycle", "otel_agents.flags",
-        "otel_agents.configfile", "otel_agents.text", "otel_agents.foundation", "otel_agents.foundation.*",
-    )),
+    "core": (
+        0,
+        (
+            "otel_agents",
+            "otel_agents.api",
+            "otel_agents.attributes",
+            "otel_agents.config",
+            "otel_agents.context",
+            "otel_agents.errors",
+            "otel_agents.events",
+            "otel_agents.hookspecs",
+            "otel_agents.ids",
+            "otel_agents.plugins",
+            "otel_agents.pricing",
+            "otel_agents.redact",
+            "otel_agents.safety",
+            "otel_agents.telemetry",
+            "otel_agents.threads",
+            "otel_agents.spans",
+            "otel_agents.rollup",
+            "otel_agents.sink_contract",
+            "otel_agents.forksafe",
+            "otel_agents.lifecycle",
+            "otel_agents.flags",
+            "otel_agents.configfile",
+            "otel_agents.text",
+            "otel_agents.foundation",
+            "otel_agents.foundation.*",
+        ),
+    ),
     # sinks: the sink processor and contract, every sink, the durable files they write, the
     # SQLite analytics store.
-    "sinks": (1, ("otel_agents.sink", "otel_agents.sinks", "otel_agents.sinks.*",
-                  "otel_agents.analytics", "otel_agents.analytics.*")),
+    "sinks": (
+        1,
+        (
+            "otel_agents.sink",
+            "otel_agents.sinks",
+            "otel_agents.sinks.*",
+            "otel_agents.analytics",
+            "otel_agents.analytics.*",
+        ),
+    ),
     # default plugins: sink registration, switched on by entry points.
     "default_plugins": (2, ("otel_agents.default_plugins", "otel_agents.default_plugins.*")),
     # agent adapters: Claude Code capture, transcripts, drain, settings (the hook path inside
@@ -51,9 +80,20 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "claude_code": (2, ("otel_agents.claude_code", "otel_agents.claude_code.*")),
     # commands: the CLI and everything only it uses: reports, the demo, zero-code
     # instrumentation (`otel-agents run`).
-    "commands": (3, ("otel_agents.__main__", "otel_agents.cli", "otel_agents.commands",
-                     "otel_agents.commands.*", "otel_agents.report", "otel_agents.report.*",
-                     "otel_agents.demo", "otel_agents.instrument", "otel_agents.instrument.*")),
+    "commands": (
+        3,
+        (
+            "otel_agents.__main__",
+            "otel_agents.cli",
+            "otel_agents.commands",
+            "otel_agents.commands.*",
+            "otel_agents.report",
+            "otel_agents.report.*",
+            "otel_agents.demo",
+            "otel_agents.instrument",
+            "otel_agents.instrument.*",
+        ),
+    ),
 }
 
 # The hook path starts here; Python also runs the parent packages' __init__ when importing it.
@@ -65,8 +105,7 @@ STDLIB_FALLBACKS = {
     "tomli": "tomllib's backport, imported only on Python 3.10 (`except ImportError`)",
 }
 
-KNOWN_VIOLATIONS: dict[str, str] = {
-}
+KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
 def layer_of(module: str) -> list[str]:
@@ -138,8 +177,10 @@ def hook_path_exits(g: ig.Graph) -> list[tuple[str, str, list[ig.Edge]]]:
 
 
 def explain(g: ig.Graph, key: str, edges: list[ig.Edge | str]) -> str:
-    lines = [key] + [f"    {e}" if isinstance(e, str) else
-                     f"    {e.where(g.root)}{' (in a function)' if e.in_function else ''}" for e in edges]
+    lines = [key] + [
+        f"    {e}" if isinstance(e, str) else f"    {e.where(g.root)}{' (in a function)' if e.in_function else ''}"
+        for e in edges
+    ]
     return "\n".join(lines)
 
 
@@ -161,8 +202,9 @@ def test_no_new_cycles_or_layer_violations_and_known_ones_are_exact(graph: ig.Gr
     if new:
         msg.append("NEW import cycles / layer violations:\n" + "\n".join(explain(graph, k, found[k]) for k in new))
     if gone:
-        msg.append("fixed (remove them from KNOWN_VIOLATIONS in tests/test_layers.py):\n"
-                   + "\n".join(f"    {k}" for k in gone))
+        msg.append(
+            "fixed (remove them from KNOWN_VIOLATIONS in tests/test_layers.py):\n" + "\n".join(f"    {k}" for k in gone)
+        )
     assert not msg, "\n\n".join(msg)
 
 
@@ -182,32 +224,38 @@ def _edges(g: ig.Graph) -> set[tuple[str, str]]:
 
 
 def test_graph_rules(tmp_path: Path) -> None:
-    g = _package(tmp_path, {
-        "pkg/__init__.py": "from pkg.core import api_fn\n__all__ = ['api_fn', 'VERSION']\nVERSION = '1'\n",
-        "pkg/core.py": "import json\ndef api_fn():\n    from pkg import sub\n",
-        "pkg/sub/__init__.py": "from .leaf import thing\n__all__ = ['thing']\n",
-        "pkg/sub/leaf.py": "from .. import VERSION\nfrom . import other\n",
-        "pkg/sub/other.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import api_fn\n",
-        "pkg/user.py": "from pkg.sub import thing\nimport pkg.sub.other\nfrom pkg.sub import other as o\n",
-    })
+    g = _package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "from pkg.core import api_fn\n__all__ = ['api_fn', 'VERSION']\nVERSION = '1'\n",
+            "pkg/core.py": "import json\ndef api_fn():\n    from pkg import sub\n",
+            "pkg/sub/__init__.py": "from .leaf import thing\n__all__ = ['thing']\n",
+            "pkg/sub/leaf.py": "from .. import VERSION\nfrom . import other\n",
+            "pkg/sub/other.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg import api_fn\n",
+            "pkg/user.py": "from pkg.sub import thing\nimport pkg.sub.other\nfrom pkg.sub import other as o\n",
+        },
+    )
     assert _edges(g) == {
         ("pkg.core", "json"),
-        ("pkg.core", "pkg.sub"),              # in a function; `from pkg import sub`: the package
-        ("pkg.sub.leaf", "pkg"),              # relative; VERSION is defined by pkg/__init__ itself
-        ("pkg.sub.leaf", "pkg.sub.other"),    # `from . import other`: the module
+        ("pkg.core", "pkg.sub"),  # in a function; `from pkg import sub`: the package
+        ("pkg.sub.leaf", "pkg"),  # relative; VERSION is defined by pkg/__init__ itself
+        ("pkg.sub.leaf", "pkg.sub.other"),  # `from . import other`: the module
         ("pkg.sub.other", "typing"),
-        ("pkg.sub.other", "pkg.core"),        # under TYPE_CHECKING; api_fn re-exported from core
-        ("pkg.user", "pkg.sub.leaf"),         # thing re-exported by pkg.sub from leaf
+        ("pkg.sub.other", "pkg.core"),  # under TYPE_CHECKING; api_fn re-exported from core
+        ("pkg.user", "pkg.sub.leaf"),  # thing re-exported by pkg.sub from leaf
         ("pkg.user", "pkg.sub.other"),
     }
     assert g.cycles() == []  # pkg/__init__ re-exports core, but that is not an edge of pkg
 
 
 def test_graph_finds_a_cycle_made_only_of_imports_inside_functions(tmp_path: Path) -> None:
-    g = _package(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/a.py": "def f():\n    from pkg.b import g\n",
-        "pkg/b.py": "def g():\n    from . import a\n",
-        "pkg/c.py": "import pkg.a\n",
-    })
+    g = _package(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/a.py": "def f():\n    from pkg.b import g\n",
+            "pkg/b.py": "def g():\n    from . import a\n",
+            "pkg/c.py": "import pkg.a\n",
+        },
+    )
     assert g.cycles() == [frozenset({"pkg.a", "pkg.b"})]

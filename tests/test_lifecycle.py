@@ -46,8 +46,14 @@ def _spooled(home) -> int:
 
 
 def _env(home, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_OTLP_ENABLED="false",
-               OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false", **extra)
+    env = dict(
+        os.environ,
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_OTLP_ENABLED="false",
+        OTEL_AGENTS_METRICS_ENABLED="false",
+        OTEL_AGENTS_ANALYTICS_ENABLED="false",
+        **extra,
+    )
     env.pop("PYTEST_CURRENT_TEST", None)
     env.pop("OTEL_AGENTS_SIGTERM", None)
     env.update(extra)
@@ -127,19 +133,27 @@ _HANDLER_AFTER_SETUP = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize(("mode", "env", "expected"), [
-    ("default", {}, "ours"),
-    ("opt-out", {}, "dfl"),
-    ("default", {"OTEL_AGENTS_SIGTERM": "no"}, "dfl"),
-    ("default", {"OTEL_AGENTS_SIGTERM": "off"}, "dfl"),
-    ("default", {"OTEL_AGENTS_SIGTERM": "yes"}, "ours"),
-    ("ignored", {}, "ign"),
-])
+@pytest.mark.parametrize(
+    ("mode", "env", "expected"),
+    [
+        ("default", {}, "ours"),
+        ("opt-out", {}, "dfl"),
+        ("default", {"OTEL_AGENTS_SIGTERM": "no"}, "dfl"),
+        ("default", {"OTEL_AGENTS_SIGTERM": "off"}, "dfl"),
+        ("default", {"OTEL_AGENTS_SIGTERM": "yes"}, "ours"),
+        ("ignored", {}, "ign"),
+    ],
+)
 def test_sigterm_handler_installed_only_when_asked(tmp_path, mode, env, expected):
     """setup(handle_signals=False) and OTEL_AGENTS_SIGTERM=no (one truth table) install
     nothing; an ignored SIGTERM stays ignored."""
-    p = subprocess.run([PY, "-c", _HANDLER_AFTER_SETUP, mode], env=_env(tmp_path / "h", **env),
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [PY, "-c", _HANDLER_AFTER_SETUP, mode],
+        env=_env(tmp_path / "h", **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == expected
 

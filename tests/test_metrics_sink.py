@@ -67,7 +67,11 @@ def test_records_go_to_the_utc_day_they_ended(make_runtime, exporter, tmp_path):
     assert [r["kind"] for r in _lines(mdir / "executions_2025-01-31.jsonl")] == ["phase"]
     (wf_rec,) = _lines(mdir / "executions_2025-02-01.jsonl")
     assert (wf_rec["kind"], wf_rec["start_time"], wf_rec["end_time"], wf_rec["duration_ms"]) == (
-        "workflow", "2025-01-31T23:59:00.000000Z", "2025-02-01T00:00:30.000000Z", 90_000.0)
+        "workflow",
+        "2025-01-31T23:59:00.000000Z",
+        "2025-02-01T00:00:30.000000Z",
+        90_000.0,
+    )
 
 
 def test_disabled_sink_writes_nothing(make_runtime, exporter, tmp_path, monkeypatch):
@@ -96,7 +100,9 @@ def test_reader_skips_corrupt_lines_and_a_partial_tail(tmp_path):
     (mdir / "executions_2025-01-01.jsonl").write_text(
         json.dumps(good) + "\n" + "{not json\n" + '{"no": "id"}\n' + json.dumps(good | {"record_id": "b" * 16}) + "\n"
     )
-    (mdir / "executions_2025-01-02.jsonl").write_text(json.dumps(good | {"record_id": "c" * 16}) + "\n" + '{"record_id": "d')
+    (mdir / "executions_2025-01-02.jsonl").write_text(
+        json.dumps(good | {"record_id": "c" * 16}) + "\n" + '{"record_id": "d'
+    )
     (mdir / "unrelated.jsonl").write_text("ignored\n")
     st = ReadStats()
     ids = [r["record_id"] for r in iter_records(mdir, stats=st)]

@@ -50,9 +50,15 @@ def _sonnet_usage_attrs() -> dict:
 
 def _rollup(span) -> tuple:
     a = span.attributes
-    return (a[A.ROLLUP_INPUT_TOKENS], a[A.ROLLUP_OUTPUT_TOKENS], a[A.ROLLUP_CACHE_READ_INPUT_TOKENS],
-            a[A.ROLLUP_CACHE_WRITE_INPUT_TOKENS], a[A.ROLLUP_COST_AMOUNT], a[A.ROLLUP_MODEL_CALLS],
-            a[A.ROLLUP_UNPRICED_MODEL_CALLS])
+    return (
+        a[A.ROLLUP_INPUT_TOKENS],
+        a[A.ROLLUP_OUTPUT_TOKENS],
+        a[A.ROLLUP_CACHE_READ_INPUT_TOKENS],
+        a[A.ROLLUP_CACHE_WRITE_INPUT_TOKENS],
+        a[A.ROLLUP_COST_AMOUNT],
+        a[A.ROLLUP_MODEL_CALLS],
+        a[A.ROLLUP_UNPRICED_MODEL_CALLS],
+    )
 
 
 def test_with_block_times_the_call_and_rolls_up_like_record_usage(runtime, exporter):
@@ -69,8 +75,9 @@ def test_with_block_times_the_call_and_rolls_up_like_record_usage(runtime, expor
     assert chat.kind is SpanKind.CLIENT
     assert before <= chat.start_time and chat.end_time <= after
     assert 30_000_000 <= chat.end_time - chat.start_time <= after - before
-    assert dict(chat.attributes) == _call_attrs("wf-mc", "claude-sonnet-4-5", "anthropic", "success",
-                                                **_sonnet_usage_attrs())
+    assert dict(chat.attributes) == _call_attrs(
+        "wf-mc", "claude-sonnet-4-5", "anthropic", "success", **_sonnet_usage_attrs()
+    )
     # the same call recorded after the fact: the same attributes but the outcome, and no duration
     assert dict(after_fact.attributes) == {k: v for k, v in chat.attributes.items() if k != A.OUTCOME}
     assert after_fact.start_time == after_fact.end_time
@@ -113,18 +120,34 @@ def test_fail_records_the_error_and_still_rolls_up_usage(runtime, exporter):
             other.fail("overloaded", error_type="overloaded_error")
     first, second = [s for s in exporter.get_finished_spans() if s.name == "chat gpt-4o"]
     usage = {
-        A.GEN_AI_USAGE_INPUT_TOKENS: 10, A.GEN_AI_USAGE_OUTPUT_TOKENS: 2,
-        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0, A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 0,
-        A.GEN_AI_USAGE_COST_AMOUNT: GPT4O_COST, A.GEN_AI_USAGE_COST_CURRENCY: "USD",
-        A.GEN_AI_USAGE_COST_SOURCE: "local", A.GEN_AI_USAGE_COST: GPT4O_COST,
+        A.GEN_AI_USAGE_INPUT_TOKENS: 10,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: 2,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
+        A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.GEN_AI_USAGE_COST_AMOUNT: GPT4O_COST,
+        A.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        A.GEN_AI_USAGE_COST_SOURCE: "local",
+        A.GEN_AI_USAGE_COST: GPT4O_COST,
     }
-    assert dict(first.attributes) == _call_attrs("wf-f", "gpt-4o", "openai", "failure", **usage, **{
-        A.ERROR_TYPE: "TimeoutError", A.ERROR_MESSAGE: "TimeoutError: read timed out"})
+    assert dict(first.attributes) == _call_attrs(
+        "wf-f",
+        "gpt-4o",
+        "openai",
+        "failure",
+        **usage,
+        **{A.ERROR_TYPE: "TimeoutError", A.ERROR_MESSAGE: "TimeoutError: read timed out"},
+    )
     assert first.status.status_code is StatusCode.ERROR
     (event,) = first.events
     assert (event.name, event.attributes["exception.type"]) == ("exception", "TimeoutError")
-    assert dict(second.attributes) == _call_attrs("wf-f", "gpt-4o", "openai", "failure", **usage, **{
-        A.ERROR_TYPE: "overloaded_error", A.ERROR_MESSAGE: "overloaded"})
+    assert dict(second.attributes) == _call_attrs(
+        "wf-f",
+        "gpt-4o",
+        "openai",
+        "failure",
+        **usage,
+        **{A.ERROR_TYPE: "overloaded_error", A.ERROR_MESSAGE: "overloaded"},
+    )
     step = _spans(exporter)["step s"]
     assert step.attributes[A.OUTCOME] == "success"  # the step caught it
     assert _rollup(step) == (20, 4, 0, 0, 2 * GPT4O_COST, 2, 0)
@@ -138,8 +161,9 @@ def test_a_call_without_usage_has_no_tokens_and_no_invented_cost(runtime, export
             with st.model_call("claude-sonnet-4-5", provider="anthropic") as call:
                 call.set_usage(**SONNET_USAGE)
     bare, priced = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
-    assert dict(bare.attributes) == _call_attrs("wf-n", "claude-sonnet-4-5", "anthropic", "success", **{
-        A.COST_UNAVAILABLE_REASON: "no_usage"})
+    assert dict(bare.attributes) == _call_attrs(
+        "wf-n", "claude-sonnet-4-5", "anthropic", "success", **{A.COST_UNAVAILABLE_REASON: "no_usage"}
+    )
     assert priced.attributes[A.GEN_AI_USAGE_COST_AMOUNT] == SONNET_COST
     # counted as a call, and as one whose cost the total leaves out
     assert _rollup(_spans(exporter)["step s"]) == (3100, 500, 2000, 100, SONNET_COST, 2, 1)
@@ -266,6 +290,7 @@ def test_set_usage_takes_exactly_record_usage_keywords(runtime):
 def test_concurrent_calls_in_threads_each_time_their_own(runtime, exporter):
     with oa.workflow("w", workflow_id="wf-t") as wf:
         with wf.step("s") as st:
+
             def one(ms: int) -> None:
                 with st.model_call("gpt-4o", provider="openai") as call:
                     time.sleep(ms / 1000)

@@ -21,10 +21,23 @@ def scenario() -> None:
     with oa.workflow("fix-bug", workflow_id=WORKFLOW_ID, template="sdlc", session_id="sess-1") as wf:
         with wf.phase("build", number=1) as ph:
             with ph.step("coder", agent="coder", model="claude-sonnet-4-5") as st:
-                st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=3100, output_tokens=500,
-                                cache_read_tokens=2000, cache_write_tokens=100)
-                st.record_usage("claude-haiku-4-5", provider="anthropic", input_tokens=1000, output_tokens=200,
-                                reasoning_tokens=50, cost=0.0042, response_model="claude-haiku-4-5-20251001")
+                st.record_usage(
+                    "claude-sonnet-4-5",
+                    provider="anthropic",
+                    input_tokens=3100,
+                    output_tokens=500,
+                    cache_read_tokens=2000,
+                    cache_write_tokens=100,
+                )
+                st.record_usage(
+                    "claude-haiku-4-5",
+                    provider="anthropic",
+                    input_tokens=1000,
+                    output_tokens=200,
+                    reasoning_tokens=50,
+                    cost=0.0042,
+                    response_model="claude-haiku-4-5-20251001",
+                )
                 st.record_usage("in-house-model", provider="acme", input_tokens=10, output_tokens=2)
                 with st.tool_call("Bash", call_id="toolu_1", arguments={"command": "pytest -q"}) as tc:
                     tc.set_result("3 passed")
@@ -46,6 +59,7 @@ def _run(make_runtime, exporter, monkeypatch, plugins: str) -> dict[str, dict]:
 @pytest.fixture
 def spans(make_runtime, exporter, monkeypatch):
     """(attributes without the plugin, with it), by span name."""
+
     def run():
         without = _run(make_runtime, exporter, monkeypatch, "none")
         return without, _run(make_runtime, exporter, monkeypatch, "openinference")

@@ -53,17 +53,28 @@ def _cfg(monkeypatch, **env):
     [
         ({}, "http/protobuf", "http://localhost:4318/v1/traces"),
         ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "grpc", "http://localhost:4317"),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "http/protobuf",
-         "http://collector:4318/v1/traces"),
-        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector/otlp/"}, "http/protobuf",
-         "https://collector:443/otlp/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, "http/protobuf", "http://collector:4318/v1/traces"),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://collector/otlp/"},
+            "http/protobuf",
+            "https://collector:443/otlp/v1/traces",
+        ),
         ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:9999/custom"}, "http/protobuf", "http://c:9999/custom"),
-        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:9999/t", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"},
-         "http/protobuf", "http://c:9999/t"),
-        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"}, "grpc",
-         "http://collector:4317"),
-        ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, "grpc",
-         "http://localhost:4317"),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:9999/t", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"},
+            "http/protobuf",
+            "http://c:9999/t",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4317"},
+            "grpc",
+            "http://collector:4317",
+        ),
+        (
+            {"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
+            "grpc",
+            "http://localhost:4317",
+        ),
     ],
 )
 def test_endpoint_resolution(monkeypatch, env, protocol, endpoint):
@@ -110,8 +121,12 @@ def test_delivers_records_ledger_and_sends_headers(monkeypatch, caplog, receiver
     caplog.set_level(logging.DEBUG)
     with receiver_cls() as rec:
         proto = "grpc" if receiver_cls is GrpcReceiver else "http/protobuf"
-        cfg = _cfg(monkeypatch, OTEL_EXPORTER_OTLP_PROTOCOL=proto, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=rec.endpoint,
-                   OTEL_EXPORTER_OTLP_HEADERS=f"authorization={SECRET.replace(' ', '%20')},x-team=agents")
+        cfg = _cfg(
+            monkeypatch,
+            OTEL_EXPORTER_OTLP_PROTOCOL=proto,
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=rec.endpoint,
+            OTEL_EXPORTER_OTLP_HEADERS=f"authorization={SECRET.replace(' ', '%20')},x-team=agents",
+        )
         otlp = OtlpSink(cfg)
         proc = SinkProcessor([SpoolSink(cfg), otlp], config=cfg)
         tp = TracerProvider()
@@ -153,8 +168,12 @@ def test_refused_fails_fast_then_backs_off(monkeypatch):
 def test_hung_receiver_never_extends_exit(monkeypatch, protocol):
     with HungSocket() as hung:
         path = "/v1/traces" if protocol == "http/protobuf" else ""
-        cfg = _cfg(monkeypatch, OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_AGENTS_EXIT_DEADLINE="0.5",
-                   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{hung.port}{path}")
+        cfg = _cfg(
+            monkeypatch,
+            OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+            OTEL_AGENTS_EXIT_DEADLINE="0.5",
+            OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{hung.port}{path}",
+        )
         proc = SinkProcessor([SpoolSink(cfg), OtlpSink(cfg)], config=cfg)
         tp = TracerProvider()
         tp.add_span_processor(proc)
@@ -219,9 +238,10 @@ def test_unconfigured_default_endpoint_fails_quietly_configured_one_warns(monkey
     import logging as _logging
 
     caplog.set_level(_logging.DEBUG, logger="otel_agents.sink")
-    for env, level in (({}, _logging.DEBUG),
-                       ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{free_port()}/v1/traces"},
-                        _logging.WARNING)):
+    for env, level in (
+        ({}, _logging.DEBUG),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{free_port()}/v1/traces"}, _logging.WARNING),
+    ):
         caplog.clear()
         monkeypatch.setenv("OTEL_AGENTS_REPLAY_ON_START", "false")
         for k, v in env.items():

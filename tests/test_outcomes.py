@@ -90,7 +90,9 @@ def test_cancelled_task_is_abandoned(runtime, exporter):
         asyncio.run(main())
     spans = _by_name(exporter)
     assert {name: s.attributes[A.OUTCOME] for name, s in spans.items()} == {
-        "invoke_agent coder": "abandoned", "invoke_workflow w": "abandoned"}
+        "invoke_agent coder": "abandoned",
+        "invoke_workflow w": "abandoned",
+    }
     assert all(s.status.status_code is StatusCode.UNSET for s in spans.values())
 
 
@@ -104,11 +106,14 @@ class QuotaExceeded(Exception):
     pass
 
 
-@pytest.mark.parametrize(("exc", "name"), [
-    (ValueError("bad input"), "ValueError"),
-    (json.JSONDecodeError("Expecting value", "x", 0), "json.decoder.JSONDecodeError"),
-    (QuotaExceeded("over"), f"{__name__}.QuotaExceeded"),
-])
+@pytest.mark.parametrize(
+    ("exc", "name"),
+    [
+        (ValueError("bad input"), "ValueError"),
+        (json.JSONDecodeError("Expecting value", "x", 0), "json.decoder.JSONDecodeError"),
+        (QuotaExceeded("over"), f"{__name__}.QuotaExceeded"),
+    ],
+)
 def test_error_type_and_exception_type_are_the_same_name(runtime, exporter, exc, name):
     with pytest.raises(type(exc)):
         with oa.workflow("w"):

@@ -128,7 +128,8 @@ def test_each_implementation_is_isolated_and_the_plans_follow_registrations(monk
     assert safety.failure_counts() == {"plugin b: workflow_start": 2}
     assert [r.getMessage() for r in caplog.records] == [
         "otel-agents: plugin b: workflow_start failed (1 so far; further failures logged at most once a minute): "
-        "RuntimeError: b failed"]
+        "RuntimeError: b failed"
+    ]
     # the cached plan is dropped when a plugin comes or goes
     pm.register(plugin("z", log, result="Z"), name="z")
     log.clear()
@@ -215,8 +216,11 @@ def test_a_failing_wrapper_is_isolated_too(monkeypatch):
     pm.register(NoYield(), name="no-yield")
     assert call_hook(pm.hook.workflow_start, EVENT) == ["A", "new"]
     assert log == ["new in", "a", "new out ['A']"]
-    assert safety.failure_counts() == {"plugin broken-new: workflow_start": 1, "plugin broken-old: workflow_start": 1,
-                                       "plugin no-yield: workflow_start": 1}
+    assert safety.failure_counts() == {
+        "plugin broken-new: workflow_start": 1,
+        "plugin broken-old: workflow_start": 1,
+        "plugin no-yield: workflow_start": 1,
+    }
     assert safety.last_errors()["plugin no-yield: workflow_start"] == "RuntimeError: hook wrapper did not yield"
 
 
@@ -280,16 +284,28 @@ def test_the_claude_code_drain_dispatches_through_call_hook(make_runtime, export
         capture.handle(json.dumps(payload).encode(), 1_000_000_000_000 + i * 1_000_000, home, spawn=False)
     assert drain(home, rt=rt).spans == 4
     spans = {s.name: s for s in exporter.get_finished_spans()}
-    assert sorted(spans) == ["execute_tool Bash", "invoke_agent claude-code", "invoke_workflow claude-code",
-                             "phase turn"]
+    assert sorted(spans) == [
+        "execute_tool Bash",
+        "invoke_agent claude-code",
+        "invoke_workflow claude-code",
+        "phase turn",
+    ]
     assert dict(spans["execute_tool Bash"].attributes) == {
-        "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "Bash", "otel_agents.kind": "tool_call",
-        "otel_agents.workflow.id": "s-1", "gen_ai.tool.call.id": "toolu_1", "gen_ai.tool.type": "function",
-        "otel_agents.step.name": "claude-code", "gen_ai.agent.name": "claude-code", "otel_agents.phase.name": "turn",
-        "otel_agents.outcome": "success", "otel_agents.tool.arguments.length": 7,
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": "Bash",
+        "otel_agents.kind": "tool_call",
+        "otel_agents.workflow.id": "s-1",
+        "gen_ai.tool.call.id": "toolu_1",
+        "gen_ai.tool.type": "function",
+        "otel_agents.step.name": "claude-code",
+        "gen_ai.agent.name": "claude-code",
+        "otel_agents.phase.name": "turn",
+        "otel_agents.outcome": "success",
+        "otel_agents.tool.arguments.length": 7,
         "otel_agents.tool.arguments.sha256": "a1dd48c657971696c2087f2a6beb489ee65b25320b763222f10718dd93e9149e",
         "otel_agents.tool.result.length": 2,
-        "otel_agents.tool.result.sha256": "2689367b205c16ce32ed4200942b8b8b1e262dfc70d9bc9fbc77c49699a4f1df"}
+        "otel_agents.tool.result.sha256": "2689367b205c16ce32ed4200942b8b8b1e262dfc70d9bc9fbc77c49699a4f1df",
+    }
     assert safety.failure_counts() == {"plugin broken: tool_call_start": 1}
 
 
@@ -307,8 +323,10 @@ class Misspelt:
         self.log.append("end")
 
 
-MISSPELT_PROBLEM = ("plugin misspelt is disabled: it implements unknown hook(s) 'workflow_strat' "
-                    "(did you mean 'workflow_start'?); the hooks are " + ", ".join(HOOK_NAMES))
+MISSPELT_PROBLEM = (
+    "plugin misspelt is disabled: it implements unknown hook(s) 'workflow_strat' "
+    "(did you mean 'workflow_start'?); the hooks are " + ", ".join(HOOK_NAMES)
+)
 
 
 def test_a_misspelt_hook_disables_its_plugin_and_is_reported(monkeypatch, caplog):
@@ -322,7 +340,8 @@ def test_a_misspelt_hook_disables_its_plugin_and_is_reported(monkeypatch, caplog
     assert safety.failure_counts() == {"plugin misspelt: unknown hook": 1}
     assert [r.getMessage() for r in caplog.records] == [
         "otel-agents: plugin misspelt: unknown hook failed (1 so far; further failures logged at most once a "
-        f"minute): PluginValidationError: {MISSPELT_PROBLEM}"]
+        f"minute): PluginValidationError: {MISSPELT_PROBLEM}"
+    ]
     call_hook(pm.hook.workflow_end, EVENT)
     assert log == []  # none of its hooks run
 
@@ -334,7 +353,7 @@ def test_a_misspelt_hook_raises_in_strict_mode():
     assert not pm.has_plugin("misspelt")
 
 
-MISSPELT_MODULE = '''
+MISSPELT_MODULE = """
 from otel_agents import hookimpl
 
 
@@ -342,30 +361,41 @@ class Misspelt:
     @hookimpl
     def workflow_strat(self, event):
         pass
-'''
+"""
 
 
 def test_a_misspelt_entry_point_plugin_is_disabled_and_shown_by_doctor(tmp_path):
-    path = install_plugin(tmp_path / "site", "misspelt_plugin", MISSPELT_MODULE,
-                          {"misspelt": "misspelt_plugin:Misspelt"})
-    env = {**os.environ, "PYTHONPATH": pythonpath(path), "OTEL_AGENTS_HOME": str(tmp_path / "home"),
-           "OTEL_AGENTS_STRICT": "0"}
-    out = subprocess.run([sys.executable, "-m", "otel_agents", "doctor", "--json"], env=env, capture_output=True,
-                         text=True, timeout=120)
+    path = install_plugin(
+        tmp_path / "site", "misspelt_plugin", MISSPELT_MODULE, {"misspelt": "misspelt_plugin:Misspelt"}
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": pythonpath(path),
+        "OTEL_AGENTS_HOME": str(tmp_path / "home"),
+        "OTEL_AGENTS_STRICT": "0",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "otel_agents", "doctor", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 1, out.stderr
     assert json.loads(out.stdout)["problems"] == [MISSPELT_PROBLEM]
     assert f"PluginValidationError: {MISSPELT_PROBLEM}" in out.stderr  # logged once
     code = "from otel_agents.plugins import new_plugin_manager; print(new_plugin_manager().has_plugin('misspelt'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert (out.returncode, out.stdout) == (0, "False\n")
-    strict = subprocess.run([sys.executable, "-c", code], env={**env, "OTEL_AGENTS_STRICT": "1"},
-                            capture_output=True, text=True, timeout=120)
+    strict = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "OTEL_AGENTS_STRICT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert strict.returncode == 1
     assert strict.stderr.splitlines()[-1] == f"pluggy._manager.PluginValidationError: {MISSPELT_PROBLEM}"
 
 
 # --- strict mode: only when asked ---------------------------------------------------------------------------------
-RAISING_MODULE = '''
+RAISING_MODULE = """
 from otel_agents import hookimpl
 
 
@@ -373,9 +403,9 @@ class Raising:
     @hookimpl
     def workflow_start(self, event):
         raise RuntimeError("bug in a third-party plugin")
-'''
+"""
 
-USER_TEST = '''
+USER_TEST = """
 import otel_agents as oa
 
 
@@ -383,7 +413,7 @@ def test_nightly():
     with oa.workflow("nightly") as wf:
         with wf.step("fetch"):
             pass
-'''
+"""
 
 
 def test_an_applications_own_test_suite_gets_production_behaviour(tmp_path):
@@ -398,15 +428,27 @@ def test_an_applications_own_test_suite_gets_production_behaviour(tmp_path):
     run = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout
-    strict = subprocess.run(cmd, cwd=project, env={**env, "OTEL_AGENTS_STRICT": "1"}, capture_output=True,
-                            text=True, timeout=120)
+    strict = subprocess.run(
+        cmd, cwd=project, env={**env, "OTEL_AGENTS_STRICT": "1"}, capture_output=True, text=True, timeout=120
+    )
     assert strict.returncode == 1, strict.stdout + strict.stderr
     assert "RuntimeError: bug in a third-party plugin" in strict.stdout
 
 
 # --- one truth table ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("raw", "on"), [("1", True), ("true", True), ("YES", True), (" On ", True),
-                                         ("0", False), ("False", False), ("no", False), ("OFF", False)])
+@pytest.mark.parametrize(
+    ("raw", "on"),
+    [
+        ("1", True),
+        ("true", True),
+        ("YES", True),
+        (" On ", True),
+        ("0", False),
+        ("False", False),
+        ("no", False),
+        ("OFF", False),
+    ],
+)
 def test_every_on_off_variable_reads_the_same_table(raw, on, monkeypatch, tmp_path):
     assert flags.parse_bool(raw) is on
     monkeypatch.setenv("OTEL_AGENTS_STRICT", raw)
@@ -424,8 +466,12 @@ def test_every_on_off_variable_reads_the_same_table(raw, on, monkeypatch, tmp_pa
 
 
 def test_empty_or_unknown_values_take_the_default(monkeypatch, caplog, tmp_path):
-    for var in ("OTEL_AGENTS_STRICT", "OTEL_SDK_DISABLED", "OTEL_AGENTS_SPOOL_ENABLED",
-                "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN"):
+    for var in (
+        "OTEL_AGENTS_STRICT",
+        "OTEL_SDK_DISABLED",
+        "OTEL_AGENTS_SPOOL_ENABLED",
+        "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN",
+    ):
         monkeypatch.setenv(var, " ")
     assert (safety.strict_mode(), sdk_disabled()) == (False, False)
     assert load_config().problems == [] and load_config()["spool.enabled"] is True
@@ -439,15 +485,15 @@ def test_empty_or_unknown_values_take_the_default(monkeypatch, caplog, tmp_path)
             assert capture.hook_settings(str(tmp_path))["claude_code.auto_drain"] is True
     assert [r.getMessage() for r in caplog.records] == [
         f"otel-agents: {var}={value!r} is not an on/off value (1/0, true/false, yes/no, on/off); using {default}"
-        for var, value, default in (("OTEL_AGENTS_STRICT", "maybe", "off"), ("OTEL_SDK_DISABLED", "perhaps", "off"))]
+        for var, value, default in (("OTEL_AGENTS_STRICT", "maybe", "off"), ("OTEL_SDK_DISABLED", "perhaps", "off"))
+    ]
     # the Claude Code hook logs nothing through logging (it prints nothing at all): its value
     # took the default above, read by the same truth table
 
 
 @pytest.mark.parametrize(("raw", "installed"), [(None, True), ("yes", True), ("no", False), ("Off", False)])
 def test_otel_agents_sigterm_reads_the_table(raw, installed, tmp_path):
-    code = ("import signal, otel_agents as oa; oa.setup(); "
-            "print(signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)")
+    code = "import signal, otel_agents as oa; oa.setup(); print(signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL)"
     env = {k: v for k, v in os.environ.items() if k != "OTEL_AGENTS_SIGTERM"}
     env.update(OTEL_AGENTS_HOME=str(tmp_path / "home"), OTEL_AGENTS_OTLP_ENABLED="false")
     if raw is not None:

@@ -24,8 +24,9 @@ COST = 0.011475
 def _run(code: str, home: Path) -> str:
     env = {**os.environ, "OTEL_AGENTS_HOME": str(home), "OTEL_AGENTS_OTLP_ENABLED": "false"}
     env.pop("PYTEST_CURRENT_TEST", None)
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -107,15 +108,22 @@ def _spooled(home: Path) -> dict[str, dict]:
         for _o, _e, doc in iter_records(path):
             for s in iter_spans(doc):
                 attrs = {a["key"]: next(iter(a["value"].values())) for a in s["attributes"]}
-                spans[s["name"]] = {"attrs": attrs, "start": int(s["startTimeUnixNano"]), "end": int(s["endTimeUnixNano"])}
+                spans[s["name"]] = {
+                    "attrs": attrs,
+                    "start": int(s["startTimeUnixNano"]),
+                    "end": int(s["endTimeUnixNano"]),
+                }
     return spans
 
 
 def test_a_call_that_comes_before_the_prices_is_priced_when_they_load(tmp_path):
     home = tmp_path / "home"
-    code = HOOKS + """
+    code = (
+        HOOKS
+        + """
     print(loaded_before, t1)
-    """  # exits at once: the spans still reach the spool, priced (the exit waits for the load)
+    """
+    )  # exits at once: the spans still reach the spool, priced (the exit waits for the load)
     out = _run(code, home).split()
     assert out[0] == "False"  # the calls did come first
     t1 = int(out[1])
@@ -158,4 +166,6 @@ def test_a_child_forked_while_the_prices_load_never_hangs_nor_guesses(tmp_path):
     child = spans["invoke_workflow child"]["attrs"]
     # forked after the import: priced; in the middle of it: unpriced (no cost at all), never $0
     assert (child.get("otel_agents.rollup.cost.amount"), child["otel_agents.rollup.unpriced_model_calls"]) in (
-        (COST, "0"), (None, "1"))
+        (COST, "0"),
+        (None, "1"),
+    )

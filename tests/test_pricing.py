@@ -45,8 +45,15 @@ def usages(draw):
 @given(model=st.sampled_from(MODELS), usage=usages())
 def test_equals_calc_price(model, usage):
     i, o, r, w, w1h = usage
-    got = price_of(model[0], model[1], input_tokens=i, output_tokens=o, cache_read_tokens=r, cache_write_tokens=w,
-                   cache_write_1h_tokens=w1h)
+    got = price_of(
+        model[0],
+        model[1],
+        input_tokens=i,
+        output_tokens=o,
+        cache_read_tokens=r,
+        cache_write_tokens=w,
+        cache_write_1h_tokens=w1h,
+    )
     assert got.total == _reference(model[0], model[1], i, o, r, w, w1h)
     assert cost_usd(model[0], model[1], i, o, r, w, w1h) == got.total  # the hot path's own computation
 
@@ -58,14 +65,27 @@ def test_every_model_in_the_snapshot_agrees():
     for provider in snapshot.providers:
         for model in provider.models:
             model.get_prices(now)
-            for i, o, r, w, w1h in [(3100, 500, 2000, 100, 0), (250_000, 1000, 50_000, 0, 0), (0, 0, 0, 0, 0),
-                                    (10, 99_999, 0, 10, 0), (3100, 500, 2000, 100, 60), (300_000, 10, 0, 9000, 9000)]:
+            for i, o, r, w, w1h in [
+                (3100, 500, 2000, 100, 0),
+                (250_000, 1000, 50_000, 0, 0),
+                (0, 0, 0, 0, 0),
+                (10, 99_999, 0, 10, 0),
+                (3100, 500, 2000, 100, 60),
+                (300_000, 10, 0, 9000, 9000),
+            ]:
                 try:
                     ref = _reference(model.id, provider.id, i, o, r, w, w1h)
                 except Exception:  # noqa: BLE001 - models priced in units we never send
                     continue
-                got = price_of(model.id, provider.id, input_tokens=i, output_tokens=o,
-                               cache_read_tokens=r, cache_write_tokens=w, cache_write_1h_tokens=w1h)
+                got = price_of(
+                    model.id,
+                    provider.id,
+                    input_tokens=i,
+                    output_tokens=o,
+                    cache_read_tokens=r,
+                    cache_write_tokens=w,
+                    cache_write_1h_tokens=w1h,
+                )
                 case = (provider.id, model.id, i, o, r, w, w1h)
                 assert got.total == ref, case
                 assert cost_usd(model.id, provider.id, i, o, r, w, w1h) == ref, case
@@ -75,12 +95,23 @@ def test_every_model_in_the_snapshot_agrees():
 
 def test_reference_example_and_tier():
     # REFERENCE §2: Sonnet 4.5, input 3100 (2000 cache read, 100 cache write), output 500.
-    assert price_of("claude-sonnet-4-5", "anthropic", input_tokens=3100, output_tokens=500,
-                    cache_read_tokens=2000, cache_write_tokens=100).total == 0.011475
+    assert (
+        price_of(
+            "claude-sonnet-4-5",
+            "anthropic",
+            input_tokens=3100,
+            output_tokens=500,
+            cache_read_tokens=2000,
+            cache_write_tokens=100,
+        ).total
+        == 0.011475
+    )
     # Above 200k input tokens every Sonnet 4.5 token costs the higher tier: $6 in, $22.5 out.
-    assert price_of("claude-sonnet-4-5", "anthropic", input_tokens=200_001, output_tokens=1000).total == (
-        _reference("claude-sonnet-4-5", "anthropic", 200_001, 1000, 0, 0)
-    ) == pytest.approx((200_001 * 6 + 1000 * 22.5) / 1e6)
+    assert (
+        price_of("claude-sonnet-4-5", "anthropic", input_tokens=200_001, output_tokens=1000).total
+        == (_reference("claude-sonnet-4-5", "anthropic", 200_001, 1000, 0, 0))
+        == pytest.approx((200_001 * 6 + 1000 * 22.5) / 1e6)
+    )
 
 
 def test_unknown_model_and_bad_usage():
@@ -89,27 +120,57 @@ def test_unknown_model_and_bad_usage():
     with pytest.raises(ValueError, match="exceed"):
         price_of("claude-haiku-4-5", "anthropic", input_tokens=10, output_tokens=1, cache_read_tokens=20)
     with pytest.raises(ValueError, match="1-hour"):
-        price_of("claude-haiku-4-5", "anthropic", input_tokens=10, output_tokens=1, cache_write_tokens=2,
-                 cache_write_1h_tokens=3)
+        price_of(
+            "claude-haiku-4-5",
+            "anthropic",
+            input_tokens=10,
+            output_tokens=1,
+            cache_write_tokens=2,
+            cache_write_1h_tokens=3,
+        )
     with pytest.raises(ValueError, match="1-hour"):
         cost_usd("claude-haiku-4-5", "anthropic", 10, 1, 0, 2, 3)
 
 
 def test_one_hour_cache_writes_at_the_one_hour_rate():
     # Opus 4.5: $5 input, $6.25 5-minute write, $10 1-hour write, $0.5 read, $25 output per MTok
-    got = price_of("claude-opus-4-5", "anthropic", input_tokens=10_000, output_tokens=500, cache_read_tokens=2000,
-                   cache_write_tokens=3000, cache_write_1h_tokens=1000)
+    got = price_of(
+        "claude-opus-4-5",
+        "anthropic",
+        input_tokens=10_000,
+        output_tokens=500,
+        cache_read_tokens=2000,
+        cache_write_tokens=3000,
+        cache_write_1h_tokens=1000,
+    )
     assert got.total == _reference("claude-opus-4-5", "anthropic", 10_000, 500, 2000, 3000, 1000) == 0.061
     assert got == (0.061, 0.0485, 0.0125)  # 5000*5 + 2000*6.25 + 1000*10 + 2000*0.5; 500*25
     # a model without a 1-hour price prices every write at its cache-write rate, as calc_price does
-    assert cost_usd("gpt-4o", "openai", 3000, 10, 0, 1000, 1000) == _reference("gpt-4o", "openai", 3000, 10, 0, 1000, 1000)
+    assert cost_usd("gpt-4o", "openai", 3000, 10, 0, 1000, 1000) == _reference(
+        "gpt-4o", "openai", 3000, 10, 0, 1000, 1000
+    )
 
 
 def test_an_unknown_provider_falls_back_to_the_model_alone():
-    want = price_of("claude-sonnet-4-5", "anthropic", input_tokens=3100, output_tokens=500,
-                    cache_read_tokens=2000, cache_write_tokens=100)
-    assert price_of("claude-sonnet-4-5", "my-gateway", input_tokens=3100, output_tokens=500,
-                    cache_read_tokens=2000, cache_write_tokens=100) == want
+    want = price_of(
+        "claude-sonnet-4-5",
+        "anthropic",
+        input_tokens=3100,
+        output_tokens=500,
+        cache_read_tokens=2000,
+        cache_write_tokens=100,
+    )
+    assert (
+        price_of(
+            "claude-sonnet-4-5",
+            "my-gateway",
+            input_tokens=3100,
+            output_tokens=500,
+            cache_read_tokens=2000,
+            cache_write_tokens=100,
+        )
+        == want
+    )
     assert cost_usd("claude-sonnet-4-5", "my-gateway", 3100, 500, 2000, 100) == 0.011475
     with pytest.raises(UnknownModel):  # a known provider that does not serve the model
         price_of("claude-sonnet-4-5", "openai", input_tokens=1, output_tokens=1)

@@ -17,13 +17,23 @@ from otel_agents.sinks.analytics import AnalyticsSink
 from otel_agents.sinks.metrics import MetricsSink
 
 TABLES = ("workflow_history", "phase_logs", "step_executions", "tool_calls", "model_calls", "hook_events")
-DEMO_ROWS = {"workflow_history": 1, "phase_logs": 4, "step_executions": 5, "tool_calls": 10, "model_calls": 6,
-             "hook_events": 0}
+DEMO_ROWS = {
+    "workflow_history": 1,
+    "phase_logs": 4,
+    "step_executions": 5,
+    "tool_calls": 10,
+    "model_calls": 6,
+    "hook_events": 0,
+}
 
 
 def reconcile(home: Path, *args: str) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "otel_agents", "reconcile", "--home", str(home), *args],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "otel_agents", "reconcile", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return out
 
@@ -35,8 +45,10 @@ def _dump(db: Path) -> dict[str, list[dict]]:
     with conn:
         for t in TABLES:
             key = {"workflow_history": "workflow_id", "hook_events": "event_id"}.get(t, "record_id")
-            out[t] = [{k: v for k, v in dict(r).items() if k not in ("created_at", "updated_at")}
-                      for r in conn.execute(f"SELECT * FROM {t} ORDER BY {key}")]
+            out[t] = [
+                {k: v for k, v in dict(r).items() if k not in ("created_at", "updated_at")}
+                for r in conn.execute(f"SELECT * FROM {t} ORDER BY {key}")
+            ]
     conn.close()
     return out
 
@@ -61,14 +73,20 @@ def test_backfill_from_jsonl_equals_the_live_store(make_runtime, exporter, tmp_p
     out = reconcile(outage)
     n = len(spans)
     assert f"reconcile: read {n} records from 2 file(s)" in out.stdout  # the demo today, seed 002 in 2025
-    assert ("new rows: workflow_history +2, phase_logs +7, step_executions +10, tool_calls +13, model_calls +10,"
-            " hook_events +0") in out.stdout
-    assert out.stdout.strip().splitlines()[-1] == f"reconcile: {n} row(s) added, 0 already present, {n} record(s) in 1 transaction(s)"
+    assert (
+        "new rows: workflow_history +2, phase_logs +7, step_executions +10, tool_calls +13, model_calls +10,"
+        " hook_events +0"
+    ) in out.stdout
+    assert (
+        out.stdout.strip().splitlines()[-1]
+        == f"reconcile: {n} row(s) added, 0 already present, {n} record(s) in 1 transaction(s)"
+    )
     assert _dump(outage / "analytics" / "history.db") == _dump(live / "analytics" / "history.db")
 
     again = reconcile(outage)
     assert again.stdout.strip().splitlines()[-1] == (
-        f"reconcile: 0 row(s) added, {n} already present, {n} record(s) in 1 transaction(s)")
+        f"reconcile: 0 row(s) added, {n} already present, {n} record(s) in 1 transaction(s)"
+    )
     assert _dump(outage / "analytics" / "history.db") == _dump(live / "analytics" / "history.db")
 
 
@@ -86,8 +104,9 @@ def test_partial_outage_fills_only_the_gap(make_runtime, exporter, tmp_path):
     assert "in 7 transaction(s)" in out.stdout
     assert _counts(home / "analytics" / "history.db") == DEMO_ROWS
     with sqlite3.connect(home / "analytics" / "history.db") as conn:
-        wf = conn.execute("SELECT phase_count, step_count, retry_count, tool_call_count, model_used"
-                          " FROM workflow_history").fetchone()
+        wf = conn.execute(
+            "SELECT phase_count, step_count, retry_count, tool_call_count, model_used FROM workflow_history"
+        ).fetchone()
     assert wf == (4, 5, 1, 10, "claude-sonnet-4-5")
 
 
@@ -110,7 +129,10 @@ def test_since_and_until_select_days(make_runtime, exporter, tmp_path):
     out = reconcile(home, "--since", "2025-11-03")
     assert "0 row(s) added, 0 already present, 0 record(s)" in out.stdout
     out = reconcile(home, "--until", "2025-11-02", "--quiet")
-    assert out.stdout.strip() == f"reconcile: {len(spans)} row(s) added, 0 already present, {len(spans)} record(s) in 1 transaction(s)"
+    assert (
+        out.stdout.strip()
+        == f"reconcile: {len(spans)} row(s) added, 0 already present, {len(spans)} record(s) in 1 transaction(s)"
+    )
 
 
 def test_from_spool_rebuilds_the_same_store(make_runtime, exporter, tmp_path):
@@ -120,7 +142,7 @@ def test_from_spool_rebuilds_the_same_store(make_runtime, exporter, tmp_path):
     spool = spooled / "spans"
     spool.mkdir(parents=True)
     # OTLP-JSON lines, as the Collector's file exporter writes them: a few spans per line
-    lines = [encode_spans(spans[i:i + 7]).to_json() for i in range(0, len(spans), 7)]
+    lines = [encode_spans(spans[i : i + 7]).to_json() for i in range(0, len(spans), 7)]
     (spool / "spans-20251102-0001.jsonl").write_text("\n".join(lines) + "\n" + json.dumps({"ledger": 1}) + "\n")
     (spool / "ledger.json").write_text("{}")  # not a spool file: not read
     out = reconcile(spooled, "--from-spool")
@@ -180,9 +202,19 @@ def test_records_with_wrong_types_give_partial_rows(tmp_path):
     home = tmp_path / "home"
     mdir = home / "metrics"
     mdir.mkdir(parents=True)
-    bad = {"schema_version": 1, "record_id": "a" * 16, "kind": "step", "workflow_id": "wf-x",
-           "input_tokens": {"oops": 1}, "attempt": 2**70, "success": "yes", "duration_ms": [1],
-           "start_time": "2025-01-01T00:00:00.000000Z", "step_name": "coder", "outcome": "success"}
+    bad = {
+        "schema_version": 1,
+        "record_id": "a" * 16,
+        "kind": "step",
+        "workflow_id": "wf-x",
+        "input_tokens": {"oops": 1},
+        "attempt": 2**70,
+        "success": "yes",
+        "duration_ms": [1],
+        "start_time": "2025-01-01T00:00:00.000000Z",
+        "step_name": "coder",
+        "outcome": "success",
+    }
     (mdir / "executions_2025-01-01.jsonl").write_text(json.dumps(bad) + "\n")
     out = reconcile(home)
     assert "1 row(s) added" in out.stdout

@@ -118,10 +118,17 @@ def test_the_demo_failure_is_a_timeout_and_its_retry_is_attempt_two(demo_records
     assert failed["error_message"] == "DemoTimeout: pytest exceeded 120s"
     assert failed["error_category"] == "timeout"
     assert (failed["agent"], failed["skill"], failed["command"], failed["model"]) == (
-        "tester", "test-skill", "/test", "claude-haiku-4-5")
+        "tester",
+        "test-skill",
+        "/test",
+        "claude-haiku-4-5",
+    )
     (bad_tool,) = [r for r in _by_kind(demo_records, "tool_call") if not r["success"]]
     assert (bad_tool["tool_name"], bad_tool["call_id"], bad_tool["error_category"]) == (
-        "Bash", "toolu_test_1_1", "timeout")
+        "Bash",
+        "toolu_test_1_1",
+        "timeout",
+    )
 
 
 def test_tool_call_records_have_argument_hashes_for_redundancy_detection(demo_records):
@@ -165,8 +172,15 @@ def test_otlp_json_accepts_base64_ids_and_string_status():
 
 
 def test_spans_that_are_not_ours_give_no_record():
-    data = R.SpanData(name="GET /", trace_id="a" * 32, span_id="b" * 16, parent_id=None,
-                      start_unix_nano=1, end_unix_nano=2, attributes={"http.method": "GET"})
+    data = R.SpanData(
+        name="GET /",
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        parent_id=None,
+        start_unix_nano=1,
+        end_unix_nano=2,
+        attributes={"http.method": "GET"},
+    )
     assert R.build_record(data) is None
     assert R.build_records(data) == []
 
@@ -183,9 +197,17 @@ def test_bad_attribute_types_give_a_partial_record_and_a_log_line(caplog):
         A.OUTCOME: "exploded",
         A.STEP_NAME: 42,
     }
-    data = R.SpanData(name="step x", trace_id="a" * 32, span_id="b" * 16, parent_id=None,
-                      start_unix_nano=5_000_000, end_unix_nano=1_000_000, attributes=attrs,
-                      status_code="ERROR", status_message="ImportError: No module named foo")
+    data = R.SpanData(
+        name="step x",
+        trace_id="a" * 32,
+        span_id="b" * 16,
+        parent_id=None,
+        start_unix_nano=5_000_000,
+        end_unix_nano=1_000_000,
+        attributes=attrs,
+        status_code="ERROR",
+        status_message="ImportError: No module named foo",
+    )
     with caplog.at_level(logging.WARNING, logger="otel_agents.records"):
         rec = R.build_record(data)
     assert rec is not None
@@ -213,10 +235,14 @@ def test_hook_events_become_hook_event_records():
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    hook_span(provider.get_tracer("t"), session_id="sess-1", events=[
-        {"type": "PreToolUse", "id": "ev-pre", "tool_use_id": "toolu_1", "time": 1_700_000_000_000_000_000},
-        {"type": "PostToolUse", "tool_use_id": "toolu_1", "time": 1_700_000_001_000_000_000},
-    ])
+    hook_span(
+        provider.get_tracer("t"),
+        session_id="sess-1",
+        events=[
+            {"type": "PreToolUse", "id": "ev-pre", "tool_use_id": "toolu_1", "time": 1_700_000_000_000_000_000},
+            {"type": "PostToolUse", "tool_use_id": "toolu_1", "time": 1_700_000_001_000_000_000},
+        ],
+    )
     (span,) = exporter.get_finished_spans()
     records = R.records_from_spans([span])
     assert [r["kind"] for r in records] == ["tool_call", "hook_event", "hook_event"]
@@ -228,7 +254,11 @@ def test_hook_events_become_hook_event_records():
         assert ev["event_type"] == kind
         assert ev["parent_id"] == tool["record_id"]
         assert (ev["session_id"], ev["tool_name"], ev["call_id"], ev["hook_source"]) == (
-            "sess-1", "Bash", "toolu_1", "claude-code")
+            "sess-1",
+            "Bash",
+            "toolu_1",
+            "claude-code",
+        )
         assert ev["event_attributes"][A.HOOK_EVENT_TYPE] == kind
     assert pre["start_time"] == "2023-11-14T22:13:20.000000Z"
 
@@ -285,18 +315,48 @@ _json = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
-_attr = st.fixed_dictionaries({"key": st.sampled_from([A.KIND, A.PHASE_NUMBER, A.OUTCOME, A.ROLLUP_MODEL_CALLS,
-                                                        A.ROLLUP_COST_AMOUNT, A.GEN_AI_OPERATION_NAME, A.ERROR_TYPE]),
-                               "value": st.dictionaries(st.sampled_from(["stringValue", "intValue", "doubleValue",
-                                                                         "boolValue", "arrayValue"]), _json,
-                                                        max_size=1) | _json})
-_span = st.fixed_dictionaries({}, optional={
-    "traceId": _json | st.just("0" * 31 + "1"), "spanId": _json | st.just("0" * 15 + "2"), "name": _json,
-    "startTimeUnixNano": _json, "endTimeUnixNano": _json, "status": _json | st.fixed_dictionaries(
-        {"code": _json, "message": _json}), "attributes": st.lists(_attr, max_size=5) | _json,
-    "events": st.lists(st.fixed_dictionaries({"name": st.just(A.EVENT_HOOK) | _json, "timeUnixNano": _json,
-                                              "attributes": st.lists(_attr, max_size=3) | _json}), max_size=2) | _json,
-})
+_attr = st.fixed_dictionaries(
+    {
+        "key": st.sampled_from(
+            [
+                A.KIND,
+                A.PHASE_NUMBER,
+                A.OUTCOME,
+                A.ROLLUP_MODEL_CALLS,
+                A.ROLLUP_COST_AMOUNT,
+                A.GEN_AI_OPERATION_NAME,
+                A.ERROR_TYPE,
+            ]
+        ),
+        "value": st.dictionaries(
+            st.sampled_from(["stringValue", "intValue", "doubleValue", "boolValue", "arrayValue"]), _json, max_size=1
+        )
+        | _json,
+    }
+)
+_span = st.fixed_dictionaries(
+    {},
+    optional={
+        "traceId": _json | st.just("0" * 31 + "1"),
+        "spanId": _json | st.just("0" * 15 + "2"),
+        "name": _json,
+        "startTimeUnixNano": _json,
+        "endTimeUnixNano": _json,
+        "status": _json | st.fixed_dictionaries({"code": _json, "message": _json}),
+        "attributes": st.lists(_attr, max_size=5) | _json,
+        "events": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.just(A.EVENT_HOOK) | _json,
+                    "timeUnixNano": _json,
+                    "attributes": st.lists(_attr, max_size=3) | _json,
+                }
+            ),
+            max_size=2,
+        )
+        | _json,
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -309,9 +369,25 @@ def test_malformed_otlp_json_never_raises(span):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.dictionaries(st.sampled_from(["resourceSpans", "x"]), _json | st.lists(st.fixed_dictionaries(
-    {}, optional={"resource": _json, "scopeSpans": _json | st.lists(st.fixed_dictionaries(
-        {}, optional={"spans": _json | st.lists(_span, max_size=2)}), max_size=2)}), max_size=2)))
+@given(
+    st.dictionaries(
+        st.sampled_from(["resourceSpans", "x"]),
+        _json
+        | st.lists(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "resource": _json,
+                    "scopeSpans": _json
+                    | st.lists(
+                        st.fixed_dictionaries({}, optional={"spans": _json | st.lists(_span, max_size=2)}), max_size=2
+                    ),
+                },
+            ),
+            max_size=2,
+        ),
+    )
+)
 def test_malformed_otlp_requests_never_raise(request):
     for data in R.iter_otlp_json(request):
         R.build_records(data)

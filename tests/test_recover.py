@@ -104,8 +104,9 @@ def _analytics_ids(home: Path) -> set[str]:
     if not db.exists():
         return set()
     with sqlite3.connect(db) as con:
-        return ({r for (r,) in con.execute("SELECT record_id FROM workflow_history")}
-                | {r for (r,) in con.execute("SELECT record_id FROM step_executions")})
+        return {r for (r,) in con.execute("SELECT record_id FROM workflow_history")} | {
+            r for (r,) in con.execute("SELECT record_id FROM step_executions")
+        }
 
 
 def test_exit_with_20000_queued_spans_spools_all_and_the_next_start_recovers_the_rest(tmp_path):
@@ -121,8 +122,13 @@ def test_exit_with_20000_queued_spans_spools_all_and_the_next_start_recovers_the
     env = _env(home, OTEL_AGENTS_EXIT_DEADLINE="4")
     holder = _holder(db)
     try:
-        p = subprocess.Popen([PY, "-c", BURST, "20000", str(out), "starve"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [PY, "-c", BURST, "20000", str(out), "starve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = p.stdout.readline().strip()
         assert line == "exiting", p.stderr.read() if not line else line
         t0 = time.monotonic()
@@ -222,8 +228,9 @@ def test_history_db_locked_for_a_whole_process_then_the_next_start_completes_it(
     holder = _holder(db)
     try:
         out = tmp_path / "run.json"
-        subprocess.run([PY, "-c", BURST, "300", str(out), "normal"], env=env, check=True, timeout=120,
-                       capture_output=True)
+        subprocess.run(
+            [PY, "-c", BURST, "300", str(out), "normal"], env=env, check=True, timeout=120, capture_output=True
+        )
         ids = json.loads(out.read_text())["ids"]
         assert _analytics_ids(home) == set()
         assert count_pending(home)["analytics"]["spans"] == 300  # at exit: listed, not lost
@@ -251,8 +258,10 @@ def test_sink_that_works_again_recovers_what_it_missed_in_the_same_process(make_
     home = tmp_path / "home"
     db = _current_store(home)
     cfg = load_config(home)
-    proc = SinkProcessor(attach_recovery([SpoolSink(cfg), MetricsSink(cfg),
-                                          AnalyticsSink(cfg, busy_timeout_ms=50, retry_for=0.2)], cfg), config=cfg)
+    proc = SinkProcessor(
+        attach_recovery([SpoolSink(cfg), MetricsSink(cfg), AnalyticsSink(cfg, busy_timeout_ms=50, retry_for=0.2)], cfg),
+        config=cfg,
+    )
     rt = make_runtime(config=cfg)
     rt.provider.add_span_processor(proc)
     holder = _holder(db)
@@ -345,26 +354,29 @@ def _unwritable_metrics_then_replay(tmp_path: Path, block) -> None:
         block(metrics)
     env = _env(home, OTEL_AGENTS_ANALYTICS_ENABLED="false", OTEL_AGENTS_REPLAY_ON_START="false")
     out = tmp_path / "run.json"
-    subprocess.run([PY, "-c", BURST, "200", str(out), "normal"], env=env, check=True, timeout=120,
-                   capture_output=True)
+    subprocess.run([PY, "-c", BURST, "200", str(out), "normal"], env=env, check=True, timeout=120, capture_output=True)
     ids = json.loads(out.read_text())["ids"]
     assert set(_spool_counts(home)) == set(ids)
     assert count_pending(home)["metrics"]["spans"] == 200
     text = subprocess.run([CLI, "doctor"], env=env, capture_output=True, text=True, timeout=60).stdout
-    assert "    backlog: 200 spans it missed, to write from the spool (at the next start, or " \
+    assert (
+        "    backlog: 200 spans it missed, to write from the spool (at the next start, or "
         "`otel-agents replay --sinks metrics`)" in text.split("\n  metrics\n", 1)[1]
+    )
     if block is None:
         metrics.unlink()
     else:
         metrics.chmod(0o700)
-    r = subprocess.run([CLI, "replay", "--sinks", "metrics", "--quiet"], env=env, capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run(
+        [CLI, "replay", "--sinks", "metrics", "--quiet"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("recovered 200 of 200 pending spans to metrics (200 records written)")
     counts = _metric_counts(home)
     assert set(counts) == set(ids) and set(counts.values()) == {1}
-    r = subprocess.run([CLI, "replay", "--sinks", "metrics,analytics"], env=env, capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run(
+        [CLI, "replay", "--sinks", "metrics,analytics"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and r.stdout.strip() == "nothing pending for metrics, analytics"
     text = subprocess.run([CLI, "doctor"], env=env, capture_output=True, text=True, timeout=60).stdout
     assert text.split("\n  metrics\n", 1)[1].split("\n  analytics", 1)[0].count("backlog") == 1
@@ -434,8 +446,9 @@ def test_fork_while_other_threads_hold_our_locks(make_runtime, monkeypatch, tmp_
         release.set()
         t.join(10)
     proc.shutdown()
-    names = Counter(s["name"] for p in spool_files(home / "spans") for _o, _e, d in iter_records(p)
-                    for s in iter_spans(d))
+    names = Counter(
+        s["name"] for p in spool_files(home / "spans") for _o, _e, d in iter_records(p) for s in iter_spans(d)
+    )
     assert names["invoke_workflow child"] == 20 and names["invoke_workflow parent"] == 1
     assert sum(1 for r in metric_records(home / "metrics") if r["name"] == "invoke_workflow child") == 20
 

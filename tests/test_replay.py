@@ -41,9 +41,14 @@ CLI = str(Path(sys.executable).parent / "otel-agents")
 
 def _env(home: Path, endpoint: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
-    env.update(OTEL_AGENTS_HOME=str(home), OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
-               OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false",
-               OTEL_AGENTS_REPLAY_ON_START="false", **extra)
+    env.update(
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
+        OTEL_AGENTS_METRICS_ENABLED="false",
+        OTEL_AGENTS_ANALYTICS_ENABLED="false",
+        OTEL_AGENTS_REPLAY_ON_START="false",
+        **extra,
+    )
     return env
 
 
@@ -129,8 +134,9 @@ def test_killed_midway_and_restarted_delivers_exactly_once(monkeypatch, tmp_path
     with HttpReceiver() as rec:
         rec.hold_after = 2  # answer two batches, then hold the third
         env = _env(cfg.home, rec.endpoint)
-        p = subprocess.Popen([CLI, "replay", "--batch", "30"], env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [CLI, "replay", "--batch", "30"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         assert rec.holding.wait(30)
         p.send_signal(signal.SIGKILL)
         p.wait(10)
@@ -250,7 +256,7 @@ def test_collector_back_triggers_replay_of_what_failed(monkeypatch):
 def test_replay_state_file_is_private(monkeypatch):
     cfg, _ids = _spool_offline(monkeypatch, 1)
     replay(cfg)
-    st = (cfg.home / "state" / "replay.json")
+    st = cfg.home / "state" / "replay.json"
     assert oct(st.stat().st_mode & 0o777) == "0o600"
     assert json.loads(st.read_text())["last"]["failed"] == 4
 
@@ -268,8 +274,8 @@ def test_fast_conversion_equals_json_format_reference():
     tp.add_span_processor(SimpleSpanProcessor(exp))
     tr = tp.get_tracer("conv", "1.2.3")
     with tr.start_as_current_span("root", kind=SpanKind.SERVER) as root:
-        root.set_attribute("s", "é\n\"x\"")
-        root.set_attribute("i", -(2 ** 62))
+        root.set_attribute("s", 'é\n"x"')
+        root.set_attribute("i", -(2**62))
         root.set_attribute("f", 0.1)
         root.set_attribute("b", True)
         root.set_attribute("arr", [1, 2, 3])
@@ -280,12 +286,31 @@ def test_fast_conversion_equals_json_format_reference():
     doc = json.loads(encode_line(list(exp.get_finished_spans())))
     assert to_request(doc["resourceSpans"]) == via_json_format(doc["resourceSpans"])
     # what other producers may write: kvlist and bytes values, enums as names
-    other = [{"resource": {"attributes": [{"key": "kv", "value": {"kvlistValue": {"values": [
-        {"key": "a", "value": {"bytesValue": "AAE="}}]}}}]},
-        "scopeSpans": [{"scope": {"name": "x"}, "spans": [{
-            "traceId": "0123456789abcdef0123456789abcdef", "spanId": "0123456789abcdef", "name": "n",
-            "kind": "SPAN_KIND_CLIENT", "startTimeUnixNano": "1", "endTimeUnixNano": "2",
-            "status": {"code": "STATUS_CODE_ERROR", "message": "m"}}]}]}]
+    other = [
+        {
+            "resource": {
+                "attributes": [
+                    {"key": "kv", "value": {"kvlistValue": {"values": [{"key": "a", "value": {"bytesValue": "AAE="}}]}}}
+                ]
+            },
+            "scopeSpans": [
+                {
+                    "scope": {"name": "x"},
+                    "spans": [
+                        {
+                            "traceId": "0123456789abcdef0123456789abcdef",
+                            "spanId": "0123456789abcdef",
+                            "name": "n",
+                            "kind": "SPAN_KIND_CLIENT",
+                            "startTimeUnixNano": "1",
+                            "endTimeUnixNano": "2",
+                            "status": {"code": "STATUS_CODE_ERROR", "message": "m"},
+                        }
+                    ],
+                }
+            ],
+        }
+    ]
     req = to_request(other)
     assert req == via_json_format(other)
     assert req.resource_spans[0].scope_spans[0].spans[0].kind == 3

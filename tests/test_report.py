@@ -95,8 +95,14 @@ def test_moving_average_uses_the_days_there_are_at_the_start():
 def test_meta(report):
     m = report["meta"]
     # steps are logical steps (11); their executions are attempts (14)
-    assert m["rows"] == {"workflows": 4, "phases": 11, "steps": 11, "step_attempts": 14, "tool_calls": 25,
-                         "model_calls": 14}
+    assert m["rows"] == {
+        "workflows": 4,
+        "phases": 11,
+        "steps": 11,
+        "step_attempts": 14,
+        "tool_calls": 25,
+        "model_calls": 14,
+    }
     assert m["matched"] is True
     assert m["period"] == {"first_day": "2025-03-01", "last_day": "2025-03-09"}
     assert m["percentile_method"].startswith("linear interpolation")
@@ -114,17 +120,25 @@ def test_cost_total_and_breakdowns(report):
     assert (c["input_tokens"], c["output_tokens"]) == (101000, 6300)
     # plan 0.10+0.02+0.01+0.12; build 0.20+0.04+0.03+0.10+0.10; test 0.05+0.05+0.01+0.01+0.05
     assert [(p["phase"], p["cost_usd"], p["runs"], p["avg_usd"], p["share"]) for p in c["by_phase"]] == [
-        ("build", 0.47, 4, 0.1175, 0.52809),   # 0.47 / 0.89
+        ("build", 0.47, 4, 0.1175, 0.52809),  # 0.47 / 0.89
         ("plan", 0.25, 4, 0.0625, 0.280899),
         ("test", 0.17, 3, 0.05666667, 0.191011),
     ]
     assert [(t["template"], t["cost_usd"], t["workflows"], t["avg_usd"]) for t in c["by_template"]] == [
-        ("sdlc", 0.85, 3, 0.28333333), ("docs", 0.04, 1, 0.04)]
+        ("sdlc", 0.85, 3, 0.28333333),
+        ("docs", 0.04, 1, 0.04),
+    ]
     # sonnet: steps 1, 2, 11, 12, 13; haiku: the nine others
     assert [(m["model"], m["cost_usd"], m["model_calls"], m["avg_usd"]) for m in c["by_model"]] == [
-        (S, 0.62, 5, 0.124), (H, 0.27, 9, 0.03)]
+        (S, 0.62, 5, 0.124),
+        (H, 0.27, 9, 0.03),
+    ]
     assert [(a["agent"], a["cost_usd"], a["step_attempts"]) for a in c["by_agent"]] == [
-        ("coder", 0.44, 4), ("planner", 0.25, 4), ("tester", 0.17, 5), ("writer", 0.03, 1)]
+        ("coder", 0.44, 4),
+        ("planner", 0.25, 4),
+        ("tester", 0.17, 5),
+        ("writer", 0.03, 1),
+    ]
 
 
 def test_cost_of_the_step_attempts_that_used_each_tool(report):
@@ -158,8 +172,13 @@ def test_cost_per_day_moving_average_and_change(report):
         ("2025-03-09", 0.37, 0.05857143, 825.0),
     ]
     # last 7 days (03-03..03-09) 0.41 against the 7 before (03-01, 03-02 as far as data goes) 0.48
-    assert c["trend"] == {"last_7_days_usd": 0.41, "previous_7_days_usd": 0.48, "percent_change": -14.58,
-                          "last_7_days_unpriced_model_calls": 0, "previous_7_days_unpriced_model_calls": 0}
+    assert c["trend"] == {
+        "last_7_days_usd": 0.41,
+        "previous_7_days_usd": 0.48,
+        "percent_change": -14.58,
+        "last_7_days_unpriced_model_calls": 0,
+        "previous_7_days_unpriced_model_calls": 0,
+    }
 
 
 def test_cache_efficiency_and_savings_net_of_the_write_premium(report):
@@ -168,14 +187,36 @@ def test_cache_efficiency_and_savings_net_of_the_write_premium(report):
     # haiku 20000 * ($1 - $0.10)/MTok = 0.018. Writing costs more than plain input: sonnet's 1000 cache-write
     # tokens at $3.75 instead of $3 per MTok cost 0.00075 more. Net: 0.1341 - 0.00075 = 0.13335
     assert cache == {
-        "input_tokens": 101000, "cache_read_tokens": 63000, "cache_write_tokens": 1000,
-        "uncached_input_tokens": 37000, "cache_share": 0.623762, "read_savings_usd": 0.1341,
-        "write_premium_usd": 0.00075, "savings_usd": 0.13335, "unpriced_models": [],
+        "input_tokens": 101000,
+        "cache_read_tokens": 63000,
+        "cache_write_tokens": 1000,
+        "uncached_input_tokens": 37000,
+        "cache_share": 0.623762,
+        "read_savings_usd": 0.1341,
+        "write_premium_usd": 0.00075,
+        "savings_usd": 0.13335,
+        "unpriced_models": [],
         "by_model": [
-            {"model": H, "input_tokens": 39000, "cache_read_tokens": 20000, "cache_write_tokens": 0,
-             "cache_share": 0.512821, "read_savings_usd": 0.018, "write_premium_usd": 0.0, "savings_usd": 0.018},
-            {"model": S, "input_tokens": 62000, "cache_read_tokens": 43000, "cache_write_tokens": 1000,
-             "cache_share": 0.693548, "read_savings_usd": 0.1161, "write_premium_usd": 0.00075, "savings_usd": 0.11535},
+            {
+                "model": H,
+                "input_tokens": 39000,
+                "cache_read_tokens": 20000,
+                "cache_write_tokens": 0,
+                "cache_share": 0.512821,
+                "read_savings_usd": 0.018,
+                "write_premium_usd": 0.0,
+                "savings_usd": 0.018,
+            },
+            {
+                "model": S,
+                "input_tokens": 62000,
+                "cache_read_tokens": 43000,
+                "cache_write_tokens": 1000,
+                "cache_share": 0.693548,
+                "read_savings_usd": 0.1161,
+                "write_premium_usd": 0.00075,
+                "savings_usd": 0.11535,
+            },
         ],
     }
 
@@ -183,13 +224,24 @@ def test_cache_efficiency_and_savings_net_of_the_write_premium(report):
 def test_most_expensive_workflows_and_phases(report):
     c = report["cost"]
     assert [(w["workflow_id"], w["trace_id"], w["cost_usd"]) for w in c["top_workflows"]] == [
-        ("wf-1", "wf1" + "0" * 29, 0.40), ("wf-4", "wf4" + "0" * 29, 0.37), ("wf-2", "wf2" + "0" * 29, 0.08),
-        ("wf-3", "wf3" + "0" * 29, 0.04)]
+        ("wf-1", "wf1" + "0" * 29, 0.40),
+        ("wf-4", "wf4" + "0" * 29, 0.37),
+        ("wf-2", "wf2" + "0" * 29, 0.08),
+        ("wf-3", "wf3" + "0" * 29, 0.04),
+    ]
     # ties in workflow id then phase order
     assert [(p["workflow_id"], p["phase_name"], p["cost_usd"]) for p in c["top_phases"]] == [
-        ("wf-1", "build", 0.20), ("wf-4", "build", 0.20), ("wf-4", "plan", 0.12), ("wf-1", "plan", 0.10),
-        ("wf-1", "test", 0.10), ("wf-4", "test", 0.05), ("wf-2", "build", 0.04), ("wf-3", "build", 0.03),
-        ("wf-2", "plan", 0.02), ("wf-2", "test", 0.02)]
+        ("wf-1", "build", 0.20),
+        ("wf-4", "build", 0.20),
+        ("wf-4", "plan", 0.12),
+        ("wf-1", "plan", 0.10),
+        ("wf-1", "test", 0.10),
+        ("wf-4", "test", 0.05),
+        ("wf-2", "build", 0.04),
+        ("wf-3", "build", 0.03),
+        ("wf-2", "plan", 0.02),
+        ("wf-2", "test", 0.02),
+    ]
 
 
 # --- latency -------------------------------------------------------------------------------------
@@ -233,16 +285,35 @@ def test_latency_per_workflow_phase_step_and_tool(report):
 def test_bottlenecks(report):
     b = report["latency"]["bottlenecks"]
     # test: 130 s of all 275 s of phase time
-    assert b["overall"] == {"phase": "test", "total_seconds": 130.0, "mean_seconds": 43.333333, "runs": 3,
-                            "share_of_phase_time": 0.472727}
+    assert b["overall"] == {
+        "phase": "test",
+        "total_seconds": 130.0,
+        "mean_seconds": 43.333333,
+        "runs": 3,
+        "share_of_phase_time": 0.472727,
+    }
     # per run: wf-1 test (60), wf-2 test (40), wf-3 build (20), wf-4 build (40)
-    assert b["frequency"] == [{"phase": "build", "workflows": 2, "share": 0.5},
-                              {"phase": "test", "workflows": 2, "share": 0.5}]
+    assert b["frequency"] == [
+        {"phase": "build", "workflows": 2, "share": 0.5},
+        {"phase": "test", "workflows": 2, "share": 0.5},
+    ]
     assert b["by_workflow"] == [
-        {"workflow": "fix-cart", "phase": "test", "runs": 3, "bottleneck_runs": 2, "share": 0.666667,
-         "mean_bottleneck_seconds": 50.0},
-        {"workflow": "write-docs", "phase": "build", "runs": 1, "bottleneck_runs": 1, "share": 1.0,
-         "mean_bottleneck_seconds": 20.0},
+        {
+            "workflow": "fix-cart",
+            "phase": "test",
+            "runs": 3,
+            "bottleneck_runs": 2,
+            "share": 0.666667,
+            "mean_bottleneck_seconds": 50.0,
+        },
+        {
+            "workflow": "write-docs",
+            "phase": "build",
+            "runs": 1,
+            "bottleneck_runs": 1,
+            "share": 1.0,
+            "mean_bottleneck_seconds": 20.0,
+        },
     ]
 
 
@@ -251,18 +322,32 @@ def test_phases_whose_p95_stands_out(report):
     # test has 1 of 3 runs over it (60), more than 10%; build and plan none
     assert report["latency"]["outliers"] == {
         "threshold_p95_seconds": 50.0,
-        "phases": [{"phase": "test", "p95": 58.0, "runs": 3, "runs_over_threshold": 1, "share_over_threshold": 0.333333}],
+        "phases": [
+            {"phase": "test", "p95": 58.0, "runs": 3, "runs_over_threshold": 1, "share_over_threshold": 0.333333}
+        ],
     }
 
 
 def test_idle_time_between_phases_and_attempts(report):
     idle = report["latency"]["idle"]
     # per run, duration minus its phases: 106-100, 72-68, 25-25, 90-82 -> [0, 4, 6, 8]
-    assert idle["between_phases"] == {"workflows": 4, "total_seconds": 18.0, "mean": 4.5, "p50": 5.0, "p95": 7.7,
-                                      "max": 8.0}
+    assert idle["between_phases"] == {
+        "workflows": 4,
+        "total_seconds": 18.0,
+        "mean": 4.5,
+        "p50": 5.0,
+        "p95": 7.7,
+        "max": 8.0,
+    }
     # retried steps, wall clock minus execution: wf-1 tester 60-50, wf-2 tester 40-30, wf-4 coder 40-38
-    assert idle["between_attempts"] == {"retried_steps": 3, "total_seconds": 22.0, "mean": 7.333333, "p50": 10.0,
-                                        "p95": 10.0, "max": 10.0}
+    assert idle["between_attempts"] == {
+        "retried_steps": 3,
+        "total_seconds": 22.0,
+        "mean": 7.333333,
+        "p50": 10.0,
+        "p95": 10.0,
+        "max": 10.0,
+    }
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -275,8 +360,18 @@ def test_error_categories_count_root_causes(report):
     # wf-4's coder failed with their Bash call's exception: one error each, the tool call's; wf-2's testers
     # failed with ModuleNotFoundError while their Bash calls failed with CalledProcessError: two errors each.
     assert (e["total"], e["span_failures"]) == (6, {"step_attempts": 4, "tool_calls": 4})
-    cats = [(c["category"], c["count"], c["failed_step_attempts"], c["failed_tool_calls"], c["share"], c["phases"],
-             c["top_error_type"]) for c in e["categories"]]
+    cats = [
+        (
+            c["category"],
+            c["count"],
+            c["failed_step_attempts"],
+            c["failed_tool_calls"],
+            c["share"],
+            c["phases"],
+            c["top_error_type"],
+        )
+        for c in e["categories"]
+    ]
     assert cats == [
         ("import", 2, 2, 0, 0.333333, ["test"], "ModuleNotFoundError"),
         ("tool_failure", 2, 0, 2, 0.333333, ["test"], "CalledProcessError"),
@@ -290,32 +385,74 @@ def test_error_categories_count_root_causes(report):
         ("other", 0, 0, 0, 0.0, [], None),
     ]
     assert [(f["workflow_id"], f["trace_id"], f["error_type"]) for f in e["failed_runs"]] == [
-        ("wf-2", "wf2" + "0" * 29, "ModuleNotFoundError")]
+        ("wf-2", "wf2" + "0" * 29, "ModuleNotFoundError")
+    ]
 
 
 def test_failure_rates(report):
     r = report["errors"]["failure_rates"]
-    assert r["overall"] == {"step_attempts": 14, "failed_attempts": 4, "attempt_failure_rate": 0.285714,
-                            "workflows": 4, "failed_workflows": 1, "workflow_failure_rate": 0.25,
-                            "tool_calls": 25, "failed_tool_calls": 4, "tool_failure_rate": 0.16}
+    assert r["overall"] == {
+        "step_attempts": 14,
+        "failed_attempts": 4,
+        "attempt_failure_rate": 0.285714,
+        "workflows": 4,
+        "failed_workflows": 1,
+        "workflow_failure_rate": 0.25,
+        "tool_calls": 25,
+        "failed_tool_calls": 4,
+        "tool_failure_rate": 0.16,
+    }
     assert r["by_phase"] == [
-        {"phase": "test", "step_attempts": 5, "failed_attempts": 3, "attempt_failure_rate": 0.6, "runs": 3,
-         "failed_runs": 1, "run_failure_rate": 0.333333, "top_category": "import", "top_category_share": 0.666667},
-        {"phase": "build", "step_attempts": 5, "failed_attempts": 1, "attempt_failure_rate": 0.2, "runs": 4,
-         "failed_runs": 0, "run_failure_rate": 0.0, "top_category": "syntax", "top_category_share": 1.0},
-        {"phase": "plan", "step_attempts": 4, "failed_attempts": 0, "attempt_failure_rate": 0.0, "runs": 4,
-         "failed_runs": 0, "run_failure_rate": 0.0, "top_category": None, "top_category_share": None},
+        {
+            "phase": "test",
+            "step_attempts": 5,
+            "failed_attempts": 3,
+            "attempt_failure_rate": 0.6,
+            "runs": 3,
+            "failed_runs": 1,
+            "run_failure_rate": 0.333333,
+            "top_category": "import",
+            "top_category_share": 0.666667,
+        },
+        {
+            "phase": "build",
+            "step_attempts": 5,
+            "failed_attempts": 1,
+            "attempt_failure_rate": 0.2,
+            "runs": 4,
+            "failed_runs": 0,
+            "run_failure_rate": 0.0,
+            "top_category": "syntax",
+            "top_category_share": 1.0,
+        },
+        {
+            "phase": "plan",
+            "step_attempts": 4,
+            "failed_attempts": 0,
+            "attempt_failure_rate": 0.0,
+            "runs": 4,
+            "failed_runs": 0,
+            "run_failure_rate": 0.0,
+            "top_category": None,
+            "top_category_share": None,
+        },
     ]
-    assert r["by_template"] == [{"template": "sdlc", "workflows": 3, "failures": 1, "failure_rate": 0.333333},
-                                {"template": "docs", "workflows": 1, "failures": 0, "failure_rate": 0.0}]
-    assert r["by_model"] == [{"model": H, "step_attempts": 9, "failures": 3, "failure_rate": 0.333333},
-                             {"model": S, "step_attempts": 5, "failures": 1, "failure_rate": 0.2}]
+    assert r["by_template"] == [
+        {"template": "sdlc", "workflows": 3, "failures": 1, "failure_rate": 0.333333},
+        {"template": "docs", "workflows": 1, "failures": 0, "failure_rate": 0.0},
+    ]
+    assert r["by_model"] == [
+        {"model": H, "step_attempts": 9, "failures": 3, "failure_rate": 0.333333},
+        {"model": S, "step_attempts": 5, "failures": 1, "failure_rate": 0.2},
+    ]
 
 
 def test_error_trend(report):
     e = report["errors"]
-    trend = {d["day"]: (d["step_attempts"], d["failed_attempts"], d["attempt_failure_rate"], d["failed_workflows"])
-             for d in e["trend"]}
+    trend = {
+        d["day"]: (d["step_attempts"], d["failed_attempts"], d["attempt_failure_rate"], d["failed_workflows"])
+        for d in e["trend"]
+    }
     assert len(trend) == 9
     assert trend["2025-03-01"] == (4, 1, 0.25, 0)
     assert trend["2025-03-02"] == (4, 2, 0.5, 1)
@@ -323,22 +460,38 @@ def test_error_trend(report):
     assert trend["2025-03-08"] == (2, 0, 0.0, 0)
     assert trend["2025-03-09"] == (4, 1, 0.25, 0)
     # last 7 days: 1 of 6 attempts; the 7 before: 3 of 8 -> 16.6667% - 37.5% = -20.83 points
-    assert e["trend_summary"] == {"last_7_days_rate": 0.166667, "previous_7_days_rate": 0.375, "change_points": -20.83,
-                                  "direction": "falling"}
+    assert e["trend_summary"] == {
+        "last_7_days_rate": 0.166667,
+        "previous_7_days_rate": 0.375,
+        "change_points": -20.83,
+        "direction": "falling",
+    }
 
 
 def test_recommendations_are_computed_from_the_data(report):
     recs = [(r["severity"], r["message"]) for r in report["errors"]["recommendations"]]
     assert recs == [
-        ("high", "Test phase fails 60% of step attempts (3 of 5), mostly import errors (67% of its failures): "
-                 "install or pin the missing dependencies before the phase runs."),
+        (
+            "high",
+            "Test phase fails 60% of step attempts (3 of 5), mostly import errors (67% of its failures): "
+            "install or pin the missing dependencies before the phase runs.",
+        ),
         ("medium", "Bash fails 44% of its calls (4 of 9): check how the agents call it."),
-        ("medium", "Optimize the test phase: 33% of its runs exceed the p95 of all phases (50 s); its own p95 is 58 s."),
+        (
+            "medium",
+            "Optimize the test phase: 33% of its runs exceed the p95 of all phases (50 s); its own p95 is 58 s.",
+        ),
         ("medium", "Workflow template sdlc fails 33% of its runs (1 of 3)."),
-        ("medium", "Build phase fails 20% of step attempts (1 of 5), mostly syntax errors (100% of its failures): "
-                   "lint or compile the code before running it."),
-        ("medium", "12% of tool calls repeat an identical call in the same step attempt (3 calls in 2 step attempts, "
-                   "mostly Read): reuse the earlier result."),
+        (
+            "medium",
+            "Build phase fails 20% of step attempts (1 of 5), mostly syntax errors (100% of its failures): "
+            "lint or compile the code before running it.",
+        ),
+        (
+            "medium",
+            "12% of tool calls repeat an identical call in the same step attempt (3 calls in 2 step attempts, "
+            "mostly Read): reuse the earlier result.",
+        ),
     ]
 
 
@@ -349,12 +502,36 @@ def test_attempt_summary_and_most_retried_steps(report):
     a = report["attempts"]
     # 11 logical steps, 14 attempts; 8 succeed with one attempt; all but wf-2's tester succeed in the end;
     # execution 90 + 58 + 25 + 80; wall clock adds the 22 s between attempts
-    assert a["summary"] == {"steps": 11, "attempts": 14, "retries": 3, "first_try_successes": 8,
-                            "first_try_success_rate": 0.727273, "succeeded": 10, "success_rate": 0.909091,
-                            "total_execution_seconds": 253.0, "wall_clock_seconds": 275.0, "idle_seconds": 22.0}
-    assert [(s["workflow_id"], s["phase"], s["step"], s["attempts"], s["successes"], s["failures"], s["retries"],
-             s["final_outcome"], s["total_execution_seconds"], s["wall_clock_seconds"], s["idle_seconds"], s["cost_usd"],
-             s["model"]) for s in a["most_retried_steps"]] == [
+    assert a["summary"] == {
+        "steps": 11,
+        "attempts": 14,
+        "retries": 3,
+        "first_try_successes": 8,
+        "first_try_success_rate": 0.727273,
+        "succeeded": 10,
+        "success_rate": 0.909091,
+        "total_execution_seconds": 253.0,
+        "wall_clock_seconds": 275.0,
+        "idle_seconds": 22.0,
+    }
+    assert [
+        (
+            s["workflow_id"],
+            s["phase"],
+            s["step"],
+            s["attempts"],
+            s["successes"],
+            s["failures"],
+            s["retries"],
+            s["final_outcome"],
+            s["total_execution_seconds"],
+            s["wall_clock_seconds"],
+            s["idle_seconds"],
+            s["cost_usd"],
+            s["model"],
+        )
+        for s in a["most_retried_steps"]
+    ] == [
         ("wf-1", "test", "tester", 2, 1, 1, 1, "success", 50.0, 60.0, 10.0, 0.10, H),
         ("wf-2", "test", "tester", 2, 0, 2, 1, "failure", 30.0, 40.0, 10.0, 0.02, H),
         ("wf-4", "build", "coder", 2, 1, 1, 1, "success", 38.0, 40.0, 2.0, 0.20, S),
@@ -365,26 +542,79 @@ def test_tasks_attempts_retries_and_idle_time(report):
     a = report["attempts"]
     # T1 = wf-1 + wf-2: 2 attempts, 178 s of execution over 1 day + 72 s of wall clock
     assert a["tasks"] == [
-        {"task_id": "T1", "level": "workflow", "attempts": 2, "successes": 1, "failures": 1, "retries": 1,
-         "first_started_at": "2025-03-01T10:00:00.000000Z", "total_execution_seconds": 178.0,
-         "wall_clock_seconds": 86472.0, "idle_seconds": 86294.0, "cost_usd": 0.48, "unpriced_model_calls": 0},
-        {"task_id": "T2", "level": "workflow", "attempts": 1, "successes": 1, "failures": 0, "retries": 0,
-         "first_started_at": "2025-03-08T10:00:00.000000Z", "total_execution_seconds": 25.0, "wall_clock_seconds": 25.0,
-         "idle_seconds": 0.0, "cost_usd": 0.04, "unpriced_model_calls": 0},
-        {"task_id": "T3", "level": "workflow", "attempts": 1, "successes": 1, "failures": 0, "retries": 0,
-         "first_started_at": "2025-03-09T10:00:00.000000Z", "total_execution_seconds": 90.0, "wall_clock_seconds": 90.0,
-         "idle_seconds": 0.0, "cost_usd": 0.37, "unpriced_model_calls": 0},
+        {
+            "task_id": "T1",
+            "level": "workflow",
+            "attempts": 2,
+            "successes": 1,
+            "failures": 1,
+            "retries": 1,
+            "first_started_at": "2025-03-01T10:00:00.000000Z",
+            "total_execution_seconds": 178.0,
+            "wall_clock_seconds": 86472.0,
+            "idle_seconds": 86294.0,
+            "cost_usd": 0.48,
+            "unpriced_model_calls": 0,
+        },
+        {
+            "task_id": "T2",
+            "level": "workflow",
+            "attempts": 1,
+            "successes": 1,
+            "failures": 0,
+            "retries": 0,
+            "first_started_at": "2025-03-08T10:00:00.000000Z",
+            "total_execution_seconds": 25.0,
+            "wall_clock_seconds": 25.0,
+            "idle_seconds": 0.0,
+            "cost_usd": 0.04,
+            "unpriced_model_calls": 0,
+        },
+        {
+            "task_id": "T3",
+            "level": "workflow",
+            "attempts": 1,
+            "successes": 1,
+            "failures": 0,
+            "retries": 0,
+            "first_started_at": "2025-03-09T10:00:00.000000Z",
+            "total_execution_seconds": 90.0,
+            "wall_clock_seconds": 90.0,
+            "idle_seconds": 0.0,
+            "cost_usd": 0.37,
+            "unpriced_model_calls": 0,
+        },
     ]
-    assert a["task_summary"] == [{"level": "workflow", "tasks": 3, "attempts": 4, "retries": 1,
-                                  "first_try_success_rate": 0.666667, "success_rate": 1.0,
-                                  "total_execution_seconds": 293.0, "wall_clock_seconds": 86587.0,
-                                  "idle_seconds": 86294.0}]
+    assert a["task_summary"] == [
+        {
+            "level": "workflow",
+            "tasks": 3,
+            "attempts": 4,
+            "retries": 1,
+            "first_try_success_rate": 0.666667,
+            "success_rate": 1.0,
+            "total_execution_seconds": 293.0,
+            "wall_clock_seconds": 86587.0,
+            "idle_seconds": 86294.0,
+        }
+    ]
 
 
 def test_per_agent_metrics(report):
     # seed 003: attempts, successes, failures, retries (attempt > 1), duration
-    assert [(g["agent"], g["attempts"], g["successes"], g["failures"], g["retries"], g["duration_seconds"],
-             g["mean_seconds"], g["cost_usd"]) for g in report["attempts"]["agents"]] == [
+    assert [
+        (
+            g["agent"],
+            g["attempts"],
+            g["successes"],
+            g["failures"],
+            g["retries"],
+            g["duration_seconds"],
+            g["mean_seconds"],
+            g["cost_usd"],
+        )
+        for g in report["attempts"]["agents"]
+    ] == [
         ("tester", 5, 2, 3, 2, 110.0, 22.0, 0.17),
         ("coder", 4, 3, 1, 1, 88.0, 22.0, 0.44),
         ("planner", 4, 4, 0, 0, 35.0, 8.75, 0.25),
@@ -396,32 +626,75 @@ def test_debugging_cycles(report):
     d = report["attempts"]["debugging_cycles"]
     # wf-1 tester (resolved, 64 -> 104), wf-2 tester (not, 46 -> 71), wf-4 coder (resolved, 34 -> 54)
     assert {k: v for k, v in d.items() if not k.startswith("by_")} == {
-        "cycles": 3, "workflows": 3, "resolved": 2, "unresolved": 1, "resolution_rate": 0.666667, "failed_attempts": 4,
-        "fix_attempts": 3, "mean_fix_attempts": 1.0, "mean_duration_seconds": 28.333333}
-    assert [(g["agent"], g["cycles"], g["resolved"], g["resolution_rate"], g["mean_duration_seconds"])
-            for g in d["by_agent"]] == [("tester", 2, 1, 0.5, 32.5), ("coder", 1, 1, 1.0, 20.0)]
-    assert [(g["error_category"], g["cycles"], g["resolved"], g["mean_duration_seconds"])
-            for g in d["by_error_category"]] == [("import", 1, 0, 25.0), ("syntax", 1, 1, 20.0), ("timeout", 1, 1, 40.0)]
+        "cycles": 3,
+        "workflows": 3,
+        "resolved": 2,
+        "unresolved": 1,
+        "resolution_rate": 0.666667,
+        "failed_attempts": 4,
+        "fix_attempts": 3,
+        "mean_fix_attempts": 1.0,
+        "mean_duration_seconds": 28.333333,
+    }
+    assert [
+        (g["agent"], g["cycles"], g["resolved"], g["resolution_rate"], g["mean_duration_seconds"])
+        for g in d["by_agent"]
+    ] == [("tester", 2, 1, 0.5, 32.5), ("coder", 1, 1, 1.0, 20.0)]
+    assert [
+        (g["error_category"], g["cycles"], g["resolved"], g["mean_duration_seconds"]) for g in d["by_error_category"]
+    ] == [("import", 1, 0, 25.0), ("syntax", 1, 1, 20.0), ("timeout", 1, 1, 40.0)]
 
 
 def test_which_model_works_best(report):
     m = report["attempts"]["models"]
     # each model by its own calls: haiku served 9 step attempts (the testers, wf-2's and wf-3's steps), 6 succeeded
     assert m["by_model"] == [
-        {"model": H, "model_calls": 9, "failed_calls": 0, "step_attempts": 9, "successes": 6, "success_rate": 0.666667,
-         "workflows": 4, "cost_usd": 0.27, "unpriced_model_calls": 0, "cost_per_call_usd": 0.03,
-         "mean_call_seconds": 1.0},
-        {"model": S, "model_calls": 5, "failed_calls": 0, "step_attempts": 5, "successes": 4, "success_rate": 0.8,
-         "workflows": 2, "cost_usd": 0.62, "unpriced_model_calls": 0, "cost_per_call_usd": 0.124,
-         "mean_call_seconds": 1.0},
+        {
+            "model": H,
+            "model_calls": 9,
+            "failed_calls": 0,
+            "step_attempts": 9,
+            "successes": 6,
+            "success_rate": 0.666667,
+            "workflows": 4,
+            "cost_usd": 0.27,
+            "unpriced_model_calls": 0,
+            "cost_per_call_usd": 0.03,
+            "mean_call_seconds": 1.0,
+        },
+        {
+            "model": S,
+            "model_calls": 5,
+            "failed_calls": 0,
+            "step_attempts": 5,
+            "successes": 4,
+            "success_rate": 0.8,
+            "workflows": 2,
+            "cost_usd": 0.62,
+            "unpriced_model_calls": 0,
+            "cost_per_call_usd": 0.124,
+            "mean_call_seconds": 1.0,
+        },
     ]
-    assert [(x["complexity"], x["model"], x["model_calls"], x["step_attempts"], x["success_rate"], x["cost_per_call_usd"])
-            for x in m["by_model_complexity"]] == [
-        ("high", S, 3, 3, 0.666667, 0.10666667), ("high", H, 1, 1, 1.0, 0.05), ("low", H, 2, 2, 1.0, 0.02),
-        ("medium", H, 6, 6, 0.5, 0.03), ("medium", S, 2, 2, 1.0, 0.15)]
+    assert [
+        (x["complexity"], x["model"], x["model_calls"], x["step_attempts"], x["success_rate"], x["cost_per_call_usd"])
+        for x in m["by_model_complexity"]
+    ] == [
+        ("high", S, 3, 3, 0.666667, 0.10666667),
+        ("high", H, 1, 1, 1.0, 0.05),
+        ("low", H, 2, 2, 1.0, 0.02),
+        ("medium", H, 6, 6, 0.5, 0.03),
+        ("medium", S, 2, 2, 1.0, 0.15),
+    ]
     # sonnet ran in 2 runs only: under the minimum sample of 3, it is not ranked
     assert m["best_model"] == {
-        "overall": {"model": H, "success_rate": 0.666667, "step_attempts": 9, "workflows": 4, "cost_per_call_usd": 0.03},
+        "overall": {
+            "model": H,
+            "success_rate": 0.666667,
+            "step_attempts": 9,
+            "workflows": 4,
+            "cost_per_call_usd": 0.03,
+        },
         "by_complexity": [],
     }
 
@@ -430,17 +703,35 @@ def test_attempt_numbers_agree_with_the_stores_own_views(store, report):
     """The report's logical steps and debugging cycles equal the ``task_attempts`` and
     ``debugging_cycles`` views of the SQLite store."""
     with sqlite3.connect(store) as conn:
-        retried = conn.execute("SELECT workflow_id, phase_name, step_name, attempts, successes, failures, "
-                               "total_execution_seconds, wall_clock_seconds, idle_seconds FROM task_attempts "
-                               "WHERE attempts > 1 ORDER BY 1, 2, 3").fetchall()
-        cycles = conn.execute("SELECT count(*), sum(resolved), sum(fix_attempts), avg(duration_seconds) "
-                              "FROM debugging_cycles").fetchone()
-    assert retried == [(s["workflow_id"], s["phase"], s["step"], s["attempts"], s["successes"], s["failures"],
-                        s["total_execution_seconds"], s["wall_clock_seconds"], s["idle_seconds"])
-                       for s in report["attempts"]["most_retried_steps"]]
+        retried = conn.execute(
+            "SELECT workflow_id, phase_name, step_name, attempts, successes, failures, "
+            "total_execution_seconds, wall_clock_seconds, idle_seconds FROM task_attempts "
+            "WHERE attempts > 1 ORDER BY 1, 2, 3"
+        ).fetchall()
+        cycles = conn.execute(
+            "SELECT count(*), sum(resolved), sum(fix_attempts), avg(duration_seconds) FROM debugging_cycles"
+        ).fetchone()
+    assert retried == [
+        (
+            s["workflow_id"],
+            s["phase"],
+            s["step"],
+            s["attempts"],
+            s["successes"],
+            s["failures"],
+            s["total_execution_seconds"],
+            s["wall_clock_seconds"],
+            s["idle_seconds"],
+        )
+        for s in report["attempts"]["most_retried_steps"]
+    ]
     d = report["attempts"]["debugging_cycles"]
     assert (cycles[0], cycles[1], cycles[2], round(cycles[3], 6)) == (
-        d["cycles"], d["resolved"], d["fix_attempts"], d["mean_duration_seconds"])
+        d["cycles"],
+        d["resolved"],
+        d["fix_attempts"],
+        d["mean_duration_seconds"],
+    )
 
 
 # --- tools ---------------------------------------------------------------------------------------
@@ -477,35 +768,49 @@ def test_redundant_operations(report):
     r = report["tools"]["redundant"]
     # wf-1's coder reads A2 twice (1 redundant), wf-3's writer reads A3 three times (2)
     assert (r["redundant_calls"], r["share_of_calls"], r["step_attempts_affected"], r["workflows_affected"]) == (
-        3, 0.12, 2, 2)
+        3,
+        0.12,
+        2,
+        2,
+    )
     assert r["by_tool"] == [{"tool": "Read", "redundant_calls": 3, "step_attempts": 2, "share_of_tool_calls": 0.333333}]
     assert [(x["workflow_id"], x["phase"], x["step"], x["tool"], x["calls"]) for x in r["top"]] == [
-        ("wf-3", "build", "writer", "Read", 3), ("wf-1", "build", "coder", "Read", 2)]
+        ("wf-3", "build", "writer", "Read", 3),
+        ("wf-1", "build", "coder", "Read", 2),
+    ]
 
 
 # --- filters -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("filters", "expected"), [
-    # (total cost, workflows, step attempts, tool calls, model calls)
-    (Filters.parse(templates=["docs"]), (0.04, 1, 2, 4, 2)),
-    (Filters.parse(templates=["sdlc"]), (0.85, 3, 12, 21, 12)),
-    (Filters.parse(statuses=["failed"]), (0.08, 1, 4, 6, 4)),
-    (Filters.parse(statuses=["success"]), (0.81, 3, 10, 19, 10)),
-    (Filters.parse(sessions=["s1"]), (0.44, 2, 6, 12, 6)),
-    (Filters.parse(since="2025-03-08"), (0.41, 2, 6, 11, 6)),
-    (Filters.parse(until="2025-03-02"), (0.48, 2, 8, 14, 8)),  # a bare date includes that day
-    (Filters.parse(since="2025-03-02T00:00:00Z", until="2025-03-08T23:00:00Z"), (0.12, 2, 6, 10, 6)),
-    # haiku: every run used it (the testers), its 9 step attempts and their 13 tool calls
-    (Filters.parse(models=[H]), (0.27, 4, 9, 13, 9)),
-    # sonnet in sdlc: wf-1 and wf-4, their 5 sonnet steps and those steps' 12 tool calls
-    (Filters.parse(models=[S], templates=["sdlc"]), (0.62, 2, 5, 12, 5)),
-])
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        # (total cost, workflows, step attempts, tool calls, model calls)
+        (Filters.parse(templates=["docs"]), (0.04, 1, 2, 4, 2)),
+        (Filters.parse(templates=["sdlc"]), (0.85, 3, 12, 21, 12)),
+        (Filters.parse(statuses=["failed"]), (0.08, 1, 4, 6, 4)),
+        (Filters.parse(statuses=["success"]), (0.81, 3, 10, 19, 10)),
+        (Filters.parse(sessions=["s1"]), (0.44, 2, 6, 12, 6)),
+        (Filters.parse(since="2025-03-08"), (0.41, 2, 6, 11, 6)),
+        (Filters.parse(until="2025-03-02"), (0.48, 2, 8, 14, 8)),  # a bare date includes that day
+        (Filters.parse(since="2025-03-02T00:00:00Z", until="2025-03-08T23:00:00Z"), (0.12, 2, 6, 10, 6)),
+        # haiku: every run used it (the testers), its 9 step attempts and their 13 tool calls
+        (Filters.parse(models=[H]), (0.27, 4, 9, 13, 9)),
+        # sonnet in sdlc: wf-1 and wf-4, their 5 sonnet steps and those steps' 12 tool calls
+        (Filters.parse(models=[S], templates=["sdlc"]), (0.62, 2, 5, 12, 5)),
+    ],
+)
 def test_filters(store, filters, expected):
     r = build_report(store, filters, use_cache=False)
     rows = r["meta"]["rows"]
-    assert (r["cost"]["total_usd"], rows["workflows"], rows["step_attempts"], rows["tool_calls"],
-            rows["model_calls"]) == expected
+    assert (
+        r["cost"]["total_usd"],
+        rows["workflows"],
+        rows["step_attempts"],
+        rows["tool_calls"],
+        rows["model_calls"],
+    ) == expected
 
 
 def test_filtered_attempts_use_only_the_selected_attempts(store):

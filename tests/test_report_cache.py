@@ -45,7 +45,7 @@ def _incremental(tmp_path: Path, batches: list[list[dict]]) -> tuple[list, dict]
 @pytest.mark.parametrize("size", [5, 17])
 def test_cache_synced_batch_by_batch_equals_a_fresh_one(tmp_path, reference, size):
     records = load_records()
-    syncs, report = _incremental(tmp_path, [records[i:i + size] for i in range(0, len(records), size)])
+    syncs, report = _incremental(tmp_path, [records[i : i + size] for i in range(0, len(records), size)])
     assert syncs[0].rebuilt is True
     assert not any(s.rebuilt for s in syncs[1:])
     assert sum(sum(s.copied.values()) for s in syncs) == len(records)
@@ -95,8 +95,11 @@ def test_rebuild_on_request_and_after_a_corrupt_cache(tmp_path, reference):
 
 
 def _holder(code: str, path: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", code + "\nprint('holding', flush=True)\nimport time\ntime.sleep(60)",
-                             str(path)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code + "\nprint('holding', flush=True)\nimport time\ntime.sleep(60)", str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "holding"
     return proc
 

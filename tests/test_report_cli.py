@@ -18,12 +18,41 @@ from test_report import FIXTURE
 
 EXE = Path(sys.executable).with_name("otel-agents")
 SECTIONS = {
-    "cost": ["total_usd", "unpriced_model_calls", "by_phase", "by_template", "by_model", "by_agent",
-             "step_cost_by_tool", "daily", "trend", "cache", "top_workflows", "top_phases"],
-    "latency": ["workflows", "by_workflow", "by_phase", "by_step", "by_tool", "bottlenecks", "outliers", "idle",
-                "slowest_runs"],
-    "errors": ["total", "span_failures", "categories", "failed_runs", "failure_rates", "trend", "trend_summary",
-               "recommendations"],
+    "cost": [
+        "total_usd",
+        "unpriced_model_calls",
+        "by_phase",
+        "by_template",
+        "by_model",
+        "by_agent",
+        "step_cost_by_tool",
+        "daily",
+        "trend",
+        "cache",
+        "top_workflows",
+        "top_phases",
+    ],
+    "latency": [
+        "workflows",
+        "by_workflow",
+        "by_phase",
+        "by_step",
+        "by_tool",
+        "bottlenecks",
+        "outliers",
+        "idle",
+        "slowest_runs",
+    ],
+    "errors": [
+        "total",
+        "span_failures",
+        "categories",
+        "failed_runs",
+        "failure_rates",
+        "trend",
+        "trend_summary",
+        "recommendations",
+    ],
     "attempts": ["summary", "most_retried_steps", "task_summary", "tasks", "agents", "debugging_cycles", "models"],
     "tools": ["by_tool", "sequences", "redundant"],
 }
@@ -92,8 +121,21 @@ def test_filters_on_the_command_line(fixture_home):
     docs = json.loads(run("report", "-f", "json", "-q", "--template", "docs", home=fixture_home).stdout)
     assert docs["cost"]["total_usd"] == 0.04
     assert docs["meta"]["filters"]["template"] == ["docs"]
-    recent = json.loads(run("report", "-f", "json", "-q", "--since", "2025-03-08", "--status", "completed",
-                            "--model", "claude-sonnet-4-5", home=fixture_home).stdout)
+    recent = json.loads(
+        run(
+            "report",
+            "-f",
+            "json",
+            "-q",
+            "--since",
+            "2025-03-08",
+            "--status",
+            "completed",
+            "--model",
+            "claude-sonnet-4-5",
+            home=fixture_home,
+        ).stdout
+    )
     assert recent["cost"]["total_usd"] == 0.32  # wf-4's sonnet calls: 0.12 + 0.10 + 0.10 (its tester ran on haiku)
     bad = run("report", "--since", "last tuesday", home=fixture_home, check=False)
     assert bad.returncode == 2 and "not a time" in bad.stderr
@@ -104,21 +146,47 @@ def test_csv_one_row_per_step_or_task(fixture_home, tmp_path):
     assert len(steps) == 14
     first = steps[0]
     assert first == {
-        "timestamp": "2025-03-01T10:00:00.000000Z", "session_id": "s1", "workflow_id": "wf-1", "workflow_name": "fix-cart",
-        "template": "sdlc", "task_id": "", "phase": "plan", "step": "planner", "assigned_agent": "planner",
-        "model": "claude-sonnet-4-5", "attempt": "1", "success": "true", "status": "success", "execution_time": "10",
-        "cost_usd": "0.1", "unpriced_model_calls": "0", "input_tokens": "10000", "output_tokens": "500", "cache_read_tokens": "6000",
-        "tool_calls": "2", "failed_tool_calls": "0", "tool_sequence": "Read→Grep", "error_category": "",
-        "error_type": "", "error_message": ""}
+        "timestamp": "2025-03-01T10:00:00.000000Z",
+        "session_id": "s1",
+        "workflow_id": "wf-1",
+        "workflow_name": "fix-cart",
+        "template": "sdlc",
+        "task_id": "",
+        "phase": "plan",
+        "step": "planner",
+        "assigned_agent": "planner",
+        "model": "claude-sonnet-4-5",
+        "attempt": "1",
+        "success": "true",
+        "status": "success",
+        "execution_time": "10",
+        "cost_usd": "0.1",
+        "unpriced_model_calls": "0",
+        "input_tokens": "10000",
+        "output_tokens": "500",
+        "cache_read_tokens": "6000",
+        "tool_calls": "2",
+        "failed_tool_calls": "0",
+        "tool_sequence": "Read→Grep",
+        "error_category": "",
+        "error_type": "",
+        "error_message": "",
+    }
     failed = [s for s in steps if s["success"] == "false"]
     assert [(s["workflow_id"], s["step"], s["attempt"], s["error_category"]) for s in failed] == [
-        ("wf-1", "tester", "1", "timeout"), ("wf-2", "tester", "1", "import"), ("wf-2", "tester", "2", "import"),
-        ("wf-4", "coder", "1", "syntax")]
+        ("wf-1", "tester", "1", "timeout"),
+        ("wf-2", "tester", "1", "import"),
+        ("wf-2", "tester", "2", "import"),
+        ("wf-4", "coder", "1", "syntax"),
+    ]
     out = tmp_path / "tasks.csv"
     run("report", "-f", "csv", "--rows", "tasks", "-o", str(out), home=fixture_home)
     tasks = list(csv.DictReader(out.open()))
     assert [(t["task_id"], t["attempts"], t["retries"], t["success"], t["idle_time"]) for t in tasks] == [
-        ("T1", "2", "1", "true", "86294"), ("T2", "1", "0", "true", "0"), ("T3", "1", "0", "true", "0")]
+        ("T1", "2", "1", "true", "86294"),
+        ("T2", "1", "0", "true", "0"),
+        ("T3", "1", "0", "true", "0"),
+    ]
 
 
 def test_html_goes_next_to_the_data_by_default(fixture_home):
@@ -132,7 +200,10 @@ def test_sections_and_a_filter_that_matches_nothing(fixture_home):
     report = json.loads(run("report", "-f", "json", "-q", "--section", "cost,latency", home=fixture_home).stdout)
     assert list(report) == ["meta", "cost", "latency"]
     text = run("report", "-q", "--section", "attempts", "--section", "tools", home=fixture_home).stdout
-    assert [line for line in text.splitlines() if line.startswith("== ")] == ["== Attempts and retries ==", "== Tools =="]
+    assert [line for line in text.splitlines() if line.startswith("== ")] == [
+        "== Attempts and retries ==",
+        "== Tools ==",
+    ]
     bad = run("report", "--section", "money", home=fixture_home, check=False)
     assert bad.returncode == 2 and "unknown section money: use cost, latency, errors, attempts, tools" in bad.stderr
     none = run("report", "--template", "nope", home=fixture_home)
@@ -165,8 +236,14 @@ def test_demo_ends_with_the_report_and_its_data_rebuilds_from_the_spool(tmp_path
     assert_every_item(report)
     assert report["cost"]["total_usd"] == 0.1337
     # 4 steps, one of them retried: 5 attempts
-    assert report["meta"]["rows"] == {"workflows": 1, "phases": 4, "steps": 4, "step_attempts": 5, "tool_calls": 10,
-                                      "model_calls": 6}
+    assert report["meta"]["rows"] == {
+        "workflows": 1,
+        "phases": 4,
+        "steps": 4,
+        "step_attempts": 5,
+        "tool_calls": 10,
+        "model_calls": 6,
+    }
     assert report["attempts"]["debugging_cycles"]["cycles"] == 1
     assert report["errors"]["categories"][0]["category"] == "timeout"
     assert report["tools"]["redundant"]["redundant_calls"] == 1  # the coder reads app/cart.py twice

@@ -16,8 +16,16 @@ from test_report import make_store
 
 from otel_agents.report import build_report, render
 
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +45,14 @@ def test_html_fetches_nothing(page):
 
 
 def test_html_has_every_chart(page):
-    for title in ("Cost over time", "Cost by phase", "Cost by model", "Latency distribution by phase",
-                  "Error categories", "Tool usage"):
+    for title in (
+        "Cost over time",
+        "Cost by phase",
+        "Cost by model",
+        "Latency distribution by phase",
+        "Error categories",
+        "Tool usage",
+    ):
         assert f'aria-label="{title}' in page or f"<h3>{title}" in page, title
     assert page.count("<svg") >= 9
     assert "Test phase fails 60% of step attempts" in page  # recommendations on top
@@ -53,8 +67,10 @@ def _png_size(path: Path) -> tuple[int, int]:
 def test_html_renders_in_headless_chromium(page, tmp_path, capsys):
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium is not installed (`make test` installs Debian's chromium package; the install failed "
-                    "or was not run)")
+        pytest.skip(
+            "chromium is not installed (`make test` installs Debian's chromium package; the install failed "
+            "or was not run)"
+        )
     html = tmp_path / "report.html"
     html.write_text(page, encoding="utf-8")
     out_dir = Path(os.environ.get("OTEL_AGENTS_SCREENSHOT_DIR", Path(tempfile.gettempdir()) / "otel-agents-report"))
@@ -62,9 +78,18 @@ def test_html_renders_in_headless_chromium(page, tmp_path, capsys):
     shot = out_dir / "report-fixture.png"
     shot.unlink(missing_ok=True)
     proc = subprocess.run(
-        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
-         "--window-size=1400,2400", html.as_uri()],
-        capture_output=True, text=True, timeout=180)
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1400,2400",
+            html.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert shot.is_file(), proc.stderr[-2000:]
     assert _png_size(shot) == (1400, 2400)

@@ -21,7 +21,7 @@ def lines_after(text: str, title: str, n: int) -> list[str]:
     """The ``n`` lines after the line ``title``."""
     rows = text.splitlines()
     i = rows.index(title)
-    return rows[i + 1:i + 1 + n]
+    return rows[i + 1 : i + 1 + n]
 
 
 # --- unknown cost is unknown, never $0 ----------------------------------------------------------
@@ -51,16 +51,25 @@ def test_unpriced_calls_are_unknown_in_json(unpriced_store):
     c = build_report(unpriced_store, use_cache=False)["cost"]
     assert (c["total_usd"], c["model_calls"], c["unpriced_model_calls"]) == (0.0261, 8, 7)
     assert c["by_model"] == [
-        {"model": S, "cost_usd": 0.0261, "unpriced_model_calls": 0, "share": 1.0, "model_calls": 1,
-         "avg_usd": 0.0261},
+        {"model": S, "cost_usd": 0.0261, "unpriced_model_calls": 0, "share": 1.0, "model_calls": 1, "avg_usd": 0.0261},
         {"model": X, "cost_usd": None, "unpriced_model_calls": 7, "share": None, "model_calls": 7, "avg_usd": None},
     ]
-    assert c["by_phase"] == [{"phase": "build", "cost_usd": 0.0261, "unpriced_model_calls": 7, "share": 1.0,
-                              "model_calls": 8, "runs": 2, "avg_usd": None}]
+    assert c["by_phase"] == [
+        {
+            "phase": "build",
+            "cost_usd": 0.0261,
+            "unpriced_model_calls": 7,
+            "share": 1.0,
+            "model_calls": 8,
+            "runs": 2,
+            "avg_usd": None,
+        }
+    ]
     assert [(d["day"], d["cost_usd"], d["unpriced_model_calls"]) for d in c["daily"]] == [("2027-01-15", 0.0261, 7)]
     # run-b's cost is unknown: it is not ranked among the most expensive
-    assert [(w["workflow_id"], w["cost_usd"], w["unpriced_model_calls"], w["trace_id"]) for w in c["top_workflows"]] == [
-        ("run-a", 0.0261, 5, trace_of("run-a"))]
+    assert [
+        (w["workflow_id"], w["cost_usd"], w["unpriced_model_calls"], w["trace_id"]) for w in c["top_workflows"]
+    ] == [("run-a", 0.0261, 5, trace_of("run-a"))]
 
 
 def test_unpriced_calls_are_unknown_in_text_csv_and_html(unpriced_store):
@@ -83,7 +92,10 @@ def test_unpriced_calls_are_unknown_in_text_csv_and_html(unpriced_store):
     assert "$0.0000" not in text
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [(r["workflow_id"], r["step"], r["cost_usd"], r["unpriced_model_calls"]) for r in rows] == [
-        ("run-a", "priced", "0.0261", "0"), ("run-a", "mystery", "-", "5"), ("run-b", "mystery", "-", "2")]
+        ("run-a", "priced", "0.0261", "0"),
+        ("run-a", "mystery", "-", "5"),
+        ("run-b", "mystery", "-", "2"),
+    ]
     page = render(report, "html")
     assert '<div class="card"><span>total cost</span><b>$0.0261 + 7 unpriced calls</b></div>' in page
 
@@ -115,15 +127,40 @@ def test_models_are_compared_by_their_own_calls(tmp_path):
         h.call(wid, s, S, t + 11, t + 12, cost=0.01)
     m = build_report(h.store(tmp_path / "history.db"), use_cache=False)["attempts"]["models"]
     assert m["by_model"] == [
-        {"model": H, "model_calls": 6, "failed_calls": 0, "step_attempts": 3, "successes": 3, "success_rate": 1.0,
-         "workflows": 3, "cost_usd": 0.006, "unpriced_model_calls": 0, "cost_per_call_usd": 0.001,
-         "mean_call_seconds": 1.0},
-        {"model": S, "model_calls": 3, "failed_calls": 0, "step_attempts": 3, "successes": 0, "success_rate": 0.0,
-         "workflows": 3, "cost_usd": 0.03, "unpriced_model_calls": 0, "cost_per_call_usd": 0.01,
-         "mean_call_seconds": 1.0},
+        {
+            "model": H,
+            "model_calls": 6,
+            "failed_calls": 0,
+            "step_attempts": 3,
+            "successes": 3,
+            "success_rate": 1.0,
+            "workflows": 3,
+            "cost_usd": 0.006,
+            "unpriced_model_calls": 0,
+            "cost_per_call_usd": 0.001,
+            "mean_call_seconds": 1.0,
+        },
+        {
+            "model": S,
+            "model_calls": 3,
+            "failed_calls": 0,
+            "step_attempts": 3,
+            "successes": 0,
+            "success_rate": 0.0,
+            "workflows": 3,
+            "cost_usd": 0.03,
+            "unpriced_model_calls": 0,
+            "cost_per_call_usd": 0.01,
+            "mean_call_seconds": 1.0,
+        },
     ]
-    assert m["best_model"]["overall"] == {"model": H, "success_rate": 1.0, "step_attempts": 3, "workflows": 3,
-                                          "cost_per_call_usd": 0.001}
+    assert m["best_model"]["overall"] == {
+        "model": H,
+        "success_rate": 1.0,
+        "step_attempts": 3,
+        "workflows": 3,
+        "cost_per_call_usd": 0.001,
+    }
 
 
 # --- errors count root causes ---------------------------------------------------------------------
@@ -132,11 +169,23 @@ def test_models_are_compared_by_their_own_calls(tmp_path):
 @pytest.fixture(scope="module")
 def failed_store(tmp_path_factory):
     h = History()
-    w = h.workflow("wf-x", 0, 30, outcome="failure", error_type="TimeoutError", error_message="timed out", cost=0.01,
-                   calls=1)
+    w = h.workflow(
+        "wf-x", 0, 30, outcome="failure", error_type="TimeoutError", error_message="timed out", cost=0.01, calls=1
+    )
     p = h.phase("wf-x", w, "test", 0, 30, outcome="failure", error_type="TimeoutError", cost=0.01, calls=1)
-    s = h.step("wf-x", p, "test", "tester", 0, 30, outcome="failure", error_type="TimeoutError",
-               error_message="timed out", cost=0.01, calls=1)
+    s = h.step(
+        "wf-x",
+        p,
+        "test",
+        "tester",
+        0,
+        30,
+        outcome="failure",
+        error_type="TimeoutError",
+        error_message="timed out",
+        cost=0.01,
+        calls=1,
+    )
     h.call("wf-x", s, S, 1, 2, cost=0.01)
     h.tool("wf-x", s, "Bash", 5, 30, outcome="failure", error_type="TimeoutError", error_message="timed out")
     w = h.workflow("wf-ok", 100, 150, cost=0.0, calls=0)
@@ -149,21 +198,41 @@ def test_one_exception_through_tool_step_phase_and_run_is_one_error(failed_store
     e = report["errors"]
     assert (e["total"], e["span_failures"]) == (1, {"step_attempts": 1, "tool_calls": 1})
     timeout = next(c for c in e["categories"] if c["category"] == "timeout")
-    assert timeout == {"category": "timeout", "count": 1, "failed_step_attempts": 1, "failed_tool_calls": 1,
-                       "share": 1.0, "phases": ["test"], "top_error_type": "TimeoutError"}
+    assert timeout == {
+        "category": "timeout",
+        "count": 1,
+        "failed_step_attempts": 1,
+        "failed_tool_calls": 1,
+        "share": 1.0,
+        "phases": ["test"],
+        "top_error_type": "TimeoutError",
+    }
     text = render(report, "text")
-    assert ("1 error (root causes: an exception that fails a tool call and then its step counts once); "
-            "span failures: 1 failed step attempt, 1 failed tool call.") in text
+    assert (
+        "1 error (root causes: an exception that fails a tool call and then its step counts once); "
+        "span failures: 1 failed step attempt, 1 failed tool call."
+    ) in text
 
 
 def test_failed_and_slowest_runs_carry_their_trace_ids(failed_store):
     report = build_report(failed_store, use_cache=False)
     assert report["errors"]["failed_runs"] == [
-        {"workflow_id": "wf-x", "trace_id": trace_of("wf-x"), "workflow_name": "job", "template": "t",
-         "start_time": "2027-01-15T08:00:00.000000Z", "duration_seconds": 30.0, "error_type": "TimeoutError",
-         "error_category": "timeout", "error_message": "timed out"}]
+        {
+            "workflow_id": "wf-x",
+            "trace_id": trace_of("wf-x"),
+            "workflow_name": "job",
+            "template": "t",
+            "start_time": "2027-01-15T08:00:00.000000Z",
+            "duration_seconds": 30.0,
+            "error_type": "TimeoutError",
+            "error_category": "timeout",
+            "error_message": "timed out",
+        }
+    ]
     assert [(r["workflow_id"], r["trace_id"], r["duration_seconds"]) for r in report["latency"]["slowest_runs"]] == [
-        ("wf-ok", trace_of("wf-ok"), 50.0), ("wf-x", trace_of("wf-x"), 30.0)]
+        ("wf-ok", trace_of("wf-ok"), 50.0),
+        ("wf-x", trace_of("wf-x"), 30.0),
+    ]
     text = render(report, "text")
     assert lines_after(text, "Slowest runs", 4)[2:] == [
         f"  wf-ok     {trace_of('wf-ok')}  job   completed   50.000s  test",
@@ -202,12 +271,19 @@ def test_one_of_everything_is_singular_and_empty_tables_print_once(tmp_path):
     h.call("one", s, H, 3, 4, cost=0.002)
     report = build_report(h.store(tmp_path / "history.db"), use_cache=False)
     text = render(report, "text")
-    assert text.splitlines()[1] == ("period 2027-01-15 .. 2027-01-15: 1 workflow, 1 phase, 1 step (1 attempt), "
-                                    "1 tool call, 1 model call")
+    assert text.splitlines()[1] == (
+        "period 2027-01-15 .. 2027-01-15: 1 workflow, 1 phase, 1 step (1 attempt), 1 tool call, 1 model call"
+    )
     assert "\nTasks\n  (none)\n\nAgents\n" in text
     assert "1 step, 1 attempt, 0 retries;" in text
-    assert report["meta"]["rows"] == {"workflows": 1, "phases": 1, "steps": 1, "step_attempts": 1, "tool_calls": 1,
-                                      "model_calls": 1}
+    assert report["meta"]["rows"] == {
+        "workflows": 1,
+        "phases": 1,
+        "steps": 1,
+        "step_attempts": 1,
+        "tool_calls": 1,
+        "model_calls": 1,
+    }
     assert report["meta"]["matched"] is True
 
 
@@ -255,8 +331,19 @@ def _failing_runs(h: History, n: int) -> None:
         w = h.workflow(wid, t, t + 90, template="sdlc", outcome="failure", cost=0.03, calls=3)
         p = h.phase(wid, w, "test", t, t + 90, outcome="failure", cost=0.03, calls=3)
         for a in range(3):
-            s = h.step(wid, p, "test", "tester", t + 30 * a, t + 30 * a + 20, attempt=a + 1, outcome="failure",
-                       error_type="TimeoutError", cost=0.01, calls=1)
+            s = h.step(
+                wid,
+                p,
+                "test",
+                "tester",
+                t + 30 * a,
+                t + 30 * a + 20,
+                attempt=a + 1,
+                outcome="failure",
+                error_type="TimeoutError",
+                cost=0.01,
+                calls=1,
+            )
             h.call(wid, s, S, t + 30 * a + 1, t + 30 * a + 2, cost=0.01, input_tokens=1000)
             h.tool(wid, s, "Read", t + 30 * a + 3, t + 30 * a + 4, args="same")
             h.tool(wid, s, "Read", t + 30 * a + 4, t + 30 * a + 5, args="same")
@@ -271,10 +358,14 @@ def test_no_recommendation_on_one_or_two_runs(tmp_path):
         assert report["errors"]["recommendations"] == [], n
     h = History()
     _failing_runs(h, 3)
-    recs = [r["message"] for r in build_report(h.store(tmp_path / "history-3.db"), use_cache=False)
-            ["errors"]["recommendations"]]
-    assert ("Test phase fails 100% of step attempts (9 of 9), mostly timeouts (100% of its failures): raise the "
-            "time limit or split the work.") in recs
+    recs = [
+        r["message"]
+        for r in build_report(h.store(tmp_path / "history-3.db"), use_cache=False)["errors"]["recommendations"]
+    ]
+    assert (
+        "Test phase fails 100% of step attempts (9 of 9), mostly timeouts (100% of its failures): raise the "
+        "time limit or split the work."
+    ) in recs
     assert "Bash fails 100% of its calls (9 of 9): check how the agents call it." in recs
 
 
@@ -300,8 +391,10 @@ def test_chart_axes_are_round_values_in_units_that_fit():
     assert svg.ticks(0.8) == [0.0, 0.2, 0.4, 0.6, 0.8]
     assert svg.ticks(0.012, 4) == [0.0, 0.005, 0.01, 0.015]
     assert [svg.duration(v) for v in (0, 0.25, 1.5, 90, 600)] == ["0", "250 ms", "1.5 s", "90 s", "10 min"]
-    chart = svg.latency_chart([{"label": "llm", "count": 3, "mean": 0.3, "p50": 0.25, "p95": 0.7, "p99": 0.78,
-                                "min": 0.1, "max": 0.8}], title="t")
+    chart = svg.latency_chart(
+        [{"label": "llm", "count": 3, "mean": 0.3, "p50": 0.25, "p95": 0.7, "p99": 0.78, "min": 0.1, "max": 0.8}],
+        title="t",
+    )
     labels = re.findall(r'text-anchor="middle">([^<]*)</text>', chart)
     assert labels == ["0", "200 ms", "400 ms", "600 ms", "800 ms"]
     daily = svg.daily_chart(["2027-01-14", "2027-01-15"], [0.004, 0.011], [0.004, 0.0075], title="c")
@@ -310,6 +403,12 @@ def test_chart_axes_are_round_values_in_units_that_fit():
 
 def test_a_one_day_cost_chart_does_not_fill_the_width_with_one_bar():
     chart = svg.daily_chart(["2027-01-15"], [0.5], [0.5], title="Cost over time", width=1180)
-    widths = [float(w) for w in re.findall(r'<rect x="[^"]+" y="[^"]+" width="([^"]+)" height="[^"]+" fill="#3b6fb6" '
-                                           r'opacity="0.75"><title>', chart)]
+    widths = [
+        float(w)
+        for w in re.findall(
+            r'<rect x="[^"]+" y="[^"]+" width="([^"]+)" height="[^"]+" fill="#3b6fb6" '
+            r'opacity="0.75"><title>',
+            chart,
+        )
+    ]
     assert widths == [40.0]

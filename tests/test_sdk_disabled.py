@@ -15,7 +15,7 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sdlc_executor"
 
-PROGRAM = r'''
+PROGRAM = r"""
 import asyncio, logging, warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,12 +77,11 @@ with oa.step("orphan"):
         pass
 oa.shutdown()
 print("done")
-'''
+"""
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OTEL_", "PYTEST_")) and k not in ("PYTHONPATH",)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTEST_")) and k not in ("PYTHONPATH",)}
     env.update(OTEL_SDK_DISABLED="true", **extra)
     return env
 
@@ -99,8 +98,9 @@ def test_the_library_prints_nothing_and_writes_nothing(tmp_path):
     program = tmp_path / "program.py"
     program.write_text(PROGRAM)
     before = _tree(work)
-    out = subprocess.run([sys.executable, "-X", "dev", str(program)], cwd=work, env=_env(),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-X", "dev", str(program)], cwd=work, env=_env(), capture_output=True, text=True, timeout=120
+    )
     assert (out.returncode, out.stdout, out.stderr) == (0, "done\n", "")
     assert _tree(work) == before
 
@@ -114,8 +114,7 @@ def test_the_same_program_enabled_does_log(tmp_path):
     program.write_text(PROGRAM)
     env = _env()
     del env["OTEL_SDK_DISABLED"]
-    out = subprocess.run([sys.executable, str(program)], cwd=work, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run([sys.executable, str(program)], cwd=work, env=env, capture_output=True, text=True, timeout=120)
     assert (out.returncode, out.stdout) == (0, "done\n")
     assert "exit_deadline must be float" in out.stderr
     assert "outside a workflow" in out.stderr
@@ -135,8 +134,14 @@ def test_a_program_under_otel_agents_run_prints_only_its_own_output(tmp_path):
 
 
 def test_demo_says_telemetry_is_disabled_and_exits_0(tmp_path):
-    out = subprocess.run([str(BIN / "otel-agents"), "demo", "--pace", "0"], cwd=tmp_path, env=_env(),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(BIN / "otel-agents"), "demo", "--pace", "0"],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stderr == ""
     assert out.stdout.count("\n") == 1

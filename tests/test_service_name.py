@@ -47,8 +47,14 @@ def project(tmp_path: Path) -> Path:
 
 
 def _service_name(project: Path, args: list[str], **env: str) -> str:
-    out = subprocess.run([sys.executable, *args], cwd=project, env=_env(project / "home", **env),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, *args],
+        cwd=project,
+        env=_env(project / "home", **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (out.returncode, out.stderr) == (0, "")
     return out.stdout.strip()
 
@@ -92,6 +98,8 @@ def test_under_otel_agents_run_it_is_the_programs_name(tmp_path):
     command = [str(BIN / "otel-agents"), "run", "--", sys.executable, "-m", "sdlc_executor", "--pace", "0"]
     out = subprocess.run(command, cwd=work, env=_env(home), capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    records = [json.loads(line) for path in (home / "metrics").glob("*.jsonl") for line in path.read_text().splitlines()]
+    records = [
+        json.loads(line) for path in (home / "metrics").glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
     assert len(records) == 26
     assert {r["service_name"] for r in records} == {"sdlc_executor"}

@@ -39,8 +39,13 @@ with oa.workflow("checkout-fix", workflow_id=sys.argv[1]) as wf:
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
-    env.update(OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_REPLAY_ON_START="false", OTEL_AGENTS_OTLP_ENABLED="false",
-               OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN="false", **extra)
+    env.update(
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_REPLAY_ON_START="false",
+        OTEL_AGENTS_OTLP_ENABLED="false",
+        OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN="false",
+        **extra,
+    )
     return env
 
 
@@ -49,8 +54,9 @@ def _cli(args: list[str], env: dict[str, str], **kw: object) -> subprocess.Compl
 
 
 def _run_workflow(env: dict[str, str], workflow_id: str) -> None:
-    p = subprocess.run([sys.executable, "-c", WORKFLOW, workflow_id], env=env, capture_output=True, text=True,
-                       timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-c", WORKFLOW, workflow_id], env=env, capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0, p.stderr
 
 
@@ -101,16 +107,33 @@ def test_show_a_workflow_run_by_id_trace_id_and_prefix(tmp_path: Path) -> None:
     (root,) = doc["tree"]
     chat, unpriced, tool = root["children"][0]["children"][0]["children"]
     assert _strip(unpriced) == {
-        "name": "chat house-model-x", "kind": "model_call", "outcome": "success", "error_type": None,
-        "error_message": None, "model": "house-model-x", "model_calls": 1, "unpriced_model_calls": 1,
-        "cost_usd": None, "cost_unavailable_reason": "unknown_model", "input_tokens": 1000, "output_tokens": 10,
-        "cache_read_tokens": 0, "cache_write_tokens": 0, "children": [],
+        "name": "chat house-model-x",
+        "kind": "model_call",
+        "outcome": "success",
+        "error_type": None,
+        "error_message": None,
+        "model": "house-model-x",
+        "model_calls": 1,
+        "unpriced_model_calls": 1,
+        "cost_usd": None,
+        "cost_unavailable_reason": "unknown_model",
+        "input_tokens": 1000,
+        "output_tokens": 10,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "children": [],
     }
     assert (chat["cost_usd"], chat["unpriced_model_calls"]) == (pytest.approx(0.011475, rel=1e-9), 0)
     assert (root["cost_usd"], root["model_calls"], root["unpriced_model_calls"]) == (
-        pytest.approx(0.011475, rel=1e-9), 2, 1)
+        pytest.approx(0.011475, rel=1e-9),
+        2,
+        1,
+    )
     assert (tool["outcome"], tool["error_type"], tool["error_message"]) == (
-        "failure", "ValueError", "ValueError: exit status 2")
+        "failure",
+        "ValueError",
+        "ValueError: exit status 2",
+    )
     assert tool["cost_usd"] is None and tool["model_calls"] is None
 
 
@@ -144,8 +167,10 @@ def test_show_a_claude_code_session_after_flush(tmp_path: Path) -> None:
     _run_workflow(env, "wf-other")  # the spool exists, the session is not in it yet
     p = _cli(["show", FIXTURE_SID[:8]], env)
     assert p.returncode == 1
-    assert p.stderr.splitlines()[1] == (f"otel-agents show: Claude Code session {FIXTURE_SID} is captured but its "
-                                        "spans are not exported yet: run `otel-agents flush`, then show it again")
+    assert p.stderr.splitlines()[1] == (
+        f"otel-agents show: Claude Code session {FIXTURE_SID} is captured but its "
+        "spans are not exported yet: run `otel-agents flush`, then show it again"
+    )
     assert _cli(["flush"], env).returncode == 0
 
     p = _cli(["show", FIXTURE_SID[:8]], env)
@@ -159,7 +184,11 @@ def test_show_a_claude_code_session_after_flush(tmp_path: Path) -> None:
     names = [re.sub(r"^[│├└─ ]+", "", line).split("  ")[0] for line in lines[3:]]
     assert names.count("chat claude-sonnet-4-5-20250929") == 5
     assert sorted(n for n in names if n.startswith("execute_tool")) == [
-        "execute_tool Bash", "execute_tool Edit", "execute_tool Edit", "execute_tool Read"]
+        "execute_tool Bash",
+        "execute_tool Edit",
+        "execute_tool Edit",
+        "execute_tool Read",
+    ]
     assert sum("FAILED (tool_error" in line for line in lines) == 1
     doc = json.loads(_cli(["show", "--json", FIXTURE_SID], env).stdout)
     assert doc["spans"] == 12 and doc["tree"][0]["input_tokens"] == 76375
@@ -170,6 +199,8 @@ def test_show_in_an_empty_directory_creates_nothing(tmp_path: Path) -> None:
     env.pop("OTEL_AGENTS_HOME")
     p = _cli(["show", "wf-1"], env, cwd=tmp_path)
     assert (p.returncode, p.stdout) == (1, "")
-    assert p.stderr == (f"otel-agents show: no spans recorded under {tmp_path / '.otel-agents'} "
-                        f"(the spool {tmp_path / '.otel-agents' / 'spans'} is empty or missing)\n")
+    assert p.stderr == (
+        f"otel-agents show: no spans recorded under {tmp_path / '.otel-agents'} "
+        f"(the spool {tmp_path / '.otel-agents' / 'spans'} is empty or missing)\n"
+    )
     assert not (tmp_path / ".otel-agents").exists()

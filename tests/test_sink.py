@@ -202,8 +202,13 @@ def test_counters_merge_across_processes(monkeypatch, tmp_path):
         oa.setup()
         run_demo(pace=0)
     """)
-    env = dict(os.environ, OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_OTLP_ENABLED="false",
-               OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false")
+    env = dict(
+        os.environ,
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_OTLP_ENABLED="false",
+        OTEL_AGENTS_METRICS_ENABLED="false",
+        OTEL_AGENTS_ANALYTICS_ENABLED="false",
+    )
     env.pop("PYTEST_CURRENT_TEST", None)
     for _ in range(2):
         subprocess.run([PY, "-c", script], env=env, check=True, timeout=60)
@@ -257,8 +262,13 @@ def test_sigterm_flushes_before_dying(tmp_path):
         print("ready", flush=True)
         time.sleep(60)
     """)
-    env = dict(os.environ, OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_OTLP_ENABLED="false",
-               OTEL_AGENTS_METRICS_ENABLED="false", OTEL_AGENTS_ANALYTICS_ENABLED="false")
+    env = dict(
+        os.environ,
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_OTLP_ENABLED="false",
+        OTEL_AGENTS_METRICS_ENABLED="false",
+        OTEL_AGENTS_ANALYTICS_ENABLED="false",
+    )
     env.pop("PYTEST_CURRENT_TEST", None)
     p = subprocess.Popen([PY, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     assert p.stdout.readline().strip() == "ready"
@@ -327,8 +337,12 @@ def test_no_thread_of_ours_takes_the_applications_signals(monkeypatch):
     with oa.workflow("w"):
         pass
     ours = [t for t in threading.enumerate() if t.name.startswith("otel-agents")]
-    assert {t.name for t in ours} >= {"otel-agents-sink-spool", "otel-agents-sink-metrics",
-                                      "otel-agents-sink-analytics", "otel-agents-sink-otlp"}
+    assert {t.name for t in ours} >= {
+        "otel-agents-sink-spool",
+        "otel-agents-sink-metrics",
+        "otel-agents-sink-analytics",
+        "otel-agents-sink-otlp",
+    }
     for t in ours:
         if t.is_alive():
             assert _blocked_signals(t.native_id) >= threads.ASYNC_SIGNALS, t.name

@@ -40,14 +40,25 @@ def test_one_step_full_attribute_dicts(runtime, exporter):
     with oa.workflow("ship", workflow_id="wf-1", template="sdlc", issue_id="42", complexity="low") as wf:
         with wf.phase("build", number=2) as ph:
             with ph.step("coder", agent="coder", attempt=1, skill="edit", command="/build", model=SONNET) as st:
-                st.record_usage(SONNET, provider="anthropic", input_tokens=3100, output_tokens=500,
-                                cache_read_tokens=2000, cache_write_tokens=100, response_id="msg_1")
+                st.record_usage(
+                    SONNET,
+                    provider="anthropic",
+                    input_tokens=3100,
+                    output_tokens=500,
+                    cache_read_tokens=2000,
+                    cache_write_tokens=100,
+                    response_id="msg_1",
+                )
                 with st.tool_call("Bash", call_id="toolu_1", arguments={"command": "pytest"}) as tc:
                     tc.set_result("1 passed")
 
     chat, tool, step, phase, workflow = exporter.get_finished_spans()
     assert [chat.name, tool.name, step.name, phase.name, workflow.name] == [
-        "chat claude-sonnet-4-5", "execute_tool Bash", "invoke_agent coder", "phase build", "invoke_workflow ship",
+        "chat claude-sonnet-4-5",
+        "execute_tool Bash",
+        "invoke_agent coder",
+        "phase build",
+        "invoke_workflow ship",
     ]
     assert chat.kind is SpanKind.CLIENT
     assert {s.kind for s in (tool, step, phase, workflow)} == {SpanKind.INTERNAL}
@@ -133,8 +144,15 @@ def test_one_step_full_attribute_dicts(runtime, exporter):
 def test_provider_cost_wins_and_unknown_model_has_reason(runtime, exporter):
     with oa.workflow("w", workflow_id="wf-2") as wf:
         with wf.step("s") as st:
-            st.record_usage(SONNET, provider="anthropic", input_tokens=3100, output_tokens=500,
-                            cache_read_tokens=2000, cache_write_tokens=100, cost=0.5)
+            st.record_usage(
+                SONNET,
+                provider="anthropic",
+                input_tokens=3100,
+                output_tokens=500,
+                cache_read_tokens=2000,
+                cache_write_tokens=100,
+                cost=0.5,
+            )
             st.record_usage("no-such-model-9", provider="anthropic", input_tokens=10, output_tokens=5)
     provider_call, unknown_call, step, workflow = exporter.get_finished_spans()
     assert provider_call.attributes[A.GEN_AI_USAGE_COST_AMOUNT] == 0.5
@@ -219,8 +237,15 @@ def test_span_started_in_one_process_and_ended_in_another(make_runtime, exporter
     t_start, t_end = 1_700_000_000_000_000_000, 1_700_000_002_500_000_000
     rt = make_runtime()
     # "Process A" saw only the start; "process B" (this runtime, fresh state) gets the end.
-    event = StepEvent(workflow_id="wf-x", key="workflow/step:build", parent_key="workflow", name="build",
-                      agent="coder", start_time=t_start, end_time=t_end)
+    event = StepEvent(
+        workflow_id="wf-x",
+        key="workflow/step:build",
+        parent_key="workflow",
+        name="build",
+        agent="coder",
+        start_time=t_start,
+        end_time=t_end,
+    )
     rt.hook.step_end(event=event)
     (span,) = exporter.get_finished_spans()
     assert span.name == "invoke_agent coder"
@@ -308,10 +333,21 @@ def test_demo_totals_are_exact(runtime, exporter):
     assert round(chat_total, 12) == 0.1337
     names = sorted({s.name for s in spans})
     assert names == [
-        "chat claude-haiku-4-5", "chat claude-sonnet-4-5", "execute_tool Bash", "execute_tool Edit",
-        "execute_tool Grep", "execute_tool Read", "invoke_agent coder", "invoke_agent planner",
-        "invoke_agent reviewer", "invoke_agent tester", "invoke_workflow fix-cart-total", "phase build",
-        "phase plan", "phase review", "phase test",
+        "chat claude-haiku-4-5",
+        "chat claude-sonnet-4-5",
+        "execute_tool Bash",
+        "execute_tool Edit",
+        "execute_tool Grep",
+        "execute_tool Read",
+        "invoke_agent coder",
+        "invoke_agent planner",
+        "invoke_agent reviewer",
+        "invoke_agent tester",
+        "invoke_workflow fix-cart-total",
+        "phase build",
+        "phase plan",
+        "phase review",
+        "phase test",
     ]
     errors = [s.name for s in spans if s.status.status_code is StatusCode.ERROR]
     assert errors == ["execute_tool Bash", "invoke_agent tester"]
@@ -335,8 +371,13 @@ def test_lone_surrogates_become_valid_text_in_every_span(runtime, exporter):
     bad = "caf\udce9.py"
     with oa.workflow(f"w-{bad}", workflow_id="wf-s") as wf:
         with wf.step(bad, agent="coder") as st:
-            st.record_usage(f"model-{bad}", provider="anthropic", input_tokens=1, output_tokens=1,
-                            attributes={"app.file": bad, "app.files": ("ok", bad)})
+            st.record_usage(
+                f"model-{bad}",
+                provider="anthropic",
+                input_tokens=1,
+                output_tokens=1,
+                attributes={"app.file": bad, "app.files": ("ok", bad)},
+            )
             with st.tool_call("Read", arguments={"path": bad}):
                 pass
             st.set_attribute("app.end", bad)
@@ -360,11 +401,20 @@ _GOOD = "x\ufffdy"
 
 def _make_step(field: str) -> dict:
     """Keyword arguments for workflow / phase / step / record_usage with ``field`` bad."""
-    kw = {"workflow": {"name": "w", "workflow_id": "wf-f"}, "phase": {"name": "p"},
-          "step": {"name": "s", "agent": "a"}, "usage": {"model": "claude-sonnet-4-5", "provider": "anthropic"}}
-    where = {"workflow_id": ("workflow", "workflow_id"), "workflow_name": ("workflow", "name"),
-             "phase_name": ("phase", "name"), "response_model": ("usage", "response_model"),
-             "response_id": ("usage", "response_id"), "provider": ("usage", "provider")}
+    kw = {
+        "workflow": {"name": "w", "workflow_id": "wf-f"},
+        "phase": {"name": "p"},
+        "step": {"name": "s", "agent": "a"},
+        "usage": {"model": "claude-sonnet-4-5", "provider": "anthropic"},
+    }
+    where = {
+        "workflow_id": ("workflow", "workflow_id"),
+        "workflow_name": ("workflow", "name"),
+        "phase_name": ("phase", "name"),
+        "response_model": ("usage", "response_model"),
+        "response_id": ("usage", "response_id"),
+        "provider": ("usage", "provider"),
+    }
     part, key = where.get(field, ("step", field))
     kw[part][key] = _BAD
     return kw
@@ -401,14 +451,25 @@ def test_step_and_model_call_strings_come_only_from_the_checked_fields(runtime, 
     constants |= {"USD", "local", "provider", "unknown_model", "invalid_usage"}  # cost currency, source, reason
     with oa.workflow("<workflow_name>", workflow_id="<workflow_id>") as wf:
         with wf.phase("<phase_name>") as ph:
-            with ph.step("<name>", agent="<agent>", skill="<skill>", command="<command>", model="<model>",
-                         task_id="<task_id>") as st:
-                st.record_usage("claude-sonnet-4-5", provider="<provider>", input_tokens=1, output_tokens=1,
-                                response_model="<response_model>", response_id="<response_id>")
+            with ph.step(
+                "<name>", agent="<agent>", skill="<skill>", command="<command>", model="<model>", task_id="<task_id>"
+            ) as st:
+                st.record_usage(
+                    "claude-sonnet-4-5",
+                    provider="<provider>",
+                    input_tokens=1,
+                    output_tokens=1,
+                    response_model="<response_model>",
+                    response_id="<response_id>",
+                )
     by = _by_name(exporter.get_finished_spans())
     for span in (by["invoke_agent <agent>"], by["chat claude-sonnet-4-5"]):
         for key, value in span.attributes.items():
             if isinstance(value, str):
-                assert value in constants or value == "claude-sonnet-4-5" or (
-                    value.startswith("<") and value.strip("<>") in STEP_TEXT_FIELDS + USAGE_TEXT_FIELDS
-                    + ("agent",)), (span.name, key, value)
+                assert (
+                    value in constants
+                    or value == "claude-sonnet-4-5"
+                    or (
+                        value.startswith("<") and value.strip("<>") in STEP_TEXT_FIELDS + USAGE_TEXT_FIELDS + ("agent",)
+                    )
+                ), (span.name, key, value)

@@ -117,8 +117,9 @@ def test_after_a_short_write_the_next_record_starts_on_a_new_line(tmp_path):
     f._broken = True
     f.append(b'{"a":2}\n')
     f.close()
-    assert [json.loads(line) for _o, _e, line in iter_lines(p) if line.startswith(b'{"a":') and
-            line.rstrip().endswith(b"}")] == [{"a": 1}, {"a": 2}]
+    assert [
+        json.loads(line) for _o, _e, line in iter_lines(p) if line.startswith(b'{"a":') and line.rstrip().endswith(b"}")
+    ] == [{"a": 1}, {"a": 2}]
     assert p.read_bytes() == b'{"a":1}\n{"a":\n{"a":2}\n'
 
 
@@ -214,11 +215,14 @@ def test_eight_processes_share_files_without_loss_or_corruption(tmp_path):
                 s.set_attribute("payload", big)
         proc.shutdown()
     """)
-    env = dict(os.environ, OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_SPOOL_MAX_FILE_BYTES=str(2 * 1024 * 1024),
-               OTEL_AGENTS_EXIT_DEADLINE="30")
+    env = dict(
+        os.environ,
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_SPOOL_MAX_FILE_BYTES=str(2 * 1024 * 1024),
+        OTEL_AGENTS_EXIT_DEADLINE="30",
+    )
     env.pop("PYTEST_CURRENT_TEST", None)
-    procs = [subprocess.Popen([PY, "-c", script, f"p{i}", str(200 if i % 2 else 20000)], env=env)
-             for i in range(8)]
+    procs = [subprocess.Popen([PY, "-c", script, f"p{i}", str(200 if i % 2 else 20000)], env=env) for i in range(8)]
     assert [p.wait(120) for p in procs] == [0] * 8
     names = []
     corrupt = 0

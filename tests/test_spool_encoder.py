@@ -19,8 +19,16 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from otel_agents.sinks.spool_encoder import encode_line, encode_line_official
 
 KINDS = list(SpanKind)
-STRINGS = ["", "plain", "ünïcødé ✓", 'quote " backslash \\ slash /', "tab\tnl\ncr\r\x00\x1f\x7f",
-           "emoji 🚀", "\u2028\u2029", "x" * 300]
+STRINGS = [
+    "",
+    "plain",
+    "ünïcødé ✓",
+    'quote " backslash \\ slash /',
+    "tab\tnl\ncr\r\x00\x1f\x7f",
+    "emoji 🚀",
+    "\u2028\u2029",
+    "x" * 300,
+]
 FLOATS = [0.0, -0.0, 0.1, 1e300, -1e-300, 3.141592653589793, 2.5, float("nan"), float("inf"), float("-inf"), 1e16]
 INTS = [0, 1, -1, 2**31, 2**63 - 1, -(2**63), 3100]
 
@@ -47,7 +55,7 @@ def _value(rng: random.Random):
 
 
 def _attrs(rng: random.Random, n: int) -> dict:
-    keys = ["gen_ai.usage.input_tokens", "otel_agents.kind", "k", "ключ", "a.b.c", "with \"quote\"", ""]
+    keys = ["gen_ai.usage.input_tokens", "otel_agents.kind", "k", "ключ", "a.b.c", 'with "quote"', ""]
     out = {}
     for i in range(n):
         key = rng.choice(keys) + (str(i) if rng.random() < 0.7 else "")
@@ -57,8 +65,13 @@ def _attrs(rng: random.Random, n: int) -> dict:
 
 def _ctx(rng: random.Random, remote: bool) -> SpanContext:
     ts = TraceState([("vendor", "v1"), ("other", "x-y")]) if rng.random() < 0.3 else TraceState()
-    return SpanContext(rng.getrandbits(128) or 1, rng.getrandbits(64) or 1, is_remote=remote,
-                       trace_flags=TraceFlags(rng.randrange(2)), trace_state=ts)
+    return SpanContext(
+        rng.getrandbits(128) or 1,
+        rng.getrandbits(64) or 1,
+        is_remote=remote,
+        trace_flags=TraceFlags(rng.randrange(2)),
+        trace_state=ts,
+    )
 
 
 def _make_spans(seed: int, n: int):
@@ -71,31 +84,47 @@ def _make_spans(seed: int, n: int):
     ]
     providers = []
     for res in resources:
-        tp = TracerProvider(resource=res, span_limits=SpanLimits(max_span_attributes=12, max_events=3,
-                                                                max_links=2, max_event_attributes=4))
+        tp = TracerProvider(
+            resource=res,
+            span_limits=SpanLimits(max_span_attributes=12, max_events=3, max_links=2, max_event_attributes=4),
+        )
         tp.add_span_processor(SimpleSpanProcessor(exp))
         providers.append(tp)
     tracers = []
     for tp in providers:
         tracers.append(tp.get_tracer("otel_agents", "0.1.0"))
         tracers.append(tp.get_tracer("other.scope"))
-        tracers.append(tp.get_tracer("schema.scope", "2", schema_url="https://example/schema",
-                                     attributes={"scope.attr": "v", "n": 2}))
+        tracers.append(
+            tp.get_tracer(
+                "schema.scope", "2", schema_url="https://example/schema", attributes={"scope.attr": "v", "n": 2}
+            )
+        )
         tracers.append(tp.get_tracer(""))
     for i in range(n):
         tr = rng.choice(tracers)
         parent = None
         if rng.random() < 0.3:
             parent = trace.set_span_in_context(trace.NonRecordingSpan(_ctx(rng, remote=rng.random() < 0.5)))
-        links = [Link(_ctx(rng, remote=rng.random() < 0.5), _attrs(rng, rng.randrange(3)) or None)
-                 for _ in range(rng.randrange(4))]
+        links = [
+            Link(_ctx(rng, remote=rng.random() < 0.5), _attrs(rng, rng.randrange(3)) or None)
+            for _ in range(rng.randrange(4))
+        ]
         name = rng.choice(STRINGS + [f"step {i}"])
-        with tr.start_as_current_span(name, context=parent, kind=rng.choice(KINDS), links=links,
-                                      attributes=_attrs(rng, rng.randrange(16)),
-                                      record_exception=False, set_status_on_exception=False) as sp:
+        with tr.start_as_current_span(
+            name,
+            context=parent,
+            kind=rng.choice(KINDS),
+            links=links,
+            attributes=_attrs(rng, rng.randrange(16)),
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as sp:
             for _ in range(rng.randrange(5)):
-                sp.add_event(rng.choice(STRINGS), _attrs(rng, rng.randrange(6)),
-                             timestamp=rng.choice([None, 0, 1, 1795312167198729943]))
+                sp.add_event(
+                    rng.choice(STRINGS),
+                    _attrs(rng, rng.randrange(6)),
+                    timestamp=rng.choice([None, 0, 1, 1795312167198729943]),
+                )
             r = rng.random()
             if r < 0.2:
                 sp.set_status(Status(StatusCode.ERROR, rng.choice(STRINGS)))
@@ -120,9 +149,20 @@ def test_edge_values_identical_and_valid_json():
     tp = TracerProvider()
     tp.add_span_processor(SimpleSpanProcessor(exp))
     tr = tp.get_tracer("t")
-    values = {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"), "neg0": -0.0,
-              "big": 2**63 - 1, "small": -(2**63), "empty_tuple": (), "empty_str": "", "bools": (True, False),
-              "none_in_seq": ("a", None, "b"), "lone surrogate": "\ud800x", "bytes": b"raw"}
+    values = {
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "ninf": float("-inf"),
+        "neg0": -0.0,
+        "big": 2**63 - 1,
+        "small": -(2**63),
+        "empty_tuple": (),
+        "empty_str": "",
+        "bools": (True, False),
+        "none_in_seq": ("a", None, "b"),
+        "lone surrogate": "\ud800x",
+        "bytes": b"raw",
+    }
     with tr.start_as_current_span("edge", attributes=values) as sp:
         sp.add_event("e", {"x": 1})
     with tr.start_as_current_span(""):
@@ -147,8 +187,11 @@ def test_resource_and_scope_caches_follow_the_objects():
         spans = list(exp.get_finished_spans())
         assert encode_line(spans) == encode_line_official(spans)
         lines.append(json.loads(encode_line(spans)))
-    assert [d["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] for d in lines] == \
-        ["one", "two", "one"]
+    assert [d["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"] for d in lines] == [
+        "one",
+        "two",
+        "one",
+    ]
 
 
 def test_much_faster_than_the_official_encoder(make_runtime, monkeypatch):

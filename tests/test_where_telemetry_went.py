@@ -43,8 +43,14 @@ def _named_file(text: str, pattern: str) -> Path:
 
 def test_demo_prints_its_trace_id_and_the_real_file_names(tmp_path):
     home = tmp_path / "home"
-    out = subprocess.run([str(BIN / "otel-agents"), "demo", "--pace", "0"], cwd=tmp_path, env=_env(home),
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(BIN / "otel-agents"), "demo", "--pace", "0"],
+        cwd=tmp_path,
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     first = out.stdout.splitlines()[0]
     workflow_id, trace_id = re.fullmatch(r"workflow ([0-9a-f]{32})  trace ([0-9a-f]{32})", first).groups()
@@ -81,13 +87,22 @@ def _check_summary(text: str, home: Path) -> str:
 def test_make_example_ends_by_saying_where_its_telemetry_went(tmp_path):
     home = tmp_path / "home"
     # -o: this test's venv counts as installed (make must not reinstall it from here)
-    command = ["make", "-s", "-C", str(ROOT), f"VENV={VENV}", f"PY={sys.executable}", "-o", f"{VENV}/.installed",
-               "example"]
+    command = [
+        "make",
+        "-s",
+        "-C",
+        str(ROOT),
+        f"VENV={VENV}",
+        f"PY={sys.executable}",
+        "-o",
+        f"{VENV}/.installed",
+        "example",
+    ]
     out = subprocess.run(command, env=_env(home), capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr
     assert out.stdout == "issue 42: done, 4 steps, 1 retries\n"
     # the last thing it prints (the lines before are the OTLP sink's: nothing listens on port 9)
-    summary = out.stderr[out.stderr.index("\notel-agents run: where the telemetry went"):]
+    summary = out.stderr[out.stderr.index("\notel-agents run: where the telemetry went") :]
     assert summary.startswith("\notel-agents run: where the telemetry went (26 spans, 1 workflow)\n")
     assert summary.splitlines()[-1].startswith("  view it: `otel-agents report`")
     _check_summary(summary, home)
@@ -95,14 +110,22 @@ def test_make_example_ends_by_saying_where_its_telemetry_went(tmp_path):
 
 def test_run_summary_keeps_the_programs_exit_code(tmp_path):
     program = tmp_path / "failing.py"
-    program.write_text(textwrap.dedent("""
+    program.write_text(
+        textwrap.dedent("""
         import sys
         print("working")
         sys.exit(3)
-    """))
+    """)
+    )
     home = tmp_path / "home"
-    out = subprocess.run([str(BIN / "otel-agents"), "run", "--summary", "--", sys.executable, str(program)],
-                         cwd=tmp_path, env=_env(home), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [str(BIN / "otel-agents"), "run", "--summary", "--", sys.executable, str(program)],
+        cwd=tmp_path,
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert (out.returncode, out.stdout) == (3, "working\n")
     assert "otel-agents run: where the telemetry went (0 spans, 0 workflows)" in out.stderr
     assert not home.exists()  # nothing recorded, nothing written

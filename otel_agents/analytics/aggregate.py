@@ -22,7 +22,7 @@ def _json(value: Any) -> str:
 
 
 def _chunks(ids: Sequence[str]) -> list[Sequence[str]]:
-    return [ids[i:i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
 
 
 _ENRICH_MODEL_CALLS = """
@@ -111,13 +111,15 @@ def _step_aggregates(steps: list[sqlite3.Row]) -> dict[str, Any]:
         for r in failed:
             distribution[phase or "(none)"] = distribution.get(phase or "(none)", 0) + 1
             if r is not rows[-1]:
-                reasons.append({
-                    "phase": phase,
-                    "step": step,
-                    "attempt": r["attempt"],
-                    "error_category": r["error_category"],
-                    "error_message": r["error_message"],
-                })
+                reasons.append(
+                    {
+                        "phase": phase,
+                        "step": step,
+                        "attempt": r["attempt"],
+                        "error_category": r["error_category"],
+                        "error_message": r["error_message"],
+                    }
+                )
         last = rows[-1]
         if failed and last["outcome"] == "success" and last["end_unix_nano"] and failed[0]["end_unix_nano"]:
             recovery += max(0, last["end_unix_nano"] - failed[0]["end_unix_nano"]) / 1e9

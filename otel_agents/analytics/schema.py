@@ -513,8 +513,13 @@ def connect(
     """
     p = Path(path)
     if readonly:
-        conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_ms / 1000,
-                               isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            f"{p.resolve().as_uri()}?mode=ro",
+            uri=True,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         return conn
     _create_private_file(p)

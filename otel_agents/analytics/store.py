@@ -55,9 +55,7 @@ def _copy(record: dict[str, Any], *names: str) -> dict[str, Any]:
 
 
 def _tokens(record: dict[str, Any]) -> dict[str, Any]:
-    return _copy(
-        record, "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens"
-    )
+    return _copy(record, "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
 
 def _common(record: dict[str, Any]) -> dict[str, Any]:
@@ -98,16 +96,47 @@ def _span_row(
 _ROLLUP = ("cost_usd", "model_calls", "unpriced_model_calls")
 _PHASE_FIELDS = ("parent_id", "workflow_name", "template", "phase_name", "phase_number", *_ROLLUP)
 _STEP_FIELDS = (
-    "parent_id", "workflow_name", "phase_name", "step_name", "agent", "skill", "command", "task_id", "session_id",
-    "model", "provider", "attempt", "retry_count", *_ROLLUP,
+    "parent_id",
+    "workflow_name",
+    "phase_name",
+    "step_name",
+    "agent",
+    "skill",
+    "command",
+    "task_id",
+    "session_id",
+    "model",
+    "provider",
+    "attempt",
+    "retry_count",
+    *_ROLLUP,
 )
 _TOOL_FIELDS = (
-    "call_id", "parent_id", "session_id", "phase_name", "step_name", "agent", "tool_name", "tool_type",
-    "arguments_sha256", "arguments_length", "result_sha256", "result_length",
+    "call_id",
+    "parent_id",
+    "session_id",
+    "phase_name",
+    "step_name",
+    "agent",
+    "tool_name",
+    "tool_type",
+    "arguments_sha256",
+    "arguments_length",
+    "result_sha256",
+    "result_length",
 )
 _MODEL_FIELDS = (
-    "parent_id", "session_id", "phase_name", "step_name", "agent", "model", "response_model", "provider",
-    "cost_usd", "cost_source", "cost_unavailable_reason",
+    "parent_id",
+    "session_id",
+    "phase_name",
+    "step_name",
+    "agent",
+    "model",
+    "response_model",
+    "provider",
+    "cost_usd",
+    "cost_source",
+    "cost_unavailable_reason",
 )
 
 
@@ -270,8 +299,9 @@ class AnalyticsStore:
             self._conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
         return self._conn
 
-    def write(self, records: Iterable[dict[str, Any]], *, overwrite: bool = True,
-              stop: Stop | None = None) -> WriteStats:
+    def write(
+        self, records: Iterable[dict[str, Any]], *, overwrite: bool = True, stop: Stop | None = None
+    ) -> WriteStats:
         """Upsert ``records`` in one transaction; refresh the workflows they touch.
 
         With ``overwrite=False`` a record whose row exists is left alone (``reconcile``:
@@ -294,8 +324,7 @@ class AnalyticsStore:
                 return stats
             table = _TABLES.get(record.get("kind") or "")
             version = record.get("schema_version")
-            if table is None or not record.get("record_id") or (
-                    isinstance(version, int) and version > SCHEMA_VERSION):
+            if table is None or not record.get("record_id") or (isinstance(version, int) and version > SCHEMA_VERSION):
                 stats.skipped += 1  # unknown kind, no id, or a layout newer than this code
                 continue
             row = table.build(record)

@@ -53,25 +53,60 @@ from otel_agents.flags import to_bool
 from otel_agents.text import clean_text, digest, to_text
 
 __all__ = [
-    "LOG_FILE", "clean_text", "content_record", "handle", "hook_settings", "log_problem", "main",
-    "reduce_payload", "session_spool", "spawn_drain", "spool_root", "to_text",
+    "LOG_FILE",
+    "clean_text",
+    "content_record",
+    "handle",
+    "hook_settings",
+    "log_problem",
+    "main",
+    "reduce_payload",
+    "session_spool",
+    "spawn_drain",
+    "spool_root",
+    "to_text",
 ]
 
 #: Hook events after which a detached drain builds and exports the finished spans.
 DRAIN_EVENTS = frozenset({"Stop", "SessionEnd"})
 
 #: Payload fields kept as they are (metadata, no user content), when they are scalars.
-KEEP_FIELDS = frozenset({
-    "session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode", "prompt_id",
-    "agent_id", "agent_type", "tool_name", "tool_use_id", "duration_ms", "source", "model",
-    "reason", "trigger", "notification_type", "stop_hook_active", "is_interrupt",
-    "agent_transcript_path", "turn_id",
-})
+KEEP_FIELDS = frozenset(
+    {
+        "session_id",
+        "transcript_path",
+        "cwd",
+        "hook_event_name",
+        "permission_mode",
+        "prompt_id",
+        "agent_id",
+        "agent_type",
+        "tool_name",
+        "tool_use_id",
+        "duration_ms",
+        "source",
+        "model",
+        "reason",
+        "trigger",
+        "notification_type",
+        "stop_hook_active",
+        "is_interrupt",
+        "agent_transcript_path",
+        "turn_id",
+    }
+)
 #: Payload fields holding content: length + sha256 by default, redacted text on opt-in.
-CONTENT_FIELDS = frozenset({
-    "prompt", "tool_input", "tool_response", "error", "last_assistant_message", "message",
-    "custom_instructions",
-})
+CONTENT_FIELDS = frozenset(
+    {
+        "prompt",
+        "tool_input",
+        "tool_response",
+        "error",
+        "last_assistant_message",
+        "message",
+        "custom_instructions",
+    }
+)
 MAX_KEPT_CHARS = 4096  # a kept metadata string longer than this is fingerprinted instead
 MAX_CONTENT_CHARS = 16384  # captured (opt-in) content is truncated to this many characters
 MAX_STDIN_BYTES = 64 * 1024 * 1024  # read at most this much; the rest is drained and dropped

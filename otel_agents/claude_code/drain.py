@@ -151,9 +151,15 @@ class _Emitter:
             end = min(max(end if end is not None else hi, lo), hi)
             start = min(max(start if start is not None else end, lo), end)
         u = ModelUsage.from_anthropic(
-            resp.usage, workflow_id=self.sid, model=resp.model or "unknown", provider=PROVIDER,
-            response_id=resp.message_id or None, key=f"chat:{resp.key}", parent_key=parent_key,
-            start_time=start, end_time=end,
+            resp.usage,
+            workflow_id=self.sid,
+            model=resp.model or "unknown",
+            provider=PROVIDER,
+            response_id=resp.message_id or None,
+            key=f"chat:{resp.key}",
+            parent_key=parent_key,
+            start_time=start,
+            end_time=end,
         )
         self._call("model_usage", u)
         self.count += 1
@@ -163,18 +169,27 @@ class _Emitter:
     def tool(self, tool: Tool) -> None:
         step = self.s.step(tool.parent)
         agent = step.agent_type if isinstance(step, Agent) else MAIN_AGENT
-        attrs = _content_attrs(tool.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH,
-                               A.TOOL_ARGUMENTS_SHA256)
+        attrs = _content_attrs(
+            tool.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH, A.TOOL_ARGUMENTS_SHA256
+        )
         ev = ToolCallEvent(
-            workflow_id=self.sid, key=tool.key, parent_key=tool.parent, tool_name=tool.name,
+            workflow_id=self.sid,
+            key=tool.key,
+            parent_key=tool.parent,
+            tool_name=tool.name,
             call_id=None if tool.tool_use_id.startswith("anon-") else tool.tool_use_id,
             tool_type="extension" if tool.name.startswith("mcp__") else "function",
-            step_name=agent, agent=agent, phase_name="turn", start_time=tool.start, attributes=attrs,
+            step_name=agent,
+            agent=agent,
+            phase_name="turn",
+            start_time=tool.start,
+            attributes=attrs,
         )
         self._start("tool_call_start", ev)
         self._events(tool.key, tool.events)
-        ev.attributes.update(_content_attrs(tool.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH,
-                                            A.TOOL_RESULT_SHA256))
+        ev.attributes.update(
+            _content_attrs(tool.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
+        )
         if tool.outcome == FAILURE:
             ev.error = _error_text(tool.error)
             ev.error_type = "tool_error"
@@ -190,8 +205,14 @@ class _Emitter:
 
     def agent(self, agent: Agent, closing: bool) -> None:
         ev = StepEvent(
-            workflow_id=self.sid, key=agent.key, parent_key=agent.turn, name=agent.agent_type,
-            agent=agent.agent_type, phase_name="turn", workflow_name=WORKFLOW_NAME, start_time=agent.start,
+            workflow_id=self.sid,
+            key=agent.key,
+            parent_key=agent.turn,
+            name=agent.agent_type,
+            agent=agent.agent_type,
+            phase_name="turn",
+            workflow_name=WORKFLOW_NAME,
+            start_time=agent.start,
             attributes={A.GEN_AI_AGENT_ID: agent.agent_id},
         )
         self._start("step_start", ev)
@@ -208,14 +229,28 @@ class _Emitter:
         if turn.prompt_id:
             attrs[A.PROMPT_ID] = turn.prompt_id
         pe = PhaseEvent(
-            workflow_id=self.sid, key=turn.key, parent_key=WORKFLOW_KEY, name="turn", number=turn.n,
-            workflow_name=WORKFLOW_NAME, template=TEMPLATE, start_time=turn.start, attributes=attrs,
+            workflow_id=self.sid,
+            key=turn.key,
+            parent_key=WORKFLOW_KEY,
+            name="turn",
+            number=turn.n,
+            workflow_name=WORKFLOW_NAME,
+            template=TEMPLATE,
+            start_time=turn.start,
+            attributes=attrs,
         )
         self._start("phase_start", pe)
         self._events(turn.key, turn.events)
         se = StepEvent(
-            workflow_id=self.sid, key=turn.main_key, parent_key=turn.key, name="main", agent=MAIN_AGENT,
-            model=self.s.model, phase_name="turn", workflow_name=WORKFLOW_NAME, start_time=turn.start,
+            workflow_id=self.sid,
+            key=turn.main_key,
+            parent_key=turn.key,
+            name="main",
+            agent=MAIN_AGENT,
+            model=self.s.model,
+            phase_name="turn",
+            workflow_name=WORKFLOW_NAME,
+            start_time=turn.start,
         )
         self._start("step_start", se)
         for tool in self._tools_of(turn.main_key, closing):
@@ -237,8 +272,13 @@ class _Emitter:
             s.close_all()
             if not s.exported:
                 wf = WorkflowEvent(
-                    workflow_id=self.sid, key=WORKFLOW_KEY, name=WORKFLOW_NAME, template=TEMPLATE,
-                    session_id=self.sid, model=s.model, start_time=s.start,
+                    workflow_id=self.sid,
+                    key=WORKFLOW_KEY,
+                    name=WORKFLOW_NAME,
+                    template=TEMPLATE,
+                    session_id=self.sid,
+                    model=s.model,
+                    start_time=s.start,
                 )
                 self._start("workflow_start", wf)
         for turn in s.turns:
@@ -331,8 +371,9 @@ def _transcripts(s: Session) -> list[tuple[str, str | None]]:
     for agent in s.agents.values():
         path = agent.transcript
         if not path and s.transcript:
-            path = os.path.join(os.path.dirname(s.transcript), s.session_id, "subagents",
-                                f"agent-{agent.agent_id}.jsonl")
+            path = os.path.join(
+                os.path.dirname(s.transcript), s.session_id, "subagents", f"agent-{agent.agent_id}.jsonl"
+            )
         if path and path not in seen:
             seen.add(path)
             out.append((path, agent.agent_id))
@@ -367,8 +408,9 @@ class _Pending:
     session: Session
 
 
-def _drain_one(rt: Any, files: store.SessionFiles, now: int, idle_ns: int, report_: DrainReport,
-               lock_timeout: float) -> _Pending | None:
+def _drain_one(
+    rt: Any, files: store.SessionFiles, now: int, idle_ns: int, report_: DrainReport, lock_timeout: float
+) -> _Pending | None:
     lock = store.Lock(files.lock)
     if not lock.acquire(lock_timeout):
         report_.busy.append(files.stem)
@@ -480,8 +522,14 @@ def drain(
         for p in pending:
             try:
                 s = p.session
-                done = s.closed and s.exported and not s.tools and all(a.exported for a in s.agents.values()) \
-                    and all(t.exported for t in s.turns) and not s.late
+                done = (
+                    s.closed
+                    and s.exported
+                    and not s.tools
+                    and all(a.exported for a in s.agents.values())
+                    and all(t.exported for t in s.turns)
+                    and not s.late
+                )
                 store.save_state(p.files, s, done)
             except Exception as exc:  # noqa: BLE001
                 result.errors.append(f"{p.files.stem}: saving state: {exc}")
@@ -497,10 +545,19 @@ def _record(home: str, result: DrainReport, trigger: str) -> None:
     if not os.path.isdir(spool_root(home)):
         return
     try:
-        store.write_json_atomic(last_drain_path(home), {
-            "t": time.time_ns(), "trigger": trigger, "sessions": result.sessions, "spans": result.spans,
-            "closed": result.closed, "open": result.open, "busy": len(result.busy), "errors": result.errors[:5],
-        })
+        store.write_json_atomic(
+            last_drain_path(home),
+            {
+                "t": time.time_ns(),
+                "trigger": trigger,
+                "sessions": result.sessions,
+                "spans": result.spans,
+                "closed": result.closed,
+                "open": result.open,
+                "busy": len(result.busy),
+                "errors": result.errors[:5],
+            },
+        )
     except Exception as exc:  # noqa: BLE001
         report("claude_code drain: last-drain record", exc)
 

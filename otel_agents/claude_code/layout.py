@@ -47,8 +47,10 @@ def spool_root(home: str | os.PathLike[str]) -> str:
 
 def session_file_stem(session_id: str) -> str:
     """A safe file name for a session id: the id itself when it is plain, else a hash."""
-    if 0 < len(session_id) <= 128 and session_id[0] not in ".-" and all(
-        c.isascii() and (c.isalnum() or c in "-_.") for c in session_id
+    if (
+        0 < len(session_id) <= 128
+        and session_id[0] not in ".-"
+        and all(c.isascii() and (c.isalnum() or c in "-_.") for c in session_id)
     ):
         return session_id
     return "x-" + digest(session_id)[:40]

@@ -97,8 +97,14 @@ class Item:
         self.last_t = t if self.last_t is None else max(self.last_t, t)
 
     def base_json(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"key": self.key, "start": self.start, "end": self.end, "last_t": self.last_t,
-                             "outcome": self.outcome, "exported": self.exported}
+        d: dict[str, Any] = {
+            "key": self.key,
+            "start": self.start,
+            "end": self.end,
+            "last_t": self.last_t,
+            "outcome": self.outcome,
+            "exported": self.exported,
+        }
         if self.events:
             d["events"] = [e.to_json() for e in self.events]
         if self.usage:
@@ -108,8 +114,12 @@ class Item:
     @staticmethod
     def base_kwargs(d: dict[str, Any]) -> dict[str, Any]:
         return {
-            "key": d["key"], "start": d.get("start"), "end": d.get("end"), "last_t": d.get("last_t"),
-            "outcome": d.get("outcome"), "exported": bool(d.get("exported")),
+            "key": d["key"],
+            "start": d.get("start"),
+            "end": d.get("end"),
+            "last_t": d.get("last_t"),
+            "outcome": d.get("outcome"),
+            "exported": bool(d.get("exported")),
             "events": [HookEvent.from_json(e) for e in d.get("events") or ()],
             "usage": [Response.from_json(u) for u in d.get("usage") or ()],
         }
@@ -142,8 +152,13 @@ class Turn(Item):
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Turn:
-        return cls(**cls.base_kwargs(d), n=int(d.get("n") or 0), implicit=bool(d.get("implicit")),
-                   prompt=d.get("prompt"), prompt_id=d.get("prompt_id"))
+        return cls(
+            **cls.base_kwargs(d),
+            n=int(d.get("n") or 0),
+            implicit=bool(d.get("implicit")),
+            prompt=d.get("prompt"),
+            prompt_id=d.get("prompt_id"),
+        )
 
 
 @dataclass(slots=True)
@@ -162,8 +177,13 @@ class Agent(Item):
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Agent:
-        return cls(**cls.base_kwargs(d), agent_id=d.get("agent_id") or "", agent_type=d.get("agent_type") or "subagent",
-                   turn=d.get("turn") or "", transcript=d.get("transcript"))
+        return cls(
+            **cls.base_kwargs(d),
+            agent_id=d.get("agent_id") or "",
+            agent_type=d.get("agent_type") or "subagent",
+            turn=d.get("turn") or "",
+            transcript=d.get("transcript"),
+        )
 
 
 @dataclass(slots=True)
@@ -180,15 +200,29 @@ class Tool(Item):
 
     def to_json(self) -> dict[str, Any]:
         d = self.base_json()
-        d.update(tool_use_id=self.tool_use_id, name=self.name, parent=self.parent, arguments=self.arguments,
-                 result=self.result, error=self.error, interrupted=self.interrupted)
+        d.update(
+            tool_use_id=self.tool_use_id,
+            name=self.name,
+            parent=self.parent,
+            arguments=self.arguments,
+            result=self.result,
+            error=self.error,
+            interrupted=self.interrupted,
+        )
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Tool:
-        return cls(**cls.base_kwargs(d), tool_use_id=d.get("tool_use_id") or "", name=d.get("name") or "unknown",
-                   parent=d.get("parent") or "", arguments=d.get("arguments"), result=d.get("result"),
-                   error=d.get("error"), interrupted=bool(d.get("interrupted")))
+        return cls(
+            **cls.base_kwargs(d),
+            tool_use_id=d.get("tool_use_id") or "",
+            name=d.get("name") or "unknown",
+            parent=d.get("parent") or "",
+            arguments=d.get("arguments"),
+            result=d.get("result"),
+            error=d.get("error"),
+            interrupted=bool(d.get("interrupted")),
+        )
 
 
 @dataclass(slots=True)
@@ -221,32 +255,53 @@ class Session(Item):
     def to_json(self) -> dict[str, Any]:
         d = self.base_json()
         d.update(
-            v=1, session_id=self.session_id, offset=self.offset, lines=self.lines, bad_lines=self.bad_lines,
-            dropped_events=self.dropped_events, model=self.model, transcript=self.transcript, closed=self.closed,
-            end_reason=self.end_reason, turns=[t.to_json() for t in self.turns],
+            v=1,
+            session_id=self.session_id,
+            offset=self.offset,
+            lines=self.lines,
+            bad_lines=self.bad_lines,
+            dropped_events=self.dropped_events,
+            model=self.model,
+            transcript=self.transcript,
+            closed=self.closed,
+            end_reason=self.end_reason,
+            turns=[t.to_json() for t in self.turns],
             agents={k: a.to_json() for k, a in self.agents.items()},
-            tools={k: t.to_json() for k, t in self.tools.items()}, owners=self.owners,
-            cursors={k: c.to_json() for k, c in self.cursors.items()}, last_target=self.last_target,
-            assigned=sorted(self.assigned), late=[[k, r.to_json()] for k, r in self.late],
-            carried=self.carried.to_json(), spans_exported=self.spans_exported, last_drain=self.last_drain,
+            tools={k: t.to_json() for k, t in self.tools.items()},
+            owners=self.owners,
+            cursors={k: c.to_json() for k, c in self.cursors.items()},
+            last_target=self.last_target,
+            assigned=sorted(self.assigned),
+            late=[[k, r.to_json()] for k, r in self.late],
+            carried=self.carried.to_json(),
+            spans_exported=self.spans_exported,
+            last_drain=self.last_drain,
         )
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Session:
         return cls(
-            **cls.base_kwargs(d), session_id=d.get("session_id") or "", offset=int(d.get("offset") or 0),
-            lines=int(d.get("lines") or 0), bad_lines=int(d.get("bad_lines") or 0),
-            dropped_events=int(d.get("dropped_events") or 0), model=d.get("model"), transcript=d.get("transcript"),
-            closed=bool(d.get("closed")), end_reason=d.get("end_reason"),
+            **cls.base_kwargs(d),
+            session_id=d.get("session_id") or "",
+            offset=int(d.get("offset") or 0),
+            lines=int(d.get("lines") or 0),
+            bad_lines=int(d.get("bad_lines") or 0),
+            dropped_events=int(d.get("dropped_events") or 0),
+            model=d.get("model"),
+            transcript=d.get("transcript"),
+            closed=bool(d.get("closed")),
+            end_reason=d.get("end_reason"),
             turns=[Turn.from_json(t) for t in d.get("turns") or ()],
             agents={k: Agent.from_json(a) for k, a in (d.get("agents") or {}).items()},
             tools={k: Tool.from_json(t) for k, t in (d.get("tools") or {}).items()},
             owners=dict(d.get("owners") or {}),
             cursors={k: FileCursor.from_json(c) for k, c in (d.get("cursors") or {}).items()},
-            last_target=dict(d.get("last_target") or {}), assigned=set(d.get("assigned") or ()),
+            last_target=dict(d.get("last_target") or {}),
+            assigned=set(d.get("assigned") or ()),
             late=[(k, Response.from_json(r)) for k, r in d.get("late") or ()],
-            carried=UsageTotals.from_json(d.get("carried")), spans_exported=int(d.get("spans_exported") or 0),
+            carried=UsageTotals.from_json(d.get("carried")),
+            spans_exported=int(d.get("spans_exported") or 0),
             last_drain=d.get("last_drain"),
         )
 
@@ -305,8 +360,14 @@ class Session(Item):
         agent = self.agents.get(agent_id)
         if agent is None:
             turn = self._work_turn(t)
-            agent = Agent(key=f"agent:{agent_id}", start=t, last_t=t, agent_id=agent_id,
-                          agent_type=agent_type or "subagent", turn=turn.key)
+            agent = Agent(
+                key=f"agent:{agent_id}",
+                start=t,
+                last_t=t,
+                agent_id=agent_id,
+                agent_type=agent_type or "subagent",
+                turn=turn.key,
+            )
             self.agents[agent_id] = agent
         elif agent_type and agent.agent_type == "subagent":
             agent.agent_type = agent_type
@@ -502,8 +563,11 @@ class Session(Item):
                 if turn.start is not None and turn.start <= ts and (turn.end is None or ts <= turn.end):
                     if resp.sidechain:
                         for agent in self.agents.values():
-                            if agent.turn == turn.key and agent.start is not None and agent.start <= ts and (
-                                agent.end is None or ts <= agent.end
+                            if (
+                                agent.turn == turn.key
+                                and agent.start is not None
+                                and agent.start <= ts
+                                and (agent.end is None or ts <= agent.end)
                             ):
                                 return agent.key
                     return turn.main_key

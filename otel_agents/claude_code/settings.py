@@ -24,8 +24,18 @@ from typing import Any
 
 #: Every Claude Code hook event the capture handles (REFERENCE §3).
 EVENTS: tuple[str, ...] = (
-    "SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure",
-    "SubagentStart", "SubagentStop", "Stop", "PreCompact", "PostCompact", "Notification", "SessionEnd",
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "SubagentStart",
+    "SubagentStop",
+    "Stop",
+    "PreCompact",
+    "PostCompact",
+    "Notification",
+    "SessionEnd",
 )
 #: Events whose hook groups take a tool-name matcher.
 TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
@@ -95,7 +105,7 @@ def _load(path: Path) -> dict[str, Any]:
         raise SettingsError(f"{path} is not a JSON object; not changed")
     hooks = data.get("hooks")
     if hooks is not None and not isinstance(hooks, dict):
-        raise SettingsError(f"{path}: \"hooks\" is not an object; not changed")
+        raise SettingsError(f'{path}: "hooks" is not an object; not changed')
     return data
 
 
@@ -164,10 +174,14 @@ def has_ours(path: Path) -> bool:
         hooks = _load(path).get("hooks") or {}
     except SettingsError:
         return False
-    return any(isinstance(h, dict) and is_ours(h.get("command"))
-               for groups in hooks.values() if isinstance(groups, list)
-               for group in groups if isinstance(group, dict) and isinstance(group.get("hooks"), list)
-               for h in group["hooks"])
+    return any(
+        isinstance(h, dict) and is_ours(h.get("command"))
+        for groups in hooks.values()
+        if isinstance(groups, list)
+        for group in groups
+        if isinstance(group, dict) and isinstance(group.get("hooks"), list)
+        for h in group["hooks"]
+    )
 
 
 def set_env(path: Path, key: str, value: str) -> bool:
@@ -175,7 +189,7 @@ def set_env(path: Path, key: str, value: str) -> bool:
     data = _load(path)
     env = data.setdefault("env", {})
     if not isinstance(env, dict):
-        raise SettingsError(f"{path}: \"env\" is not an object; not changed")
+        raise SettingsError(f'{path}: "env" is not an object; not changed')
     if env.get(key) == value:
         return False
     env[key] = value

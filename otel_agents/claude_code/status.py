@@ -40,8 +40,15 @@ def _problems(home: str) -> tuple[Counter[str], list[dict[str, Any]]]:
 def summary(home: str | os.PathLike[str]) -> dict[str, Any]:
     """Sessions, backlog (spooled bytes no drain has read), last drain, hook problems."""
     home = os.fspath(home)
-    out: dict[str, Any] = {"home": home, "sessions": 0, "open_sessions": 0, "backlog_bytes": 0,
-                           "backlog_sessions": 0, "last_drain_ns": None, "spans_exported": 0}
+    out: dict[str, Any] = {
+        "home": home,
+        "sessions": 0,
+        "open_sessions": 0,
+        "backlog_bytes": 0,
+        "backlog_sessions": 0,
+        "last_drain_ns": None,
+        "spans_exported": 0,
+    }
     for files in store.list_sessions(home):
         out["sessions"] += 1
         if store.is_done(files):
@@ -76,10 +83,13 @@ def _what(rec: dict[str, Any] | None, last_ns: int | None) -> str:
     if not rec or rec.get("t") != last_ns:
         return ""
     how = {"automatic": "automatic, after Stop or SessionEnd", "flush": "otel-agents flush"}.get(
-        str(rec.get("trigger")), str(rec.get("trigger")))
+        str(rec.get("trigger")), str(rec.get("trigger"))
+    )
     sessions, spans = int(rec.get("sessions") or 0), int(rec.get("spans") or 0)
-    text = (f" ({how}): {sessions} session{'s' if sessions != 1 else ''} drained, "
-            f"{spans} span{'s' if spans != 1 else ''} exported")
+    text = (
+        f" ({how}): {sessions} session{'s' if sessions != 1 else ''} drained, "
+        f"{spans} span{'s' if spans != 1 else ''} exported"
+    )
     errors = rec.get("errors") or []
     return text + (f", {len(errors)} error(s): {errors[0]}" if errors else "")
 

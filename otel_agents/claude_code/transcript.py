@@ -68,17 +68,28 @@ class Response:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "key": self.key, "message_id": self.message_id, "request_id": self.request_id,
-            "model": self.model, "usage": self.usage, "start": self.start, "end": self.end,
-            "sidechain": self.sidechain, "tool_use_ids": self.tool_use_ids,
+            "key": self.key,
+            "message_id": self.message_id,
+            "request_id": self.request_id,
+            "model": self.model,
+            "usage": self.usage,
+            "start": self.start,
+            "end": self.end,
+            "sidechain": self.sidechain,
+            "tool_use_ids": self.tool_use_ids,
         }
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Response:
         return cls(
-            key=str(d["key"]), message_id=str(d.get("message_id") or ""), request_id=str(d.get("request_id") or ""),
-            model=str(d.get("model") or ""), usage={k: int(v) for k, v in dict(d.get("usage") or {}).items()},
-            start=d.get("start"), end=d.get("end"), sidechain=bool(d.get("sidechain")),
+            key=str(d["key"]),
+            message_id=str(d.get("message_id") or ""),
+            request_id=str(d.get("request_id") or ""),
+            model=str(d.get("model") or ""),
+            usage={k: int(v) for k, v in dict(d.get("usage") or {}).items()},
+            start=d.get("start"),
+            end=d.get("end"),
+            sidechain=bool(d.get("sidechain")),
             tool_use_ids=[str(x) for x in d.get("tool_use_ids") or ()],
         )
 
@@ -103,16 +114,24 @@ class FileCursor:
     size_seen: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"offset": self.offset, "last_ts": self.last_ts, "size_seen": self.size_seen,
-                "open": self.open.to_json() if self.open is not None else None}
+        return {
+            "offset": self.offset,
+            "last_ts": self.last_ts,
+            "size_seen": self.size_seen,
+            "open": self.open.to_json() if self.open is not None else None,
+        }
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> FileCursor:
         if not d:
             return cls()
         op = d.get("open")
-        return cls(int(d.get("offset") or 0), d.get("last_ts"), Response.from_json(op) if op else None,
-                   int(d.get("size_seen") or 0))
+        return cls(
+            int(d.get("offset") or 0),
+            d.get("last_ts"),
+            Response.from_json(op) if op else None,
+            int(d.get("size_seen") or 0),
+        )
 
 
 def _usage_of(msg: dict[str, Any]) -> dict[str, int] | None:
@@ -205,8 +224,15 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
             yield cursor.open
         model = msg["model"] if isinstance(msg.get("model"), str) else ""
         cursor.open = Response(
-            key=key, message_id=mid, request_id=rid, model=model, usage=dict(usage),
-            start=cursor.last_ts, end=ts, sidechain=entry.get("isSidechain") is True, tool_use_ids=tools,
+            key=key,
+            message_id=mid,
+            request_id=rid,
+            model=model,
+            usage=dict(usage),
+            start=cursor.last_ts,
+            end=ts,
+            sidechain=entry.get("isSidechain") is True,
+            tool_use_ids=tools,
         )
         if ts is not None:
             cursor.last_ts = ts

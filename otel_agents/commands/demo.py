@@ -15,8 +15,10 @@ def main(args: list[str], prog: str = "otel-agents demo") -> int:
     from otel_agents.config import DISABLED_ENV, sdk_disabled
 
     if sdk_disabled():
-        print(f"{prog}: telemetry is disabled ({DISABLED_ENV}=true): nothing to record or show; "
-              f"unset {DISABLED_ENV} to run the demo")
+        print(
+            f"{prog}: telemetry is disabled ({DISABLED_ENV}=true): nothing to record or show; "
+            f"unset {DISABLED_ENV} to run the demo"
+        )
         return 0
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

@@ -64,8 +64,15 @@ def gather(cfg: Any) -> dict[str, Any]:
     from otel_agents.sinks.transport import resolve_target
 
     problems = list(cfg.problems)
-    config = [{"name": s.name, "value": _shown_value(s.name, cfg[s.name]), "source": cfg.sources.get(s.name, "default"),
-               "doc": s.doc} for s in SETTINGS]
+    config = [
+        {
+            "name": s.name,
+            "value": _shown_value(s.name, cfg[s.name]),
+            "source": cfg.sources.get(s.name, "default"),
+            "doc": s.doc,
+        }
+        for s in SETTINGS
+    ]
     target = resolve_target(cfg)
     problems += target.problems
     if cfg["exit_deadline"] <= 0:
@@ -79,8 +86,12 @@ def gather(cfg: Any) -> dict[str, Any]:
 
     files = spool_files(cfg.spans_dir)
     total = sum(p.stat().st_size for p in files if p.exists())
-    spool: dict[str, Any] = {"dir": str(cfg.spans_dir), "files": len(files), "bytes": total,
-                             "oldest": files[0].name if files else None}
+    spool: dict[str, Any] = {
+        "dir": str(cfg.spans_dir),
+        "files": len(files),
+        "bytes": total,
+        "oldest": files[0].name if files else None,
+    }
     if cfg["spool.enabled"] and cfg["otlp.enabled"]:
         undelivered, corrupt = count_pending(cfg)
         spool["undelivered"] = undelivered
@@ -88,8 +99,10 @@ def gather(cfg: Any) -> dict[str, Any]:
         cutoff = time.time() - cfg["spool.retention_days"] * 86400
         old = [p for p in files if p.exists() and p.stat().st_mtime < cutoff]
         if old and undelivered:
-            problems.append(f"{len(old)} spool file(s) older than spool.retention_days are kept because they "
-                            "hold undelivered spans: run `otel-agents replay`")
+            problems.append(
+                f"{len(old)} spool file(s) older than spool.retention_days are kept because they "
+                "hold undelivered spans: run `otel-agents replay`"
+            )
     replay_doc = load_state(cfg.home)
     pending = _pending(cfg)
 
@@ -107,11 +120,25 @@ def gather(cfg: Any) -> dict[str, Any]:
             entry["replayed"] = int(totals.get("sent") or 0)
             entry["last_replayed"] = totals.get("last_sent")
         sinks.append(entry)
-    otlp = {"enabled": bool(cfg["otlp.enabled"]), "target": target.describe() if cfg["otlp.enabled"] else None,
-            "endpoint": target.endpoint, "default_endpoint": not target.explicit}
-    return {"home": str(cfg.home), "config": config, "otlp_target": target.describe(), "otlp": otlp, "sinks": sinks,
-            "spool": spool, "last_replay": replay_doc.get("last"), "pending": pending,
-            "claude_code": summary(cfg.home), "warnings": _warnings(otlp, sinks, spool), "problems": problems}
+    otlp = {
+        "enabled": bool(cfg["otlp.enabled"]),
+        "target": target.describe() if cfg["otlp.enabled"] else None,
+        "endpoint": target.endpoint,
+        "default_endpoint": not target.explicit,
+    }
+    return {
+        "home": str(cfg.home),
+        "config": config,
+        "otlp_target": target.describe(),
+        "otlp": otlp,
+        "sinks": sinks,
+        "spool": spool,
+        "last_replay": replay_doc.get("last"),
+        "pending": pending,
+        "claude_code": summary(cfg.home),
+        "warnings": _warnings(otlp, sinks, spool),
+        "problems": problems,
+    }
 
 
 def _backlog(entry: dict[str, Any], spool: dict[str, Any], pending: dict[str, Any]) -> None:
@@ -146,9 +173,11 @@ def _warnings(otlp: dict[str, Any], sinks: list[dict[str, Any]], spool: dict[str
         return out
     where = otlp["endpoint"] + (" (the default endpoint: none is configured)" if otlp["default_endpoint"] else "")
     why = f"; last error: {entry['last_error']}" if entry.get("last_error") else ""
-    out.append(f"OTLP has never delivered a span to {where}{why}. {waiting} spans wait in the spool: start a "
-               "collector there and run `otel-agents replay`, or, to keep telemetry local only, set "
-               "otlp.enabled = false (the spool, metrics and analytics keep everything).")
+    out.append(
+        f"OTLP has never delivered a span to {where}{why}. {waiting} spans wait in the spool: start a "
+        "collector there and run `otel-agents replay`, or, to keep telemetry local only, set "
+        "otlp.enabled = false (the spool, metrics and analytics keep everything)."
+    )
     return out
 
 
@@ -159,9 +188,12 @@ def _pending(cfg: Any) -> dict[str, Any]:
 
     rec = recover.load_state(cfg.home)
     totals = rec.get("unrecoverable_total")
-    return {"dir": str(pending_dir(cfg.home)), "sinks": count_pending(cfg.home),
-            "unrecoverable_total": totals if isinstance(totals, dict) else {},
-            "last_recovery": rec.get("last")}
+    return {
+        "dir": str(pending_dir(cfg.home)),
+        "sinks": count_pending(cfg.home),
+        "unrecoverable_total": totals if isinstance(totals, dict) else {},
+        "last_recovery": rec.get("last"),
+    }
 
 
 def _registered_sinks(cfg: Any, problems: list[str]) -> list[str]:
@@ -190,11 +222,18 @@ def _registered_sinks(cfg: Any, problems: list[str]) -> list[str]:
 def _backlog_line(s: dict[str, Any]) -> str:
     n = s["backlog"]
     if s["backlog_of"] == "spool":
-        return (f"backlog: {n} spans in the spool not yet delivered (`otel-agents replay` sends them)" if n
-                else "backlog: none, every spooled span was delivered")
+        return (
+            f"backlog: {n} spans in the spool not yet delivered (`otel-agents replay` sends them)"
+            if n
+            else "backlog: none, every spooled span was delivered"
+        )
     if s["backlog_of"] == "pending":
-        return (f"backlog: {n} spans it missed, to write from the spool (at the next start, or "
-                f"`otel-agents replay --sinks {s['name']}`)" if n else "backlog: none")
+        return (
+            f"backlog: {n} spans it missed, to write from the spool (at the next start, or "
+            f"`otel-agents replay --sinks {s['name']}`)"
+            if n
+            else "backlog: none"
+        )
     return f"backlog: {n} spans queued in memory at {_ago(s.get('backlog_updated'))}" if n else "backlog: none"
 
 
@@ -205,12 +244,16 @@ def _sink_lines(s: dict[str, Any]) -> list[str]:
         return lines + ["    no activity recorded yet", f"    {_backlog_line(s)}"]
     delivered = f"delivered {s.get('spans', 0)} spans in {s.get('batches', 0)} batches"
     if s["name"] == "otlp":
-        delivered = (f"delivered {s.get('spans', 0) + s.get('replayed', 0)} spans: {s.get('spans', 0)} live "
-                     f"in {s.get('batches', 0)} batches, {s.get('replayed', 0)} by replay")
+        delivered = (
+            f"delivered {s.get('spans', 0) + s.get('replayed', 0)} spans: {s.get('spans', 0)} live "
+            f"in {s.get('batches', 0)} batches, {s.get('replayed', 0)} by replay"
+        )
     last = max(s.get("last_success") or 0, s.get("last_replayed") or 0) or None
     lines.append(f"    {delivered}; last success {_ago(last)}")
-    lines.append(f"    failures {s.get('failures', 0)} batches ({s.get('failed_spans', 0)} spans); "
-                 f"dropped {s.get('dropped', 0)} spans")
+    lines.append(
+        f"    failures {s.get('failures', 0)} batches ({s.get('failed_spans', 0)} spans); "
+        f"dropped {s.get('dropped', 0)} spans"
+    )
     lines.append(f"    {_backlog_line(s)}")
     for key, value in sorted((s.get("extra") or {}).items()):
         lines.append(f"    {key.replace('_', ' ')}: {value}")
@@ -227,32 +270,44 @@ def render(info: dict[str, Any]) -> str:
     for c in info["config"]:
         lines.append(f"  {c['name']:<{width}}  {c['value']!s}  [{c['source']}]")
     otlp = info["otlp"]
-    lines.append(f"  OTLP target: {otlp['target']}" if otlp["enabled"]
-                 else "  OTLP: off (otlp.enabled = false): local only, nothing is sent")
+    lines.append(
+        f"  OTLP target: {otlp['target']}"
+        if otlp["enabled"]
+        else "  OTLP: off (otlp.enabled = false): local only, nothing is sent"
+    )
     lines += ["", "Sinks (counters summed over all processes; backlog: what still waits for the sink)"]
     if not info["sinks"]:
         lines.append("  (none registered, no counters yet)")
     for s in info["sinks"]:
         lines += _sink_lines(s)
     sp = info["spool"]
-    lines += ["", f"Spool ({sp['dir']})", f"  {sp['files']} file(s), {_size(sp['bytes'])}"
-              + (f", oldest {sp['oldest']}" if sp["oldest"] else "")]
+    lines += [
+        "",
+        f"Spool ({sp['dir']})",
+        f"  {sp['files']} file(s), {_size(sp['bytes'])}" + (f", oldest {sp['oldest']}" if sp["oldest"] else ""),
+    ]
     if sp.get("corrupt_lines"):
         lines.append(f"  {sp['corrupt_lines']} corrupt line(s) skipped")
     last = info["last_replay"]
     if last:
-        lines.append(f"  last replay {_ago(last.get('ended'))}: sent {last.get('sent', 0)} of "
-                     f"{last.get('pending', 0)} pending" + (f"; stopped: {last['error']}" if last.get("error") else ""))
+        lines.append(
+            f"  last replay {_ago(last.get('ended'))}: sent {last.get('sent', 0)} of "
+            f"{last.get('pending', 0)} pending" + (f"; stopped: {last['error']}" if last.get("error") else "")
+        )
     pend = info.get("pending") or {}
     lost = {k: v for k, v in (pend.get("unrecoverable_total") or {}).items() if v}
     if lost:
-        lines.append("  not recoverable so far (missing from the spool too): "
-                     + ", ".join(f"{k} {v}" for k, v in sorted(lost.items())))
+        lines.append(
+            "  not recoverable so far (missing from the spool too): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(lost.items()))
+        )
     lr = pend.get("last_recovery")
     if lr:
         wrote = ", ".join(f"{k} {v}" for k, v in sorted((lr.get("delivered") or {}).items())) or "nothing"
-        lines.append(f"  last recovery {_ago(lr.get('ended'))}: wrote {wrote}"
-                     + (f"; stopped: {lr['error']}" if lr.get("error") else ""))
+        lines.append(
+            f"  last recovery {_ago(lr.get('ended'))}: wrote {wrote}"
+            + (f"; stopped: {lr['error']}" if lr.get("error") else "")
+        )
     cc = info["claude_code"]
     lines += ["", "Claude Code capture"]
     if cc["sessions"] or cc["hook_problems"]:

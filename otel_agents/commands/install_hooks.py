@@ -25,16 +25,29 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
     )
     parser.add_argument("agent", choices=["claude-code"], help="the agent whose settings to change")
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("--project", dest="scope", action="store_const", const="project",
-                       help=".claude/settings.json in the project, committed (default): the entries run "
-                            ".claude/hooks/otel-agents-hook, which runs each machine's otel-agents")
-    scope.add_argument("--local", dest="scope", action="store_const", const="local",
-                       help=".claude/settings.local.json in the project (not committed)")
+    scope.add_argument(
+        "--project",
+        dest="scope",
+        action="store_const",
+        const="project",
+        help=".claude/settings.json in the project, committed (default): the entries run "
+        ".claude/hooks/otel-agents-hook, which runs each machine's otel-agents",
+    )
+    scope.add_argument(
+        "--local",
+        dest="scope",
+        action="store_const",
+        const="local",
+        help=".claude/settings.local.json in the project (not committed)",
+    )
     scope.add_argument("--user", dest="scope", action="store_const", const="user", help="~/.claude/settings.json")
     parser.add_argument("--dir", help="project directory (default: the current directory)")
     if not uninstalling:
-        parser.add_argument("--command", help="hook command line (default: this installation's `otel-agents hook`; "
-                                              "--project: the project's launcher)")
+        parser.add_argument(
+            "--command",
+            help="hook command line (default: this installation's `otel-agents hook`; "
+            "--project: the project's launcher)",
+        )
         parser.add_argument("--timeout", type=int, help="seconds Claude Code waits for the hook at most (default 3)")
     ns = parser.parse_args(args)
 
@@ -63,18 +76,27 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1
     events = len(settings.EVENTS)
-    print(f"installed otel-agents hooks for {events} events in {path}" if changed
-          else f"otel-agents hooks already installed in {path}")
+    print(
+        f"installed otel-agents hooks for {events} events in {path}"
+        if changed
+        else f"otel-agents hooks already installed in {path}"
+    )
     if command == launcher.COMMAND:
-        print(f"  they run {launcher.RELATIVE_PATH}: commit it with {path.name}; it runs each machine's "
-              f"otel-agents and does nothing where none is installed")
+        print(
+            f"  they run {launcher.RELATIVE_PATH}: commit it with {path.name}; it runs each machine's "
+            f"otel-agents and does nothing where none is installed"
+        )
         print(f"  this machine's otel-agents is recorded in {local} (personal, not committed)")
         if settings.has_ours(local):
-            print(f"  note: {local} runs otel-agents hook too, so each event would be captured twice: "
-                  "`otel-agents uninstall-hooks claude-code --local` removes those")
+            print(
+                f"  note: {local} runs otel-agents hook too, so each event would be captured twice: "
+                "`otel-agents uninstall-hooks claude-code --local` removes those"
+            )
     if where != "user":
         missing = launcher.missing_ignores(ns.dir)
         if missing:
-            print(f"hint: add {' and '.join(missing)} to the project's .gitignore: they hold this machine's "
-                  f"captured sessions and settings (printf '%s\\n' {' '.join(missing)} >> .gitignore)")
+            print(
+                f"hint: add {' and '.join(missing)} to the project's .gitignore: they hold this machine's "
+                f"captured sessions and settings (printf '%s\\n' {' '.join(missing)} >> .gitignore)"
+            )
     return 0

@@ -29,8 +29,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--since", type=_date, metavar="YYYY-MM-DD", help="only metrics files from this UTC day on")
     p.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="only metrics files up to this UTC day")
     p.add_argument("--from-spool", action="store_true", help="read the OTLP-JSON span spool instead of the JSONL")
-    p.add_argument("--overwrite", action="store_true",
-                   help="rewrite rows that already exist from their records (default: insert missing rows only)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="rewrite rows that already exist from their records (default: insert missing rows only)",
+    )
     p.add_argument("--batch-size", type=int, default=1000, help="records per transaction (default 1000)")
     p.add_argument("--quiet", action="store_true", help="print only the summary line")
     return p
@@ -60,8 +63,10 @@ def main(args: list[str], prog: str = "otel-agents reconcile") -> int:
         print(f"reconcile: nothing to do: {source} does not exist")
         return 0
     if not analytics_enabled(config) and not ns.quiet:
-        print("reconcile: note: analytics is off in the configuration (live runs do not write it); "
-              "backfilling anyway, as asked")
+        print(
+            "reconcile: note: analytics is off in the configuration (live runs do not write it); "
+            "backfilling anyway, as asked"
+        )
     db = config.analytics_db
     store = AnalyticsStore(db)
     try:
@@ -71,8 +76,11 @@ def main(args: list[str], prog: str = "otel-agents reconcile") -> int:
         return 1
     except Exception as exc:  # noqa: BLE001 - a CLI reports, it does not trace back
         print(f"reconcile: cannot write {db}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print(f"reconcile: {result.records} records were written before the failure; "
-              "fix the database and run reconcile again (it is safe to repeat)", file=sys.stderr)
+        print(
+            f"reconcile: {result.records} records were written before the failure; "
+            "fix the database and run reconcile again (it is safe to repeat)",
+            file=sys.stderr,
+        )
         return 1
     finally:
         store.close()
@@ -91,6 +99,8 @@ def main(args: list[str], prog: str = "otel-agents reconcile") -> int:
         print(f"  {label}: " + ", ".join(f"{t} +{n}" for t, n in new.items()))
         print(f"  already present: {result.already_present} record(s); unusable: {result.skipped}")
         print(f"  workflow aggregates recomputed: {result.workflows_refreshed}")
-    print(f"reconcile: {added} row(s) {'written' if ns.overwrite else 'added'}, {result.already_present} already present, "
-          f"{result.records} record(s) in {result.batches} transaction(s)")
+    print(
+        f"reconcile: {added} row(s) {'written' if ns.overwrite else 'added'}, {result.already_present} already present, "
+        f"{result.records} record(s) in {result.batches} transaction(s)"
+    )
     return 0

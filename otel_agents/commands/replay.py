@@ -33,11 +33,19 @@ def _parse_sinks(value: str) -> list[str]:
 
 
 def main(args: list[str], prog: str = "otel-agents replay") -> int:
-    parser = argparse.ArgumentParser(prog=prog, description="Deliver spooled spans that a sink has not received yet: "
-                                     "to the OTLP endpoint, and to the metrics JSONL and analytics store what they "
-                                     "missed.")
-    parser.add_argument("--sinks", type=_parse_sinks, default=None, metavar="LIST",
-                        help="comma-separated: otlp, metrics, analytics, or all (default: every enabled sink)")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Deliver spooled spans that a sink has not received yet: "
+        "to the OTLP endpoint, and to the metrics JSONL and analytics store what they "
+        "missed.",
+    )
+    parser.add_argument(
+        "--sinks",
+        type=_parse_sinks,
+        default=None,
+        metavar="LIST",
+        help="comma-separated: otlp, metrics, analytics, or all (default: every enabled sink)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="only count what would be delivered")
     parser.add_argument("--batch", type=int, default=512, help="spans per OTLP request (default 512)")
     parser.add_argument("--no-wait", action="store_true", help="exit at once if another replay is running")
@@ -104,14 +112,21 @@ def _recover_local(cfg: Any, names: list[str], ns: argparse.Namespace, explicit:
 
         bar = Progress(sum(pending.values()), label="recover")
         bar.update(0)
-    result = recover(cfg, list(pending), wait=True, min_age=0.0,
-                     progress=(lambda done, _total: bar.update(min(done, bar.total))) if bar else None)
+    result = recover(
+        cfg,
+        list(pending),
+        wait=True,
+        min_age=0.0,
+        progress=(lambda done, _total: bar.update(min(done, bar.total))) if bar else None,
+    )
     if bar is not None:
         bar.update(bar.total if result.complete else bar.done)
         bar.finish()
     for n in pending:
-        line = (f"recovered {result.delivered.get(n, 0)} of {result.pending.get(n, pending[n])} pending spans to {n} "
-                f"({result.records.get(n, 0)} records written")
+        line = (
+            f"recovered {result.delivered.get(n, 0)} of {result.pending.get(n, pending[n])} pending spans to {n} "
+            f"({result.records.get(n, 0)} records written"
+        )
         if result.already_present.get(n):
             line += f", {result.already_present[n]} already there"
         line += ")"
@@ -125,8 +140,11 @@ def _recover_local(cfg: Any, names: list[str], ns: argparse.Namespace, explicit:
             print(f"otel-agents replay: {n}: {err}; the pending spans stay for a later run", file=sys.stderr)
         return True, 1
     if result.files_waiting:
-        print(f"otel-agents replay: {result.files_waiting} pending file(s) are still being written by a running "
-              "process; run again later", file=sys.stderr)
+        print(
+            f"otel-agents replay: {result.files_waiting} pending file(s) are still being written by a running "
+            "process; run again later",
+            file=sys.stderr,
+        )
     return True, 0 if result.complete or not result.error else 1
 
 
@@ -139,8 +157,10 @@ def _replay_otlp(cfg: Any, ns: argparse.Namespace) -> int:
         print(f"otel-agents replay: config: {problem}", file=sys.stderr)
     if ns.dry_run:  # only counts: no lock, no state written
         result = replay(cfg, progress=False, batch_spans=max(1, ns.batch), dry_run=True)
-        print(f"{result.pending} undelivered spans would be sent to {target.describe()}"
-              + (f"; {result.corrupt_lines} corrupt spool lines skipped" if result.corrupt_lines else ""))
+        print(
+            f"{result.pending} undelivered spans would be sent to {target.describe()}"
+            + (f"; {result.corrupt_lines} corrupt spool lines skipped" if result.corrupt_lines else "")
+        )
         return 0
     with replay_lock(cfg.home, wait=False) as got:
         if not got:
@@ -150,13 +170,18 @@ def _replay_otlp(cfg: Any, ns: argparse.Namespace) -> int:
             print("otel-agents replay: another replay is running; waiting for it to finish", file=sys.stderr)
     with replay_lock(cfg.home, wait=True):
         result = replay(cfg, progress=not ns.quiet, batch_spans=max(1, ns.batch))
-    print(f"replayed {result.sent} of {result.pending} undelivered spans to {target.describe()} "
-          f"in {result.batches} batches, {result.seconds:.1f} s"
-          + (f"; {result.already_delivered} were delivered meanwhile by a live sink" if result.already_delivered else "")
-          + (f"; {result.rejected} rejected by the receiver" if result.rejected else "")
-          + (f"; {result.corrupt_lines} corrupt spool lines skipped" if result.corrupt_lines else ""))
+    print(
+        f"replayed {result.sent} of {result.pending} undelivered spans to {target.describe()} "
+        f"in {result.batches} batches, {result.seconds:.1f} s"
+        + (f"; {result.already_delivered} were delivered meanwhile by a live sink" if result.already_delivered else "")
+        + (f"; {result.rejected} rejected by the receiver" if result.rejected else "")
+        + (f"; {result.corrupt_lines} corrupt spool lines skipped" if result.corrupt_lines else "")
+    )
     if not result.complete:
-        print(f"otel-agents replay: stopped early: {result.error}; {result.pending - result.sent} spans still "
-              "undelivered (run it again later)", file=sys.stderr)
+        print(
+            f"otel-agents replay: stopped early: {result.error}; {result.pending - result.sent} spans still "
+            "undelivered (run it again later)",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -21,10 +21,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--db", help="analytics store (default: <home>/analytics/history.db)")
     p.add_argument("--format", "-f", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
-    p.add_argument("--rows", choices=("attempts", "tasks", "steps"), default="attempts",
-                   help="csv: one row per step attempt (default) or per task")
-    p.add_argument("--section", action="append", default=[], metavar="NAME[,NAME]",
-                   help="only these sections: cost, latency, errors, attempts, tools (default: all)")
+    p.add_argument(
+        "--rows",
+        choices=("attempts", "tasks", "steps"),
+        default="attempts",
+        help="csv: one row per step attempt (default) or per task",
+    )
+    p.add_argument(
+        "--section",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help="only these sections: cost, latency, errors, attempts, tools (default: all)",
+    )
     p.add_argument("--top", type=int, default=10, help="entries in the top-N lists (default 10)")
     g = p.add_argument_group("filters (each may be repeated)")
     g.add_argument("--since", help="from this time: YYYY-MM-DD, ISO 8601, or 30m/24h/7d/2w ago")
@@ -70,8 +79,14 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
     home = Path(ns.home) if ns.home else resolve_home()
     store = Path(ns.db) if ns.db else home / "analytics" / "history.db"
     try:
-        filters = Filters.parse(since=ns.since, until=ns.until, templates=ns.template, models=ns.model,
-                                statuses=ns.status, sessions=ns.session)
+        filters = Filters.parse(
+            since=ns.since,
+            until=ns.until,
+            templates=ns.template,
+            models=ns.model,
+            statuses=ns.status,
+            sessions=ns.session,
+        )
     except FilterError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -87,12 +102,16 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         return 2
     sections = tuple(x for x in SECTIONS if x in sections)
     if not ensure_store(home, store, quiet=ns.quiet):
-        print(f"{prog}: no analytics data: no store at {store}, and nothing to rebuild it from under "
-              f"{home / 'metrics'} or {home / 'spans'}", file=sys.stderr)
+        print(
+            f"{prog}: no analytics data: no store at {store}, and nothing to rebuild it from under "
+            f"{home / 'metrics'} or {home / 'spans'}",
+            file=sys.stderr,
+        )
         return 1
     try:
-        engine = ReportEngine(store, use_cache=not ns.no_cache, rebuild_cache=ns.rebuild_cache,
-                              progress=_progress(ns.quiet))
+        engine = ReportEngine(
+            store, use_cache=not ns.no_cache, rebuild_cache=ns.rebuild_cache, progress=_progress(ns.quiet)
+        )
     except Exception as exc:  # noqa: BLE001 - a store we cannot read: say so, no traceback
         print(f"{prog}: cannot read {store}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

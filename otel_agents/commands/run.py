@@ -19,8 +19,9 @@ PID_ENV = "OTEL_AGENTS_RUN_PID"
 _BOOTSTRAP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instrument", "_bootstrap")
 
 
-def child_environment(environ: dict[str, str] | None = None, *, config: str | None = None,
-                      spans_file: str | None = None) -> dict[str, str]:
+def child_environment(
+    environ: dict[str, str] | None = None, *, config: str | None = None, spans_file: str | None = None
+) -> dict[str, str]:
     """The environment the program runs with: our sitecustomize first on PYTHONPATH."""
     from otel_agents.instrument.mapping import FILE_ENV
     from otel_agents.instrument.spans_file import SPANS_FILE_ENV
@@ -89,10 +90,14 @@ def run_with_summary(executable: str, command: list[str], *, config: str | None,
     with tempfile.TemporaryDirectory(prefix="otel-agents-run-") as tmp:
         records_file = spans_file or os.path.join(tmp, "spans.jsonl")
         since = time.time_ns()
-        child = subprocess.Popen([executable, *command[1:]], env=child_environment(config=config, spans_file=records_file))
+        child = subprocess.Popen(
+            [executable, *command[1:]], env=child_environment(config=config, spans_file=records_file)
+        )
         # Ctrl-C reaches the child through the terminal; a SIGTERM sent to us is passed on.
-        previous = {signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
-                    signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.terminate())}
+        previous = {
+            signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.terminate()),
+        }
         try:
             code = child.wait()
         finally:
@@ -115,14 +120,17 @@ def main(args: list[str], prog: str = "otel-agents run") -> int:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run a program with zero-code instrumentation from the [instrument] mapping "
-                    "(.otel-agents/config.toml, or [tool.otel-agents.instrument] in pyproject.toml).",
+        "(.otel-agents/config.toml, or [tool.otel-agents.instrument] in pyproject.toml).",
         epilog="example: otel-agents run -- python -m my_executor --issue 42",
     )
     parser.add_argument("--config", metavar="FILE", help="read the mapping from this TOML file too")
     parser.add_argument("--spans-file", metavar="FILE", help="also append every finished span to FILE as JSON lines")
     parser.add_argument("--check", action="store_true", help="check the mapping (imports the target modules) and exit")
-    parser.add_argument("--summary", action="store_true",
-                        help="after the program, say where its telemetry went (trace ids, files, the report)")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="after the program, say where its telemetry went (trace ids, files, the report)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the program to run, after --")
     ns = parser.parse_args(args)
     command = list(ns.command)

@@ -42,8 +42,11 @@ class _Candidate:
 
 def _needles(query: str) -> list[bytes]:
     """Byte strings a spool line must contain to hold a match (raw and JSON-escaped)."""
-    out = {query.encode("utf-8", "surrogatepass"), json.dumps(query)[1:-1].encode("ascii"),
-           query.lower().encode("utf-8", "surrogatepass")}
+    out = {
+        query.encode("utf-8", "surrogatepass"),
+        json.dumps(query)[1:-1].encode("ascii"),
+        query.lower().encode("utf-8", "surrogatepass"),
+    }
     return [n for n in out if n]
 
 
@@ -101,8 +104,11 @@ def find_trace(spans_dir: Path, query: str) -> str:
     lines = [f"{query!r} matches {len(hits)} runs; give more of the id:"]
     for c in listed[:MAX_LISTED]:
         ids = ", ".join(f"{w} {v}" for w, v in sorted(c.matched) if w != "trace")
-        lines.append(f"  trace {c.trace_id}" + (f"  ({ids})" if ids else "")
-                     + (f"  {', '.join(sorted(c.roots))}" if c.roots else ""))
+        lines.append(
+            f"  trace {c.trace_id}"
+            + (f"  ({ids})" if ids else "")
+            + (f"  {', '.join(sorted(c.roots))}" if c.roots else "")
+        )
     if len(listed) > MAX_LISTED:
         lines.append(f"  ... and {len(listed) - MAX_LISTED} more")
     raise NotShown("\n".join(lines))
@@ -242,11 +248,20 @@ def render(trace_id: str, spans: list[SpanData], roots: list[dict[str, Any]]) ->
     tee, last, bar, blank = _guides()
     head = [f"trace {trace_id}  (paste it into Jaeger or Phoenix to see this run there)"]
     wf = sorted({s.attributes[A.WORKFLOW_ID] for s in spans if isinstance(s.attributes.get(A.WORKFLOW_ID), str)})
-    sessions = sorted({v for s in spans for k in (A.SESSION_ID, A.GEN_AI_CONVERSATION_ID)
-                       if isinstance(v := s.attributes.get(k), str)})
+    sessions = sorted(
+        {
+            v
+            for s in spans
+            for k in (A.SESSION_ID, A.GEN_AI_CONVERSATION_ID)
+            if isinstance(v := s.attributes.get(k), str)
+        }
+    )
     services = sorted({s.service_name for s in spans if s.service_name})
-    facts = ([f"workflow {', '.join(wf)}"] if wf else []) + ([f"session {', '.join(sessions)}"] if sessions else []) \
+    facts = (
+        ([f"workflow {', '.join(wf)}"] if wf else [])
+        + ([f"session {', '.join(sessions)}"] if sessions else [])
         + ([f"service {', '.join(services)}"] if services else [])
+    )
     start = min((s.start_unix_nano for s in spans if s.start_unix_nano), default=None)
     if start:
         facts.append(f"started {iso_utc(start)}")
@@ -278,15 +293,19 @@ def _not_drained(home: Path, query: str) -> str | None:
 
     stems = [f.stem for f in list_sessions(home) if f.stem == query or f.stem.startswith(query)]
     if len(stems) == 1:
-        return (f"Claude Code session {stems[0]} is captured but its spans are not exported yet: "
-                "run `otel-agents flush`, then show it again")
+        return (
+            f"Claude Code session {stems[0]} is captured but its spans are not exported yet: "
+            "run `otel-agents flush`, then show it again"
+        )
     return None
 
 
 def main(args: list[str], prog: str = "otel-agents show") -> int:
     parser = argparse.ArgumentParser(
-        prog=prog, description="Show one run's span tree from the local spool: names, durations, cost, "
-                               "tokens and errors, with the trace id to paste into Jaeger or Phoenix.")
+        prog=prog,
+        description="Show one run's span tree from the local spool: names, durations, cost, "
+        "tokens and errors, with the trace id to paste into Jaeger or Phoenix.",
+    )
     parser.add_argument("id", help="a workflow id, trace id or Claude Code session id (a unique prefix is enough)")
     parser.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
     parser.add_argument("--json", action="store_true", help="print the tree as JSON")
@@ -312,8 +331,13 @@ def main(args: list[str], prog: str = "otel-agents show") -> int:
     spans = load_trace(spans_dir, trace_id)
     roots = build_tree(spans)
     if ns.json:
-        print(json.dumps({"trace_id": trace_id, "home": str(home), "spans": len(spans), "tree": roots},
-                         indent=1, ensure_ascii=False))
+        print(
+            json.dumps(
+                {"trace_id": trace_id, "home": str(home), "spans": len(spans), "tree": roots},
+                indent=1,
+                ensure_ascii=False,
+            )
+        )
     else:
         print(render(trace_id, spans, roots))
     return 0

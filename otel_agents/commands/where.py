@@ -18,8 +18,14 @@ def workflows(records: Iterable[Mapping[str, Any]]) -> list[tuple[str, str, str]
     """``(name, workflow id, trace id)`` of each workflow run in ``records``, in start order."""
     roots = [r for r in records if r["attributes"].get(A.GEN_AI_OPERATION_NAME) == A.OP_INVOKE_WORKFLOW]
     roots.sort(key=lambda r: r["start_time"] or 0)
-    return [(str(r["attributes"].get(A.GEN_AI_WORKFLOW_NAME, r["name"])), str(r["attributes"].get(A.WORKFLOW_ID, "")),
-             r["trace_id"]) for r in roots]
+    return [
+        (
+            str(r["attributes"].get(A.GEN_AI_WORKFLOW_NAME, r["name"])),
+            str(r["attributes"].get(A.WORKFLOW_ID, "")),
+            r["trace_id"],
+        )
+        for r in roots
+    ]
 
 
 def trace_lines(records: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -67,8 +73,11 @@ def summary(config: Any, records: list[Mapping[str, Any]], since_ns: int) -> str
     lines = trace_lines(records)
     if config["spool.enabled"]:
         files = spool_files_since(config, since_ns) if spans else []
-        lines.append("spool: " + (", ".join(map(str, files)) or f"nothing written to {config.spans_dir}")
-                     + (" (OTLP-JSON lines; `otel-agents replay` sends what the collector did not get)" if files else ""))
+        lines.append(
+            "spool: "
+            + (", ".join(map(str, files)) or f"nothing written to {config.spans_dir}")
+            + (" (OTLP-JSON lines; `otel-agents replay` sends what the collector did not get)" if files else "")
+        )
     if config["otlp.enabled"]:
         from otel_agents.sinks.transport import resolve_target
 

@@ -179,8 +179,9 @@ def iter_lines(path: str | os.PathLike[str], start: int = 0) -> Iterator[tuple[i
 
 
 @contextlib.contextmanager
-def flocked(path: str | os.PathLike[str], *, exclusive: bool = True, deadline: float | None = None,
-            poll: float = 0.005) -> Iterator[bool]:
+def flocked(
+    path: str | os.PathLike[str], *, exclusive: bool = True, deadline: float | None = None, poll: float = 0.005
+) -> Iterator[bool]:
     """Hold an ``flock`` on ``path`` (created 0600). Yields False if ``deadline`` (monotonic)
     passed before the lock was free; with ``deadline=None`` it waits."""
     p = Path(path)

@@ -126,11 +126,25 @@ FIELDS: tuple[str, ...] = (
 )
 
 
-_INT_FIELDS = frozenset((
-    "schema_version", "phase_number", "attempt", "retry_count", "start_unix_nano", "end_unix_nano",
-    "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens",
-    "model_calls", "unpriced_model_calls", "arguments_length", "result_length",
-))
+_INT_FIELDS = frozenset(
+    (
+        "schema_version",
+        "phase_number",
+        "attempt",
+        "retry_count",
+        "start_unix_nano",
+        "end_unix_nano",
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "reasoning_tokens",
+        "model_calls",
+        "unpriced_model_calls",
+        "arguments_length",
+        "result_length",
+    )
+)
 _NUMBER_FIELDS = frozenset(("duration_ms", "cost_usd"))
 _INT_RANGE = (-(2**63), 2**63 - 1)
 
@@ -388,7 +402,9 @@ def _usage(rec: dict[str, Any], attrs: Mapping[str, Any], kind: str) -> None:
         rec["unpriced_model_calls"] = _int(attrs, A.ROLLUP_UNPRICED_MODEL_CALLS)
 
 
-def _fingerprint(attrs: Mapping[str, Any], hash_key: str, len_key: str, content_key: str) -> tuple[str | None, int | None]:
+def _fingerprint(
+    attrs: Mapping[str, Any], hash_key: str, len_key: str, content_key: str
+) -> tuple[str | None, int | None]:
     """(sha256, length) of tool content: as recorded, or computed from the captured content
     (redacted) when content capture is on, so redundant calls are found in both modes."""
     digest = _str(attrs, hash_key)
@@ -424,9 +440,11 @@ def build_record(data: SpanData) -> dict[str, Any] | None:
     if kind == A.KIND_TOOL_CALL:
         rec["tool_type"] = _str(attrs, A.GEN_AI_TOOL_TYPE)
         rec["arguments_sha256"], rec["arguments_length"] = _fingerprint(
-            attrs, A.TOOL_ARGUMENTS_SHA256, A.TOOL_ARGUMENTS_LENGTH, A.GEN_AI_TOOL_CALL_ARGUMENTS)
+            attrs, A.TOOL_ARGUMENTS_SHA256, A.TOOL_ARGUMENTS_LENGTH, A.GEN_AI_TOOL_CALL_ARGUMENTS
+        )
         rec["result_sha256"], rec["result_length"] = _fingerprint(
-            attrs, A.TOOL_RESULT_SHA256, A.TOOL_RESULT_LENGTH, A.GEN_AI_TOOL_CALL_RESULT)
+            attrs, A.TOOL_RESULT_SHA256, A.TOOL_RESULT_LENGTH, A.GEN_AI_TOOL_CALL_RESULT
+        )
     if kind == A.KIND_MODEL_CALL:
         rec["model"] = _first_str(attrs, A.GEN_AI_REQUEST_MODEL, A.MODEL, A.GEN_AI_RESPONSE_MODEL)
         rec["response_model"] = _str(attrs, A.GEN_AI_RESPONSE_MODEL)
@@ -518,10 +536,7 @@ def from_readable_span(span: Any) -> SpanData:
     if resource is not None:
         value = resource.attributes.get("service.name")
         service = value if isinstance(value, str) else None
-    events = [
-        SpanEventData(ev.name, ev.timestamp, dict(ev.attributes or {}))
-        for ev in (span.events or ())
-    ]
+    events = [SpanEventData(ev.name, ev.timestamp, dict(ev.attributes or {})) for ev in (span.events or ())]
     return SpanData(
         name=span.name,
         trace_id=f"{ctx.trace_id:032x}" if ctx is not None else None,
@@ -634,8 +649,11 @@ def _any_value(value: Any) -> Any:
     if "arrayValue" in value:
         return [_any_value(v) for v in _values(value["arrayValue"])]
     if "kvlistValue" in value:
-        return {str(kv.get("key")): _any_value(kv.get("value")) for kv in _values(value["kvlistValue"])
-                if isinstance(kv, dict)}
+        return {
+            str(kv.get("key")): _any_value(kv.get("value"))
+            for kv in _values(value["kvlistValue"])
+            if isinstance(kv, dict)
+        }
     if "bytesValue" in value:
         v = value["bytesValue"]
         return v if isinstance(v, str) else None
@@ -691,8 +709,11 @@ def from_otlp_json(span: Mapping[str, Any], service_name: str | None = None) -> 
     for ev in raw_events if isinstance(raw_events, list) else ():
         if isinstance(ev, dict):
             events.append(
-                SpanEventData(str(ev.get("name") or ""), _otlp_time(ev.get("timeUnixNano")),
-                              _otlp_attributes(ev.get("attributes")))
+                SpanEventData(
+                    str(ev.get("name") or ""),
+                    _otlp_time(ev.get("timeUnixNano")),
+                    _otlp_attributes(ev.get("attributes")),
+                )
             )
     return SpanData(
         name=str(span.get("name") or ""),

@@ -103,8 +103,9 @@ def persist(home: str | os.PathLike[str], stats: list[SinkStats], *, deadline: f
         _persist_lock.release()
 
 
-def _persist_locked(home: str | os.PathLike[str], sdir: Path, path: Path, stats: list[SinkStats],
-                    deadline: float | None) -> bool:
+def _persist_locked(
+    home: str | os.PathLike[str], sdir: Path, path: Path, stats: list[SinkStats], deadline: float | None
+) -> bool:
     with flocked(sdir / "sinks.lock", deadline=deadline) as got:
         if not got:
             return False

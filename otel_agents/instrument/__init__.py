@@ -58,7 +58,8 @@ def install_from_environment(*, announce_empty: bool = True, quiet: bool = False
             if announce_empty:
                 where = ", ".join(mapping.sources) or "no [instrument] section found"
                 problem(
-                    "no callables mapped (" + (where if mapping.enabled else "disabled: enabled = false")
+                    "no callables mapped ("
+                    + (where if mapping.enabled else "disabled: enabled = false")
                     + "); the program runs without zero-code instrumentation. See docs/instrumenting.md."
                 )
             return None

@@ -175,8 +175,11 @@ class Binding:
                 bound.update(kwargs)
         elif sig is not None:
             try:
-                ba = sig.bind(instance, *args, **kwargs) if self.bind_instance and instance is not None \
+                ba = (
+                    sig.bind(instance, *args, **kwargs)
+                    if self.bind_instance and instance is not None
                     else sig.bind(*args, **kwargs)
+                )
                 ba.apply_defaults()
                 bound.update(ba.arguments)
                 if self.var_keyword and isinstance(bound.get(self.var_keyword), dict):
@@ -316,8 +319,7 @@ class Call:
             return _coerce(kind, value.expr.evaluate(self.scope))
         except ExprError as exc:
             problem(
-                f"{rule.describe()}: field {name!r}: {value.expr.source!r} failed: {exc}; left unset "
-                "(reported once)",
+                f"{rule.describe()}: field {name!r}: {value.expr.source!r} failed: {exc}; left unset (reported once)",
                 key=f"{id(rule)}:{name}",
             )
             return None
@@ -407,8 +409,10 @@ class Call:
         kw = self.fields(rule, END)
         model = kw.pop("model", None)
         if not model:
-            problem(f"{rule.describe()}: 'model' evaluated to nothing; usage not recorded (reported once)",
-                    key=f"{id(rule)}:model-empty")
+            problem(
+                f"{rule.describe()}: 'model' evaluated to nothing; usage not recorded (reported once)",
+                key=f"{id(rule)}:model-empty",
+            )
             return
         attrs = self._attributes(rule, None)
         if attrs:

@@ -32,11 +32,30 @@ MAX_LENGTH = 500
 MAX_DEPTH = 32
 
 #: Attribute names that reach interpreter internals (frames, code, globals) without a dunder.
-BLOCKED_ATTRIBUTES = frozenset({
-    "gi_frame", "gi_code", "gi_yieldfrom", "cr_frame", "cr_code", "cr_await", "ag_frame", "ag_code",
-    "ag_await", "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next",
-    "co_code", "co_consts", "func_globals", "func_code",
-})
+BLOCKED_ATTRIBUTES = frozenset(
+    {
+        "gi_frame",
+        "gi_code",
+        "gi_yieldfrom",
+        "cr_frame",
+        "cr_code",
+        "cr_await",
+        "ag_frame",
+        "ag_code",
+        "ag_await",
+        "f_globals",
+        "f_locals",
+        "f_builtins",
+        "f_back",
+        "f_code",
+        "tb_frame",
+        "tb_next",
+        "co_code",
+        "co_consts",
+        "func_globals",
+        "func_code",
+    }
+)
 
 _COMPARE: dict[type[ast.cmpop], Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
@@ -97,8 +116,12 @@ def _check(node: ast.AST, depth: int = 0) -> None:
         if isinstance(node.op, ast.Not):
             _check(node.operand, depth + 1)
             return
-        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) \
-                and isinstance(node.operand.value, (int, float)) and not isinstance(node.operand.value, bool):
+        if (
+            isinstance(node.op, ast.USub)
+            and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, (int, float))
+            and not isinstance(node.operand.value, bool)
+        ):
             return
         raise ExprError("only 'not x' and negative number constants are allowed as unary operations")
     if isinstance(node, ast.BinOp):
@@ -124,8 +147,12 @@ def _check(node: ast.AST, depth: int = 0) -> None:
         for elt in node.elts:
             _check(elt, depth + 1)
         return
-    what = {ast.Call: "function calls", ast.Lambda: "lambdas", ast.JoinedStr: "f-strings",
-            ast.NamedExpr: "assignments"}.get(type(node), type(node).__name__)
+    what = {
+        ast.Call: "function calls",
+        ast.Lambda: "lambdas",
+        ast.JoinedStr: "f-strings",
+        ast.NamedExpr: "assignments",
+    }.get(type(node), type(node).__name__)
     raise ExprError(f"{what} are not allowed in expressions")
 
 
@@ -136,7 +163,8 @@ def _free_names(tree: ast.AST) -> frozenset[str]:
 def _args_attributes(tree: ast.AST) -> frozenset[str]:
     """The ``X`` of every ``args.X`` in the expression (checked against the signature)."""
     return frozenset(
-        n.attr for n in ast.walk(tree)
+        n.attr
+        for n in ast.walk(tree)
         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "args"
     )
 

@@ -122,8 +122,10 @@ class Installer:
             except Exception:  # noqa: BLE001
                 found = None
             if found is None:
-                problem(f"{binding.describe()}: module {module!r} was never imported and cannot be found; "
-                        "the rule did nothing")
+                problem(
+                    f"{binding.describe()}: module {module!r} was never imported and cannot be found; "
+                    "the rule did nothing"
+                )
 
 
 def _missing_part(module: Any, qualname: str) -> str | None:

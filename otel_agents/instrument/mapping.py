@@ -42,31 +42,52 @@ START, END = "start", "end"
 #: event -> field -> (type, when it is evaluated). ``end`` fields may read ``result``.
 FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     "workflow": {
-        "name": ("str", START), "workflow_id": ("str", START), "template": ("str", START),
-        "issue_id": ("str", START), "task_id": ("str", START), "session_id": ("str", START),
-        "model": ("str", START), "complexity": ("str", START), "attempts": ("int", END),
+        "name": ("str", START),
+        "workflow_id": ("str", START),
+        "template": ("str", START),
+        "issue_id": ("str", START),
+        "task_id": ("str", START),
+        "session_id": ("str", START),
+        "model": ("str", START),
+        "complexity": ("str", START),
+        "attempts": ("int", END),
     },
     "phase": {"name": ("str", START), "number": ("int", START)},
     "step": {
-        "name": ("str", START), "agent": ("str", START), "skill": ("str", START),
-        "command": ("str", START), "attempt": ("int", START), "model": ("str", START),
+        "name": ("str", START),
+        "agent": ("str", START),
+        "skill": ("str", START),
+        "command": ("str", START),
+        "attempt": ("int", START),
+        "model": ("str", START),
         "task_id": ("str", START),
     },
     "tool_call": {
-        "name": ("str", START), "call_id": ("str", START), "arguments": ("any", START),
-        "tool_type": ("str", START), "result": ("any", END),
+        "name": ("str", START),
+        "call_id": ("str", START),
+        "arguments": ("any", START),
+        "tool_type": ("str", START),
+        "result": ("any", END),
     },
     "model_usage": {
-        "model": ("str", END), "provider": ("str", END), "input_tokens": ("int", END),
-        "output_tokens": ("int", END), "cache_read_tokens": ("int", END),
-        "cache_write_tokens": ("int", END), "cache_write_1h_tokens": ("int", END),
-        "reasoning_tokens": ("int", END), "cost": ("float", END), "response_model": ("str", END),
+        "model": ("str", END),
+        "provider": ("str", END),
+        "input_tokens": ("int", END),
+        "output_tokens": ("int", END),
+        "cache_read_tokens": ("int", END),
+        "cache_write_tokens": ("int", END),
+        "cache_write_1h_tokens": ("int", END),
+        "reasoning_tokens": ("int", END),
+        "cost": ("float", END),
+        "response_model": ("str", END),
         "response_id": ("str", END),
     },
 }
 #: Fields every span-shaped event (not model_usage) also has.
 SPAN_FIELDS: dict[str, tuple[str, str]] = {
-    "when": ("bool", START), "outcome": ("outcome", END), "error": ("str", END),
+    "when": ("bool", START),
+    "outcome": ("outcome", END),
+    "error": ("str", END),
 }
 USAGE_COMMON: dict[str, tuple[str, str]] = {"when": ("bool", END)}
 
@@ -312,8 +333,9 @@ def load_mapping(
         for rule in rules:
             key = (rule.event, rule.target)
             if key in seen:
-                problem(f"{rule.describe()}: {rule.target.spec} is already mapped to {rule.event}; "
-                        "this entry is ignored")
+                problem(
+                    f"{rule.describe()}: {rule.target.spec} is already mapped to {rule.event}; this entry is ignored"
+                )
                 continue
             seen.add(key)
             mapping.rules.append(rule)

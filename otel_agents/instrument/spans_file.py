@@ -64,15 +64,13 @@ class JsonLinesSpanExporter(SpanExporter):
         return self._fd
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        data = b"".join(
-            (json.dumps(span_record(s), default=str, separators=(",", ":")) + "\n").encode() for s in spans
-        )
+        data = b"".join((json.dumps(span_record(s), default=str, separators=(",", ":")) + "\n").encode() for s in spans)
         try:
             with self._lock:
                 fd = self._open()
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
+                    view = view[os.write(fd, view) :]
         except OSError:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS

@@ -30,38 +30,61 @@ _CYCLES = "(SELECT *, (last_end - ff_end) / 1e9 AS cycle_seconds FROM v_lg WHERE
 
 
 def _step_row(r: dict[str, Any]) -> dict[str, Any]:
-    wall = (r["last_end"] - r["first_start"]) / 1e9 if r["last_end"] is not None and r["first_start"] is not None else None
+    wall = (
+        (r["last_end"] - r["first_start"]) / 1e9 if r["last_end"] is not None and r["first_start"] is not None else None
+    )
     execution = r["exec_seconds"]
     return {
-        "workflow_id": r["workflow_id"], "phase": r["phase_name"], "step": r["step_name"], "agent": r["agent"],
-        "task_id": r["task_id"], "model": r["model"],
-        "attempts": int(r["attempts"]), "successes": int(r["successes"]), "failures": int(r["failures"]),
-        "retries": int(r["attempts"]) - 1, "final_outcome": r["final_outcome"],
-        "total_execution_seconds": secs(execution), "wall_clock_seconds": secs(wall),
+        "workflow_id": r["workflow_id"],
+        "phase": r["phase_name"],
+        "step": r["step_name"],
+        "agent": r["agent"],
+        "task_id": r["task_id"],
+        "model": r["model"],
+        "attempts": int(r["attempts"]),
+        "successes": int(r["successes"]),
+        "failures": int(r["failures"]),
+        "retries": int(r["attempts"]) - 1,
+        "final_outcome": r["final_outcome"],
+        "total_execution_seconds": secs(execution),
+        "wall_clock_seconds": secs(wall),
         "idle_seconds": secs(max(0.0, wall - execution)) if wall is not None and execution is not None else None,
-        "cost_usd": usd(r["cost"]), "unpriced_model_calls": int(r["unpriced"] or 0),
+        "cost_usd": usd(r["cost"]),
+        "unpriced_model_calls": int(r["unpriced"] or 0),
     }
 
 
 def _steps(con: Any, top: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    s = one(con, """SELECT count(*) AS steps, sum(attempts) AS attempts,
+    s = one(
+        con,
+        """SELECT count(*) AS steps, sum(attempts) AS attempts,
                            count(*) FILTER (WHERE attempts = 1 AND final_outcome = 'success') AS one_shot,
                            count(*) FILTER (WHERE final_outcome = 'success') AS succeeded,
                            sum(exec_seconds) AS exec,
                            sum(greatest(0.0, (last_end - first_start) / 1e9 - exec_seconds)) AS idle
-                    FROM v_lg""")
+                    FROM v_lg""",
+    )
     s["wall"] = one(con, "SELECT sum(wall) AS wall FROM v_wall").get("wall")
     n = int(s.get("steps") or 0)
     attempts = int(s.get("attempts") or 0)
     summary = {
-        "steps": n, "attempts": attempts, "retries": attempts - n,
-        "first_try_successes": int(s.get("one_shot") or 0), "first_try_success_rate": ratio(s.get("one_shot") or 0, n),
-        "succeeded": int(s.get("succeeded") or 0), "success_rate": ratio(s.get("succeeded") or 0, n),
-        "total_execution_seconds": secs(s.get("exec")), "wall_clock_seconds": secs(s.get("wall")),
+        "steps": n,
+        "attempts": attempts,
+        "retries": attempts - n,
+        "first_try_successes": int(s.get("one_shot") or 0),
+        "first_try_success_rate": ratio(s.get("one_shot") or 0, n),
+        "succeeded": int(s.get("succeeded") or 0),
+        "success_rate": ratio(s.get("succeeded") or 0, n),
+        "total_execution_seconds": secs(s.get("exec")),
+        "wall_clock_seconds": secs(s.get("wall")),
         "idle_seconds": secs(s.get("idle")),
     }
-    most = rows(con, """SELECT * FROM v_lg WHERE attempts > 1
-                        ORDER BY attempts DESC, workflow_id, phase_name, step_name LIMIT ?""", [top])
+    most = rows(
+        con,
+        """SELECT * FROM v_lg WHERE attempts > 1
+                        ORDER BY attempts DESC, workflow_id, phase_name, step_name LIMIT ?""",
+        [top],
+    )
     return summary, [_step_row(r) for r in most]
 
 
@@ -75,66 +98,112 @@ def task_rows(con: Any, *, limit: int | None = None) -> list[dict[str, Any]]:
 def _task(r: dict[str, Any]) -> dict[str, Any]:
     wall, execution = r["wall"], r["exec"]
     return {
-        "task_id": r["task_id"], "level": r["level"], "attempts": int(r["attempts"]),
-        "successes": int(r["successes"]), "failures": int(r["failures"]), "retries": int(r["attempts"]) - 1,
+        "task_id": r["task_id"],
+        "level": r["level"],
+        "attempts": int(r["attempts"]),
+        "successes": int(r["successes"]),
+        "failures": int(r["failures"]),
+        "retries": int(r["attempts"]) - 1,
         "first_started_at": r["first_started_at"],
-        "total_execution_seconds": secs(execution), "wall_clock_seconds": secs(wall),
+        "total_execution_seconds": secs(execution),
+        "wall_clock_seconds": secs(wall),
         "idle_seconds": secs(max(0.0, wall - execution)) if wall is not None and execution is not None else None,
-        "cost_usd": usd(r["cost"]), "unpriced_model_calls": int(r["unpriced"] or 0),
+        "cost_usd": usd(r["cost"]),
+        "unpriced_model_calls": int(r["unpriced"] or 0),
     }
 
 
 def _tasks(con: Any, top: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    summary = rows(con, """
+    summary = rows(
+        con,
+        """
         SELECT level, count(*) AS tasks, sum(attempts) AS attempts,
                count(*) FILTER (WHERE attempts = 1 AND successes = 1) AS one_shot,
                count(*) FILTER (WHERE successes > 0) AS succeeded,
                sum(exec) AS exec, sum(wall) AS wall, sum(greatest(0.0, wall - exec)) AS idle
-        FROM v_tasks GROUP BY level ORDER BY level DESC""")
-    out = [{
-        "level": r["level"], "tasks": int(r["tasks"]), "attempts": int(r["attempts"]),
-        "retries": int(r["attempts"]) - int(r["tasks"]),
-        "first_try_success_rate": ratio(r["one_shot"], r["tasks"]), "success_rate": ratio(r["succeeded"], r["tasks"]),
-        "total_execution_seconds": secs(r["exec"]), "wall_clock_seconds": secs(r["wall"]), "idle_seconds": secs(r["idle"]),
-    } for r in summary]
+        FROM v_tasks GROUP BY level ORDER BY level DESC""",
+    )
+    out = [
+        {
+            "level": r["level"],
+            "tasks": int(r["tasks"]),
+            "attempts": int(r["attempts"]),
+            "retries": int(r["attempts"]) - int(r["tasks"]),
+            "first_try_success_rate": ratio(r["one_shot"], r["tasks"]),
+            "success_rate": ratio(r["succeeded"], r["tasks"]),
+            "total_execution_seconds": secs(r["exec"]),
+            "wall_clock_seconds": secs(r["wall"]),
+            "idle_seconds": secs(r["idle"]),
+        }
+        for r in summary
+    ]
     return out, task_rows(con, limit=top)
 
 
 def _agents(con: Any) -> list[dict[str, Any]]:
-    found = rows(con, f"""
+    found = rows(
+        con,
+        f"""
         SELECT COALESCE(agent, step_name, '{NONE}') AS agent, count(*) AS attempts,
                count(*) FILTER (WHERE outcome = 'success') AS successes,
                count(*) FILTER (WHERE outcome = 'failure') AS failures,
                count(*) FILTER (WHERE attempt > 1) AS retries,
                sum(duration_seconds) AS duration, avg(duration_seconds) AS mean, sum(cost_usd) AS cost,
                COALESCE(sum(unpriced_model_calls), 0) AS unpriced
-        FROM v_st GROUP BY 1 ORDER BY attempts DESC, agent""")
-    return [{"agent": r["agent"], "attempts": int(r["attempts"]), "successes": int(r["successes"]),
-             "failures": int(r["failures"]), "retries": int(r["retries"]),
-             "success_rate": ratio(r["successes"], r["attempts"]), "duration_seconds": secs(r["duration"]),
-             "mean_seconds": secs(r["mean"]), "cost_usd": usd(r["cost"]),
-             "unpriced_model_calls": int(r["unpriced"])} for r in found]
+        FROM v_st GROUP BY 1 ORDER BY attempts DESC, agent""",
+    )
+    return [
+        {
+            "agent": r["agent"],
+            "attempts": int(r["attempts"]),
+            "successes": int(r["successes"]),
+            "failures": int(r["failures"]),
+            "retries": int(r["retries"]),
+            "success_rate": ratio(r["successes"], r["attempts"]),
+            "duration_seconds": secs(r["duration"]),
+            "mean_seconds": secs(r["mean"]),
+            "cost_usd": usd(r["cost"]),
+            "unpriced_model_calls": int(r["unpriced"]),
+        }
+        for r in found
+    ]
 
 
 def _cycles(con: Any) -> dict[str, Any]:
-    s = one(con, f"""SELECT count(*) AS n, count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
+    s = one(
+        con,
+        f"""SELECT count(*) AS n, count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                            sum(fix_attempts) AS fixes, avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s,
                            sum(failures) AS failures, count(DISTINCT workflow_id) AS workflows
-                    FROM {_CYCLES}""")
+                    FROM {_CYCLES}""",
+    )
 
     def grouped(expr: str, key: str) -> list[dict[str, Any]]:
-        found = rows(con, f"""SELECT COALESCE({expr}, '{NONE}') AS k, count(*) AS n,
+        found = rows(
+            con,
+            f"""SELECT COALESCE({expr}, '{NONE}') AS k, count(*) AS n,
                                      count(*) FILTER (WHERE final_outcome = 'success') AS resolved,
                                      avg(fix_attempts) AS mean_fixes, avg(cycle_seconds) AS mean_s
-                              FROM {_CYCLES} GROUP BY 1 ORDER BY n DESC, k""")
-        return [{key: r["k"], "cycles": int(r["n"]), "resolved": int(r["resolved"]),
-                 "resolution_rate": ratio(r["resolved"], r["n"]),
-                 "mean_fix_attempts": round(float(r["mean_fixes"]), 6) if r["mean_fixes"] is not None else None,
-                 "mean_duration_seconds": secs(r["mean_s"])} for r in found]
+                              FROM {_CYCLES} GROUP BY 1 ORDER BY n DESC, k""",
+        )
+        return [
+            {
+                key: r["k"],
+                "cycles": int(r["n"]),
+                "resolved": int(r["resolved"]),
+                "resolution_rate": ratio(r["resolved"], r["n"]),
+                "mean_fix_attempts": round(float(r["mean_fixes"]), 6) if r["mean_fixes"] is not None else None,
+                "mean_duration_seconds": secs(r["mean_s"]),
+            }
+            for r in found
+        ]
 
     n = int(s.get("n") or 0)
     return {
-        "cycles": n, "workflows": int(s.get("workflows") or 0), "resolved": int(s.get("resolved") or 0), "unresolved": n - int(s.get("resolved") or 0),
+        "cycles": n,
+        "workflows": int(s.get("workflows") or 0),
+        "resolved": int(s.get("resolved") or 0),
+        "unresolved": n - int(s.get("resolved") or 0),
         "resolution_rate": ratio(s.get("resolved") or 0, n),
         "failed_attempts": int(s.get("failures") or 0),
         "fix_attempts": int(s.get("fixes") or 0),
@@ -146,39 +215,66 @@ def _cycles(con: Any) -> dict[str, Any]:
 
 
 def _rank(items: list[dict[str, Any]]) -> dict[str, Any] | None:
-    candidates = [i for i in items if i["success_rate"] is not None and i["model"] != NONE
-                  and i["step_attempts"] >= MIN_SAMPLE and i["workflows"] >= MIN_SAMPLE]
+    candidates = [
+        i
+        for i in items
+        if i["success_rate"] is not None
+        and i["model"] != NONE
+        and i["step_attempts"] >= MIN_SAMPLE
+        and i["workflows"] >= MIN_SAMPLE
+    ]
     if not candidates:
         return None
-    return min(candidates, key=lambda i: (-i["success_rate"], -i["step_attempts"],
-                                          i["cost_per_call_usd"] if i["cost_per_call_usd"] is not None else float("inf"),
-                                          i["model"]))
+    return min(
+        candidates,
+        key=lambda i: (
+            -i["success_rate"],
+            -i["step_attempts"],
+            i["cost_per_call_usd"] if i["cost_per_call_usd"] is not None else float("inf"),
+            i["model"],
+        ),
+    )
 
 
 def _models(con: Any) -> dict[str, Any]:
     """Per model, from its own model calls (and the step attempts they served)."""
-    found = rows(con, f"""
+    found = rows(
+        con,
+        f"""
         SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
                GROUPING(complexity) AS whole, count(*) AS calls, count(*) FILTER (WHERE outcome = 'failure') AS failed,
                count(*) FILTER (WHERE first_in_step AND step_outcome IS NOT NULL) AS steps,
                count(*) FILTER (WHERE first_in_step AND step_outcome = 'success') AS successes,
                sum(cost_usd) AS cost, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced,
                sum(duration_seconds) AS seconds
-        FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""")
-    runs = {(r["model"], r["complexity"], r["whole"]): int(r["n"]) for r in rows(con, f"""
+        FROM v_mc GROUP BY GROUPING SETS ((model), (model, complexity))""",
+    )
+    runs = {
+        (r["model"], r["complexity"], r["whole"]): int(r["n"])
+        for r in rows(
+            con,
+            f"""
         SELECT COALESCE(model, '{NONE}') AS model, COALESCE(complexity, '{NONE}') AS complexity,
                GROUPING(complexity) AS whole, count(DISTINCT workflow_id) AS n
-        FROM v_model_runs GROUP BY GROUPING SETS ((model), (model, complexity))""")}
+        FROM v_model_runs GROUP BY GROUPING SETS ((model), (model, complexity))""",
+        )
+    }
 
     def item(r: dict[str, Any]) -> dict[str, Any]:
         calls, unpriced = int(r["calls"]), int(r["unpriced"] or 0)
-        return {"model": r["model"], "model_calls": calls, "failed_calls": int(r["failed"] or 0),
-                "step_attempts": int(r["steps"]), "successes": int(r["successes"]),
-                "success_rate": ratio(r["successes"], r["steps"]),
-                "workflows": runs.get((r["model"], r["complexity"], r["whole"]), 0),
-                "cost_usd": usd(r["cost"]), "unpriced_model_calls": unpriced,
-                "cost_per_call_usd": usd(r["cost"] / calls) if r["cost"] is not None and not unpriced else None,
-                "mean_call_seconds": secs(r["seconds"] / calls) if r["seconds"] is not None else None}
+        return {
+            "model": r["model"],
+            "model_calls": calls,
+            "failed_calls": int(r["failed"] or 0),
+            "step_attempts": int(r["steps"]),
+            "successes": int(r["successes"]),
+            "success_rate": ratio(r["successes"], r["steps"]),
+            "workflows": runs.get((r["model"], r["complexity"], r["whole"]), 0),
+            "cost_usd": usd(r["cost"]),
+            "unpriced_model_calls": unpriced,
+            "cost_per_call_usd": usd(r["cost"] / calls) if r["cost"] is not None and not unpriced else None,
+            "mean_call_seconds": secs(r["seconds"] / calls) if r["seconds"] is not None else None,
+        }
 
     by_model = [item(r) for r in found if r["whole"]]
     by_cx = [{**item(r), "complexity": r["complexity"]} for r in found if not r["whole"]]

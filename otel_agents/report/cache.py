@@ -63,34 +63,138 @@ class Table:
 
 _ERR = (("error_type", V), ("error_category", V), ("error_message", V))
 TABLES: tuple[Table, ...] = (
-    Table("wf", "workflow_history", "workflow_id", (
-        ("workflow_id", V), ("workflow_name", V), ("template", V), ("model_used", V), ("status", V),
-        ("outcome", V), ("session_id", V), ("task_id", V), ("complexity", V), ("start_unix_nano", I),
-        ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
-        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("idle_time_seconds", D), ("bottleneck_phase", V), ("bottleneck_seconds", D), ("retry_count", I),
-        ("phase_count", I), ("step_count", I), ("tool_call_count", I), ("trace_id", V), ("model_call_count", I),
-        ("unpriced_model_calls", I), *_ERR)),
-    Table("ph", "phase_logs", "record_id", (
-        ("record_id", V), ("workflow_id", V), ("phase_name", V), ("phase_number", I), ("outcome", V),
-        ("start_unix_nano", I), ("end_unix_nano", I), ("day", V), ("duration_seconds", D), ("cost_usd", D),
-        ("unpriced_model_calls", I), *_ERR)),
-    Table("st", "step_executions", "record_id", (
-        ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
-        ("task_id", V), ("session_id", V), ("model", V), ("attempt", I), ("outcome", V), ("start_unix_nano", I),
-        ("end_unix_nano", I), ("start_time", V), ("day", V), ("duration_seconds", D), ("cost_usd", D),
-        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("unpriced_model_calls", I), *_ERR), extra=(("tool_cause", "BOOLEAN"),)),
-    Table("tc", "tool_calls", "record_id", (
-        ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
-        ("tool_name", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
-        ("arguments_sha256", V), *_ERR)),
-    Table("mc", "model_calls", "record_id", (
-        ("record_id", V), ("workflow_id", V), ("parent_id", V), ("phase_name", V), ("step_name", V), ("agent", V),
-        ("model", V), ("provider", V), ("outcome", V), ("start_unix_nano", I), ("day", V), ("duration_seconds", D),
-        ("input_tokens", I), ("output_tokens", I), ("cache_read_tokens", I), ("cache_write_tokens", I),
-        ("cost_usd", D)),
-        extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN"))),
+    Table(
+        "wf",
+        "workflow_history",
+        "workflow_id",
+        (
+            ("workflow_id", V),
+            ("workflow_name", V),
+            ("template", V),
+            ("model_used", V),
+            ("status", V),
+            ("outcome", V),
+            ("session_id", V),
+            ("task_id", V),
+            ("complexity", V),
+            ("start_unix_nano", I),
+            ("end_unix_nano", I),
+            ("start_time", V),
+            ("day", V),
+            ("duration_seconds", D),
+            ("cost_usd", D),
+            ("input_tokens", I),
+            ("output_tokens", I),
+            ("cache_read_tokens", I),
+            ("cache_write_tokens", I),
+            ("idle_time_seconds", D),
+            ("bottleneck_phase", V),
+            ("bottleneck_seconds", D),
+            ("retry_count", I),
+            ("phase_count", I),
+            ("step_count", I),
+            ("tool_call_count", I),
+            ("trace_id", V),
+            ("model_call_count", I),
+            ("unpriced_model_calls", I),
+            *_ERR,
+        ),
+    ),
+    Table(
+        "ph",
+        "phase_logs",
+        "record_id",
+        (
+            ("record_id", V),
+            ("workflow_id", V),
+            ("phase_name", V),
+            ("phase_number", I),
+            ("outcome", V),
+            ("start_unix_nano", I),
+            ("end_unix_nano", I),
+            ("day", V),
+            ("duration_seconds", D),
+            ("cost_usd", D),
+            ("unpriced_model_calls", I),
+            *_ERR,
+        ),
+    ),
+    Table(
+        "st",
+        "step_executions",
+        "record_id",
+        (
+            ("record_id", V),
+            ("workflow_id", V),
+            ("parent_id", V),
+            ("phase_name", V),
+            ("step_name", V),
+            ("agent", V),
+            ("task_id", V),
+            ("session_id", V),
+            ("model", V),
+            ("attempt", I),
+            ("outcome", V),
+            ("start_unix_nano", I),
+            ("end_unix_nano", I),
+            ("start_time", V),
+            ("day", V),
+            ("duration_seconds", D),
+            ("cost_usd", D),
+            ("input_tokens", I),
+            ("output_tokens", I),
+            ("cache_read_tokens", I),
+            ("cache_write_tokens", I),
+            ("unpriced_model_calls", I),
+            *_ERR,
+        ),
+        extra=(("tool_cause", "BOOLEAN"),),
+    ),
+    Table(
+        "tc",
+        "tool_calls",
+        "record_id",
+        (
+            ("record_id", V),
+            ("workflow_id", V),
+            ("parent_id", V),
+            ("phase_name", V),
+            ("step_name", V),
+            ("agent", V),
+            ("tool_name", V),
+            ("outcome", V),
+            ("start_unix_nano", I),
+            ("day", V),
+            ("duration_seconds", D),
+            ("arguments_sha256", V),
+            *_ERR,
+        ),
+    ),
+    Table(
+        "mc",
+        "model_calls",
+        "record_id",
+        (
+            ("record_id", V),
+            ("workflow_id", V),
+            ("parent_id", V),
+            ("phase_name", V),
+            ("step_name", V),
+            ("agent", V),
+            ("model", V),
+            ("provider", V),
+            ("outcome", V),
+            ("start_unix_nano", I),
+            ("day", V),
+            ("duration_seconds", D),
+            ("input_tokens", I),
+            ("output_tokens", I),
+            ("cache_read_tokens", I),
+            ("cache_write_tokens", I),
+            ("cost_usd", D),
+        ),
+        extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN")),
+    ),
 )
 TABLE = {t.name: t for t in TABLES}
 _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
@@ -222,8 +326,9 @@ def _copy_scan(con: Any, t: Table, lo: int) -> None:
     """Rows with ``rowid > lo`` by DuckDB's parallel, typed scan of the whole table."""
     cols = ", ".join(t.column_names)
     where = " WHERE rowid > ?" if lo else ""
-    con.execute(f"INSERT INTO {t.name} (rid, {cols}) SELECT rowid, {cols} FROM src.{t.source}{where}",
-                [lo] if lo else [])
+    con.execute(
+        f"INSERT INTO {t.name} (rid, {cols}) SELECT rowid, {cols} FROM src.{t.source}{where}", [lo] if lo else []
+    )
 
 
 def _sqlite_select(t: Table) -> str:
@@ -258,7 +363,7 @@ def _refetch_workflows(con: Any, ids: list[str]) -> None:
     t = TABLE["wf"]
     names = ["rid", *t.column_names]
     for i in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[i:i + _IN_CHUNK]
+        chunk = ids[i : i + _IN_CHUNK]
         marks = ", ".join("?" * len(chunk))
         inner = _sqlite_select(t) + f" WHERE workflow_id IN ({marks})"
         params = ", ".join(f"p{j} := ${j + 1}::VARCHAR" for j in range(len(chunk)))
@@ -331,8 +436,11 @@ def _enrich(con: Any, old: dict[str, int]) -> None:
 def _summarise_tools(con: Any, lo: int) -> None:
     """(Re)compute the per-step tool summaries of the steps with tool calls copied after ``lo``."""
     if lo > 0:
-        con.execute("CREATE OR REPLACE TEMP TABLE changed AS"
-                    " SELECT DISTINCT parent_id FROM tc WHERE rid > ? AND parent_id IS NOT NULL", [lo])
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE changed AS"
+            " SELECT DISTINCT parent_id FROM tc WHERE rid > ? AND parent_id IS NOT NULL",
+            [lo],
+        )
         for name in _DERIVED_TABLES:
             con.execute(f"DELETE FROM {name} WHERE parent_id IN (SELECT parent_id FROM changed)")
         src = "(SELECT * FROM tc WHERE parent_id IN (SELECT parent_id FROM changed))"
@@ -402,8 +510,9 @@ def _per_run(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
         [old["tc"], old["mc"], old["wf"], refreshed],
     )
     for table, sql, source in (("tool_runs", run_tools_sql, "tc"), ("model_runs", run_models_sql, "mc")):
-        con.execute(f"DELETE FROM {table} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs)"
-                    " OR workflow_id IS NULL")
+        con.execute(
+            f"DELETE FROM {table} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs) OR workflow_id IS NULL"
+        )
         rows = f"(SELECT * FROM {source} WHERE workflow_id IN (SELECT workflow_id FROM touched_runs) OR workflow_id IS NULL)"
         con.execute(f"INSERT INTO {table} {sql(rows)}")
     con.execute("DROP TABLE touched_runs")
@@ -450,15 +559,20 @@ def _logical_steps(con: Any, lo_st: int) -> None:
         con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")
         con.execute(f"INSERT INTO wall_union {logical.wall_sql('steps_logical')}")
         return
-    con.execute("""CREATE OR REPLACE TEMP TABLE touched AS
+    con.execute(
+        """CREATE OR REPLACE TEMP TABLE touched AS
                    SELECT DISTINCT workflow_id FROM st
-                   WHERE rid > ? OR record_id IN (SELECT record_id FROM model_filled)""", [lo_st])
+                   WHERE rid > ? OR record_id IN (SELECT record_id FROM model_filled)""",
+        [lo_st],
+    )
     con.execute("DELETE FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched)")
     con.execute("DELETE FROM steps_logical WHERE workflow_id IS NULL")  # runs without an id: recomputed whole
-    source = ("(SELECT * FROM st WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)")
+    source = "(SELECT * FROM st WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
     con.execute(f"INSERT INTO steps_logical {logical.select_sql(source)}")
     con.execute("DELETE FROM wall_union WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL")
-    steps = "(SELECT * FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
+    steps = (
+        "(SELECT * FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
+    )
     con.execute(f"INSERT INTO wall_union {logical.wall_sql(steps)}")
     con.execute("DROP TABLE touched")
 
@@ -513,8 +627,7 @@ def up_to_date(con: Any, store: Path) -> bool:
     return not reason and all(tops[n] == marks[n] for n in tops)
 
 
-def sync(con: Any, store: Path, *, rebuild: bool = False,
-         progress: Callable[[str], None] | None = None) -> SyncStats:
+def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[str], None] | None = None) -> SyncStats:
     """Bring the cache tables in ``con`` up to date with the SQLite ``store``.
 
     ``con`` is a DuckDB connection from :func:`otel_agents.report.duck.connect` (a file for
@@ -565,13 +678,16 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
             lap = stats.lap("enrich", lap)
             stale: list[str] = []
             if old["wf"] > 0:
-                stale = [r[0] for r in con.execute(
-                    """SELECT DISTINCT workflow_id FROM (
+                stale = [
+                    r[0]
+                    for r in con.execute(
+                        """SELECT DISTINCT workflow_id FROM (
                            SELECT workflow_id FROM ph WHERE rid > ? UNION ALL SELECT workflow_id FROM st WHERE rid > ?
                            UNION ALL SELECT workflow_id FROM tc WHERE rid > ? UNION ALL SELECT workflow_id FROM mc WHERE rid > ?)
                        WHERE workflow_id IN (SELECT workflow_id FROM wf WHERE rid <= ?)""",
-                    [old["ph"], old["st"], old["tc"], old["mc"], old["wf"]],
-                ).fetchall()]
+                        [old["ph"], old["st"], old["tc"], old["mc"], old["wf"]],
+                    ).fetchall()
+                ]
                 if stale:
                     _refetch_workflows(con, stale)
                 stats.refreshed_workflows = len(stale)
@@ -594,8 +710,15 @@ def sync(con: Any, store: Path, *, rebuild: bool = False,
             if stats.copied.get("st") or stats.copied.get("wf") or stale:
                 _tasks(con, old, stale)
             lap = stats.lap("logical steps and tasks", lap)
-            _set_meta(con, {"format": FORMAT, "source": _source_identity(store), "schema_version": str(schema_version),
-                            **{f"wm_{n}": str(max(old[n], tops[n])) for n in tops}})
+            _set_meta(
+                con,
+                {
+                    "format": FORMAT,
+                    "source": _source_identity(store),
+                    "schema_version": str(schema_version),
+                    **{f"wm_{n}": str(max(old[n], tops[n])) for n in tops},
+                },
+            )
             con.execute("COMMIT")
             stats.lap("commit", lap)
         except BaseException:

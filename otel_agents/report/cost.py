@@ -35,36 +35,57 @@ def _breakdown(items: list[dict[str, Any]], key: str, total: float | None, count
     for r in items:
         cost, unpriced = r["cost"], int(r["unpriced"] or 0)
         n = r.get("runs")
-        out.append({
-            key: r["k"],
-            "cost_usd": usd(cost),
-            "unpriced_model_calls": unpriced,
-            "share": ratio(cost, total) if cost is not None else None,
-            "model_calls": int(r["calls"] or 0),
-            count_key: int(n or 0),
-            "avg_usd": usd(cost / n) if n and cost is not None and not unpriced else None,
-        })
+        out.append(
+            {
+                key: r["k"],
+                "cost_usd": usd(cost),
+                "unpriced_model_calls": unpriced,
+                "share": ratio(cost, total) if cost is not None else None,
+                "model_calls": int(r["calls"] or 0),
+                count_key: int(n or 0),
+                "avg_usd": usd(cost / n) if n and cost is not None and not unpriced else None,
+            }
+        )
     out.sort(key=lambda d: (d["cost_usd"] is None, -(d["cost_usd"] or 0.0), str(d[key])))
     return out
 
 
 def _by_tool(con: Any) -> list[dict[str, Any]]:
-    found = rows(con, """SELECT tool_name AS k, count(*) AS attempts, sum(n) AS calls, sum(step_cost) AS cost,
+    found = rows(
+        con,
+        """SELECT tool_name AS k, count(*) AS attempts, sum(n) AS calls, sum(step_cost) AS cost,
                                 COALESCE(sum(step_unpriced), 0) AS unpriced
-                         FROM v_step_tool_counts GROUP BY tool_name""")
-    out = [{"tool": r["k"], "step_attempts": int(r["attempts"]), "tool_calls": int(r["calls"] or 0),
-            "cost_usd": usd(r["cost"]), "unpriced_model_calls": int(r["unpriced"])} for r in found]
+                         FROM v_step_tool_counts GROUP BY tool_name""",
+    )
+    out = [
+        {
+            "tool": r["k"],
+            "step_attempts": int(r["attempts"]),
+            "tool_calls": int(r["calls"] or 0),
+            "cost_usd": usd(r["cost"]),
+            "unpriced_model_calls": int(r["unpriced"]),
+        }
+        for r in found
+    ]
     out.sort(key=lambda d: (d["cost_usd"] is None, -(d["cost_usd"] or 0.0), d["tool"]))
     return out
 
 
 def _daily(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    found = rows(con, "SELECT day, sum(cost_usd) AS cost, count(*) AS calls,"
-                      " count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced FROM v_mc"
-                      " WHERE day IS NOT NULL GROUP BY day ORDER BY day")
+    found = rows(
+        con,
+        "SELECT day, sum(cost_usd) AS cost, count(*) AS calls,"
+        " count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced FROM v_mc"
+        " WHERE day IS NOT NULL GROUP BY day ORDER BY day",
+    )
     if not found:
-        return [], {"last_7_days_usd": None, "previous_7_days_usd": None, "percent_change": None,
-                    "last_7_days_unpriced_model_calls": 0, "previous_7_days_unpriced_model_calls": 0}
+        return [], {
+            "last_7_days_usd": None,
+            "previous_7_days_usd": None,
+            "percent_change": None,
+            "last_7_days_unpriced_model_calls": 0,
+            "previous_7_days_unpriced_model_calls": 0,
+        }
     by_day = {r["day"]: r for r in found}
     first = date.fromisoformat(found[0]["day"])
     last = date.fromisoformat(found[-1]["day"])
@@ -74,14 +95,16 @@ def _daily(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     ma = moving_average([c or 0.0 for c in costs], 7)
     series = []
     for i, d in enumerate(days):
-        series.append({
-            "day": d,
-            "cost_usd": usd(costs[i]),
-            "model_calls": int(by_day[d]["calls"]) if d in by_day else 0,
-            "unpriced_model_calls": unpriced[i],
-            "moving_avg_7d": usd(ma[i]),
-            "change_pct": pct_change(costs[i], costs[i - 1]) if i and costs[i - 1] is not None else None,
-        })
+        series.append(
+            {
+                "day": d,
+                "cost_usd": usd(costs[i]),
+                "model_calls": int(by_day[d]["calls"]) if d in by_day else 0,
+                "unpriced_model_calls": unpriced[i],
+                "moving_avg_7d": usd(ma[i]),
+                "change_pct": pct_change(costs[i], costs[i - 1]) if i and costs[i - 1] is not None else None,
+            }
+        )
 
     def window(part: list[Any], left_out: list[int]) -> float | None:
         known_costs = [c for c in part if c is not None]
@@ -121,10 +144,13 @@ RateFn = Callable[[str, "str | None"], "tuple[float, float] | None"]
 
 
 def _cache(con: Any, rate: RateFn) -> dict[str, Any]:
-    per_model = rows(con, """
+    per_model = rows(
+        con,
+        """
         SELECT model, any_value(provider) AS provider, sum(input_tokens) AS input, sum(cache_read_tokens) AS cache_read,
                sum(cache_write_tokens) AS cache_write
-        FROM v_mc GROUP BY model ORDER BY model NULLS LAST""")
+        FROM v_mc GROUP BY model ORDER BY model NULLS LAST""",
+    )
     inp = sum(int(r["input"] or 0) for r in per_model)
     read = sum(int(r["cache_read"] or 0) for r in per_model)
     write = sum(int(r["cache_write"] or 0) for r in per_model)
@@ -145,18 +171,19 @@ def _cache(con: Any, rate: RateFn) -> dict[str, Any]:
         if saved is not None and premium is not None:
             savings += saved
             premiums += premium
-        models.append({
-            "model": r["model"] or NONE,
-            "input_tokens": int(r["input"] or 0),
-            "cache_read_tokens": cr,
-            "cache_write_tokens": cw,
-            "cache_share": ratio(cr, r["input"]),
-            "read_savings_usd": usd(saved),
-            "write_premium_usd": usd(premium),
-            "savings_usd": usd(saved - premium) if saved is not None and premium is not None else None,
-        })
-    all_unpriced = bool(unpriced) and len(unpriced) == sum(1 for r in per_model
-                                                            if r["cache_read"] or r["cache_write"])
+        models.append(
+            {
+                "model": r["model"] or NONE,
+                "input_tokens": int(r["input"] or 0),
+                "cache_read_tokens": cr,
+                "cache_write_tokens": cw,
+                "cache_share": ratio(cr, r["input"]),
+                "read_savings_usd": usd(saved),
+                "write_premium_usd": usd(premium),
+                "savings_usd": usd(saved - premium) if saved is not None and premium is not None else None,
+            }
+        )
+    all_unpriced = bool(unpriced) and len(unpriced) == sum(1 for r in per_model if r["cache_read"] or r["cache_write"])
     return {
         "input_tokens": inp,
         "cache_read_tokens": read,
@@ -177,16 +204,22 @@ def _counts(con: Any, sql: str) -> dict[Any, int]:
 
 def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str, Any]:
     """The ``cost`` section of the report (``rate``: :func:`cache_rates`, or a memo of it)."""
-    t = one(con, "SELECT count(*) AS calls, count(cost_usd) AS priced, sum(cost_usd) AS total,"
-                 " sum(input_tokens) AS inp, sum(output_tokens) AS outp FROM v_mc")
+    t = one(
+        con,
+        "SELECT count(*) AS calls, count(cost_usd) AS priced, sum(cost_usd) AS total,"
+        " sum(input_tokens) AS inp, sum(output_tokens) AS outp FROM v_mc",
+    )
     calls = int(t.get("calls") or 0)
     unpriced = calls - int(t.get("priced") or 0)
     total = known(t.get("total"), calls)
     # one scan of the model calls for the four breakdowns
-    groups = rows(con, """
+    groups = rows(
+        con,
+        """
         SELECT phase_name, template, model, agent, GROUPING(phase_name, template, model, agent) AS g,
                sum(cost_usd) AS cost, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
-        FROM v_mc GROUP BY GROUPING SETS ((phase_name), (template), (model), (agent))""")
+        FROM v_mc GROUP BY GROUPING SETS ((phase_name), (template), (model), (agent))""",
+    )
     runs = {
         "phase_name": _counts(con, "SELECT phase_name AS k, count(*) AS n FROM v_ph GROUP BY 1"),
         "template": _counts(con, "SELECT template AS k, count(*) AS n FROM v_wf GROUP BY 1"),
@@ -199,21 +232,36 @@ def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str,
             if r["g"] == g:
                 k = r[col]
                 n = r["calls"] if col == "model" else runs[col].get(k)
-                split[col].append({"k": NONE if k is None else k, "cost": r["cost"], "calls": r["calls"],
-                                   "unpriced": r["unpriced"], "runs": n})
+                split[col].append(
+                    {
+                        "k": NONE if k is None else k,
+                        "cost": r["cost"],
+                        "calls": r["calls"],
+                        "unpriced": r["unpriced"],
+                        "runs": n,
+                    }
+                )
     by_phase, by_template, by_model, by_agent = (split[c] for c in ("phase_name", "template", "model", "agent"))
     daily, trend = _daily(con)
-    top_workflows = rows(con, """
+    top_workflows = rows(
+        con,
+        """
         SELECT workflow_id, trace_id, workflow_name, template, model_used, status, cost_usd,
                COALESCE(unpriced_model_calls, 0) AS unpriced_model_calls, duration_seconds, start_time
-        FROM v_wf WHERE cost_usd IS NOT NULL ORDER BY cost_usd DESC, workflow_id LIMIT ?""", [top])
-    top_phases = rows(con, """
+        FROM v_wf WHERE cost_usd IS NOT NULL ORDER BY cost_usd DESC, workflow_id LIMIT ?""",
+        [top],
+    )
+    top_phases = rows(
+        con,
+        """
         SELECT p.workflow_id, w.trace_id, w.workflow_name, p.phase_name, p.outcome, p.cost_usd,
                COALESCE(p.unpriced_model_calls, 0) AS unpriced_model_calls, p.duration_seconds
         FROM (SELECT * FROM v_ph WHERE cost_usd IS NOT NULL
               ORDER BY cost_usd DESC, workflow_id, phase_name, record_id LIMIT ?) AS p
         LEFT JOIN wf AS w ON w.workflow_id = p.workflow_id
-        ORDER BY p.cost_usd DESC, p.workflow_id, p.phase_name, p.record_id""", [top])
+        ORDER BY p.cost_usd DESC, p.workflow_id, p.phase_name, p.record_id""",
+        [top],
+    )
     return {
         "total_usd": usd(total),
         "model_calls": calls,
@@ -228,8 +276,11 @@ def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str,
         "daily": daily,
         "trend": trend,
         "cache": _cache(con, rate),
-        "top_workflows": [{**r, "cost_usd": usd(r["cost_usd"]), "duration_seconds": secs(r["duration_seconds"])}
-                          for r in top_workflows],
-        "top_phases": [{**r, "cost_usd": usd(r["cost_usd"]), "duration_seconds": secs(r["duration_seconds"])}
-                       for r in top_phases],
+        "top_workflows": [
+            {**r, "cost_usd": usd(r["cost_usd"]), "duration_seconds": secs(r["duration_seconds"])}
+            for r in top_workflows
+        ],
+        "top_phases": [
+            {**r, "cost_usd": usd(r["cost_usd"]), "duration_seconds": secs(r["duration_seconds"])} for r in top_phases
+        ],
     }

@@ -81,14 +81,18 @@ def write_csv(con: Any, out: IO[str], rows: str = "attempts") -> int:
     rows = ALIASES.get(rows, rows)
     if rows == "attempts":
         cols = STEP_COLUMNS
-        sql = (f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_st AS s "
-               "LEFT JOIN wf AS w ON w.workflow_id = s.workflow_id "
-               "LEFT JOIN step_tools AS t ON t.parent_id = s.record_id "
-               "ORDER BY s.start_unix_nano, s.record_id")
+        sql = (
+            f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_st AS s "
+            "LEFT JOIN wf AS w ON w.workflow_id = s.workflow_id "
+            "LEFT JOIN step_tools AS t ON t.parent_id = s.record_id "
+            "ORDER BY s.start_unix_nano, s.record_id"
+        )
     elif rows == "tasks":
         cols = TASK_COLUMNS
-        sql = (f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_tasks AS k "
-               "ORDER BY k.first_started_at, k.task_id, k.level DESC")
+        sql = (
+            f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_tasks AS k "
+            "ORDER BY k.first_started_at, k.task_id, k.level DESC"
+        )
     else:
         raise ValueError(f"unknown rows {rows!r}: use one of {', '.join(ROWS)}")
     writer = csv.writer(out, lineterminator="\n")
@@ -101,7 +105,8 @@ def write_csv(con: Any, out: IO[str], rows: str = "attempts") -> int:
         chunk = cur.fetchmany(_CHUNK)
         if not chunk:
             break
-        writer.writerows([UNKNOWN if i == cost and v is None and r[unpriced] else _cell(v) for i, v in enumerate(r)]
-                         for r in chunk)
+        writer.writerows(
+            [UNKNOWN if i == cost and v is None and r[unpriced] else _cell(v) for i, v in enumerate(r)] for r in chunk
+        )
         n += len(chunk)
     return n

@@ -43,7 +43,10 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, sqlite: 
     """
     import duckdb
 
-    config: dict[str, str | bool | int | float | list[str]] = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     con = duckdb.connect(":memory:" if path is None else str(path), read_only=read_only, config=config)
     if sqlite:
         try:

@@ -82,8 +82,15 @@ class ReportEngine:
     :param rebuild_cache: rebuild the cache from scratch.
     """
 
-    def __init__(self, store: str | os.PathLike[str], *, use_cache: bool = True, rebuild_cache: bool = False,
-                 progress: Callable[[str], None] | None = None, cache_wait_s: float = CACHE_WAIT_S) -> None:
+    def __init__(
+        self,
+        store: str | os.PathLike[str],
+        *,
+        use_cache: bool = True,
+        rebuild_cache: bool = False,
+        progress: Callable[[str], None] | None = None,
+        cache_wait_s: float = CACHE_WAIT_S,
+    ) -> None:
         self.store = Path(store)
         if not self.store.is_file():
             raise FileNotFoundError(f"no analytics store at {self.store}")
@@ -189,28 +196,44 @@ class ReportEngine:
         return self._meta(self.con)
 
     def _meta(self, con: Any) -> dict[str, Any]:
-        counts = {v: int(one(con, f"SELECT count(*) AS n FROM {v}")["n"])
-                  for v in ("v_wf", "v_ph", "v_lg", "v_st", "v_tc", "v_mc")}
-        period = one(con, """SELECT min(lo) AS first, max(hi) AS last FROM (
+        counts = {
+            v: int(one(con, f"SELECT count(*) AS n FROM {v}")["n"])
+            for v in ("v_wf", "v_ph", "v_lg", "v_st", "v_tc", "v_mc")
+        }
+        period = one(
+            con,
+            """SELECT min(lo) AS first, max(hi) AS last FROM (
                                  SELECT min(day) AS lo, max(day) AS hi FROM v_st UNION ALL
-                                 SELECT min(day), max(day) FROM v_mc UNION ALL SELECT min(day), max(day) FROM v_wf)""")
+                                 SELECT min(day), max(day) FROM v_mc UNION ALL SELECT min(day), max(day) FROM v_wf)""",
+        )
         return {
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "store": str(self.store),
             "cache": str(self.cache_path) if self.cache_path else None,
-            "cache_sync": {"rebuilt": self.sync.rebuilt, "reason": self.sync.reason or None,
-                           "new_rows": self.sync.copied, "seconds": round(self.sync.seconds, 3)},
+            "cache_sync": {
+                "rebuilt": self.sync.rebuilt,
+                "reason": self.sync.reason or None,
+                "new_rows": self.sync.copied,
+                "seconds": round(self.sync.seconds, 3),
+            },
             "filters": self.filters.describe(),
             "percentile_method": PERCENTILE_METHOD,
-            "rows": {"workflows": counts["v_wf"], "phases": counts["v_ph"], "steps": counts["v_lg"],
-                     "step_attempts": counts["v_st"], "tool_calls": counts["v_tc"], "model_calls": counts["v_mc"]},
+            "rows": {
+                "workflows": counts["v_wf"],
+                "phases": counts["v_ph"],
+                "steps": counts["v_lg"],
+                "step_attempts": counts["v_st"],
+                "tool_calls": counts["v_tc"],
+                "model_calls": counts["v_mc"],
+            },
             # a filter that selects nothing: the report says so rather than printing empty tables
             "matched": any(counts.values()) or self.filters.empty,
             "period": {"first_day": period.get("first"), "last_day": period.get("last")},
         }
 
-    def report(self, *, top: int = DEFAULT_TOP, workers: int = WORKERS,
-               sections: tuple[str, ...] = SECTIONS) -> dict[str, Any]:
+    def report(
+        self, *, top: int = DEFAULT_TOP, workers: int = WORKERS, sections: tuple[str, ...] = SECTIONS
+    ) -> dict[str, Any]:
         """The report's ``sections`` (default: all), with ``meta``, as one JSON-ready dict (sections
         computed concurrently). The recommendations read every section: with ``errors``, all are
         computed, then the ones not asked for are left out."""
@@ -230,8 +253,10 @@ class ReportEngine:
 
         def tool_sections(con: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
             tools = tool_stats(con)
-            return (latency_section(con, tools, top=top) if "latency" in needed else None,
-                    tools_section(con, top=top, tools=tools) if "tools" in needed else None)
+            return (
+                latency_section(con, tools, top=top) if "latency" in needed else None,
+                tools_section(con, top=top, tools=tools) if "tools" in needed else None,
+            )
 
         jobs: dict[str, Callable[[Any], Any]] = {"meta": self._meta}
         if needed & {"latency", "tools"}:
@@ -275,9 +300,16 @@ class ReportEngine:
         self.close()
 
 
-def build_report(store: str | os.PathLike[str], filters: Filters | None = None, *, top: int = DEFAULT_TOP,
-                 use_cache: bool = True, rebuild_cache: bool = False, sections: tuple[str, ...] = SECTIONS,
-                 progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+def build_report(
+    store: str | os.PathLike[str],
+    filters: Filters | None = None,
+    *,
+    top: int = DEFAULT_TOP,
+    use_cache: bool = True,
+    rebuild_cache: bool = False,
+    sections: tuple[str, ...] = SECTIONS,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """The report of ``store`` (see :class:`ReportEngine`)."""
     with ReportEngine(store, use_cache=use_cache, rebuild_cache=rebuild_cache, progress=progress) as engine:
         if filters is not None and not filters.empty:

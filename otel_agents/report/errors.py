@@ -23,7 +23,9 @@ NONE = "(none)"
 def _failures(con: Any) -> list[dict[str, Any]]:
     """Failed step attempts and tool calls, counted by category, kind, phase, error type and
     whether they are a root cause (a step failed by its own failed tool call's exception is not)."""
-    return rows(con, f"""
+    return rows(
+        con,
+        f"""
         SELECT category, kind, COALESCE(phase, '{NONE}') AS phase, error_type, root, count(*) AS n FROM (
             SELECT COALESCE(error_category, 'other') AS category, 'step' AS kind, phase_name AS phase,
                    error_type, tool_cause IS NOT true AS root
@@ -31,7 +33,8 @@ def _failures(con: Any) -> list[dict[str, Any]]:
             UNION ALL
             SELECT COALESCE(error_category, 'tool_failure'), 'tool_call', phase_name, error_type, true
             FROM v_tc WHERE outcome = 'failure')
-        GROUP BY ALL""")
+        GROUP BY ALL""",
+    )
 
 
 def _categories(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -52,15 +55,17 @@ def _categories(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for cat in order:
         c = acc.get(cat, {"errors": 0, "steps": 0, "tool_calls": 0, "phases": {}, "types": {}})
         n = c["errors"]
-        out.append({
-            "category": cat,
-            "count": n,
-            "failed_step_attempts": c["steps"],
-            "failed_tool_calls": c["tool_calls"],
-            "share": ratio(n, total),
-            "phases": [p for p, _n in sorted(c["phases"].items(), key=lambda kv: (-kv[1], kv[0]))],
-            "top_error_type": min(c["types"].items(), key=lambda kv: (-kv[1], kv[0]))[0] if c["types"] else None,
-        })
+        out.append(
+            {
+                "category": cat,
+                "count": n,
+                "failed_step_attempts": c["steps"],
+                "failed_tool_calls": c["tool_calls"],
+                "share": ratio(n, total),
+                "phases": [p for p, _n in sorted(c["phases"].items(), key=lambda kv: (-kv[1], kv[0]))],
+                "top_error_type": min(c["types"].items(), key=lambda kv: (-kv[1], kv[0]))[0] if c["types"] else None,
+            }
+        )
     out.sort(key=lambda d: (-d["count"], order.index(d["category"])))
     return out
 
@@ -69,10 +74,13 @@ def outcomes(con: Any, view: str, cols: list[str]) -> dict[str, Any]:
     """Rows (``n``) and failures (``f``) of ``view`` per value of each column, and overall
     (key ``""``), in one scan (GROUPING SETS). Missing values are ``(none)``."""
     full = (1 << len(cols)) - 1
-    found = rows(con, f"""
-        SELECT {', '.join(cols)}, GROUPING({', '.join(cols)}) AS g, count(*) AS n,
+    found = rows(
+        con,
+        f"""
+        SELECT {", ".join(cols)}, GROUPING({", ".join(cols)}) AS g, count(*) AS n,
                count(*) FILTER (WHERE outcome = 'failure') AS f
-        FROM {view} GROUP BY GROUPING SETS ({', '.join(f'({c})' for c in cols)}, ())""")
+        FROM {view} GROUP BY GROUPING SETS ({", ".join(f"({c})" for c in cols)}, ())""",
+    )
     out: dict[str, Any] = {c: {} for c in cols}
     out[""] = {"n": 0, "f": 0}
     for r in found:
@@ -89,9 +97,15 @@ def _rates(con: Any, failures: list[dict[str, Any]], st_o: dict[str, Any], wf_o:
     st, wf = st_o[""], wf_o[""]
     tc = one(con, "SELECT count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f FROM v_tc")
     steps = st_o["phase_name"]
-    phases = {r["k"]: r for r in rows(con, f"""
+    phases = {
+        r["k"]: r
+        for r in rows(
+            con,
+            f"""
         SELECT COALESCE(phase_name, '{NONE}') AS k, count(*) AS n, count(*) FILTER (WHERE outcome = 'failure') AS f
-        FROM v_ph GROUP BY 1""")}
+        FROM v_ph GROUP BY 1""",
+        )
+    }
     per_phase: dict[str, dict[str, int]] = {}
     for r in failures:
         if r["kind"] == "step":
@@ -103,32 +117,39 @@ def _rates(con: Any, failures: list[dict[str, Any]], st_o: dict[str, Any], wf_o:
         s, p = steps.get(k, {}), phases.get(k, {})
         n_failed = int(s.get("f") or 0)
         top = min(cats[k]) if cats.get(k) else None
-        by_phase.append({
-            "phase": k,
-            "step_attempts": int(s.get("n") or 0),
-            "failed_attempts": n_failed,
-            "attempt_failure_rate": ratio(n_failed, s.get("n")),
-            "runs": int(p.get("n") or 0),
-            "failed_runs": int(p.get("f") or 0),
-            "run_failure_rate": ratio(p.get("f") or 0, p.get("n")),
-            "top_category": top[1] if top else None,
-            "top_category_share": ratio(-top[0], n_failed) if top else None,
-        })
+        by_phase.append(
+            {
+                "phase": k,
+                "step_attempts": int(s.get("n") or 0),
+                "failed_attempts": n_failed,
+                "attempt_failure_rate": ratio(n_failed, s.get("n")),
+                "runs": int(p.get("n") or 0),
+                "failed_runs": int(p.get("f") or 0),
+                "run_failure_rate": ratio(p.get("f") or 0, p.get("n")),
+                "top_category": top[1] if top else None,
+                "top_category_share": ratio(-top[0], n_failed) if top else None,
+            }
+        )
     by_phase.sort(key=lambda d: (-(d["attempt_failure_rate"] or 0.0), d["phase"]))
 
     def grouped(found: dict[str, Any], key: str, unit: str) -> list[dict[str, Any]]:
-        out = [{key: r["k"], unit: int(r["n"]), "failures": int(r["f"]), "failure_rate": ratio(r["f"], r["n"])}
-               for r in found.values()]
+        out = [
+            {key: r["k"], unit: int(r["n"]), "failures": int(r["f"]), "failure_rate": ratio(r["f"], r["n"])}
+            for r in found.values()
+        ]
         out.sort(key=lambda d: (-(d["failure_rate"] or 0.0), d[key]))
         return out
 
     return {
         "overall": {
-            "step_attempts": int(st.get("n") or 0), "failed_attempts": int(st.get("f") or 0),
+            "step_attempts": int(st.get("n") or 0),
+            "failed_attempts": int(st.get("f") or 0),
             "attempt_failure_rate": ratio(st.get("f") or 0, st.get("n")),
-            "workflows": int(wf.get("n") or 0), "failed_workflows": int(wf.get("f") or 0),
+            "workflows": int(wf.get("n") or 0),
+            "failed_workflows": int(wf.get("f") or 0),
             "workflow_failure_rate": ratio(wf.get("f") or 0, wf.get("n")),
-            "tool_calls": int(tc.get("n") or 0), "failed_tool_calls": int(tc.get("f") or 0),
+            "tool_calls": int(tc.get("n") or 0),
+            "failed_tool_calls": int(tc.get("f") or 0),
             "tool_failure_rate": ratio(tc.get("f") or 0, tc.get("n")),
         },
         "by_phase": by_phase,
@@ -148,12 +169,16 @@ def _trend(st_o: dict[str, Any], wf_o: dict[str, Any]) -> tuple[list[dict[str, A
     for i in range((last - first).days + 1):
         d = (first + timedelta(days=i)).isoformat()
         s, w = st.get(d, {}), wf.get(d, {})
-        series.append({
-            "day": d,
-            "step_attempts": int(s.get("n") or 0), "failed_attempts": int(s.get("f") or 0),
-            "attempt_failure_rate": ratio(s.get("f") or 0, s.get("n")),
-            "workflows": int(w.get("n") or 0), "failed_workflows": int(w.get("f") or 0),
-        })
+        series.append(
+            {
+                "day": d,
+                "step_attempts": int(s.get("n") or 0),
+                "failed_attempts": int(s.get("f") or 0),
+                "attempt_failure_rate": ratio(s.get("f") or 0, s.get("n")),
+                "workflows": int(w.get("n") or 0),
+                "failed_workflows": int(w.get("f") or 0),
+            }
+        )
 
     def rate(part: list[dict[str, Any]]) -> float | None:
         return ratio(sum(p["failed_attempts"] for p in part), sum(p["step_attempts"] for p in part))
@@ -162,17 +187,25 @@ def _trend(st_o: dict[str, Any], wf_o: dict[str, Any]) -> tuple[list[dict[str, A
     prev7 = rate(series[-14:-7]) if len(series) > 7 else None
     change = round(100.0 * (last7 - prev7), 2) if last7 is not None and prev7 is not None else None
     direction = None if change is None else ("rising" if change > 0 else "falling" if change < 0 else "flat")
-    return series, {"last_7_days_rate": last7, "previous_7_days_rate": prev7, "change_points": change,
-                    "direction": direction}
+    return series, {
+        "last_7_days_rate": last7,
+        "previous_7_days_rate": prev7,
+        "change_points": change,
+        "direction": direction,
+    }
 
 
 def failed_runs(con: Any, top: int) -> list[dict[str, Any]]:
     """The latest failed runs, with their trace ids."""
-    found = rows(con, """
+    found = rows(
+        con,
+        """
         SELECT workflow_id, trace_id, workflow_name, template, start_time, duration_seconds, error_type,
                error_category, error_message
         FROM v_wf WHERE outcome = 'failure'
-        ORDER BY start_unix_nano DESC NULLS LAST, workflow_id LIMIT ?""", [top])
+        ORDER BY start_unix_nano DESC NULLS LAST, workflow_id LIMIT ?""",
+        [top],
+    )
     return [{**r, "duration_seconds": secs(r["duration_seconds"])} for r in found]
 
 
@@ -185,8 +218,10 @@ def errors_section(con: Any, *, top: int = 10) -> dict[str, Any]:
     trend, trend_summary = _trend(st_o, wf_o)
     return {
         "total": sum(c["count"] for c in categories),
-        "span_failures": {"step_attempts": sum(c["failed_step_attempts"] for c in categories),
-                          "tool_calls": sum(c["failed_tool_calls"] for c in categories)},
+        "span_failures": {
+            "step_attempts": sum(c["failed_step_attempts"] for c in categories),
+            "tool_calls": sum(c["failed_tool_calls"] for c in categories),
+        },
         "categories": categories,
         "failed_runs": failed_runs(con, top),
         "failure_rates": _rates(con, failures, st_o, wf_o),

@@ -85,15 +85,30 @@ class Filters:
     sessions: tuple[str, ...] = ()
 
     @classmethod
-    def parse(cls, *, since: str | None = None, until: str | None = None, templates: Any = (), models: Any = (),
-              statuses: Any = (), sessions: Any = (), now_ns: int | None = None) -> Filters:
+    def parse(
+        cls,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        templates: Any = (),
+        models: Any = (),
+        statuses: Any = (),
+        sessions: Any = (),
+        now_ns: int | None = None,
+    ) -> Filters:
         """Filters from command-line strings (raises :class:`FilterError`)."""
         lo = parse_time(since, now_ns=now_ns) if since else None
         hi = parse_time(until, upper=True, now_ns=now_ns) if until else None
         if lo is not None and hi is not None and hi <= lo:
             raise FilterError("--until must be after --since")
-        return cls(lo, hi, tuple(templates or ()), tuple(models or ()),
-                   tuple(normalise_status(s) for s in statuses or ()), tuple(sessions or ()))
+        return cls(
+            lo,
+            hi,
+            tuple(templates or ()),
+            tuple(models or ()),
+            tuple(normalise_status(s) for s in statuses or ()),
+            tuple(sessions or ()),
+        )
 
     @property
     def selects_workflows(self) -> bool:

@@ -44,12 +44,16 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A table: columns of numbers right-aligned, the others (names, ids, outcomes) left-aligned."""
     if not rows:
         return '<p class="empty">none</p>'
-    right = [any(isinstance(r[i], Num) for r in rows) and all(isinstance(r[i], Num) or r[i] in (None, "-", "")
-                                                                for r in rows) for i in range(len(headers))]
+    right = [
+        any(isinstance(r[i], Num) for r in rows) and all(isinstance(r[i], Num) or r[i] in (None, "-", "") for r in rows)
+        for i in range(len(headers))
+    ]
     cls = ["" if right[i] else ' class="l"' for i in range(len(headers))]
     head = "".join(f"<th{cls[i]}>{escape(str(h))}</th>" for i, h in enumerate(headers))
-    body = "".join("<tr>" + "".join(f"<td{cls[i]}>{escape('-' if c is None else str(c))}</td>" for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td{cls[i]}>{escape('-' if c is None else str(c))}</td>" for i, c in enumerate(r)) + "</tr>"
+        for r in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -62,55 +66,138 @@ def _panel(title: str, content: str) -> str:
 
 
 def _cost(c: dict[str, Any]) -> str:
-    parts = ["<h2>Cost</h2>",
-             _panel("Cost over time", svg.daily_chart([d["day"] for d in c["daily"]],
-                                                      [d["cost_usd"] or 0.0 for d in c["daily"]],
-                                                      [d["moving_avg_7d"] or 0.0 for d in c["daily"]],
-                                                      title="Cost over time", width=1180, height=240)),
-             '<div class="grid">',
-             _panel("Cost by phase", svg.hbars([(p["phase"], p["cost_usd"] or 0.0) for p in c["by_phase"]],
-                                               svg.money, title="Cost by phase",
-                                               notes=[money(p["cost_usd"], p["unpriced_model_calls"])
-                                                      for p in c["by_phase"]])),
-             _panel("Cost by model", svg.hbars([(m["model"], m["cost_usd"] or 0.0) for m in c["by_model"]], svg.money,
-                                               title="Cost by model", colour=svg.PALETTE[1],
-                                               notes=[money(m["cost_usd"], m["unpriced_model_calls"])
-                                                      for m in c["by_model"]])),
-             _panel("Cost of the step attempts that used each tool (not additive: tools spend no tokens)",
-                    svg.hbars([(x["tool"], x["cost_usd"] or 0.0) for x in c["step_cost_by_tool"]], svg.money,
-                              title="Cost of the step attempts that used each tool", colour=svg.PALETTE[4],
-                              notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["step_cost_by_tool"]])),
-             _panel("Cost by workflow template",
-                    svg.hbars([(x["template"], x["cost_usd"] or 0.0) for x in c["by_template"]], svg.money,
-                              title="Cost by template", colour=svg.PALETTE[2],
-                              notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["by_template"]])),
-             "</div>",
-             "<h3>Cost by agent</h3>",
-             _table(("agent", "cost", "share", "step attempts", "avg per attempt"),
-                    [[a["agent"], money(a["cost_usd"], a["unpriced_model_calls"]), pct(a["share"]),
-                      num(a["step_attempts"]), usd(a["avg_usd"])] for a in c["by_agent"]]),
-             "<h3>Cache efficiency (savings net of the cache-write premium)</h3>",
-             _table(("model", "input tokens", "from cache", "written to cache", "share", "saved"),
-                    [[m["model"], num(m["input_tokens"]), num(m["cache_read_tokens"]), num(m["cache_write_tokens"]),
-                      pct(m["cache_share"]),
-                      saved(m)]
-                     for m in c["cache"]["by_model"]]),
-             "<h3>Most expensive workflows</h3>",
-             _table(("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
-                    [[w["workflow_id"], w["trace_id"], w["workflow_name"], w["template"], w["model_used"], w["status"],
-                      money(w["cost_usd"], w["unpriced_model_calls"]), sec(w["duration_seconds"])]
-                     for w in c["top_workflows"]]),
-             "<h3>Most expensive phase runs</h3>",
-             _table(("workflow", "name", "phase", "outcome", "cost", "duration"),
-                    [[p["workflow_id"], p["workflow_name"], p["phase_name"], p["outcome"],
-                      money(p["cost_usd"], p["unpriced_model_calls"]), sec(p["duration_seconds"])]
-                     for p in c["top_phases"]])]
+    parts = [
+        "<h2>Cost</h2>",
+        _panel(
+            "Cost over time",
+            svg.daily_chart(
+                [d["day"] for d in c["daily"]],
+                [d["cost_usd"] or 0.0 for d in c["daily"]],
+                [d["moving_avg_7d"] or 0.0 for d in c["daily"]],
+                title="Cost over time",
+                width=1180,
+                height=240,
+            ),
+        ),
+        '<div class="grid">',
+        _panel(
+            "Cost by phase",
+            svg.hbars(
+                [(p["phase"], p["cost_usd"] or 0.0) for p in c["by_phase"]],
+                svg.money,
+                title="Cost by phase",
+                notes=[money(p["cost_usd"], p["unpriced_model_calls"]) for p in c["by_phase"]],
+            ),
+        ),
+        _panel(
+            "Cost by model",
+            svg.hbars(
+                [(m["model"], m["cost_usd"] or 0.0) for m in c["by_model"]],
+                svg.money,
+                title="Cost by model",
+                colour=svg.PALETTE[1],
+                notes=[money(m["cost_usd"], m["unpriced_model_calls"]) for m in c["by_model"]],
+            ),
+        ),
+        _panel(
+            "Cost of the step attempts that used each tool (not additive: tools spend no tokens)",
+            svg.hbars(
+                [(x["tool"], x["cost_usd"] or 0.0) for x in c["step_cost_by_tool"]],
+                svg.money,
+                title="Cost of the step attempts that used each tool",
+                colour=svg.PALETTE[4],
+                notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["step_cost_by_tool"]],
+            ),
+        ),
+        _panel(
+            "Cost by workflow template",
+            svg.hbars(
+                [(x["template"], x["cost_usd"] or 0.0) for x in c["by_template"]],
+                svg.money,
+                title="Cost by template",
+                colour=svg.PALETTE[2],
+                notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["by_template"]],
+            ),
+        ),
+        "</div>",
+        "<h3>Cost by agent</h3>",
+        _table(
+            ("agent", "cost", "share", "step attempts", "avg per attempt"),
+            [
+                [
+                    a["agent"],
+                    money(a["cost_usd"], a["unpriced_model_calls"]),
+                    pct(a["share"]),
+                    num(a["step_attempts"]),
+                    usd(a["avg_usd"]),
+                ]
+                for a in c["by_agent"]
+            ],
+        ),
+        "<h3>Cache efficiency (savings net of the cache-write premium)</h3>",
+        _table(
+            ("model", "input tokens", "from cache", "written to cache", "share", "saved"),
+            [
+                [
+                    m["model"],
+                    num(m["input_tokens"]),
+                    num(m["cache_read_tokens"]),
+                    num(m["cache_write_tokens"]),
+                    pct(m["cache_share"]),
+                    saved(m),
+                ]
+                for m in c["cache"]["by_model"]
+            ],
+        ),
+        "<h3>Most expensive workflows</h3>",
+        _table(
+            ("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
+            [
+                [
+                    w["workflow_id"],
+                    w["trace_id"],
+                    w["workflow_name"],
+                    w["template"],
+                    w["model_used"],
+                    w["status"],
+                    money(w["cost_usd"], w["unpriced_model_calls"]),
+                    sec(w["duration_seconds"]),
+                ]
+                for w in c["top_workflows"]
+            ],
+        ),
+        "<h3>Most expensive phase runs</h3>",
+        _table(
+            ("workflow", "name", "phase", "outcome", "cost", "duration"),
+            [
+                [
+                    p["workflow_id"],
+                    p["workflow_name"],
+                    p["phase_name"],
+                    p["outcome"],
+                    money(p["cost_usd"], p["unpriced_model_calls"]),
+                    sec(p["duration_seconds"]),
+                ]
+                for p in c["top_phases"]
+            ],
+        ),
+    ]
     return "".join(parts)
 
 
 def _stats_rows(items: list[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:
-    return [[*(i[k] for k in keys), num(i["count"]), sec(i["mean"]), sec(i["p50"]), sec(i["p95"]), sec(i["p99"]),
-             sec(i["max"])] for i in items]
+    return [
+        [
+            *(i[k] for k in keys),
+            num(i["count"]),
+            sec(i["mean"]),
+            sec(i["p50"]),
+            sec(i["p95"]),
+            sec(i["p99"]),
+            sec(i["max"]),
+        ]
+        for i in items
+    ]
 
 
 def _latency(lat: dict[str, Any]) -> str:
@@ -118,30 +205,55 @@ def _latency(lat: dict[str, Any]) -> str:
     idle = lat["idle"]
     ol = lat["outliers"]
     phases = [{**p, "label": p["phase"]} for p in lat["by_phase"]]
-    return "".join([
-        "<h2>Latency</h2>",
-        '<div class="grid">',
-        _panel("Latency distribution by phase", svg.latency_chart(phases, title="Latency distribution by phase",
-                                                                  width=570)),
-        _panel("Latency distribution by tool", svg.latency_chart([{**t, "label": t["tool"]} for t in lat["by_tool"]],
-                                                                 title="Latency by tool", width=570)),
-        "</div>",
-        f"<p>Bottleneck overall: <b>{escape(b['phase'])}</b> ({pct(b['share_of_phase_time'])} of all phase time). "
-        if b else "<p>",
-        f"Idle between phases {sec(idle['between_phases']['total_seconds'])}, between attempts "
-        f"{sec(idle['between_attempts']['total_seconds'])}. Phases standing out (over the p95 of all phases, "
-        f"{sec(ol['threshold_p95_seconds'])}): {escape(', '.join(p['phase'] for p in ol['phases']) or 'none')}.</p>",
-        _table(("phase", "count", "mean", "p50", "p95", "p99", "max"), _stats_rows(lat["by_phase"], ("phase",))),
-        "<h3>By step (each attempt)</h3>",
-        _table(("phase", "step", "attempts", "mean", "p50", "p95", "p99", "max"),
-               _stats_rows(lat["by_step"], ("phase", "step"))),
-        "<h3>By workflow</h3>",
-        _table(("workflow", "count", "mean", "p50", "p95", "p99", "max"), _stats_rows(lat["by_workflow"], ("workflow",))),
-        "<h3>Slowest runs</h3>",
-        _table(("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
-               [[r["workflow_id"], r["trace_id"], r["workflow_name"], r["status"], sec(r["duration_seconds"]),
-                 r["bottleneck_phase"]] for r in lat["slowest_runs"]]),
-    ])
+    return "".join(
+        [
+            "<h2>Latency</h2>",
+            '<div class="grid">',
+            _panel(
+                "Latency distribution by phase",
+                svg.latency_chart(phases, title="Latency distribution by phase", width=570),
+            ),
+            _panel(
+                "Latency distribution by tool",
+                svg.latency_chart(
+                    [{**t, "label": t["tool"]} for t in lat["by_tool"]], title="Latency by tool", width=570
+                ),
+            ),
+            "</div>",
+            f"<p>Bottleneck overall: <b>{escape(b['phase'])}</b> ({pct(b['share_of_phase_time'])} of all phase time). "
+            if b
+            else "<p>",
+            f"Idle between phases {sec(idle['between_phases']['total_seconds'])}, between attempts "
+            f"{sec(idle['between_attempts']['total_seconds'])}. Phases standing out (over the p95 of all phases, "
+            f"{sec(ol['threshold_p95_seconds'])}): {escape(', '.join(p['phase'] for p in ol['phases']) or 'none')}.</p>",
+            _table(("phase", "count", "mean", "p50", "p95", "p99", "max"), _stats_rows(lat["by_phase"], ("phase",))),
+            "<h3>By step (each attempt)</h3>",
+            _table(
+                ("phase", "step", "attempts", "mean", "p50", "p95", "p99", "max"),
+                _stats_rows(lat["by_step"], ("phase", "step")),
+            ),
+            "<h3>By workflow</h3>",
+            _table(
+                ("workflow", "count", "mean", "p50", "p95", "p99", "max"),
+                _stats_rows(lat["by_workflow"], ("workflow",)),
+            ),
+            "<h3>Slowest runs</h3>",
+            _table(
+                ("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
+                [
+                    [
+                        r["workflow_id"],
+                        r["trace_id"],
+                        r["workflow_name"],
+                        r["status"],
+                        sec(r["duration_seconds"]),
+                        r["bottleneck_phase"],
+                    ]
+                    for r in lat["slowest_runs"]
+                ],
+            ),
+        ]
+    )
 
 
 def _errors(e: dict[str, Any]) -> str:
@@ -149,119 +261,270 @@ def _errors(e: dict[str, Any]) -> str:
     days = e["trend"][-TEXT_DAYS:]
     sf = e["span_failures"]
     cats = [x for x in e["categories"] if x["count"]]
-    return "".join([
-        "<h2>Errors</h2>",
-        f"<p>{plural(e['total'], 'error')} (root causes: an exception that fails a tool call and then its step counts "
-        f"once). Span failures: {plural(sf['step_attempts'], 'failed step attempt')}, "
-        f"{plural(sf['tool_calls'], 'failed tool call')}.</p>",
-        '<div class="grid">',
-        _panel("Errors by category (root causes)",
-               svg.hbars([(x["category"], float(x["count"])) for x in cats], lambda v: f"{int(v):,}",
-                         title="Error categories", colour=svg.FAILED)),
-        _panel("Failure rate by phase (step attempts)",
-               svg.hbars([(p["phase"], p["attempt_failure_rate"] or 0.0) for p in rates["by_phase"]], pct,
-                         title="Failure rate by phase", colour=svg.FAILED)),
-        _panel("Failure rate by workflow template",
-               svg.hbars([(x["template"], x["failure_rate"] or 0.0) for x in rates["by_template"]], pct,
-                         title="Failure rate by template", colour=svg.FAILED)),
-        "</div>",
-        _table(("category", "errors", "share", "failed step attempts", "failed tool calls", "phases", "most common type"),
-               [[c["category"], num(c["count"]), pct(c["share"]), num(c["failed_step_attempts"]),
-                 num(c["failed_tool_calls"]), ", ".join(c["phases"][:3]), c["top_error_type"]]
-                for c in e["categories"] if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]]),
-        "<h3>Failed runs (latest first)</h3>",
-        _table(("workflow", "trace", "name", "started", "error", "category"),
-               [[f["workflow_id"], f["trace_id"], f["workflow_name"], f["start_time"], f["error_type"],
-                 f["error_category"]] for f in e["failed_runs"]]),
-        "<h3>By workflow template</h3>",
-        _table(("template", "runs", "failed", "rate"),
-               [[t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])]
-                for t in rates["by_template"]]),
-        "<h3>By model (step attempts)</h3>",
-        _table(("model", "attempts", "failed", "rate"),
-               [[m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])] for m in rates["by_model"]]),
-        f"<h3>Trend (last {plural(len(days), 'day')})</h3>",
-        _table(("day", "attempts", "failed", "rate"),
-               [[d["day"], num(d["step_attempts"]), num(d["failed_attempts"]), pct(d["attempt_failure_rate"])]
-                for d in days]),
-    ])
+    return "".join(
+        [
+            "<h2>Errors</h2>",
+            f"<p>{plural(e['total'], 'error')} (root causes: an exception that fails a tool call and then its step counts "
+            f"once). Span failures: {plural(sf['step_attempts'], 'failed step attempt')}, "
+            f"{plural(sf['tool_calls'], 'failed tool call')}.</p>",
+            '<div class="grid">',
+            _panel(
+                "Errors by category (root causes)",
+                svg.hbars(
+                    [(x["category"], float(x["count"])) for x in cats],
+                    lambda v: f"{int(v):,}",
+                    title="Error categories",
+                    colour=svg.FAILED,
+                ),
+            ),
+            _panel(
+                "Failure rate by phase (step attempts)",
+                svg.hbars(
+                    [(p["phase"], p["attempt_failure_rate"] or 0.0) for p in rates["by_phase"]],
+                    pct,
+                    title="Failure rate by phase",
+                    colour=svg.FAILED,
+                ),
+            ),
+            _panel(
+                "Failure rate by workflow template",
+                svg.hbars(
+                    [(x["template"], x["failure_rate"] or 0.0) for x in rates["by_template"]],
+                    pct,
+                    title="Failure rate by template",
+                    colour=svg.FAILED,
+                ),
+            ),
+            "</div>",
+            _table(
+                (
+                    "category",
+                    "errors",
+                    "share",
+                    "failed step attempts",
+                    "failed tool calls",
+                    "phases",
+                    "most common type",
+                ),
+                [
+                    [
+                        c["category"],
+                        num(c["count"]),
+                        pct(c["share"]),
+                        num(c["failed_step_attempts"]),
+                        num(c["failed_tool_calls"]),
+                        ", ".join(c["phases"][:3]),
+                        c["top_error_type"],
+                    ]
+                    for c in e["categories"]
+                    if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]
+                ],
+            ),
+            "<h3>Failed runs (latest first)</h3>",
+            _table(
+                ("workflow", "trace", "name", "started", "error", "category"),
+                [
+                    [
+                        f["workflow_id"],
+                        f["trace_id"],
+                        f["workflow_name"],
+                        f["start_time"],
+                        f["error_type"],
+                        f["error_category"],
+                    ]
+                    for f in e["failed_runs"]
+                ],
+            ),
+            "<h3>By workflow template</h3>",
+            _table(
+                ("template", "runs", "failed", "rate"),
+                [
+                    [t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])]
+                    for t in rates["by_template"]
+                ],
+            ),
+            "<h3>By model (step attempts)</h3>",
+            _table(
+                ("model", "attempts", "failed", "rate"),
+                [
+                    [m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])]
+                    for m in rates["by_model"]
+                ],
+            ),
+            f"<h3>Trend (last {plural(len(days), 'day')})</h3>",
+            _table(
+                ("day", "attempts", "failed", "rate"),
+                [
+                    [d["day"], num(d["step_attempts"]), num(d["failed_attempts"]), pct(d["attempt_failure_rate"])]
+                    for d in days
+                ],
+            ),
+        ]
+    )
 
 
 def _attempts(a: dict[str, Any]) -> str:
     s = a["summary"]
     d = a["debugging_cycles"]
     best = a["models"]["best_model"]["overall"]
-    return "".join([
-        "<h2>Attempts and retries</h2>",
-        '<div class="cards">',
-        _card("steps", num(s["steps"])), _card("attempts", num(s["attempts"])), _card("retries", num(s["retries"])),
-        _card("first-try success", pct(s["first_try_success_rate"])),
-        _card("wall clock (parallel steps once)", sec(s["wall_clock_seconds"])),
-        _card("debugging cycles resolved", f"{pct(d['resolution_rate'])} of {num(d['cycles'])}"),
-        _card("best model", best["model"] if best else "-"),
-        "</div>",
-        "<h3>Agents</h3>",
-        _table(("agent", "attempts", "successes", "failures", "retries", "duration", "cost"),
-               [[g["agent"], num(g["attempts"]), num(g["successes"]), num(g["failures"]), num(g["retries"]),
-                 sec(g["duration_seconds"]), money(g["cost_usd"], g["unpriced_model_calls"])] for g in a["agents"]]),
-        "<h3>Which model works best (each model's own calls, and the step attempts they served)</h3>",
-        _table(("model", "calls", "failed calls", "step attempts", "success", "cost", "cost per call", "mean call"),
-               [[m["model"], num(m["model_calls"]), num(m["failed_calls"]), num(m["step_attempts"]),
-                 pct(m["success_rate"]), money(m["cost_usd"], m["unpriced_model_calls"]), usd(m["cost_per_call_usd"]),
-                 sec(m["mean_call_seconds"])] for m in a["models"]["by_model"]]),
-        _table(("complexity", "model", "calls", "step attempts", "success", "cost per call"),
-               [[m["complexity"], m["model"], num(m["model_calls"]), num(m["step_attempts"]), pct(m["success_rate"]),
-                 usd(m["cost_per_call_usd"])] for m in a["models"]["by_model_complexity"]]),
-        "<h3>Tasks</h3>",
-        _table(("level", "tasks", "attempts", "retries", "first try", "execution", "wall clock", "idle"),
-               [[t["level"], num(t["tasks"]), num(t["attempts"]), num(t["retries"]), pct(t["first_try_success_rate"]),
-                 sec(t["total_execution_seconds"]), sec(t["wall_clock_seconds"]), sec(t["idle_seconds"])]
-                for t in a["task_summary"]]),
-    ])
+    return "".join(
+        [
+            "<h2>Attempts and retries</h2>",
+            '<div class="cards">',
+            _card("steps", num(s["steps"])),
+            _card("attempts", num(s["attempts"])),
+            _card("retries", num(s["retries"])),
+            _card("first-try success", pct(s["first_try_success_rate"])),
+            _card("wall clock (parallel steps once)", sec(s["wall_clock_seconds"])),
+            _card("debugging cycles resolved", f"{pct(d['resolution_rate'])} of {num(d['cycles'])}"),
+            _card("best model", best["model"] if best else "-"),
+            "</div>",
+            "<h3>Agents</h3>",
+            _table(
+                ("agent", "attempts", "successes", "failures", "retries", "duration", "cost"),
+                [
+                    [
+                        g["agent"],
+                        num(g["attempts"]),
+                        num(g["successes"]),
+                        num(g["failures"]),
+                        num(g["retries"]),
+                        sec(g["duration_seconds"]),
+                        money(g["cost_usd"], g["unpriced_model_calls"]),
+                    ]
+                    for g in a["agents"]
+                ],
+            ),
+            "<h3>Which model works best (each model's own calls, and the step attempts they served)</h3>",
+            _table(
+                ("model", "calls", "failed calls", "step attempts", "success", "cost", "cost per call", "mean call"),
+                [
+                    [
+                        m["model"],
+                        num(m["model_calls"]),
+                        num(m["failed_calls"]),
+                        num(m["step_attempts"]),
+                        pct(m["success_rate"]),
+                        money(m["cost_usd"], m["unpriced_model_calls"]),
+                        usd(m["cost_per_call_usd"]),
+                        sec(m["mean_call_seconds"]),
+                    ]
+                    for m in a["models"]["by_model"]
+                ],
+            ),
+            _table(
+                ("complexity", "model", "calls", "step attempts", "success", "cost per call"),
+                [
+                    [
+                        m["complexity"],
+                        m["model"],
+                        num(m["model_calls"]),
+                        num(m["step_attempts"]),
+                        pct(m["success_rate"]),
+                        usd(m["cost_per_call_usd"]),
+                    ]
+                    for m in a["models"]["by_model_complexity"]
+                ],
+            ),
+            "<h3>Tasks</h3>",
+            _table(
+                ("level", "tasks", "attempts", "retries", "first try", "execution", "wall clock", "idle"),
+                [
+                    [
+                        t["level"],
+                        num(t["tasks"]),
+                        num(t["attempts"]),
+                        num(t["retries"]),
+                        pct(t["first_try_success_rate"]),
+                        sec(t["total_execution_seconds"]),
+                        sec(t["wall_clock_seconds"]),
+                        sec(t["idle_seconds"]),
+                    ]
+                    for t in a["task_summary"]
+                ],
+            ),
+        ]
+    )
 
 
 def _tools(t: dict[str, Any]) -> str:
     seq = t["sequences"]
     r = t["redundant"]
-    return "".join([
-        "<h2>Tools</h2>",
-        _panel("Tool usage (calls, failed in red)",
-               svg.stacked_hbars([(x["tool"], x["calls"] - x["failures"], x["failures"]) for x in t["by_tool"]],
-                                 title="Tool usage")),
-        "<h3>Most common tool sequences in a step attempt</h3>",
-        _table(("sequence", "step attempts", "share"),
-               [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in seq["top"]]),
-        _table(("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99"),
-               [[x["tool"], num(x["calls"]), num(x["failures"]), pct(x["failure_rate"]), sec(x["mean"]), sec(x["p50"]),
-                 sec(x["p95"]), sec(x["p99"])] for x in t["by_tool"]]),
-        f"<p>Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same step "
-        f"attempt ({pct(r['share_of_calls'])} of calls, {plural(r['step_attempts_affected'], 'step attempt')}).</p>",
-        _table(("tool", "redundant calls", "step attempts", "share of its calls"),
-               [[x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
-                for x in r["by_tool"]]),
-    ])
+    return "".join(
+        [
+            "<h2>Tools</h2>",
+            _panel(
+                "Tool usage (calls, failed in red)",
+                svg.stacked_hbars(
+                    [(x["tool"], x["calls"] - x["failures"], x["failures"]) for x in t["by_tool"]], title="Tool usage"
+                ),
+            ),
+            "<h3>Most common tool sequences in a step attempt</h3>",
+            _table(
+                ("sequence", "step attempts", "share"),
+                [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in seq["top"]],
+            ),
+            _table(
+                ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99"),
+                [
+                    [
+                        x["tool"],
+                        num(x["calls"]),
+                        num(x["failures"]),
+                        pct(x["failure_rate"]),
+                        sec(x["mean"]),
+                        sec(x["p50"]),
+                        sec(x["p95"]),
+                        sec(x["p99"]),
+                    ]
+                    for x in t["by_tool"]
+                ],
+            ),
+            f"<p>Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same step "
+            f"attempt ({pct(r['share_of_calls'])} of calls, {plural(r['step_attempts_affected'], 'step attempt')}).</p>",
+            _table(
+                ("tool", "redundant calls", "step attempts", "share of its calls"),
+                [
+                    [x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
+                    for x in r["by_tool"]
+                ],
+            ),
+        ]
+    )
 
 
 def _recommendations(e: dict[str, Any]) -> str:
-    recs = "".join(f'<div class="rec {escape(r["severity"])}"><span class="sev">{escape(r["severity"])}</span>'
-                   f'{escape(r["message"])}</div>' for r in e["recommendations"]) or '<p class="empty">none</p>'
+    recs = (
+        "".join(
+            f'<div class="rec {escape(r["severity"])}"><span class="sev">{escape(r["severity"])}</span>'
+            f"{escape(r['message'])}</div>"
+            for r in e["recommendations"]
+        )
+        or '<p class="empty">none</p>'
+    )
     return "<h2>Recommendations</h2>" + recs
 
 
 def _cards(report: dict[str, Any]) -> str:
     rows = report["meta"]["rows"]
-    cards = [_card("workflows", num(rows["workflows"])), _card("steps", num(rows["steps"])),
-             _card("step attempts", num(rows["step_attempts"])), _card("tool calls", num(rows["tool_calls"]))]
+    cards = [
+        _card("workflows", num(rows["workflows"])),
+        _card("steps", num(rows["steps"])),
+        _card("step attempts", num(rows["step_attempts"])),
+        _card("tool calls", num(rows["tool_calls"])),
+    ]
     if "cost" in report:
         c = report["cost"]
         cache = c["cache"]
         cards[:0] = [_card("total cost", total_cost(c["total_usd"], c["unpriced_model_calls"]))]
-        cards += [_card("served from cache", pct(cache["cache_share"])),
-                  _card("cache saved (net)", saved(cache))]
+        cards += [_card("served from cache", pct(cache["cache_share"])), _card("cache saved (net)", saved(cache))]
     if "errors" in report:
-        cards += [_card("errors (root causes)", num(report["errors"]["total"])),
-                  _card("step attempt failure rate",
-                        pct(report["errors"]["failure_rates"]["overall"]["attempt_failure_rate"]))]
+        cards += [
+            _card("errors (root causes)", num(report["errors"]["total"])),
+            _card(
+                "step attempt failure rate", pct(report["errors"]["failure_rates"]["overall"]["attempt_failure_rate"])
+            ),
+        ]
     if "latency" in report:
         cards += [_card("workflow p95", sec(report["latency"]["workflows"]["p95"]))]
     return '<div class="cards">' + "".join(cards) + "</div>"
@@ -275,12 +538,14 @@ def render_html(report: dict[str, Any]) -> str:
     recommendations first, then each section with its charts and tables."""
     m = report["meta"]
     active = active_filters(report)
-    body = "".join([
-        "<h1>otel-agents report</h1>",
-        f'<div class="meta">{escape(m["store"])} &middot; {escape(str(m["period"]["first_day"]))} .. '
-        f'{escape(str(m["period"]["last_day"]))} &middot; filters: {escape("; ".join(active) or "none")} &middot; '
-        f'generated {escape(m["generated_at"])} &middot; percentiles: {escape(m["percentile_method"])}</div>',
-    ])
+    body = "".join(
+        [
+            "<h1>otel-agents report</h1>",
+            f'<div class="meta">{escape(m["store"])} &middot; {escape(str(m["period"]["first_day"]))} .. '
+            f"{escape(str(m['period']['last_day']))} &middot; filters: {escape('; '.join(active) or 'none')} &middot; "
+            f"generated {escape(m['generated_at'])} &middot; percentiles: {escape(m['percentile_method'])}</div>",
+        ]
+    )
     empty = nothing_matched(report)
     if empty is not None:
         body += f'<p class="empty">{escape(empty)}</p>'
@@ -289,7 +554,9 @@ def render_html(report: dict[str, Any]) -> str:
         if "errors" in report:
             body += _recommendations(report["errors"])
         body += "".join(render(report[name]) for name, render in _SECTIONS.items() if name in report)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>otel-agents report</title><style>{_CSS}</style></head><body>{body}</body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>otel-agents report</title><style>{_CSS}</style></head><body>{body}</body></html>\n"
+    )

@@ -33,22 +33,36 @@ def _grouped(con: Any, sql_from: str, keys: dict[str, str], col: str = "duration
 
 
 def _bottlenecks(con: Any) -> dict[str, Any]:
-    phases = rows(con, f"""SELECT COALESCE(phase_name, '{NONE}') AS phase, sum(duration_seconds) AS total,
+    phases = rows(
+        con,
+        f"""SELECT COALESCE(phase_name, '{NONE}') AS phase, sum(duration_seconds) AS total,
                                   avg(duration_seconds) AS mean, count(*) AS runs
-                           FROM v_ph GROUP BY 1 ORDER BY total DESC NULLS LAST, phase""")
+                           FROM v_ph GROUP BY 1 ORDER BY total DESC NULLS LAST, phase""",
+    )
     grand = sum(float(p["total"] or 0.0) for p in phases)
     overall = None
     if phases and phases[0]["total"] is not None:
         p = phases[0]
-        overall = {"phase": p["phase"], "total_seconds": secs(p["total"]), "mean_seconds": secs(p["mean"]),
-                   "runs": int(p["runs"]), "share_of_phase_time": ratio(p["total"], grand)}
-    freq = rows(con, """SELECT bottleneck_phase AS phase, count(*) AS n FROM v_wf
-                        WHERE bottleneck_phase IS NOT NULL GROUP BY 1 ORDER BY n DESC, phase""")
+        overall = {
+            "phase": p["phase"],
+            "total_seconds": secs(p["total"]),
+            "mean_seconds": secs(p["mean"]),
+            "runs": int(p["runs"]),
+            "share_of_phase_time": ratio(p["total"], grand),
+        }
+    freq = rows(
+        con,
+        """SELECT bottleneck_phase AS phase, count(*) AS n FROM v_wf
+                        WHERE bottleneck_phase IS NOT NULL GROUP BY 1 ORDER BY n DESC, phase""",
+    )
     runs = sum(int(r["n"]) for r in freq)
-    per_name = rows(con, f"""
+    per_name = rows(
+        con,
+        f"""
         SELECT COALESCE(workflow_name, '{NONE}') AS workflow, bottleneck_phase AS phase, count(*) AS n,
                avg(bottleneck_seconds) AS mean_seconds
-        FROM v_wf WHERE bottleneck_phase IS NOT NULL GROUP BY 1, 2""")
+        FROM v_wf WHERE bottleneck_phase IS NOT NULL GROUP BY 1, 2""",
+    )
     totals: dict[str, int] = {}
     best: dict[str, dict[str, Any]] = {}
     for r in per_name:  # the most frequent bottleneck of each workflow name (ties: phase name)
@@ -57,9 +71,17 @@ def _bottlenecks(con: Any) -> dict[str, Any]:
         cur = best.get(r["workflow"])
         if cur is None or rank < cur["rank"]:
             best[r["workflow"]] = {"rank": rank, "n": int(r["n"]), "phase": r["phase"], "mean": r["mean_seconds"]}
-    by_workflow = [{"workflow": w, "phase": b["phase"], "runs": totals[w], "bottleneck_runs": b["n"],
-                    "share": ratio(b["n"], totals[w]), "mean_bottleneck_seconds": secs(b["mean"])}
-                   for w, b in sorted(best.items())]
+    by_workflow = [
+        {
+            "workflow": w,
+            "phase": b["phase"],
+            "runs": totals[w],
+            "bottleneck_runs": b["n"],
+            "share": ratio(b["n"], totals[w]),
+            "mean_bottleneck_seconds": secs(b["mean"]),
+        }
+        for w, b in sorted(best.items())
+    ]
     return {
         "overall": overall,
         "by_workflow": by_workflow,
@@ -72,28 +94,44 @@ def _outliers(con: Any, by_phase: list[dict[str, Any]]) -> dict[str, Any]:
     threshold = t.get("p95")
     if threshold is None:
         return {"threshold_p95_seconds": None, "phases": []}
-    found = rows(con, f"""
+    found = rows(
+        con,
+        f"""
         SELECT COALESCE(phase_name, '{NONE}') AS phase, count(duration_seconds) AS runs,
                count(*) FILTER (WHERE duration_seconds > $1) AS over
-        FROM v_ph GROUP BY 1""", [threshold])
+        FROM v_ph GROUP BY 1""",
+        [threshold],
+    )
     p95 = {p["phase"]: p["p95"] for p in by_phase}
     out = []
     for r in found:
         share = ratio(r["over"], r["runs"])
         if share is not None and share > OUTLIER_SHARE:
-            out.append({"phase": r["phase"], "p95": p95.get(r["phase"]), "runs": int(r["runs"]),
-                        "runs_over_threshold": int(r["over"]), "share_over_threshold": share})
+            out.append(
+                {
+                    "phase": r["phase"],
+                    "p95": p95.get(r["phase"]),
+                    "runs": int(r["runs"]),
+                    "runs_over_threshold": int(r["over"]),
+                    "share_over_threshold": share,
+                }
+            )
     out.sort(key=lambda d: (-d["share_over_threshold"], d["phase"]))
     return {"threshold_p95_seconds": secs(threshold), "phases": out}
 
 
 def _idle(con: Any) -> dict[str, Any]:
     ph = one(con, f"SELECT {stat_columns('idle_time_seconds')} FROM v_wf")
-    at = one(con, f"""SELECT {stat_columns('idle')} FROM (
+    at = one(
+        con,
+        f"""SELECT {stat_columns("idle")} FROM (
                          SELECT greatest(0.0, (last_end - first_start) / 1e9 - exec_seconds) AS idle
-                         FROM v_lg WHERE attempts > 1)""")
-    return {"between_phases": {"workflows": stat_dict(ph)["count"], **_idle_stats(ph)},
-            "between_attempts": {"retried_steps": stat_dict(at)["count"], **_idle_stats(at)}}
+                         FROM v_lg WHERE attempts > 1)""",
+    )
+    return {
+        "between_phases": {"workflows": stat_dict(ph)["count"], **_idle_stats(ph)},
+        "between_attempts": {"retried_steps": stat_dict(at)["count"], **_idle_stats(at)},
+    }
 
 
 def _idle_stats(r: dict[str, Any]) -> dict[str, Any]:
@@ -103,32 +141,48 @@ def _idle_stats(r: dict[str, Any]) -> dict[str, Any]:
 
 def tool_stats(con: Any) -> list[dict[str, Any]]:
     """Calls, failures and duration statistics per tool (shared by the latency and tools sections)."""
-    found = rows(con, f"""
+    found = rows(
+        con,
+        f"""
         SELECT COALESCE(tool_name, '{NONE}') AS tool, count(*) AS calls,
-               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns('duration_seconds')}
-        FROM v_tc GROUP BY 1""")
+               count(*) FILTER (WHERE outcome = 'failure') AS failures, {stat_columns("duration_seconds")}
+        FROM v_tc GROUP BY 1""",
+    )
     runs = {r["k"]: int(r["n"]) for r in rows(con, "SELECT tool_name AS k, count(*) AS n FROM v_tool_runs GROUP BY 1")}
-    out = [{"tool": r["tool"], "calls": int(r["calls"]), "failures": int(r["failures"]),
-            "failure_rate": ratio(r["failures"], r["calls"]), "workflows": runs.get(r["tool"], 0), **stat_dict(r)}
-           for r in found]
+    out = [
+        {
+            "tool": r["tool"],
+            "calls": int(r["calls"]),
+            "failures": int(r["failures"]),
+            "failure_rate": ratio(r["failures"], r["calls"]),
+            "workflows": runs.get(r["tool"], 0),
+            **stat_dict(r),
+        }
+        for r in found
+    ]
     out.sort(key=lambda d: (-d["calls"], d["tool"]))
     return out
 
 
 def slowest_runs(con: Any, top: int) -> list[dict[str, Any]]:
     """The longest runs, with their trace ids."""
-    found = rows(con, """
+    found = rows(
+        con,
+        """
         SELECT workflow_id, trace_id, workflow_name, template, status, start_time, duration_seconds,
                bottleneck_phase
-        FROM v_wf WHERE duration_seconds IS NOT NULL ORDER BY duration_seconds DESC, workflow_id LIMIT ?""", [top])
+        FROM v_wf WHERE duration_seconds IS NOT NULL ORDER BY duration_seconds DESC, workflow_id LIMIT ?""",
+        [top],
+    )
     return [{**r, "duration_seconds": secs(r["duration_seconds"])} for r in found]
 
 
 def latency_section(con: Any, tools: list[dict[str, Any]] | None = None, *, top: int = 10) -> dict[str, Any]:
     """The ``latency`` section of the report (``tools``: :func:`tool_stats`, if already computed)."""
     tools = tool_stats(con) if tools is None else tools
-    by_tool = [{k: v for k, v in t.items() if k not in ("calls", "failures", "failure_rate", "workflows")}
-               for t in tools]
+    by_tool = [
+        {k: v for k, v in t.items() if k not in ("calls", "failures", "failure_rate", "workflows")} for t in tools
+    ]
     by_tool.sort(key=lambda d: (-(d["total_seconds"] or 0.0), d["tool"]))
     by_phase = _grouped(con, "v_ph", {"phase": "phase_name"})
     return {

@@ -20,8 +20,10 @@ COLUMNS = (
     " exec_seconds DOUBLE, ff_end BIGINT, first_category VARCHAR, cost DOUBLE, unpriced BIGINT, fix_attempts BIGINT"
 )
 
-_KEY_MATCH = ("{a}.workflow_id IS NOT DISTINCT FROM {b}.workflow_id AND {a}.phase_name IS NOT DISTINCT FROM {b}.phase_name"
-              " AND {a}.step_name IS NOT DISTINCT FROM {b}.step_name")
+_KEY_MATCH = (
+    "{a}.workflow_id IS NOT DISTINCT FROM {b}.workflow_id AND {a}.phase_name IS NOT DISTINCT FROM {b}.phase_name"
+    " AND {a}.step_name IS NOT DISTINCT FROM {b}.step_name"
+)
 
 
 def key_match(a: str, b: str) -> str:
@@ -49,10 +51,10 @@ WITH g AS (
     FROM {source} GROUP BY workflow_id, phase_name, step_name),
 fx AS (
     SELECT g.workflow_id, g.phase_name, g.step_name, count(*) FILTER (WHERE s.start_unix_nano >= g.ff_end) AS n
-    FROM (SELECT * FROM g WHERE ff_end IS NOT NULL) AS g JOIN {source} AS s ON {key_match('s', 'g')}
+    FROM (SELECT * FROM g WHERE ff_end IS NOT NULL) AS g JOIN {source} AS s ON {key_match("s", "g")}
     GROUP BY g.workflow_id, g.phase_name, g.step_name)
 SELECT g.*, COALESCE(fx.n, 0) AS fix_attempts
-FROM g LEFT JOIN fx ON {key_match('fx', 'g')}
+FROM g LEFT JOIN fx ON {key_match("fx", "g")}
 """
 
 

@@ -36,8 +36,9 @@ class ProgressBar:
         self._last = now
         frac = min(1.0, done / self.total)
         filled = int(round(frac * self.WIDTH))
-        self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {100 * frac:3.0f}%  "
-                          f"{records:,} records")
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {100 * frac:3.0f}%  {records:,} records"
+        )
         self.stream.flush()
 
     def finish(self, records: int) -> None:
@@ -95,8 +96,7 @@ def rebuild_store(home: Path, store: Path, *, stream: IO[str] | None = None) -> 
     bar.draw(0, 0, force=True)
     st = AnalyticsStore(store)
     try:
-        result = backfill(st, records, result=BackfillResult(read=stats),
-                          progress=lambda n: bar.draw(stats.lines, n))
+        result = backfill(st, records, result=BackfillResult(read=stats), progress=lambda n: bar.draw(stats.lines, n))
     finally:
         st.close()
     bar.finish(result.records)

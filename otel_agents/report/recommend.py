@@ -30,9 +30,16 @@ from otel_agents.report.stats import MIN_SAMPLE
 __all__ = ["MIN_SAMPLE", "RULES", "recommendations"]
 _SEVERITY = {"high": 0, "medium": 1, "low": 2}
 LABELS = {
-    "timeout": "timeouts", "import": "import errors", "connection": "connection errors", "syntax": "syntax errors",
-    "type": "type errors", "file": "file errors", "test_failure": "test failures", "tool_failure": "tool failures",
-    "rate_limit": "rate limits", "other": "other errors",
+    "timeout": "timeouts",
+    "import": "import errors",
+    "connection": "connection errors",
+    "syntax": "syntax errors",
+    "type": "type errors",
+    "file": "file errors",
+    "test_failure": "test failures",
+    "tool_failure": "tool failures",
+    "rate_limit": "rate limits",
+    "other": "other errors",
 }
 ADVICE = {
     "timeout": "raise the time limit or split the work",
@@ -75,12 +82,16 @@ def _phases(report: dict[str, Any]) -> list[dict[str, Any]]:
         cat = p["top_category"] or "other"
         share = p["top_category_share"]
         most = "mostly" if share is not None and share >= 0.5 else "most often"
-        out.append(_rec(
-            "high" if rate >= 0.25 else "medium", "errors",
-            f"{_cap(p['phase'])} phase fails {pct(rate)} of step attempts ({p['failed_attempts']:,} of "
-            f"{p['step_attempts']:,}), {most} {LABELS.get(cat, cat)} ({pct(share)} of its failures): "
-            f"{ADVICE.get(cat, ADVICE['other'])}.",
-            rate))
+        out.append(
+            _rec(
+                "high" if rate >= 0.25 else "medium",
+                "errors",
+                f"{_cap(p['phase'])} phase fails {pct(rate)} of step attempts ({p['failed_attempts']:,} of "
+                f"{p['step_attempts']:,}), {most} {LABELS.get(cat, cat)} ({pct(share)} of its failures): "
+                f"{ADVICE.get(cat, ADVICE['other'])}.",
+                rate,
+            )
+        )
     return out
 
 
@@ -89,9 +100,15 @@ def _templates(report: dict[str, Any]) -> list[dict[str, Any]]:
     for t in report["errors"]["failure_rates"]["by_template"]:
         rate = t["failure_rate"]
         if t["workflows"] >= MIN_SAMPLE and rate is not None and rate >= 0.20:
-            out.append(_rec("high" if rate >= 0.5 else "medium", "errors",
-                            f"Workflow template {t['template']} fails {pct(rate)} of its runs "
-                            f"({t['failures']:,} of {t['workflows']:,}).", rate))
+            out.append(
+                _rec(
+                    "high" if rate >= 0.5 else "medium",
+                    "errors",
+                    f"Workflow template {t['template']} fails {pct(rate)} of its runs "
+                    f"({t['failures']:,} of {t['workflows']:,}).",
+                    rate,
+                )
+            )
     return out
 
 
@@ -100,8 +117,15 @@ def _tools(report: dict[str, Any]) -> list[dict[str, Any]]:
     for t in report["tools"]["by_tool"]:
         rate = t["failure_rate"]
         if t["calls"] >= MIN_SAMPLE and t["workflows"] >= MIN_SAMPLE and rate is not None and rate >= 0.10:
-            out.append(_rec("medium", "tools", f"{t['tool']} fails {pct(rate)} of its calls ({t['failures']:,} of "
-                            f"{t['calls']:,}): check how the agents call it.", rate))
+            out.append(
+                _rec(
+                    "medium",
+                    "tools",
+                    f"{t['tool']} fails {pct(rate)} of its calls ({t['failures']:,} of "
+                    f"{t['calls']:,}): check how the agents call it.",
+                    rate,
+                )
+            )
     return out
 
 
@@ -112,8 +136,14 @@ def _debugging(report: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     worst = max(d["by_agent"], key=lambda a: (a["cycles"] - a["resolved"], a["agent"]), default=None)
     where = f"; most unresolved cycles are in {worst['agent']}" if worst else ""
-    return [_rec("high", "attempts", f"Only {pct(rate)} of debugging cycles resolve ({d['resolved']:,} of "
-                 f"{d['cycles']:,}){where}.", rate)]
+    return [
+        _rec(
+            "high",
+            "attempts",
+            f"Only {pct(rate)} of debugging cycles resolve ({d['resolved']:,} of {d['cycles']:,}){where}.",
+            rate,
+        )
+    ]
 
 
 def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,14 +153,26 @@ def _latency(report: dict[str, Any]) -> list[dict[str, Any]]:
     for p in lat["outliers"]["phases"]:
         if p["runs"] < MIN_SAMPLE:
             continue
-        out.append(_rec("medium", "latency",
-                        f"Optimize the {p['phase']} phase: {pct(p['share_over_threshold'])} of its runs exceed the "
-                        f"p95 of all phases ({_s(threshold)}); its own p95 is {_s(p['p95'])}.",
-                        p["share_over_threshold"]))
+        out.append(
+            _rec(
+                "medium",
+                "latency",
+                f"Optimize the {p['phase']} phase: {pct(p['share_over_threshold'])} of its runs exceed the "
+                f"p95 of all phases ({_s(threshold)}); its own p95 is {_s(p['p95'])}.",
+                p["share_over_threshold"],
+            )
+        )
     b = lat["bottlenecks"]["overall"]
     if b and b["runs"] >= MIN_SAMPLE and b["share_of_phase_time"] is not None and b["share_of_phase_time"] >= 0.5:
-        out.append(_rec("low", "latency", f"The {b['phase']} phase takes {pct(b['share_of_phase_time'])} of all "
-                        "phase time: the first place to speed things up.", b["share_of_phase_time"]))
+        out.append(
+            _rec(
+                "low",
+                "latency",
+                f"The {b['phase']} phase takes {pct(b['share_of_phase_time'])} of all "
+                "phase time: the first place to speed things up.",
+                b["share_of_phase_time"],
+            )
+        )
     return out
 
 
@@ -141,43 +183,82 @@ def _redundant(report: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     tool = r["by_tool"][0]["tool"]
     n = r["step_attempts_affected"]
-    return [_rec("medium", "tools", f"{pct(share)} of tool calls repeat an identical call in the same step attempt "
-                 f"({r['redundant_calls']:,} calls in {n:,} step attempt{'' if n == 1 else 's'}, mostly {tool}): "
-                 "reuse the earlier result.", share)]
+    return [
+        _rec(
+            "medium",
+            "tools",
+            f"{pct(share)} of tool calls repeat an identical call in the same step attempt "
+            f"({r['redundant_calls']:,} calls in {n:,} step attempt{'' if n == 1 else 's'}, mostly {tool}): "
+            "reuse the earlier result.",
+            share,
+        )
+    ]
 
 
 def _model(report: dict[str, Any]) -> list[dict[str, Any]]:
-    models = [m for m in report["attempts"]["models"]["by_model"]
-              if m["step_attempts"] >= MIN_SAMPLE and m["workflows"] >= MIN_SAMPLE and m["success_rate"] is not None
-              and m["cost_per_call_usd"] is not None and m["model"] != "(none)"]
+    models = [
+        m
+        for m in report["attempts"]["models"]["by_model"]
+        if m["step_attempts"] >= MIN_SAMPLE
+        and m["workflows"] >= MIN_SAMPLE
+        and m["success_rate"] is not None
+        and m["cost_per_call_usd"] is not None
+        and m["model"] != "(none)"
+    ]
     if len(models) < 2:
         return []
     used = max(models, key=lambda m: (m["model_calls"], m["model"]))
-    better = [m for m in models if m is not used and m["success_rate"] >= used["success_rate"]
-              and m["cost_per_call_usd"] < used["cost_per_call_usd"]]
+    better = [
+        m
+        for m in models
+        if m is not used
+        and m["success_rate"] >= used["success_rate"]
+        and m["cost_per_call_usd"] < used["cost_per_call_usd"]
+    ]
     if not better:
         return []
     m = min(better, key=lambda x: (x["cost_per_call_usd"], x["model"]))
     share = m["cost_per_call_usd"] / used["cost_per_call_usd"] if used["cost_per_call_usd"] else None
-    return [_rec("low", "models", f"{m['model']} succeeds at least as often as {used['model']} "
-                 f"({pct(m['success_rate'])} vs {pct(used['success_rate'])} of the step attempts its calls served) "
-                 f"at {pct(share)} of its cost per call: route more work to it.", share)]
+    return [
+        _rec(
+            "low",
+            "models",
+            f"{m['model']} succeeds at least as often as {used['model']} "
+            f"({pct(m['success_rate'])} vs {pct(used['success_rate'])} of the step attempts its calls served) "
+            f"at {pct(share)} of its cost per call: route more work to it.",
+            share,
+        )
+    ]
 
 
 def _cache(report: dict[str, Any]) -> list[dict[str, Any]]:
     c = report["cost"]["cache"]
-    if report["cost"]["model_calls"] < MIN_SAMPLE or not c["input_tokens"] or c["cache_share"] is None \
-            or c["cache_share"] >= 0.30:
+    if (
+        report["cost"]["model_calls"] < MIN_SAMPLE
+        or not c["input_tokens"]
+        or c["cache_share"] is None
+        or c["cache_share"] >= 0.30
+    ):
         return []
-    return [_rec("low", "cost", f"Only {pct(c['cache_share'])} of input tokens come from the prompt cache: put "
-                 "the stable part of prompts first.", c["cache_share"])]
+    return [
+        _rec(
+            "low",
+            "cost",
+            f"Only {pct(c['cache_share'])} of input tokens come from the prompt cache: put "
+            "the stable part of prompts first.",
+            c["cache_share"],
+        )
+    ]
 
 
 def _weeks_judged(report: dict[str, Any]) -> bool:
     """Both of the last two 7-day windows have at least :data:`MIN_SAMPLE` runs."""
     days = report["errors"]["trend"]
-    return (len(days) > 7 and sum(d["workflows"] for d in days[-7:]) >= MIN_SAMPLE
-            and sum(d["workflows"] for d in days[-14:-7]) >= MIN_SAMPLE)
+    return (
+        len(days) > 7
+        and sum(d["workflows"] for d in days[-7:]) >= MIN_SAMPLE
+        and sum(d["workflows"] for d in days[-14:-7]) >= MIN_SAMPLE
+    )
 
 
 def _trends(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -186,13 +267,21 @@ def _trends(report: dict[str, Any]) -> list[dict[str, Any]]:
         return out
     change = report["cost"]["trend"]["percent_change"]
     if change is not None and change >= 25:
-        out.append(_rec("low", "cost", f"Cost rose {change:g}% over the last 7 days "
-                        f"(${report['cost']['trend']['last_7_days_usd']:g} vs "
-                        f"${report['cost']['trend']['previous_7_days_usd']:g}).", change))
+        out.append(
+            _rec(
+                "low",
+                "cost",
+                f"Cost rose {change:g}% over the last 7 days "
+                f"(${report['cost']['trend']['last_7_days_usd']:g} vs "
+                f"${report['cost']['trend']['previous_7_days_usd']:g}).",
+                change,
+            )
+        )
     points = report["errors"]["trend_summary"]["change_points"]
     if points is not None and points >= 5:
-        out.append(_rec("medium", "errors", f"The step failure rate rose {points:g} points over the last 7 days.",
-                        points))
+        out.append(
+            _rec("medium", "errors", f"The step failure rate rose {points:g} points over the last 7 days.", points)
+        )
     return out
 
 

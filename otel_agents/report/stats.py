@@ -71,8 +71,10 @@ def moving_average(values: Sequence[float], window: int = 7) -> list[float]:
 def stat_columns(col: str) -> str:
     """SQL aggregate columns of a duration column: n, mean, quantiles q (list), min, max, total."""
     qs = ", ".join(str(q) for q in QUANTILES)
-    return (f"count({col}) AS n, avg({col}) AS mean, quantile_cont({col}, [{qs}]) AS q, "
-            f"min({col}) AS min, max({col}) AS max, sum({col}) AS total")
+    return (
+        f"count({col}) AS n, avg({col}) AS mean, quantile_cont({col}, [{qs}]) AS q, "
+        f"min({col}) AS min, max({col}) AS max, sum({col}) AS total"
+    )
 
 
 def stat_dict(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,7 @@ from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
-PALETTE = ("#3b6fb6", "#e07b39", "#4c9f70", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974",
-           "#64b5cd")
+PALETTE = ("#3b6fb6", "#e07b39", "#4c9f70", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
 FAILED = "#c44e52"
 #: The cost chart spreads its bars over at least this many day slots, each bar at most MAX_BAR px.
 MIN_DAY_SLOTS = 14
@@ -17,8 +16,10 @@ FONT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:12px
 
 
 def _svg(width: int, height: int, body: list[str], title: str) -> str:
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-            f'role="img" aria-label="{escape(title)}" style="{FONT}">' + "".join(body) + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{escape(title)}" style="{FONT}">' + "".join(body) + "</svg>"
+    )
 
 
 def ticks(value: float, most: int = 5) -> list[float]:
@@ -58,8 +59,15 @@ def money(value: float) -> str:
     return "$" + _trim(f"{value:.{min(digits, 8)}f}")
 
 
-def hbars(items: Sequence[tuple[str, float]], fmt: Callable[[float], str], *, title: str, width: int = 560,
-          colour: str = PALETTE[0], notes: Sequence[str] | None = None) -> str:
+def hbars(
+    items: Sequence[tuple[str, float]],
+    fmt: Callable[[float], str],
+    *,
+    title: str,
+    width: int = 560,
+    colour: str = PALETTE[0],
+    notes: Sequence[str] | None = None,
+) -> str:
     """Horizontal bars, one per (label, value), largest scale at the widest bar; ``notes``
     replaces the value printed after each bar (an unknown cost: ``-``, ``$0.02 + 3 unpriced``)."""
     if not items:
@@ -97,15 +105,24 @@ def stacked_hbars(items: Sequence[tuple[str, float, float]], *, title: str, widt
         rate = f" ({100 * bad / (ok + bad):.1f}% failed)" if ok + bad else ""
         body.append(f'<text x="{label_w + w_ok + w_bad + 5:.1f}" y="{y + 13}">{int(ok + bad):,}{rate}</text>')
     y = height - 10
-    body.append(f'<rect x="{label_w}" y="{y - 9}" width="10" height="10" fill="{PALETTE[0]}"/>'
-                f'<text x="{label_w + 14}" y="{y}">succeeded</text>'
-                f'<rect x="{label_w + 90}" y="{y - 9}" width="10" height="10" fill="{FAILED}"/>'
-                f'<text x="{label_w + 104}" y="{y}">failed</text>')
+    body.append(
+        f'<rect x="{label_w}" y="{y - 9}" width="10" height="10" fill="{PALETTE[0]}"/>'
+        f'<text x="{label_w + 14}" y="{y}">succeeded</text>'
+        f'<rect x="{label_w + 90}" y="{y - 9}" width="10" height="10" fill="{FAILED}"/>'
+        f'<text x="{label_w + 104}" y="{y}">failed</text>'
+    )
     return _svg(width, height, body, title)
 
 
-def daily_chart(days: Sequence[str], values: Sequence[float], average: Sequence[float], *, title: str,
-                width: int = 1160, height: int = 260) -> str:
+def daily_chart(
+    days: Sequence[str],
+    values: Sequence[float],
+    average: Sequence[float],
+    *,
+    title: str,
+    width: int = 1160,
+    height: int = 260,
+) -> str:
     """Daily bars with a moving-average line."""
     if not days:
         return '<p class="empty">no data</p>'
@@ -123,19 +140,26 @@ def daily_chart(days: Sequence[str], values: Sequence[float], average: Sequence[
     for i, v in enumerate(values):
         h = plot_h * v / top
         x = left + i * step + (step - bar) / 2
-        body.append(f'<rect x="{x:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                    f'fill="{PALETTE[0]}" opacity="0.75"><title>{escape(days[i])}: {money(v)}</title></rect>')
-    points = " ".join(f"{left + (i + 0.5) * step:.1f},{top_pad + plot_h - plot_h * a / top:.1f}"
-                      for i, a in enumerate(average))
+        body.append(
+            f'<rect x="{x:.1f}" y="{top_pad + plot_h - h:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+            f'fill="{PALETTE[0]}" opacity="0.75"><title>{escape(days[i])}: {money(v)}</title></rect>'
+        )
+    points = " ".join(
+        f"{left + (i + 0.5) * step:.1f},{top_pad + plot_h - plot_h * a / top:.1f}" for i, a in enumerate(average)
+    )
     body.append(f'<polyline points="{points}" fill="none" stroke="{PALETTE[1]}" stroke-width="2.5"/>')
     every = max(1, len(days) // 10)
     for i in range(0, len(days), every):
-        body.append(f'<text x="{left + (i + 0.5) * step:.1f}" y="{height - bottom + 16}" '
-                    f'text-anchor="middle">{escape(days[i][5:])}</text>')
-    body.append(f'<rect x="{left}" y="{height - 14}" width="10" height="10" fill="{PALETTE[0]}" opacity="0.75"/>'
-                f'<text x="{left + 14}" y="{height - 5}">cost per day</text>'
-                f'<line x1="{left + 110}" y1="{height - 9}" x2="{left + 130}" y2="{height - 9}" stroke="{PALETTE[1]}" '
-                f'stroke-width="2.5"/><text x="{left + 134}" y="{height - 5}">7-day moving average</text>')
+        body.append(
+            f'<text x="{left + (i + 0.5) * step:.1f}" y="{height - bottom + 16}" '
+            f'text-anchor="middle">{escape(days[i][5:])}</text>'
+        )
+    body.append(
+        f'<rect x="{left}" y="{height - 14}" width="10" height="10" fill="{PALETTE[0]}" opacity="0.75"/>'
+        f'<text x="{left + 14}" y="{height - 5}">cost per day</text>'
+        f'<line x1="{left + 110}" y1="{height - 9}" x2="{left + 130}" y2="{height - 9}" stroke="{PALETTE[1]}" '
+        f'stroke-width="2.5"/><text x="{left + 134}" y="{height - 5}">7-day moving average</text>'
+    )
     return _svg(width, height, body, title)
 
 
@@ -155,28 +179,38 @@ def latency_chart(rows: Sequence[dict[str, Any]], *, title: str, width: int = 11
 
     body = []
     for v in grid:  # vertical grid at round durations, in a unit that fits
-        body.append(f'<line x1="{x(v):.1f}" y1="4" x2="{x(v):.1f}" y2="{height - 40}" stroke="#eee"/>'
-                    f'<text x="{x(v):.1f}" y="{height - 26}" text-anchor="middle">{escape(duration(v))}</text>')
+        body.append(
+            f'<line x1="{x(v):.1f}" y1="4" x2="{x(v):.1f}" y2="{height - 40}" stroke="#eee"/>'
+            f'<text x="{x(v):.1f}" y="{height - 26}" text-anchor="middle">{escape(duration(v))}</text>'
+        )
     for i, r in enumerate(rows):
         y = 8 + i * row_h
         mid = y + 9
-        tip = (f'{r["label"]}: p50 {duration(r["p50"])}, p95 {duration(r["p95"])}, p99 {duration(r["p99"])}, '
-               f'mean {duration(r["mean"])}, max {duration(r["max"])}, n={r["count"]}')
-        body.append(f'<g><title>{escape(tip)}</title>')
+        tip = (
+            f"{r['label']}: p50 {duration(r['p50'])}, p95 {duration(r['p95'])}, p99 {duration(r['p99'])}, "
+            f"mean {duration(r['mean'])}, max {duration(r['max'])}, n={r['count']}"
+        )
+        body.append(f"<g><title>{escape(tip)}</title>")
         body.append(f'<text x="{label_w - 8}" y="{mid + 4}" text-anchor="end">{escape(r["label"][:24])}</text>')
         body.append(f'<line x1="{x(r["min"]):.1f}" y1="{mid}" x2="{x(r["max"]):.1f}" y2="{mid}" stroke="#888"/>')
-        body.append(f'<rect x="{x(r["p50"]):.1f}" y="{y}" width="{max(1.5, x(r["p95"]) - x(r["p50"])):.1f}" '
-                    f'height="18" fill="{PALETTE[0]}" opacity="0.8"/>')
-        body.append(f'<line x1="{x(r["p99"]):.1f}" y1="{y}" x2="{x(r["p99"]):.1f}" y2="{y + 18}" stroke="{FAILED}" '
-                    'stroke-width="2.5"/>')
+        body.append(
+            f'<rect x="{x(r["p50"]):.1f}" y="{y}" width="{max(1.5, x(r["p95"]) - x(r["p50"])):.1f}" '
+            f'height="18" fill="{PALETTE[0]}" opacity="0.8"/>'
+        )
+        body.append(
+            f'<line x1="{x(r["p99"]):.1f}" y1="{y}" x2="{x(r["p99"]):.1f}" y2="{y + 18}" stroke="{FAILED}" '
+            'stroke-width="2.5"/>'
+        )
         body.append(f'<circle cx="{x(r["mean"]):.1f}" cy="{mid}" r="3.5" fill="{PALETTE[1]}"/></g>')
     ly = height - 8
-    body.append(f'<line x1="{label_w}" y1="{ly - 4}" x2="{label_w + 20}" y2="{ly - 4}" stroke="#888"/>'
-                f'<text x="{label_w + 24}" y="{ly}">min to max</text>'
-                f'<rect x="{label_w + 110}" y="{ly - 10}" width="14" height="10" fill="{PALETTE[0]}" opacity="0.8"/>'
-                f'<text x="{label_w + 128}" y="{ly}">p50 to p95</text>'
-                f'<line x1="{label_w + 215}" y1="{ly - 10}" x2="{label_w + 215}" y2="{ly}" stroke="{FAILED}" '
-                f'stroke-width="2.5"/><text x="{label_w + 221}" y="{ly}">p99</text>'
-                f'<circle cx="{label_w + 265}" cy="{ly - 4}" r="3.5" fill="{PALETTE[1]}"/>'
-                f'<text x="{label_w + 272}" y="{ly}">mean</text>')
+    body.append(
+        f'<line x1="{label_w}" y1="{ly - 4}" x2="{label_w + 20}" y2="{ly - 4}" stroke="#888"/>'
+        f'<text x="{label_w + 24}" y="{ly}">min to max</text>'
+        f'<rect x="{label_w + 110}" y="{ly - 10}" width="14" height="10" fill="{PALETTE[0]}" opacity="0.8"/>'
+        f'<text x="{label_w + 128}" y="{ly}">p50 to p95</text>'
+        f'<line x1="{label_w + 215}" y1="{ly - 10}" x2="{label_w + 215}" y2="{ly}" stroke="{FAILED}" '
+        f'stroke-width="2.5"/><text x="{label_w + 221}" y="{ly}">p99</text>'
+        f'<circle cx="{label_w + 265}" cy="{ly - 4}" r="3.5" fill="{PALETTE[1]}"/>'
+        f'<text x="{label_w + 272}" y="{ly}">mean</text>'
+    )
     return _svg(width, height, body, title)

@@ -82,12 +82,19 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, indent: str 
         return [indent + "(none)"]
     cells = [[str(c) for c in headers]] + [[(DASH if c is None else c) for c in r] for r in rows]
     widths = [max(len(str(r[i])) for r in cells) for i in range(len(headers))]
-    right = [any(isinstance(r[i], Num) for r in cells[1:])
-             and all(isinstance(r[i], Num) or r[i] in (DASH, "") for r in cells[1:]) for i in range(len(headers))]
+    right = [
+        any(isinstance(r[i], Num) for r in cells[1:])
+        and all(isinstance(r[i], Num) or r[i] in (DASH, "") for r in cells[1:])
+        for i in range(len(headers))
+    ]
 
     def line(r: list[Any]) -> str:
-        return indent + "  ".join(str(c).rjust(widths[i]) if right[i] else str(c).ljust(widths[i])
-                                  for i, c in enumerate(r)).rstrip()
+        return (
+            indent
+            + "  ".join(
+                str(c).rjust(widths[i]) if right[i] else str(c).ljust(widths[i]) for i, c in enumerate(r)
+            ).rstrip()
+        )
 
     return [line(cells[0]), indent + "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]]
 
@@ -102,8 +109,18 @@ def tables(*parts: tuple[Sequence[str], Sequence[Sequence[Any]]]) -> list[str]:
 
 
 def _stats_rows(items: list[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:
-    return [[*(i[k] for k in keys), num(i["count"]), sec(i["mean"]), sec(i["p50"]), sec(i["p95"]), sec(i["p99"]),
-             sec(i["max"])] for i in items]
+    return [
+        [
+            *(i[k] for k in keys),
+            num(i["count"]),
+            sec(i["mean"]),
+            sec(i["p50"]),
+            sec(i["p95"]),
+            sec(i["p99"]),
+            sec(i["max"]),
+        ]
+        for i in items
+    ]
 
 
 _STATS_HEAD = ("count", "mean", "p50", "p95", "p99", "max")
@@ -138,83 +155,182 @@ def _head(report: dict[str, Any]) -> list[str]:
 def _cost(c: dict[str, Any]) -> list[str]:
     cache = c["cache"]
     t = c["trend"]
-    out = ["", "== Cost ==",
-           f"Total {total_cost(c['total_usd'], c['unpriced_model_calls'])} over "
-           f"{plural(c['model_calls'], 'model call')}.",
-           f"Cache: {pct(cache['cache_share'])} of {plural(cache['input_tokens'], 'input token')} served from the "
-           "cache" + (f", saving {usd(cache['savings_usd']) if cache['savings_usd'] is not None else 'unknown'} net of "
-                      "the cache-write premium" if cache["cache_read_tokens"] or cache["cache_write_tokens"] else "")
-           + (f" (no price for {', '.join(cache['unpriced_models'])})" if cache["unpriced_models"] else "") + ".",
-           f"Last 7 days {total_cost(t['last_7_days_usd'], t['last_7_days_unpriced_model_calls'])}, previous 7 days "
-           f"{total_cost(t['previous_7_days_usd'], t['previous_7_days_unpriced_model_calls'])}"
-           + (f" ({t['percent_change']:+.1f}%)." if t["percent_change"] is not None else ".")]
-    for title, key, col, count in (("By phase", "by_phase", "phase", "runs"),
-                                   ("By workflow template", "by_template", "template", "workflows"),
-                                   ("By model", "by_model", "model", "model_calls"),
-                                   ("By agent", "by_agent", "agent", "step_attempts")):
+    out = [
+        "",
+        "== Cost ==",
+        f"Total {total_cost(c['total_usd'], c['unpriced_model_calls'])} over {plural(c['model_calls'], 'model call')}.",
+        f"Cache: {pct(cache['cache_share'])} of {plural(cache['input_tokens'], 'input token')} served from the "
+        "cache"
+        + (
+            f", saving {usd(cache['savings_usd']) if cache['savings_usd'] is not None else 'unknown'} net of "
+            "the cache-write premium"
+            if cache["cache_read_tokens"] or cache["cache_write_tokens"]
+            else ""
+        )
+        + (f" (no price for {', '.join(cache['unpriced_models'])})" if cache["unpriced_models"] else "")
+        + ".",
+        f"Last 7 days {total_cost(t['last_7_days_usd'], t['last_7_days_unpriced_model_calls'])}, previous 7 days "
+        f"{total_cost(t['previous_7_days_usd'], t['previous_7_days_unpriced_model_calls'])}"
+        + (f" ({t['percent_change']:+.1f}%)." if t["percent_change"] is not None else "."),
+    ]
+    for title, key, col, count in (
+        ("By phase", "by_phase", "phase", "runs"),
+        ("By workflow template", "by_template", "template", "workflows"),
+        ("By model", "by_model", "model", "model_calls"),
+        ("By agent", "by_agent", "agent", "step_attempts"),
+    ):
         out += ["", title]
-        out += table((col, "cost", "share", count.replace("_", " "), "avg"),
-                     [[i[col], money(i["cost_usd"], i["unpriced_model_calls"]), pct(i["share"]), num(i[count]),
-                       usd(i["avg_usd"])] for i in c[key]])
-    out += ["", "Cost of the step attempts that used each tool (tools spend no tokens; an attempt counts "
-                "under every tool it used, so these do not add up)"]
-    out += table(("tool", "step attempts", "tool calls", "their cost"),
-                 [[i["tool"], num(i["step_attempts"]), num(i["tool_calls"]),
-                   money(i["cost_usd"], i["unpriced_model_calls"])] for i in c["step_cost_by_tool"]])
+        out += table(
+            (col, "cost", "share", count.replace("_", " "), "avg"),
+            [
+                [
+                    i[col],
+                    money(i["cost_usd"], i["unpriced_model_calls"]),
+                    pct(i["share"]),
+                    num(i[count]),
+                    usd(i["avg_usd"]),
+                ]
+                for i in c[key]
+            ],
+        )
+    out += [
+        "",
+        "Cost of the step attempts that used each tool (tools spend no tokens; an attempt counts "
+        "under every tool it used, so these do not add up)",
+    ]
+    out += table(
+        ("tool", "step attempts", "tool calls", "their cost"),
+        [
+            [i["tool"], num(i["step_attempts"]), num(i["tool_calls"]), money(i["cost_usd"], i["unpriced_model_calls"])]
+            for i in c["step_cost_by_tool"]
+        ],
+    )
     days = c["daily"][-TEXT_DAYS:]
     out += ["", f"Per day (last {plural(len(days), 'day')} of {len(c['daily']):,})"]
-    out += table(("day", "cost", "7-day avg", "change"),
-                 [[d["day"], money(d["cost_usd"], d["unpriced_model_calls"]), usd(d["moving_avg_7d"]),
-                   DASH if d["change_pct"] is None else Num(f"{d['change_pct']:+.1f}%")] for d in days])
+    out += table(
+        ("day", "cost", "7-day avg", "change"),
+        [
+            [
+                d["day"],
+                money(d["cost_usd"], d["unpriced_model_calls"]),
+                usd(d["moving_avg_7d"]),
+                DASH if d["change_pct"] is None else Num(f"{d['change_pct']:+.1f}%"),
+            ]
+            for d in days
+        ],
+    )
     out += ["", "Cache by model (savings net of the cache-write premium)"]
-    out += table(("model", "input tokens", "from cache", "share", "saved"),
-                 [[m["model"], num(m["input_tokens"]), num(m["cache_read_tokens"]), pct(m["cache_share"]),
-                   saved(m)]
-                  for m in cache["by_model"]])
+    out += table(
+        ("model", "input tokens", "from cache", "share", "saved"),
+        [
+            [m["model"], num(m["input_tokens"]), num(m["cache_read_tokens"]), pct(m["cache_share"]), saved(m)]
+            for m in cache["by_model"]
+        ],
+    )
     out += ["", "Most expensive workflows"]
-    out += table(("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
-                 [[w["workflow_id"], w["trace_id"], w["workflow_name"], w["template"], w["model_used"], w["status"],
-                   money(w["cost_usd"], w["unpriced_model_calls"]), sec(w["duration_seconds"])]
-                  for w in c["top_workflows"]])
+    out += table(
+        ("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
+        [
+            [
+                w["workflow_id"],
+                w["trace_id"],
+                w["workflow_name"],
+                w["template"],
+                w["model_used"],
+                w["status"],
+                money(w["cost_usd"], w["unpriced_model_calls"]),
+                sec(w["duration_seconds"]),
+            ]
+            for w in c["top_workflows"]
+        ],
+    )
     out += ["", "Most expensive phase runs"]
-    out += table(("workflow", "name", "phase", "outcome", "cost", "duration"),
-                 [[p["workflow_id"], p["workflow_name"], p["phase_name"], p["outcome"],
-                   money(p["cost_usd"], p["unpriced_model_calls"]), sec(p["duration_seconds"])] for p in c["top_phases"]])
+    out += table(
+        ("workflow", "name", "phase", "outcome", "cost", "duration"),
+        [
+            [
+                p["workflow_id"],
+                p["workflow_name"],
+                p["phase_name"],
+                p["outcome"],
+                money(p["cost_usd"], p["unpriced_model_calls"]),
+                sec(p["duration_seconds"]),
+            ]
+            for p in c["top_phases"]
+        ],
+    )
     return out
 
 
 def _latency(lat: dict[str, Any]) -> list[str]:
     w = lat["workflows"]
-    out = ["", "== Latency ==",
-           f"Workflows: {plural(w['count'], 'run')}, mean {sec(w['mean'])}, p50 {sec(w['p50'])}, p95 {sec(w['p95'])}, "
-           f"p99 {sec(w['p99'])}."]
-    for title, key, keys in (("By workflow", "by_workflow", ("workflow",)), ("By phase", "by_phase", ("phase",)),
-                             ("By step (each attempt)", "by_step", ("phase", "step")), ("By tool", "by_tool", ("tool",))):
+    out = [
+        "",
+        "== Latency ==",
+        f"Workflows: {plural(w['count'], 'run')}, mean {sec(w['mean'])}, p50 {sec(w['p50'])}, p95 {sec(w['p95'])}, "
+        f"p99 {sec(w['p99'])}.",
+    ]
+    for title, key, keys in (
+        ("By workflow", "by_workflow", ("workflow",)),
+        ("By phase", "by_phase", ("phase",)),
+        ("By step (each attempt)", "by_step", ("phase", "step")),
+        ("By tool", "by_tool", ("tool",)),
+    ):
         out += ["", title]
         head = ("attempts", *_STATS_HEAD[1:]) if key == "by_step" else _STATS_HEAD
         out += table((*keys, *head), _stats_rows(lat[key], keys))
     out += ["", "Slowest runs"]
-    out += table(("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
-                 [[r["workflow_id"], r["trace_id"], r["workflow_name"], r["status"], sec(r["duration_seconds"]),
-                   r["bottleneck_phase"]] for r in lat["slowest_runs"]])
+    out += table(
+        ("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
+        [
+            [
+                r["workflow_id"],
+                r["trace_id"],
+                r["workflow_name"],
+                r["status"],
+                sec(r["duration_seconds"]),
+                r["bottleneck_phase"],
+            ]
+            for r in lat["slowest_runs"]
+        ],
+    )
     b = lat["bottlenecks"]
     o = b["overall"]
-    out += ["", "Bottleneck: " + (f"{o['phase']} overall ({pct(o['share_of_phase_time'])} of all phase time, "
-                                  f"mean {sec(o['mean_seconds'])})." if o else "-")]
-    out += table(("workflow", "bottleneck phase", "in runs", "of runs"),
-                 [[i["workflow"], i["phase"], num(i["bottleneck_runs"]), num(i["runs"])] for i in b["by_workflow"]])
+    out += [
+        "",
+        "Bottleneck: "
+        + (
+            f"{o['phase']} overall ({pct(o['share_of_phase_time'])} of all phase time, mean {sec(o['mean_seconds'])})."
+            if o
+            else "-"
+        ),
+    ]
+    out += table(
+        ("workflow", "bottleneck phase", "in runs", "of runs"),
+        [[i["workflow"], i["phase"], num(i["bottleneck_runs"]), num(i["runs"])] for i in b["by_workflow"]],
+    )
     ol = lat["outliers"]
-    out += ["", f"Phases whose p95 stands out (more than 10% of runs over the p95 of all phases, "
-                f"{sec(ol['threshold_p95_seconds'])})"]
-    out += table(("phase", "p95", "runs", "over", "share"),
-                 [[p["phase"], sec(p["p95"]), num(p["runs"]), num(p["runs_over_threshold"]),
-                   pct(p["share_over_threshold"])] for p in ol["phases"]])
+    out += [
+        "",
+        f"Phases whose p95 stands out (more than 10% of runs over the p95 of all phases, "
+        f"{sec(ol['threshold_p95_seconds'])})",
+    ]
+    out += table(
+        ("phase", "p95", "runs", "over", "share"),
+        [
+            [p["phase"], sec(p["p95"]), num(p["runs"]), num(p["runs_over_threshold"]), pct(p["share_over_threshold"])]
+            for p in ol["phases"]
+        ],
+    )
     idle = lat["idle"]
     bp, ba = idle["between_phases"], idle["between_attempts"]
-    out += ["", f"Idle between phases: {sec(bp['total_seconds'])} over {plural(bp['workflows'], 'run')} "
-                f"(mean {sec(bp['mean'])}, p95 {sec(bp['p95'])}).",
-            f"Idle between attempts: {sec(ba['total_seconds'])} over {plural(ba['retried_steps'], 'retried step')} "
-            f"(mean {sec(ba['mean'])}, p95 {sec(ba['p95'])})."]
+    out += [
+        "",
+        f"Idle between phases: {sec(bp['total_seconds'])} over {plural(bp['workflows'], 'run')} "
+        f"(mean {sec(bp['mean'])}, p95 {sec(bp['p95'])}).",
+        f"Idle between attempts: {sec(ba['total_seconds'])} over {plural(ba['retried_steps'], 'retried step')} "
+        f"(mean {sec(ba['mean'])}, p95 {sec(ba['p95'])}).",
+    ]
     return out
 
 
@@ -223,126 +339,330 @@ def _errors(e: dict[str, Any]) -> list[str]:
     o = r["overall"]
     ts = e["trend_summary"]
     sf = e["span_failures"]
-    out = ["", "== Errors ==",
-           f"{plural(e['total'], 'error')} (root causes: an exception that fails a tool call and then its step "
-           f"counts once); span failures: {plural(sf['step_attempts'], 'failed step attempt')}, "
-           f"{plural(sf['tool_calls'], 'failed tool call')}.",
-           f"Step attempts failed: {pct(o['attempt_failure_rate'])} ({num(o['failed_attempts'])} of "
-           f"{num(o['step_attempts'])}); workflows: {pct(o['workflow_failure_rate'])} ({num(o['failed_workflows'])} of "
-           f"{num(o['workflows'])}); tool calls: {pct(o['tool_failure_rate'])} ({num(o['failed_tool_calls'])} of "
-           f"{num(o['tool_calls'])})."]
+    out = [
+        "",
+        "== Errors ==",
+        f"{plural(e['total'], 'error')} (root causes: an exception that fails a tool call and then its step "
+        f"counts once); span failures: {plural(sf['step_attempts'], 'failed step attempt')}, "
+        f"{plural(sf['tool_calls'], 'failed tool call')}.",
+        f"Step attempts failed: {pct(o['attempt_failure_rate'])} ({num(o['failed_attempts'])} of "
+        f"{num(o['step_attempts'])}); workflows: {pct(o['workflow_failure_rate'])} ({num(o['failed_workflows'])} of "
+        f"{num(o['workflows'])}); tool calls: {pct(o['tool_failure_rate'])} ({num(o['failed_tool_calls'])} of "
+        f"{num(o['tool_calls'])}).",
+    ]
     if "recommendations" in e:
         out += ["", "Recommendations"]
         out += [f"  [{x['severity']}] {x['message']}" for x in e["recommendations"]] or ["  (none)"]
     out += ["", "Categories (errors are root causes; failed step attempts and tool calls are span failures)"]
-    out += table(("category", "errors", "share", "failed attempts", "failed tool calls", "phases", "most common type"),
-                 [[c["category"], num(c["count"]), pct(c["share"]), num(c["failed_step_attempts"]),
-                   num(c["failed_tool_calls"]), ", ".join(c["phases"][:3]), c["top_error_type"]]
-                  for c in e["categories"] if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]])
+    out += table(
+        ("category", "errors", "share", "failed attempts", "failed tool calls", "phases", "most common type"),
+        [
+            [
+                c["category"],
+                num(c["count"]),
+                pct(c["share"]),
+                num(c["failed_step_attempts"]),
+                num(c["failed_tool_calls"]),
+                ", ".join(c["phases"][:3]),
+                c["top_error_type"],
+            ]
+            for c in e["categories"]
+            if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]
+        ],
+    )
     out += ["", "Failed runs (latest first)"]
-    out += table(("workflow", "trace", "name", "started", "error", "category"),
-                 [[f["workflow_id"], f["trace_id"], f["workflow_name"], f["start_time"], f["error_type"],
-                   f["error_category"]] for f in e["failed_runs"]])
+    out += table(
+        ("workflow", "trace", "name", "started", "error", "category"),
+        [
+            [f["workflow_id"], f["trace_id"], f["workflow_name"], f["start_time"], f["error_type"], f["error_category"]]
+            for f in e["failed_runs"]
+        ],
+    )
     out += ["", "By phase"]
-    out += table(("phase", "attempts", "failed", "rate", "runs failed", "mostly"),
-                 [[p["phase"], num(p["step_attempts"]), num(p["failed_attempts"]), pct(p["attempt_failure_rate"]),
-                   Num(f"{p['failed_runs']}/{p['runs']}"), p["top_category"]] for p in r["by_phase"]])
+    out += table(
+        ("phase", "attempts", "failed", "rate", "runs failed", "mostly"),
+        [
+            [
+                p["phase"],
+                num(p["step_attempts"]),
+                num(p["failed_attempts"]),
+                pct(p["attempt_failure_rate"]),
+                Num(f"{p['failed_runs']}/{p['runs']}"),
+                p["top_category"],
+            ]
+            for p in r["by_phase"]
+        ],
+    )
     out += ["", "By workflow template"]
-    out += table(("template", "runs", "failed", "rate"),
-                 [[t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])] for t in r["by_template"]])
+    out += table(
+        ("template", "runs", "failed", "rate"),
+        [[t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])] for t in r["by_template"]],
+    )
     out += ["", "By model (step attempts)"]
-    out += table(("model", "attempts", "failed", "rate"),
-                 [[m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])] for m in r["by_model"]])
+    out += table(
+        ("model", "attempts", "failed", "rate"),
+        [[m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])] for m in r["by_model"]],
+    )
     days = e["trend"][-TEXT_DAYS:]
     change = ts["change_points"]
-    out += ["", f"Trend (last {plural(len(days), 'day')} of {len(e['trend']):,}): last 7 days "
-                f"{pct(ts['last_7_days_rate'])}, previous 7 days {pct(ts['previous_7_days_rate'])}"
-                + (f" ({change:+.1f} points, {ts['direction']})" if change is not None else "")]
-    out += table(("day", "attempts", "failed", "rate", "workflows failed"),
-                 [[d["day"], num(d["step_attempts"]), num(d["failed_attempts"]), pct(d["attempt_failure_rate"]),
-                   Num(f"{d['failed_workflows']}/{d['workflows']}")] for d in days])
+    out += [
+        "",
+        f"Trend (last {plural(len(days), 'day')} of {len(e['trend']):,}): last 7 days "
+        f"{pct(ts['last_7_days_rate'])}, previous 7 days {pct(ts['previous_7_days_rate'])}"
+        + (f" ({change:+.1f} points, {ts['direction']})" if change is not None else ""),
+    ]
+    out += table(
+        ("day", "attempts", "failed", "rate", "workflows failed"),
+        [
+            [
+                d["day"],
+                num(d["step_attempts"]),
+                num(d["failed_attempts"]),
+                pct(d["attempt_failure_rate"]),
+                Num(f"{d['failed_workflows']}/{d['workflows']}"),
+            ]
+            for d in days
+        ],
+    )
     return out
 
 
 def _attempts(a: dict[str, Any]) -> list[str]:
     s = a["summary"]
-    out = ["", "== Attempts and retries ==",
-           f"{plural(s['steps'], 'step')}, {plural(s['attempts'], 'attempt')}, {plural(s['retries'], 'retry', 'retries')}; "
-           f"{pct(s['first_try_success_rate'])} succeed on the first try, {pct(s['success_rate'])} in the end.",
-           f"Execution {sec(s['total_execution_seconds'])}, wall clock {sec(s['wall_clock_seconds'])} (steps that ran "
-           f"in parallel count once), idle between attempts {sec(s['idle_seconds'])}."]
+    out = [
+        "",
+        "== Attempts and retries ==",
+        f"{plural(s['steps'], 'step')}, {plural(s['attempts'], 'attempt')}, {plural(s['retries'], 'retry', 'retries')}; "
+        f"{pct(s['first_try_success_rate'])} succeed on the first try, {pct(s['success_rate'])} in the end.",
+        f"Execution {sec(s['total_execution_seconds'])}, wall clock {sec(s['wall_clock_seconds'])} (steps that ran "
+        f"in parallel count once), idle between attempts {sec(s['idle_seconds'])}.",
+    ]
     out += ["", "Most retried steps"]
-    out += table(("workflow", "phase", "step", "attempts", "failures", "final", "execution", "wall clock", "idle"),
-                 [[r["workflow_id"], r["phase"], r["step"], num(r["attempts"]), num(r["failures"]), r["final_outcome"],
-                   sec(r["total_execution_seconds"]), sec(r["wall_clock_seconds"]), sec(r["idle_seconds"])]
-                  for r in a["most_retried_steps"]])
+    out += table(
+        ("workflow", "phase", "step", "attempts", "failures", "final", "execution", "wall clock", "idle"),
+        [
+            [
+                r["workflow_id"],
+                r["phase"],
+                r["step"],
+                num(r["attempts"]),
+                num(r["failures"]),
+                r["final_outcome"],
+                sec(r["total_execution_seconds"]),
+                sec(r["wall_clock_seconds"]),
+                sec(r["idle_seconds"]),
+            ]
+            for r in a["most_retried_steps"]
+        ],
+    )
     out += ["", "Tasks"]
     out += tables(
-        (("level", "tasks", "attempts", "retries", "first try", "succeeded", "execution", "wall clock", "idle"),
-         [[t["level"], num(t["tasks"]), num(t["attempts"]), num(t["retries"]), pct(t["first_try_success_rate"]),
-           pct(t["success_rate"]), sec(t["total_execution_seconds"]), sec(t["wall_clock_seconds"]),
-           sec(t["idle_seconds"])] for t in a["task_summary"]]),
-        (("task", "level", "attempts", "successes", "failures", "retries", "execution", "idle", "cost"),
-         [[t["task_id"], t["level"], num(t["attempts"]), num(t["successes"]), num(t["failures"]),
-           num(t["retries"]), sec(t["total_execution_seconds"]), sec(t["idle_seconds"]),
-           money(t["cost_usd"], t["unpriced_model_calls"])] for t in a["tasks"]]))
+        (
+            ("level", "tasks", "attempts", "retries", "first try", "succeeded", "execution", "wall clock", "idle"),
+            [
+                [
+                    t["level"],
+                    num(t["tasks"]),
+                    num(t["attempts"]),
+                    num(t["retries"]),
+                    pct(t["first_try_success_rate"]),
+                    pct(t["success_rate"]),
+                    sec(t["total_execution_seconds"]),
+                    sec(t["wall_clock_seconds"]),
+                    sec(t["idle_seconds"]),
+                ]
+                for t in a["task_summary"]
+            ],
+        ),
+        (
+            ("task", "level", "attempts", "successes", "failures", "retries", "execution", "idle", "cost"),
+            [
+                [
+                    t["task_id"],
+                    t["level"],
+                    num(t["attempts"]),
+                    num(t["successes"]),
+                    num(t["failures"]),
+                    num(t["retries"]),
+                    sec(t["total_execution_seconds"]),
+                    sec(t["idle_seconds"]),
+                    money(t["cost_usd"], t["unpriced_model_calls"]),
+                ]
+                for t in a["tasks"]
+            ],
+        ),
+    )
     out += ["", "Agents"]
-    out += table(("agent", "attempts", "successes", "failures", "retries", "duration", "mean", "cost"),
-                 [[g["agent"], num(g["attempts"]), num(g["successes"]), num(g["failures"]), num(g["retries"]),
-                   sec(g["duration_seconds"]), sec(g["mean_seconds"]), money(g["cost_usd"], g["unpriced_model_calls"])]
-                  for g in a["agents"]])
+    out += table(
+        ("agent", "attempts", "successes", "failures", "retries", "duration", "mean", "cost"),
+        [
+            [
+                g["agent"],
+                num(g["attempts"]),
+                num(g["successes"]),
+                num(g["failures"]),
+                num(g["retries"]),
+                sec(g["duration_seconds"]),
+                sec(g["mean_seconds"]),
+                money(g["cost_usd"], g["unpriced_model_calls"]),
+            ]
+            for g in a["agents"]
+        ],
+    )
     d = a["debugging_cycles"]
-    out += ["", f"Debugging cycles: {num(d['cycles'])}, {num(d['resolved'])} resolved ({pct(d['resolution_rate'])}), "
-                f"{plural(d['fix_attempts'], 'fix attempt')} (mean {num(d['mean_fix_attempts'])}), "
-                f"mean duration {sec(d['mean_duration_seconds'])}."]
+    out += [
+        "",
+        f"Debugging cycles: {num(d['cycles'])}, {num(d['resolved'])} resolved ({pct(d['resolution_rate'])}), "
+        f"{plural(d['fix_attempts'], 'fix attempt')} (mean {num(d['mean_fix_attempts'])}), "
+        f"mean duration {sec(d['mean_duration_seconds'])}.",
+    ]
     out += tables(
-        (("agent", "cycles", "resolved", "rate", "mean fixes", "mean duration"),
-         [[g["agent"], num(g["cycles"]), num(g["resolved"]), pct(g["resolution_rate"]), num(g["mean_fix_attempts"]),
-           sec(g["mean_duration_seconds"])] for g in d["by_agent"]]),
-        (("first error", "cycles", "resolved", "rate", "mean fixes", "mean duration"),
-         [[g["error_category"], num(g["cycles"]), num(g["resolved"]), pct(g["resolution_rate"]),
-           num(g["mean_fix_attempts"]), sec(g["mean_duration_seconds"])] for g in d["by_error_category"]]))
+        (
+            ("agent", "cycles", "resolved", "rate", "mean fixes", "mean duration"),
+            [
+                [
+                    g["agent"],
+                    num(g["cycles"]),
+                    num(g["resolved"]),
+                    pct(g["resolution_rate"]),
+                    num(g["mean_fix_attempts"]),
+                    sec(g["mean_duration_seconds"]),
+                ]
+                for g in d["by_agent"]
+            ],
+        ),
+        (
+            ("first error", "cycles", "resolved", "rate", "mean fixes", "mean duration"),
+            [
+                [
+                    g["error_category"],
+                    num(g["cycles"]),
+                    num(g["resolved"]),
+                    pct(g["resolution_rate"]),
+                    num(g["mean_fix_attempts"]),
+                    sec(g["mean_duration_seconds"]),
+                ]
+                for g in d["by_error_category"]
+            ],
+        ),
+    )
     m = a["models"]
     best = m["best_model"]["overall"]
-    out += ["", "Which model works best (each model's own calls, and the step attempts they served)"
-            + (f": {best['model']} ({pct(best['success_rate'])} of {plural(best['step_attempts'], 'step attempt')} "
-               f"succeed, {usd(best['cost_per_call_usd'])} per call)" if best else "")]
+    out += [
+        "",
+        "Which model works best (each model's own calls, and the step attempts they served)"
+        + (
+            f": {best['model']} ({pct(best['success_rate'])} of {plural(best['step_attempts'], 'step attempt')} "
+            f"succeed, {usd(best['cost_per_call_usd'])} per call)"
+            if best
+            else ""
+        ),
+    ]
     out += tables(
-        (("model", "calls", "failed calls", "step attempts", "success", "cost", "cost/call", "mean call"),
-         [[x["model"], num(x["model_calls"]), num(x["failed_calls"]), num(x["step_attempts"]), pct(x["success_rate"]),
-           money(x["cost_usd"], x["unpriced_model_calls"]), usd(x["cost_per_call_usd"]), sec(x["mean_call_seconds"])]
-          for x in m["by_model"]]),
-        (("complexity", "model", "calls", "step attempts", "success", "cost/call"),
-         [[x["complexity"], x["model"], num(x["model_calls"]), num(x["step_attempts"]), pct(x["success_rate"]),
-           usd(x["cost_per_call_usd"])] for x in m["by_model_complexity"]]))
+        (
+            ("model", "calls", "failed calls", "step attempts", "success", "cost", "cost/call", "mean call"),
+            [
+                [
+                    x["model"],
+                    num(x["model_calls"]),
+                    num(x["failed_calls"]),
+                    num(x["step_attempts"]),
+                    pct(x["success_rate"]),
+                    money(x["cost_usd"], x["unpriced_model_calls"]),
+                    usd(x["cost_per_call_usd"]),
+                    sec(x["mean_call_seconds"]),
+                ]
+                for x in m["by_model"]
+            ],
+        ),
+        (
+            ("complexity", "model", "calls", "step attempts", "success", "cost/call"),
+            [
+                [
+                    x["complexity"],
+                    x["model"],
+                    num(x["model_calls"]),
+                    num(x["step_attempts"]),
+                    pct(x["success_rate"]),
+                    usd(x["cost_per_call_usd"]),
+                ]
+                for x in m["by_model_complexity"]
+            ],
+        ),
+    )
     if m["best_model"]["by_complexity"]:
-        out += ["  best: " + "; ".join(f"{b['complexity']}: {b['model']} ({pct(b['success_rate'])})"
-                                       for b in m["best_model"]["by_complexity"])]
+        out += [
+            "  best: "
+            + "; ".join(
+                f"{b['complexity']}: {b['model']} ({pct(b['success_rate'])})" for b in m["best_model"]["by_complexity"]
+            )
+        ]
     return out
 
 
 def _tools(t: dict[str, Any]) -> list[str]:
-    out = ["", "== Tools ==",
-           f"{plural(t['calls'], 'tool call')}, {num(t['failures'])} failed ({pct(t['failure_rate'])})."]
-    out += table(("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99", "total"),
-                 [[x["tool"], num(x["calls"]), num(x["failures"]), pct(x["failure_rate"]), sec(x["mean"]), sec(x["p50"]),
-                   sec(x["p95"]), sec(x["p99"]), sec(x["total_seconds"])] for x in t["by_tool"]])
+    out = [
+        "",
+        "== Tools ==",
+        f"{plural(t['calls'], 'tool call')}, {num(t['failures'])} failed ({pct(t['failure_rate'])}).",
+    ]
+    out += table(
+        ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99", "total"),
+        [
+            [
+                x["tool"],
+                num(x["calls"]),
+                num(x["failures"]),
+                pct(x["failure_rate"]),
+                sec(x["mean"]),
+                sec(x["p50"]),
+                sec(x["p95"]),
+                sec(x["p99"]),
+                sec(x["total_seconds"]),
+            ]
+            for x in t["by_tool"]
+        ],
+    )
     s = t["sequences"]
-    out += ["", f"Most common tool sequences in a step attempt ({plural(s['step_attempts_with_tools'], 'step attempt')} "
-                f"with tool calls, {plural(s['distinct_sequences'], 'distinct sequence')})"]
-    out += table(("sequence", "step attempts", "share"),
-                 [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in s["top"]])
+    out += [
+        "",
+        f"Most common tool sequences in a step attempt ({plural(s['step_attempts_with_tools'], 'step attempt')} "
+        f"with tool calls, {plural(s['distinct_sequences'], 'distinct sequence')})",
+    ]
+    out += table(
+        ("sequence", "step attempts", "share"),
+        [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in s["top"]],
+    )
     r = t["redundant"]
-    out += ["", f"Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same "
-                f"step attempt ({pct(r['share_of_calls'])} of calls, "
-                f"{plural(r['step_attempts_affected'], 'step attempt')})."]
+    out += [
+        "",
+        f"Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same "
+        f"step attempt ({pct(r['share_of_calls'])} of calls, "
+        f"{plural(r['step_attempts_affected'], 'step attempt')}).",
+    ]
     out += tables(
-        (("tool", "redundant calls", "step attempts", "share of its calls"),
-         [[x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
-          for x in r["by_tool"]]),
-        (("workflow", "phase", "step", "tool", "arguments (sha256)", "calls"),
-         [[x["workflow_id"], x["phase"], x["step"], x["tool"], (x["arguments_sha256"] or "")[:12], num(x["calls"])]
-          for x in r["top"]]))
+        (
+            ("tool", "redundant calls", "step attempts", "share of its calls"),
+            [
+                [x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
+                for x in r["by_tool"]
+            ],
+        ),
+        (
+            ("workflow", "phase", "step", "tool", "arguments (sha256)", "calls"),
+            [
+                [
+                    x["workflow_id"],
+                    x["phase"],
+                    x["step"],
+                    x["tool"],
+                    (x["arguments_sha256"] or "")[:12],
+                    num(x["calls"]),
+                ]
+                for x in r["top"]
+            ],
+        ),
+    )
     return out
 
 

@@ -20,7 +20,12 @@ from typing import Any
 from otel_agents.report import logical
 from otel_agents.report.filters import Filters
 
-_VALUE_TABLES = (("f_template", "templates"), ("f_model", "models"), ("f_status", "statuses"), ("f_session", "sessions"))
+_VALUE_TABLES = (
+    ("f_template", "templates"),
+    ("f_model", "models"),
+    ("f_status", "statuses"),
+    ("f_session", "sessions"),
+)
 _SEQ = itertools.count(1)
 
 
@@ -48,11 +53,13 @@ class Scope:
         """Fill the shared filter tables for ``f`` and create ``con``'s views."""
         a = self.alias
         self.filters = f
-        con.execute(f"CREATE OR REPLACE TABLE {a}.f_time AS SELECT $1::BIGINT AS lo, $2::BIGINT AS hi",
-                    [f.since, f.until])
+        con.execute(
+            f"CREATE OR REPLACE TABLE {a}.f_time AS SELECT $1::BIGINT AS lo, $2::BIGINT AS hi", [f.since, f.until]
+        )
         for table, attr in _VALUE_TABLES:
-            con.execute(f"CREATE OR REPLACE TABLE {a}.{table} AS SELECT unnest($1::VARCHAR[]) AS v",
-                        [list(getattr(f, attr))])
+            con.execute(
+                f"CREATE OR REPLACE TABLE {a}.{table} AS SELECT unnest($1::VARCHAR[]) AS v", [list(getattr(f, attr))]
+            )
         wf_conds: list[str] = []
         if f.templates:
             wf_conds.append(f"template IN (SELECT v FROM {a}.f_template)")

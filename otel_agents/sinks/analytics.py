@@ -91,8 +91,9 @@ class AnalyticsSink:
     #: Wait up to this long for a fuller batch.
     linger = 0.05
 
-    def __init__(self, config: Config, *, busy_timeout_ms: int = SINK_BUSY_TIMEOUT_MS,
-                 retry_for: float = RETRY_FOR_S) -> None:
+    def __init__(
+        self, config: Config, *, busy_timeout_ms: int = SINK_BUSY_TIMEOUT_MS, retry_for: float = RETRY_FOR_S
+    ) -> None:
         self.enabled = analytics_enabled(config)
         self.path = config.analytics_db
         self.retry_for = max(0.0, float(retry_for))
@@ -141,8 +142,9 @@ class AnalyticsSink:
         self.last_stats = stats
         self.records_written += len(records) - stats.skipped
 
-    def write_records(self, records: list[dict[str, Any]], *, overwrite: bool = True,
-                      stop: Stop | None = None) -> WriteStats:
+    def write_records(
+        self, records: list[dict[str, Any]], *, overwrite: bool = True, stop: Stop | None = None
+    ) -> WriteStats:
         """Upsert ``records`` (one transaction), retrying while the database is busy."""
         give_up = time.monotonic() + self.retry_for
         sleep = MIN_RETRY_SLEEP_S
@@ -169,8 +171,9 @@ class AnalyticsSink:
             self.busy_retries += 1
             if self._shutdown.wait(sleep * (0.5 + random.random())):  # jitter: writers do not retry in step
                 if self._shutdown_deadline is not None and time.monotonic() >= self._shutdown_deadline:
-                    raise DeliveryError(f"analytics {self.path}: {type(error).__name__}: {error} "
-                                        "(exiting: left for recovery)") from error
+                    raise DeliveryError(
+                        f"analytics {self.path}: {type(error).__name__}: {error} (exiting: left for recovery)"
+                    ) from error
             sleep = min(MAX_RETRY_SLEEP_S, sleep * 2)
 
     def begin_shutdown(self, deadline: float) -> None:

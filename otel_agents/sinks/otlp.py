@@ -101,8 +101,9 @@ class OtlpSink:
         if not self.target.explicit:
             text += " (the default: no endpoint configured; set OTEL_EXPORTER_OTLP_ENDPOINT)"
         if self.not_delivered:
-            text += (f"; {self.not_delivered} not delivered ({self._last_failure})"
-                     + ("; they are in the spool: `otel-agents replay` sends them" if self.spool else ""))
+            text += f"; {self.not_delivered} not delivered ({self._last_failure})" + (
+                "; they are in the spool: `otel-agents replay` sends them" if self.spool else ""
+            )
         return text
 
     # --- export ---------------------------------------------------------------------------
@@ -110,8 +111,10 @@ class OtlpSink:
         now = time.monotonic()
         if now < self._retry_at:
             self.not_delivered += len(spans)
-            raise DeliveryError(f"not sent, receiver unavailable ({self._last_failure}); "
-                                f"next try in {self._retry_at - now:.1f} s", quiet=self._quiet)
+            raise DeliveryError(
+                f"not sent, receiver unavailable ({self._last_failure}); next try in {self._retry_at - now:.1f} s",
+                quiet=self._quiet,
+            )
         deadline = now + self.target.timeout
         if self._shutdown_deadline is not None:
             deadline = min(deadline, self._shutdown_deadline)
@@ -135,8 +138,9 @@ class OtlpSink:
             try:
                 self._ledger.append(f"{s.context.span_id:016x}" for s in spans)
             except OSError as exc:
-                raise DeliveryError(f"delivered, but the ledger could not record it ({exc}); "
-                                    "a replay may send these spans again") from exc
+                raise DeliveryError(
+                    f"delivered, but the ledger could not record it ({exc}); a replay may send these spans again"
+                ) from exc
         if self._needs_replay and not self._stop.is_set():
             self._needs_replay = False
             self._start_replay(delay=0.0)
@@ -168,7 +172,8 @@ class OtlpSink:
             return
         from otel_agents.sinks.replay import background_replay
 
-        t = threading.Thread(target=background_replay, args=(self.config, self._stop, delay),
-                             name="otel-agents-replay", daemon=True)
+        t = threading.Thread(
+            target=background_replay, args=(self.config, self._stop, delay), name="otel-agents-replay", daemon=True
+        )
         self._replay_thread = t
         threads.start(t)

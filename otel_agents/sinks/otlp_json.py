@@ -12,8 +12,14 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-_SPAN_KINDS = {"SPAN_KIND_UNSPECIFIED": 0, "SPAN_KIND_INTERNAL": 1, "SPAN_KIND_SERVER": 2, "SPAN_KIND_CLIENT": 3,
-               "SPAN_KIND_PRODUCER": 4, "SPAN_KIND_CONSUMER": 5}
+_SPAN_KINDS = {
+    "SPAN_KIND_UNSPECIFIED": 0,
+    "SPAN_KIND_INTERNAL": 1,
+    "SPAN_KIND_SERVER": 2,
+    "SPAN_KIND_CLIENT": 3,
+    "SPAN_KIND_PRODUCER": 4,
+    "SPAN_KIND_CONSUMER": 5,
+}
 _STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
@@ -153,7 +159,15 @@ def via_json_format(resource_spans: list[dict[str, Any]]) -> Any:
         s["links"] = [{**ln, "traceId": b64(ln["traceId"]), "spanId": b64(ln["spanId"])} for ln in s.get("links") or ()]
         return s
 
-    doc = {"resourceSpans": [{**rs, "scopeSpans": [{**ss, "spans": [fix(s) for s in ss.get("spans") or ()]}
-                                                   for ss in rs.get("scopeSpans") or ()]}
-                             for rs in resource_spans]}
+    doc = {
+        "resourceSpans": [
+            {
+                **rs,
+                "scopeSpans": [
+                    {**ss, "spans": [fix(s) for s in ss.get("spans") or ()]} for ss in rs.get("scopeSpans") or ()
+                ],
+            }
+            for rs in resource_spans
+        ]
+    }
     return json_format.ParseDict(doc, ExportTraceServiceRequest(), ignore_unknown_fields=True)

@@ -90,8 +90,9 @@ def _ids_text(spans: Sequence[Any]) -> tuple[str, int]:
     return text, min_end
 
 
-def write_pending_spans(home: str | os.PathLike[str], sink: str, spans: Sequence[Any],
-                        memo: dict[Any, Any] | None = None) -> Path | None:
+def write_pending_spans(
+    home: str | os.PathLike[str], sink: str, spans: Sequence[Any], memo: dict[Any, Any] | None = None
+) -> Path | None:
     """List ``spans`` (``ReadableSpan`` objects) as pending for ``sink``. Raises ``OSError``.
     ``memo``: shared by the calls of one exit, so the same leftovers are formatted once."""
     if not spans:
@@ -163,4 +164,3 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
-

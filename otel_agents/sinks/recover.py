@@ -110,9 +110,15 @@ def recover_lock(home: str | Path, *, wait: bool):  # type: ignore[no-untyped-de
     return flocked(state_dir(home) / RECOVER_LOCK, exclusive=True, deadline=None if wait else time.monotonic())
 
 
-def recover(config: Any, sinks: Sequence[str] | None = None, *, stop: threading.Event | None = None,
-            wait: bool = False, progress: Callable[[int, int], None] | None = None,
-            min_age: float = MIN_AGE_S) -> RecoverResult:
+def recover(
+    config: Any,
+    sinks: Sequence[str] | None = None,
+    *,
+    stop: threading.Event | None = None,
+    wait: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    min_age: float = MIN_AGE_S,
+) -> RecoverResult:
     """Write the pending spans of ``sinks`` (default: the enabled ones) from the spool.
 
     ``wait``: wait for another runner to finish (else return at once, ``complete=False``).
@@ -140,9 +146,15 @@ def _eligible(f: PendingFile, now: float, min_age: float) -> bool:
     return f.pid == os.getpid() or f.age(now) >= min_age or not pid_alive(f.pid)
 
 
-def _recover_locked(config: Any, home: Path, names: list[str], result: RecoverResult,
-                    stop: threading.Event | None, progress: Callable[[int, int], None] | None,
-                    min_age: float) -> None:
+def _recover_locked(
+    config: Any,
+    home: Path,
+    names: list[str],
+    result: RecoverResult,
+    stop: threading.Event | None,
+    progress: Callable[[int, int], None] | None,
+    min_age: float,
+) -> None:
     now = time.time()
     files: list[PendingFile] = []
     for f in pending_files(home, names):
@@ -460,5 +472,15 @@ class SpoolRecovery:
         background_recover(self.config, sinks, stop, delay)
 
 
-__all__ = ["RECOVERABLE", "RecoverResult", "SpoolRecovery", "background_recover", "enabled_sinks",
-           "has_pending", "load_state", "pending_dir", "recover", "recover_lock"]
+__all__ = [
+    "RECOVERABLE",
+    "RecoverResult",
+    "SpoolRecovery",
+    "background_recover",
+    "enabled_sinks",
+    "has_pending",
+    "load_state",
+    "pending_dir",
+    "recover",
+    "recover_lock",
+]

@@ -62,7 +62,9 @@ class _Line:
     remaining: int  # undelivered spans of this line not yet acknowledged
 
 
-def filter_request(request: dict[str, Any], keep: Callable[[dict[str, Any]], bool]) -> tuple[list[dict[str, Any]], list[str]]:
+def filter_request(
+    request: dict[str, Any], keep: Callable[[dict[str, Any]], bool]
+) -> tuple[list[dict[str, Any]], list[str]]:
     """``resourceSpans`` of ``request`` holding only the spans ``keep`` accepts, and those
     spans' hex ids."""
     out: list[dict[str, Any]] = []
@@ -123,8 +125,10 @@ class Progress:
         frac = (self.done / self.total) if self.total else 1.0
         filled = int(round(frac * self.width))
         rate = self.done / max(1e-9, time.monotonic() - self.t0)
-        return (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} spans "
-                f"{frac * 100:3.0f}%  {rate:,.0f} spans/s")
+        return (
+            f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {self.done}/{self.total} spans "
+            f"{frac * 100:3.0f}%  {rate:,.0f} spans/s"
+        )
 
     def finish(self) -> None:
         if self.tty:
@@ -141,8 +145,9 @@ def load_state(home: str | Path) -> dict[str, Any]:
     return _load_state(Path(home))
 
 
-def pending_lines(home: Path, spans_dir: Path, delivered: set[str], watermarks: dict[str, int],
-                  result: ReplayResult) -> Iterator[tuple[Path, int, int, dict[str, Any] | None, int]]:
+def pending_lines(
+    home: Path, spans_dir: Path, delivered: set[str], watermarks: dict[str, int], result: ReplayResult
+) -> Iterator[tuple[Path, int, int, dict[str, Any] | None, int]]:
     """``(file, offset, end, request, undelivered)`` for each spool line past the watermarks."""
     for path in spool_files(spans_dir):
         start = int(watermarks.get(path.name, 0))
@@ -178,8 +183,14 @@ def count_pending(config: Any) -> tuple[int, int]:
     return total, res.corrupt_lines
 
 
-def replay(config: Any, *, stop: threading.Event | None = None, progress: Progress | None | bool = None,
-           batch_spans: int = BATCH_SPANS, dry_run: bool = False) -> ReplayResult:
+def replay(
+    config: Any,
+    *,
+    stop: threading.Event | None = None,
+    progress: Progress | None | bool = None,
+    batch_spans: int = BATCH_SPANS,
+    dry_run: bool = False,
+) -> ReplayResult:
     """Send undelivered spooled spans; the caller holds ``replay_lock``. ``progress=True``
     draws a bar on stderr. ``dry_run`` only counts what would be sent."""
     t0 = time.monotonic()
@@ -270,8 +281,13 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
             in_line: set[str] = set()
             for sp in iter_spans(doc):
                 sid = sp.get("spanId")
-                if sid and sid not in delivered and sid not in sent_ids and sid not in batch.id_set \
-                        and sid not in in_line:
+                if (
+                    sid
+                    and sid not in delivered
+                    and sid not in sent_ids
+                    and sid not in batch.id_set
+                    and sid not in in_line
+                ):
                     in_line.add(sid)
                     todo.append(sid)
             line.remaining = len(todo)  # until acknowledged: a stop or failure keeps the watermark here
@@ -284,7 +300,7 @@ def replay(config: Any, *, stop: threading.Event | None = None, progress: Progre
                         stopped = True
                         break
                     continue
-                chunk = todo[i:i + room]
+                chunk = todo[i : i + room]
                 rs, ids = filter_request(doc, take(set(chunk)))
                 batch.add(rs, ids, line, int(per_span * len(ids)))
                 i += len(chunk)
@@ -333,8 +349,9 @@ class _Batch:
         self.bytes += size
 
 
-def _send_batch(ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, result: ReplayResult,
-                timeout: float) -> bool:
+def _send_batch(
+    ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, result: ReplayResult, timeout: float
+) -> bool:
     """Send one batch under the exclusive senders' lock; record it in the ledger at once."""
     deadline = time.monotonic() + timeout
     with ledger.send_lock(exclusive=True, deadline=deadline) as got:
@@ -348,8 +365,13 @@ def _send_batch(ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, re
             drop = {i for i in ids if i in seen}
             ids = [i for i in ids if i not in seen]
             resource_spans = [
-                {**rs, "scopeSpans": [{**ss, "spans": [sp for sp in ss["spans"] if sp.get("spanId") not in drop]}
-                                      for ss in rs["scopeSpans"]]}
+                {
+                    **rs,
+                    "scopeSpans": [
+                        {**ss, "spans": [sp for sp in ss["spans"] if sp.get("spanId") not in drop]}
+                        for ss in rs["scopeSpans"]
+                    ],
+                }
                 for rs in resource_spans
             ]
             if not ids:
@@ -368,8 +390,9 @@ def _send_batch(ledger: Ledger, tail: LedgerTail, sender: Any, batch: _Batch, re
         return True
 
 
-def _advance(home: Path, spans_dir: Path, watermarks: dict[str, int], result: ReplayResult,
-             state: dict[str, Any]) -> None:
+def _advance(
+    home: Path, spans_dir: Path, watermarks: dict[str, int], result: ReplayResult, state: dict[str, Any]
+) -> None:
     """Nothing pending: move every watermark to the end of the complete lines read."""
     for path in spool_files(spans_dir):
         end = int(watermarks.get(path.name, 0))
@@ -379,16 +402,20 @@ def _advance(home: Path, spans_dir: Path, watermarks: dict[str, int], result: Re
     _save_state(home, spans_dir, watermarks, result, state)
 
 
-def _save_state(home: Path, spans_dir: Path, watermarks: dict[str, int], result: ReplayResult,
-                state: dict[str, Any]) -> None:
+def _save_state(
+    home: Path, spans_dir: Path, watermarks: dict[str, int], result: ReplayResult, state: dict[str, Any]
+) -> None:
     names = {p.name for p in spool_files(spans_dir)}
     state["watermarks"] = {k: v for k, v in watermarks.items() if k in names}
     state["last"] = asdict(result)
     if result.sent:  # what every replay (command or background) delivered, for doctor
         saved = state.get("totals")
         totals: dict[str, Any] = saved if isinstance(saved, dict) else {}
-        state["totals"] = {"sent": int(totals.get("sent") or 0) + result.sent,
-                           "batches": int(totals.get("batches") or 0) + result.batches, "last_sent": time.time()}
+        state["totals"] = {
+            "sent": int(totals.get("sent") or 0) + result.sent,
+            "batches": int(totals.get("batches") or 0) + result.batches,
+            "last_sent": time.time(),
+        }
     write_private(state_dir(home) / REPLAY_STATE, json.dumps(state, indent=1, sort_keys=True).encode())
 
 

@@ -143,8 +143,10 @@ class SpoolSink:
         files = spool_files(self.dir)
         total = sum(_size(p) for p in files)
         where = ", ".join(map(str, sorted(self._paths))) or f"{self.dir}/"
-        return (f"{self._written} spans appended as OTLP-JSON lines to {where} "
-                f"({len(files)} file(s), {total} bytes in the spool)")
+        return (
+            f"{self._written} spans appended as OTLP-JSON lines to {where} "
+            f"({len(files)} file(s), {total} bytes in the spool)"
+        )
 
     # --- files ----------------------------------------------------------------------------
     def _current(self) -> AppendFile:
@@ -205,8 +207,9 @@ class SpoolSink:
         return apply_retention(self.home, self.dir, self.retention_days, require_delivered=self.otlp_enabled)
 
 
-def apply_retention(home: Path, spans_dir: Path, days: int, *, require_delivered: bool,
-                    now: float | None = None) -> list[Path]:
+def apply_retention(
+    home: Path, spans_dir: Path, days: int, *, require_delivered: bool, now: float | None = None
+) -> list[Path]:
     """Delete spool files older than ``days`` (delivered ones only if ``require_delivered``),
     then ledger files no remaining spool file can need. Returns what was deleted."""
     from otel_agents.sinks.ledger import Ledger

@@ -94,8 +94,9 @@ def _value(v: Any) -> str:
     if isinstance(v, Mapping):
         if not v:
             return '{"kvlistValue":{}}'
-        return '{"kvlistValue":{"values":[' + ",".join([_key_frag(str(k)) + _value(x) + "}" for k, x in v.items()]) \
-            + "]}}"
+        return (
+            '{"kvlistValue":{"values":[' + ",".join([_key_frag(str(k)) + _value(x) + "}" for k, x in v.items()]) + "]}}"
+        )
     raise _Skip(type(v).__name__)
 
 
@@ -143,12 +144,15 @@ def _attribute_items(d: dict[str, Any]) -> str:
                     frags[i] = _remember((k, v, t), (keys.get(k) or _key_frag(k)) + '{"stringValue":' + _enc(v) + "}}")
                     continue
                 if t is int:
-                    frags[i] = _remember((k, v, t), (keys.get(k) or _key_frag(k)) + '{"intValue":"' + _int_str(v)
-                                         + '"}}')
+                    frags[i] = _remember(
+                        (k, v, t), (keys.get(k) or _key_frag(k)) + '{"intValue":"' + _int_str(v) + '"}}'
+                    )
                     continue
                 if t is bool:
-                    frags[i] = _remember((k, v, t), (keys.get(k) or _key_frag(k))
-                                         + ('{"boolValue":true}}' if v else '{"boolValue":false}}'))
+                    frags[i] = _remember(
+                        (k, v, t),
+                        (keys.get(k) or _key_frag(k)) + ('{"boolValue":true}}' if v else '{"boolValue":false}}'),
+                    )
                     continue
             try:
                 frags[i] = _key_frag(str(k) if type(k) is not str else k) + _value(v) + "}"
@@ -270,8 +274,16 @@ def _span(span: Any) -> str:
     named = (_NAMES.get(name) or _name_frag(name)) + (_KIND.get(kind) or _kind(kind))
     if ctx and start and end and not ctx.trace_state:  # the common case: one format
         if parent:
-            return _WITH_PARENT % (ctx.trace_id, ctx.span_id, parent.span_id, "768" if parent.is_remote else "256",
-                                   named, start, end, body)
+            return _WITH_PARENT % (
+                ctx.trace_id,
+                ctx.span_id,
+                parent.span_id,
+                "768" if parent.is_remote else "256",
+                named,
+                start,
+                end,
+                body,
+            )
         return _ROOT % (ctx.trace_id, ctx.span_id, named, start, end, body)
     if ctx:
         head = f'{{"traceId":"{ctx.trace_id:032x}","spanId":"{ctx.span_id:016x}"'
@@ -291,14 +303,16 @@ def _span(span: Any) -> str:
     return head + body
 
 
-_WITH_PARENT = ('{"traceId":"%032x","spanId":"%016x","parentSpanId":"%016x","flags":%s%s'
-                ',"startTimeUnixNano":"%s","endTimeUnixNano":"%s"%s')
+_WITH_PARENT = (
+    '{"traceId":"%032x","spanId":"%016x","parentSpanId":"%016x","flags":%s%s'
+    ',"startTimeUnixNano":"%s","endTimeUnixNano":"%s"%s'
+)
 _ROOT = '{"traceId":"%032x","spanId":"%016x","flags":256%s,"startTimeUnixNano":"%s","endTimeUnixNano":"%s"%s'
 
 
 def _span_public(span: Any) -> str:
     ctx = span.get_span_context()
-    text = (f'{{"traceId":"{ctx.trace_id if ctx else 0:032x}","spanId":"{ctx.span_id if ctx else 0:016x}"')
+    text = f'{{"traceId":"{ctx.trace_id if ctx else 0:032x}","spanId":"{ctx.span_id if ctx else 0:016x}"'
     if ctx is not None and ctx.trace_state is not None:
         text += _trace_state(ctx.trace_state)
     parent = span.parent

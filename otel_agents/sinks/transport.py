@@ -185,8 +185,9 @@ class HttpSender:
         fresh = conn is None
         if conn is None:
             if t.secure:
-                conn = http.client.HTTPSConnection(t.host, t.port, timeout=remaining,
-                                                   context=ssl.create_default_context())
+                conn = http.client.HTTPSConnection(
+                    t.host, t.port, timeout=remaining, context=ssl.create_default_context()
+                )
             else:
                 conn = http.client.HTTPConnection(t.host, t.port, timeout=remaining)
             self._conn = conn
@@ -203,7 +204,8 @@ class HttpSender:
             self.close()
             err = SendError(f"{t.endpoint}: {_describe_os_error(exc)}")
             err.stale = not fresh and isinstance(  # type: ignore[attr-defined]
-                exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+                exc, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+            )
             raise err from None
         if resp.will_close:
             self.close()
@@ -234,8 +236,17 @@ def _describe_os_error(exc: BaseException) -> str:
 class GrpcSender:
     """OTLP/gRPC with an explicit per-call deadline; ``wait_for_ready=False`` fails fast."""
 
-    _RETRYABLE = ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "ABORTED", "CANCELLED",
-                  "OUT_OF_RANGE", "DATA_LOSS", "UNKNOWN", "INTERNAL")
+    _RETRYABLE = (
+        "UNAVAILABLE",
+        "RESOURCE_EXHAUSTED",
+        "DEADLINE_EXCEEDED",
+        "ABORTED",
+        "CANCELLED",
+        "OUT_OF_RANGE",
+        "DATA_LOSS",
+        "UNKNOWN",
+        "INTERNAL",
+    )
 
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -249,8 +260,12 @@ class GrpcSender:
 
             t = self.target
             addr = _hostport(t.host, t.port)
-            opts = [("grpc.enable_retries", 0), ("grpc.max_send_message_length", -1),
-                    ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000)]
+            opts = [
+                ("grpc.enable_retries", 0),
+                ("grpc.max_send_message_length", -1),
+                ("grpc.initial_reconnect_backoff_ms", 200),
+                ("grpc.max_reconnect_backoff_ms", 2000),
+            ]
             if t.secure:
                 self._channel = grpc.secure_channel(addr, grpc.ssl_channel_credentials(), options=opts)
             else:
@@ -272,8 +287,11 @@ class GrpcSender:
             name = getattr(code, "name", str(code))
             retry_after = _grpc_retry_after(exc)
             details = exc.details() if hasattr(exc, "details") else ""
-            raise SendError(f"{self.target.endpoint}: gRPC {name}: {details}"[:300], retry_after=retry_after,
-                            permanent=name not in self._RETRYABLE) from None
+            raise SendError(
+                f"{self.target.endpoint}: gRPC {name}: {details}"[:300],
+                retry_after=retry_after,
+                permanent=name not in self._RETRYABLE,
+            ) from None
         return _rejected(data)
 
     def close(self) -> None:

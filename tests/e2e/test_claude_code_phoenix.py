@@ -47,17 +47,20 @@ def test_fixture_trace_in_phoenix_and_in_the_spool(phoenix, tmp_path):
     text = (FIXTURE / "events.jsonl").read_text().replace("{FIXTURE_DIR}", str(FIXTURE))
     events = [dict(json.loads(line), session_id=sid) for line in text.splitlines() if line.strip()]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_"))}
-    env.update({
-        "OTEL_AGENTS_HOME": str(tmp_path / "home"),
-        "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0",
-        "OTEL_AGENTS_EXIT_DEADLINE": "10",
-        "OTEL_AGENTS_OTLP_PROTOCOL": "http/protobuf",
-        # Claude Code strips OTEL_* from hooks: the endpoint comes from our own variable.
-        "OTEL_AGENTS_OTLP_ENDPOINT": phoenix.http_endpoint,
-    })
+    env.update(
+        {
+            "OTEL_AGENTS_HOME": str(tmp_path / "home"),
+            "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0",
+            "OTEL_AGENTS_EXIT_DEADLINE": "10",
+            "OTEL_AGENTS_OTLP_PROTOCOL": "http/protobuf",
+            # Claude Code strips OTEL_* from hooks: the endpoint comes from our own variable.
+            "OTEL_AGENTS_OTLP_ENDPOINT": phoenix.http_endpoint,
+        }
+    )
     for ev in events:
-        p = subprocess.run([OTEL_AGENTS, "hook"], input=json.dumps(ev).encode(), capture_output=True, env=env,
-                           timeout=60)
+        p = subprocess.run(
+            [OTEL_AGENTS, "hook"], input=json.dumps(ev).encode(), capture_output=True, env=env, timeout=60
+        )
         assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
     p = subprocess.run([OTEL_AGENTS, "flush"], capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
@@ -72,8 +75,9 @@ def test_fixture_trace_in_phoenix_and_in_the_spool(phoenix, tmp_path):
     names = sorted(s["name"] for s in spans)
     assert len(spans) == 12, names
     assert names.count("invoke_workflow claude-code") == 1 and names.count("phase turn") == 1
-    assert sorted(_flat(s["attributes"]).get("gen_ai.tool.call.id") for s in spans
-                  if s["name"].startswith("execute_tool")) == ["toolu_01A", "toolu_01B", "toolu_01C", "toolu_01D"]
+    assert sorted(
+        _flat(s["attributes"]).get("gen_ai.tool.call.id") for s in spans if s["name"].startswith("execute_tool")
+    ) == ["toolu_01A", "toolu_01B", "toolu_01C", "toolu_01D"]
     chats = [_flat(s["attributes"]) for s in spans if s["name"].startswith("chat ")]
     assert len(chats) == 5
     assert sum(int(c["gen_ai.usage.input_tokens"]) for c in chats) == 76375

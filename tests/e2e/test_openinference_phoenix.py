@@ -52,18 +52,26 @@ def test_span_kinds_visible_in_phoenix(phoenix, tmp_path):
     endpoint = phoenix.http_endpoint.rstrip("/")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_"))}
     env.pop("PYTHONPATH", None)
-    env.update({
-        "OTEL_AGENTS_HOME": str(tmp_path / "home"),
-        "OTEL_AGENTS_EXIT_DEADLINE": "10",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-    })
+    env.update(
+        {
+            "OTEL_AGENTS_HOME": str(tmp_path / "home"),
+            "OTEL_AGENTS_EXIT_DEADLINE": "10",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        }
+    )
     if endpoint.endswith("/v1/traces"):
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = endpoint
     else:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
     program = [sys.executable, "-m", "sdlc_executor", "--run-id", run_id, "--pace", "0"]
-    proc = subprocess.run([str(BIN / "otel-agents"), "run", "--", *program], cwd=EXAMPLE, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(BIN / "otel-agents"), "run", "--", *program],
+        cwd=EXAMPLE,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
 
     spans: list[dict[str, Any]] = []

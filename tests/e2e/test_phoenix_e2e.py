@@ -51,8 +51,12 @@ def _spool(home: Path) -> dict[str, dict[str, Any]]:
 
 def _demo(home: Path, project: str, **env_extra: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
-    env.update(OTEL_AGENTS_HOME=str(home), OTEL_RESOURCE_ATTRIBUTES=f"openinference.project.name={project}",
-               OTEL_AGENTS_REPLAY_ON_START="false", **env_extra)
+    env.update(
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_RESOURCE_ATTRIBUTES=f"openinference.project.name={project}",
+        OTEL_AGENTS_REPLAY_ON_START="false",
+        **env_extra,
+    )
     out = subprocess.run([CLI, "demo", "--pace", "0"], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return out
@@ -60,8 +64,9 @@ def _demo(home: Path, project: str, **env_extra: str) -> subprocess.CompletedPro
 
 def _replay(home: Path, endpoint: str, protocol: str = "http/protobuf") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") and k != "PYTEST_CURRENT_TEST"}
-    env.update(OTEL_AGENTS_HOME=str(home), OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
-               OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint)
+    env.update(
+        OTEL_AGENTS_HOME=str(home), OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint
+    )
     return subprocess.run([CLI, "replay"], env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -104,8 +109,13 @@ def test_demo_reaches_phoenix(phoenix, tmp_path, protocol):
     home = tmp_path / "home"
     # A generous exit deadline: this test is about the OTLP path, not the deadline (measured by
     # benchmarks/exit_deadline.py); a loaded CI machine can make Phoenix answer slowly.
-    out = _demo(home, project, OTEL_EXPORTER_OTLP_PROTOCOL=protocol, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
-                OTEL_AGENTS_EXIT_DEADLINE="10")
+    out = _demo(
+        home,
+        project,
+        OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=endpoint,
+        OTEL_AGENTS_EXIT_DEADLINE="10",
+    )
     assert f"otlp: {DEMO_SPANS} spans delivered to {protocol} -> " in out.stdout
     spool = _spool(home)
     assert len(spool) == DEMO_SPANS
@@ -148,8 +158,12 @@ def test_replay_straight_to_phoenix_over_grpc(phoenix, tmp_path):
 
     project = f"e2e-replay-grpc-{uuid.uuid4().hex[:8]}"
     home = tmp_path / "home"
-    _demo(home, project, OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
-          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    _demo(
+        home,
+        project,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    )
     spool = _spool(home)
     out = _replay(home, phoenix.grpc_endpoint, protocol="grpc")
     assert out.returncode == 0, out.stderr

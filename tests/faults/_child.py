@@ -38,8 +38,7 @@ if SPEC.get("rlimit_fsize"):
 if SPEC.get("debug_log"):
     import logging
 
-    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 import otel_agents as oa  # noqa: E402
 from otel_agents.demo import run_demo  # noqa: E402
@@ -95,8 +94,9 @@ def odd_workflow(workflow_id: str) -> None:
             with ph.step(f"s{bad}", agent=f"a{bad}", model="claude-sonnet-4-5", skill="\x00") as st:
                 st.set_attribute("file.path", f"/tmp/{bad}.txt")
                 st.set_attribute("file.paths", (f"/a/{bad}", "/b"))
-                st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=10, output_tokens=5,
-                                response_id=f"msg{bad}")
+                st.record_usage(
+                    "claude-sonnet-4-5", provider="anthropic", input_tokens=10, output_tokens=5, response_id=f"msg{bad}"
+                )
                 with st.tool_call(f"Read{bad}", call_id=f"toolu{bad}", arguments={"path": f"/x/{bad}"}) as tc:
                     tc.set_result(f"read {bad}")
                 st.fail(OSError(f"cannot open /x/{bad}"))
@@ -128,8 +128,14 @@ def run_phase(n: int, prefix: str, start: int, truth: Truth) -> dict[str, Any]:
                 errors.append(f"{type(exc).__name__}: {exc}")
         durations.append(time.perf_counter() - t0)
         cpu.append(time.thread_time() - c0)
-    return {"event": "phase", "ids": truth.ids[before:], "exceptions": exceptions, "errors": errors,
-            "durations": durations, "cpu": cpu}
+    return {
+        "event": "phase",
+        "ids": truth.ids[before:],
+        "exceptions": exceptions,
+        "errors": errors,
+        "durations": durations,
+        "cpu": cpu,
+    }
 
 
 # --- multiprocessing (fork) ---------------------------------------------------------------------
@@ -178,8 +184,9 @@ def command(line: str) -> None:
         import resource
 
         soft = cmd["rlimit_fsize"]
-        resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY if soft is None else int(soft),
-                                                   resource.RLIM_INFINITY))
+        resource.setrlimit(
+            resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY if soft is None else int(soft), resource.RLIM_INFINITY)
+        )
 
 
 def main() -> None:

@@ -66,10 +66,17 @@ def n(fast: int, soak: int) -> int:
 def child_env(home: Path, endpoint: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of a workload child or CLI: production mode, its own home, no
     inherited OTLP settings; ``endpoint`` is the OTLP/HTTP traces URL (None: OTLP off)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_", "PYTEST_")) and k != "OTEL_SDK_DISABLED"}
-    env.update(OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_STRICT="0", OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN="0",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_EXPORTER_OTLP", "OTEL_AGENTS_", "PYTEST_")) and k != "OTEL_SDK_DISABLED"
+    }
+    env.update(
+        OTEL_AGENTS_HOME=str(home),
+        OTEL_AGENTS_STRICT="0",
+        OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN="0",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
+    )
     if endpoint is None:
         env["OTEL_AGENTS_OTLP_ENABLED"] = "false"
     else:
@@ -78,7 +85,9 @@ def child_env(home: Path, endpoint: str | None = None, **extra: str) -> dict[str
     return env
 
 
-def cli(args: list[str], env: dict[str, str], timeout: float = 120, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def cli(
+    args: list[str], env: dict[str, str], timeout: float = 120, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([OTEL_AGENTS, *args], env=env, input=stdin, capture_output=True, timeout=timeout)
 
 
@@ -113,8 +122,14 @@ class Child:
 
         self.spec = spec
         self._err = tempfile.TemporaryFile()  # a file, not a pipe: a chatty child never blocks on it
-        self.proc = subprocess.Popen([PY, CHILD, json.dumps(spec)], env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._err, preexec_fn=preexec)
+        self.proc = subprocess.Popen(
+            [PY, CHILD, json.dumps(spec)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._err,
+            preexec_fn=preexec,
+        )
         self.exited = threading.Event()
         self.t_exit = 0.0
         self.usage: Any = None
@@ -213,14 +228,28 @@ def finish_all(children: list[Child], timeout: float = 300) -> list[RunResult]:
 def merge(runs: list[RunResult]) -> RunResult:
     """One result for processes that ran together: ids and exceptions summed, the first
     one's timings, the slowest exit."""
-    return RunResult(ids=[i for r in runs for i in r.ids], exceptions=sum(r.exceptions for r in runs),
-                     errors=[e for r in runs for e in r.errors], durations=runs[0].durations, cpu=runs[0].cpu,
-                     exit_s=max(r.exit_s or 0 for r in runs), returncode=max(abs(r.returncode or 0) for r in runs),
-                     stderr="".join(r.stderr for r in runs))
+    return RunResult(
+        ids=[i for r in runs for i in r.ids],
+        exceptions=sum(r.exceptions for r in runs),
+        errors=[e for r in runs for e in r.errors],
+        durations=runs[0].durations,
+        cpu=runs[0].cpu,
+        exit_s=max(r.exit_s or 0 for r in runs),
+        returncode=max(abs(r.returncode or 0) for r in runs),
+        stderr="".join(r.stderr for r in runs),
+    )
 
 
-def run_workload(home: Path, endpoint: str | None, phases: list[int], *, heal: Iterable[Any] = (),
-                 env_extra: dict[str, str] | None = None, preexec: Any = None, **spec: Any) -> RunResult:
+def run_workload(
+    home: Path,
+    endpoint: str | None,
+    phases: list[int],
+    *,
+    heal: Iterable[Any] = (),
+    env_extra: dict[str, str] | None = None,
+    preexec: Any = None,
+    **spec: Any,
+) -> RunResult:
     """Run the demo in a child: ``phases`` workflows per phase; before phase k+1 the k-th
     callable of ``heal`` runs (the fault changes; it may return a command for the child,
     e.g. ``{"rlimit_fsize": None}``). ``settle=True``: before each heal, every sink has tried
@@ -251,8 +280,9 @@ def baseline(tmp_root: Path, count: int, pace: float = 0, load: str = "demo") ->
     key = (count, pace, load)
     if key not in _baselines:
         home = tmp_root / f"baseline-{count}-{pace}-{load}"
-        _baselines[key] = run_workload(home, None, [count], pace=pace, load=load,
-                                       env_extra={"OTEL_SDK_DISABLED": "true"})
+        _baselines[key] = run_workload(
+            home, None, [count], pace=pace, load=load, env_extra={"OTEL_SDK_DISABLED": "true"}
+        )
     return _baselines[key]
 
 
@@ -267,9 +297,11 @@ def workflow_overhead(run: RunResult, base: RunResult) -> dict[str, float]:
     if len(run.durations) < 2 or len(base.durations) < 2:
         return {}
     steady, bsteady = run.durations[1:], base.durations[1:]
-    out = {"first_ms": round(run.durations[0] * 1000, 1),
-           "median_ms": round((statistics.median(steady) - statistics.median(bsteady)) * 1000, 2),
-           "max_ms": round(max(steady) * 1000, 1)}
+    out = {
+        "first_ms": round(run.durations[0] * 1000, 1),
+        "median_ms": round((statistics.median(steady) - statistics.median(bsteady)) * 1000, 2),
+        "max_ms": round(max(steady) * 1000, 1),
+    }
     if len(run.cpu) > 1 and len(base.cpu) > 1:
         out["cpu_ms"] = round((statistics.median(run.cpu[1:]) - statistics.median(base.cpu[1:])) * 1000, 2)
     return out
@@ -329,8 +361,11 @@ def scan_home(home: Path) -> Scan:
     for path in sorted(p for p in home.rglob("*") if p.is_file()):
         s.files += 1
         name = path.name
-        line_file = name.startswith(LINE_FILES) or (path.parent.name == "sessions" and name.endswith(".jsonl")) \
+        line_file = (
+            name.startswith(LINE_FILES)
+            or (path.parent.name == "sessions" and name.endswith(".jsonl"))
             or name in ("hook.log", "hook.log.1")
+        )
         if line_file:
             lines, torn = _lines(path)
             s.torn += int(torn)
@@ -399,8 +434,14 @@ def metrics_ids(home: Path) -> Counter[str]:
     return c
 
 
-ANALYTICS_TABLES = {"workflow_history": "record_id", "phase_logs": "record_id", "step_executions": "record_id",
-                    "tool_calls": "record_id", "model_calls": "record_id", "hook_events": "event_id"}
+ANALYTICS_TABLES = {
+    "workflow_history": "record_id",
+    "phase_logs": "record_id",
+    "step_executions": "record_id",
+    "tool_calls": "record_id",
+    "model_calls": "record_id",
+    "hook_events": "event_id",
+}
 
 
 def analytics_ids(home: Path, db: Path | None = None) -> Counter[str] | None:
@@ -427,8 +468,9 @@ def analytics_ids(home: Path, db: Path | None = None) -> Counter[str] | None:
     return c
 
 
-def tally(expected: set[str], got: Counter[str] | None, window: set[str] | None = None,
-          recorded: Counter[str] | None = None) -> dict[str, int]:
+def tally(
+    expected: set[str], got: Counter[str] | None, window: set[str] | None = None, recorded: Counter[str] | None = None
+) -> dict[str, int]:
     """present / lost / dup (extra copies) / foreign (ids nobody expected).
 
     For receivers, a second copy is ``resent``, not ``dup``, when the delivery ledger never
@@ -455,8 +497,7 @@ def tally(expected: set[str], got: Counter[str] | None, window: set[str] | None 
             resent += unrecorded
             extra -= unrecorded
         dup += extra
-    out = {"present": len(present), "lost": len(expected - present), "dup": dup,
-           "foreign": len(set(got) - expected)}
+    out = {"present": len(present), "lost": len(expected - present), "dup": dup, "foreign": len(set(got) - expected)}
     if window is not None:
         out["resent"] = resent
     return out
@@ -476,8 +517,9 @@ def ack_window(home: Path, receivers: Iterable[Any]) -> set[str]:
     return (set(received(receivers)) & set(spool_ids(home))) - set(ledger_ids(home))
 
 
-def wait_stored(home: Path, ids: set[str], stores: Iterable[str] = ("spool", "metrics"),
-                timeout: float = 60.0) -> float:
+def wait_stored(
+    home: Path, ids: set[str], stores: Iterable[str] = ("spool", "metrics"), timeout: float = 60.0
+) -> float:
     """Wait until every store in ``stores`` (spool, metrics, analytics) holds ``ids``: the
     sinks write within moments, a loaded machine may take seconds. Returns the seconds
     waited; raises if ``timeout`` passes first."""
@@ -512,12 +554,17 @@ def home_processes(home: Path) -> list[int]:
 
 def wait_home_idle(home: Path, timeout: float = 60.0) -> None:
     """Wait until no process runs with this data home (detached drains have exited)."""
-    wait_until(lambda: not home_processes(home), timeout,
-               lambda: f"processes using {home} to exit: {home_processes(home)}", interval=0.05)
+    wait_until(
+        lambda: not home_processes(home),
+        timeout,
+        lambda: f"processes using {home} to exit: {home_processes(home)}",
+        interval=0.05,
+    )
 
 
-def count_all(home: Path, expected: set[str], receivers: Iterable[Any] = (),
-              window: set[str] | None = None) -> dict[str, dict[str, int]]:
+def count_all(
+    home: Path, expected: set[str], receivers: Iterable[Any] = (), window: set[str] | None = None
+) -> dict[str, dict[str, int]]:
     """Per store: what of ``expected`` it holds (receivers: summed over all of them)."""
     return {
         "spool": tally(expected, spool_ids(home)),
@@ -536,8 +583,9 @@ class Recovery:
     returncodes: dict[str, int]
 
 
-def recover(home: Path, receiver: Any, *, env_extra: dict[str, str] | None = None,
-            expected: set[str] | None = None) -> Recovery:
+def recover(
+    home: Path, receiver: Any, *, env_extra: dict[str, str] | None = None, expected: set[str] | None = None
+) -> Recovery:
     """The documented recovery: the next start of the executor (one workflow), then
     ``otel-agents replay`` to ``receiver``, then ``otel-agents reconcile`` from the metrics
     JSONL and, if the analytics store still misses some of ``expected``, from the spool."""
@@ -553,8 +601,12 @@ def recover(home: Path, receiver: Any, *, env_extra: dict[str, str] | None = Non
         rc2 = cli(["reconcile", "--quiet", "--from-spool"], env)
         codes["reconcile_spool"] = rc2.returncode
         text += rc2.stdout + rc2.stderr
-    return Recovery(next_ids=nxt.ids, replay=(rp.stdout + rp.stderr).decode(errors="replace").strip(),
-                    reconcile=text.decode(errors="replace").strip(), returncodes=codes)
+    return Recovery(
+        next_ids=nxt.ids,
+        replay=(rp.stdout + rp.stderr).decode(errors="replace").strip(),
+        reconcile=text.decode(errors="replace").strip(),
+        returncodes=codes,
+    )
 
 
 # --- a whole case ------------------------------------------------------------------------------------
@@ -583,24 +635,38 @@ class Case:
 
     def summary(self) -> dict[str, Any]:
         return {
-            "workflows": len(self.run.durations), "spans": len(self.expected),
+            "workflows": len(self.run.durations),
+            "spans": len(self.expected),
             "load_average": round(os.getloadavg()[0], 2),
-            "exceptions": self.run.exceptions, "errors": self.run.errors,
+            "exceptions": self.run.exceptions,
+            "errors": self.run.errors,
             "workflow_thread": self.overhead,
             "exit_s": None if self.run.exit_s is None else round(self.run.exit_s, 3),
             "baseline_exit_s": None if not self.base or self.base.exit_s is None else round(self.base.exit_s, 3),
             "returncode": self.run.returncode,
-            "live": self.live, "after": self.after,
-            "corrupt_lines": self.scan.corrupt, "torn_lines": self.scan.torn,
-            "bad_databases": self.scan.bad_databases, "scan_problems": self.scan.problems[:10],
+            "live": self.live,
+            "after": self.after,
+            "corrupt_lines": self.scan.corrupt,
+            "torn_lines": self.scan.torn,
+            "bad_databases": self.scan.bad_databases,
+            "scan_problems": self.scan.problems[:10],
             "recovery": None if self.recovery is None else self.recovery.returncodes,
             **self.extra,
         }
 
 
-def measure(home: Path, run: RunResult, base: RunResult | None, live_receivers: list[Any], *,
-            healthy: Any, expected: set[str] | None = None, do_recover: bool = True,
-            before_recover: Any = None, env_extra: dict[str, str] | None = None) -> Case:
+def measure(
+    home: Path,
+    run: RunResult,
+    base: RunResult | None,
+    live_receivers: list[Any],
+    *,
+    healthy: Any,
+    expected: set[str] | None = None,
+    do_recover: bool = True,
+    before_recover: Any = None,
+    env_extra: dict[str, str] | None = None,
+) -> Case:
     """Count live, recover, count again, scan the files.
 
     Receiver duplicates of spans in the ack window (taken live, never in the ledger) are
@@ -621,8 +687,9 @@ def measure(home: Path, run: RunResult, base: RunResult | None, live_receivers: 
         counters = json.loads((home / "state" / "sinks.json").read_text()).get("sinks", {})
     except (OSError, ValueError):
         counters = {}
-    return Case(run, base, exp, live, after, scan_home(home), recovery,
-                {"ack_window": len(window), "sink_counters": counters})
+    return Case(
+        run, base, exp, live, after, scan_home(home), recovery, {"ack_window": len(window), "sink_counters": counters}
+    )
 
 
 def assert_clean(case: Case, *, stores: Iterable[str] = STORES, exit_limit: float | None = None) -> None:

@@ -81,8 +81,16 @@ def one(raw: bytes) -> dict:
         rc, exc = 1, f"{type(e).__name__}: {e}"[:300]
     finally:
         sys.stdin, sys.stdout, sys.stderr = real
-    res = {"rc": rc, "printed": len(captured_out.getvalue()) + len(captured_err.getvalue()), "exc": exc,
-           "problems": [], "details": [], "expected": sid is not None, "spooled": False, "line_ok": False}
+    res = {
+        "rc": rc,
+        "printed": len(captured_out.getvalue()) + len(captured_err.getvalue()),
+        "exc": exc,
+        "problems": [],
+        "details": [],
+        "expected": sid is not None,
+        "spooled": False,
+        "line_ok": False,
+    }
     ino, size = _stat(LOG)
     if size:
         start = log_before[1] if ino == log_before[0] and size >= log_before[1] else 0
@@ -104,8 +112,13 @@ def one(raw: bytes) -> dict:
                 data = f.read()
             try:
                 rec = json.loads(data)
-                res["line_ok"] = (data.count(b"\n") == 1 and data.endswith(b"\n") and isinstance(rec["t"], int)
-                                  and isinstance(rec["e"], dict) and rec["e"].get("session_id") == sid)
+                res["line_ok"] = (
+                    data.count(b"\n") == 1
+                    and data.endswith(b"\n")
+                    and isinstance(rec["t"], int)
+                    and isinstance(rec["e"], dict)
+                    and rec["e"].get("session_id") == sid
+                )
             except (ValueError, KeyError, TypeError):
                 res["line_ok"] = False
     return res

@@ -38,14 +38,15 @@ def case_figure(case: Case, stores: tuple[str, ...] = STORES) -> str:
     wt = s["workflow_thread"]
     if wt:
         cpu = f", {_fmt_ms(wt.get('cpu_ms'))} CPU" if "cpu_ms" in wt else ""
-        parts.append(f"workflow thread {_fmt_ms(wt['median_ms'])} median{cpu}, worst {wt['max_ms']:.0f} ms "
-                     f"(first {wt['first_ms']:.0f} ms)")
+        parts.append(
+            f"workflow thread {_fmt_ms(wt['median_ms'])} median{cpu}, worst {wt['max_ms']:.0f} ms "
+            f"(first {wt['first_ms']:.0f} ms)"
+        )
     if s["exit_s"] is not None:
         parts.append(f"exit {s['exit_s']:.2f} s")
     lost = {k: case.after[k]["lost"] for k in stores}
     dup = {k: case.after[k]["dup"] for k in stores}
-    parts.append(f"after recovery lost {sum(lost.values())}, duplicated {sum(dup.values())} "
-                 f"({', '.join(stores)})")
+    parts.append(f"after recovery lost {sum(lost.values())}, duplicated {sum(dup.values())} ({', '.join(stores)})")
     resent = case.after["receiver"].get("resent", 0) if "receiver" in stores else 0
     if resent:
         parts.append(f"resent after an acknowledgement the ledger missed: {resent}")
@@ -60,12 +61,29 @@ def case_figure(case: Case, stores: tuple[str, ...] = STORES) -> str:
 def fault_row(request: pytest.FixtureRequest):
     """``fault_row(key, group, fault, measured, figure, case=None, **data)``: one table row."""
 
-    def add(key: str, group: str, fault: str, measured: str, figure: str | None = None, *,
-            case: Case | None = None, notes: str = "", **data: Any) -> None:
-        row = {"key": key, "group": group, "fault": fault, "measured": measured,
-               "figure": figure if figure is not None else (case_figure(case) if case else ""),
-               "notes": notes, "nodeid": request.node.nodeid, "mode": MODE,
-               "data": {**(case.summary() if case else {}), **data}, "time": time.time()}
+    def add(
+        key: str,
+        group: str,
+        fault: str,
+        measured: str,
+        figure: str | None = None,
+        *,
+        case: Case | None = None,
+        notes: str = "",
+        **data: Any,
+    ) -> None:
+        row = {
+            "key": key,
+            "group": group,
+            "fault": fault,
+            "measured": measured,
+            "figure": figure if figure is not None else (case_figure(case) if case else ""),
+            "notes": notes,
+            "nodeid": request.node.nodeid,
+            "mode": MODE,
+            "data": {**(case.summary() if case else {}), **data},
+            "time": time.time(),
+        }
         _rows.append(row)
 
     return add
@@ -111,8 +129,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         r["reason"] = _reasons.get(r["nodeid"], "")
         rows[r["key"]] = r
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"mode": MODE, "updated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-           "machine": {"cpus": os.cpu_count()}, "rows": sorted(rows.values(), key=lambda r: r["key"])}
+    doc = {
+        "mode": MODE,
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "machine": {"cpus": os.cpu_count()},
+        "rows": sorted(rows.values(), key=lambda r: r["key"]),
+    }
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=1, sort_keys=True, default=str))
     os.replace(tmp, path)

@@ -20,8 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 START = "<!-- fault-table:start -->"
 END = "<!-- fault-table:end -->"
-STATUS = {"passed": "pass", "xfail": "**known failure** (xfail)", "failed": "**FAIL**", "skipped": "skipped",
-          "xpass": "pass (was a known failure)", "unknown": "?"}
+STATUS = {
+    "passed": "pass",
+    "xfail": "**known failure** (xfail)",
+    "failed": "**FAIL**",
+    "skipped": "skipped",
+    "xpass": "pass (was a known failure)",
+    "unknown": "?",
+}
 
 
 def _cell(text: str) -> str:
@@ -67,8 +73,10 @@ def render(doc: dict) -> str:
         figure = r.get("figure", "")
         if r.get("notes"):
             figure += ". " + r["notes"]
-        out.append(f"| {_cell(r.get('group', ''))} | {_cell(r.get('fault', ''))} | {_cell(r.get('measured', ''))} "
-                   f"| {_cell(figure)} | {STATUS.get(r.get('status', 'unknown'), r.get('status'))} |")
+        out.append(
+            f"| {_cell(r.get('group', ''))} | {_cell(r.get('fault', ''))} | {_cell(r.get('measured', ''))} "
+            f"| {_cell(figure)} | {STATUS.get(r.get('status', 'unknown'), r.get('status'))} |"
+        )
     if failing:
         out += ["", "Known failures (marked `xfail(strict=True)` in the suite, each with its reason):", ""]
         for r in failing:
@@ -81,7 +89,7 @@ def replace_region(text: str, region: str) -> str:
     a, b = text.find(START), text.find(END)
     if a < 0 or b < a:
         raise SystemExit(f"markers {START} ... {END} not found: add them where the table goes")
-    return text[:a] + region + text[b + len(END):]
+    return text[:a] + region + text[b + len(END) :]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,8 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     path = ns.results
     if path is None:
         modes = [ns.mode] if ns.mode else ["soak", "fast"]
-        path = next((results_dir / f"results-{m}.json" for m in modes if (results_dir / f"results-{m}.json").exists()),
-                    None)
+        path = next(
+            (results_dir / f"results-{m}.json" for m in modes if (results_dir / f"results-{m}.json").exists()), None
+        )
     if path is None or not path.exists():
         print("no results: run `make reliability` (or pytest tests/faults) first", file=sys.stderr)
         return 1
@@ -109,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp = ns.doc.with_name(f".{ns.doc.name}.{os.getpid()}.tmp")
     tmp.write_text(new)
     os.replace(tmp, ns.doc)
-    print(f"wrote {sum(1 for line in region.splitlines() if line.startswith('| ') and not line.startswith('| group'))} "
-          f"rows from {path} into {ns.doc}")
+    print(
+        f"wrote {sum(1 for line in region.splitlines() if line.startswith('| ') and not line.startswith('| group'))} "
+        f"rows from {path} into {ns.doc}"
+    )
     return 0
 
 

@@ -55,14 +55,21 @@ def test_locked_by_another_process(tmp_path_factory, home, receiver, fault_row):
     """Another process holds the write lock (BEGIN EXCLUSIVE) for LOCK_S seconds while the
     executor runs; then it lets go and the executor runs on."""
     _create(home).close()
-    locker = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    locker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sqlite3, sys, time
         conn = sqlite3.connect({str(_db(home))!r}, isolation_level=None, timeout=30)
         conn.execute("BEGIN EXCLUSIVE")
         print("locked", flush=True)
         time.sleep({LOCK_S})
         conn.execute("COMMIT")
-    """)], stdout=subprocess.PIPE)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         assert locker.stdout.readline().strip() == b"locked"
         t_locked = time.monotonic()
@@ -79,11 +86,15 @@ def test_locked_by_another_process(tmp_path_factory, home, receiver, fault_row):
     held = time.monotonic() - t_locked
     base = baseline(tmp_path_factory.getbasetemp(), 2 * k, 1.0)
     case = measure(home, run, base, [], healthy=receiver)
-    fault_row("3.analytics.locked", "Analytics database",
-              f"locked by another process for {LOCK_S:.0f} s (BEGIN EXCLUSIVE)",
-              "standard; analytics missed live = records the sink could not write", case=case,
-              notes=f"lock held {LOCK_S:.0f} s; the executor ran {k} workflows under it, {k} after",
-              lock_s=LOCK_S)
+    fault_row(
+        "3.analytics.locked",
+        "Analytics database",
+        f"locked by another process for {LOCK_S:.0f} s (BEGIN EXCLUSIVE)",
+        "standard; analytics missed live = records the sink could not write",
+        case=case,
+        notes=f"lock held {LOCK_S:.0f} s; the executor ran {k} workflows under it, {k} after",
+        lock_s=LOCK_S,
+    )
     assert held >= LOCK_S * 0.9
     assert_clean(case)
 
@@ -105,7 +116,7 @@ def _corrupt_pages(home):
     data = bytearray(path.read_bytes())
     page = 4096
     for off in range(page, len(data), page):
-        data[off + 16: off + page] = os.urandom(page - 16)
+        data[off + 16 : off + page] = os.urandom(page - 16)
     path.write_bytes(bytes(data))
 
 
@@ -130,11 +141,16 @@ def test_corrupt_database(tmp_path_factory, home, receiver, fault_row, kind):
 
     case = measure(home, run, base, [], healthy=receiver, before_recover=move_aside)
     what = "not a database (64 KiB of random bytes)" if kind == "garbage" else "damaged pages (valid header)"
-    fault_row(f"3.analytics.corrupt.{kind}", "Analytics database", f"corrupt file: {what}",
-              "standard; recovery: move the file aside, then reconcile", case=case,
-              notes=("the corrupt file was left byte for byte untouched" if untouched else
-                     "the corrupt file WAS modified"),
-              untouched=untouched, doctor_rc=doctor.returncode)
+    fault_row(
+        f"3.analytics.corrupt.{kind}",
+        "Analytics database",
+        f"corrupt file: {what}",
+        "standard; recovery: move the file aside, then reconcile",
+        case=case,
+        notes=("the corrupt file was left byte for byte untouched" if untouched else "the corrupt file WAS modified"),
+        untouched=untouched,
+        doctor_rc=doctor.returncode,
+    )
     assert untouched
     assert doctor.returncode == 0
     # the analytics sink failed; every other store got everything live
@@ -148,7 +164,9 @@ def _old_database(home):
     conn = _create(home, version=1)
     conn.execute(
         "INSERT INTO workflow_history (workflow_id, record_id, workflow_name, status, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)", ("wf-from-v1", "00000000000000aa", "old", "completed", "2025-01-01", "2025-01-01"))
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        ("wf-from-v1", "00000000000000aa", "old", "completed", "2025-01-01", "2025-01-01"),
+    )
     conn.close()
 
 
@@ -174,10 +192,16 @@ def test_older_schema(tmp_path_factory, home, receiver, fault_row):
         old_row = conn.execute("SELECT workflow_name FROM workflow_history WHERE workflow_id = 'wf-from-v1'").fetchone()
         applied = [v for (v,) in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     case = measure(home, run, base, [], healthy=receiver)
-    fault_row("3.analytics.old_schema", "Analytics database", "schema from an older version (v1, with data)",
-              "standard; the first phase's records written live, after the migration", case=case,
-              notes=f"migrated to v{version} ({applied}); the v1 row kept; the first phase was in the "
-                    f"database {waited:.1f} s after it ended", version=version)
+    fault_row(
+        "3.analytics.old_schema",
+        "Analytics database",
+        "schema from an older version (v1, with data)",
+        "standard; the first phase's records written live, after the migration",
+        case=case,
+        notes=f"migrated to v{version} ({applied}); the v1 row kept; the first phase was in the "
+        f"database {waited:.1f} s after it ended",
+        version=version,
+    )
     assert version == schema.LATEST_VERSION and applied == list(range(1, schema.LATEST_VERSION + 1))
     assert old_row == ("old",)
     assert_clean(case)
@@ -204,9 +228,14 @@ def test_older_schema_opened_by_many_processes_at_once(tmp_path_factory, home, r
     with sqlite3.connect(_db(home)) as conn:
         applied = conn.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0]
     case = measure(home, merge(runs), baseline(tmp_path_factory.getbasetemp(), 2 * k, 0), [], healthy=receiver)
-    fault_row("3.analytics.old_schema.concurrent", "Analytics database",
-              "older schema, opened by 4 processes at once", "standard; migrations applied", case=case,
-              notes=f"{applied} migration rows (one per version: applied once); the first phases were in "
-                    f"the database {waited:.1f} s after they ended")
+    fault_row(
+        "3.analytics.old_schema.concurrent",
+        "Analytics database",
+        "older schema, opened by 4 processes at once",
+        "standard; migrations applied",
+        case=case,
+        notes=f"{applied} migration rows (one per version: applied once); the first phases were in "
+        f"the database {waited:.1f} s after they ended",
+    )
     assert applied == schema.LATEST_VERSION
     assert_clean(case)

@@ -35,8 +35,14 @@ def test_healthy_collector_reference(tmp_path_factory, home, receiver, fault_row
     """No fault: the reference row."""
     run, base = _run(tmp_path_factory, home, receiver.endpoint, [n(20, 200)])
     case = measure(home, run, base, [], healthy=receiver)
-    fault_row("0.healthy", "Reference", "no fault (collector up)", "the standard measures", case=case,
-              notes=f"baseline exit with OTEL_SDK_DISABLED=true: {base.exit_s:.2f} s")
+    fault_row(
+        "0.healthy",
+        "Reference",
+        "no fault (collector up)",
+        "the standard measures",
+        case=case,
+        notes=f"baseline exit with OTEL_SDK_DISABLED=true: {base.exit_s:.2f} s",
+    )
     assert_clean(case)
     assert case.live["receiver"]["lost"] == 0 and case.live["spool"]["lost"] == 0
 
@@ -45,8 +51,7 @@ def test_connection_refused(tmp_path_factory, home, receiver, fault_row):
     endpoint = f"http://127.0.0.1:{free_port()}/v1/traces"
     run, base = _run(tmp_path_factory, home, endpoint, [n(20, 200)])
     case = measure(home, run, base, [], healthy=receiver)
-    fault_row("1.collector.refused", "Collector", "connection refused", "standard; receiver = replay target",
-              case=case)
+    fault_row("1.collector.refused", "Collector", "connection refused", "standard; receiver = replay target", case=case)
     assert_clean(case)
     assert case.live["spool"]["lost"] == 0
 
@@ -66,12 +71,17 @@ def test_slow_collector_5s_per_request(tmp_path_factory, home, receiver, fault_r
         slow.wait_idle()
         case = measure(home, run, base, [slow], healthy=receiver)
     resent = case.after["receiver"]["resent"]
-    fault_row("1.collector.slow", "Collector", "5 s per request",
-              "standard; spans resent because the answer came after the deadline",
-              notes=f"{resent} spans reached the receiver twice: each was in a request the collector took but "
-                    "answered after our deadline, so the ledger never listed it (the documented window); "
-                    "keyed by span id they are stored once",
-              case=case, resent=resent)
+    fault_row(
+        "1.collector.slow",
+        "Collector",
+        "5 s per request",
+        "standard; spans resent because the answer came after the deadline",
+        notes=f"{resent} spans reached the receiver twice: each was in a request the collector took but "
+        "answered after our deadline, so the ledger never listed it (the documented window); "
+        "keyed by span id they are stored once",
+        case=case,
+        resent=resent,
+    )
     assert_clean(case)
 
 
@@ -90,9 +100,14 @@ def test_503_429_with_retry_after_then_recovers(tmp_path_factory, home, receiver
         busy.wait_idle()
         case = measure(home, run, base, [busy], healthy=receiver)
         got_live = case.live["receiver"]["present"]
-    fault_row(f"1.collector.{status}", "Collector", f"{status} with Retry-After: {retry_after}, then back",
-              "standard; live = delivered before the replay", case=case,
-              notes=f"{got_live} of {len(run.ids)} spans reached the collector live (the rest by replay)")
+    fault_row(
+        f"1.collector.{status}",
+        "Collector",
+        f"{status} with Retry-After: {retry_after}, then back",
+        "standard; live = delivered before the replay",
+        case=case,
+        notes=f"{got_live} of {len(run.ids)} spans reached the collector live (the rest by replay)",
+    )
     assert_clean(case)
 
 
@@ -102,8 +117,14 @@ def test_flapping_collector(tmp_path_factory, home, receiver, fault_row):
         flap.stop(up=True)
         transitions = flap.transitions
         case = measure(home, run, base, [flap], healthy=receiver)
-    fault_row("1.collector.flapping", "Collector", "flapping: up 0.3 s / down 0.3 s (port refused)",
-              f"standard; {transitions} up/down transitions during the run", case=case, transitions=transitions)
+    fault_row(
+        "1.collector.flapping",
+        "Collector",
+        "flapping: up 0.3 s / down 0.3 s (port refused)",
+        f"standard; {transitions} up/down transitions during the run",
+        case=case,
+        transitions=transitions,
+    )
     assert transitions >= 2
     assert_clean(case)
 
@@ -137,14 +158,18 @@ def test_claude_code_session_drained_while_the_collector_hangs(tmp_path, receive
     replay = cli(["replay", "--quiet"], child_env(home, receiver.endpoint))
     got = receiver.counts()
     scan = scan_home(home)
-    fault_row("1.collector.hung.claude_code", "Collector",
-              "accepts, never answers: a Claude Code session (hook, then `otel-agents flush`)",
-              "hook exits, hook time, drain time against its deadline, spans spooled, delivered once by replay",
-              f"{len(hook_times)} hook events, all exit 0, slowest {max(hook_times) * 1000:.0f} ms; flush "
-              f"{flush_s:.1f} s with --timeout {deadline:g}; {len(spooled)} spans spooled; replay delivered "
-              f"{len(set(got) & spooled)}, lost {len(spooled - set(got))}, duplicated "
-              f"{sum(v - 1 for v in got.values() if v > 1)}; {scan.corrupt} corrupt / {scan.torn} torn lines",
-              flush_s=round(flush_s, 2), spans=len(spooled))
+    fault_row(
+        "1.collector.hung.claude_code",
+        "Collector",
+        "accepts, never answers: a Claude Code session (hook, then `otel-agents flush`)",
+        "hook exits, hook time, drain time against its deadline, spans spooled, delivered once by replay",
+        f"{len(hook_times)} hook events, all exit 0, slowest {max(hook_times) * 1000:.0f} ms; flush "
+        f"{flush_s:.1f} s with --timeout {deadline:g}; {len(spooled)} spans spooled; replay delivered "
+        f"{len(set(got) & spooled)}, lost {len(spooled - set(got))}, duplicated "
+        f"{sum(v - 1 for v in got.values() if v > 1)}; {scan.corrupt} corrupt / {scan.torn} torn lines",
+        flush_s=round(flush_s, 2),
+        spans=len(spooled),
+    )
     assert flush.returncode == 0, flush.stdout + flush.stderr
     assert flush_s < deadline + 2.0
     assert len(spooled) == 12  # root, turn, main step, 4 tool calls, 5 chat spans

@@ -84,8 +84,9 @@ def disk_full(request, tmp_path_factory):
                 return None
             return {"rlimit_fsize": None}
 
-        child = Child({"phases": [k, k, k], "prefix": "wf", "pace": 0.5, "settle": True},
-                      child_env(home, receiver.endpoint))
+        child = Child(
+            {"phases": [k, k, k], "prefix": "wf", "pace": 0.5, "settle": True}, child_env(home, receiver.endpoint)
+        )
         run_ids = lambda: set(child.result.ids)  # noqa: E731 - what the child reported so far
         try:
             for heal in (full, space_again, None):
@@ -105,14 +106,19 @@ def test_disk_full_loses_only_what_came_while_full(disk_full, fault_row):
     how, run, case, stored = disk_full
     p1, p2, p3 = (set(p["ids"]) for p in run.phases)
     missing = {s: case.after[s]["lost"] for s in stored}
-    fault_row(f"2.disk.full.{how}", "Disk",
-              "disk full (" + (f"{TMPFS_BYTES >> 20} MiB tmpfs filled up" if how == "tmpfs" else "RLIMIT_FSIZE")
-              + "), then space again",
-              "standard; disk stores: spans produced while full", case=case,
-              notes=f"{len(p2)} spans produced while the disk was full: the collector got all of them; on disk they "
-                    f"are lost (spool {missing['spool']}, metrics {missing['metrics']}, analytics "
-                    f"{missing['analytics']}); everything before and after is complete. Torn lines: see the next row",
-              while_full=len(p2))
+    fault_row(
+        f"2.disk.full.{how}",
+        "Disk",
+        "disk full ("
+        + (f"{TMPFS_BYTES >> 20} MiB tmpfs filled up" if how == "tmpfs" else "RLIMIT_FSIZE")
+        + "), then space again",
+        "standard; disk stores: spans produced while full",
+        case=case,
+        notes=f"{len(p2)} spans produced while the disk was full: the collector got all of them; on disk they "
+        f"are lost (spool {missing['spool']}, metrics {missing['metrics']}, analytics "
+        f"{missing['analytics']}); everything before and after is complete. Torn lines: see the next row",
+        while_full=len(p2),
+    )
     assert run.exceptions == 0, run.errors
     assert max(run.durations[1:]) < BLOCKED_S
     assert run.exit_s < EXIT_DEADLINE + EXIT_SLACK
@@ -126,11 +132,15 @@ def test_disk_full_loses_only_what_came_while_full(disk_full, fault_row):
 
 def test_disk_full_leaves_no_corrupt_line(disk_full, fault_row):
     how, run, case, stored = disk_full
-    fault_row(f"2.disk.full.{how}.lines", "Disk", f"disk full ({how}): files after the fault",
-              "lines that do not parse, torn last lines, SQLite integrity_check",
-              f"{case.scan.corrupt} corrupt lines, {case.scan.torn} torn last lines, "
-              f"{len(case.scan.bad_databases)} damaged databases",
-              problems=case.scan.problems[:5])
+    fault_row(
+        f"2.disk.full.{how}.lines",
+        "Disk",
+        f"disk full ({how}): files after the fault",
+        "lines that do not parse, torn last lines, SQLite integrity_check",
+        f"{case.scan.corrupt} corrupt lines, {case.scan.torn} torn last lines, "
+        f"{len(case.scan.bad_databases)} damaged databases",
+        problems=case.scan.problems[:5],
+    )
     assert case.scan.corrupt == 0 and case.scan.torn == 0, case.scan.problems
 
 
@@ -143,18 +153,25 @@ def test_spool_directory_read_only(tmp_path, tmp_path_factory, receiver, fault_r
         pytest.skip("cannot make a directory read-only for this user")
     k = n(10, 100)
     try:
-        run = run_workload(home, receiver.endpoint, [k, k], heal=[ro.undo], pace=0.5,
-                           settle=True)  # phase 1 has met the read-only directory before it is undone
+        run = run_workload(
+            home, receiver.endpoint, [k, k], heal=[ro.undo], pace=0.5, settle=True
+        )  # phase 1 has met the read-only directory before it is undone
     finally:
         ro.undo()
     base = baseline(tmp_path_factory.getbasetemp(), 2 * k, 0.5)
     p1, p2 = (set(p["ids"]) for p in run.phases)
     case = measure(home, run, base, [], healthy=receiver)
-    fault_row("2.disk.spool_read_only", "Disk", f"spool directory read-only ({ro.how}), then writable",
-              "standard; spool: spans produced while read-only", case=case,
-              notes=f"{len(p1)} spans produced while spans/ was read-only: not in the spool (nowhere to "
-                    f"write), all delivered to the collector, metrics and analytics complete",
-              how=ro.how, while_read_only=len(p1))
+    fault_row(
+        "2.disk.spool_read_only",
+        "Disk",
+        f"spool directory read-only ({ro.how}), then writable",
+        "standard; spool: spans produced while read-only",
+        case=case,
+        notes=f"{len(p1)} spans produced while spans/ was read-only: not in the spool (nowhere to "
+        f"write), all delivered to the collector, metrics and analytics complete",
+        how=ro.how,
+        while_read_only=len(p1),
+    )
     assert case.after["spool"]["lost"] <= len(p1)
     assert not (p2 - set(spool_ids(home))), "the spool did not resume once writable"
     assert_clean(case, stores=("metrics", "analytics", "receiver"))
@@ -174,16 +191,20 @@ def test_spool_file_deleted_while_in_use(tmp_path, tmp_path_factory, fault_row):
             p.unlink()
             deleted.append(p.name)
 
-    run = run_workload(home, f"http://127.0.0.1:{free_port()}/v1/traces", [k, k], heal=[delete], pace=0.5,
-                       settle=True)
+    run = run_workload(home, f"http://127.0.0.1:{free_port()}/v1/traces", [k, k], heal=[delete], pace=0.5, settle=True)
     base = baseline(tmp_path_factory.getbasetemp(), 2 * k, 0.5)
     p1, p2 = (set(p["ids"]) for p in run.phases)
     with HttpReceiver() as rec:
         case = measure(home, run, base, [], healthy=rec, expected=p2)
-    fault_row("2.disk.spool_deleted", "Disk", "spool file deleted while in use (collector down)",
-              "standard, for the spans produced after the deletion", case=case,
-              notes=f"deleted {deleted}; {case.live['spool']['lost']} of {len(p2)} later spans missing from the spool",
-              deleted=deleted)
+    fault_row(
+        "2.disk.spool_deleted",
+        "Disk",
+        "spool file deleted while in use (collector down)",
+        "standard, for the spans produced after the deletion",
+        case=case,
+        notes=f"deleted {deleted}; {case.live['spool']['lost']} of {len(p2)} later spans missing from the spool",
+        deleted=deleted,
+    )
     assert deleted
     assert_clean(case)
 
@@ -197,15 +218,27 @@ def _hook(home: Path, event: dict, preexec=None) -> tuple[int, bytes, float]:
 
     env = child_env(home, None)
     t0 = time.monotonic()
-    p = subprocess.run([OTEL_AGENTS, "hook"], input=json.dumps(event).encode(), capture_output=True, env=env, timeout=60,
-                       preexec_fn=preexec)
+    p = subprocess.run(
+        [OTEL_AGENTS, "hook"],
+        input=json.dumps(event).encode(),
+        capture_output=True,
+        env=env,
+        timeout=60,
+        preexec_fn=preexec,
+    )
     return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
 
 
 def _event(i: int) -> dict:
-    return {"session_id": SID, "transcript_path": "/nonexistent/t.jsonl", "cwd": "/p",
-            "hook_event_name": "PreToolUse" if i % 2 == 0 else "PostToolUse", "tool_name": "Bash",
-            "tool_input": {"command": f"echo {i}", "pad": "p" * 300}, "tool_use_id": f"toolu_{i // 2:04d}"}
+    return {
+        "session_id": SID,
+        "transcript_path": "/nonexistent/t.jsonl",
+        "cwd": "/p",
+        "hook_event_name": "PreToolUse" if i % 2 == 0 else "PostToolUse",
+        "tool_name": "Bash",
+        "tool_input": {"command": f"echo {i}", "pad": "p" * 300},
+        "tool_use_id": f"toolu_{i // 2:04d}",
+    }
 
 
 @pytest.mark.parametrize("how", ["tmpfs", "rlimit"])
@@ -228,6 +261,7 @@ def test_hook_disk_full(tmp_path, fault_row, how):
 
             def preexec():
                 resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
         for i in range(before, before + during):
             rc, out, dt = _hook(home, _event(i), preexec)
             rcs.append(rc), outputs.append(out), times.append(dt)
@@ -249,18 +283,26 @@ def test_hook_disk_full(tmp_path, fault_row, how):
                 good += 1
             except (ValueError, KeyError):
                 bad += 1
-        wanted = [f"{_event(i)['tool_use_id']}:{_event(i)['hook_event_name']}"
-                  for i in [*range(before), *range(before + during, before + during + after)]]
+        wanted = [
+            f"{_event(i)['tool_use_id']}:{_event(i)['hook_event_name']}"
+            for i in [*range(before), *range(before + during, before + during + after)]
+        ]
         missing = [w for w in wanted if w not in ids]
         flush = cli(["flush", "--quiet", "--timeout", "5"], child_env(home, None))
         scan = scan_home(home)
-    fault_row(f"2.disk.full.hook.{how}", "Disk",
-              "disk full under `otel-agents hook` (" + ("tmpfs" if how == "tmpfs" else "RLIMIT_FSIZE") + ")",
-              "exit codes, output, hook time, events before/after the fault read back, corrupt lines",
-              f"{sum(r != 0 for r in rcs)} non-zero exits of {len(rcs)}; {sum(bool(o) for o in outputs)} printed; "
-              f"slowest hook {max(times) * 1000:.0f} ms; {len(missing)} of {len(wanted)} events outside the "
-              f"fault missing; {bad} corrupt / {int(bool(tail))} torn spool lines; drain exit {flush.returncode}",
-              nonzero=sum(r != 0 for r in rcs), missing=missing, corrupt=bad, torn=bool(tail))
+    fault_row(
+        f"2.disk.full.hook.{how}",
+        "Disk",
+        "disk full under `otel-agents hook` (" + ("tmpfs" if how == "tmpfs" else "RLIMIT_FSIZE") + ")",
+        "exit codes, output, hook time, events before/after the fault read back, corrupt lines",
+        f"{sum(r != 0 for r in rcs)} non-zero exits of {len(rcs)}; {sum(bool(o) for o in outputs)} printed; "
+        f"slowest hook {max(times) * 1000:.0f} ms; {len(missing)} of {len(wanted)} events outside the "
+        f"fault missing; {bad} corrupt / {int(bool(tail))} torn spool lines; drain exit {flush.returncode}",
+        nonzero=sum(r != 0 for r in rcs),
+        missing=missing,
+        corrupt=bad,
+        torn=bool(tail),
+    )
     assert rcs == [0] * len(rcs)
     assert not any(outputs)
     assert not missing, missing

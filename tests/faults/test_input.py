@@ -32,8 +32,21 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otel_agents.claude_code import capture
 
-EVENTS = ["SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PostToolUseFailure", "SubagentStart",
-          "SubagentStop", "Stop", "PreCompact", "PostCompact", "Notification", "SessionEnd", "Unknown"]
+EVENTS = [
+    "SessionStart",
+    "UserPromptSubmit",
+    "PreToolUse",
+    "PostToolUse",
+    "PostToolUseFailure",
+    "SubagentStart",
+    "SubagentStop",
+    "Stop",
+    "PreCompact",
+    "PostCompact",
+    "Notification",
+    "SessionEnd",
+    "Unknown",
+]
 SESSIONS = ["fuzz-a", "fuzz-b", "0b7c6f0e-1111-4c4c-8888-00000000000f", "../../etc/passwd", "con", " ", "x" * 300]
 
 WORKER_CASES = n(10_000, 50_000)  # payloads: hypothesis examples x PER_EXAMPLE
@@ -42,14 +55,45 @@ PROCESS_CASES = n(300, 2_000)
 # --- strategies ---------------------------------------------------------------------------------------
 surrogates = st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3)
 texts = st.one_of(st.text(max_size=40), surrogates, st.sampled_from(["", "\x00", "\u202e", "🙂" * 20, "\\", '"']))
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(min_value=10**18, max_value=10**60),
-                    st.floats(allow_nan=True, allow_infinity=True), texts)
-json_values = st.recursive(scalars, lambda kids: st.lists(kids, max_size=3)
-                           | st.dictionaries(texts, kids, max_size=3), max_leaves=6)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**18, max_value=10**60),
+    st.floats(allow_nan=True, allow_infinity=True),
+    texts,
+)
+json_values = st.recursive(
+    scalars, lambda kids: st.lists(kids, max_size=3) | st.dictionaries(texts, kids, max_size=3), max_leaves=6
+)
 #: Values of the wrong type or shape for any field, cheap to draw.
-ODD = [None, True, False, 0, -1, 2**63, -(2**64), 10**40, 1.5, float("nan"), float("inf"), "", " ", "x", "\x00",
-       "\ud800", "a\udfffb", "../../etc/passwd", "/dev/zero", [], {}, [1, "a", None], {"a": {"b": [None]}},
-       {"session_id": "nested"}, "x" * 5000]
+ODD = [
+    None,
+    True,
+    False,
+    0,
+    -1,
+    2**63,
+    -(2**64),
+    10**40,
+    1.5,
+    float("nan"),
+    float("inf"),
+    "",
+    " ",
+    "x",
+    "\x00",
+    "\ud800",
+    "a\udfffb",
+    "../../etc/passwd",
+    "/dev/zero",
+    [],
+    {},
+    [1, "a", None],
+    {"a": {"b": [None]}},
+    {"session_id": "nested"},
+    "x" * 5000,
+]
 field_values = st.one_of(st.sampled_from(ODD), texts, st.integers(), json_values)
 
 
@@ -61,18 +105,34 @@ def _nested(depth: int, leaf: Any = 1) -> Any:
 
 
 payload_objects = st.fixed_dictionaries(
-    {"session_id": st.one_of(st.sampled_from(SESSIONS), field_values),
-     "hook_event_name": st.one_of(st.sampled_from(EVENTS), field_values)},
+    {
+        "session_id": st.one_of(st.sampled_from(SESSIONS), field_values),
+        "hook_event_name": st.one_of(st.sampled_from(EVENTS), field_values),
+    },
     optional={
-        "transcript_path": st.one_of(st.sampled_from(["/nonexistent/t.jsonl", "/dev/zero", "/", "", "a\x00b"]),
-                                     field_values),
-        "cwd": field_values, "tool_name": st.one_of(st.sampled_from(["Bash", "Read", "mcp__x__y"]), field_values),
+        "transcript_path": st.one_of(
+            st.sampled_from(["/nonexistent/t.jsonl", "/dev/zero", "/", "", "a\x00b"]), field_values
+        ),
+        "cwd": field_values,
+        "tool_name": st.one_of(st.sampled_from(["Bash", "Read", "mcp__x__y"]), field_values),
         "tool_use_id": st.one_of(st.sampled_from(["toolu_1", "toolu_2"]), field_values),
-        "tool_input": field_values, "tool_response": field_values, "prompt": field_values, "error": field_values,
-        "duration_ms": field_values, "agent_id": field_values, "agent_type": field_values,
-        "is_interrupt": field_values, "source": field_values, "reason": field_values, "model": field_values,
-        "message": field_values, "stop_hook_active": field_values, "agent_transcript_path": field_values,
-        "permission_mode": field_values, "prompt_id": field_values, "notification_type": field_values,
+        "tool_input": field_values,
+        "tool_response": field_values,
+        "prompt": field_values,
+        "error": field_values,
+        "duration_ms": field_values,
+        "agent_id": field_values,
+        "agent_type": field_values,
+        "is_interrupt": field_values,
+        "source": field_values,
+        "reason": field_values,
+        "model": field_values,
+        "message": field_values,
+        "stop_hook_active": field_values,
+        "agent_transcript_path": field_values,
+        "permission_mode": field_values,
+        "prompt_id": field_values,
+        "notification_type": field_values,
         "deep": st.integers(min_value=1, max_value=900).map(_nested),  # deeper: the raw cases below
         "extra_unknown_field": field_values,
     },
@@ -99,15 +159,27 @@ def expand(case: tuple[Any, Any, bytes, int, int]) -> list[bytes]:
         data[: r % max(1, len(data))],
         data[:pos] + INVALID_UTF8[r % len(INVALID_UTF8)] + data[pos:],
         json.dumps(obj, ensure_ascii=False).encode("utf-16", "surrogatepass"),
-        blob if r % 3 else (b"[" * depth + b"]" * depth if r % 2 else
-                            b'{"session_id":"fuzz-a","hook_event_name":"PreToolUse","tool_input":'
-                            + b"[" * depth + b"]" * depth + b"}"),
+        blob
+        if r % 3
+        else (
+            b"[" * depth + b"]" * depth
+            if r % 2
+            else b'{"session_id":"fuzz-a","hook_event_name":"PreToolUse","tool_input":'
+            + b"[" * depth
+            + b"]" * depth
+            + b"}"
+        ),
     ]
 
 
 PER_EXAMPLE = 6
-cases = st.tuples(payload_objects, json_values, st.binary(max_size=1024), st.integers(min_value=0, max_value=2**32),
-                  st.integers(min_value=1, max_value=200_000))
+cases = st.tuples(
+    payload_objects,
+    json_values,
+    st.binary(max_size=1024),
+    st.integers(min_value=0, max_value=2**32),
+    st.integers(min_value=1, max_value=200_000),
+)
 raw_payloads = cases.map(lambda c: expand(c)[c[3] % PER_EXAMPLE])  # one of them (the separate processes)
 
 
@@ -115,14 +187,30 @@ def big_payloads() -> list[tuple[str, bytes]]:
     """Explicit 10 MB cases."""
     mb10 = 10 * 1024 * 1024
     return [
-        ("10 MB prompt", _dumps({"session_id": "fuzz-big", "hook_event_name": "UserPromptSubmit", "prompt": "p" * mb10})),
-        ("10 MB tool_response", _dumps({"session_id": "fuzz-big", "hook_event_name": "PostToolUse",
-                                        "tool_name": "Bash", "tool_use_id": "toolu_big",
-                                        "tool_response": {"stdout": "o" * mb10}})),
+        (
+            "10 MB prompt",
+            _dumps({"session_id": "fuzz-big", "hook_event_name": "UserPromptSubmit", "prompt": "p" * mb10}),
+        ),
+        (
+            "10 MB tool_response",
+            _dumps(
+                {
+                    "session_id": "fuzz-big",
+                    "hook_event_name": "PostToolUse",
+                    "tool_name": "Bash",
+                    "tool_use_id": "toolu_big",
+                    "tool_response": {"stdout": "o" * mb10},
+                }
+            ),
+        ),
         ("10 MB of random bytes", os.urandom(mb10)),
         ("10 MB of nesting", b"[" * (mb10 // 2) + b"]" * (mb10 // 2)),
-        ("10 MB of keys", _dumps({"session_id": "fuzz-big", "hook_event_name": "Notification",
-                                  **{f"k{i}": i for i in range(mb10 // 16)}})),
+        (
+            "10 MB of keys",
+            _dumps(
+                {"session_id": "fuzz-big", "hook_event_name": "Notification", **{f"k{i}": i for i in range(mb10 // 16)}}
+            ),
+        ),
     ]
 
 
@@ -130,8 +218,13 @@ def big_payloads() -> list[tuple[str, bytes]]:
 class Worker:
     def __init__(self, home: Path) -> None:
         env = child_env(home, None)
-        self.proc = subprocess.Popen([PY, str(HERE / "_hook_worker.py")], env=env, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [PY, str(HERE / "_hook_worker.py")],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
 
     def run(self, raw: bytes) -> dict[str, Any]:
         self.proc.stdin.write(struct.pack(">Q", len(raw)) + raw)
@@ -163,8 +256,9 @@ def check(res: dict[str, Any], raw: bytes) -> None:
 class Fuzz:
     """What one fuzz run did: its counts, and the failure it met (raised by its test)."""
 
-    stats: dict[str, Any] = field(default_factory=lambda: {"cases": 0, "big": 0, "spooled": 0, "problems": {},
-                                                           "nonzero": 0, "printed": 0})
+    stats: dict[str, Any] = field(
+        default_factory=lambda: {"cases": 0, "big": 0, "spooled": 0, "problems": {}, "nonzero": 0, "printed": 0}
+    )
     error: BaseException | None = None
     stderr: str = ""
     bad: list[Any] = field(default_factory=list)
@@ -190,8 +284,14 @@ def worker_fuzz(fuzz_home) -> Fuzz:
     out = Fuzz()
     worker = Worker(fuzz_home)
     try:
-        @settings(max_examples=WORKER_CASES // PER_EXAMPLE + 1, deadline=None, database=None,
-                  derandomize=not SOAK, suppress_health_check=list(HealthCheck))
+
+        @settings(
+            max_examples=WORKER_CASES // PER_EXAMPLE + 1,
+            deadline=None,
+            database=None,
+            derandomize=not SOAK,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(cases)
         def fuzz(case: tuple[Any, Any, bytes, int, int]) -> None:
             for raw in expand(case):
@@ -217,8 +317,13 @@ def process_fuzz(fuzz_home) -> Fuzz:
     ``fuzz_home`` (once per module)."""
     collected: list[bytes] = []
 
-    @settings(max_examples=PROCESS_CASES, deadline=None, database=None, derandomize=not SOAK,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=PROCESS_CASES,
+        deadline=None,
+        database=None,
+        derandomize=not SOAK,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(raw_payloads)
     def collect(raw: bytes) -> None:
         collected.append(raw)
@@ -235,10 +340,15 @@ def process_fuzz(fuzz_home) -> Fuzz:
     with ThreadPoolExecutor(4) as ex:
         results = list(ex.map(run, collected + big))
     out = Fuzz()
-    out.bad = [(raw[:200], rc, o[:200]) for raw, (rc, o, _t) in zip(collected + big, results, strict=True) if rc != 0 or o]
-    out.stats.update(cases=len(results), nonzero=sum(1 for rc, _o, _t in results if rc != 0),
-                     printed=sum(1 for _rc, o, _t in results if o),
-                     slowest_s=round(max(t for _r, _o, t in results), 3))
+    out.bad = [
+        (raw[:200], rc, o[:200]) for raw, (rc, o, _t) in zip(collected + big, results, strict=True) if rc != 0 or o
+    ]
+    out.stats.update(
+        cases=len(results),
+        nonzero=sum(1 for rc, _o, _t in results if rc != 0),
+        printed=sum(1 for _rc, o, _t in results if o),
+        slowest_s=round(max(t for _r, _o, t in results), 3),
+    )
     return out
 
 
@@ -269,16 +379,21 @@ def test_drain_reads_everything_the_fuzz_spooled(fuzz_home, worker_fuzz, process
     w, pr = worker_fuzz.stats, process_fuzz.stats
     total = w["cases"] + w["big"] + pr["cases"]
     out = (flush.stdout + flush.stderr).decode(errors="replace")
-    fault_row("6.input.hook_fuzz", "Input",
-              f"fuzzed hook payloads (hypothesis): {total:,} cases",
-              "exit codes, output, internal errors, valid payloads spooled, then a real drain over all of it",
-              f"{total:,} payloads ({w['cases']:,} through the CLI entry point in a worker, "
-              f"{pr['cases']:,} as separate `otel-agents hook` processes, {w['big']} of 10 MB): "
-              f"{w['nonzero'] + pr['nonzero']} non-zero exits, {w['printed'] + pr['printed']} printed anything, "
-              f"{kinds.get('internal', 0)} internal errors; slowest hook process {pr['slowest_s']:.2f} s; "
-              f"{w['spooled']:,} spooled; problems logged by kind "
-              f"{dict(sorted((k, v) for k, v in kinds.items() if k))}; drain exit {flush.returncode}",
-              cases=total, kinds=kinds, drain=out[-500:])
+    fault_row(
+        "6.input.hook_fuzz",
+        "Input",
+        f"fuzzed hook payloads (hypothesis): {total:,} cases",
+        "exit codes, output, internal errors, valid payloads spooled, then a real drain over all of it",
+        f"{total:,} payloads ({w['cases']:,} through the CLI entry point in a worker, "
+        f"{pr['cases']:,} as separate `otel-agents hook` processes, {w['big']} of 10 MB): "
+        f"{w['nonzero'] + pr['nonzero']} non-zero exits, {w['printed'] + pr['printed']} printed anything, "
+        f"{kinds.get('internal', 0)} internal errors; slowest hook process {pr['slowest_s']:.2f} s; "
+        f"{w['spooled']:,} spooled; problems logged by kind "
+        f"{dict(sorted((k, v) for k, v in kinds.items() if k))}; drain exit {flush.returncode}",
+        cases=total,
+        kinds=kinds,
+        drain=out[-500:],
+    )
     assert total >= 10_000
     assert flush.returncode == 0, out[-3000:]
     assert "error" not in out.lower(), out[-3000:]
@@ -291,14 +406,25 @@ BAD_CONFIGS = {
         'exit_deadline = "soon"\ncapture_content = "maybe"\nservice_name = 42\n'
         '[otlp]\ntimeout = [1, 2]\nenabled = "perhaps"\n[spool]\nmax_file_bytes = 1.5\n'
         '[claude_code]\nauto_drain = 3\nidle_timeout = "forever"\n',
-        ["exit_deadline", "capture_content", "service_name", "otlp.timeout", "otlp.enabled",
-         "spool.max_file_bytes", "claude_code.auto_drain", "claude_code.idle_timeout"]),
+        [
+            "exit_deadline",
+            "capture_content",
+            "service_name",
+            "otlp.timeout",
+            "otlp.enabled",
+            "spool.max_file_bytes",
+            "claude_code.auto_drain",
+            "claude_code.idle_timeout",
+        ],
+    ),
     "unknown keys": (
         'exit_dedline = 1.0\nunknown_top = true\n[otlp]\nendpont = "http://127.0.0.1:1"\n[nosuchsection]\nx = 1\n',
-        ["exit_dedline", "unknown_top", "otlp.endpont", "nosuchsection.x"]),
+        ["exit_dedline", "unknown_top", "otlp.endpont", "nosuchsection.x"],
+    ),
     "wrong structure": (
         'otlp = "http://127.0.0.1:1"\nclaude_code = 5\nspool = [1, 2, 3]\n',
-        ["otlp", "claude_code", "spool"]),
+        ["otlp", "claude_code", "spool"],
+    ),
     "broken TOML": ('exit_deadline = 0.5\n[otlp\nendpoint = "x"\n', ["config.toml"]),
     "not text": (b"\xff\xfe\x00\x01garbage\x00" * 50, ["config.toml"]),
 }
@@ -318,20 +444,31 @@ def test_bad_config_file(tmp_path, receiver, fault_row, name):
     from otel_agents.config import SETTINGS
 
     defaults_applied = all(effective[s.name][1] != "config.toml" or s.name not in keys for s in SETTINGS)
-    hook = subprocess.run([OTEL_AGENTS, "hook"], env=env, capture_output=True, timeout=60, input=_dumps(
-        {"session_id": "cfg", "hook_event_name": "UserPromptSubmit", "prompt": "the prompt text"}))
+    hook = subprocess.run(
+        [OTEL_AGENTS, "hook"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+        input=_dumps({"session_id": "cfg", "hook_event_name": "UserPromptSubmit", "prompt": "the prompt text"}),
+    )
     spooled = (Path(capture.session_spool(home, "cfg"))).read_bytes()
     log = Path(capture.spool_root(home)) / capture.LOG_FILE
     hook_log = log.read_text() if log.exists() else ""
     messages = [line for line in run.stderr.splitlines() if "config" in line]
     named = [k for k in keys if any(k.split(".")[-1] in m for m in messages)]
-    fault_row(f"6.input.config.{name.replace(' ', '_')}", "Input", f"config.toml: {name}",
-              "executor exceptions, message naming each bad key, defaults applied, doctor, the hook",
-              f"{run.exceptions} exceptions; {len(named)} of {len(keys)} bad keys named in "
-              f"{len(messages)} message line(s); defaults applied: {defaults_applied}; doctor lists "
-              f"{len(info['problems'])} problem(s); hook exit {hook.returncode}, content not captured: "
-              f"{b'the prompt text' not in spooled}",
-              messages=messages[:10], problems=info["problems"][:10], hook_log=hook_log[-500:])
+    fault_row(
+        f"6.input.config.{name.replace(' ', '_')}",
+        "Input",
+        f"config.toml: {name}",
+        "executor exceptions, message naming each bad key, defaults applied, doctor, the hook",
+        f"{run.exceptions} exceptions; {len(named)} of {len(keys)} bad keys named in "
+        f"{len(messages)} message line(s); defaults applied: {defaults_applied}; doctor lists "
+        f"{len(info['problems'])} problem(s); hook exit {hook.returncode}, content not captured: "
+        f"{b'the prompt text' not in spooled}",
+        messages=messages[:10],
+        problems=info["problems"][:10],
+        hook_log=hook_log[-500:],
+    )
     assert run.exceptions == 0, run.errors
     assert len(run.ids) == 2 * 26
     assert named == keys, (keys, messages)
@@ -342,7 +479,6 @@ def test_bad_config_file(tmp_path, receiver, fault_row, name):
     assert hook.returncode == 0 and hook.stdout == hook.stderr == b""
     assert b"the prompt text" not in spooled
     assert '"kind": "config"' in hook_log or '"kind":"config"' in hook_log or name == "unknown keys", hook_log
-
 
 
 # --- executor data that is not valid Unicode -------------------------------------------------------------------
@@ -356,8 +492,13 @@ def test_executor_data_that_is_not_valid_unicode(tmp_path, receiver, fault_row, 
     extra = {"OTEL_AGENTS_CAPTURE_CONTENT": "1" if capture == "on" else "0"}
     run = run_workload(home, receiver.endpoint, [k], load="odd", env_extra=extra)
     case = measure(home, run, None, [], healthy=receiver, env_extra=extra)
-    fault_row(f"6.input.unicode.{capture}", "Input",
-              f"executor data with lone surrogates and NULs (content capture {capture})", "standard", case=case)
+    fault_row(
+        f"6.input.unicode.{capture}",
+        "Input",
+        f"executor data with lone surrogates and NULs (content capture {capture})",
+        "standard",
+        case=case,
+    )
     assert len(run.ids) == 5 * k
     assert_clean(case)
     assert case.live["receiver"]["lost"] == 0 and case.live["analytics"]["lost"] == 0

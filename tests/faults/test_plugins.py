@@ -22,7 +22,8 @@ from _harness import (
 
 from otel_agents.hookspecs import HOOK_NAMES
 
-PLUGIN_MODULE = '''
+PLUGIN_MODULE = (
+    '''
 import threading
 
 from otel_agents.hookspecs import hookimpl
@@ -34,12 +35,24 @@ class Boom(RuntimeError):
 
 class RaisingPlugin:
     """Raises in every hook otel-agents calls."""
-''' + "".join(f'''
+'''
+    + "".join(
+        f'''
     @hookimpl
-    def {name}(self, {"usage" if name == "model_usage" else "span" if name == "span_ending"
-                      else "config" if name == "register_sinks" else "event"}):
+    def {name}(self, {
+            "usage"
+            if name == "model_usage"
+            else "span"
+            if name == "span_ending"
+            else "config"
+            if name == "register_sinks"
+            else "event"
+        }):
         raise Boom("{name}")
-''' for name in HOOK_NAMES) + '''
+'''
+        for name in HOOK_NAMES
+    )
+    + """
 
 class RaisingSink:
     name = "raising-sink"
@@ -71,7 +84,8 @@ class HangingSinkPlugin:
     @hookimpl
     def register_sinks(self, config):
         return [HangingSink()]
-'''
+"""
+)
 
 
 def install_plugin(root: Path, name: str, target: str) -> dict[str, str]:
@@ -95,11 +109,15 @@ def test_plugin_raising_in_every_hook(tmp_path, tmp_path_factory, home, receiver
     base = baseline(tmp_path_factory.getbasetemp(), k, 0.5)
     case = measure(home, run, base, [], healthy=receiver, env_extra=env)
     logged = _warnings(run.stderr)
-    fault_row("4.plugin.raising", "Plugins and sinks",
-              f"a plugin raising in every hook ({len(HOOK_NAMES)} hooks; entry point)",
-              "standard; log lines about it", case=case,
-              notes=f"{len(logged)} warning lines for {k} workflows (one per hook, rate-limited to one a minute)",
-              warnings=len(logged))
+    fault_row(
+        "4.plugin.raising",
+        "Plugins and sinks",
+        f"a plugin raising in every hook ({len(HOOK_NAMES)} hooks; entry point)",
+        "standard; log lines about it",
+        case=case,
+        notes=f"{len(logged)} warning lines for {k} workflows (one per hook, rate-limited to one a minute)",
+        warnings=len(logged),
+    )
     assert_clean(case)
     assert 0 < len(logged) <= len(HOOK_NAMES), logged
     assert all("plugin raising" in line for line in logged), logged
@@ -113,11 +131,16 @@ def test_sink_raising(tmp_path, tmp_path_factory, home, receiver, fault_row):
     case = measure(home, run, base, [], healthy=receiver, env_extra=env)
     counters = json.loads((home / "state" / "sinks.json").read_text())["sinks"]
     bad = counters.get("raising-sink", {})
-    fault_row("4.sink.raising", "Plugins and sinks", "a sink raising in export and close (entry point)",
-              "standard (built-in sinks); the failures counted", case=case,
-              notes=f"state/sinks.json counts {bad.get('failed_spans', 0)} failed spans in "
-                    f"{bad.get('failures', 0)} failed batches for it",
-              failed_spans=bad.get("failed_spans", 0))
+    fault_row(
+        "4.sink.raising",
+        "Plugins and sinks",
+        "a sink raising in export and close (entry point)",
+        "standard (built-in sinks); the failures counted",
+        case=case,
+        notes=f"state/sinks.json counts {bad.get('failed_spans', 0)} failed spans in "
+        f"{bad.get('failures', 0)} failed batches for it",
+        failed_spans=bad.get("failed_spans", 0),
+    )
     assert_clean(case)
     assert "raising-sink" in run.sinks
     # every span this run produced reached it and failed there: counted, not silent (the
@@ -133,11 +156,15 @@ def test_sink_hanging_forever(tmp_path, tmp_path_factory, home, receiver, fault_
     case = measure(home, run, base, [], healthy=receiver, env_extra=env)
     counters = json.loads((home / "state" / "sinks.json").read_text())["sinks"]
     hung = counters.get("hanging-sink", {})
-    fault_row("4.sink.hanging", "Plugins and sinks", "a sink whose export never returns (entry point)",
-              "standard (built-in sinks); exit time", case=case,
-              notes=f"the process exits on its deadline; {hung.get('dropped', 0)} spans counted as dropped for "
-                    "the hung sink",
-              dropped=hung.get("dropped", 0))
+    fault_row(
+        "4.sink.hanging",
+        "Plugins and sinks",
+        "a sink whose export never returns (entry point)",
+        "standard (built-in sinks); exit time",
+        case=case,
+        notes=f"the process exits on its deadline; {hung.get('dropped', 0)} spans counted as dropped for the hung sink",
+        dropped=hung.get("dropped", 0),
+    )
     assert_clean(case)
     assert "hanging-sink" in run.sinks
     assert hung.get("dropped", 0) >= len(run.ids) - 256  # all but the batch it hangs on, counted

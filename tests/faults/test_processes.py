@@ -57,8 +57,14 @@ def test_sigterm_mid_workflow(tmp_path, home, receiver, fault_row, load):
     """SIGTERM while workflows run: the process still dies of SIGTERM, within the deadline,
     and every span accepted before the signal is in the spool."""
     truth = tmp_path / "truth.ids"
-    spec = {"forever": True, "prefix": "term", "truth_file": str(truth), "load": load,
-            "pace": 1.0 if load == "demo" else 0, "pad": 2048}
+    spec = {
+        "forever": True,
+        "prefix": "term",
+        "truth_file": str(truth),
+        "load": load,
+        "pace": 1.0 if load == "demo" else 0,
+        "pad": 2048,
+    }
     child = Child(spec, child_env(home, receiver.endpoint))
     try:
         time.sleep(n(2, 15))
@@ -77,14 +83,22 @@ def test_sigterm_mid_workflow(tmp_path, home, receiver, fault_row, load):
     case = measure(home, run, None, [], healthy=receiver)
     missing_from_spool = [sid for sid in ids if sid not in in_spool_live]
     what = "the demo, pace 1" if load == "demo" else "generated load: 10-span workflows with 2 KiB attributes, no pause"
-    fault_row(f"5.sigterm.{load}", "Processes", f"SIGTERM mid-workflow ({what})",
-              "exit status, signal-to-exit time, accepted spans missing from the spool; standard after recovery",
-              f"died of SIGTERM: {rc == -signal.SIGTERM}; exit {exit_s:.2f} s after the signal; "
-              f"{len(missing_from_spool)} of {len(ids)} accepted spans missing from the spool; "
-              f"after recovery lost {sum(case.after[s]['lost'] for s in case.after)}, duplicated "
-              f"{sum(case.after[s]['dup'] for s in case.after)}; {case.scan.corrupt} corrupt / {case.scan.torn} torn lines",
-              case=None, accepted=len(ids), missing_from_spool=len(missing_from_spool), exit_s=round(exit_s, 3),
-              after=case.after, live=case.live)
+    fault_row(
+        f"5.sigterm.{load}",
+        "Processes",
+        f"SIGTERM mid-workflow ({what})",
+        "exit status, signal-to-exit time, accepted spans missing from the spool; standard after recovery",
+        f"died of SIGTERM: {rc == -signal.SIGTERM}; exit {exit_s:.2f} s after the signal; "
+        f"{len(missing_from_spool)} of {len(ids)} accepted spans missing from the spool; "
+        f"after recovery lost {sum(case.after[s]['lost'] for s in case.after)}, duplicated "
+        f"{sum(case.after[s]['dup'] for s in case.after)}; {case.scan.corrupt} corrupt / {case.scan.torn} torn lines",
+        case=None,
+        accepted=len(ids),
+        missing_from_spool=len(missing_from_spool),
+        exit_s=round(exit_s, 3),
+        after=case.after,
+        live=case.live,
+    )
     assert rc == -signal.SIGTERM
     assert exit_s < 0.5 + 1.5
     assert ids, "nothing ran"
@@ -95,6 +109,8 @@ def test_sigterm_mid_workflow(tmp_path, home, receiver, fault_row, load):
 
 HANG_S = 10.0
 RACE_HANG_S = 4.0  # a normal exit takes well under a second
+
+
 def test_sigterm_while_spans_end_never_hangs(tmp_path, fault_row):
     """Many SIGTERMs at random moments of a tight loop of span ends (the demo, pace 0): every
     process must die of SIGTERM within the deadline. A race, so it takes many tries: the
@@ -104,8 +120,10 @@ def test_sigterm_while_spans_end_never_hangs(tmp_path, fault_row):
     results: list[tuple[int | None, float]] = []
     k = 0
     while k < kills:
-        batch = [Child({"forever": True, "prefix": f"t{k + j}", "pace": 0},
-                       child_env(tmp_path / f"home-{k + j}", None)) for j in range(min(4, kills - k))]
+        batch = [
+            Child({"forever": True, "prefix": f"t{k + j}", "pace": 0}, child_env(tmp_path / f"home-{k + j}", None))
+            for j in range(min(4, kills - k))
+        ]
         k += len(batch)
         for c in batch:
             time.sleep(random.uniform(0.1, 0.5))
@@ -119,11 +137,18 @@ def test_sigterm_while_spans_end_never_hangs(tmp_path, fault_row):
     hung = sum(1 for rc, _t in results if rc is None)
     wrong = sum(1 for rc, _t in results if rc is not None and rc != -signal.SIGTERM)
     exits = sorted(t for rc, t in results if rc is not None)
-    fault_row("5.sigterm.race", "Processes", f"SIGTERM at random moments of a tight span loop ({kills} processes)",
-              f"processes that never exit (> {RACE_HANG_S:.0f} s), wrong exit status, signal-to-exit time",
-              f"{hung} of {kills} hung; {wrong} wrong exit status; exit {exits[len(exits) // 2]:.2f} s median, "
-              f"{exits[-1]:.2f} s worst" if exits else f"{hung} of {kills} hung",
-              hung=hung, kills=kills)
+    fault_row(
+        "5.sigterm.race",
+        "Processes",
+        f"SIGTERM at random moments of a tight span loop ({kills} processes)",
+        f"processes that never exit (> {RACE_HANG_S:.0f} s), wrong exit status, signal-to-exit time",
+        f"{hung} of {kills} hung; {wrong} wrong exit status; exit {exits[len(exits) // 2]:.2f} s median, "
+        f"{exits[-1]:.2f} s worst"
+        if exits
+        else f"{hung} of {kills} hung",
+        hung=hung,
+        kills=kills,
+    )
     assert hung == 0, f"{hung} of {kills} processes hung after SIGTERM"
     assert wrong == 0
 
@@ -152,11 +177,20 @@ def _kill_once(tmp_path: Path, k: int, receiver) -> dict:
     nxt = run_workload(home, receiver.endpoint, [2], prefix=f"after{k}")
     scan = scan_home(home)
     next_lost = len(set(nxt.ids) - set(spool_ids(home))) + len(set(nxt.ids) - set(metrics_ids(home)))
-    return {"rc": rc, "accepted": len(accepted), "lost": len(lost), "gaps": gaps,
-            "oldest_lost_ms": round((t_kill - min(t for _s, t in lost)) * 1000, 1) if lost else 0.0,
-            "torn_at_kill": killed.torn, "corrupt_at_kill": killed.corrupt, "corrupt": scan.corrupt,
-            "torn": scan.torn, "next_lost": next_lost, "bad_databases": scan.bad_databases,
-            "problems": scan.problems[:5]}
+    return {
+        "rc": rc,
+        "accepted": len(accepted),
+        "lost": len(lost),
+        "gaps": gaps,
+        "oldest_lost_ms": round((t_kill - min(t for _s, t in lost)) * 1000, 1) if lost else 0.0,
+        "torn_at_kill": killed.torn,
+        "corrupt_at_kill": killed.corrupt,
+        "corrupt": scan.corrupt,
+        "torn": scan.torn,
+        "next_lost": next_lost,
+        "bad_databases": scan.bad_databases,
+        "problems": scan.problems[:5],
+    }
 
 
 def test_sigkill_mid_write(tmp_path, receiver, fault_row):
@@ -167,19 +201,23 @@ def test_sigkill_mid_write(tmp_path, receiver, fault_row):
     kills = [_kill_once(tmp_path, k, receiver) for k in range(n(3, 20))]
     lost = [r["lost"] for r in kills]
     accepted = [r["accepted"] for r in kills]
-    fault_row("5.sigkill", "Processes", f"SIGKILL mid-write ({len(kills)} kills at random moments, heavy load), "
-              "then the next start writes to the same files",
-              "accepted spans lost (the in-memory queue at the kill), how old the oldest lost one was, "
-              "spans lost out of order, torn last lines left by the kill, corrupt lines and records lost after "
-              "the next start wrote to the same files, SQLite integrity",
-              f"lost per kill: {lost} of {accepted} accepted (max {max(lost)}, median {statistics.median(lost):g}); "
-              f"oldest lost span accepted {max(r['oldest_lost_ms'] for r in kills):.0f} ms before the kill; "
-              f"{sum(r['gaps'] for r in kills)} lost out of order; "
-              f"{sum(r['torn_at_kill'] for r in kills)} torn last lines left by the kills; after the next start "
-              f"{sum(r['corrupt'] for r in kills)} corrupt / {sum(r['torn'] for r in kills)} torn lines and "
-              f"{sum(r['next_lost'] for r in kills)} of its records lost; "
-              f"{sum(len(r['bad_databases']) for r in kills)} damaged databases",
-              kills=kills)
+    fault_row(
+        "5.sigkill",
+        "Processes",
+        f"SIGKILL mid-write ({len(kills)} kills at random moments, heavy load), "
+        "then the next start writes to the same files",
+        "accepted spans lost (the in-memory queue at the kill), how old the oldest lost one was, "
+        "spans lost out of order, torn last lines left by the kill, corrupt lines and records lost after "
+        "the next start wrote to the same files, SQLite integrity",
+        f"lost per kill: {lost} of {accepted} accepted (max {max(lost)}, median {statistics.median(lost):g}); "
+        f"oldest lost span accepted {max(r['oldest_lost_ms'] for r in kills):.0f} ms before the kill; "
+        f"{sum(r['gaps'] for r in kills)} lost out of order; "
+        f"{sum(r['torn_at_kill'] for r in kills)} torn last lines left by the kills; after the next start "
+        f"{sum(r['corrupt'] for r in kills)} corrupt / {sum(r['torn'] for r in kills)} torn lines and "
+        f"{sum(r['next_lost'] for r in kills)} of its records lost; "
+        f"{sum(len(r['bad_databases']) for r in kills)} damaged databases",
+        kills=kills,
+    )
     for r in kills:
         assert r["rc"] == -signal.SIGKILL
         assert r["accepted"] > 0
@@ -211,10 +249,15 @@ def test_next_executor_after_a_torn_last_line(tmp_path, receiver, fault_row):
     nxt = run_workload(home, receiver.endpoint, [2], prefix="after")
     scan = scan_home(home)
     lost = {"spool": len(set(nxt.ids) - set(spool_ids(home))), "metrics": len(set(nxt.ids) - set(metrics_ids(home)))}
-    fault_row("5.torn_tail", "Processes", "spool and metrics files ending in half a line (a writer killed "
-              "mid-write), then the next executor appends", "records of the next executor lost, lines that do "
-              "not parse", f"{torn} torn files; the next executor lost {lost['spool']} spans in the spool, "
-              f"{lost['metrics']} records in the metrics JSONL; {scan.corrupt} corrupt lines", lost=lost)
+    fault_row(
+        "5.torn_tail",
+        "Processes",
+        "spool and metrics files ending in half a line (a writer killed mid-write), then the next executor appends",
+        "records of the next executor lost, lines that do not parse",
+        f"{torn} torn files; the next executor lost {lost['spool']} spans in the spool, "
+        f"{lost['metrics']} records in the metrics JSONL; {scan.corrupt} corrupt lines",
+        lost=lost,
+    )
     assert first.exceptions == nxt.exceptions == 0
     assert torn == len(cut) == 2
     assert lost == {"spool": 0, "metrics": 0}, lost
@@ -232,9 +275,19 @@ def test_next_hook_after_a_torn_last_line(tmp_path, fault_row):
     sid = "torn-session"
 
     def hook(i: int) -> int:
-        return cli(["hook"], env, stdin=_json.dumps({
-            "session_id": sid, "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": f"toolu_{i}",
-            "tool_input": {"i": i}}).encode()).returncode
+        return cli(
+            ["hook"],
+            env,
+            stdin=_json.dumps(
+                {
+                    "session_id": sid,
+                    "hook_event_name": "PreToolUse",
+                    "tool_name": "Bash",
+                    "tool_use_id": f"toolu_{i}",
+                    "tool_input": {"i": i},
+                }
+            ).encode(),
+        ).returncode
 
     rcs = [hook(i) for i in range(2)]
     (spool,) = home.glob("claude-code/sessions/*.jsonl")
@@ -244,10 +297,15 @@ def test_next_hook_after_a_torn_last_line(tmp_path, fault_row):
     state = _json.loads(next(home.glob("claude-code/state/*.json")).read_text())
     seen = set(state.get("tools") or {})
     missing = sorted({"toolu_0", "toolu_2", "toolu_3"} - seen)
-    fault_row("5.torn_tail.hook", "Processes", "a session spool ending in half a line, then the next hooks",
-              "hook exit codes; events written after the torn line that the drain cannot read",
-              f"exits {sorted(set(rcs))}; {len(missing)} of 2 later events lost; the drain read "
-              f"{state.get('lines')} lines ({state.get('bad_lines')} unreadable: the torn one)", missing=missing)
+    fault_row(
+        "5.torn_tail.hook",
+        "Processes",
+        "a session spool ending in half a line, then the next hooks",
+        "hook exit codes; events written after the torn line that the drain cannot read",
+        f"exits {sorted(set(rcs))}; {len(missing)} of 2 later events lost; the drain read "
+        f"{state.get('lines')} lines ({state.get('bad_lines')} unreadable: the torn one)",
+        missing=missing,
+    )
     assert rcs == [0, 0, 0, 0] and flush.returncode == 0
     assert not missing, missing
 
@@ -268,14 +326,21 @@ def test_multiprocessing_fork_workers(tmp_path, home, receiver, fault_row):
     case = measure(home, run, None, [], healthy=receiver)
     workflows = 2 + 3 * k + 2 * 4 * k
     origin = _origins(home)  # span id -> (process kind, span name), for the failure message
-    missing = {store: sorted({origin.get(i, ("?", "?"))[0] for i in set(ids) - set(got)})
-               for store, got in (("spool", spool_ids(home)), ("metrics", metrics_ids(home)))}
+    missing = {
+        store: sorted({origin.get(i, ("?", "?"))[0] for i in set(ids) - set(got)})
+        for store, got in (("spool", spool_ids(home)), ("metrics", metrics_ids(home)))
+    }
     case.extra["missing_from"] = missing
-    fault_row("5.fork", "Processes",
-              "multiprocessing fork workers: 3 Process, a Pool (terminated by its with-block: SIGTERM) and a "
-              "ProcessPoolExecutor", "standard", case=case,
-              notes=f"{workflows} workflows in {1 + 3 + 2 + 2}+ processes; {len(ids)} spans",
-              workflows=workflows)
+    fault_row(
+        "5.fork",
+        "Processes",
+        "multiprocessing fork workers: 3 Process, a Pool (terminated by its with-block: SIGTERM) and a "
+        "ProcessPoolExecutor",
+        "standard",
+        case=case,
+        notes=f"{workflows} workflows in {1 + 3 + 2 + 2}+ processes; {len(ids)} spans",
+        workflows=workflows,
+    )
     assert len(ids) == workflows * 26
     try:
         assert_clean(case)
@@ -288,8 +353,14 @@ def _origins(home: Path) -> dict[str, tuple[str, str]]:
     """span id -> (the workflow id's process kind: parent, proc, pool, ppe, next; span name)."""
     out = {}
     for sp in spool_spans(home):
-        wid = next((a["value"].get("stringValue", "") for a in sp.get("attributes", [])
-                    if a.get("key") == "otel_agents.workflow.id"), "")
+        wid = next(
+            (
+                a["value"].get("stringValue", "")
+                for a in sp.get("attributes", [])
+                if a.get("key") == "otel_agents.workflow.id"
+            ),
+            "",
+        )
         out[sp.get("spanId")] = (wid.split("-")[0].rstrip("0123456789"), sp.get("name", ""))
     return out
 
@@ -310,9 +381,14 @@ def test_16_concurrent_writer_processes(tmp_path_factory, home, receiver, fault_
     base = baseline(tmp_path_factory.getbasetemp(), k, 0)
     case = measure(home, run, base, [], healthy=receiver)
     exits = sorted(r.exit_s for r in runs)
-    fault_row("5.writers16", "Processes", "16 concurrent writer processes, one data home",
-              "standard (summed over the 16; worst exit)", case=case,
-              notes=f"{16 * k} workflows, {len(run.ids)} spans; exits {exits[0]:.2f}-{exits[-1]:.2f} s",
-              exits=[round(e, 3) for e in exits])
+    fault_row(
+        "5.writers16",
+        "Processes",
+        "16 concurrent writer processes, one data home",
+        "standard (summed over the 16; worst exit)",
+        case=case,
+        notes=f"{16 * k} workflows, {len(run.ids)} spans; exits {exits[0]:.2f}-{exits[-1]:.2f} s",
+        exits=[round(e, 3) for e in exits],
+    )
     assert_clean(case, exit_limit=0.5 + (4.0 if not SOAK else 6.0))
     assert case.live["spool"]["lost"] == 0 and case.live["metrics"]["lost"] == 0

@@ -48,8 +48,9 @@ def _umask0() -> None:
 
 
 def _run(args: list[str], env: dict[str, str], stdin: bytes | None = None, timeout: float = 180):
-    return subprocess.run([OTEL_AGENTS, *args], env=env, input=stdin, capture_output=True, timeout=timeout,
-                          preexec_fn=_umask0)
+    return subprocess.run(
+        [OTEL_AGENTS, *args], env=env, input=stdin, capture_output=True, timeout=timeout, preexec_fn=_umask0
+    )
 
 
 def _events(transcript: Path, session_id: str | None = None) -> list[dict]:
@@ -77,8 +78,17 @@ def session_home(tmp_path_factory):
     for e in _events(transcripts / "transcript.jsonl"):
         outputs.append(_run(["hook"], env, json.dumps(e).encode()))
     wait_home_idle(home)  # the detached drains started at Stop and SessionEnd have exited
-    for args in (["flush"], ["report"], ["report", "--format", "html"], ["report", "--format", "csv"],
-                 ["reconcile"], ["reconcile", "--from-spool"], ["replay", "--quiet"], ["doctor"], ["flush", "--status"]):
+    for args in (
+        ["flush"],
+        ["report"],
+        ["report", "--format", "html"],
+        ["report", "--format", "csv"],
+        ["reconcile"],
+        ["reconcile", "--from-spool"],
+        ["replay", "--quiet"],
+        ["doctor"],
+        ["flush", "--status"],
+    ):
         outputs.append(_run(args, env))
     wait_home_idle(home)  # a detached drain may still be finishing
     return home, root, outputs
@@ -102,10 +112,14 @@ def test_files_0600_and_directories_0700(session_home, fault_row):
             if mode != 0o600:
                 bad.append(f"{os.path.relpath(p, home)} {oct(mode)}")
     bad = sorted(set(bad))
-    fault_row("7.security.modes", "Security", "file modes with umask 000 (demo, hook session, drains, reports, "
-              "replay, reconcile, doctor)", "files not 0600, directories not 0700",
-              f"{len(bad)} of {files} files / {dirs} directories wrong" + (f": {bad[:6]}" if bad else ""),
-              bad=bad)
+    fault_row(
+        "7.security.modes",
+        "Security",
+        "file modes with umask 000 (demo, hook session, drains, reports, replay, reconcile, doctor)",
+        "files not 0600, directories not 0700",
+        f"{len(bad)} of {files} files / {dirs} directories wrong" + (f": {bad[:6]}" if bad else ""),
+        bad=bad,
+    )
     assert files > 12
     assert not bad, bad
 
@@ -150,24 +164,41 @@ def test_no_prompt_or_tool_content_stored_by_default(session_home, fault_row):
                 for enc in (s.encode("utf-8"), json.dumps(s)[1:-1].encode(), s.encode("utf-16-le")):
                     if enc in data:
                         hits.append((str(p.relative_to(home)), s))
-    fault_row("7.security.content", "Security", "prompt and tool content stored by default",
-              f"occurrences of {len(needles)} prompt/tool/result/error strings in every byte of {nfiles} files "
-              "(UTF-8, JSON-escaped, UTF-16)", f"{len(hits)} found", hits=hits[:10])
+    fault_row(
+        "7.security.content",
+        "Security",
+        "prompt and tool content stored by default",
+        f"occurrences of {len(needles)} prompt/tool/result/error strings in every byte of {nfiles} files "
+        "(UTF-8, JSON-escaped, UTF-16)",
+        f"{len(hits)} found",
+        hits=hits[:10],
+    )
     assert len(needles) >= 15
     assert not hits, hits[:10]
 
 
 # --- redaction --------------------------------------------------------------------------------------------
 SECRETS = {
-    "anthropic key": ("export ANTHROPIC_API_KEY=sk-ant-api03-AbCdEf0123456789xyzXYZ_abcdefgh", "sk-ant-api03-AbCdEf0123456789"),
-    "openai key inline": ("client = OpenAI(api_key='sk-proj-AbCdEfGh0123456789AbCdEfGh')", "sk-proj-AbCdEfGh0123456789"),
+    "anthropic key": (
+        "export ANTHROPIC_API_KEY=sk-ant-api03-AbCdEf0123456789xyzXYZ_abcdefgh",
+        "sk-ant-api03-AbCdEf0123456789",
+    ),
+    "openai key inline": (
+        "client = OpenAI(api_key='sk-proj-AbCdEfGh0123456789AbCdEfGh')",
+        "sk-proj-AbCdEfGh0123456789",
+    ),
     "aws access key": ("aws configure set aws_access_key_id AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE"),
     "aws secret": ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG"),
-    "github token": ("git clone https://ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/o/r", "ghp_0123456789abcdefghij"),
+    "github token": (
+        "git clone https://ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/o/r",
+        "ghp_0123456789abcdefghij",
+    ),
     "slack token": ("SLACK=xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "xoxb-123456789012"),
     "google key": ("key=AIzaSyA-0123456789abcdefghijklmnopqrstu", "AIzaSyA-0123456789abcdefghij"),
-    "jwt": ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-            "eyJzdWIiOiIxMjM0NTY3ODkwIn0"),
+    "jwt": (
+        "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "eyJzdWIiOiIxMjM0NTY3ODkwIn0",
+    ),
     "bearer header": ("curl -H 'Authorization: Bearer abcDEF123456789ghiJKL' https://api", "abcDEF123456789ghiJKL"),
     "basic header": ("Authorization: Basic dXNlcjpodW50ZXIy", "dXNlcjpodW50ZXIy"),
     "password in URL": ("psql postgres://admin:hunter2secret@db.internal:5432/app", "hunter2secret"),
@@ -179,8 +210,10 @@ SECRETS = {
     "env assignment in a command": ("PGPASSWORD=hunter2 psql -h db", "hunter2"),
     "json password": ('{"user": "bob", "password": "correct horse battery"}', "correct horse battery"),
     "yaml secret": ("db:\n  password: pa55word-in-yaml\n", "pa55word-in-yaml"),
-    "private key": ("-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234567890abcdef\n-----END RSA PRIVATE KEY-----",
-                    "MIIEpAIBAAKCAQEA1234567890abcdef"),
+    "private key": (
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1234567890abcdef\n-----END RSA PRIVATE KEY-----",
+        "MIIEpAIBAAKCAQEA1234567890abcdef",
+    ),
 }
 
 DOTENV = """# .env
@@ -194,8 +227,15 @@ AUTH_TOKEN: tok-0123456789
 DEBUG=true
 PORT=8080
 """
-DOTENV_SECRETS = ["db-pass-123", "live_0123456789abcdef", "django-insecure-very-secret", "sk_live_notreal0123456789",
-                  "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "sk-abcdefghijklmnopqrstuvwxyz012345", "tok-0123456789"]
+DOTENV_SECRETS = [
+    "db-pass-123",
+    "live_0123456789abcdef",
+    "django-insecure-very-secret",
+    "sk_live_notreal0123456789",
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+    "sk-abcdefghijklmnopqrstuvwxyz012345",
+    "tok-0123456789",
+]
 
 
 @pytest.mark.parametrize("name", list(SECRETS))
@@ -207,8 +247,15 @@ def test_redact_removes_secrets(name):
 
 
 def test_redact_takes_linear_time_on_hostile_text():
-    for text in ("a" * 200_000, "PASSWORD" * 25_000, "x://" * 50_000, '\\"' * 100_000, "-p " * 70_000,
-                 "TOKEN=" + "\\" * 200_000, "-----BEGIN RSA PRIVATE KEY-----" + "A" * 200_000):
+    for text in (
+        "a" * 200_000,
+        "PASSWORD" * 25_000,
+        "x://" * 50_000,
+        '\\"' * 100_000,
+        "-p " * 70_000,
+        "TOKEN=" + "\\" * 200_000,
+        "-----BEGIN RSA PRIVATE KEY-----" + "A" * 200_000,
+    ):
         t0 = time.perf_counter()
         redact(text)
         assert time.perf_counter() - t0 < 2.0, text[:40]
@@ -220,7 +267,9 @@ def test_redact_dotenv_and_keeps_the_rest():
         assert s not in out, (s, out)
     for kept in ("DEBUG=true", "PORT=8080", "DATABASE_URL=postgres://app:", "# .env"):
         assert kept in out, (kept, out)
-    assert redact("pytest -q tests/test_cart.py && git diff --stat") == "pytest -q tests/test_cart.py && git diff --stat"
+    assert (
+        redact("pytest -q tests/test_cart.py && git diff --stat") == "pytest -q tests/test_cart.py && git diff --stat"
+    )
 
 
 def test_redaction_end_to_end_with_capture_on(tmp_path, receiver, fault_row):
@@ -231,13 +280,24 @@ def test_redaction_end_to_end_with_capture_on(tmp_path, receiver, fault_row):
     secrets = [s for _t, s in SECRETS.values()] + DOTENV_SECRETS
     sid = "redaction-session"
     base = {"session_id": sid, "transcript_path": "/nonexistent/t.jsonl", "cwd": "/p"}
-    for e in ({"hook_event_name": "UserPromptSubmit", "prompt": everything},
-              {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "toolu_r",
-               "tool_input": {"command": everything}},
-              {"hook_event_name": "PostToolUseFailure", "tool_name": "Bash", "tool_use_id": "toolu_r",
-               "tool_input": {"command": everything}, "error": everything},
-              {"hook_event_name": "Stop", "last_assistant_message": everything},
-              {"hook_event_name": "SessionEnd", "reason": "exit"}):
+    for e in (
+        {"hook_event_name": "UserPromptSubmit", "prompt": everything},
+        {
+            "hook_event_name": "PreToolUse",
+            "tool_name": "Bash",
+            "tool_use_id": "toolu_r",
+            "tool_input": {"command": everything},
+        },
+        {
+            "hook_event_name": "PostToolUseFailure",
+            "tool_name": "Bash",
+            "tool_use_id": "toolu_r",
+            "tool_input": {"command": everything},
+            "error": everything,
+        },
+        {"hook_event_name": "Stop", "last_assistant_message": everything},
+        {"hook_event_name": "SessionEnd", "reason": "exit"},
+    ):
         assert cli(["hook"], env, stdin=json.dumps({**base, **e}).encode()).returncode == 0
     flush = cli(["flush"], env)
     script = (
@@ -250,17 +310,23 @@ def test_redaction_end_to_end_with_capture_on(tmp_path, receiver, fault_row):
         "                tc.set_result({'stdout': text})\n"
         "            st.fail(RuntimeError(text))\n"
     )
-    api = subprocess.run([sys.executable, "-c", script], input=everything.encode(), env=env, capture_output=True,
-                         timeout=120)
+    api = subprocess.run(
+        [sys.executable, "-c", script], input=everything.encode(), env=env, capture_output=True, timeout=120
+    )
     hits = []
     for p in home.rglob("*"):
         if p.is_file():
             data = p.read_bytes()
             hits += [(str(p.relative_to(home)), s) for s in secrets if s.encode() in data]
     at_receiver = b"".join(str(h).encode() for h in receiver.headers)
-    fault_row("7.security.redaction", "Security", "secrets in content with capture on (hook and core API)",
-              f"{len(secrets)} secrets (keys, tokens, URL and command passwords, .env) in every file of the home",
-              f"{len(hits)} found", hits=hits[:10])
+    fault_row(
+        "7.security.redaction",
+        "Security",
+        "secrets in content with capture on (hook and core API)",
+        f"{len(secrets)} secrets (keys, tokens, URL and command passwords, .env) in every file of the home",
+        f"{len(hits)} found",
+        hits=hits[:10],
+    )
     assert flush.returncode == 0 and api.returncode == 0, (flush.stdout, api.stderr[-2000:])
     assert receiver.requests > 0 and at_receiver is not None
     spool = home / "claude-code" / "sessions" / f"{sid}.jsonl"
@@ -269,8 +335,10 @@ def test_redaction_end_to_end_with_capture_on(tmp_path, receiver, fault_row):
 
 
 # --- SQL ----------------------------------------------------------------------------------------------------
-_SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|WHERE|VALUES|ATTACH|DETACH|LOAD|SET|"
-                  r"FROM|JOIN|REPLACE)\b")
+_SQL = re.compile(
+    r"\b(SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|PRAGMA|WHERE|VALUES|ATTACH|DETACH|LOAD|SET|"
+    r"FROM|JOIN|REPLACE)\b"
+)
 
 #: What may be interpolated into SQL text, per file: identifiers, placeholder lists and SQL
 #: fragments built from constants in the same module (each reviewed). A value never is:
@@ -285,12 +353,38 @@ SQL_ALLOWED: dict[str, set[str]] = {
     # NONE / _CYCLES are module constants; expr from a fixed list of column expressions
     "report/attempts.py": {"NONE", "_CYCLES", "expr"},
     # cache tables (TABLE specs: constants), placeholder lists, paths we computed (quoted)
-    "report/cache.py": {"logical.COLUMNS", "logical.TASK_COLUMNS", "', '.join(parts)", "t.source", "t.name", "t.key",
-                        "_sqlite_select(t)", "_quote(str(store))", "cols", "where", "', '.join(names)", "_typed(t)",
-                        "_quote(inner)", "name", "src", "logical.select_sql(source)", "logical.tasks_sql(wfs, sts)",
-                        "marks", "params", "table", "logical.select_sql('st')", "logical.tasks_sql('wf', 'st')",
-                        "logical.wall_sql('steps_logical')", "logical.wall_sql(steps)", "RUN_TOOLS_COLUMNS",
-                        "RUN_MODELS_COLUMNS", "source", "run_tools_sql('tc')", "run_models_sql('mc')", "sql(rows)"},
+    "report/cache.py": {
+        "logical.COLUMNS",
+        "logical.TASK_COLUMNS",
+        "', '.join(parts)",
+        "t.source",
+        "t.name",
+        "t.key",
+        "_sqlite_select(t)",
+        "_quote(str(store))",
+        "cols",
+        "where",
+        "', '.join(names)",
+        "_typed(t)",
+        "_quote(inner)",
+        "name",
+        "src",
+        "logical.select_sql(source)",
+        "logical.tasks_sql(wfs, sts)",
+        "marks",
+        "params",
+        "table",
+        "logical.select_sql('st')",
+        "logical.tasks_sql('wf', 'st')",
+        "logical.wall_sql('steps_logical')",
+        "logical.wall_sql(steps)",
+        "RUN_TOOLS_COLUMNS",
+        "RUN_MODELS_COLUMNS",
+        "source",
+        "run_tools_sql('tc')",
+        "run_models_sql('mc')",
+        "sql(rows)",
+    },
     # STEP_COLUMNS / TASK_COLUMNS: constant (column, expression) pairs
     "report/csvout.py": {"', '.join(expr for _c, expr in cols)"},
     # the extension path we computed, quoted
@@ -298,13 +392,31 @@ SQL_ALLOWED: dict[str, set[str]] = {
     # fixed view names; an int read back from DuckDB
     "report/engine.py": {"v", "threads"},
     "report/errors.py": {"NONE", "', '.join(cols)", "view", "', '.join(f'({c})' for c in cols)"},
-    "report/latency.py": {"key_sql", "stat_columns(col)", "sql_from", "NONE", "stat_columns('idle_time_seconds')",
-                          "stat_columns('idle')", "stat_columns('duration_seconds')"},
+    "report/latency.py": {
+        "key_sql",
+        "stat_columns(col)",
+        "sql_from",
+        "NONE",
+        "stat_columns('idle_time_seconds')",
+        "stat_columns('idle')",
+        "stat_columns('duration_seconds')",
+    },
     "report/logical.py": {"source", "key_match('s', 'g')", "key_match('fx', 'g')", "workflows", "steps", "a", "b"},
     # the scope's alias (pid + counter), fixed table/view names, conditions over those
-    "report/views.py": {"\" AND \".join(conds)", "a", "model", "self.alias", "col", "table", "_where(wf_conds)",
-                        "logical.select_sql('v_st')", "logical.tasks_sql('v_wf', 'v_st')", "view", "_where(conds)",
-                        "logical.wall_sql(f'{a}.lg_selected')"},
+    "report/views.py": {
+        '" AND ".join(conds)',
+        "a",
+        "model",
+        "self.alias",
+        "col",
+        "table",
+        "_where(wf_conds)",
+        "logical.select_sql('v_st')",
+        "logical.tasks_sql('v_wf', 'v_st')",
+        "view",
+        "_where(conds)",
+        "logical.wall_sql(f'{a}.lg_selected')",
+    },
 }
 
 
@@ -314,9 +426,13 @@ def _sql_interpolations() -> list[tuple[str, int, str]]:
     for path in sorted(SRC.rglob("*.py")):
         src = path.read_text()
         tree = ast.parse(src)
-        consts = {t.id: n.value.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
-                  and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
-                  for t in n.targets if isinstance(t, ast.Name)}
+        consts = {
+            t.id: n.value.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Assign) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str)
+            for t in n.targets
+            if isinstance(t, ast.Name)
+        }
         rel = str(path.relative_to(SRC))
         for node in ast.walk(tree):
             text, exprs = "", []
@@ -353,10 +469,15 @@ def test_sql_is_parameterized_everywhere(fault_row):
     calls = 0
     for path in SRC.rglob("*.py"):
         calls += len(re.findall(r"\.(execute|executemany|executescript|sql)\(", path.read_text()))
-    fault_row("7.security.sql", "Security", "SQL built from values (static check over otel_agents/)",
-              f"interpolations into SQL text across {calls} execute calls; each must be an allow-listed "
-              "identifier or constant fragment", f"{len(found)} interpolations, {len(bad)} not allow-listed",
-              bad=bad)
+    fault_row(
+        "7.security.sql",
+        "Security",
+        "SQL built from values (static check over otel_agents/)",
+        f"interpolations into SQL text across {calls} execute calls; each must be an allow-listed "
+        "identifier or constant fragment",
+        f"{len(found)} interpolations, {len(bad)} not allow-listed",
+        bad=bad,
+    )
     assert calls > 50 and found
     assert not bad, "SQL text built from something not reviewed (bind values as parameters): " + repr(bad)
 
@@ -365,9 +486,11 @@ def test_the_sql_check_catches_values():
     """The check itself: a value formatted into SQL is found."""
     import tempfile
 
-    sample = 'def f(conn, name):\n    conn.execute(f"SELECT * FROM t WHERE name = \'{name}\'")\n' \
-             '    conn.execute("DELETE FROM t WHERE id = %s" % name)\n' \
-             '    conn.execute("SELECT " + name)\n'
+    sample = (
+        "def f(conn, name):\n    conn.execute(f\"SELECT * FROM t WHERE name = '{name}'\")\n"
+        '    conn.execute("DELETE FROM t WHERE id = %s" % name)\n'
+        '    conn.execute("SELECT " + name)\n'
+    )
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "mod.py"
         p.write_text(sample)
@@ -394,8 +517,11 @@ def test_source_has_no_code_execution_paths(fault_row):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DANGEROUS_CALLS:
                 found.append((rel, node.lineno, node.func.id))
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                if node.func.attr in ("system", "popen") and isinstance(node.func.value, ast.Name) \
-                        and node.func.value.id == "os":
+                if (
+                    node.func.attr in ("system", "popen")
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "os"
+                ):
                     found.append((rel, node.lineno, f"os.{node.func.attr}"))
                 for kw in node.keywords:
                     if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
@@ -405,9 +531,14 @@ def test_source_has_no_code_execution_paths(fault_row):
                 for n in names:
                     if n.split(".")[0] in _DANGEROUS_MODULES:
                         found.append((rel, node.lineno, f"import {n}"))
-    fault_row("7.security.no_eval", "Security", "code execution paths in the source (static)",
-              "eval/exec/compile/__import__, os.system/popen, shell=, pickle/marshal/shelve/yaml imports",
-              f"{len(found)} found", found=found)
+    fault_row(
+        "7.security.no_eval",
+        "Security",
+        "code execution paths in the source (static)",
+        "eval/exec/compile/__import__, os.system/popen, shell=, pickle/marshal/shelve/yaml imports",
+        f"{len(found)} found",
+        found=found,
+    )
     assert not found, found
 
 
@@ -416,8 +547,14 @@ def test_malicious_config_executes_nothing(tmp_path, fault_row):
     pwn.mkdir()
     home = tmp_path / "home"
     home.mkdir()
-    payloads = [f"__import__('os').system('touch {pwn}/eval')", f"$(touch {pwn}/shell)", f"`touch {pwn}/backtick`",
-                "{0.__class__.__mro__}", "%(x)s%s", f"exec(open('{pwn}/x').read())"]
+    payloads = [
+        f"__import__('os').system('touch {pwn}/eval')",
+        f"$(touch {pwn}/shell)",
+        f"`touch {pwn}/backtick`",
+        "{0.__class__.__mro__}",
+        "%(x)s%s",
+        f"exec(open('{pwn}/x').read())",
+    ]
     (home / "config.toml").write_text(
         f'service_name = "{payloads[0]}"\n'
         f'capture_content = "{payloads[1]}"\n'
@@ -433,7 +570,7 @@ def test_malicious_config_executes_nothing(tmp_path, fault_row):
         'target = "victim_mod:run"\n'
         f'name = "{payloads[0]}"\n'
         'workflow_id = "().__class__.__base__.__subclasses__()"\n'
-        f'when = "open(\'{pwn}/when\', \'w\')"\n'
+        f"when = \"open('{pwn}/when', 'w')\"\n"
         "[[instrument.step]]\n"
         'target = "victim_mod:step"\n'
         f'name = "{payloads[5]}"\n'
@@ -445,21 +582,34 @@ def test_malicious_config_executes_nothing(tmp_path, fault_row):
     results = {}
     results["demo"] = _run(["demo", "--pace", "0", "--quiet"], env)
     results["doctor"] = _run(["doctor"], env)
-    results["hook"] = _run(["hook"], env, json.dumps({"session_id": "m", "hook_event_name": "Stop",
-                                                      "transcript_path": str(tmp_path / "none")}).encode())
+    results["hook"] = _run(
+        ["hook"],
+        env,
+        json.dumps({"session_id": "m", "hook_event_name": "Stop", "transcript_path": str(tmp_path / "none")}).encode(),
+    )
     results["flush"] = _run(["flush"], env)
     results["report"] = _run(["report"], env)
     results["replay"] = _run(["replay", "--quiet"], env)
-    results["run"] = subprocess.run([OTEL_AGENTS, "run", "--", sys.executable, "-c", "import victim_mod; victim_mod.run()"],
-                                    env=env, capture_output=True, timeout=120, cwd=tmp_path)
+    results["run"] = subprocess.run(
+        [OTEL_AGENTS, "run", "--", sys.executable, "-c", "import victim_mod; victim_mod.run()"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     workload = run_workload(home, None, [1], env_extra={"PYTHONPATH": env["PYTHONPATH"]})
     wait_home_idle(home)  # a detached drain the Stop started (if the config turned it on) has exited
     created = sorted(p.name for p in pwn.iterdir())
-    fault_row("7.security.config_exec", "Security", "a malicious config.toml (Python, shell, format strings, "
-              "instrument expressions) through demo, doctor, hook, flush, report, replay, run and an executor",
-              "files the payloads would create; executor exceptions",
-              f"{len(created)} created; executor exceptions {workload.exceptions}; exit codes "
-              + ", ".join(f"{k} {v.returncode}" for k, v in results.items()), created=created)
+    fault_row(
+        "7.security.config_exec",
+        "Security",
+        "a malicious config.toml (Python, shell, format strings, "
+        "instrument expressions) through demo, doctor, hook, flush, report, replay, run and an executor",
+        "files the payloads would create; executor exceptions",
+        f"{len(created)} created; executor exceptions {workload.exceptions}; exit codes "
+        + ", ".join(f"{k} {v.returncode}" for k, v in results.items()),
+        created=created,
+    )
     assert not created, created
     assert workload.exceptions == 0
     assert results["hook"].returncode == 0 and results["run"].returncode == 0, results["run"].stderr[-2000:]
@@ -477,29 +627,54 @@ def test_otlp_headers_never_reach_a_log_or_a_file(tmp_path, fault_row):
     delivered_with_header = False
     from _otlp_receiver import GrpcReceiver
 
-    with HttpReceiver() as ok, HttpReceiver() as r401, HttpReceiver() as r503, HungSocket() as hung, \
-            GrpcReceiver() as gok, GrpcReceiver() as gbusy:
+    with (
+        HttpReceiver() as ok,
+        HttpReceiver() as r401,
+        HttpReceiver() as r503,
+        HungSocket() as hung,
+        GrpcReceiver() as gok,
+        GrpcReceiver() as gbusy,
+    ):
         r401.mode, r401.status = "status", 401
         r503.mode, r503.status, r503.retry_after = "status", 503, "1"
         gbusy.mode = "status"  # UNAVAILABLE
         refused = f"http://127.0.0.1:{free_port()}"
-        cases = [("ok", "http/protobuf", ok.endpoint), ("refused", "http/protobuf", refused + "/v1/traces"),
-                 ("401", "http/protobuf", r401.endpoint), ("503", "http/protobuf", r503.endpoint),
-                 ("hung", "http/protobuf", f"http://127.0.0.1:{hung.port}/v1/traces"),
-                 ("ok", "grpc", gok.endpoint), ("unavailable", "grpc", gbusy.endpoint), ("refused", "grpc", refused),
-                 ("hung", "grpc", f"http://127.0.0.1:{hung.port}")]
+        cases = [
+            ("ok", "http/protobuf", ok.endpoint),
+            ("refused", "http/protobuf", refused + "/v1/traces"),
+            ("401", "http/protobuf", r401.endpoint),
+            ("503", "http/protobuf", r503.endpoint),
+            ("hung", "http/protobuf", f"http://127.0.0.1:{hung.port}/v1/traces"),
+            ("ok", "grpc", gok.endpoint),
+            ("unavailable", "grpc", gbusy.endpoint),
+            ("refused", "grpc", refused),
+            ("hung", "grpc", f"http://127.0.0.1:{hung.port}"),
+        ]
         if not SOAK:  # the fast run: one of each kind of failure per protocol
-            cases = [c for c in cases if (c[0], c[1]) in {("ok", "http/protobuf"), ("refused", "http/protobuf"),
-                                                          ("401", "http/protobuf"), ("hung", "http/protobuf"),
-                                                          ("ok", "grpc"), ("unavailable", "grpc")}]
+            cases = [
+                c
+                for c in cases
+                if (c[0], c[1])
+                in {
+                    ("ok", "http/protobuf"),
+                    ("refused", "http/protobuf"),
+                    ("401", "http/protobuf"),
+                    ("hung", "http/protobuf"),
+                    ("ok", "grpc"),
+                    ("unavailable", "grpc"),
+                }
+            ]
         for name, protocol, ep in cases:
             home = tmp_path / f"home-{name}-{protocol.split('/')[0]}"
             extra = {"OTEL_EXPORTER_OTLP_HEADERS": headers, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": protocol}
             run = run_workload(home, ep, [2], debug_log=True, env_extra=extra)
             env = child_env(home, ep, **extra)
             texts = [run.stdout, run.stderr]
-            clis = (["doctor", "--json"], ["replay"]) if protocol == "grpc" else \
-                (["doctor"], ["doctor", "--json"], ["replay"], ["flush", "--status"])
+            clis = (
+                (["doctor", "--json"], ["replay"])
+                if protocol == "grpc"
+                else (["doctor"], ["doctor", "--json"], ["replay"], ["flush", "--status"])
+            )
             for args in clis:
                 p = cli(args, env)
                 texts += [p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")]
@@ -507,7 +682,7 @@ def test_otlp_headers_never_reach_a_log_or_a_file(tmp_path, fault_row):
             for t in texts:
                 for secret in (TOKEN, KEY):
                     if secret in t:
-                        leaks.append((name, protocol, "output", t[max(0, t.find(secret) - 80):][:160]))
+                        leaks.append((name, protocol, "output", t[max(0, t.find(secret) - 80) :][:160]))
             for p in home.rglob("*"):
                 if p.is_file():
                     data = p.read_bytes()
@@ -516,11 +691,17 @@ def test_otlp_headers_never_reach_a_log_or_a_file(tmp_path, fault_row):
                             leaks.append((name, protocol, str(p.relative_to(home))))
         delivered_with_header = all(
             any(h.get("authorization") == f"Bearer {TOKEN}" and h.get("x-api-key") == KEY for h in r.headers)
-            for r in (ok, gok))
-    fault_row("7.security.headers", "Security", "OTLP auth headers at DEBUG logging (collector ok, refused, "
-              "401, 503, hung; HTTP and gRPC)", f"the two secrets in {outputs} outputs (stdout/stderr of "
-              f"executors, doctor, replay, flush) and every file of {len(cases)} homes",
-              f"{len(leaks)} found; the collector did receive them: {delivered_with_header}", leaks=leaks[:10])
+            for r in (ok, gok)
+        )
+    fault_row(
+        "7.security.headers",
+        "Security",
+        "OTLP auth headers at DEBUG logging (collector ok, refused, 401, 503, hung; HTTP and gRPC)",
+        f"the two secrets in {outputs} outputs (stdout/stderr of "
+        f"executors, doctor, replay, flush) and every file of {len(cases)} homes",
+        f"{len(leaks)} found; the collector did receive them: {delivered_with_header}",
+        leaks=leaks[:10],
+    )
     assert delivered_with_header  # the headers were really in use
     assert not leaks, leaks[:10]
 
@@ -580,8 +761,7 @@ def test_transcript_path_is_only_ever_read(tmp_path, fault_row):
     listing = sorted(os.listdir(d))
     home = tmp_path / "home"
     env = child_env(home, None)
-    paths = {"transcript": transcript, "not-a-transcript": victim, "sqlite": victim_db, "symlink": link,
-             "fifo": fifo}
+    paths = {"transcript": transcript, "not-a-transcript": victim, "sqlite": victim_db, "symlink": link, "fifo": fifo}
     for name, path in paths.items():
         for e in _events(path, session_id=f"s-{name}"):
             if e["hook_event_name"] == "Stop":
@@ -594,11 +774,16 @@ def test_transcript_path_is_only_ever_read(tmp_path, fault_row):
     after = _snapshot(watched)
     changed = [p for p in before if before[p] != after[p]]
     new = sorted(set(os.listdir(d)) - set(listing))
-    fault_row("7.security.transcript", "Security", "transcript_path pointing at a transcript, another file, a "
-              "SQLite database, a symlink and a FIFO (drained twice)",
-              "content, size, mode, mtime, inode of each, files created beside them, drain time with the FIFO",
-              f"{len(changed)} changed, {len(new)} created; drain {flush_s:.1f} s (exit {flush.returncode})",
-              changed=changed, new=new)
+    fault_row(
+        "7.security.transcript",
+        "Security",
+        "transcript_path pointing at a transcript, another file, a "
+        "SQLite database, a symlink and a FIFO (drained twice)",
+        "content, size, mode, mtime, inode of each, files created beside them, drain time with the FIFO",
+        f"{len(changed)} changed, {len(new)} created; drain {flush_s:.1f} s (exit {flush.returncode})",
+        changed=changed,
+        new=new,
+    )
     assert flush.returncode == 0 and flush2.returncode == 0, flush.stdout + flush.stderr
     assert not changed, changed
     assert not new, new

@@ -15,8 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", type=float, default=1.0, help="scale the simulated work (0: as fast as possible)")
     ns = parser.parse_args(argv)
     report = SDLCExecutor(pace=ns.pace).run(ns.issue, run_id=ns.run_id)
-    print(f"issue {report.issue_id}: {'done' if report.ok else 'failed'}, "
-          f"{len(report.steps)} steps, {report.retries} retries")
+    print(
+        f"issue {report.issue_id}: {'done' if report.ok else 'failed'}, "
+        f"{len(report.steps)} steps, {report.retries} retries"
+    )
     return 0 if report.ok else 1
 
 

@@ -31,22 +31,40 @@ class Task:
 
 
 PLAN: tuple[Task, ...] = (
-    Task("plan", "planner", SONNET,
-         calls=(CannedUsage(400, 850, 9000, 3000),),
-         tools=(("Read", {"file_path": "README.md"}), ("Grep", {"pattern": "def checkout"}))),
-    Task("build", "coder", SONNET,
-         calls=(CannedUsage(2200, 1900, 14000, 2000), CannedUsage(700, 600, 19500, 800)),
-         tools=(("Read", {"file_path": "app/cart.py"}),
-                ("Edit", {"file_path": "app/cart.py", "old_string": "total - discount"}),
-                ("Read", {"file_path": "app/cart.py"}),
-                ("Bash", {"command": "ruff check app"})),
-         streaming=True),
-    Task("test", "tester", HAIKU,
-         calls=(CannedUsage(600, 400, 6000, 2500),),
-         tools=(("Bash", {"command": "pytest -q tests/test_cart.py"}),)),
-    Task("review", "reviewer", SONNET,
-         calls=(CannedUsage(2600, 700, 12000, 1200),),
-         tools=(("Bash", {"command": "git diff --stat"}), ("Read", {"file_path": "app/cart.py"}))),
+    Task(
+        "plan",
+        "planner",
+        SONNET,
+        calls=(CannedUsage(400, 850, 9000, 3000),),
+        tools=(("Read", {"file_path": "README.md"}), ("Grep", {"pattern": "def checkout"})),
+    ),
+    Task(
+        "build",
+        "coder",
+        SONNET,
+        calls=(CannedUsage(2200, 1900, 14000, 2000), CannedUsage(700, 600, 19500, 800)),
+        tools=(
+            ("Read", {"file_path": "app/cart.py"}),
+            ("Edit", {"file_path": "app/cart.py", "old_string": "total - discount"}),
+            ("Read", {"file_path": "app/cart.py"}),
+            ("Bash", {"command": "ruff check app"}),
+        ),
+        streaming=True,
+    ),
+    Task(
+        "test",
+        "tester",
+        HAIKU,
+        calls=(CannedUsage(600, 400, 6000, 2500),),
+        tools=(("Bash", {"command": "pytest -q tests/test_cart.py"}),),
+    ),
+    Task(
+        "review",
+        "reviewer",
+        SONNET,
+        calls=(CannedUsage(2600, 700, 12000, 1200),),
+        tools=(("Bash", {"command": "git diff --stat"}), ("Read", {"file_path": "app/cart.py"})),
+    ),
 )
 
 #: Commands that time out the first time they run (the flaky test run).

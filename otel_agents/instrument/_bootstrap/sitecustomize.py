@@ -15,8 +15,7 @@ def _apply() -> None:
         from otel_agents.instrument import install_from_environment
     except Exception as exc:  # noqa: BLE001 - otel-agents not installed in this Python
         sys.stderr.write(
-            f"otel-agents run: cannot import otel_agents in {sys.executable} ({exc}); "
-            "running without instrumentation\n"
+            f"otel-agents run: cannot import otel_agents in {sys.executable} ({exc}); running without instrumentation\n"
         )
         return
     # `otel-agents run` execs the program, so the program has the pid it recorded; Python

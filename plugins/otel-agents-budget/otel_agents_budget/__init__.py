@@ -43,5 +43,8 @@ def span_ending(span: SpanView) -> None:
         span.add_event(EVENT_NAME, {"budget.usd": budget, "cost.usd": round(cost, 6), "workflow.name": name})
         logger.warning(
             "otel-agents-budget: workflow %r (%s) cost $%.6f, over its budget of $%.6f",
-            name, span.event.workflow_id, cost, budget,
+            name,
+            span.event.workflow_id,
+            cost,
+            budget,
         )
