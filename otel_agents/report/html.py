@@ -7,21 +7,9 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from otel_agents.report import svg
-from otel_agents.report.text import (
-    TEXT_DAYS,
-    Num,
-    active_filters,
-    money,
-    nothing_matched,
-    num,
-    pct,
-    plural,
-    saved,
-    sec,
-    total_cost,
-    usd,
-)
+from otel_agents.report import svg, tables as T
+from otel_agents.report.fmt import TEXT_DAYS, Num, money, num, pct, plural, saved, sec, total_cost, usd
+from otel_agents.report.text import active_filters, nothing_matched
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;background:#fafafa;max-width:1220px}
@@ -55,6 +43,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _titled(t: T.Table, items: Sequence[dict[str, Any]]) -> str:
+    """A shared table under its title."""
+    return f"<h3>{escape(t.title)}</h3>" + _table(t.headers, t.rows(items))
 
 
 def _card(label: str, value: str) -> str:
@@ -149,55 +142,10 @@ def _cost(c: dict[str, Any]) -> str:
                 for m in c["cache"]["by_model"]
             ],
         ),
-        "<h3>Most expensive workflows</h3>",
-        _table(
-            ("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
-            [
-                [
-                    w["workflow_id"],
-                    w["trace_id"],
-                    w["workflow_name"],
-                    w["template"],
-                    w["model_used"],
-                    w["status"],
-                    money(w["cost_usd"], w["unpriced_model_calls"]),
-                    sec(w["duration_seconds"]),
-                ]
-                for w in c["top_workflows"]
-            ],
-        ),
-        "<h3>Most expensive phase runs</h3>",
-        _table(
-            ("workflow", "name", "phase", "outcome", "cost", "duration"),
-            [
-                [
-                    p["workflow_id"],
-                    p["workflow_name"],
-                    p["phase_name"],
-                    p["outcome"],
-                    money(p["cost_usd"], p["unpriced_model_calls"]),
-                    sec(p["duration_seconds"]),
-                ]
-                for p in c["top_phases"]
-            ],
-        ),
+        _titled(T.TOP_WORKFLOWS, c["top_workflows"]),
+        _titled(T.TOP_PHASES, c["top_phases"]),
     ]
     return "".join(parts)
-
-
-def _stats_rows(items: list[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:
-    return [
-        [
-            *(i[k] for k in keys),
-            num(i["count"]),
-            sec(i["mean"]),
-            sec(i["p50"]),
-            sec(i["p95"]),
-            sec(i["p99"]),
-            sec(i["max"]),
-        ]
-        for i in items
-    ]
 
 
 def _latency(lat: dict[str, Any]) -> str:
@@ -226,32 +174,18 @@ def _latency(lat: dict[str, Any]) -> str:
             f"Idle between phases {sec(idle['between_phases']['total_seconds'])}, between attempts "
             f"{sec(idle['between_attempts']['total_seconds'])}. Phases standing out (over the p95 of all phases, "
             f"{sec(ol['threshold_p95_seconds'])}): {escape(', '.join(p['phase'] for p in ol['phases']) or 'none')}.</p>",
-            _table(("phase", "count", "mean", "p50", "p95", "p99", "max"), _stats_rows(lat["by_phase"], ("phase",))),
+            _table(("phase", "count", "mean", "p50", "p95", "p99", "max"), T.stats_rows(lat["by_phase"], ("phase",))),
             "<h3>By step (each attempt)</h3>",
             _table(
                 ("phase", "step", "attempts", "mean", "p50", "p95", "p99", "max"),
-                _stats_rows(lat["by_step"], ("phase", "step")),
+                T.stats_rows(lat["by_step"], ("phase", "step")),
             ),
             "<h3>By workflow</h3>",
             _table(
                 ("workflow", "count", "mean", "p50", "p95", "p99", "max"),
-                _stats_rows(lat["by_workflow"], ("workflow",)),
+                T.stats_rows(lat["by_workflow"], ("workflow",)),
             ),
-            "<h3>Slowest runs</h3>",
-            _table(
-                ("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
-                [
-                    [
-                        r["workflow_id"],
-                        r["trace_id"],
-                        r["workflow_name"],
-                        r["status"],
-                        sec(r["duration_seconds"]),
-                        r["bottleneck_phase"],
-                    ]
-                    for r in lat["slowest_runs"]
-                ],
-            ),
+            _titled(T.SLOWEST_RUNS, lat["slowest_runs"]),
         ]
     )
 
@@ -306,51 +240,11 @@ def _errors(e: dict[str, Any]) -> str:
                     "phases",
                     "most common type",
                 ),
-                [
-                    [
-                        c["category"],
-                        num(c["count"]),
-                        pct(c["share"]),
-                        num(c["failed_step_attempts"]),
-                        num(c["failed_tool_calls"]),
-                        ", ".join(c["phases"][:3]),
-                        c["top_error_type"],
-                    ]
-                    for c in e["categories"]
-                    if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]
-                ],
+                T.category_rows(e["categories"]),
             ),
-            "<h3>Failed runs (latest first)</h3>",
-            _table(
-                ("workflow", "trace", "name", "started", "error", "category"),
-                [
-                    [
-                        f["workflow_id"],
-                        f["trace_id"],
-                        f["workflow_name"],
-                        f["start_time"],
-                        f["error_type"],
-                        f["error_category"],
-                    ]
-                    for f in e["failed_runs"]
-                ],
-            ),
-            "<h3>By workflow template</h3>",
-            _table(
-                ("template", "runs", "failed", "rate"),
-                [
-                    [t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])]
-                    for t in rates["by_template"]
-                ],
-            ),
-            "<h3>By model (step attempts)</h3>",
-            _table(
-                ("model", "attempts", "failed", "rate"),
-                [
-                    [m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])]
-                    for m in rates["by_model"]
-                ],
-            ),
+            _titled(T.FAILED_RUNS, e["failed_runs"]),
+            _titled(T.FAILURES_BY_TEMPLATE, rates["by_template"]),
+            _titled(T.FAILURES_BY_MODEL, rates["by_model"]),
             f"<h3>Trend (last {plural(len(days), 'day')})</h3>",
             _table(
                 ("day", "attempts", "failed", "rate"),
@@ -398,33 +292,11 @@ def _attempts(a: dict[str, Any]) -> str:
             "<h3>Which model works best (each model's own calls, and the step attempts they served)</h3>",
             _table(
                 ("model", "calls", "failed calls", "step attempts", "success", "cost", "cost per call", "mean call"),
-                [
-                    [
-                        m["model"],
-                        num(m["model_calls"]),
-                        num(m["failed_calls"]),
-                        num(m["step_attempts"]),
-                        pct(m["success_rate"]),
-                        money(m["cost_usd"], m["unpriced_model_calls"]),
-                        usd(m["cost_per_call_usd"]),
-                        sec(m["mean_call_seconds"]),
-                    ]
-                    for m in a["models"]["by_model"]
-                ],
+                [T.model_row(m) for m in a["models"]["by_model"]],
             ),
             _table(
                 ("complexity", "model", "calls", "step attempts", "success", "cost per call"),
-                [
-                    [
-                        m["complexity"],
-                        m["model"],
-                        num(m["model_calls"]),
-                        num(m["step_attempts"]),
-                        pct(m["success_rate"]),
-                        usd(m["cost_per_call_usd"]),
-                    ]
-                    for m in a["models"]["by_model_complexity"]
-                ],
+                [T.model_complexity_row(m) for m in a["models"]["by_model_complexity"]],
             ),
             "<h3>Tasks</h3>",
             _table(
@@ -459,11 +331,7 @@ def _tools(t: dict[str, Any]) -> str:
                     [(x["tool"], x["calls"] - x["failures"], x["failures"]) for x in t["by_tool"]], title="Tool usage"
                 ),
             ),
-            "<h3>Most common tool sequences in a step attempt</h3>",
-            _table(
-                ("sequence", "step attempts", "share"),
-                [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in seq["top"]],
-            ),
+            _titled(T.TOOL_SEQUENCES, seq["top"]),
             _table(
                 ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99"),
                 [
@@ -482,13 +350,7 @@ def _tools(t: dict[str, Any]) -> str:
             ),
             f"<p>Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same step "
             f"attempt ({pct(r['share_of_calls'])} of calls, {plural(r['step_attempts_affected'], 'step attempt')}).</p>",
-            _table(
-                ("tool", "redundant calls", "step attempts", "share of its calls"),
-                [
-                    [x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
-                    for x in r["by_tool"]
-                ],
-            ),
+            _table(T.REDUNDANT_BY_TOOL.headers, T.REDUNDANT_BY_TOOL.rows(r["by_tool"])),
         ]
     )
 
