@@ -58,6 +58,20 @@ def _panel(title: str, content: str) -> str:
     return f'<div class="panel"><h3>{escape(title)}</h3>{content}</div>'
 
 
+def _cost_panel(title: str, chart: str, items: list[dict[str, Any]], label: str, colour: str) -> str:
+    """A panel of cost bars, one per item (its ``label``), the unpriced calls noted after each bar."""
+    return _panel(
+        title,
+        svg.hbars(
+            [(x[label], x["cost_usd"] or 0.0) for x in items],
+            svg.money,
+            title=chart,
+            colour=colour,
+            notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in items],
+        ),
+    )
+
+
 def _cost(c: dict[str, Any]) -> str:
     parts = [
         "<h2>Cost</h2>",
@@ -73,45 +87,16 @@ def _cost(c: dict[str, Any]) -> str:
             ),
         ),
         '<div class="grid">',
-        _panel(
-            "Cost by phase",
-            svg.hbars(
-                [(p["phase"], p["cost_usd"] or 0.0) for p in c["by_phase"]],
-                svg.money,
-                title="Cost by phase",
-                notes=[money(p["cost_usd"], p["unpriced_model_calls"]) for p in c["by_phase"]],
-            ),
-        ),
-        _panel(
-            "Cost by model",
-            svg.hbars(
-                [(m["model"], m["cost_usd"] or 0.0) for m in c["by_model"]],
-                svg.money,
-                title="Cost by model",
-                colour=svg.PALETTE[1],
-                notes=[money(m["cost_usd"], m["unpriced_model_calls"]) for m in c["by_model"]],
-            ),
-        ),
-        _panel(
+        _cost_panel("Cost by phase", "Cost by phase", c["by_phase"], "phase", svg.PALETTE[0]),
+        _cost_panel("Cost by model", "Cost by model", c["by_model"], "model", svg.PALETTE[1]),
+        _cost_panel(
             "Cost of the step attempts that used each tool (not additive: tools spend no tokens)",
-            svg.hbars(
-                [(x["tool"], x["cost_usd"] or 0.0) for x in c["step_cost_by_tool"]],
-                svg.money,
-                title="Cost of the step attempts that used each tool",
-                colour=svg.PALETTE[4],
-                notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["step_cost_by_tool"]],
-            ),
+            "Cost of the step attempts that used each tool",
+            c["step_cost_by_tool"],
+            "tool",
+            svg.PALETTE[4],
         ),
-        _panel(
-            "Cost by workflow template",
-            svg.hbars(
-                [(x["template"], x["cost_usd"] or 0.0) for x in c["by_template"]],
-                svg.money,
-                title="Cost by template",
-                colour=svg.PALETTE[2],
-                notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["by_template"]],
-            ),
-        ),
+        _cost_panel("Cost by workflow template", "Cost by template", c["by_template"], "template", svg.PALETTE[2]),
         "</div>",
         "<h3>Cost by agent</h3>",
         _table(
@@ -190,6 +175,11 @@ def _latency(lat: dict[str, Any]) -> str:
     )
 
 
+def _rate_panel(title: str, chart: str, rates: list[tuple[str, float | None]]) -> str:
+    """A panel of failure-rate bars (an unknown rate drawn as 0)."""
+    return _panel(title, svg.hbars([(k, v or 0.0) for k, v in rates], pct, title=chart, colour=svg.FAILED))
+
+
 def _errors(e: dict[str, Any]) -> str:
     rates = e["failure_rates"]
     days = e["trend"][-TEXT_DAYS:]
@@ -211,23 +201,15 @@ def _errors(e: dict[str, Any]) -> str:
                     colour=svg.FAILED,
                 ),
             ),
-            _panel(
+            _rate_panel(
                 "Failure rate by phase (step attempts)",
-                svg.hbars(
-                    [(p["phase"], p["attempt_failure_rate"] or 0.0) for p in rates["by_phase"]],
-                    pct,
-                    title="Failure rate by phase",
-                    colour=svg.FAILED,
-                ),
+                "Failure rate by phase",
+                [(p["phase"], p["attempt_failure_rate"]) for p in rates["by_phase"]],
             ),
-            _panel(
+            _rate_panel(
                 "Failure rate by workflow template",
-                svg.hbars(
-                    [(x["template"], x["failure_rate"] or 0.0) for x in rates["by_template"]],
-                    pct,
-                    title="Failure rate by template",
-                    colour=svg.FAILED,
-                ),
+                "Failure rate by template",
+                [(x["template"], x["failure_rate"]) for x in rates["by_template"]],
             ),
             "</div>",
             _table(
@@ -246,13 +228,7 @@ def _errors(e: dict[str, Any]) -> str:
             _titled(T.FAILURES_BY_TEMPLATE, rates["by_template"]),
             _titled(T.FAILURES_BY_MODEL, rates["by_model"]),
             f"<h3>Trend (last {plural(len(days), 'day')})</h3>",
-            _table(
-                ("day", "attempts", "failed", "rate"),
-                [
-                    [d["day"], num(d["step_attempts"]), num(d["failed_attempts"]), pct(d["attempt_failure_rate"])]
-                    for d in days
-                ],
-            ),
+            _table(T.TREND_HEADERS, [T.trend_row(d) for d in days]),
         ]
     )
 
@@ -273,22 +249,7 @@ def _attempts(a: dict[str, Any]) -> str:
             _card("debugging cycles resolved", f"{pct(d['resolution_rate'])} of {num(d['cycles'])}"),
             _card("best model", best["model"] if best else "-"),
             "</div>",
-            "<h3>Agents</h3>",
-            _table(
-                ("agent", "attempts", "successes", "failures", "retries", "duration", "cost"),
-                [
-                    [
-                        g["agent"],
-                        num(g["attempts"]),
-                        num(g["successes"]),
-                        num(g["failures"]),
-                        num(g["retries"]),
-                        sec(g["duration_seconds"]),
-                        money(g["cost_usd"], g["unpriced_model_calls"]),
-                    ]
-                    for g in a["agents"]
-                ],
-            ),
+            _titled(T.agents(mean=False), a["agents"]),
             "<h3>Which model works best (each model's own calls, and the step attempts they served)</h3>",
             _table(
                 ("model", "calls", "failed calls", "step attempts", "success", "cost", "cost per call", "mean call"),
@@ -298,23 +259,7 @@ def _attempts(a: dict[str, Any]) -> str:
                 ("complexity", "model", "calls", "step attempts", "success", "cost per call"),
                 [T.model_complexity_row(m) for m in a["models"]["by_model_complexity"]],
             ),
-            "<h3>Tasks</h3>",
-            _table(
-                ("level", "tasks", "attempts", "retries", "first try", "execution", "wall clock", "idle"),
-                [
-                    [
-                        t["level"],
-                        num(t["tasks"]),
-                        num(t["attempts"]),
-                        num(t["retries"]),
-                        pct(t["first_try_success_rate"]),
-                        sec(t["total_execution_seconds"]),
-                        sec(t["wall_clock_seconds"]),
-                        sec(t["idle_seconds"]),
-                    ]
-                    for t in a["task_summary"]
-                ],
-            ),
+            _titled(T.task_levels(succeeded=False), a["task_summary"]),
         ]
     )
 
@@ -332,22 +277,7 @@ def _tools(t: dict[str, Any]) -> str:
                 ),
             ),
             _titled(T.TOOL_SEQUENCES, seq["top"]),
-            _table(
-                ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99"),
-                [
-                    [
-                        x["tool"],
-                        num(x["calls"]),
-                        num(x["failures"]),
-                        pct(x["failure_rate"]),
-                        sec(x["mean"]),
-                        sec(x["p50"]),
-                        sec(x["p95"]),
-                        sec(x["p99"]),
-                    ]
-                    for x in t["by_tool"]
-                ],
-            ),
+            _table(T.TOOL_HEADERS, [T.tool_row(x) for x in t["by_tool"]]),
             f"<p>Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same step "
             f"attempt ({pct(r['share_of_calls'])} of calls, {plural(r['step_attempts_affected'], 'step attempt')}).</p>",
             _table(T.REDUNDANT_BY_TOOL.headers, T.REDUNDANT_BY_TOOL.rows(r["by_tool"])),

@@ -74,6 +74,65 @@ def model_complexity_row(m: dict[str, Any]) -> Row:
     ]
 
 
+def tool_row(x: dict[str, Any]) -> Row:
+    """A tool's calls, failures and call latency."""
+    return [
+        x["tool"],
+        num(x["calls"]),
+        num(x["failures"]),
+        pct(x["failure_rate"]),
+        *(sec(x[s]) for s in ("mean", "p50", "p95", "p99")),
+    ]
+
+
+def trend_row(d: dict[str, Any]) -> Row:
+    """A day of step attempts and their failure rate."""
+    return [d["day"], num(d["step_attempts"]), num(d["failed_attempts"]), pct(d["attempt_failure_rate"])]
+
+
+def agents(*, mean: bool) -> Table:
+    """Per agent: attempts, outcomes, retries, time (and its mean per attempt with ``mean``), cost."""
+    return Table(
+        "Agents",
+        ("agent", "attempts", "successes", "failures", "retries", "duration", *(("mean",) if mean else ()), "cost"),
+        lambda g: [
+            g["agent"],
+            *(num(g[k]) for k in ("attempts", "successes", "failures", "retries")),
+            sec(g["duration_seconds"]),
+            *((sec(g["mean_seconds"]),) if mean else ()),
+            money(g["cost_usd"], g["unpriced_model_calls"]),
+        ],
+    )
+
+
+def task_levels(*, succeeded: bool) -> Table:
+    """Per task level: tasks, attempts, retries, first-try (and final, with ``succeeded``) success, time."""
+    return Table(
+        "Tasks",
+        (
+            "level",
+            "tasks",
+            "attempts",
+            "retries",
+            "first try",
+            *(("succeeded",) if succeeded else ()),
+            "execution",
+            "wall clock",
+            "idle",
+        ),
+        lambda t: [
+            t["level"],
+            *(num(t[k]) for k in ("tasks", "attempts", "retries")),
+            pct(t["first_try_success_rate"]),
+            *((pct(t["success_rate"]),) if succeeded else ()),
+            *(sec(t[k]) for k in ("total_execution_seconds", "wall_clock_seconds", "idle_seconds")),
+        ],
+    )
+
+
+TOOL_HEADERS = ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99")
+TREND_HEADERS = ("day", "attempts", "failed", "rate")
+
 TOP_WORKFLOWS = Table(
     "Most expensive workflows",
     ("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),

@@ -268,17 +268,8 @@ def _errors(e: dict[str, Any]) -> list[str]:
         + (f" ({change:+.1f} points, {ts['direction']})" if change is not None else ""),
     ]
     out += table(
-        ("day", "attempts", "failed", "rate", "workflows failed"),
-        [
-            [
-                d["day"],
-                num(d["step_attempts"]),
-                num(d["failed_attempts"]),
-                pct(d["attempt_failure_rate"]),
-                Num(f"{d['failed_workflows']}/{d['workflows']}"),
-            ]
-            for d in days
-        ],
+        (*T.TREND_HEADERS, "workflows failed"),
+        [[*T.trend_row(d), Num(f"{d['failed_workflows']}/{d['workflows']}")] for d in days],
     )
     return out
 
@@ -311,25 +302,10 @@ def _attempts(a: dict[str, Any]) -> list[str]:
             for r in a["most_retried_steps"]
         ],
     )
-    out += ["", "Tasks"]
+    levels = T.task_levels(succeeded=True)
+    out += ["", levels.title]
     out += tables(
-        (
-            ("level", "tasks", "attempts", "retries", "first try", "succeeded", "execution", "wall clock", "idle"),
-            [
-                [
-                    t["level"],
-                    num(t["tasks"]),
-                    num(t["attempts"]),
-                    num(t["retries"]),
-                    pct(t["first_try_success_rate"]),
-                    pct(t["success_rate"]),
-                    sec(t["total_execution_seconds"]),
-                    sec(t["wall_clock_seconds"]),
-                    sec(t["idle_seconds"]),
-                ]
-                for t in a["task_summary"]
-            ],
-        ),
+        (levels.headers, levels.rows(a["task_summary"])),
         (
             ("task", "level", "attempts", "successes", "failures", "retries", "execution", "idle", "cost"),
             [
@@ -348,23 +324,7 @@ def _attempts(a: dict[str, Any]) -> list[str]:
             ],
         ),
     )
-    out += ["", "Agents"]
-    out += table(
-        ("agent", "attempts", "successes", "failures", "retries", "duration", "mean", "cost"),
-        [
-            [
-                g["agent"],
-                num(g["attempts"]),
-                num(g["successes"]),
-                num(g["failures"]),
-                num(g["retries"]),
-                sec(g["duration_seconds"]),
-                sec(g["mean_seconds"]),
-                money(g["cost_usd"], g["unpriced_model_calls"]),
-            ]
-            for g in a["agents"]
-        ],
-    )
+    out += titled(T.agents(mean=True), a["agents"])
     d = a["debugging_cycles"]
     out += [
         "",
@@ -441,21 +401,8 @@ def _tools(t: dict[str, Any]) -> list[str]:
         f"{plural(t['calls'], 'tool call')}, {num(t['failures'])} failed ({pct(t['failure_rate'])}).",
     ]
     out += table(
-        ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99", "total"),
-        [
-            [
-                x["tool"],
-                num(x["calls"]),
-                num(x["failures"]),
-                pct(x["failure_rate"]),
-                sec(x["mean"]),
-                sec(x["p50"]),
-                sec(x["p95"]),
-                sec(x["p99"]),
-                sec(x["total_seconds"]),
-            ]
-            for x in t["by_tool"]
-        ],
+        (*T.TOOL_HEADERS, "total"),
+        [[*T.tool_row(x), sec(x["total_seconds"])] for x in t["by_tool"]],
     )
     s = t["sequences"]
     out += [
