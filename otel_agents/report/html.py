@@ -7,21 +7,9 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from otel_agents.report import svg
-from otel_agents.report.text import (
-    TEXT_DAYS,
-    Num,
-    active_filters,
-    money,
-    nothing_matched,
-    num,
-    pct,
-    plural,
-    saved,
-    sec,
-    total_cost,
-    usd,
-)
+from otel_agents.report import svg, tables as T
+from otel_agents.report.fmt import TEXT_DAYS, Num, money, num, pct, plural, saved, sec, total_cost, usd
+from otel_agents.report.text import active_filters, nothing_matched
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#222;background:#fafafa;max-width:1220px}
@@ -57,12 +45,31 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _titled(t: T.Table, items: Sequence[dict[str, Any]]) -> str:
+    """A shared table under its title."""
+    return f"<h3>{escape(t.title)}</h3>" + _table(t.headers, t.rows(items))
+
+
 def _card(label: str, value: str) -> str:
     return f'<div class="card"><span>{escape(label)}</span><b>{escape(value)}</b></div>'
 
 
 def _panel(title: str, content: str) -> str:
     return f'<div class="panel"><h3>{escape(title)}</h3>{content}</div>'
+
+
+def _cost_panel(title: str, chart: str, items: list[dict[str, Any]], label: str, colour: str) -> str:
+    """A panel of cost bars, one per item (its ``label``), the unpriced calls noted after each bar."""
+    return _panel(
+        title,
+        svg.hbars(
+            [(x[label], x["cost_usd"] or 0.0) for x in items],
+            svg.money,
+            title=chart,
+            colour=colour,
+            notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in items],
+        ),
+    )
 
 
 def _cost(c: dict[str, Any]) -> str:
@@ -80,45 +87,16 @@ def _cost(c: dict[str, Any]) -> str:
             ),
         ),
         '<div class="grid">',
-        _panel(
-            "Cost by phase",
-            svg.hbars(
-                [(p["phase"], p["cost_usd"] or 0.0) for p in c["by_phase"]],
-                svg.money,
-                title="Cost by phase",
-                notes=[money(p["cost_usd"], p["unpriced_model_calls"]) for p in c["by_phase"]],
-            ),
-        ),
-        _panel(
-            "Cost by model",
-            svg.hbars(
-                [(m["model"], m["cost_usd"] or 0.0) for m in c["by_model"]],
-                svg.money,
-                title="Cost by model",
-                colour=svg.PALETTE[1],
-                notes=[money(m["cost_usd"], m["unpriced_model_calls"]) for m in c["by_model"]],
-            ),
-        ),
-        _panel(
+        _cost_panel("Cost by phase", "Cost by phase", c["by_phase"], "phase", svg.PALETTE[0]),
+        _cost_panel("Cost by model", "Cost by model", c["by_model"], "model", svg.PALETTE[1]),
+        _cost_panel(
             "Cost of the step attempts that used each tool (not additive: tools spend no tokens)",
-            svg.hbars(
-                [(x["tool"], x["cost_usd"] or 0.0) for x in c["step_cost_by_tool"]],
-                svg.money,
-                title="Cost of the step attempts that used each tool",
-                colour=svg.PALETTE[4],
-                notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["step_cost_by_tool"]],
-            ),
+            "Cost of the step attempts that used each tool",
+            c["step_cost_by_tool"],
+            "tool",
+            svg.PALETTE[4],
         ),
-        _panel(
-            "Cost by workflow template",
-            svg.hbars(
-                [(x["template"], x["cost_usd"] or 0.0) for x in c["by_template"]],
-                svg.money,
-                title="Cost by template",
-                colour=svg.PALETTE[2],
-                notes=[money(x["cost_usd"], x["unpriced_model_calls"]) for x in c["by_template"]],
-            ),
-        ),
+        _cost_panel("Cost by workflow template", "Cost by template", c["by_template"], "template", svg.PALETTE[2]),
         "</div>",
         "<h3>Cost by agent</h3>",
         _table(
@@ -149,55 +127,10 @@ def _cost(c: dict[str, Any]) -> str:
                 for m in c["cache"]["by_model"]
             ],
         ),
-        "<h3>Most expensive workflows</h3>",
-        _table(
-            ("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
-            [
-                [
-                    w["workflow_id"],
-                    w["trace_id"],
-                    w["workflow_name"],
-                    w["template"],
-                    w["model_used"],
-                    w["status"],
-                    money(w["cost_usd"], w["unpriced_model_calls"]),
-                    sec(w["duration_seconds"]),
-                ]
-                for w in c["top_workflows"]
-            ],
-        ),
-        "<h3>Most expensive phase runs</h3>",
-        _table(
-            ("workflow", "name", "phase", "outcome", "cost", "duration"),
-            [
-                [
-                    p["workflow_id"],
-                    p["workflow_name"],
-                    p["phase_name"],
-                    p["outcome"],
-                    money(p["cost_usd"], p["unpriced_model_calls"]),
-                    sec(p["duration_seconds"]),
-                ]
-                for p in c["top_phases"]
-            ],
-        ),
+        _titled(T.TOP_WORKFLOWS, c["top_workflows"]),
+        _titled(T.TOP_PHASES, c["top_phases"]),
     ]
     return "".join(parts)
-
-
-def _stats_rows(items: list[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:
-    return [
-        [
-            *(i[k] for k in keys),
-            num(i["count"]),
-            sec(i["mean"]),
-            sec(i["p50"]),
-            sec(i["p95"]),
-            sec(i["p99"]),
-            sec(i["max"]),
-        ]
-        for i in items
-    ]
 
 
 def _latency(lat: dict[str, Any]) -> str:
@@ -226,34 +159,25 @@ def _latency(lat: dict[str, Any]) -> str:
             f"Idle between phases {sec(idle['between_phases']['total_seconds'])}, between attempts "
             f"{sec(idle['between_attempts']['total_seconds'])}. Phases standing out (over the p95 of all phases, "
             f"{sec(ol['threshold_p95_seconds'])}): {escape(', '.join(p['phase'] for p in ol['phases']) or 'none')}.</p>",
-            _table(("phase", "count", "mean", "p50", "p95", "p99", "max"), _stats_rows(lat["by_phase"], ("phase",))),
+            _table(("phase", "count", "mean", "p50", "p95", "p99", "max"), T.stats_rows(lat["by_phase"], ("phase",))),
             "<h3>By step (each attempt)</h3>",
             _table(
                 ("phase", "step", "attempts", "mean", "p50", "p95", "p99", "max"),
-                _stats_rows(lat["by_step"], ("phase", "step")),
+                T.stats_rows(lat["by_step"], ("phase", "step")),
             ),
             "<h3>By workflow</h3>",
             _table(
                 ("workflow", "count", "mean", "p50", "p95", "p99", "max"),
-                _stats_rows(lat["by_workflow"], ("workflow",)),
+                T.stats_rows(lat["by_workflow"], ("workflow",)),
             ),
-            "<h3>Slowest runs</h3>",
-            _table(
-                ("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
-                [
-                    [
-                        r["workflow_id"],
-                        r["trace_id"],
-                        r["workflow_name"],
-                        r["status"],
-                        sec(r["duration_seconds"]),
-                        r["bottleneck_phase"],
-                    ]
-                    for r in lat["slowest_runs"]
-                ],
-            ),
+            _titled(T.SLOWEST_RUNS, lat["slowest_runs"]),
         ]
     )
+
+
+def _rate_panel(title: str, chart: str, rates: list[tuple[str, float | None]]) -> str:
+    """A panel of failure-rate bars (an unknown rate drawn as 0)."""
+    return _panel(title, svg.hbars([(k, v or 0.0) for k, v in rates], pct, title=chart, colour=svg.FAILED))
 
 
 def _errors(e: dict[str, Any]) -> str:
@@ -277,23 +201,15 @@ def _errors(e: dict[str, Any]) -> str:
                     colour=svg.FAILED,
                 ),
             ),
-            _panel(
+            _rate_panel(
                 "Failure rate by phase (step attempts)",
-                svg.hbars(
-                    [(p["phase"], p["attempt_failure_rate"] or 0.0) for p in rates["by_phase"]],
-                    pct,
-                    title="Failure rate by phase",
-                    colour=svg.FAILED,
-                ),
+                "Failure rate by phase",
+                [(p["phase"], p["attempt_failure_rate"]) for p in rates["by_phase"]],
             ),
-            _panel(
+            _rate_panel(
                 "Failure rate by workflow template",
-                svg.hbars(
-                    [(x["template"], x["failure_rate"] or 0.0) for x in rates["by_template"]],
-                    pct,
-                    title="Failure rate by template",
-                    colour=svg.FAILED,
-                ),
+                "Failure rate by template",
+                [(x["template"], x["failure_rate"]) for x in rates["by_template"]],
             ),
             "</div>",
             _table(
@@ -306,59 +222,13 @@ def _errors(e: dict[str, Any]) -> str:
                     "phases",
                     "most common type",
                 ),
-                [
-                    [
-                        c["category"],
-                        num(c["count"]),
-                        pct(c["share"]),
-                        num(c["failed_step_attempts"]),
-                        num(c["failed_tool_calls"]),
-                        ", ".join(c["phases"][:3]),
-                        c["top_error_type"],
-                    ]
-                    for c in e["categories"]
-                    if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]
-                ],
+                T.category_rows(e["categories"]),
             ),
-            "<h3>Failed runs (latest first)</h3>",
-            _table(
-                ("workflow", "trace", "name", "started", "error", "category"),
-                [
-                    [
-                        f["workflow_id"],
-                        f["trace_id"],
-                        f["workflow_name"],
-                        f["start_time"],
-                        f["error_type"],
-                        f["error_category"],
-                    ]
-                    for f in e["failed_runs"]
-                ],
-            ),
-            "<h3>By workflow template</h3>",
-            _table(
-                ("template", "runs", "failed", "rate"),
-                [
-                    [t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])]
-                    for t in rates["by_template"]
-                ],
-            ),
-            "<h3>By model (step attempts)</h3>",
-            _table(
-                ("model", "attempts", "failed", "rate"),
-                [
-                    [m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])]
-                    for m in rates["by_model"]
-                ],
-            ),
+            _titled(T.FAILED_RUNS, e["failed_runs"]),
+            _titled(T.FAILURES_BY_TEMPLATE, rates["by_template"]),
+            _titled(T.FAILURES_BY_MODEL, rates["by_model"]),
             f"<h3>Trend (last {plural(len(days), 'day')})</h3>",
-            _table(
-                ("day", "attempts", "failed", "rate"),
-                [
-                    [d["day"], num(d["step_attempts"]), num(d["failed_attempts"]), pct(d["attempt_failure_rate"])]
-                    for d in days
-                ],
-            ),
+            _table(T.TREND_HEADERS, [T.trend_row(d) for d in days]),
         ]
     )
 
@@ -379,70 +249,17 @@ def _attempts(a: dict[str, Any]) -> str:
             _card("debugging cycles resolved", f"{pct(d['resolution_rate'])} of {num(d['cycles'])}"),
             _card("best model", best["model"] if best else "-"),
             "</div>",
-            "<h3>Agents</h3>",
-            _table(
-                ("agent", "attempts", "successes", "failures", "retries", "duration", "cost"),
-                [
-                    [
-                        g["agent"],
-                        num(g["attempts"]),
-                        num(g["successes"]),
-                        num(g["failures"]),
-                        num(g["retries"]),
-                        sec(g["duration_seconds"]),
-                        money(g["cost_usd"], g["unpriced_model_calls"]),
-                    ]
-                    for g in a["agents"]
-                ],
-            ),
+            _titled(T.agents(mean=False), a["agents"]),
             "<h3>Which model works best (each model's own calls, and the step attempts they served)</h3>",
             _table(
                 ("model", "calls", "failed calls", "step attempts", "success", "cost", "cost per call", "mean call"),
-                [
-                    [
-                        m["model"],
-                        num(m["model_calls"]),
-                        num(m["failed_calls"]),
-                        num(m["step_attempts"]),
-                        pct(m["success_rate"]),
-                        money(m["cost_usd"], m["unpriced_model_calls"]),
-                        usd(m["cost_per_call_usd"]),
-                        sec(m["mean_call_seconds"]),
-                    ]
-                    for m in a["models"]["by_model"]
-                ],
+                [T.model_row(m) for m in a["models"]["by_model"]],
             ),
             _table(
                 ("complexity", "model", "calls", "step attempts", "success", "cost per call"),
-                [
-                    [
-                        m["complexity"],
-                        m["model"],
-                        num(m["model_calls"]),
-                        num(m["step_attempts"]),
-                        pct(m["success_rate"]),
-                        usd(m["cost_per_call_usd"]),
-                    ]
-                    for m in a["models"]["by_model_complexity"]
-                ],
+                [T.model_complexity_row(m) for m in a["models"]["by_model_complexity"]],
             ),
-            "<h3>Tasks</h3>",
-            _table(
-                ("level", "tasks", "attempts", "retries", "first try", "execution", "wall clock", "idle"),
-                [
-                    [
-                        t["level"],
-                        num(t["tasks"]),
-                        num(t["attempts"]),
-                        num(t["retries"]),
-                        pct(t["first_try_success_rate"]),
-                        sec(t["total_execution_seconds"]),
-                        sec(t["wall_clock_seconds"]),
-                        sec(t["idle_seconds"]),
-                    ]
-                    for t in a["task_summary"]
-                ],
-            ),
+            _titled(T.task_levels(succeeded=False), a["task_summary"]),
         ]
     )
 
@@ -459,36 +276,11 @@ def _tools(t: dict[str, Any]) -> str:
                     [(x["tool"], x["calls"] - x["failures"], x["failures"]) for x in t["by_tool"]], title="Tool usage"
                 ),
             ),
-            "<h3>Most common tool sequences in a step attempt</h3>",
-            _table(
-                ("sequence", "step attempts", "share"),
-                [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in seq["top"]],
-            ),
-            _table(
-                ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99"),
-                [
-                    [
-                        x["tool"],
-                        num(x["calls"]),
-                        num(x["failures"]),
-                        pct(x["failure_rate"]),
-                        sec(x["mean"]),
-                        sec(x["p50"]),
-                        sec(x["p95"]),
-                        sec(x["p99"]),
-                    ]
-                    for x in t["by_tool"]
-                ],
-            ),
+            _titled(T.TOOL_SEQUENCES, seq["top"]),
+            _table(T.TOOL_HEADERS, [T.tool_row(x) for x in t["by_tool"]]),
             f"<p>Redundant operations: {plural(r['redundant_calls'], 'call')} repeat an identical call in the same step "
             f"attempt ({pct(r['share_of_calls'])} of calls, {plural(r['step_attempts_affected'], 'step attempt')}).</p>",
-            _table(
-                ("tool", "redundant calls", "step attempts", "share of its calls"),
-                [
-                    [x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
-                    for x in r["by_tool"]
-                ],
-            ),
+            _table(T.REDUNDANT_BY_TOOL.headers, T.REDUNDANT_BY_TOOL.rows(r["by_tool"])),
         ]
     )
 

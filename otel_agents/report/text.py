@@ -1,8 +1,7 @@
 """The terminal report: every section as plain-text tables (the JSON report has every number).
 
-Numbers are formatted by :func:`usd`, :func:`pct`, :func:`sec` and :func:`num`, which return
-:class:`Num` strings: a column of them is right-aligned, every other column (names, ids,
-outcomes) left-aligned, whatever its text looks like.
+Numbers are formatted by ``otel_agents.report.fmt``; the tables the HTML report shows too are
+defined once in ``otel_agents.report.tables``.
 """
 
 from __future__ import annotations
@@ -10,70 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-#: Days of the daily series shown in text (the JSON has all of them).
-TEXT_DAYS = 14
-DASH = "-"
-
-
-class Num(str):
-    """A formatted number: right-aligned in a table."""
-
-
-def usd(x: float | None) -> str:
-    if x is None:
-        return DASH
-    return Num(f"${x:,.2f}" if abs(x) >= 100 else f"${x:,.4f}")
-
-
-def money(x: float | None, unpriced: int = 0, *, label: str = "unpriced") -> str:
-    """A cost that may leave calls out: ``$0.0261``, ``$0.0261 + 5 unpriced``, or ``-`` when
-    every call beneath is unpriced (never $0)."""
-    if not unpriced:
-        return usd(x)
-    if x is None:
-        return DASH
-    return Num(f"{usd(x)} + {unpriced:,} {label}")
-
-
-def total_cost(x: float | None, unpriced: int) -> str:
-    """A total for a sentence or card: ``$0.0261``, ``$0.0261 + 5 unpriced calls``, ``unknown
-    (5 unpriced calls)``."""
-    calls = plural(unpriced, "unpriced call")
-    if not unpriced:
-        return usd(x)
-    return f"unknown ({calls})" if x is None else f"{usd(x)} + {calls}"
-
-
-def saved(m: dict[str, Any]) -> str:
-    """A model's cache savings: ``-`` when it used no cache, ``unpriced`` when it has no price."""
-    if not m["cache_read_tokens"] and not m["cache_write_tokens"]:
-        return DASH
-    return "unpriced" if m["savings_usd"] is None else usd(m["savings_usd"])
-
-
-def pct(x: float | None) -> str:
-    return DASH if x is None else Num(f"{100 * x:.1f}%")
-
-
-def sec(x: float | None) -> str:
-    if x is None:
-        return DASH
-    return Num(f"{x:,.1f}s" if abs(x) >= 100 else f"{x:.3f}s")
-
-
-def num(x: Any) -> str:
-    if x is None:
-        return DASH
-    if isinstance(x, float):
-        return Num(f"{x:,.2f}")
-    return Num(f"{x:,}") if isinstance(x, int) else str(x)
-
-
-def plural(n: int | None, word: str, words: str | None = None) -> str:
-    """``1 workflow``, ``2 workflows``, ``1,000 model calls`` (``words``: an irregular plural)."""
-    if n is None:
-        return f"- {words or word + 's'}"
-    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+from otel_agents.report import tables as T
+from otel_agents.report.fmt import DASH, TEXT_DAYS, Num, money, num, pct, plural, saved, sec, total_cost, usd
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, indent: str = "  ") -> list[str]:
@@ -108,19 +45,9 @@ def tables(*parts: tuple[Sequence[str], Sequence[Sequence[Any]]]) -> list[str]:
     return out or table((), ())
 
 
-def _stats_rows(items: list[dict[str, Any]], keys: Sequence[str]) -> list[list[Any]]:
-    return [
-        [
-            *(i[k] for k in keys),
-            num(i["count"]),
-            sec(i["mean"]),
-            sec(i["p50"]),
-            sec(i["p95"]),
-            sec(i["p99"]),
-            sec(i["max"]),
-        ]
-        for i in items
-    ]
+def titled(t: T.Table, items: Sequence[dict[str, Any]]) -> list[str]:
+    """A shared table under its title."""
+    return ["", t.title, *table(t.headers, t.rows(items))]
 
 
 _STATS_HEAD = ("count", "mean", "p50", "p95", "p99", "max")
@@ -227,38 +154,8 @@ def _cost(c: dict[str, Any]) -> list[str]:
             for m in cache["by_model"]
         ],
     )
-    out += ["", "Most expensive workflows"]
-    out += table(
-        ("workflow", "trace", "name", "template", "model", "status", "cost", "duration"),
-        [
-            [
-                w["workflow_id"],
-                w["trace_id"],
-                w["workflow_name"],
-                w["template"],
-                w["model_used"],
-                w["status"],
-                money(w["cost_usd"], w["unpriced_model_calls"]),
-                sec(w["duration_seconds"]),
-            ]
-            for w in c["top_workflows"]
-        ],
-    )
-    out += ["", "Most expensive phase runs"]
-    out += table(
-        ("workflow", "name", "phase", "outcome", "cost", "duration"),
-        [
-            [
-                p["workflow_id"],
-                p["workflow_name"],
-                p["phase_name"],
-                p["outcome"],
-                money(p["cost_usd"], p["unpriced_model_calls"]),
-                sec(p["duration_seconds"]),
-            ]
-            for p in c["top_phases"]
-        ],
-    )
+    out += titled(T.TOP_WORKFLOWS, c["top_workflows"])
+    out += titled(T.TOP_PHASES, c["top_phases"])
     return out
 
 
@@ -278,22 +175,8 @@ def _latency(lat: dict[str, Any]) -> list[str]:
     ):
         out += ["", title]
         head = ("attempts", *_STATS_HEAD[1:]) if key == "by_step" else _STATS_HEAD
-        out += table((*keys, *head), _stats_rows(lat[key], keys))
-    out += ["", "Slowest runs"]
-    out += table(
-        ("workflow", "trace", "name", "status", "duration", "bottleneck phase"),
-        [
-            [
-                r["workflow_id"],
-                r["trace_id"],
-                r["workflow_name"],
-                r["status"],
-                sec(r["duration_seconds"]),
-                r["bottleneck_phase"],
-            ]
-            for r in lat["slowest_runs"]
-        ],
-    )
+        out += table((*keys, *head), T.stats_rows(lat[key], keys))
+    out += titled(T.SLOWEST_RUNS, lat["slowest_runs"])
     b = lat["bottlenecks"]
     o = b["overall"]
     out += [
@@ -356,28 +239,9 @@ def _errors(e: dict[str, Any]) -> list[str]:
     out += ["", "Categories (errors are root causes; failed step attempts and tool calls are span failures)"]
     out += table(
         ("category", "errors", "share", "failed attempts", "failed tool calls", "phases", "most common type"),
-        [
-            [
-                c["category"],
-                num(c["count"]),
-                pct(c["share"]),
-                num(c["failed_step_attempts"]),
-                num(c["failed_tool_calls"]),
-                ", ".join(c["phases"][:3]),
-                c["top_error_type"],
-            ]
-            for c in e["categories"]
-            if c["count"] or c["failed_step_attempts"] or c["failed_tool_calls"]
-        ],
+        T.category_rows(e["categories"]),
     )
-    out += ["", "Failed runs (latest first)"]
-    out += table(
-        ("workflow", "trace", "name", "started", "error", "category"),
-        [
-            [f["workflow_id"], f["trace_id"], f["workflow_name"], f["start_time"], f["error_type"], f["error_category"]]
-            for f in e["failed_runs"]
-        ],
-    )
+    out += titled(T.FAILED_RUNS, e["failed_runs"])
     out += ["", "By phase"]
     out += table(
         ("phase", "attempts", "failed", "rate", "runs failed", "mostly"),
@@ -393,16 +257,8 @@ def _errors(e: dict[str, Any]) -> list[str]:
             for p in r["by_phase"]
         ],
     )
-    out += ["", "By workflow template"]
-    out += table(
-        ("template", "runs", "failed", "rate"),
-        [[t["template"], num(t["workflows"]), num(t["failures"]), pct(t["failure_rate"])] for t in r["by_template"]],
-    )
-    out += ["", "By model (step attempts)"]
-    out += table(
-        ("model", "attempts", "failed", "rate"),
-        [[m["model"], num(m["step_attempts"]), num(m["failures"]), pct(m["failure_rate"])] for m in r["by_model"]],
-    )
+    out += titled(T.FAILURES_BY_TEMPLATE, r["by_template"])
+    out += titled(T.FAILURES_BY_MODEL, r["by_model"])
     days = e["trend"][-TEXT_DAYS:]
     change = ts["change_points"]
     out += [
@@ -412,17 +268,8 @@ def _errors(e: dict[str, Any]) -> list[str]:
         + (f" ({change:+.1f} points, {ts['direction']})" if change is not None else ""),
     ]
     out += table(
-        ("day", "attempts", "failed", "rate", "workflows failed"),
-        [
-            [
-                d["day"],
-                num(d["step_attempts"]),
-                num(d["failed_attempts"]),
-                pct(d["attempt_failure_rate"]),
-                Num(f"{d['failed_workflows']}/{d['workflows']}"),
-            ]
-            for d in days
-        ],
+        (*T.TREND_HEADERS, "workflows failed"),
+        [[*T.trend_row(d), Num(f"{d['failed_workflows']}/{d['workflows']}")] for d in days],
     )
     return out
 
@@ -455,25 +302,10 @@ def _attempts(a: dict[str, Any]) -> list[str]:
             for r in a["most_retried_steps"]
         ],
     )
-    out += ["", "Tasks"]
+    levels = T.task_levels(succeeded=True)
+    out += ["", levels.title]
     out += tables(
-        (
-            ("level", "tasks", "attempts", "retries", "first try", "succeeded", "execution", "wall clock", "idle"),
-            [
-                [
-                    t["level"],
-                    num(t["tasks"]),
-                    num(t["attempts"]),
-                    num(t["retries"]),
-                    pct(t["first_try_success_rate"]),
-                    pct(t["success_rate"]),
-                    sec(t["total_execution_seconds"]),
-                    sec(t["wall_clock_seconds"]),
-                    sec(t["idle_seconds"]),
-                ]
-                for t in a["task_summary"]
-            ],
-        ),
+        (levels.headers, levels.rows(a["task_summary"])),
         (
             ("task", "level", "attempts", "successes", "failures", "retries", "execution", "idle", "cost"),
             [
@@ -492,23 +324,7 @@ def _attempts(a: dict[str, Any]) -> list[str]:
             ],
         ),
     )
-    out += ["", "Agents"]
-    out += table(
-        ("agent", "attempts", "successes", "failures", "retries", "duration", "mean", "cost"),
-        [
-            [
-                g["agent"],
-                num(g["attempts"]),
-                num(g["successes"]),
-                num(g["failures"]),
-                num(g["retries"]),
-                sec(g["duration_seconds"]),
-                sec(g["mean_seconds"]),
-                money(g["cost_usd"], g["unpriced_model_calls"]),
-            ]
-            for g in a["agents"]
-        ],
-    )
+    out += titled(T.agents(mean=True), a["agents"])
     d = a["debugging_cycles"]
     out += [
         "",
@@ -561,33 +377,11 @@ def _attempts(a: dict[str, Any]) -> list[str]:
     out += tables(
         (
             ("model", "calls", "failed calls", "step attempts", "success", "cost", "cost/call", "mean call"),
-            [
-                [
-                    x["model"],
-                    num(x["model_calls"]),
-                    num(x["failed_calls"]),
-                    num(x["step_attempts"]),
-                    pct(x["success_rate"]),
-                    money(x["cost_usd"], x["unpriced_model_calls"]),
-                    usd(x["cost_per_call_usd"]),
-                    sec(x["mean_call_seconds"]),
-                ]
-                for x in m["by_model"]
-            ],
+            [T.model_row(x) for x in m["by_model"]],
         ),
         (
             ("complexity", "model", "calls", "step attempts", "success", "cost/call"),
-            [
-                [
-                    x["complexity"],
-                    x["model"],
-                    num(x["model_calls"]),
-                    num(x["step_attempts"]),
-                    pct(x["success_rate"]),
-                    usd(x["cost_per_call_usd"]),
-                ]
-                for x in m["by_model_complexity"]
-            ],
+            [T.model_complexity_row(x) for x in m["by_model_complexity"]],
         ),
     )
     if m["best_model"]["by_complexity"]:
@@ -607,21 +401,8 @@ def _tools(t: dict[str, Any]) -> list[str]:
         f"{plural(t['calls'], 'tool call')}, {num(t['failures'])} failed ({pct(t['failure_rate'])}).",
     ]
     out += table(
-        ("tool", "calls", "failed", "rate", "mean", "p50", "p95", "p99", "total"),
-        [
-            [
-                x["tool"],
-                num(x["calls"]),
-                num(x["failures"]),
-                pct(x["failure_rate"]),
-                sec(x["mean"]),
-                sec(x["p50"]),
-                sec(x["p95"]),
-                sec(x["p99"]),
-                sec(x["total_seconds"]),
-            ]
-            for x in t["by_tool"]
-        ],
+        (*T.TOOL_HEADERS, "total"),
+        [[*T.tool_row(x), sec(x["total_seconds"])] for x in t["by_tool"]],
     )
     s = t["sequences"]
     out += [
@@ -629,10 +410,7 @@ def _tools(t: dict[str, Any]) -> list[str]:
         f"Most common tool sequences in a step attempt ({plural(s['step_attempts_with_tools'], 'step attempt')} "
         f"with tool calls, {plural(s['distinct_sequences'], 'distinct sequence')})",
     ]
-    out += table(
-        ("sequence", "step attempts", "share"),
-        [[x["sequence"], num(x["step_attempts"]), pct(x["share"])] for x in s["top"]],
-    )
+    out += table(T.TOOL_SEQUENCES.headers, T.TOOL_SEQUENCES.rows(s["top"]))
     r = t["redundant"]
     out += [
         "",
@@ -641,13 +419,7 @@ def _tools(t: dict[str, Any]) -> list[str]:
         f"{plural(r['step_attempts_affected'], 'step attempt')}).",
     ]
     out += tables(
-        (
-            ("tool", "redundant calls", "step attempts", "share of its calls"),
-            [
-                [x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])]
-                for x in r["by_tool"]
-            ],
-        ),
+        (T.REDUNDANT_BY_TOOL.headers, T.REDUNDANT_BY_TOOL.rows(r["by_tool"])),
         (
             ("workflow", "phase", "step", "tool", "arguments (sha256)", "calls"),
             [
