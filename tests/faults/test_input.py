@@ -31,22 +31,9 @@ from _harness import HERE, OTEL_AGENTS, PY, SOAK, assert_clean, child_env, cli, 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from otel_agents.claude_code import capture
+from otel_agents.claude_code.settings import EVENTS as CLAUDE_CODE_EVENTS
 
-EVENTS = [
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "SubagentStart",
-    "SubagentStop",
-    "Stop",
-    "PreCompact",
-    "PostCompact",
-    "Notification",
-    "SessionEnd",
-    "Unknown",
-]
+EVENTS = [*CLAUDE_CODE_EVENTS, "Unknown"]  # every event the capture handles, and one it does not know
 SESSIONS = ["fuzz-a", "fuzz-b", "0b7c6f0e-1111-4c4c-8888-00000000000f", "../../etc/passwd", "con", " ", "x" * 300]
 
 WORKER_CASES = n(10_000, 50_000)  # payloads: hypothesis examples x PER_EXAMPLE
