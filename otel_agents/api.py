@@ -77,7 +77,7 @@ def _lifecycle_event(
     ev.key = key
     ev.parent_key = parent_key
     ev.start_time = start_time
-    ev.end_time = ev.parent = ev.outcome = ev.error = ev.error_type = None
+    ev.end_time = ev.parent = ev.outcome = ev.error = ev.error_type = ev.conversation_id = None
     ev.attributes = attributes
     ev.derive_ids = derive_ids
     return ev
@@ -153,7 +153,8 @@ def _usage_event(
     ev.parent = None
     ev.attributes = attributes
     ev.derive_ids = derive_ids
-    ev.outcome = ev.error = ev.error_type = None
+    ev.outcome = ev.error = ev.error_type = ev.conversation_id = ev.finish_reasons = None
+    ev.server_address = ev.server_port = ev.input_messages = ev.output_messages = ev.system_instructions = None
     return ev
 
 
@@ -183,6 +184,7 @@ def _tool_event(
     ev.step_name = step_name
     ev.agent = agent
     ev.phase_name = phase_name
+    ev.skill = ev.executable = None
     return ev
 
 
@@ -317,6 +319,12 @@ class _Handle:
         outcome: Outcome | str | None = None,
         error: BaseException | str | None = None,
         error_type: str | None = None,
+        finish_reasons: tuple[str, ...] | list[str] | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+        input_messages: Any = None,
+        output_messages: Any = None,
+        system_instructions: Any = None,
     ) -> ModelUsage:
         """Record one model call beneath this handle, after the fact. ``input_tokens``
         includes cache; ``cache_write_1h_tokens`` are the part of ``cache_write_tokens``
@@ -325,7 +333,10 @@ class _Handle:
         since the epoch, ``time.time_ns()``) are the call's; without ``start_time`` the span
         has no duration, without ``end_time`` it ends now. To time a call as it runs, use
         ``model_call``. ``error`` records a failed call (its usage still counts); ``outcome``
-        defaults to none (after the fact), or failure with an error."""
+        defaults to none (after the fact), or failure with an error. ``finish_reasons``,
+        ``server_address`` and ``server_port`` are recorded as the conventions name them;
+        ``input_messages``, ``output_messages`` and ``system_instructions`` (a string, or
+        ``{"role", "content"}`` dicts) only with content capture on (see docs/attributes.md)."""
         ev = self.event
         usage = _usage_event(
             ev.workflow_id,
@@ -352,6 +363,13 @@ class _Handle:
             usage.outcome = Outcome(outcome) if outcome is not None else Outcome.FAILURE
             usage.error = error
             usage.error_type = error_type
+        if finish_reasons is not None:
+            usage.finish_reasons = tuple(finish_reasons)
+        if server_address is not None or server_port is not None:
+            usage.server_address, usage.server_port = server_address, server_port
+        if input_messages is not None or output_messages is not None or system_instructions is not None:
+            usage.input_messages, usage.output_messages = input_messages, output_messages
+            usage.system_instructions = system_instructions
         rt = self._rt
         if rt.enabled:
             call_hook(rt.pm.hook.model_usage, usage)
@@ -537,10 +555,14 @@ class Step(_Handle):
         key: str | None = None,
         start_time: int | None = None,
         attributes: dict[str, Any] | None = None,
+        skill: str | None = None,
+        executable: str | None = None,
     ) -> ToolCall:
-        """A tool call made by this step."""
+        """A tool call made by this step. ``skill``: the skill it loads or runs
+        (``gen_ai.skill.name``); ``executable``: the program a shell tool runs (the span
+        becomes ``execute_tool {tool} {executable}``)."""
         ev: StepEvent = self.event  # type: ignore[assignment]
-        return ToolCall(
+        tool = ToolCall(
             _tool_event(
                 ev.workflow_id,
                 key or (f"{ev.key}/tool:{call_id}" if call_id else self._child_key("tool", tool_name)),
@@ -558,6 +580,10 @@ class Step(_Handle):
             ),
             self,
         )
+        if skill is not None or executable is not None:
+            tev: ToolCallEvent = tool.event  # type: ignore[assignment]
+            tev.skill, tev.executable = skill, executable
+        return tool
 
 
 class _StepParent(_Handle):

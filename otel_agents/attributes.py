@@ -17,13 +17,23 @@ GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
 GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
 GEN_AI_WORKFLOW_NAME: Final = "gen_ai.workflow.name"
 GEN_AI_AGENT_NAME: Final = "gen_ai.agent.name"
-GEN_AI_AGENT_ID: Final = "gen_ai.agent.id"
 GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+#: ``True`` on a model call made after the conversation's history was compacted (never ``False``).
+GEN_AI_CONVERSATION_COMPACTED: Final = "gen_ai.conversation.compacted"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_SKILL_NAME: Final = "gen_ai.skill.name"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+PROCESS_EXECUTABLE_NAME: Final = "process.executable.name"
 GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
 GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
 GEN_AI_TOOL_TYPE: Final = "gen_ai.tool.type"
 GEN_AI_TOOL_CALL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
 GEN_AI_TOOL_CALL_RESULT: Final = "gen_ai.tool.call.result"
+# Content (opt-in): JSON in the conventions' schemas, on the model-call span and/or the event.
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
@@ -31,11 +41,15 @@ GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tok
 GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
 
-# Cost: the open proposal's names, plus the total Langfuse reads.
+# Cost: the open proposal's names (gen_ai.usage.cost.*, not merged yet): a rename is one line here.
 GEN_AI_USAGE_COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
 GEN_AI_USAGE_COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
 GEN_AI_USAGE_COST_SOURCE: Final = "gen_ai.usage.cost.source"
-GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
+#: Read only: the total that spans recorded before the cost proposal carried (older spools).
+LEGACY_GEN_AI_USAGE_COST: Final = "gen_ai.usage.cost"
+#: The value of ``gen_ai.provider.name`` when the caller gave none and the price table knows
+#: no provider for the model (the conventions' fallback value).
+PROVIDER_OTHER: Final = "_OTHER"
 
 ERROR_TYPE: Final = "error.type"
 
@@ -45,11 +59,21 @@ OP_INVOKE_AGENT: Final = "invoke_agent"
 OP_EXECUTE_TOOL: Final = "execute_tool"
 OP_CHAT: Final = "chat"
 
+#: The opt-in event carrying a model call's content (a log record with this event name).
+EVENT_INFERENCE_DETAILS: Final = "gen_ai.client.inference.operation.details"
+#: The tracer's schema: the semantic-conventions release our core attribute names follow.
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.44.0"
+
 # --- otel-agents' own attributes ---------------------------------------------------------
 #: Which lifecycle level a span stands for: workflow, phase, step, tool_call, model_call.
 KIND: Final = "otel_agents.kind"
 WORKFLOW_ID: Final = "otel_agents.workflow.id"
 WORKFLOW_TEMPLATE: Final = "otel_agents.workflow.template"
+#: The enclosing workflow's name on phase and step spans (``gen_ai.workflow.name`` is the
+#: workflow span's own).
+WORKFLOW_NAME: Final = "otel_agents.workflow.name"
+#: A Claude Code subagent's transient id (not a ``gen_ai.agent.id``: it lives one run).
+AGENT_ID: Final = "otel_agents.agent.id"
 ISSUE_ID: Final = "otel_agents.issue.id"
 TASK_ID: Final = "otel_agents.task.id"
 SESSION_ID: Final = "otel_agents.session.id"
@@ -110,6 +134,10 @@ EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 EVENT_BUDGET_EXCEEDED: Final = "otel_agents.budget.exceeded"
+#: The ``otel_agents.budget.exceeded`` event's attributes (otel-agents-budget plugin).
+BUDGET_USD: Final = "otel_agents.budget.usd"
+BUDGET_COST_USD: Final = "otel_agents.budget.cost.usd"
+BUDGET_WORKFLOW_NAME: Final = "otel_agents.budget.workflow.name"
 
 # Lifecycle kinds (values of otel_agents.kind).
 KIND_WORKFLOW: Final = "workflow"

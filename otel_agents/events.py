@@ -82,6 +82,9 @@ class LifecycleEvent:
         (the default for events given to the hooks directly, e.g. replayed from a log);
         the executor API sets it only for caller-given keys, so two runs that reuse a
         workflow id never share span ids.
+    :param conversation_id: the conversation (session) this span belongs to
+        (``gen_ai.conversation.id``); by default the open parent span's, so only a span
+        whose parent is recorded elsewhere needs it.
     """
 
     workflow_id: str
@@ -95,6 +98,7 @@ class LifecycleEvent:
     error_type: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     derive_ids: bool = True
+    conversation_id: str | None = None
 
     @property
     def error_message(self) -> str | None:
@@ -198,6 +202,9 @@ class ToolCallEvent(LifecycleEvent):
     :param step_name: the enclosing step's name.
     :param agent: the enclosing step's agent.
     :param phase_name: the enclosing phase's name.
+    :param skill: the skill the call loads or runs (``gen_ai.skill.name``).
+    :param executable: the program a shell tool runs (``process.executable.name``); the
+        span becomes ``execute_tool {tool} {executable}``.
     """
 
     tool_name: str
@@ -208,6 +215,8 @@ class ToolCallEvent(LifecycleEvent):
     step_name: str | None = None
     agent: str | None = None
     phase_name: str | None = None
+    skill: str | None = None
+    executable: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -241,6 +250,16 @@ class ModelUsage:
         success, failure or abandoned; ``None`` for a call recorded after the fact.
     :param error: the exception or error text of a failed call (its usage still counts).
     :param error_type: low-cardinality error class, as for ``LifecycleEvent``.
+    :param conversation_id: as for ``LifecycleEvent``.
+    :param finish_reasons: why the model stopped (``gen_ai.response.finish_reasons``):
+        ``("end_turn",)``, ``("stop", "length")``.
+    :param server_address: the host the call went to (``server.address``).
+    :param server_port: its port (``server.port``).
+    :param input_messages: the messages sent (content; recorded only with content capture
+        on): a string, or a list of ``{"role", "content"}`` / ``{"role", "parts"}`` dicts.
+    :param output_messages: the model's answer, in the same forms.
+    :param system_instructions: the system prompt given apart from the messages: a string,
+        or a list of strings or ``{"type", "content"}`` parts.
     """
 
     workflow_id: str
@@ -265,6 +284,13 @@ class ModelUsage:
     outcome: Outcome | None = None
     error: BaseException | str | None = None
     error_type: str | None = None
+    conversation_id: str | None = None
+    finish_reasons: tuple[str, ...] | None = None
+    server_address: str | None = None
+    server_port: int | None = None
+    input_messages: Any = None
+    output_messages: Any = None
+    system_instructions: Any = None
 
     error_message = LifecycleEvent.error_message
     resolved_error_type = LifecycleEvent.resolved_error_type

@@ -85,6 +85,7 @@ class _Entry:
     model_ref: str
     provider_id: str | None
     loaded_at: float
+    matched_provider: str | None = None  # the provider whose price table matched
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,21 +147,24 @@ def _tiered(price: int | _IntTiers, total_input: int) -> int:
     return price.base  # type: ignore[union-attr]
 
 
-def _find(model: str, provider: str | None) -> tuple[Any, str | None]:
-    """genai-prices' model info, and the provider id to price it with: a provider it does
-    not know (a gateway, a proxy's own name) falls back to a look-up by model alone."""
+def _find(model: str, provider: str | None) -> tuple[Any, str | None, str | None]:
+    """genai-prices' model info, the provider id to price it with (a provider it does not
+    know, a gateway or a proxy's own name, falls back to a look-up by model alone), and the
+    id of the provider whose table matched."""
     from genai_prices import data_snapshot
 
     snapshot = data_snapshot.get_snapshot()
     try:
-        return snapshot.find_provider_model(model, None, provider, None)[1], provider
+        found, info = snapshot.find_provider_model(model, None, provider, None)
+        return info, provider, found.id
     except LookupError:
         if provider is None:
             raise
         try:
             snapshot.find_provider(None, provider, None)
         except LookupError:  # not a provider genai-prices knows: price by the model alone
-            return snapshot.find_provider_model(model, None, None, None)[1], None
+            found, info = snapshot.find_provider_model(model, None, None, None)
+            return info, None, found.id
         raise  # a known provider without this model: no price, rather than another's
 
 
@@ -179,7 +183,7 @@ def _lookup(model: str, provider: str | None) -> _Entry:
         raise PricesUnavailable("genai-prices could not load in this process (forked while it was loading)")
 
     try:
-        info, provider_id = _find(model, provider)
+        info, provider_id, matched = _find(model, provider)
     except LookupError as exc:
         err = UnknownModel(f"no price for model {model!r}" + (f" of {provider!r}" if provider else ""))
         err.__cause__ = exc
@@ -193,7 +197,7 @@ def _lookup(model: str, provider: str | None) -> _Entry:
         prices = {k: _scaled(v) for k, v in raw.items() if k in _FAST_KEYS}
         if any(v is None for v in prices.values()):
             prices = None
-    entry = _Entry(_regions(prices) if prices is not None else None, model, provider_id, now)
+    entry = _Entry(_regions(prices) if prices is not None else None, model, provider_id, now, matched)
     with _lock:
         _cache[key] = entry
     return entry
@@ -208,6 +212,28 @@ def _check(input_tokens: int, cache_read_tokens: int, cache_write_tokens: int, c
         raise ValueError(
             f"1-hour cache writes ({cache_write_1h_tokens}) exceed cache_write_tokens {cache_write_tokens}"
         )
+
+
+#: genai-prices provider ids whose ``gen_ai.provider.name`` value is spelled otherwise.
+_SEMCONV_PROVIDER = {
+    "google": "gcp.gen_ai",
+    "aws": "aws.bedrock",
+    "azure": "azure.ai.openai",
+    "x-ai": "x_ai",
+    "mistral": "mistral_ai",
+    "moonshotai": "moonshot_ai",
+}
+
+
+def provider_of(model: str) -> str | None:
+    """The ``gen_ai.provider.name`` of the provider whose price table has ``model``
+    (``anthropic``, ``openai``, ``gcp.gen_ai``, ...), or ``None`` when none has it or the
+    price data is unavailable."""
+    try:
+        matched = _lookup(model, None).matched_provider
+    except UnknownModel:  # PricesUnavailable included
+        return None
+    return _SEMCONV_PROVIDER.get(matched, matched) if matched is not None else None
 
 
 def price_of(

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
-from otel_agents import attributes as A
+from otel_agents import attributes as A, genai_content
 from otel_agents.attributes import (
     ATTEMPT,
+    GEN_AI_CONVERSATION_ID,
     GEN_AI_AGENT_NAME,
     GEN_AI_OPERATION_NAME,
     GEN_AI_PROVIDER_NAME,
@@ -38,7 +39,6 @@ from otel_agents.attributes import (
     GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_OUTPUT_TOKENS,
-    GEN_AI_WORKFLOW_NAME,
     KIND,
     KIND_MODEL_CALL,
     KIND_STEP,
@@ -59,6 +59,7 @@ from otel_agents.attributes import (
     ROLLUP_UNPRICED_MODEL_CALLS,
     STEP_NAME,
     WORKFLOW_ID,
+    WORKFLOW_NAME,
 )
 from otel_agents.events import (
     LifecycleEvent,
@@ -73,7 +74,7 @@ from otel_agents.events import (
 from otel_agents.hookspecs import hookimpl
 from otel_agents.ids import span_id_for, trace_id_for
 from otel_agents.plugins import call_hook, has_impls
-from otel_agents.pricing import UnknownModel, cost_usd, loaded as _prices_loaded, warn_invalid_usage
+from otel_agents.pricing import UnknownModel, cost_usd, loaded as _prices_loaded, provider_of, warn_invalid_usage
 from otel_agents.redact import fingerprint, redact, to_text, valid_text
 from otel_agents.rollup import SpanView, UsageTotals
 
@@ -102,15 +103,16 @@ class _State(UsageTotals):
     """An open span, and the usage rolled up beneath it: it is its own ``totals``, so a
     model call adds to its ancestors without one more object per span."""
 
-    __slots__ = ("span", "parent", "kind", "event", "retries", "_ctx")
+    __slots__ = ("span", "parent", "kind", "event", "retries", "conversation", "_ctx")
     __eq__ = object.__eq__  # one open span is not another with the same totals
     __hash__ = object.__hash__
 
-    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any) -> None:
+    def __init__(self, span: Any, parent: _State | None, kind: str, event: Any, conversation: str | None) -> None:
         self.span = span
         self.parent = parent
         self.kind = kind
         self.event = event
+        self.conversation = conversation  # gen_ai.conversation.id, inherited by the spans beneath
         self.input_tokens = self.output_tokens = self.cache_read_tokens = self.cache_write_tokens = 0
         self.reasoning_tokens = self.model_calls = self.unpriced_model_calls = 0
         self.cost = 0.0
@@ -171,13 +173,13 @@ def _cost_attrs(usage: ModelUsage, attrs: dict[str, Any]) -> tuple[float | None,
     attrs[A.GEN_AI_USAGE_COST_AMOUNT] = cost
     attrs[A.GEN_AI_USAGE_COST_CURRENCY] = "USD"
     attrs[A.GEN_AI_USAGE_COST_SOURCE] = source
-    attrs[A.GEN_AI_USAGE_COST] = cost
     return cost, None
 
 
-def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) -> None:
-    """A failed span: ``error.type`` and the message into ``attrs``, an ``exception`` event
-    and status ERROR on ``span``."""
+def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any], engine: SpanEngine) -> None:
+    """A failed span: ``error.type`` and the message into ``attrs``, the exception (a span
+    event, and/or a log record per ``OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN``) and status
+    ERROR on ``span``, described by the error's own text (never a repeat of ``error.type``)."""
     # ModelUsage reuses LifecycleEvent's properties, which mypy reads as LifecycleEvent-only
     etype = ev.resolved_error_type or "_OTHER"  # type: ignore[misc]
     attrs[A.ERROR_TYPE] = etype
@@ -189,17 +191,30 @@ def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any]) 
     if isinstance(err, BaseException):
         # not the SDK's record_exception: it adds the deprecated exception.escaped.
         # The stack trace ends with the message: redacted like it.
-        span.add_event(
-            A.EVENT_EXCEPTION,
-            {
-                A.EXCEPTION_TYPE: exception_type(err),
-                A.EXCEPTION_MESSAGE: valid_text(redact(str(err))),
-                A.EXCEPTION_STACKTRACE: _stacktrace(err),
-            },
-        )
+        description = valid_text(redact(str(err)))
+        exc_attrs = {
+            A.EXCEPTION_TYPE: exception_type(err),
+            A.EXCEPTION_MESSAGE: description,
+            A.EXCEPTION_STACKTRACE: _stacktrace(err),
+        }
     else:
-        span.add_event(A.EVENT_EXCEPTION, {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: msg or ""})
-    span.set_status(Status(StatusCode.ERROR, (msg or etype)[:200]))
+        description = msg or ""
+        exc_attrs = {A.EXCEPTION_TYPE: etype, A.EXCEPTION_MESSAGE: description}
+    as_event, as_log = engine.exception_signal
+    if as_event:
+        span.add_event(A.EVENT_EXCEPTION, exc_attrs)
+    if as_log:
+        logger = engine.logger
+        if logger is not None:
+            genai_content.emit_exception(logger, span, exc_attrs)
+    if description == etype or description == exception_type_name(err):
+        description = ""
+    span.set_status(Status(StatusCode.ERROR, description[:200] or None))
+
+
+def exception_type_name(err: Any) -> str | None:
+    """The short class name of an exception (what ``str()`` of an argument-less one can be)."""
+    return type(err).__name__ if isinstance(err, BaseException) else None
 
 
 def _end_attrs(outcome: str, t: UsageTotals) -> dict[str, Any]:
@@ -252,11 +267,33 @@ class SpanEngine:
         self._deferred: list[tuple[str, LifecycleEvent, _State]] = []
         self._hold_lock = threading.Lock()
         self._held_pid = 0
+        #: content on the span, content on the details event (``genai_content.capture_mode``)
+        self.capture: tuple[bool, bool] = (False, False)
+        #: an exception as a span event, as a log record (``genai_content.exception_signal``)
+        self.exception_signal: tuple[bool, bool] = (True, False)
+        self._logger: Any = None
 
     def attach(self, rt: Host) -> None:
         """Build spans for ``rt`` (its tracer, id generator, configuration and hooks)."""
         self._rt = rt
         self._span_ending = rt.pm.hook.span_ending
+        self.capture = genai_content.capture_mode(bool(rt.config.values.get("capture_content")))
+        self.exception_signal = genai_content.exception_signal()
+        self._logger = None
+
+    @property
+    def logger(self) -> Any:
+        """The OpenTelemetry logger for the log records the engine emits (the runtime's
+        logger provider, else the global one: the application's, or a no-op)."""
+        logger = self._logger
+        if logger is None:
+            from opentelemetry import _logs
+
+            from otel_agents import __version__
+
+            provider = getattr(self._rt, "logger_provider", None) or _logs.get_logger_provider()
+            logger = self._logger = provider.get_logger("otel_agents", __version__, A.SCHEMA_URL)
+        return logger
 
     def context_for(self, workflow_id: str, key: str) -> Any:
         """An OpenTelemetry context holding the open span for ``(workflow_id, key)``, or ``None``."""
@@ -326,10 +363,15 @@ class SpanEngine:
             _valid_attrs(attrs)
         parent_key = ev.parent_key
         parent = self._open.get((ev.workflow_id, parent_key)) if parent_key is not None else None
+        conv = ev.conversation_id
         if parent is not None:
             ctx = parent._ctx or parent.context
+            if conv is None:
+                conv = parent.conversation
         else:
             ctx = self._parent_context(ev, None)
+        if conv is not None:
+            attrs[GEN_AI_CONVERSATION_ID] = conv if conv.isascii() else valid_text(conv)
         if ev.derive_ids:
             wid = ev.workflow_id
             if parent is not None:
@@ -345,7 +387,7 @@ class SpanEngine:
 
     def _start(self, kind: str, ev: Any, name: str, attrs: dict[str, Any]) -> _State:
         span, parent = self._open_span(ev, name, attrs, _INTERNAL)
-        return _State(span, parent, kind, ev)
+        return _State(span, parent, kind, ev, attrs.get(GEN_AI_CONVERSATION_ID))
 
     def _begin(self, kind: str, ev: LifecycleEvent, name: str, attrs: dict[str, Any]) -> _State:
         state = self._open[(ev.workflow_id, ev.key)] = self._start(kind, ev, name, attrs)
@@ -372,7 +414,7 @@ class SpanEngine:
             if kind == KIND_WORKFLOW:
                 end_attrs[A.RETRY_COUNT] = max(0, getattr(ev, "attempts", 1) - 1) + state.retries
         if outcome is Outcome.FAILURE:
-            _failure(span, ev, end_attrs)
+            _failure(span, ev, end_attrs, self)
         if ev.attributes:
             end_attrs.update(ev.attributes)
         if totals is None and ev.result is not None:  # type: ignore[attr-defined]  # only a ToolCallEvent has one
@@ -386,7 +428,7 @@ class SpanEngine:
         span.end(ev.end_time)
 
     def _content(self, attrs: dict[str, Any], value: Any, content_key: str, len_key: str, hash_key: str) -> None:
-        if self.rt.config.values.get("capture_content"):
+        if self.capture[0]:
             attrs[content_key] = redact(to_text(value))
         else:
             attrs[len_key], attrs[hash_key] = fingerprint(value)
@@ -403,17 +445,20 @@ class SpanEngine:
         _put(attrs, A.WORKFLOW_TEMPLATE, ev.template)
         _put(attrs, A.ISSUE_ID, ev.issue_id)
         _put(attrs, A.TASK_ID, ev.task_id)
-        _put(attrs, A.GEN_AI_CONVERSATION_ID, ev.session_id)
+        _put(attrs, A.GEN_AI_CONVERSATION_ID, ev.conversation_id or ev.session_id)
         _put(attrs, A.SESSION_ID, ev.session_id)
-        _put(attrs, A.GEN_AI_REQUEST_MODEL, ev.model)
+        _put(attrs, A.MODEL, ev.model)  # not gen_ai.request.model: no request is made at this level
         _put(attrs, A.COMPLEXITY, ev.complexity)
+        if not ev.name:  # no meaningful name (the conventions: none rather than a constant)
+            del attrs[A.GEN_AI_WORKFLOW_NAME]
+            return A.OP_INVOKE_WORKFLOW, attrs
         return f"{A.OP_INVOKE_WORKFLOW} {ev.name}", attrs
 
     @staticmethod
     def _phase(ev: PhaseEvent) -> tuple[str, dict[str, Any]]:
         attrs: dict[str, Any] = {A.KIND: A.KIND_PHASE, A.WORKFLOW_ID: ev.workflow_id, A.PHASE_NAME: ev.name}
         _put(attrs, A.PHASE_NUMBER, ev.number)
-        _put(attrs, A.GEN_AI_WORKFLOW_NAME, ev.workflow_name)
+        _put(attrs, A.WORKFLOW_NAME, ev.workflow_name)
         _put(attrs, A.WORKFLOW_TEMPLATE, ev.template)
         return f"phase {ev.name}", attrs
 
@@ -437,13 +482,14 @@ class SpanEngine:
         if ev.command is not None:
             attrs[A.COMMAND] = ev.command
         if ev.model is not None:
-            attrs[A.GEN_AI_REQUEST_MODEL] = ev.model
+            # an agent's requested model (conventions); a step without an agent is no GenAI operation
+            attrs[A.GEN_AI_REQUEST_MODEL if agent else A.MODEL] = ev.model
         if ev.task_id is not None:
             attrs[A.TASK_ID] = ev.task_id
         if ev.phase_name is not None:
             attrs[PHASE_NAME] = ev.phase_name
-        if ev.workflow_name is not None:
-            attrs[GEN_AI_WORKFLOW_NAME] = ev.workflow_name
+        if ev.workflow_name:
+            attrs[WORKFLOW_NAME] = ev.workflow_name
         return name, attrs
 
     def _tool(self, ev: ToolCallEvent) -> tuple[str, dict[str, Any]]:
@@ -458,10 +504,15 @@ class SpanEngine:
         _put(attrs, A.STEP_NAME, ev.step_name)
         _put(attrs, A.GEN_AI_AGENT_NAME, ev.agent)
         _put(attrs, A.PHASE_NAME, ev.phase_name)
+        _put(attrs, A.GEN_AI_SKILL_NAME, ev.skill)
         if ev.arguments is not None:
             self._content(
                 attrs, ev.arguments, A.GEN_AI_TOOL_CALL_ARGUMENTS, A.TOOL_ARGUMENTS_LENGTH, A.TOOL_ARGUMENTS_SHA256
             )
+        exe = ev.executable
+        if exe:  # the shell-tool refinement: execute_tool {tool} {process.executable.name}
+            attrs[A.PROCESS_EXECUTABLE_NAME] = exe
+            return f"{A.OP_EXECUTE_TOOL} {ev.tool_name} {exe}", attrs
         return f"{A.OP_EXECUTE_TOOL} {ev.tool_name}", attrs
 
     # --- hooks -------------------------------------------------------------------------------
@@ -519,8 +570,9 @@ class SpanEngine:
             GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read_tokens,
             GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: usage.cache_write_tokens,
         }
-        if usage.provider is not None:
-            attrs[GEN_AI_PROVIDER_NAME] = usage.provider
+        provider = usage.provider
+        if provider is not None:
+            attrs[GEN_AI_PROVIDER_NAME] = provider
         if usage.response_model is not None:
             attrs[A.GEN_AI_RESPONSE_MODEL] = usage.response_model
         if usage.response_id is not None:
@@ -530,7 +582,14 @@ class SpanEngine:
             attrs[A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
         if usage.cache_write_1h_tokens:
             attrs[A.USAGE_CACHE_WRITE_1H_INPUT_TOKENS] = usage.cache_write_1h_tokens
-        wait = usage.cost is None and not _prices_loaded() and (usage.input_tokens or usage.output_tokens)
+        if usage.finish_reasons is not None or usage.server_address is not None or usage.server_port is not None:
+            _put(attrs, A.GEN_AI_RESPONSE_FINISH_REASONS, usage.finish_reasons)
+            _put(attrs, A.SERVER_ADDRESS, usage.server_address)
+            _put(attrs, A.SERVER_PORT, usage.server_port)
+        loaded = _prices_loaded()
+        wait = usage.cost is None and not loaded and (usage.input_tokens or usage.output_tokens)
+        if provider is None and loaded:
+            attrs[GEN_AI_PROVIDER_NAME] = _provider_name(usage.model)
         if not wait:
             cost, _reason = _cost_attrs(usage, attrs)
         outcome = usage.outcome
@@ -540,10 +599,21 @@ class SpanEngine:
             attrs.update(usage.attributes)
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
+        content = None
+        if self.capture != (False, False) and (
+            usage.input_messages is not None or usage.output_messages is not None or usage.system_instructions is not None
+        ):
+            content = genai_content.content_of(usage)
+            if self.capture[0]:
+                attrs.update(genai_content.as_span_attributes(content))
         span, node = self._open_span(usage, f"{OP_CHAT} {usage.model}", attrs, _CLIENT)
+        if content is not None and self.capture[1]:
+            logger = self.logger
+            if logger is not None:
+                genai_content.emit_details(logger, span, attrs, content, usage.end_time)
         if outcome is _FAILURE:
             failed: dict[str, Any] = {}
-            _failure(span, usage, failed)
+            _failure(span, usage, failed, self)
             span.set_attributes(failed)
         if wait:
             if self._hold(usage, span, node):
@@ -626,9 +696,17 @@ class SpanEngine:
             self._held = None
 
 
+def _provider_name(model: str) -> str:
+    """``gen_ai.provider.name`` for a call the caller gave no provider: the provider whose
+    price table has the model, else ``_OTHER``."""
+    return provider_of(model) or A.PROVIDER_OTHER
+
+
 def _price_later(usage: ModelUsage, span: Any) -> float | None:
     """Price a call whose span is already started; its own ``attributes`` still win."""
     attrs: dict[str, Any] = {}
+    if usage.provider is None:
+        attrs[GEN_AI_PROVIDER_NAME] = _provider_name(usage.model)
     cost, _reason = _cost_attrs(usage, attrs)
     for key in usage.attributes:
         attrs.pop(key, None)
@@ -665,7 +743,15 @@ STEP_TEXT_FIELDS = (
     "workflow_id",
 )
 #: The same for a model call (``SpanEngine.model_usage``; its ``attributes`` are checked apart).
-USAGE_TEXT_FIELDS = ("model", "provider", "response_model", "response_id", "workflow_id")
+USAGE_TEXT_FIELDS = (
+    "model",
+    "provider",
+    "response_model",
+    "response_id",
+    "workflow_id",
+    "server_address",
+    "finish_reasons",
+)
 _step_text = operator.attrgetter(*STEP_TEXT_FIELDS)
 _usage_text = operator.attrgetter(*USAGE_TEXT_FIELDS)
 

@@ -18,6 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+from otel_agents.attributes import SCHEMA_URL
 from otel_agents.config import Config, load_config, sdk_disabled
 from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
 from otel_agents.safety import report
@@ -86,6 +87,8 @@ class Runtime:
     processors: list[Any] = field(default_factory=list)
     sinks: list[Any] = field(default_factory=list)
     spans: SpanEngine | None = None  # the span engine, unless switched off (plugin ``spans``)
+    #: where the engine's log records go (content events, exceptions); None: the global one
+    logger_provider: Any = None
 
     @property
     def hook(self) -> Any:
@@ -95,7 +98,7 @@ class Runtime:
 def _make_tracer(provider: Any, ids: KeyedIdGenerator) -> Any:
     from otel_agents import __version__
 
-    tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+    tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__, schema_url=SCHEMA_URL)
     if hasattr(tracer, "id_generator"):
         tracer.id_generator = ids  # deterministic ids on OUR tracer only
     return tracer
@@ -110,6 +113,7 @@ def setup(
     with_sinks: bool = True,
     set_global: bool = True,
     handle_signals: bool = True,
+    logger_provider: Any = None,
 ) -> Runtime:
     """Configure otel-agents; returns the process runtime. Safe to call more than once.
 
@@ -122,6 +126,8 @@ def setup(
     :param set_global: install a new provider as the global tracer provider.
     :param handle_signals: flush the sinks on SIGTERM (``otel_agents.lifecycle``; an
         application's own SIGTERM handler is chained, never replaced). False: no handler.
+    :param logger_provider: a LoggerProvider for the log records otel-agents emits (opt-in
+        content events, exceptions as logs); default: the global one.
     """
     global _runtime
     with _lock:
@@ -146,6 +152,7 @@ def setup(
                     trace.set_tracer_provider(provider)
         _warm_prices()
         rt = Runtime(cfg, pm, provider, _make_tracer(provider, ids), ids, owns_provider=owns)
+        rt.logger_provider = logger_provider
         for proc in span_processors or ():
             provider.add_span_processor(proc)
             rt.processors.append(proc)

@@ -50,6 +50,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "otel_agents.telemetry",
             "otel_agents.threads",
             "otel_agents.spans",
+            "otel_agents.genai_content",
             "otel_agents.rollup",
             "otel_agents.sink_contract",
             "otel_agents.forksafe",

@@ -354,7 +354,8 @@ def _context(data: SpanData, kind: str) -> dict[str, Any]:
     return {
         "trace_id": data.trace_id,
         "workflow_id": _str(attrs, A.WORKFLOW_ID) or data.trace_id,
-        "workflow_name": _str(attrs, A.GEN_AI_WORKFLOW_NAME),
+        # phases and steps carry otel_agents.workflow.name; older spans, gen_ai.workflow.name
+        "workflow_name": _first_str(attrs, A.GEN_AI_WORKFLOW_NAME, A.WORKFLOW_NAME),
         "template": _str(attrs, A.WORKFLOW_TEMPLATE),
         "issue_id": _str(attrs, A.ISSUE_ID),
         "task_id": _str(attrs, A.TASK_ID),
@@ -384,7 +385,7 @@ def _usage(rec: dict[str, Any], attrs: Mapping[str, Any], kind: str) -> None:
         rec["reasoning_tokens"] = _int(attrs, A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
         cost = _float(attrs, A.GEN_AI_USAGE_COST_AMOUNT)
         if cost is None:
-            cost = _float(attrs, A.GEN_AI_USAGE_COST)
+            cost = _float(attrs, A.LEGACY_GEN_AI_USAGE_COST)  # spans recorded before the cost proposal
         rec["cost_usd"] = cost
         rec["cost_source"] = _str(attrs, A.GEN_AI_USAGE_COST_SOURCE) if cost is not None else None
         rec["cost_unavailable_reason"] = _str(attrs, A.COST_UNAVAILABLE_REASON)
