@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 from otel_agents import attributes as A
+from otel_agents.flags import to_bool
 from otel_agents.redact import redact, to_text, valid_text
 
 CAPTURE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
@@ -46,7 +47,7 @@ def capture_mode(capture_content: bool) -> tuple[bool, bool]:
     raw = os.environ.get(CAPTURE_ENV, "").strip()
     if not raw:
         return (True, False) if capture_content else (False, False)
-    if raw.lower() in ("true", "1"):  # the older utilities' boolean form
+    if to_bool(raw):  # the older utilities' boolean form
         return True, False
     return MODES.get(raw.upper(), (False, False))
 

@@ -238,12 +238,13 @@ def test_fixture_session_yields_exactly_the_readme_trace(runtime, exporter) -> N
     # One trace, derived from the session id, with one real root.
     assert {s.context.trace_id for s in tree.spans} == {trace_id_for(FIXTURE_SID)}
     (root,) = tree.roots()
-    assert root.name == "invoke_workflow claude-code"
+    assert root.name == "invoke_workflow shop-api"  # the project, not a constant
+    assert root.attributes[A.GEN_AI_WORKFLOW_NAME] == "shop-api"
     assert root.context.span_id == span_id_for(FIXTURE_SID, "workflow")
     assert t0 <= root.start_time <= root.end_time <= t1
     assert root.attributes[A.GEN_AI_CONVERSATION_ID] == FIXTURE_SID
     assert root.attributes[A.WORKFLOW_TEMPLATE] == "claude-code"
-    assert root.attributes[A.GEN_AI_REQUEST_MODEL] == SONNET
+    assert root.attributes[A.MODEL] == SONNET and A.GEN_AI_REQUEST_MODEL not in root.attributes
     assert root.attributes[A.OUTCOME] == "success"
     assert hook_events(root) == ["SessionStart", "SessionEnd"]
 
@@ -424,7 +425,8 @@ def test_subagents_hold_their_own_tool_calls_and_usage(runtime, exporter, tmp_pa
     (turn,) = tree.named("phase turn")
     (sub_span,) = tree.named("invoke_agent Explore")
     assert tree.parent(sub_span) is turn
-    assert sub_span.attributes[A.GEN_AI_AGENT_ID] == "a1" and sub_span.attributes[A.GEN_AI_AGENT_NAME] == "Explore"
+    assert sub_span.attributes[A.AGENT_ID] == "a1" and sub_span.attributes[A.GEN_AI_AGENT_NAME] == "Explore"
+    assert "gen_ai.agent.id" not in sub_span.attributes  # a transient id is not an agent id
     assert hook_events(sub_span) == ["SubagentStart", "SubagentStop"]
     assert sorted(s.name for s in tree.children(sub_span)) == ["chat claude-sonnet-4-5-20250929"] * 2 + [
         "execute_tool Grep"
@@ -509,7 +511,7 @@ def test_interrupt_abandons_the_turn_and_the_unpaired_tool(runtime, exporter) ->
     assert t1.end_time == turns[0].end_time  # closed when its turn was
     (root,) = tree.roots()
     assert {t.parent.span_id for t in turns} == {root.context.span_id}
-    assert [s.name for s in tree.spans] == ["execute_tool Bash", "invoke_workflow claude-code"]
+    assert [s.name for s in tree.spans] == ["execute_tool Bash", "invoke_workflow proj"]
 
 
 def test_interrupted_tool_failure_is_abandoned_not_error(runtime, exporter) -> None:
@@ -578,7 +580,7 @@ def test_missing_transcript_still_completes_every_span(runtime, exporter) -> Non
     assert sorted(s.name for s in tree.spans) == [
         "execute_tool Bash",
         "invoke_agent claude-code",
-        "invoke_workflow claude-code",
+        "invoke_workflow proj",
         "phase turn",
     ]
     (root,) = tree.roots()

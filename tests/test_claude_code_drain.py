@@ -147,7 +147,7 @@ def _check_tree(spans: Any, events: list[dict[str, Any]]) -> None:
     assert len(ids) == len(set(ids)), "a span was exported twice"
     by_id = set(ids)
     roots = [s for s in spans if s.parent is None]
-    assert len(roots) == 1 and roots[0].name == "invoke_workflow claude-code"
+    assert len(roots) == 1 and roots[0].name == "invoke_workflow p"  # the project: cwd /p
     for s in spans:
         assert s.parent is None or s.parent.span_id in by_id, f"phantom parent of {s.name}"
         assert s.end_time >= s.start_time

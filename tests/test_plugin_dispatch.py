@@ -287,7 +287,7 @@ def test_the_claude_code_drain_dispatches_through_call_hook(make_runtime, export
     assert sorted(spans) == [
         "execute_tool Bash",
         "invoke_agent claude-code",
-        "invoke_workflow claude-code",
+        "invoke_workflow p",
         "phase turn",
     ]
     assert dict(spans["execute_tool Bash"].attributes) == {
@@ -295,6 +295,7 @@ def test_the_claude_code_drain_dispatches_through_call_hook(make_runtime, export
         "gen_ai.tool.name": "Bash",
         "otel_agents.kind": "tool_call",
         "otel_agents.workflow.id": "s-1",
+        "gen_ai.conversation.id": "s-1",
         "gen_ai.tool.call.id": "toolu_1",
         "gen_ai.tool.type": "function",
         "otel_agents.step.name": "claude-code",

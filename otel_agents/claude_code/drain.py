@@ -14,7 +14,8 @@ A drain runs detached after Stop and SessionEnd (``detached_main``), or from
 5. flushes the sinks, then saves the state, so a crash re-exports (the same span ids) rather
    than loses.
 
-Kinds (see docs/claude-code.md): session = workflow ``claude-code``; turn = phase ``turn``;
+Kinds (see docs/claude-code.md): session = workflow named after the project (its first
+working directory's name; no name without one), template ``claude-code``; turn = phase ``turn``;
 the main agent's work in a turn = step ``main`` (agent ``claude-code``); a subagent = step
 with ``agent=agent_type``; a tool call = tool_call; an API response = model usage.
 """
@@ -50,7 +51,6 @@ from otel_agents.safety import report
 from otel_agents.spans import SpanEngine, call_cost
 from otel_agents.text import clean_text
 
-WORKFLOW_NAME = "claude-code"
 TEMPLATE = "claude-code"
 MAIN_AGENT = "claude-code"
 PROVIDER = "anthropic"
@@ -160,7 +160,12 @@ class _Emitter:
             parent_key=parent_key,
             start_time=start,
             end_time=end,
+            conversation_id=self.sid,
+            finish_reasons=(resp.stop_reason,) if resp.stop_reason else None,
         )
+        compacted = self.s.compacted_at
+        if compacted is not None and start is not None and start >= compacted:
+            u.attributes[A.GEN_AI_CONVERSATION_COMPACTED] = True
         self._call("model_usage", u)
         self.count += 1
         if not (WORKFLOW_KEY in self.opened and parent_key in self.opened):
@@ -184,6 +189,7 @@ class _Emitter:
             phase_name="turn",
             start_time=tool.start,
             attributes=attrs,
+            conversation_id=self.sid,
         )
         self._start("tool_call_start", ev)
         self._events(tool.key, tool.events)
@@ -211,9 +217,10 @@ class _Emitter:
             name=agent.agent_type,
             agent=agent.agent_type,
             phase_name="turn",
-            workflow_name=WORKFLOW_NAME,
+            workflow_name=self.s.project,
             start_time=agent.start,
-            attributes={A.GEN_AI_AGENT_ID: agent.agent_id},
+            attributes={A.AGENT_ID: agent.agent_id},  # transient: not a gen_ai.agent.id
+            conversation_id=self.sid,
         )
         self._start("step_start", ev)
         self._events(agent.key, agent.events)
@@ -234,10 +241,11 @@ class _Emitter:
             parent_key=WORKFLOW_KEY,
             name="turn",
             number=turn.n,
-            workflow_name=WORKFLOW_NAME,
+            workflow_name=self.s.project,
             template=TEMPLATE,
             start_time=turn.start,
             attributes=attrs,
+            conversation_id=self.sid,
         )
         self._start("phase_start", pe)
         self._events(turn.key, turn.events)
@@ -249,8 +257,9 @@ class _Emitter:
             agent=MAIN_AGENT,
             model=self.s.model,
             phase_name="turn",
-            workflow_name=WORKFLOW_NAME,
+            workflow_name=self.s.project,
             start_time=turn.start,
+            conversation_id=self.sid,
         )
         self._start("step_start", se)
         for tool in self._tools_of(turn.main_key, closing):
@@ -274,7 +283,7 @@ class _Emitter:
                 wf = WorkflowEvent(
                     workflow_id=self.sid,
                     key=WORKFLOW_KEY,
-                    name=WORKFLOW_NAME,
+                    name=s.project or "",
                     template=TEMPLATE,
                     session_id=self.sid,
                     model=s.model,

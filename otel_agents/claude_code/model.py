@@ -39,6 +39,15 @@ _REOPENING = frozenset({"SessionStart", "UserPromptSubmit"})
 _NS_PER_MS = 1_000_000
 
 
+_COMPACTION = frozenset({"PreCompact", "PostCompact"})
+
+
+def _project_name(cwd: str) -> str | None:
+    """The project a working directory names: its last path component (either separator)."""
+    name = cwd.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name or None
+
+
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -238,6 +247,10 @@ class Session(Item):
     transcript: str | None = None
     closed: bool = False
     end_reason: str | None = None
+    #: the project (the session's first working directory's name): the workflow's name
+    project: str | None = None
+    #: when the conversation was first compacted (PreCompact/PostCompact), ns
+    compacted_at: int | None = None
     turns: list[Turn] = field(default_factory=list)
     agents: dict[str, Agent] = field(default_factory=dict)
     tools: dict[str, Tool] = field(default_factory=dict)
@@ -265,6 +278,8 @@ class Session(Item):
             transcript=self.transcript,
             closed=self.closed,
             end_reason=self.end_reason,
+            project=self.project,
+            compacted_at=self.compacted_at,
             turns=[t.to_json() for t in self.turns],
             agents={k: a.to_json() for k, a in self.agents.items()},
             tools={k: t.to_json() for k, t in self.tools.items()},
@@ -292,6 +307,8 @@ class Session(Item):
             transcript=d.get("transcript"),
             closed=bool(d.get("closed")),
             end_reason=d.get("end_reason"),
+            project=d.get("project"),
+            compacted_at=d.get("compacted_at"),
             turns=[Turn.from_json(t) for t in d.get("turns") or ()],
             agents={k: Agent.from_json(a) for k, a in (d.get("agents") or {}).items()},
             tools={k: Tool.from_json(t) for k, t in (d.get("tools") or {}).items()},
@@ -435,6 +452,10 @@ class Session(Item):
         self.touch(t)
         if _str(e.get("agent_id")) is None and (path := _str(e.get("transcript_path"))):
             self.transcript = path
+        if self.project is None and (cwd := _str(e.get("cwd"))):
+            self.project = _project_name(cwd)
+        if self.compacted_at is None and etype in _COMPACTION:
+            self.compacted_at = t
         if self.closed and etype in _REOPENING:
             self.closed = False
             self.end = None

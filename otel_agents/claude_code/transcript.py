@@ -54,6 +54,7 @@ class Response:
     :param start: timestamp of the entry before the response (its request), ns.
     :param end: timestamp of the response's last entry, ns.
     :param tool_use_ids: ``tool_use`` blocks in it: they anchor it to hook events.
+    :param stop_reason: ``message.stop_reason`` (``end_turn``, ``tool_use``, ...), once written.
     """
 
     key: str
@@ -65,9 +66,11 @@ class Response:
     end: int | None
     sidechain: bool = False
     tool_use_ids: list[str] = field(default_factory=list)
+    stop_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "stop_reason": self.stop_reason,
             "key": self.key,
             "message_id": self.message_id,
             "request_id": self.request_id,
@@ -91,9 +94,10 @@ class Response:
             end=d.get("end"),
             sidechain=bool(d.get("sidechain")),
             tool_use_ids=[str(x) for x in d.get("tool_use_ids") or ()],
+            stop_reason=d.get("stop_reason") if isinstance(d.get("stop_reason"), str) else None,
         )
 
-    def merge(self, usage: dict[str, int], ts: int | None, tool_ids: list[str]) -> None:
+    def merge(self, usage: dict[str, int], ts: int | None, tool_ids: list[str], stop_reason: str | None = None) -> None:
         for k, v in usage.items():
             if v > self.usage.get(k, 0):
                 self.usage[k] = v
@@ -102,6 +106,8 @@ class Response:
         for t in tool_ids:
             if t not in self.tool_use_ids:
                 self.tool_use_ids.append(t)
+        if stop_reason is not None:
+            self.stop_reason = stop_reason
 
 
 @dataclass(slots=True)
@@ -213,10 +219,11 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
         rid = entry["requestId"] if isinstance(entry.get("requestId"), str) else ""
         key = f"{mid}|{rid}"
         tools = _tool_ids(msg)
+        stop = msg["stop_reason"] if isinstance(msg.get("stop_reason"), str) else None
         if not mid and not rid:  # no ids to dedupe by: the line itself identifies it
             key = "line:" + hashlib.sha256(line).hexdigest()[:32]
         if cursor.open is not None and cursor.open.key == key:
-            cursor.open.merge(usage, ts, tools)
+            cursor.open.merge(usage, ts, tools, stop)
             if ts is not None:
                 cursor.last_ts = ts
             continue
@@ -233,6 +240,7 @@ def read_responses(path: str, cursor: FileCursor) -> Iterator[Response]:
             end=ts,
             sidechain=entry.get("isSidechain") is True,
             tool_use_ids=tools,
+            stop_reason=stop,
         )
         if ts is not None:
             cursor.last_ts = ts
