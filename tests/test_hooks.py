@@ -196,7 +196,11 @@ def test_budget_plugin_loads_from_its_entry_point(make_runtime, exporter, monkey
     workflow = exporter.get_finished_spans()[-1]
     (event,) = workflow.events
     assert event.name == "otel_agents.budget.exceeded"
-    assert dict(event.attributes) == {"budget.usd": 0.01, "cost.usd": 0.011475, "workflow.name": "ship"}
+    assert dict(event.attributes) == {
+        "otel_agents.budget.usd": 0.01,
+        "otel_agents.budget.cost.usd": 0.011475,
+        "otel_agents.budget.workflow.name": "ship",
+    }
     assert [r.getMessage() for r in caplog.records] == [
         "otel-agents-budget: workflow 'ship' (wf-b) cost $0.011475, over its budget of $0.010000"
     ]

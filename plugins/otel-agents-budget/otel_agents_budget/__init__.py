@@ -2,18 +2,19 @@
 
 Uses only the public hook API. The budget is ``budget.usd`` in ``.otel-agents/config.toml``
 or ``OTEL_AGENTS_BUDGET_USD``; 0 (the default) turns the check off. Past the budget, the
-workflow span gets an ``otel_agents.budget.exceeded`` event and one warning log line.
+workflow span gets an ``otel_agents.budget.exceeded`` event (``otel_agents.budget.usd``,
+``otel_agents.budget.cost.usd``, ``otel_agents.budget.workflow.name``) and one warning log line.
 """
 
 from __future__ import annotations
 
 import logging
 
-from otel_agents import SpanView, hookimpl, load_config
+from otel_agents import SpanView, attributes as A, hookimpl, load_config
 
 logger = logging.getLogger("otel_agents.budget")
 
-EVENT_NAME = "otel_agents.budget.exceeded"
+EVENT_NAME = A.EVENT_BUDGET_EXCEEDED
 
 _budget: float | None = None
 
@@ -40,7 +41,9 @@ def span_ending(span: SpanView) -> None:
     cost = span.totals.cost
     if budget > 0 and cost > budget:
         name = getattr(span.event, "name", "?")
-        span.add_event(EVENT_NAME, {"budget.usd": budget, "cost.usd": round(cost, 6), "workflow.name": name})
+        span.add_event(
+            EVENT_NAME, {A.BUDGET_USD: budget, A.BUDGET_COST_USD: round(cost, 6), A.BUDGET_WORKFLOW_NAME: name}
+        )
         logger.warning(
             "otel-agents-budget: workflow %r (%s) cost $%.6f, over its budget of $%.6f",
             name,
