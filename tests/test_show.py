@@ -179,7 +179,7 @@ def test_show_a_claude_code_session_after_flush(tmp_path: Path) -> None:
     assert lines[0].startswith(f"trace {trace_id_for(FIXTURE_SID):032x}  ")
     assert lines[1].startswith(f"  workflow {FIXTURE_SID}; session {FIXTURE_SID}; ")
     assert lines[1].endswith("; 12 spans")
-    assert lines[3].startswith("invoke_workflow claude-code  <t>  $")
+    assert lines[3].startswith("invoke_workflow shop-api  <t>  $")
     assert lines[3].endswith("  76,375 in / 505 out tokens, 5 model calls")
     names = [re.sub(r"^[│├└─ ]+", "", line).split("  ")[0] for line in lines[3:]]
     assert names.count("chat claude-sonnet-4-5-20250929") == 5
