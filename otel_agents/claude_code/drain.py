@@ -164,7 +164,7 @@ class _Emitter:
             finish_reasons=(resp.stop_reason,) if resp.stop_reason else None,
         )
         compacted = self.s.compacted_at
-        if compacted is not None and start is not None and start >= compacted:
+        if compacted is not None and end is not None and end >= compacted:  # answered after it
             u.attributes[A.GEN_AI_CONVERSATION_COMPACTED] = True
         self._call("model_usage", u)
         self.count += 1
