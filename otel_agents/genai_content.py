@@ -85,6 +85,9 @@ def _clean(value: Any) -> Any:
 
 def _part(block: Any) -> dict[str, Any]:
     """One message part in the conventions' form."""
+    dump = getattr(block, "model_dump", None)  # an SDK's block object (Anthropic, OpenAI)
+    if callable(dump):
+        block = dump()
     if not isinstance(block, dict):
         return {"type": "text", "content": _text(block)}
     kind = block.get("type")
@@ -108,7 +111,8 @@ def _part(block: Any) -> dict[str, Any]:
         return part
     if kind in ("thinking", "reasoning"):
         return {"type": "reasoning", "content": _text(block.get("content", block.get("thinking", "")))}
-    return _clean(block)  # a part type of its own (blob, uri, ...): kept, strings redacted
+    kept: dict[str, Any] = _clean(block)  # a part type of its own (blob, uri, ...): kept, strings redacted
+    return kept
 
 
 def _parts(content: Any) -> list[dict[str, Any]]:

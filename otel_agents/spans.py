@@ -30,8 +30,8 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status,
 from otel_agents import attributes as A, genai_content
 from otel_agents.attributes import (
     ATTEMPT,
-    GEN_AI_CONVERSATION_ID,
     GEN_AI_AGENT_NAME,
+    GEN_AI_CONVERSATION_ID,
     GEN_AI_OPERATION_NAME,
     GEN_AI_PROVIDER_NAME,
     GEN_AI_REQUEST_MODEL,
@@ -207,12 +207,12 @@ def _failure(span: Any, ev: LifecycleEvent | ModelUsage, attrs: dict[str, Any], 
         logger = engine.logger
         if logger is not None:
             genai_content.emit_exception(logger, span, exc_attrs)
-    if description == etype or description == exception_type_name(err):
+    if description == etype or description == _short_type_name(err):
         description = ""
     span.set_status(Status(StatusCode.ERROR, description[:200] or None))
 
 
-def exception_type_name(err: Any) -> str | None:
+def _short_type_name(err: Any) -> str | None:
     """The short class name of an exception (what ``str()`` of an argument-less one can be)."""
     return type(err).__name__ if isinstance(err, BaseException) else None
 
@@ -601,7 +601,9 @@ class SpanEngine:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         content = None
         if self.capture != (False, False) and (
-            usage.input_messages is not None or usage.output_messages is not None or usage.system_instructions is not None
+            usage.input_messages is not None
+            or usage.output_messages is not None
+            or usage.system_instructions is not None
         ):
             content = genai_content.content_of(usage)
             if self.capture[0]:

@@ -371,7 +371,9 @@ def _runtime_with_logs(exporter: Any) -> tuple[telemetry.Runtime, InMemoryLogRec
     return rt, logs
 
 
-@pytest.mark.parametrize(("opt_in", "as_event", "as_log"), [("", True, False), ("logs", False, True), ("logs/dup", True, True)])
+@pytest.mark.parametrize(
+    ("opt_in", "as_event", "as_log"), [("", True, False), ("logs", False, True), ("logs/dup", True, True)]
+)
 def test_exceptions_as_log_records_when_asked(exporter, monkeypatch, opt_in, as_event, as_log):
     monkeypatch.setenv("OTEL_SEMCONV_EXCEPTION_SIGNAL_OPT_IN", opt_in)
     _rt, logs = _runtime_with_logs(exporter)
@@ -398,7 +400,10 @@ def test_exceptions_as_log_records_when_asked(exporter, monkeypatch, opt_in, as_
 _SYSTEM = "You are terse. Key sk-ant-abcdefghijklmnop"
 _INPUT = [
     {"role": "user", "content": "Weather in Paris?"},
-    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_9", "name": "weather", "input": {"city": "Paris"}}]},
+    {
+        "role": "assistant",
+        "content": [{"type": "tool_use", "id": "toolu_9", "name": "weather", "input": {"city": "Paris"}}],
+    },
     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_9", "content": "rainy"}]},
 ]
 _OUTPUT = "Rainy, 14 °C."
@@ -507,3 +512,25 @@ def test_budget_plugin_attributes_are_namespaced():
     src = Path(otel_agents_budget.__file__).read_text()
     assert '"budget.usd"' not in src.replace('get("budget.usd")', "") and '"cost.usd"' not in src
     assert all(k.startswith("otel_agents.budget.") for k in (A.BUDGET_USD, A.BUDGET_COST_USD, A.BUDGET_WORKFLOW_NAME))
+
+
+def test_anthropic_sdk_blocks_become_parts():
+    """The Anthropic SDK's own content blocks (objects, not dicts) map to the schema's parts."""
+    from anthropic.types import TextBlock, ToolUseBlock
+
+    from otel_agents.genai_content import output_messages
+
+    blocks = [
+        TextBlock(type="text", text="Checking."),
+        ToolUseBlock(type="tool_use", id="toolu_1", name="w", input={"a": 1}),
+    ]
+    assert output_messages([{"role": "assistant", "content": blocks}], ("tool_use",)) == [
+        {
+            "role": "assistant",
+            "parts": [
+                {"type": "text", "content": "Checking."},
+                {"type": "tool_call", "name": "w", "id": "toolu_1", "arguments": {"a": 1}},
+            ],
+            "finish_reason": "tool_use",
+        }
+    ]

@@ -465,7 +465,6 @@ def test_usage_and_tools_outside_any_workflow_get_an_implicit_one(traced, export
         A.GEN_AI_USAGE_COST_AMOUNT: chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT],
         A.GEN_AI_USAGE_COST_CURRENCY: "USD",
         A.GEN_AI_USAGE_COST_SOURCE: "local",
-
     }
     assert chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(120 * 1e-6 + 7 * 5e-6)
     assert problems() == []

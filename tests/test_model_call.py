@@ -44,7 +44,6 @@ def _sonnet_usage_attrs() -> dict:
         A.GEN_AI_USAGE_COST_AMOUNT: SONNET_COST,
         A.GEN_AI_USAGE_COST_CURRENCY: "USD",
         A.GEN_AI_USAGE_COST_SOURCE: "local",
-
     }
 
 
@@ -127,7 +126,6 @@ def test_fail_records_the_error_and_still_rolls_up_usage(runtime, exporter):
         A.GEN_AI_USAGE_COST_AMOUNT: GPT4O_COST,
         A.GEN_AI_USAGE_COST_CURRENCY: "USD",
         A.GEN_AI_USAGE_COST_SOURCE: "local",
-
     }
     assert dict(first.attributes) == _call_attrs(
         "wf-f",
