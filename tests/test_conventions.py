@@ -534,3 +534,40 @@ def test_anthropic_sdk_blocks_become_parts():
             "finish_reason": "tool_use",
         }
     ]
+
+
+def test_claude_code_tool_refinements_with_content_capture(tmp_path, make_runtime, exporter, monkeypatch):
+    """With content captured, a Skill call names its skill and a one-command Bash call its
+    program; a compound command, or no captured content, names none (never a guess)."""
+    monkeypatch.setenv("OTEL_AGENTS_CAPTURE_CONTENT", "true")
+    runtime = make_runtime()
+    home = str(tmp_path / "home")
+    calls = [
+        ("t1", "Bash", {"command": "pytest -q tests"}),
+        ("t2", "Bash", {"command": "cd app && make"}),
+        ("t3", "Skill", {"skill": "pdf-processing"}),
+    ]
+    events: list[dict[str, Any]] = [{"hook_event_name": "SessionStart"}, {"hook_event_name": "UserPromptSubmit"}]
+    for tuid, tool, args in calls:
+        common = {"tool_name": tool, "tool_use_id": tuid, "tool_input": args}
+        events += [{"hook_event_name": "PreToolUse", **common}, {"hook_event_name": "PostToolUse", **common}]
+    events += [{"hook_event_name": "Stop"}, {"hook_event_name": "SessionEnd"}]
+    for i, e in enumerate(events):
+        payload = {"session_id": "s-r", "transcript_path": "/none.jsonl", "cwd": "/w/proj", **e}
+        capture.handle(json.dumps(payload).encode(), 1_000_000_000_000 + i * 1_000_000, home, spawn=False)
+    drain(home, rt=runtime)
+    tools = {
+        s.attributes[A.GEN_AI_TOOL_CALL_ID]: s
+        for s in exporter.get_finished_spans()
+        if s.name.startswith("execute_tool")
+    }
+    got = {
+        k: (s.name, s.attributes.get(A.PROCESS_EXECUTABLE_NAME), s.attributes.get(A.GEN_AI_SKILL_NAME))
+        for k, s in tools.items()
+    }
+    assert got == {
+        "t1": ("execute_tool Bash pytest", "pytest", None),
+        "t2": ("execute_tool Bash", None, None),
+        "t3": ("execute_tool Skill", None, "pdf-processing"),
+    }
+    _assert_whole_conversation(exporter.get_finished_spans(), "s-r")

@@ -46,6 +46,7 @@ from otel_agents.claude_code.model import (
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
 from otel_agents.plugins import call_hook
+from otel_agents.redact import REDACTED
 from otel_agents.rollup import UsageTotals
 from otel_agents.safety import report
 from otel_agents.spans import SpanEngine, call_cost
@@ -92,6 +93,41 @@ def _error_text(rec: dict[str, Any] | None) -> str:
     if isinstance(text, str) and text:
         return text
     return f"tool call failed (error text not recorded: {rec['len']} chars, sha256 {str(rec['sha256'])[:16]})"
+
+
+_SHELL_TOOLS = frozenset({"Bash"})
+_COMPOUND = re.compile(r"[;&|\n`$<>()]")
+
+
+def _refinements(tool: str, arguments: dict[str, Any] | None) -> tuple[str | None, str | None]:
+    """``(gen_ai.skill.name, process.executable.name)`` of a tool call, from its captured
+    arguments (only with content capture on: otherwise the hook kept no text). A shell
+    command gives its program only when it is one simple command."""
+    text = arguments.get("text") if arguments else None
+    if not isinstance(text, str) or tool not in _SHELL_TOOLS and tool != "Skill":
+        return None, None
+    import json
+
+    try:
+        args = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(args, dict):
+        return None, None
+    if tool == "Skill":
+        skill = args.get("skill")
+        return (skill if isinstance(skill, str) and skill and REDACTED not in skill else None), None
+    command = args.get("command")
+    if not isinstance(command, str) or _COMPOUND.search(command):
+        return None, None
+    import shlex
+
+    try:
+        words = [w for w in shlex.split(command) if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", w)]
+    except ValueError:
+        return None, None
+    program = os.path.basename(words[0]) if words else ""
+    return None, (program if program and REDACTED not in program else None)
 
 
 class _Emitter:
@@ -191,6 +227,7 @@ class _Emitter:
             attributes=attrs,
             conversation_id=self.sid,
         )
+        ev.skill, ev.executable = _refinements(tool.name, tool.arguments)
         self._start("tool_call_start", ev)
         self._events(tool.key, tool.events)
         ev.attributes.update(
