@@ -4,7 +4,12 @@
 - phase: INTERNAL ``phase {name}``
 - step: INTERNAL ``invoke_agent {agent}`` (or ``step {name}`` without an agent)
 - tool call: INTERNAL ``execute_tool {tool}``
-- model call: CLIENT ``chat {model}``, with ``gen_ai.usage.*`` and cost
+- model call: CLIENT ``chat {model}``, with ``gen_ai.usage.*``, cost and a provider (inferred
+  from the price table when the caller gives none)
+
+Every span beneath a workflow given a session id carries its ``gen_ai.conversation.id``
+(inherited from the open parent, or the event's ``conversation_id``). Opt-in content goes
+where ``genai_content.capture_mode`` says.
 
 Every workflow, phase and step span carries ``otel_agents.rollup.*``: the tokens and cost
 of every model call beneath it. Span ids derive from ``(workflow_id, key)``, so a span
