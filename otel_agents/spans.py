@@ -252,6 +252,8 @@ class SpanEngine:
         self._deferred: list[tuple[str, LifecycleEvent, _State]] = []
         self._hold_lock = threading.Lock()
         self._held_pid = 0
+        #: other instrumentations' spans (``otel_agents.foreign.ForeignSpans``), once attached
+        self.foreign: Any = None
 
     def attach(self, rt: Host) -> None:
         """Build spans for ``rt`` (its tracer, id generator, configuration and hooks)."""
@@ -284,6 +286,22 @@ class SpanEngine:
                 node.merge(totals)
                 node = node.parent
         return True
+
+    def state_for_span(self, span_id: int) -> _State | None:
+        """The open span (its state) whose span id is ``span_id``, or ``None``."""
+        for state in list(self._open.values()):
+            if state.span.get_span_context().span_id == span_id:
+                return state
+        return None
+
+    def add_call(self, state: _State, usage: ModelUsage, cost: float | None) -> None:
+        """Add one model call recorded elsewhere (another instrumentation's span) to the
+        roll-up of the open span ``state`` and of its open ancestors."""
+        node: _State | None = state
+        with _totals_lock:
+            while node is not None:
+                node.add(usage, cost)
+                node = node.parent
 
     @property
     def rt(self) -> Host:
@@ -541,6 +559,12 @@ class SpanEngine:
         if usage.start_time is None and usage.end_time is not None:
             usage.start_time = usage.end_time  # recorded after the fact: no known duration
         span, node = self._open_span(usage, f"{OP_CHAT} {usage.model}", attrs, _CLIENT)
+        foreign = self.foreign
+        if foreign is not None and (foreign.open or usage.response_id is not None):
+            first = foreign.our_call(usage, span)
+            if first is not None:  # another span counts this call already
+                span.set_attribute(A.DUPLICATE_OF, first)
+                node = None
         if outcome is _FAILURE:
             failed: dict[str, Any] = {}
             _failure(span, usage, failed)
@@ -634,6 +658,11 @@ def _price_later(usage: ModelUsage, span: Any) -> float | None:
         attrs.pop(key, None)
     span.set_attributes(attrs)
     return cost
+
+
+def cost_attributes(usage: ModelUsage, attrs: dict[str, Any]) -> float | None:
+    """A model call's cost (``None``: no price), its cost attributes set into ``attrs``."""
+    return _cost_attrs(usage, attrs)[0]
 
 
 def call_cost(usage: ModelUsage) -> float | None:
