@@ -31,8 +31,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.sdk.trace import Event as SpanEvent
+from opentelemetry.sdk.trace import Event as SpanEvent, ReadableSpan, SpanProcessor
 
 from otel_agents import attributes as A
 from otel_agents.events import ModelUsage, PhaseEvent, StepEvent, WorkflowEvent
@@ -95,13 +94,9 @@ def read_usage(attrs: Any, workflow_id: str = "") -> ModelUsage | None:
         output_tokens=o or 0,
         cache_read_tokens=_int(attrs, A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, A.OI_LLM_TOKEN_COUNT_PROMPT_CACHE_READ)
         or 0,
-        cache_write_tokens=_int(
-            attrs, A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, A.OI_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE
-        )
+        cache_write_tokens=_int(attrs, A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, A.OI_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE)
         or 0,
-        reasoning_tokens=_int(
-            attrs, A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, A.OI_LLM_TOKEN_COUNT_COMPLETION_REASONING
-        )
+        reasoning_tokens=_int(attrs, A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, A.OI_LLM_TOKEN_COUNT_COMPLETION_REASONING)
         or 0,
         cost=cost,
         response_model=_str(attrs, A.GEN_AI_RESPONSE_MODEL),

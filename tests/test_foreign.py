@@ -130,7 +130,9 @@ def test_pydantic_ai_calls_count_in_rollups_jsonl_and_report(instrumented, expor
     _flush(instrumented)
     # execution-metrics JSONL: one record per model call, under our step
     calls = _records(instrumented, A.KIND_MODEL_CALL)
-    assert [(r["input_tokens"], r["output_tokens"], r["step_name"], r["phase_name"], r["workflow_id"]) for r in calls] == [
+    assert [
+        (r["input_tokens"], r["output_tokens"], r["step_name"], r["phase_name"], r["workflow_id"]) for r in calls
+    ] == [
         (1200, 80, "answer", "solve", "wf-calc"),
         (1500, 40, "answer", "solve", "wf-calc"),
     ]
@@ -149,18 +151,22 @@ def test_a_call_recorded_by_us_and_by_pydantic_ai_counts_once(instrumented, expo
     assert want["model_calls"] == 4
     (wf,) = _ours(exporter, A.KIND_WORKFLOW)
     assert _rollup(wf) == want
-    chats = [s for s in exporter.get_finished_spans() if s.instrumentation_scope.name == "pydantic-ai" and s.name.startswith("chat")]
+    chats = [
+        s
+        for s in exporter.get_finished_spans()
+        if s.instrumentation_scope.name == "pydantic-ai" and s.name.startswith("chat")
+    ]
     ours = _ours(exporter, A.KIND_MODEL_CALL)
     assert len(chats) == len(ours) == 4
     _flush(instrumented)
-    calls = _records(instrumented, A.KIND_MODEL_CALL)
-    assert sorted(r["record_id"] for r in calls) == sorted(f"{s.context.span_id:016x}" for s in ours)
     assert _report(instrumented) == {
         "total_usd": want["cost"],
         "model_calls": 4,
         "input_tokens": 5400,
         "output_tokens": 240,
     }
+    calls = _records(instrumented, A.KIND_MODEL_CALL)
+    assert sorted(r["record_id"] for r in calls) == sorted(f"{s.context.span_id:016x}" for s in ours)
     # the analytics store has one row per model call
     import sqlite3
 
@@ -173,7 +179,9 @@ def test_a_timed_call_around_a_framework_call_counts_once_with_the_framework_usa
     with pydantic-ai's tokens and cost."""
 
     def model(messages: Any, info: Any) -> ModelResponse:
-        return ModelResponse(parts=[TextPart("3")], usage=RequestUsage(input_tokens=700, output_tokens=30), model_name="gpt-4o")
+        return ModelResponse(
+            parts=[TextPart("3")], usage=RequestUsage(input_tokens=700, output_tokens=30), model_name="gpt-4o"
+        )
 
     agent = Agent(FunctionModel(model, model_name="gpt-4o"), name="calc")
     with oa.workflow("calc", workflow_id="wf-timed") as wf:
@@ -181,12 +189,16 @@ def test_a_timed_call_around_a_framework_call_counts_once_with_the_framework_usa
             with st.model_call("gpt-4o", provider="openai"):
                 usage = agent.run_sync("1+2?").usage
     (wf_span,) = _ours(exporter, A.KIND_WORKFLOW)
-    assert _rollup(wf_span) == _framework_totals([usage]) == {
-        "input_tokens": 700,
-        "output_tokens": 30,
-        "model_calls": 1,
-        "cost": 0.00205,
-    }
+    assert (
+        _rollup(wf_span)
+        == _framework_totals([usage])
+        == {
+            "input_tokens": 700,
+            "output_tokens": 30,
+            "model_calls": 1,
+            "cost": 0.00205,
+        }
+    )
     _flush(instrumented)
     assert _report(instrumented) == {"total_usd": 0.00205, "model_calls": 1, "input_tokens": 700, "output_tokens": 30}
 
@@ -232,7 +244,9 @@ def test_framework_content_is_redacted_when_capture_is_on(make_runtime, monkeypa
         secret = "sk-ant-api03-" + "A" * 40
 
         def model(messages: Any, info: Any) -> ModelResponse:
-            return ModelResponse(parts=[TextPart("ok")], usage=RequestUsage(input_tokens=10, output_tokens=2), model_name="gpt-4o")
+            return ModelResponse(
+                parts=[TextPart("ok")], usage=RequestUsage(input_tokens=10, output_tokens=2), model_name="gpt-4o"
+            )
 
         agent = Agent(FunctionModel(model, model_name="gpt-4o"), name="calc")
         with oa.workflow("w"), oa.step("s"):
@@ -356,9 +370,7 @@ def test_langgraph_calls_traced_by_openinference_count_in_rollups_and_report(mak
         len(llm_spans),
     )
     assert framework == (4000, 700, 2)
-    price = sum(
-        float(calc_price(Usage(input_tokens=i, output_tokens=o), "gpt-4o-mini").total_price) for i, o in tokens
-    )
+    price = sum(float(calc_price(Usage(input_tokens=i, output_tokens=o), "gpt-4o-mini").total_price) for i, o in tokens)
     for kind in (A.KIND_STEP, A.KIND_WORKFLOW):
         (span,) = _ours(exporter, kind)
         assert _rollup(span) == {"input_tokens": 4000, "output_tokens": 700, "model_calls": 2, "cost": round(price, 12)}

@@ -51,6 +51,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "otel_agents.threads",
             "otel_agents.spans",
             "otel_agents.rollup",
+            "otel_agents.foreign",
             "otel_agents.sink_contract",
             "otel_agents.forksafe",
             "otel_agents.lifecycle",
