@@ -176,14 +176,18 @@ class ForeignSpans(SpanProcessor):
         self._verdicts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
         self._rids: dict[tuple[int, str], str] = {}
         self._lock = threading.Lock()
+        self._own: Any = ()  # our tracer's instrumentation scope, once seen
 
     def _ours(self, span: Any) -> bool:
         scope = span.instrumentation_scope
-        return scope is not None and scope.name == self.own_scope
+        if scope is None or scope.name != self.own_scope:
+            return False
+        self._own = scope  # our tracer's scope object: later spans are recognised by identity
+        return True
 
-    # --- SpanProcessor -------------------------------------------------------------------
+    # --- SpanProcessor (on the hot path for our own spans: one identity check each) --------
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        if self._ours(span):
+        if span._instrumentation_scope is self._own or self._ours(span):
             return
         parent = span.parent
         pnode = self.open.get(parent.span_id) if parent is not None else None
@@ -195,9 +199,13 @@ class ForeignSpans(SpanProcessor):
             owner = None
         self.open[span.context.span_id] = _Node(pnode, owner, CURRENT_CALL.get())
 
+    def _on_ending(self, span: Any) -> None:
+        return None
+
     def on_end(self, span: Any) -> None:
-        if not self._ours(span):
-            self.verdict(span)
+        if span._instrumentation_scope is self._own or self._ours(span):
+            return
+        self.verdict(span)
 
     # --- our own model calls ---------------------------------------------------------------
     def our_call(self, usage: ModelUsage, span: Any) -> str | None:
@@ -313,7 +321,7 @@ class ForeignSpans(SpanProcessor):
     def for_sinks(self, span: Any) -> Any:
         """What our sinks get of a finished span: a foreign span under our privacy settings,
         with the verdict's attributes; our own spans unchanged."""
-        if self._ours(span):
+        if span._instrumentation_scope is self._own or self._ours(span):
             return span
         extra = self.verdict(span)
         attrs = span.attributes or {}
