@@ -174,7 +174,7 @@ class ForeignSpans(SpanProcessor):
         #: open foreign spans by span id
         self.open: dict[int, _Node] = {}
         self._verdicts: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
-        self._rids: dict[tuple[int, str], str] = {}
+        self._rids: dict[tuple[int, str], tuple[str, bool]] = {}
         self._lock = threading.Lock()
         self._own: Any = ()  # our tracer's instrumentation scope, once seen
 
@@ -221,19 +221,24 @@ class ForeignSpans(SpanProcessor):
         rid = usage.response_id
         if rid:
             with self._lock:
-                return self._first(sc.trace_id, rid, ours)
+                first = self._first(sc.trace_id, rid, ours, foreign=False)
+            # only a framework's span makes ours a duplicate: two of our own spans with one
+            # response id (a call exported again, with more tokens) are left as they are
+            if first is not None and first[1]:
+                return first[0]
         return None
 
-    def _first(self, trace_id: int, rid: str, span_id: str) -> str | None:
-        """The span already counting response ``rid`` in the trace, or ``None`` (and this one
-        is remembered as counting it). Call with the lock held."""
+    def _first(self, trace_id: int, rid: str, span_id: str, *, foreign: bool) -> tuple[str, bool] | None:
+        """The other span already counting response ``rid`` in the trace (its id, and whether
+        it is a framework's), or ``None``: then this one is remembered as counting it. Call
+        with the lock held."""
         key = (trace_id, rid)
         first = self._rids.get(key)
         if first is not None:
-            return first
+            return first if first[0] != span_id else None
         if len(self._rids) >= MAX_RESPONSE_IDS:
             del self._rids[next(iter(self._rids))]
-        self._rids[key] = span_id
+        self._rids[key] = (span_id, foreign)
         return None
 
     @staticmethod
@@ -275,10 +280,11 @@ class ForeignSpans(SpanProcessor):
             out[A.FOREIGN_ROLE] = A.FOREIGN_ROLE_DUPLICATE
             _fill(node.call, usage)
         else:
-            first = self._first(sc.trace_id, usage.response_id, f"{sc.span_id:016x}") if usage.response_id else None
+            rid = usage.response_id
+            first = self._first(sc.trace_id, rid, f"{sc.span_id:016x}", foreign=True) if rid else None
             if first is not None:
                 out[A.FOREIGN_ROLE] = A.FOREIGN_ROLE_DUPLICATE
-                out[A.DUPLICATE_OF] = first
+                out[A.DUPLICATE_OF] = first[0]
         if node is not None:
             self._mark_below(node.parent)
         if out:

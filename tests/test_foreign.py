@@ -295,6 +295,15 @@ def test_the_same_response_id_counts_once_whatever_ends_first(runtime, exporter,
         assert A.DUPLICATE_OF not in ours.attributes
 
 
+def test_our_own_calls_with_one_response_id_are_left_as_they_were(runtime, exporter):
+    with oa.workflow("w") as wf, wf.step("s") as st:
+        for _ in range(2):
+            st.record_usage("gpt-4o", provider="openai", input_tokens=10, output_tokens=1, response_id="resp-2")
+    assert [A.DUPLICATE_OF in s.attributes for s in _ours(exporter, A.KIND_MODEL_CALL)] == [False, False]
+    (wf_span,) = _ours(exporter, A.KIND_WORKFLOW)
+    assert _rollup(wf_span)["model_calls"] == 2
+
+
 def test_agent_run_totals_above_counted_calls_are_not_counted_again(runtime, exporter):
     """An agent-run span carrying the usage of the calls beneath it (older pydantic-ai, other
     frameworks) is an aggregate: its calls count, it does not."""
