@@ -14,19 +14,17 @@ from typing import Any
 import pytest
 from genai_prices import Usage, calc_price
 from opentelemetry.sdk.trace import TracerProvider
+from pydantic_ai import Agent  # the test extra pins it: never skipped
+from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
+from pydantic_ai.models.function import FunctionModel
+from pydantic_ai.models.instrumented import InstrumentationSettings
+from pydantic_ai.usage import RequestUsage
 
 import otel_agents as oa
 from otel_agents import attributes as A
 from otel_agents.report import build_report
 from otel_agents.sinks.metrics import iter_records
 from otel_agents.sinks.spool import iter_records as spool_records, iter_spans, spool_files
-
-pydantic_ai = pytest.importorskip("pydantic_ai")
-from pydantic_ai import Agent  # noqa: E402
-from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart  # noqa: E402
-from pydantic_ai.models.function import FunctionModel  # noqa: E402
-from pydantic_ai.models.instrumented import InstrumentationSettings  # noqa: E402
-from pydantic_ai.usage import RequestUsage  # noqa: E402
 
 ROLLUP_KEYS = {
     A.ROLLUP_INPUT_TOKENS: "input_tokens",
@@ -323,7 +321,6 @@ def test_agent_run_totals_above_counted_calls_are_not_counted_again(runtime, exp
 
 
 def test_langgraph_calls_traced_by_openinference_count_in_rollups_and_report(make_runtime, exporter):
-    pytest.importorskip("langgraph")
     from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
     from langchain_core.messages import AIMessage
     from langgraph.graph import END, START, MessagesState, StateGraph
