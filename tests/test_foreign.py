@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from genai_prices import Usage, calc_price
-from opentelemetry.sdk.trace import TracerProvider
 from pydantic_ai import Agent  # the test extra pins it: never skipped
 from pydantic_ai.messages import ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import FunctionModel
@@ -404,8 +403,3 @@ def test_a_provider_set_up_twice_counts_each_foreign_call_once(make_runtime, exp
             chat.set_attributes({A.GEN_AI_REQUEST_MODEL: "gpt-4o", A.GEN_AI_USAGE_INPUT_TOKENS: 5})
     (wf_span,) = _ours(exporter, A.KIND_WORKFLOW)
     assert _rollup(wf_span)["model_calls"] == 1
-
-
-def test_framework_spans_outside_a_workflow_are_left_alone():
-    provider = TracerProvider()
-    assert not hasattr(provider, "_otel_agents_foreign")
