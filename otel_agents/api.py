@@ -41,6 +41,7 @@ from otel_agents.events import (
     WorkflowEvent,
     outcome_of,
 )
+from otel_agents.foreign import CURRENT_CALL as _foreign_current_call
 from otel_agents.plugins import call_hook
 from otel_agents.pricing import loaded as _prices_loaded, ready as _prices_ready
 from otel_agents.safety import report
@@ -418,7 +419,8 @@ class ToolCall(_Handle):
         self.event.result = result  # type: ignore[attr-defined]
 
 
-_current_call: contextvars.ContextVar[ModelCall | None] = contextvars.ContextVar("otel_agents_model_call", default=None)
+# shared with otel_agents.foreign: a framework's span started inside a timed call is that call
+_current_call: contextvars.ContextVar[ModelCall | None] = _foreign_current_call
 _usage_keywords: frozenset[str] = frozenset()
 
 

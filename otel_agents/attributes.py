@@ -145,3 +145,69 @@ KIND_PHASE: Final = "phase"
 KIND_STEP: Final = "step"
 KIND_TOOL_CALL: Final = "tool_call"
 KIND_MODEL_CALL: Final = "model_call"
+
+# --- other instrumentations' spans (read, never written on our own spans) ----------------
+# Model calls recorded by a framework's own instrumentation count as model calls of the
+# nearest otel-agents span above them (``otel_agents.foreign``). Their usage is read from
+# the GenAI conventions above, from OpenInference's names, or from pydantic-ai's cost.
+OI_LLM_MODEL_NAME: Final = "llm.model_name"
+OI_LLM_PROVIDER: Final = "llm.provider"
+OI_LLM_SYSTEM: Final = "llm.system"
+OI_LLM_TOKEN_COUNT_PROMPT: Final = "llm.token_count.prompt"
+OI_LLM_TOKEN_COUNT_COMPLETION: Final = "llm.token_count.completion"
+OI_LLM_TOKEN_COUNT_TOTAL: Final = "llm.token_count.total"
+OI_LLM_TOKEN_COUNT_PROMPT_CACHE_READ: Final = "llm.token_count.prompt_details.cache_read"
+OI_LLM_TOKEN_COUNT_PROMPT_CACHE_WRITE: Final = "llm.token_count.prompt_details.cache_write"
+OI_LLM_TOKEN_COUNT_COMPLETION_REASONING: Final = "llm.token_count.completion_details.reasoning"
+OI_LLM_COST_PROMPT: Final = "llm.cost.prompt"
+OI_LLM_COST_COMPLETION: Final = "llm.cost.completion"
+OI_LLM_COST_TOTAL: Final = "llm.cost.total"
+OI_INPUT_VALUE: Final = "input.value"
+OI_OUTPUT_VALUE: Final = "output.value"
+#: Deprecated name of gen_ai.provider.name, still set by some instrumentations.
+GEN_AI_SYSTEM: Final = "gen_ai.system"
+#: pydantic-ai: a model call's cost in USD (from genai-prices), and message content.
+PYDANTIC_AI_OPERATION_COST: Final = "operation.cost"
+PYDANTIC_AI_ALL_MESSAGES: Final = "pydantic_ai.all_messages"
+#: Content attributes of other instrumentations (with the prefixes below): dropped from what
+#: our sinks write unless content capture is on, then redacted.
+FOREIGN_CONTENT_KEYS: Final = frozenset(
+    {
+        GEN_AI_INPUT_MESSAGES,
+        GEN_AI_OUTPUT_MESSAGES,
+        GEN_AI_SYSTEM_INSTRUCTIONS,
+        GEN_AI_TOOL_CALL_ARGUMENTS,
+        GEN_AI_TOOL_CALL_RESULT,
+        "gen_ai.prompt",
+        "gen_ai.completion",
+        OI_INPUT_VALUE,
+        OI_OUTPUT_VALUE,
+        "llm.prompts",
+        PYDANTIC_AI_ALL_MESSAGES,
+        "all_messages_events",
+        "final_result",
+        "tool_arguments",
+        "tool_response",
+    }
+)
+FOREIGN_CONTENT_PREFIXES: Final = (
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.prompt_template.",
+    "llm.prompts.",
+    "retrieval.documents.",
+    "embedding.embeddings.",
+    "reranker.",
+)
+
+#: On a span of another instrumentation, as our sinks write it: ``model_call`` (it counts as
+#: one model call), ``duplicate`` (the same call as a span that counts) or ``aggregate``
+#: (usage totals of model calls that count beneath it).
+FOREIGN_ROLE: Final = "otel_agents.foreign.role"
+#: On a span recording a model call that another span (this span id, hex) already counts.
+DUPLICATE_OF: Final = "otel_agents.duplicate_of"
+FOREIGN_ROLE_MODEL_CALL: Final = "model_call"
+FOREIGN_ROLE_DUPLICATE: Final = "duplicate"
+FOREIGN_ROLE_AGGREGATE: Final = "aggregate"

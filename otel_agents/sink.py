@@ -275,6 +275,9 @@ class SinkProcessor:
             self.request_recovery(delay=RECOVER_START_DELAY_S)
 
     def _init_runtime_state(self) -> None:
+        #: what the sinks get of a finished span, when set (``ForeignSpans.for_sinks``: other
+        #: instrumentations' spans under our privacy settings); ``None``: the span itself
+        self.prepare: Any = getattr(self, "prepare", None)
         self._state = State.RUNNING
         self._deadline: float | None = None
         self._lane_deadline: float | None = None
@@ -324,6 +327,9 @@ class SinkProcessor:
                 for lane in self._lanes:
                     lane.drop(1)
                 return
+            prepare = self.prepare
+            if prepare is not None:
+                span = prepare(span)
             for lane in self._lanes:
                 if lane.thread is None:  # a forked child: threads start with its first span
                     self._start_threads()

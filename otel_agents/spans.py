@@ -277,6 +277,8 @@ class SpanEngine:
         #: an exception as a span event, as a log record (``genai_content.exception_signal``)
         self.exception_signal: tuple[bool, bool] = (True, False)
         self._logger: Any = None
+        #: other instrumentations' spans (``otel_agents.foreign.ForeignSpans``), once attached
+        self.foreign: Any = None
 
     def attach(self, rt: Host) -> None:
         """Build spans for ``rt`` (its tracer, id generator, configuration and hooks)."""
@@ -326,6 +328,22 @@ class SpanEngine:
                 node.merge(totals)
                 node = node.parent
         return True
+
+    def state_for_span(self, span_id: int) -> _State | None:
+        """The open span (its state) whose span id is ``span_id``, or ``None``."""
+        for state in list(self._open.values()):
+            if state.span.get_span_context().span_id == span_id:
+                return state
+        return None
+
+    def add_call(self, state: _State, usage: ModelUsage, cost: float | None) -> None:
+        """Add one model call recorded elsewhere (another instrumentation's span) to the
+        roll-up of the open span ``state`` and of its open ancestors."""
+        node: _State | None = state
+        with _totals_lock:
+            while node is not None:
+                node.add(usage, cost)
+                node = node.parent
 
     @property
     def rt(self) -> Host:
@@ -618,6 +636,12 @@ class SpanEngine:
             logger = self.logger
             if logger is not None:
                 genai_content.emit_details(logger, span, attrs, content, usage.end_time)
+        foreign = self.foreign
+        if foreign is not None and (foreign.open or usage.response_id is not None):
+            first = foreign.our_call(usage, span)
+            if first is not None:  # another span counts this call already
+                span.set_attribute(A.DUPLICATE_OF, first)
+                node = None
         if outcome is _FAILURE:
             failed: dict[str, Any] = {}
             _failure(span, usage, failed, self)
@@ -719,6 +743,11 @@ def _price_later(usage: ModelUsage, span: Any) -> float | None:
         attrs.pop(key, None)
     span.set_attributes(attrs)
     return cost
+
+
+def cost_attributes(usage: ModelUsage, attrs: dict[str, Any]) -> float | None:
+    """A model call's cost (``None``: no price), its cost attributes set into ``attrs``."""
+    return _cost_attrs(usage, attrs)[0]
 
 
 def call_cost(usage: ModelUsage) -> float | None:

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from otel_agents.attributes import SCHEMA_URL
 from otel_agents.config import Config, load_config, sdk_disabled
+from otel_agents.foreign import ForeignSpans
 from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
 from otel_agents.safety import report
 from otel_agents.sink_contract import SinkSet
@@ -153,11 +154,15 @@ def setup(
         _warm_prices()
         rt = Runtime(cfg, pm, provider, _make_tracer(provider, ids), ids, owns_provider=owns)
         rt.logger_provider = logger_provider
+        foreign = _attach_foreign(rt)
         for proc in span_processors or ():
             provider.add_span_processor(proc)
             rt.processors.append(proc)
         if with_sinks:
             _attach_sinks(rt)
+            for proc in rt.processors:
+                if hasattr(proc, "prepare"):  # our sinks get other instrumentations' spans as ForeignSpans says
+                    proc.prepare = foreign.for_sinks
         if rt.sinks:
             from otel_agents import lifecycle
 
@@ -165,6 +170,23 @@ def setup(
         _bind(rt)
         _runtime = rt
         return rt
+
+
+def _attach_foreign(rt: Runtime) -> ForeignSpans:
+    """Count the model calls other instrumentations record in ``rt``'s traces (first
+    processor: its verdict on a span is ready before any sink sees the span)."""
+    engine = rt.pm.get_plugin("spans")
+    engine = engine if isinstance(engine, SpanEngine) else None
+    foreign: ForeignSpans | None = getattr(rt.provider, "_otel_agents_foreign", None)
+    if foreign is None:  # once per provider: a second set-up on it must not count calls twice
+        foreign = ForeignSpans(engine, rt.config, INSTRUMENTATION_NAME)
+        rt.provider.add_span_processor(foreign)
+        rt.provider._otel_agents_foreign = foreign
+    else:
+        foreign.engine, foreign.config = engine, rt.config
+    if engine is not None:
+        engine.foreign = foreign
+    return foreign
 
 
 def _warm_prices() -> None:

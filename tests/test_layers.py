@@ -52,6 +52,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "otel_agents.spans",
             "otel_agents.genai_content",
             "otel_agents.rollup",
+            "otel_agents.foreign",
             "otel_agents.sink_contract",
             "otel_agents.forksafe",
             "otel_agents.lifecycle",

@@ -13,7 +13,8 @@ attributes, status, events), with two adapters:
   (``report`` and ``reconcile --from-spool`` rebuild the store from it).
 
 A span yields one record when it is ours (``otel_agents.kind`` is workflow, phase, step,
-tool_call or model_call; spans without it are classified by ``gen_ai.operation.name``),
+tool_call or model_call; spans without it are classified by ``gen_ai.operation.name``) and
+not a duplicate or aggregate of model calls counted elsewhere (``otel_agents.foreign``),
 plus one ``hook_event`` record per span event named ``otel_agents.hook_event``. Bad input
 (an attribute of the wrong type, a missing time) gives one log line and a record with that
 field ``null``; it never raises.
@@ -333,6 +334,15 @@ def _kind_of(data: SpanData) -> str | None:
     return _KIND_BY_OPERATION.get(op) if isinstance(op, str) else None
 
 
+_NOT_COUNTED = frozenset((A.FOREIGN_ROLE_DUPLICATE, A.FOREIGN_ROLE_AGGREGATE))
+
+
+def _counts(attrs: Mapping[str, Any]) -> bool:
+    """False for a span recording a model call another span counts (``otel_agents.duplicate_of``),
+    or the usage totals of calls beneath it: one record per model call."""
+    return A.DUPLICATE_OF not in attrs and attrs.get(A.FOREIGN_ROLE) not in _NOT_COUNTED
+
+
 def _outcome(data: SpanData) -> str:
     value = data.attributes.get(A.OUTCOME)
     if isinstance(value, str) and value in _OUTCOMES:
@@ -423,7 +433,7 @@ def build_record(data: SpanData) -> dict[str, Any] | None:
     Every field of :data:`FIELDS` is present (``None`` where it does not apply).
     """
     kind = _kind_of(data)
-    if kind is None:
+    if kind is None or not _counts(data.attributes):
         return None
     if not data.span_id:
         _bad("span without a span id", data.name)
