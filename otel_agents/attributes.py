@@ -117,3 +117,11 @@ KIND_PHASE: Final = "phase"
 KIND_STEP: Final = "step"
 KIND_TOOL_CALL: Final = "tool_call"
 KIND_MODEL_CALL: Final = "model_call"
+
+# Metric attributes (docs/metrics-otel.md): with the gen_ai.* names above, the dimensions of
+# the GenAI metrics. No ids: every value is low-cardinality.
+#: True when an invocation (workflow or agent step) runs inside another invocation.
+GEN_AI_INVOCATION_IS_NESTED: Final = "gen_ai.invocation.is_nested"
+#: The token counters' modality; ``unknown`` unless the provider reports a breakdown.
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+TOKEN_MODALITY_UNKNOWN: Final = "unknown"

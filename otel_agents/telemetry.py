@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from otel_agents.config import Config, load_config, sdk_disabled
+from otel_agents.genai_metrics import GenAIMetrics, build as build_metrics
 from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
 from otel_agents.safety import report
 from otel_agents.sink_contract import SinkSet
@@ -86,6 +87,7 @@ class Runtime:
     processors: list[Any] = field(default_factory=list)
     sinks: list[Any] = field(default_factory=list)
     spans: SpanEngine | None = None  # the span engine, unless switched off (plugin ``spans``)
+    metrics: GenAIMetrics | None = None  # the GenAI metrics, unless off (``genai_metrics.build``)
 
     @property
     def hook(self) -> Any:
@@ -110,6 +112,7 @@ def setup(
     with_sinks: bool = True,
     set_global: bool = True,
     handle_signals: bool = True,
+    meter_provider: Any = None,
 ) -> Runtime:
     """Configure otel-agents; returns the process runtime. Safe to call more than once.
 
@@ -122,6 +125,9 @@ def setup(
     :param set_global: install a new provider as the global tracer provider.
     :param handle_signals: flush the sinks on SIGTERM (``otel_agents.lifecycle``; an
         application's own SIGTERM handler is chained, never replaced). False: no handler.
+    :param meter_provider: a MeterProvider for the GenAI metrics (tests, benchmarks); default
+        the application's SDK one if it installed one, else (with sinks) one of our own
+        exporting over OTLP (``OTEL_METRICS_EXPORTER=none``: no metrics).
     """
     global _runtime
     with _lock:
@@ -150,7 +156,13 @@ def setup(
             provider.add_span_processor(proc)
             rt.processors.append(proc)
         if with_sinks:
+            atexit.register(_finish_metrics, rt)  # after the sinks' own exit (last in, first out)
             _attach_sinks(rt)
+        resource = getattr(provider, "resource", None) or Resource.create({"service.name": cfg["service_name"]})
+        rt.metrics = build_metrics(cfg, pm, resource, meter_provider=meter_provider, with_sinks=with_sinks)
+        if rt.metrics is not None and rt.metrics.pipeline is not None:
+            # before the sinks' exit: the last metrics export runs while the spans drain
+            atexit.register(rt.metrics.pipeline.begin_exit)
         if rt.sinks:
             from otel_agents import lifecycle
 
@@ -191,6 +203,14 @@ def _attach_sinks(rt: Runtime) -> None:
     atexit.register(proc.shutdown)
 
 
+def _finish_metrics(rt: Runtime) -> None:
+    """At exit: wait (within the exit deadline) for the metrics' last export, started before
+    the sinks drained."""
+    m = rt.metrics
+    if m is not None and m.pipeline is not None:
+        m.pipeline.finish_exit()
+
+
 def _bind(rt: Runtime) -> None:
     """Attach the span engine registered as ``spans`` (if any) to ``rt``."""
     engine = rt.pm.get_plugin("spans")
@@ -223,8 +243,13 @@ def shutdown() -> None:
     from otel_agents.pricing import wait_loaded
 
     wait_loaded()  # model calls still waiting for the price data end first (see pricing.when_loaded)
+    pipeline = rt.metrics.pipeline if rt.metrics is not None else None
+    if pipeline is not None:
+        pipeline.begin_exit()  # the metrics' last export, while the sinks drain
     for proc in rt.processors:
         try:
             proc.shutdown()
         except Exception:  # noqa: BLE001
             pass
+    if pipeline is not None:
+        pipeline.finish_exit()
