@@ -21,7 +21,6 @@ exit shares the spans' exit deadline (:class:`MetricsPipeline`).
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import logging
 import threading
@@ -87,7 +86,9 @@ class GenAIMetrics:
             INVOCATION_DURATION, "s", "GenAI workflow and agent invocation duration.", DURATION_BUCKETS
         )
         self.tool_duration = hist(EXECUTE_TOOL_DURATION, "s", "GenAI tool execution duration.", DURATION_BUCKETS)
-        self.client_duration = hist(CLIENT_OPERATION_DURATION, "s", "GenAI operation duration.", CLIENT_DURATION_BUCKETS)
+        self.client_duration = hist(
+            CLIENT_OPERATION_DURATION, "s", "GenAI operation duration.", CLIENT_DURATION_BUCKETS
+        )
         self.inference_calls = hist(
             INVOKE_AGENT_INFERENCE_CALLS,
             "{inference_call}",
@@ -150,7 +151,9 @@ class GenAIMetrics:
             return
         nested = state.parent is not None or ev.parent_key is not None or ev.parent is not None
         if kind == A.KIND_WORKFLOW:
-            attrs = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW, A.GEN_AI_WORKFLOW_NAME: ev.name}
+            attrs = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_WORKFLOW}
+            if ev.name:
+                attrs[A.GEN_AI_WORKFLOW_NAME] = ev.name
         elif kind == A.KIND_STEP and ev.agent:
             attrs = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: ev.agent}
             calls = {A.GEN_AI_OPERATION_NAME: A.OP_INVOKE_AGENT, A.GEN_AI_AGENT_NAME: ev.agent}
@@ -365,7 +368,6 @@ def build(
     reader = threads.run_masked(lambda: PeriodicExportingMetricReader(exporter, export_interval_millis=interval_ms))
     provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
     pipeline = MetricsPipeline(provider, exporter, float(config.get("exit_deadline", 0.5)))
-    atexit.register(pipeline.finish_exit)  # runs after the sinks' exit (atexit is last in, first out)
     return GenAIMetrics(provider, pipeline)
 
 

@@ -102,7 +102,9 @@ def resolve_target(config: Any, signal: str = "traces") -> Target:
         secure = u.scheme == "https"
         host, port = u.hostname or "localhost", _port(u, 4317, problems)
         shown = f"{u.scheme}://{_hostport(host, port)}"
-        return Target(protocol, shown, host, port, "", secure, timeout, headers, problems, explicit, GRPC_METHODS[signal])
+        return Target(
+            protocol, shown, host, port, "", secure, timeout, headers, problems, explicit, GRPC_METHODS[signal]
+        )
     if not endpoint:
         endpoint = "http://localhost:4318" + suffix
     if "://" not in endpoint:
