@@ -3,7 +3,8 @@
 The span engine calls :class:`GenAIMetrics` as it ends a span that happens now: a workflow,
 an agent step, a tool call or a model call recorded through the API or captured live by the
 Claude Code hooks (the drain turns those events into spans). Code that rebuilds spans of
-the past (an import, a re-export) wraps that work in :meth:`GenAIMetrics.not_live`, so
+the past (an import, a re-export) wraps that work in :meth:`GenAIMetrics.not_live`
+(``otel_agents.metrics_not_live()`` for the process runtime's), so
 dashboards never count a call twice; replaying the spool sends spans only, never metrics.
 
 Instruments (docs/metrics-otel.md): ``gen_ai.invocation.duration``,
@@ -370,10 +371,3 @@ def build(
     pipeline = MetricsPipeline(provider, exporter, float(config.get("exit_deadline", 0.5)))
     return GenAIMetrics(provider, pipeline)
 
-
-def not_live() -> contextlib.AbstractContextManager[None]:
-    """:meth:`GenAIMetrics.not_live` of the process runtime's metrics (nothing when they are off)."""
-    from otel_agents import telemetry
-
-    m = telemetry.get_runtime().metrics
-    return m.not_live() if m is not None else contextlib.nullcontext()

@@ -8,6 +8,7 @@ installs it globally. ``OTEL_SDK_DISABLED=true`` makes the whole API a cheap no-
 from __future__ import annotations
 
 import atexit
+import contextlib
 import random
 import threading
 from dataclasses import dataclass, field
@@ -226,6 +227,14 @@ def get_runtime() -> Runtime:
         return rt
     with _lock:
         return _runtime or setup()
+
+
+def metrics_not_live() -> contextlib.AbstractContextManager[None]:
+    """Record no GenAI metrics on this thread meanwhile, while spans are still built: for
+    spans rebuilt from the past (an import of old sessions, a re-export), which the metrics
+    counted when they happened (``GenAIMetrics.not_live`` of the process runtime)."""
+    m = get_runtime().metrics
+    return m.not_live() if m is not None else contextlib.nullcontext()
 
 
 def reset() -> None:

@@ -21,7 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_agents as oa
-from otel_agents import genai_metrics, pricing, telemetry
+from otel_agents import pricing, telemetry
 from otel_agents.config import load_config
 from otel_agents.plugins import new_plugin_manager, set_plugin_manager
 
@@ -270,7 +270,7 @@ def test_not_live_records_no_metrics_but_builds_the_spans(metered):
         _run_known(rt)
     assert len(spans.get_finished_spans()) == 9
     assert _sdk_points(reader) == {}
-    with genai_metrics.not_live():  # the process runtime's, the same object
+    with oa.metrics_not_live():  # the process runtime's, the same object
         _run_known(rt)
     assert _sdk_points(reader) == {}
 
