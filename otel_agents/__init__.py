@@ -89,9 +89,9 @@ if TYPE_CHECKING:
         ToolCallEvent as ToolCallEvent,
         WorkflowEvent as WorkflowEvent,
     )
+    from otel_agents.genai_metrics import GenAIMetrics as GenAIMetrics
     from otel_agents.hookspecs import hookimpl as hookimpl
     from otel_agents.rollup import SpanView as SpanView, UsageTotals as UsageTotals
-    from otel_agents.genai_metrics import GenAIMetrics as GenAIMetrics
     from otel_agents.telemetry import metrics_not_live as metrics_not_live, setup as setup, shutdown as shutdown
 
 

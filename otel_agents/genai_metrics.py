@@ -31,6 +31,7 @@ from typing import Any
 
 from otel_agents import attributes as A, lifecycle, threads
 from otel_agents.plugins import call_hook
+from otel_agents.safety import isolated
 
 logger = logging.getLogger("otel_agents")
 
@@ -254,6 +255,11 @@ class GenAIMetrics:
         if reasoning_tokens:
             self.reasoning_tokens.add(reasoning_tokens, attrs)
 
+    # a bug here is reported and counted, never raised into the workflow
+    span_ended = isolated("GenAI metrics", span_ended)
+    model_call_ended = isolated("GenAI metrics", model_call_ended)
+    record_model_call = isolated("GenAI metrics", record_model_call)
+
 
 class MetricsPipeline:
     """Our own meter provider's lifecycle: its last export at exit within the exit deadline.
@@ -370,4 +376,3 @@ def build(
     provider = MeterProvider(metric_readers=[reader], resource=resource, shutdown_on_exit=False)
     pipeline = MetricsPipeline(provider, exporter, float(config.get("exit_deadline", 0.5)))
     return GenAIMetrics(provider, pipeline)
-

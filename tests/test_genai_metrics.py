@@ -481,3 +481,20 @@ def test_live_claude_code_capture_records_metrics_once(metered, tmp_path):
     [(_sum, tool_count, _b)] = [v for k, v in points.items() if k[0] == "gen_ai.execute_tool.duration"]
     assert tool_count == 1
     assert sum(v[1] for k, v in points.items() if k[0] == "gen_ai.invocation.duration") >= 2  # session, main agent
+
+
+def test_a_failing_metrics_path_never_reaches_the_workflow(metered, monkeypatch):
+    monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
+    from otel_agents import safety
+
+    rt, spans, _reader = metered
+
+    class Broken:
+        def add(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("exporter bug")
+
+    rt.metrics.cost = Broken()
+    with oa.workflow("ship") as wf, wf.step("coder", agent="coder") as st:
+        st.record_usage(SONNET, provider="anthropic", input_tokens=10, output_tokens=1)
+    assert len(spans.get_finished_spans()) == 3
+    assert safety.failure_counts()["GenAI metrics"] == 1
