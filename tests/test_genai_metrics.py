@@ -386,10 +386,10 @@ def test_exit_waits_no_longer_than_the_exit_deadline_for_metrics_and_spans(tmp_p
     with HungSocket() as hung:
         proc, ended = _child(
             tmp_path,
-            {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{hung.port}", "OTEL_AGENTS_EXIT_DEADLINE": "1.0"},
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{hung.port}", "OTEL_AGENTS_EXIT_DEADLINE": "2.0"},
         )
         exit_took = ended - float(proc.stdout.split()[-1])
-        assert exit_took < 1.6, exit_took
+        assert exit_took < 3.0, exit_took  # one after the other: 4 s
 
 
 def test_an_applications_meter_provider_is_used(tmp_path):
