@@ -4,8 +4,8 @@ The span engine calls :class:`GenAIMetrics` as it ends a span that happens now: 
 an agent step, a tool call or a model call recorded through the API or captured live by the
 Claude Code hooks (the drain turns those events into spans). Code that rebuilds spans of
 the past (an import, a re-export) wraps that work in :meth:`GenAIMetrics.not_live`
-(``otel_agents.metrics_not_live()`` for the process runtime's), so
-dashboards never count a call twice; replaying the spool sends spans only, never metrics.
+(``otel_agents.metrics_not_live()`` for the process runtime's), so dashboards never count a
+call twice; replaying the spool sends spans only, never metrics.
 
 Instruments (docs/metrics-otel.md): ``gen_ai.invocation.duration``,
 ``gen_ai.execute_tool.duration``, ``gen_ai.client.operation.duration`` (timed model calls),
