@@ -8,6 +8,12 @@ and are measured interleaved, in one run, on the workflow's thread:
 - bare: ``tracer.start_as_current_span`` for the step span and ``tracer.start_span`` for a
   CLIENT model-call span beneath it, with the same attributes, the cost already known.
 
+With ``--metrics`` both sides also record the GenAI metrics of the step (docs/metrics-otel.md)
+into an SDK meter provider (a periodic reader feeding a null exporter): ours through the
+span engine, the bare side by hand, with the same instruments, values and attributes (four
+token counters and the cost counter for the model call; the invocation duration and the
+model and tool call counts for the step).
+
 With ``--sinks`` every registered sink (spool, OTLP to a refused port, metrics JSONL,
 analytics SQLite) is attached on our side; steps are spaced ``--gap-ms`` apart with a
 sleep, as real steps waiting on a model or a tool are, so the sinks' background work
@@ -25,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, PeriodicExportingMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
@@ -38,6 +46,47 @@ class NullExporter(SpanExporter):
 
     def shutdown(self):
         pass
+
+
+class NullMetricExporter(MetricExporter):
+    def export(self, metrics_data, timeout_millis=10_000, **kwargs):
+        return MetricExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis=10_000):
+        return True
+
+    def shutdown(self, timeout_millis=30_000, **kwargs):
+        pass
+
+
+def meter_provider() -> MeterProvider:
+    reader = PeriodicExportingMetricReader(NullMetricExporter(), export_interval_millis=60_000)
+    return MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+
+
+class BareInstruments:
+    """The instruments a hand-written instrumentation would create for the same metrics."""
+
+    def __init__(self, provider: MeterProvider) -> None:
+        m = provider.get_meter("bare")
+        b = (0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 102.4, 204.8, 409.6)
+        calls = (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+        self.duration = m.create_histogram("gen_ai.invocation.duration", "s", explicit_bucket_boundaries_advisory=b)
+        self.inference_calls = m.create_histogram(
+            "gen_ai.invoke_agent.inference_calls", "{inference_call}", explicit_bucket_boundaries_advisory=calls
+        )
+        self.tool_calls = m.create_histogram(
+            "gen_ai.invoke_agent.tool_calls", "{tool_call}", explicit_bucket_boundaries_advisory=calls
+        )
+        prefix = "gen_ai.client.inference.usage."
+        self.input = m.create_counter(prefix + "input_tokens", "{token}")
+        self.output = m.create_counter(prefix + "output_tokens", "{token}")
+        self.cache_read = m.create_counter(prefix + "cache_read.input_tokens", "{token}")
+        self.cache_write = m.create_counter(prefix + "cache_write.input_tokens", "{token}")
+        self.cost = m.create_counter("otel_agents.client.inference.cost", "{USD}")
+
+
+BARE_METRICS: BareInstruments | None = None
 
 
 def bare_step(tracer, i: int) -> None:
@@ -57,6 +106,19 @@ def bare_step(tracer, i: int) -> None:
         },
     ) as step:
         _bare_chat(tracer, step, i)
+    m = BARE_METRICS
+    if m is not None:
+        agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "coder"}
+        m.inference_calls.record(1, agent)
+        m.tool_calls.record(0, agent)
+        m.duration.record(
+            (step.end_time - step.start_time) / 1e9,
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "coder",
+                "gen_ai.invocation.is_nested": True,
+            },
+        )
 
 
 def _bare_chat(tracer, step, i: int) -> None:
@@ -80,6 +142,15 @@ def _bare_chat(tracer, step, i: int) -> None:
         },
     )
     chat.end()
+    m = BARE_METRICS
+    if m is not None:
+        attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL, "gen_ai.provider.name": "anthropic"}
+        m.cost.add(0.011475, attrs)
+        attrs["gen_ai.token.modality"] = "unknown"
+        m.input.add(3100 + i % 7, attrs)
+        m.output.add(500, attrs)
+        m.cache_read.add(2000, attrs)
+        m.cache_write.add(100, attrs)
     step.set_attributes(
         {
             "otel_agents.outcome": "success",
@@ -126,6 +197,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=2000, help="steps per round")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sinks", action="store_true", help="attach every registered sink on our side")
+    parser.add_argument("--metrics", action="store_true", help="both sides also record the GenAI metrics")
     parser.add_argument("--gap-ms", type=float, default=None, help="idle time between steps (default 1 with --sinks)")
     parser.add_argument(
         "--workflow-id", default=None, help="give the workflow an id: ids then derive from keys (blake2b per span)"
@@ -138,6 +210,8 @@ def main() -> int:
     os.environ.setdefault("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # refused: nothing listens
     os.environ["OTEL_AGENTS_REPLAY_ON_START"] = "false"
     os.environ.setdefault("OTEL_AGENTS_PLUGINS", "none")  # the core alone: no third-party plugins
+    if not ns.metrics:
+        os.environ["OTEL_METRICS_EXPORTER"] = "none"  # spans only, as on the bare side
 
     import otel_agents
     from otel_agents.pricing import warm
@@ -150,7 +224,10 @@ def main() -> int:
 
     ours_provider = TracerProvider()
     ours_provider.add_span_processor(BatchSpanProcessor(NullExporter()))
-    rt = otel_agents.setup(provider=ours_provider, with_sinks=ns.sinks, set_global=False)
+    global BARE_METRICS
+    BARE_METRICS = BareInstruments(meter_provider()) if ns.metrics else None
+    ours_meters = meter_provider() if ns.metrics else None
+    rt = otel_agents.setup(provider=ours_provider, with_sinks=ns.sinks, set_global=False, meter_provider=ours_meters)
     wf = otel_agents.new_workflow("bench", workflow_id=ns.workflow_id).start()
     phase = wf.phase("build").start()
 
@@ -191,7 +268,8 @@ def main() -> int:
     print(
         f"python {sys.version.split()[0]}, {ns.rounds} rounds x {ns.steps} steps, gap {gap_s * 1000:.1f} ms, "
         f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}, "
-        f"ids: {'derived from keys' if ns.workflow_id else 'random'}"
+        f"ids: {'derived from keys' if ns.workflow_id else 'random'}, "
+        f"GenAI metrics: {'on, both sides' if ns.metrics else 'off'}"
     )
     print(f"bare OpenTelemetry step (2 spans, cost known): {bare_us:8.1f} us (median of round medians)")
     print(f"otel-agents step (3 hooks, 2 spans, cost):      {ours_us:8.1f} us")

@@ -8,6 +8,8 @@ Code hook path imports the standard library only):
   start/stop/fail objects; ``current_model_call`` inside a timed model call.
 - ``bind``, ``ContextExecutor``: carry the current workflow into thread pools and callbacks.
 - ``setup``, ``shutdown``: configure tracing once; flush sinks within the exit deadline.
+- ``GenAIMetrics`` (``setup()``'s ``.metrics``: ``record_model_call`` for calls recorded
+  elsewhere), ``metrics_not_live``: no metrics for spans rebuilt from the past.
 - ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``;
   ``SpanView`` (what ``span_ending`` sees) and ``UsageTotals`` (a span's roll-up).
 """
@@ -39,6 +41,8 @@ _EXPORTS = {
     "ContextExecutor": "otel_agents.context",
     "setup": "otel_agents.telemetry",
     "shutdown": "otel_agents.telemetry",
+    "metrics_not_live": "otel_agents.telemetry",
+    "GenAIMetrics": "otel_agents.genai_metrics",
     "hookimpl": "otel_agents.hookspecs",
     "Outcome": "otel_agents.events",
     "ModelUsage": "otel_agents.events",
@@ -85,9 +89,10 @@ if TYPE_CHECKING:
         ToolCallEvent as ToolCallEvent,
         WorkflowEvent as WorkflowEvent,
     )
+    from otel_agents.genai_metrics import GenAIMetrics as GenAIMetrics
     from otel_agents.hookspecs import hookimpl as hookimpl
     from otel_agents.rollup import SpanView as SpanView, UsageTotals as UsageTotals
-    from otel_agents.telemetry import setup as setup, shutdown as shutdown
+    from otel_agents.telemetry import metrics_not_live as metrics_not_live, setup as setup, shutdown as shutdown
 
 
 def __getattr__(name: str) -> Any:

@@ -211,3 +211,11 @@ DUPLICATE_OF: Final = "otel_agents.duplicate_of"
 FOREIGN_ROLE_MODEL_CALL: Final = "model_call"
 FOREIGN_ROLE_DUPLICATE: Final = "duplicate"
 FOREIGN_ROLE_AGGREGATE: Final = "aggregate"
+
+# Metric attributes (docs/metrics-otel.md): with the gen_ai.* names above, the dimensions of
+# the GenAI metrics. No ids: every value is low-cardinality.
+#: True when an invocation (workflow or agent step) runs inside another invocation.
+GEN_AI_INVOCATION_IS_NESTED: Final = "gen_ai.invocation.is_nested"
+#: The token counters' modality; ``unknown`` unless the provider reports a breakdown.
+GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
+TOKEN_MODALITY_UNKNOWN: Final = "unknown"

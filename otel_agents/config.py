@@ -103,6 +103,47 @@ SETTINGS: tuple[Setting, ...] = (
         10.0,
         "per-request timeout in SECONDS; OTEL_EXPORTER_OTLP_TIMEOUT is read as milliseconds, per the spec",
     ),
+    _s(
+        "otel_metrics.exporter",
+        str,
+        "otlp",
+        "where the GenAI metrics go: otlp, or none (off); an application's own meter provider is used as is",
+        "OTEL_METRICS_EXPORTER",
+    ),
+    _s(
+        "otel_metrics.endpoint",
+        str,
+        "",
+        "OTLP endpoint of the metrics; empty: the spans' endpoint, with /v1/metrics over HTTP",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    ),
+    _s(
+        "otel_metrics.protocol",
+        str,
+        "",
+        "grpc or http/protobuf; empty: otlp.protocol",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    ),
+    _s(
+        "otel_metrics.headers",
+        str,
+        "",
+        "headers of the metrics requests; empty: otlp.headers",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+    ),
+    _s(
+        "otel_metrics.interval",
+        float,
+        60.0,
+        "seconds between metric exports (and one at exit); OTEL_METRIC_EXPORT_INTERVAL is read as milliseconds",
+    ),
+    _s(
+        "otel_metrics.temporality",
+        str,
+        "cumulative",
+        "cumulative, delta or lowmemory",
+        "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
+    ),
     _s("spool.enabled", bool, True, "append every finished span to spans/ as OTLP-JSON lines"),
     _s("spool.max_file_bytes", int, 64 * 1024 * 1024, "rotate a spool file past this size"),
     _s("spool.retention_days", int, 14, "delete delivered spool files older than this"),
@@ -334,6 +375,13 @@ def load_config(home: str | os.PathLike[str] | None = None, *, environ: Mapping[
             except ValueError:
                 cfg.problems.append(f"{var}: must be milliseconds, got {env[var]!r}; using default")
             break
+    var = "OTEL_METRIC_EXPORT_INTERVAL"  # milliseconds, per the spec
+    if var in env and env[var].strip() and cfg.sources["otel_metrics.interval"] in ("default", "config.toml"):
+        try:
+            cfg.values["otel_metrics.interval"] = float(env[var]) / 1000.0
+            cfg.sources["otel_metrics.interval"] = var
+        except ValueError:
+            cfg.problems.append(f"{var}: must be milliseconds, got {env[var]!r}; using default")
     if not cfg.values["service_name"]:
         # Not set: OTEL_RESOURCE_ATTRIBUTES's service.name, else the application's own name.
         resource_name = _resource_service_name(env)

@@ -321,8 +321,22 @@ class ForeignSpans(SpanProcessor):
         """THE place where a foreign model call, deduplicated, is counted: it joins the roll-up
         of ``owner`` (the nearest otel-agents span above it) and of that span's ancestors.
         Anything else that must count each model call once (metrics) belongs here too."""
-        if owner is not None and self.engine is not None:
-            self.engine.add_call(owner, usage, cost)
+        engine = self.engine
+        if owner is not None and engine is not None:
+            engine.add_call(owner, usage, cost)
+        metrics = getattr(engine, "_metrics", None)
+        if metrics is not None:
+            metrics.record_model_call(
+                model=usage.model,
+                provider=usage.provider,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                reasoning_tokens=usage.reasoning_tokens,
+                cost=cost,
+                unpriced_reason=None if cost is not None else "unknown_model",
+            )
 
     def for_sinks(self, span: Any) -> Any:
         """What our sinks get of a finished span: a foreign span under our privacy settings,

@@ -13,7 +13,8 @@ bugs. A plugin implementing a hook not listed here is disabled when it is loaded
 Order: for one workflow the hooks fire as ``workflow_start``, then for each phase
 ``phase_start`` ... ``phase_end``, with steps, tool calls and model usage nested the same
 way, then ``workflow_end``. ``span_ending`` fires for every span the span engine
-(``otel_agents.spans``) is about to end. ``register_sinks`` and then ``sink_processor`` fire once, when telemetry is set up.
+(``otel_agents.spans``) is about to end. ``register_sinks``, then ``sink_processor``, then
+``metric_exporter`` fire once, when telemetry is set up.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricExporter
     from opentelemetry.sdk.trace import SpanProcessor
 
     from otel_agents.config import Config
@@ -164,6 +166,20 @@ def sink_processor(sinks: SinkSet) -> SpanProcessor | None:
     """
 
 
+@hookspec(firstresult=True)
+def metric_exporter(config: Config) -> MetricExporter | None:
+    """Return the exporter of the GenAI metrics, when otel-agents builds its own meter provider.
+
+    Called once, when telemetry is set up with its sinks, metrics are on
+    (``OTEL_METRICS_EXPORTER`` is not ``none``) and the application installed no meter
+    provider of its own. The first non-``None`` answer is used; the default ``sinks`` plugin
+    answers with an OTLP exporter bounded by the exit deadline (docs/metrics-otel.md).
+
+    :param config: the effective configuration.
+    :return: an OpenTelemetry ``MetricExporter``, or ``None`` to leave the choice to others.
+    """
+
+
 #: Every hook name, in lifecycle order. Tests and docs iterate over this.
 HOOK_NAMES: tuple[str, ...] = (
     "workflow_start",
@@ -178,6 +194,7 @@ HOOK_NAMES: tuple[str, ...] = (
     "span_ending",
     "register_sinks",
     "sink_processor",
+    "metric_exporter",
 )
 
 

@@ -108,7 +108,7 @@ class _State(UsageTotals):
     """An open span, and the usage rolled up beneath it: it is its own ``totals``, so a
     model call adds to its ancestors without one more object per span."""
 
-    __slots__ = ("span", "parent", "kind", "event", "retries", "conversation", "_ctx")
+    __slots__ = ("span", "parent", "kind", "event", "retries", "conversation", "tool_calls", "_ctx")
     __eq__ = object.__eq__  # one open span is not another with the same totals
     __hash__ = object.__hash__
 
@@ -121,7 +121,7 @@ class _State(UsageTotals):
         self.input_tokens = self.output_tokens = self.cache_read_tokens = self.cache_write_tokens = 0
         self.reasoning_tokens = self.model_calls = self.unpriced_model_calls = 0
         self.cost = 0.0
-        self.retries = 0
+        self.retries = self.tool_calls = 0  # tool_calls: counted beneath, with metrics on only
         self._ctx: Any = None
 
     @property
@@ -265,6 +265,7 @@ class SpanEngine:
         self._open: dict[tuple[str, str], _State] = {}
         self._rt: Host | None = None
         self._span_ending: Any = None  # the span_ending hook caller, once bound
+        self._metrics: Any = None  # the runtime's GenAIMetrics, if metrics are on
         # Only until the price data has loaded (see ``_hold``): the open spans above model
         # calls waiting for it (with how many), those calls, and the ends of those spans.
         self._held: dict[_State, int] | None = None
@@ -284,6 +285,7 @@ class SpanEngine:
         """Build spans for ``rt`` (its tracer, id generator, configuration and hooks)."""
         self._rt = rt
         self._span_ending = rt.pm.hook.span_ending
+        self._metrics = getattr(rt, "metrics", None)
         self.capture = genai_content.capture_mode(bool(rt.config.values.get("capture_content")))
         self.exception_signal = genai_content.exception_signal()
         self._logger = None
@@ -449,6 +451,9 @@ class SpanEngine:
         if has_impls(hook):
             _ending(hook, SpanView(kind, ev, span, totals))
         span.end(ev.end_time)
+        m = self._metrics
+        if m is not None and kind != A.KIND_PHASE:
+            _measure(m, kind, state, ev.resolved_error_type if outcome is _FAILURE else None)
 
     def _content(self, attrs: dict[str, Any], value: Any, content_key: str, len_key: str, hash_key: str) -> None:
         if self.capture[0]:
@@ -637,11 +642,12 @@ class SpanEngine:
             if logger is not None:
                 genai_content.emit_details(logger, span, attrs, content, usage.end_time)
         foreign = self.foreign
+        duplicate = False
         if foreign is not None and (foreign.open or usage.response_id is not None):
             first = foreign.our_call(usage, span)
             if first is not None:  # another span counts this call already
                 span.set_attribute(A.DUPLICATE_OF, first)
-                node = None
+                node, duplicate = None, True
         if outcome is _FAILURE:
             failed: dict[str, Any] = {}
             _failure(span, usage, failed, self)
@@ -660,6 +666,9 @@ class SpanEngine:
         if has_impls(hook):
             _ending(hook, SpanView(KIND_MODEL_CALL, usage, span, None))
         span.end(usage.end_time)
+        m = self._metrics
+        if m is not None and not duplicate:  # a duplicate's call is measured where it counts
+            m.model_call_ended(usage, cost, span)
 
     # --- model calls that arrive before the price data ---------------------------------------
     def _hold(self, usage: ModelUsage, span: Any, node: _State | None) -> bool:
@@ -721,6 +730,8 @@ class SpanEngine:
                 if has_impls(hook):
                     _ending(hook, SpanView(KIND_MODEL_CALL, usage, span, None))
                 span.end(usage.end_time)
+                if self._metrics is not None and A.DUPLICATE_OF not in (span.attributes or {}):
+                    self._metrics.model_call_ended(usage, cost, span)
             deferred, self._deferred = self._deferred, []
             for kind, ev, state in deferred:
                 self._finish(kind, ev, None, state)
@@ -731,6 +742,18 @@ def _provider_name(model: str) -> str:
     """``gen_ai.provider.name`` for a call the caller gave no provider: the provider whose
     price table has the model, else ``_OTHER``."""
     return provider_of(model) or A.PROVIDER_OTHER
+
+
+def _measure(m: Any, kind: str, state: _State, error_type: str | None) -> None:
+    """Record an ended workflow, step or tool-call span on the GenAI metrics ``m``; a tool
+    call first counts on every open span above it (``gen_ai.invoke_agent.tool_calls``)."""
+    if kind == KIND_TOOL_CALL:
+        node = state.parent
+        with _totals_lock:
+            while node is not None:
+                node.tool_calls += 1
+                node = node.parent
+    m.span_ended(kind, state, error_type)
 
 
 def _price_later(usage: ModelUsage, span: Any) -> float | None:

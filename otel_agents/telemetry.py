@@ -8,6 +8,7 @@ installs it globally. ``OTEL_SDK_DISABLED=true`` makes the whole API a cheap no-
 from __future__ import annotations
 
 import atexit
+import contextlib
 import random
 import threading
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator
 from otel_agents.attributes import SCHEMA_URL
 from otel_agents.config import Config, load_config, sdk_disabled
 from otel_agents.foreign import ForeignSpans
+from otel_agents.genai_metrics import GenAIMetrics, build as build_metrics
 from otel_agents.plugins import PluginManager, call_hook, get_plugin_manager
 from otel_agents.safety import report
 from otel_agents.sink_contract import SinkSet
@@ -90,6 +92,7 @@ class Runtime:
     spans: SpanEngine | None = None  # the span engine, unless switched off (plugin ``spans``)
     #: where the engine's log records go (content events, exceptions); None: the global one
     logger_provider: Any = None
+    metrics: GenAIMetrics | None = None  # the GenAI metrics, unless off (``genai_metrics.build``)
 
     @property
     def hook(self) -> Any:
@@ -115,6 +118,7 @@ def setup(
     set_global: bool = True,
     handle_signals: bool = True,
     logger_provider: Any = None,
+    meter_provider: Any = None,
 ) -> Runtime:
     """Configure otel-agents; returns the process runtime. Safe to call more than once.
 
@@ -129,6 +133,9 @@ def setup(
         application's own SIGTERM handler is chained, never replaced). False: no handler.
     :param logger_provider: a LoggerProvider for the log records otel-agents emits (opt-in
         content events, exceptions as logs); default: the global one.
+    :param meter_provider: a MeterProvider for the GenAI metrics (tests, benchmarks); default
+        the application's SDK one if it installed one, else (with sinks) one of our own
+        exporting over OTLP (``OTEL_METRICS_EXPORTER=none``: no metrics).
     """
     global _runtime
     with _lock:
@@ -159,10 +166,16 @@ def setup(
             provider.add_span_processor(proc)
             rt.processors.append(proc)
         if with_sinks:
+            atexit.register(_finish_metrics, rt)  # after the sinks' own exit (last in, first out)
             _attach_sinks(rt)
             for proc in rt.processors:
                 if hasattr(proc, "prepare"):  # our sinks get other instrumentations' spans as ForeignSpans says
                     proc.prepare = foreign.for_sinks
+        resource = getattr(provider, "resource", None) or Resource.create({"service.name": cfg["service_name"]})
+        rt.metrics = build_metrics(cfg, pm, resource, meter_provider=meter_provider, with_sinks=with_sinks)
+        if rt.metrics is not None and rt.metrics.pipeline is not None:
+            # before the sinks' exit: the last metrics export runs while the spans drain
+            atexit.register(rt.metrics.pipeline.begin_exit)
         if rt.sinks:
             from otel_agents import lifecycle
 
@@ -220,6 +233,14 @@ def _attach_sinks(rt: Runtime) -> None:
     atexit.register(proc.shutdown)
 
 
+def _finish_metrics(rt: Runtime) -> None:
+    """At exit: wait (within the exit deadline) for the metrics' last export, started before
+    the sinks drained."""
+    m = rt.metrics
+    if m is not None and m.pipeline is not None:
+        m.pipeline.finish_exit()
+
+
 def _bind(rt: Runtime) -> None:
     """Attach the span engine registered as ``spans`` (if any) to ``rt``."""
     engine = rt.pm.get_plugin("spans")
@@ -237,6 +258,14 @@ def get_runtime() -> Runtime:
         return _runtime or setup()
 
 
+def metrics_not_live() -> contextlib.AbstractContextManager[None]:
+    """Record no GenAI metrics on this thread meanwhile, while spans are still built: for
+    spans rebuilt from the past (an import of old sessions, a re-export), which the metrics
+    counted when they happened (``GenAIMetrics.not_live`` of the process runtime)."""
+    m = get_runtime().metrics
+    return m.not_live() if m is not None else contextlib.nullcontext()
+
+
 def reset() -> None:
     """Forget the runtime (tests). Does not shut processors down."""
     global _runtime
@@ -252,8 +281,13 @@ def shutdown() -> None:
     from otel_agents.pricing import wait_loaded
 
     wait_loaded()  # model calls still waiting for the price data end first (see pricing.when_loaded)
+    pipeline = rt.metrics.pipeline if rt.metrics is not None else None
+    if pipeline is not None:
+        pipeline.begin_exit()  # the metrics' last export, while the sinks drain
     for proc in rt.processors:
         try:
             proc.shutdown()
         except Exception:  # noqa: BLE001
             pass
+    if pipeline is not None:
+        pipeline.finish_exit()

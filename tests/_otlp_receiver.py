@@ -1,4 +1,5 @@
-"""Loopback OTLP receivers for tests and benchmarks: HTTP/protobuf and gRPC, counting span ids.
+"""Loopback OTLP receivers for tests and benchmarks: HTTP/protobuf and gRPC, counting span ids
+and keeping the metrics requests (``/v1/metrics``, the metrics service) as they arrive.
 
 Not mocks of our code: real servers speaking OTLP on 127.0.0.1, whose behaviour a test can
 switch, for the faults no real collector produces on demand:
@@ -28,6 +29,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from _waiting import wait_until
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -54,6 +59,16 @@ class _Recorder:
         self.release = threading.Event()
         self.hold_after: int | None = None  # hold (never answer, never record) request N+1
         self.holding = threading.Event()
+        self.metric_requests: list[ExportMetricsServiceRequest] = []
+
+    def record_metrics(self, body: bytes) -> None:
+        req = ExportMetricsServiceRequest.FromString(body)
+        with self.lock:
+            self.metric_requests.append(req)
+
+    def metrics(self) -> list[ExportMetricsServiceRequest]:
+        with self.lock:
+            return list(self.metric_requests)
 
     def record(self, body: bytes, headers: dict[str, str]) -> None:
         req = ExportTraceServiceRequest.FromString(body)
@@ -109,6 +124,12 @@ def _handler(rec: _Recorder) -> type[BaseHTTPRequestHandler]:
                 rec.release.wait(rec.delay)
             if rec.mode == "status":
                 self._answer(rec.status, b"", {"Retry-After": rec.retry_after})
+                return
+            if self.path == "/v1/metrics":
+                rec.record_metrics(body)
+                self._answer(
+                    200, ExportMetricsServiceResponse().SerializeToString(), {"Content-Type": "application/x-protobuf"}
+                )
                 return
             if self.path != "/v1/traces":
                 self._answer(404, b"")
@@ -256,12 +277,20 @@ class GrpcReceiver(_Recorder):
             finally:
                 rec._leave()
 
+        def export_metrics(body: bytes, context: Any) -> bytes:
+            rec.record_metrics(body)
+            return ExportMetricsServiceResponse().SerializeToString()
+
         handler = grpc.method_handlers_generic_handler(
             "opentelemetry.proto.collector.trace.v1.TraceService",
             {"Export": grpc.unary_unary_rpc_method_handler(export)},
         )
+        metrics_handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.metrics.v1.MetricsService",
+            {"Export": grpc.unary_unary_rpc_method_handler(export_metrics)},
+        )
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        self.server.add_generic_rpc_handlers((handler,))
+        self.server.add_generic_rpc_handlers((handler, metrics_handler))
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.server.start()

@@ -45,7 +45,9 @@ def exporter() -> InMemorySpanExporter:
 def make_runtime(exporter: InMemorySpanExporter):
     """Build a runtime on a fresh provider exporting to ``exporter``; no sinks by default."""
 
-    def make(pm: PluginManager | None = None, *, with_sinks: bool = False, config=None) -> telemetry.Runtime:
+    def make(
+        pm: PluginManager | None = None, *, with_sinks: bool = False, config=None, meter_provider=None
+    ) -> telemetry.Runtime:
         pricing.load()  # as an executor's start-up would: no model call waits for the price data
         pm = pm or new_plugin_manager(load_entry_points=False)
         set_plugin_manager(pm)
@@ -56,6 +58,7 @@ def make_runtime(exporter: InMemorySpanExporter):
             span_processors=[SimpleSpanProcessor(exporter)],
             with_sinks=with_sinks,
             set_global=False,
+            meter_provider=meter_provider,
         )
 
     return make

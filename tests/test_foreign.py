@@ -403,3 +403,36 @@ def test_a_provider_set_up_twice_counts_each_foreign_call_once(make_runtime, exp
             chat.set_attributes({A.GEN_AI_REQUEST_MODEL: "gpt-4o", A.GEN_AI_USAGE_INPUT_TOKENS: 5})
     (wf_span,) = _ours(exporter, A.KIND_WORKFLOW)
     assert _rollup(wf_span)["model_calls"] == 1
+
+
+def _token_sums(reader: Any) -> dict[str, int | float]:
+    """Every GenAI counter's total over all attribute sets (tokens, cost)."""
+    sums: dict[str, int | float] = {}
+    data = reader.get_metrics_data()
+    for rm in data.resource_metrics if data else ():
+        for sm in rm.scope_metrics:
+            for metric in sm.metrics:
+                if metric.name.startswith(("gen_ai.client.inference.usage.", "otel_agents.client.inference.cost")):
+                    sums[metric.name] = sum(p.value for p in metric.data.data_points)
+    return sums
+
+
+def test_framework_calls_reach_the_genai_metrics_once(make_runtime, exporter):
+    """The GenAI metrics count each model call once: pydantic-ai's own calls, and calls both
+    pydantic-ai and the application recorded."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    rt = make_runtime(with_sinks=True, meter_provider=MeterProvider(metric_readers=[reader]))
+    Agent.instrument_all(InstrumentationSettings(tracer_provider=rt.provider))
+    try:
+        usages = _run_agent(_agent()) + _run_agent(_agent(record=True))
+    finally:
+        Agent.instrument_all(False)
+    want = _framework_totals(usages)
+    assert want["model_calls"] == 4
+    sums = _token_sums(reader)
+    assert sums["gen_ai.client.inference.usage.input_tokens"] == want["input_tokens"] == 5400
+    assert sums["gen_ai.client.inference.usage.output_tokens"] == want["output_tokens"] == 240
+    assert sums["otel_agents.client.inference.cost"] == pytest.approx(want["cost"], abs=1e-12)

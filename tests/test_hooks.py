@@ -74,6 +74,11 @@ class Recorder:
         self.calls.append(("sink_processor", ",".join(s.name for s in sinks.sinks)))
         return None  # the default sinks plugin answers
 
+    @hookimpl
+    def metric_exporter(self, config):
+        self.calls.append(("metric_exporter", config.home.name))
+        return None  # the default sinks plugin answers
+
 
 def test_exact_hook_order_over_a_whole_lifecycle(make_runtime):
     rec = Recorder()
@@ -93,6 +98,7 @@ def test_exact_hook_order_over_a_whole_lifecycle(make_runtime):
     assert rec.calls == [
         ("register_sinks", ".otel-agents"),
         ("sink_processor", "spool,otlp,metrics,analytics"),
+        ("metric_exporter", ".otel-agents"),
         ("workflow_start", "ship"),
         ("phase_start", "build"),
         ("step_start", "coder@1"),

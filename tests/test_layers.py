@@ -48,6 +48,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "otel_agents.redact",
             "otel_agents.safety",
             "otel_agents.telemetry",
+            "otel_agents.genai_metrics",
             "otel_agents.threads",
             "otel_agents.spans",
             "otel_agents.genai_content",

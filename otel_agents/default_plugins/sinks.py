@@ -76,6 +76,12 @@ class SinksPlugin:
 
         return SinkProcessor(sinks.sinks, config=sinks.config)
 
+    @hookimpl
+    def metric_exporter(self, config: Config) -> Any:
+        from otel_agents.sinks.otlp_metrics import OtlpMetricExporter
+
+        return OtlpMetricExporter(config)
+
 
 def plugin() -> SinksPlugin:
     return SinksPlugin()

@@ -21,6 +21,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 GRPC_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+#: The gRPC method of each signal (``resolve_target(config, signal)``).
+GRPC_METHODS = {"traces": GRPC_METHOD, "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"}
 PROTOCOLS = ("grpc", "http/protobuf")
 MAX_RETRY_AFTER_S = 300.0
 
@@ -49,6 +51,7 @@ class Target:
     headers: dict[str, str] = field(default_factory=dict, repr=False)
     problems: list[str] = field(default_factory=list)
     explicit: bool = True  # False: nobody configured an endpoint, this is the protocol default
+    grpc_method: str = GRPC_METHOD
 
     def describe(self) -> str:
         n = len(self.headers)
@@ -71,8 +74,12 @@ def parse_headers(raw: str, problems: list[str]) -> dict[str, str]:
     return out
 
 
-def resolve_target(config: Any) -> Target:
-    """The OTLP target from ``otlp.*`` settings (``OTEL_EXPORTER_OTLP_*`` or config.toml)."""
+def resolve_target(config: Any, signal: str = "traces") -> Target:
+    """The OTLP target from ``otlp.*`` settings (``OTEL_EXPORTER_OTLP_*`` or config.toml).
+
+    ``signal``: ``traces``, or ``metrics`` (a base ``OTEL_EXPORTER_OTLP_ENDPOINT`` then gets
+    ``/v1/metrics``, and gRPC calls the metrics service)."""
+    suffix = f"/v1/{signal}"
     problems: list[str] = []
     protocol = str(config["otlp.protocol"]).strip().lower()
     if protocol not in PROTOCOLS:
@@ -95,9 +102,11 @@ def resolve_target(config: Any) -> Target:
         secure = u.scheme == "https"
         host, port = u.hostname or "localhost", _port(u, 4317, problems)
         shown = f"{u.scheme}://{_hostport(host, port)}"
-        return Target(protocol, shown, host, port, "", secure, timeout, headers, problems, explicit)
+        return Target(
+            protocol, shown, host, port, "", secure, timeout, headers, problems, explicit, GRPC_METHODS[signal]
+        )
     if not endpoint:
-        endpoint = "http://localhost:4318/v1/traces"
+        endpoint = "http://localhost:4318" + suffix
     if "://" not in endpoint:
         endpoint = "http://" + endpoint
     u = urlsplit(endpoint)
@@ -105,9 +114,9 @@ def resolve_target(config: Any) -> Target:
         problems.append(f"otlp.endpoint scheme {u.scheme!r} is not http or https")
     path = u.path or ""
     if source == "OTEL_EXPORTER_OTLP_ENDPOINT":
-        path = path.rstrip("/") + "/v1/traces"  # the spec: a base URL for all signals
+        path = path.rstrip("/") + suffix  # the spec: a base URL for all signals
     elif path in ("", "/"):
-        path = "/v1/traces"
+        path = suffix
     secure = u.scheme == "https"
     host, port = u.hostname or "localhost", _port(u, 443 if secure else 4318, problems)
     shown = f"{u.scheme}://{_hostport(host, port)}{path}"  # never the query (it may hold a key)
@@ -270,7 +279,7 @@ class GrpcSender:
                 self._channel = grpc.secure_channel(addr, grpc.ssl_channel_credentials(), options=opts)
             else:
                 self._channel = grpc.insecure_channel(addr, options=opts)
-            self._call = self._channel.unary_unary(GRPC_METHOD)  # bytes in, bytes out
+            self._call = self._channel.unary_unary(t.grpc_method)  # bytes in, bytes out
         return self._call
 
     def send(self, body: bytes, deadline: float) -> int:
