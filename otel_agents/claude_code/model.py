@@ -531,16 +531,22 @@ class Session(Item):
         self.attach(ev, tool)
 
     def _pair_anonymous(self, ev: HookEvent, e: dict[str, Any]) -> str:
-        """The oldest open call without ``tool_use_id`` of the same tool and input, else a new one."""
+        """The oldest open call without ``tool_use_id`` of the same tool and input, else of the
+        same tool (some tools' Post carries a normalised input), else a new one."""
+        for k in self.unpaired:  # drop calls that ended or were exported meanwhile
+            self.unpaired[k] = [t for t in self.unpaired[k] if t in self.tools and self.tools[t].end is None]
+        self.unpaired = {k: v for k, v in self.unpaired.items() if v}
         fp = _call_fingerprint(ev.tool, e)
-        queue = self.unpaired.get(fp)
-        while queue:
-            tuid = queue.pop(0)
-            if not queue:
-                del self.unpaired[fp]
-            if tuid in self.tools:
-                return tuid
-        return f"anon-{ev.id}"
+        if fp not in self.unpaired:
+            same_tool = [k for k in self.unpaired if k.split("\n", 1)[0] == (ev.tool or "")]
+            if not same_tool:
+                return f"anon-{ev.id}"
+            fp = min(same_tool, key=lambda k: (self.tools[self.unpaired[k][0]].start or 0, k))
+        queue = self.unpaired[fp]
+        tuid = queue.pop(0)
+        if not queue:
+            del self.unpaired[fp]
+        return tuid
 
     def _on_subagent_start(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
         aid = _str(e.get("agent_id")) or f"anon-{ev.id}"
