@@ -345,8 +345,10 @@ def test_a_model_behind_a_custom_base_url_is_priced_by_model_or_left_unpriced(mo
             _assistant("msg_1", "2026-01-01T00:00:01Z", {"input_tokens": 1000, "output_tokens": 100}, [], model=model),
         ],
     )
-    result = import_sessions([str(tr)], str(home()), rt=runtime)
-    assert result.imported == 1
+    session = history.read_session(str(tr))
+    assert session is not None
+    hook_stream(session.events)
+    drain(home(), rt=runtime)
     (chat,) = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
     assert chat.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 1000
     if priced:
@@ -381,3 +383,21 @@ def test_import_command_writes_every_sink_and_report_answers_cost_by_day_and_mod
     assert cost["total_usd"] == pytest.approx(want, abs=2e-6)
     assert [m["model"] for m in cost["by_model"]] == ["claude-opus-4-5-20251101"]
     assert sum(d["cost_usd"] or 0 for d in cost["daily"]) == pytest.approx(want, abs=2e-6)
+
+
+def test_subagent_stop_without_agent_id_makes_no_empty_step(runtime, exporter) -> None:
+    base = {"session_id": "s-2", "transcript_path": "/nonexistent/s-2.jsonl"}
+    ns = 1_767_225_600_000_000_000
+    hook_stream(
+        [
+            (ns, {**base, "hook_event_name": "UserPromptSubmit", "prompt": "go"}),
+            (ns + 10**9, {**base, "hook_event_name": "SubagentStop", "stop_hook_active": False}),
+            (ns + 2 * 10**9, {**base, "hook_event_name": "Stop"}),
+            (ns + 3 * 10**9, {**base, "hook_event_name": "SessionEnd", "reason": "other"}),
+        ]
+    )
+    drain(home(), rt=runtime)
+    spans = exporter.get_finished_spans()
+    assert sorted(s.name.split(" ")[0] for s in spans) == ["invoke_agent", "invoke_workflow", "phase"]
+    (turn,) = [s for s in spans if s.name.startswith("phase ")]
+    assert [e.attributes[A.HOOK_EVENT_TYPE] for e in turn.events] == ["UserPromptSubmit", "SubagentStop", "Stop"]
