@@ -383,6 +383,8 @@ def test_import_command_writes_every_sink_and_report_answers_cost_by_day_and_mod
     assert cost["total_usd"] == pytest.approx(want, abs=2e-6)
     assert [m["model"] for m in cost["by_model"]] == ["claude-opus-4-5-20251101"]
     assert sum(d["cost_usd"] or 0 for d in cost["daily"]) == pytest.approx(want, abs=2e-6)
+    (project,) = cost["by_workflow"]  # both sessions are of one project
+    assert (project["workflows"], project["cost_usd"]) == (2, pytest.approx(want, abs=2e-6))
 
 
 def test_subagent_stop_without_agent_id_makes_no_empty_step(runtime, exporter) -> None:
@@ -401,3 +403,18 @@ def test_subagent_stop_without_agent_id_makes_no_empty_step(runtime, exporter) -
     assert sorted(s.name.split(" ")[0] for s in spans) == ["invoke_agent", "invoke_workflow", "phase"]
     (turn,) = [s for s in spans if s.name.startswith("phase ")]
     assert [e.attributes[A.HOOK_EVENT_TYPE] for e in turn.events] == ["UserPromptSubmit", "SubagentStop", "Stop"]
+
+
+@needs_fixtures
+def test_response_tokens_map_as_genai_prices_anthropic_extraction() -> None:
+    from otel_agents.claude_code.transcript import FileCursor, read_responses
+    from otel_agents.events import ModelUsage
+
+    for name in ("loopkit-da0d9633", "chess-study-tool-6df68d72", "meetings-4f5097dc"):
+        cursor = FileCursor()
+        found = [r for r in [*read_responses(transcript(name), cursor), cursor.open] if r is not None]
+        for resp in found:
+            assert resp is not None
+            assert resp.tokens() == {
+                k: v for k, v in ModelUsage.anthropic_tokens(resp.anthropic_usage()).items() if k != "reasoning_tokens"
+            }

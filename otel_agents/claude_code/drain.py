@@ -158,8 +158,8 @@ class _Emitter:
             lo, hi = item.start, item.end if item.end is not None else max(item.start, end or item.start)
             end = min(max(end if end is not None else hi, lo), hi)
             start = min(max(start if start is not None else end, lo), end)
-        u = ModelUsage.from_anthropic(
-            resp.anthropic_usage(),
+        u = ModelUsage(
+            **resp.tokens(),
             workflow_id=self.sid,
             model=resp.model or "unknown",
             provider=provider_of(resp.model),

@@ -104,6 +104,19 @@ class Response:
             out["cache_creation"] = {CACHE_WRITE_1H: min(h, out.get("cache_creation_input_tokens", 0))}
         return out
 
+    def tokens(self) -> dict[str, int]:
+        """The token counts with the semantic-convention meaning (``ModelUsage``'s fields), as
+        ``ModelUsage.anthropic_tokens`` maps them, without its general extraction's cost."""
+        u = self.usage
+        cr, cw = u.get("cache_read_input_tokens", 0), u.get("cache_creation_input_tokens", 0)
+        return {
+            "input_tokens": u.get("input_tokens", 0) + cr + cw,
+            "output_tokens": u.get("output_tokens", 0),
+            "cache_read_tokens": cr,
+            "cache_write_tokens": cw,
+            "cache_write_1h_tokens": min(u.get(CACHE_WRITE_1H, 0), cw),
+        }
+
     def merge(self, usage: dict[str, int], ts: int | None, tool_ids: list[str]) -> None:
         for k, v in usage.items():
             if v > self.usage.get(k, 0):
