@@ -366,10 +366,25 @@ def test_import_command_writes_every_sink_and_report_answers_cost_by_day_and_mod
         sid = history.session_id_of(transcript(name))
         (projects / f"{sid}.jsonl").write_bytes(Path(transcript(name)).read_bytes())
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
-    for expect in ("2 session(s) imported, 0 already present", "0 session(s) imported, 2 already present"):
-        p = subprocess.run([OTEL_AGENTS, "import", "claude-code"], capture_output=True, text=True, env=env, timeout=300)
-        assert (p.returncode, p.stderr) == (0, "")
-        assert expect in p.stdout
+    p = subprocess.run(
+        [OTEL_AGENTS, "import", "claude-code", "--progress"], capture_output=True, env=env, timeout=300
+    )
+    assert p.returncode == 0
+    assert b"2 session(s) imported, 0 already present" in p.stdout
+    assert p.stderr.split(b"\r")[1:] == [f"[{'#' * 15}{'.' * 15}] 1/2 sessions".encode(), f"[{'#' * 30}] 2/2 sessions\n".encode()]
+    p = subprocess.run([OTEL_AGENTS, "import", "claude-code"], capture_output=True, text=True, env=env, timeout=300)
+    assert (p.returncode, p.stderr) == (0, "")  # no terminal: no progress bar
+    assert "0 session(s) imported, 2 already present" in p.stdout
+    spooled = [
+        (span["traceId"], span["spanId"])
+        for f in (home() / "spans").glob("*.jsonl")
+        for line in f.read_text().splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for span in ss["spans"]
+    ]
+    assert len(spooled) == len(set(spooled)) > 0  # the span spool: each span once
+    assert list((home() / "metrics").glob("executions_*.jsonl"))
     p = subprocess.run(
         [OTEL_AGENTS, "report", "--format", "json", "--section", "cost", "-q"],
         capture_output=True,

@@ -143,12 +143,13 @@ def main(args: list[str], prog: str = "otel-agents import") -> int:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="transcripts or directories (default: ~/.claude/projects)")
     parser.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar, print only errors")
+    parser.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is no terminal")
     ns = parser.parse_args(args)
     from otel_agents.configfile import resolve_home
 
     home = ns.home or resolve_home(None)
     paths = ns.paths or default_paths()
-    progress = None if ns.quiet or not sys.stderr.isatty() else _bar(sys.stderr)
+    progress = _bar(sys.stderr) if ns.progress or (not ns.quiet and sys.stderr.isatty()) else None
     result = import_sessions(paths, home, progress=progress)
     if not ns.quiet or result.errors:
         print(
