@@ -112,7 +112,10 @@ def main() -> None:
             cost = f"{o[4]:.6f}" if o and o[5] else "unpriced"
             ok = mine == toks and (not o[5] or abs(o[4] - s["totalCost"]) < 1e-6 or cost == "unpriced")
             same += ok
-            print(f"{sid[:40]:<40} {'/'.join(map(str, toks)):>44}  {s['totalCost']:>11.6f}  {cost:>11}" + ("" if ok else "  DIFFERS"))
+            print(
+                f"{sid[:40]:<40} {'/'.join(map(str, toks)):>44}  {s['totalCost']:>11.6f}  {cost:>11}"
+                + ("" if ok else "  DIFFERS")
+            )
         print("unpriced: genai-prices has no price for the model; ccusage prices it anyway (not by its own model)")
         print(f"import_seconds: {statistics.median(imp_times):.2f}")
         print(f"ccusage_seconds: {statistics.median(cc_times):.2f}")

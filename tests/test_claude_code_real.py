@@ -169,7 +169,9 @@ def test_import_after_live_capture_or_twice_adds_nothing(runtime, exporter) -> N
 
 # --- resumed sessions: each response once across the data home ------------------------------------------------
 @needs_fixtures
-@pytest.mark.parametrize("order", [("medianator-a5b806f4", "medianator-64530f9c"), ("medianator-64530f9c", "medianator-a5b806f4")])
+@pytest.mark.parametrize(
+    "order", [("medianator-a5b806f4", "medianator-64530f9c"), ("medianator-64530f9c", "medianator-a5b806f4")]
+)
 @pytest.mark.parametrize("path", ["hook", "import"])
 def test_a_resumed_session_pair_costs_the_same_in_either_order(order, path, runtime, exporter) -> None:
     for name in order:
@@ -222,7 +224,9 @@ def real_stream(name: str) -> tuple[history.Session, list[tuple[int, dict[str, A
     for t, e in session.events[:-1]:
         kind = e["hook_event_name"]
         key = match_key({**e, "hook_event_name": "PostToolUse" if kind == "PostToolUseFailure" else kind})
-        same_tool = [k for k, v in waiting.items() if v and k[0] == key[0] and k[1].split("\n")[0] == key[1].split("\n")[0]]
+        same_tool = [
+            k for k, v in waiting.items() if v and k[0] == key[0] and k[1].split("\n")[0] == key[1].split("\n")[0]
+        ]
         if waiting.get(key):
             out.append((t, waiting[key].pop(0)))
         elif key[0].startswith("tool") and same_tool and not by_id:  # TodoWrite's Post carries a normalised input
@@ -251,9 +255,7 @@ def test_real_hook_payloads_give_the_expected_figures(name, runtime, exporter) -
     pre_ids = {p.get("tool_use_id") for p in pres}
     lone = {p["tool_use_id"] for p in payloads if p.get("tool_use_id") and p["tool_use_id"] not in pre_ids}
     assert len(tools) == len(pres) + len(lone)  # the payloads hold Posts of calls whose Pre was not captured
-    firsts = Counter(
-        next(e.attributes[A.HOOK_EVENT_TYPE] for e in t.events if e.name == A.EVENT_HOOK) for t in tools
-    )
+    firsts = Counter(next(e.attributes[A.HOOK_EVENT_TYPE] for e in t.events if e.name == A.EVENT_HOOK) for t in tools)
     assert firsts == {"PreToolUse": len(pres), **({"PostToolUse": len(lone)} if lone else {})}
     # No subagent step from a SubagentStop that names no agent.
     assert [s.name for s in spans if s.name.startswith("invoke_agent ") and "subagent" in s.name] == []
@@ -293,7 +295,12 @@ def _write(path: Path, entries: list[dict[str, Any]], mode: str = "w") -> None:
 def test_interleaved_usage_read_by_a_later_drain_counts_its_final_entry(runtime, exporter, tmp_path) -> None:
     tr = tmp_path / "s-1.jsonl"
     usage = {"input_tokens": 3, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 200}
-    prompt = {"type": "user", "sessionId": "s-1", "timestamp": "2026-01-01T00:00:00Z", "message": {"role": "user", "content": "go"}}
+    prompt = {
+        "type": "user",
+        "sessionId": "s-1",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "message": {"role": "user", "content": "go"},
+    }
     tool = {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}
     result = {
         "type": "user",
@@ -334,14 +341,21 @@ def test_interleaved_usage_read_by_a_later_drain_counts_its_final_entry(runtime,
 
 
 @pytest.mark.parametrize(("model", "priced"), [("gpt-4o", True), ("nvidia/nemotron-3-ultra-550b-a55b", False)])
-def test_a_model_behind_a_custom_base_url_is_priced_by_model_or_left_unpriced(model, priced, runtime, exporter, tmp_path) -> None:
+def test_a_model_behind_a_custom_base_url_is_priced_by_model_or_left_unpriced(
+    model, priced, runtime, exporter, tmp_path
+) -> None:
     from otel_agents.pricing import price_of
 
     tr = tmp_path / "s-1.jsonl"
     _write(
         tr,
         [
-            {"type": "user", "sessionId": "s-1", "timestamp": "2026-01-01T00:00:00Z", "message": {"role": "user", "content": "hi"}},
+            {
+                "type": "user",
+                "sessionId": "s-1",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "message": {"role": "user", "content": "hi"},
+            },
             _assistant("msg_1", "2026-01-01T00:00:01Z", {"input_tokens": 1000, "output_tokens": 100}, [], model=model),
         ],
     )
@@ -352,7 +366,10 @@ def test_a_model_behind_a_custom_base_url_is_priced_by_model_or_left_unpriced(mo
     (chat,) = [s for s in exporter.get_finished_spans() if s.name.startswith("chat ")]
     assert chat.attributes[A.GEN_AI_USAGE_INPUT_TOKENS] == 1000
     if priced:
-        assert chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT] == price_of(model, None, input_tokens=1000, output_tokens=100).total
+        assert (
+            chat.attributes[A.GEN_AI_USAGE_COST_AMOUNT]
+            == price_of(model, None, input_tokens=1000, output_tokens=100).total
+        )
     else:
         assert A.GEN_AI_USAGE_COST_AMOUNT not in chat.attributes
 
@@ -366,12 +383,13 @@ def test_import_command_writes_every_sink_and_report_answers_cost_by_day_and_mod
         sid = history.session_id_of(transcript(name))
         (projects / f"{sid}.jsonl").write_bytes(Path(transcript(name)).read_bytes())
     env = {**os.environ, "CLAUDE_CONFIG_DIR": str(tmp_path / "claude")}
-    p = subprocess.run(
-        [OTEL_AGENTS, "import", "claude-code", "--progress"], capture_output=True, env=env, timeout=300
-    )
+    p = subprocess.run([OTEL_AGENTS, "import", "claude-code", "--progress"], capture_output=True, env=env, timeout=300)
     assert p.returncode == 0
     assert b"2 session(s) imported, 0 already present" in p.stdout
-    assert p.stderr.split(b"\r")[1:] == [f"[{'#' * 15}{'.' * 15}] 1/2 sessions".encode(), f"[{'#' * 30}] 2/2 sessions\n".encode()]
+    assert p.stderr.split(b"\r")[1:] == [
+        f"[{'#' * 15}{'.' * 15}] 1/2 sessions".encode(),
+        f"[{'#' * 30}] 2/2 sessions\n".encode(),
+    ]
     p = subprocess.run([OTEL_AGENTS, "import", "claude-code"], capture_output=True, text=True, env=env, timeout=300)
     assert (p.returncode, p.stderr) == (0, "")  # no terminal: no progress bar
     assert "0 session(s) imported, 2 already present" in p.stdout

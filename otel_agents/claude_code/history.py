@@ -133,7 +133,14 @@ class _Builder:
             if b.get("type") == "tool_use" and e.get("type") == "assistant" and tuid not in self.tool_names:
                 self.tool_names[tuid] = str(b.get("name") or "unknown")
                 self.tool_inputs[tuid] = b.get("input")
-                self.add(t, "PreToolUse", tool_name=self.tool_names[tuid], tool_input=b.get("input"), tool_use_id=tuid, **(agent or {}))
+                self.add(
+                    t,
+                    "PreToolUse",
+                    tool_name=self.tool_names[tuid],
+                    tool_input=b.get("input"),
+                    tool_use_id=tuid,
+                    **(agent or {}),
+                )
             elif b.get("type") == "tool_result" and e.get("type") == "user" and tuid not in self.posted:
                 self.posted.add(tuid)
                 failed = b.get("is_error") is True
@@ -162,7 +169,9 @@ def _inline_agents(entries: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             for b in _blocks(e):
                 inp = b.get("input")
                 if b.get("type") == "tool_use" and b.get("name") == "Task" and isinstance(inp, dict):
-                    tasks.setdefault(str(inp.get("prompt")), (str(b.get("id")), str(inp.get("subagent_type") or "subagent")))
+                    tasks.setdefault(
+                        str(inp.get("prompt")), (str(b.get("id")), str(inp.get("subagent_type") or "subagent"))
+                    )
     chains: dict[str, dict[str, Any]] = {}
     used: set[str] = set()
     for e in entries:

@@ -104,7 +104,7 @@ class Response:
             out["cache_creation"] = {CACHE_WRITE_1H: min(h, out.get("cache_creation_input_tokens", 0))}
         return out
 
-    def tokens(self) -> dict[str, int]:
+    def tokens(self) -> dict[str, Any]:
         """The token counts with the semantic-convention meaning (``ModelUsage``'s fields), as
         ``ModelUsage.anthropic_tokens`` maps them, without its general extraction's cost."""
         u = self.usage

@@ -140,7 +140,9 @@ def _bar(stream: Any) -> Callable[[int, int], None]:
 def main(args: list[str], prog: str = "otel-agents import") -> int:
     parser = argparse.ArgumentParser(prog=prog, usage=USAGE, description="Import past Claude Code sessions as traces.")
     parser.add_argument("source", choices=("claude-code",), help="what to import: claude-code")
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="transcripts or directories (default: ~/.claude/projects)")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="transcripts or directories (default: ~/.claude/projects)"
+    )
     parser.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar, print only errors")
     parser.add_argument("--progress", action="store_true", help="show the progress bar even when stderr is no terminal")

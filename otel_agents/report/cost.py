@@ -79,7 +79,7 @@ def _by_workflow(con: Any, total: float | None) -> list[dict[str, Any]]:
                    count(*) FILTER (WHERE m.cost_usd IS NULL) AS unpriced, count(DISTINCT m.workflow_id) AS runs
             FROM v_mc AS m LEFT JOIN (SELECT DISTINCT workflow_id, workflow_name FROM v_wf) AS w
                  ON w.workflow_id = m.workflow_id
-            GROUP BY 1""",  # noqa: S608 - a constant
+            GROUP BY 1""",
     )
     return _breakdown(found, "workflow", total, "workflows")
 
