@@ -451,3 +451,20 @@ def test_response_tokens_map_as_genai_prices_anthropic_extraction() -> None:
             assert resp.tokens() == {
                 k: v for k, v in ModelUsage.anthropic_tokens(resp.anthropic_usage()).items() if k != "reasoning_tokens"
             }
+
+
+@needs_fixtures
+def test_real_payloads_through_hook_processes_give_the_expected_figures(runtime, exporter) -> None:
+    """The real payloads of one session, each through its own ``otel-agents hook`` process as
+    Claude Code runs it (received now, not at the transcript's times)."""
+    name = "chat-pdf-via-rag-38cc65a3"
+    _session, stream, _payloads = real_stream(name)
+    env = {**os.environ, "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0"}
+    for _t, payload in stream:
+        p = subprocess.run([OTEL_AGENTS, "hook"], input=json.dumps(payload).encode(), capture_output=True, env=env)
+        assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+    assert drain(home(), rt=runtime).errors == []
+    spans = list(exporter.get_finished_spans())
+    check_figures(spans, name)
+    assert len([s for s in spans if s.name.startswith("execute_tool ")]) == 17
+    assert len([s for s in spans if s.parent is None]) == 1
