@@ -468,3 +468,81 @@ def test_real_payloads_through_hook_processes_give_the_expected_figures(runtime,
     check_figures(spans, name)
     assert len([s for s in spans if s.name.startswith("execute_tool ")]) == 17
     assert len([s for s in spans if s.parent is None]) == 1
+
+
+def test_import_reads_subagent_files_and_inline_sidechains(runtime, exporter, tmp_path) -> None:
+    project = tmp_path / "projects" / "-home-me-app"
+    (project / "s-1" / "subagents").mkdir(parents=True)
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    task = {
+        "type": "tool_use",
+        "id": "toolu_task",
+        "name": "Task",
+        "input": {"prompt": "look", "subagent_type": "explorer"},
+    }
+    grep_call = {"type": "tool_use", "id": "toolu_grep", "name": "Grep", "input": {"pattern": "x"}}
+    ls_call = {"type": "tool_use", "id": "toolu_ls", "name": "LS", "input": {"path": "."}}
+
+    def result(tuid: str, ts: str, **extra: Any) -> dict[str, Any]:
+        content = [{"type": "tool_result", "tool_use_id": tuid, "content": "ok"}]
+        return {
+            "type": "user",
+            "sessionId": "s-1",
+            "timestamp": ts,
+            "message": {"role": "user", "content": content},
+            **extra,
+        }
+
+    _write(
+        project / "s-1.jsonl",
+        [
+            {
+                "type": "user",
+                "sessionId": "s-1",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "message": {"role": "user", "content": "go"},
+            },
+            _assistant("msg_1", "2026-01-01T00:00:01Z", usage, [task]),
+            # the inline sidechain of the Task call (older versions)
+            {
+                "type": "user",
+                "sessionId": "s-1",
+                "isSidechain": True,
+                "uuid": "sc-1",
+                "parentUuid": None,
+                "timestamp": "2026-01-01T00:00:02Z",
+                "message": {"role": "user", "content": "look"},
+            },
+            {
+                **_assistant("msg_2", "2026-01-01T00:00:03Z", usage, [grep_call]),
+                "isSidechain": True,
+                "uuid": "sc-2",
+                "parentUuid": "sc-1",
+            },
+            result("toolu_grep", "2026-01-01T00:00:04Z", isSidechain=True, uuid="sc-3", parentUuid="sc-2"),
+            result("toolu_task", "2026-01-01T00:00:05Z"),
+            _assistant("msg_3", "2026-01-01T00:00:06Z", usage, [{"type": "text", "text": "done"}]),
+        ],
+    )
+    _write(
+        project / "s-1" / "subagents" / "agent-a1.jsonl",
+        [
+            {**_assistant("msg_4", "2026-01-01T00:00:02.500Z", usage, [ls_call]), "isSidechain": True, "agentId": "a1"},
+            result("toolu_ls", "2026-01-01T00:00:02.700Z", isSidechain=True, agentId="a1"),
+        ],
+    )
+    assert import_sessions([str(tmp_path / "projects")], str(home()), rt=runtime).imported == 1
+    tree = {s.context.span_id: s for s in exporter.get_finished_spans()}
+
+    def parent_name(span: Any) -> str:
+        return tree[span.parent.span_id].name
+
+    by_name = {s.name: s for s in tree.values()}
+    assert parent_name(by_name["execute_tool Grep"]) == "invoke_agent explorer"
+    assert by_name["invoke_agent explorer"].attributes[A.GEN_AI_AGENT_ID] == "task-toolu_task"
+    assert parent_name(by_name["execute_tool LS"]) == "invoke_agent subagent"
+    assert by_name["invoke_agent subagent"].attributes[A.GEN_AI_AGENT_ID] == "a1"
+    chats = {s.attributes[A.GEN_AI_RESPONSE_ID]: parent_name(s) for s in tree.values() if s.name.startswith("chat ")}
+    main = chats["msg_1"]  # the main agent's step of the turn
+    assert main.startswith("invoke_agent ") and main not in ("invoke_agent explorer", "invoke_agent subagent")
+    assert chats == {"msg_1": main, "msg_2": "invoke_agent explorer", "msg_3": main, "msg_4": "invoke_agent subagent"}
