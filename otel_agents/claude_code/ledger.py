@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from otel_agents.claude_code.layout import FILE_MODE, makedirs, spool_root
 
 LEDGER_FILE = "responses.db"
-_BATCH = 500  # keys per statement (SQLite's parameter limit is 32766; stay well below)
 
 
 def ledger_path(home: str | os.PathLike[str]) -> str:
@@ -41,17 +40,12 @@ def claim(path: str, session_id: str, keys: Iterable[str]) -> set[str]:
         con.execute("BEGIN IMMEDIATE")
         try:
             con.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?)", ((k, session_id) for k in todo))
-            foreign: set[str] = set()
-            for i in range(0, len(todo), _BATCH):
-                part = todo[i : i + _BATCH]
-                marks = ",".join("?" * len(part))
-                foreign.update(
-                    k
-                    for (k,) in con.execute(
-                        f"SELECT key FROM responses WHERE session != ? AND key IN ({marks})",
-                        (session_id, *part),
-                    )
-                )
+            foreign = {
+                k
+                for k in todo
+                for (owner,) in con.execute("SELECT session FROM responses WHERE key = ?", (k,))
+                if owner != session_id
+            }
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -75,11 +75,12 @@ def _by_workflow(con: Any, total: float | None) -> list[dict[str, Any]]:
     """Cost by workflow name (a Claude Code session's is its project)."""
     found = rows(
         con,
-        f"""SELECT COALESCE(w.workflow_name, '{NONE}') AS k, sum(m.cost_usd) AS cost, count(*) AS calls,
+        """SELECT COALESCE(w.workflow_name, ?) AS k, sum(m.cost_usd) AS cost, count(*) AS calls,
                    count(*) FILTER (WHERE m.cost_usd IS NULL) AS unpriced, count(DISTINCT m.workflow_id) AS runs
             FROM v_mc AS m LEFT JOIN (SELECT DISTINCT workflow_id, workflow_name FROM v_wf) AS w
                  ON w.workflow_id = m.workflow_id
             GROUP BY 1""",
+        [NONE],
     )
     return _breakdown(found, "workflow", total, "workflows")
 
