@@ -116,7 +116,7 @@ def main() -> None:
                 f"{sid[:40]:<40} {'/'.join(map(str, toks)):>44}  {s['totalCost']:>11.6f}  {cost:>11}"
                 + ("" if ok else "  DIFFERS")
             )
-        print("unpriced: genai-prices has no price for the model; ccusage prices it anyway (not by its own model)")
+        print("unpriced: genai-prices has no price for the model (tokens exact, cost unknown); ccusage gives it a cost")
         print(f"import_seconds: {statistics.median(imp_times):.2f}")
         print(f"ccusage_seconds: {statistics.median(cc_times):.2f}")
         print(f"sessions_matching: {same}/{len(theirs)}")
