@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 
-.PHONY: install phoenix chromium demo example check test bench reliability clean
+.PHONY: install phoenix chromium ccusage demo example check test bench reliability clean
 
 # Arize Phoenix (the end-to-end OTLP backend, ~850 MB) and rotel (a collector binary from a
 # wheel) live in their own venv, never in ours. rotel is optional: where no wheel installs,
@@ -65,7 +65,15 @@ reliability: install
 	OTEL_AGENTS_FAULTS=soak $(PY) -m pytest tests/faults -q; status=$$?; \
 		$(PY) tests/faults/report.py --mode soak && exit $$status
 
-bench: install
+# ccusage (npm), the most used Claude Code cost tool, for benchmarks/import_vs_ccusage.py only.
+CCUSAGE_VERSION ?= 20.0.24
+.ccusage/.installed:
+	npm install --no-audit --no-fund --prefix .ccusage 'ccusage@$(CCUSAGE_VERSION)'
+	touch $@
+
+ccusage: .ccusage/.installed
+
+bench: install ccusage
 	$(PY) benchmarks/step_overhead.py
 	$(PY) benchmarks/hook_latency.py
 	$(PY) benchmarks/exit_deadline.py
@@ -73,6 +81,7 @@ bench: install
 	$(PY) benchmarks/concurrent_writers.py
 	$(PY) benchmarks/exit_burst.py
 	$(PY) benchmarks/report_scale.py
+	$(PY) benchmarks/import_vs_ccusage.py
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) .otel-agents build *.egg-info
+	rm -rf $(VENV) $(PHOENIX_VENV) .ccusage .otel-agents build *.egg-info

@@ -24,6 +24,7 @@ SECTIONS = {
         "by_phase",
         "by_template",
         "by_model",
+        "by_workflow",
         "by_agent",
         "step_cost_by_tool",
         "daily",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
+from otel_agents.claude_code.ledger import LEDGER_FILE, claim as ledger_claim
 from otel_agents.claude_code.model import (
     ABANDONED,
     FAILURE,
@@ -72,6 +74,12 @@ class DrainReport:
     busy: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     removed: int = 0
+
+
+def provider_of(model: str) -> str | None:
+    """Anthropic for Claude models; ``None`` for a model served behind a custom base URL (any
+    other name), so it is priced by the model alone where genai-prices knows it."""
+    return PROVIDER if not model or model.startswith(("claude", "anthropic")) else None
 
 
 def _content_attrs(rec: dict[str, Any] | None, text_key: str, len_key: str, sha_key: str) -> dict[str, Any]:
@@ -186,11 +194,11 @@ class _Emitter:
             lo, hi = item.start, item.end if item.end is not None else max(item.start, end or item.start)
             end = min(max(end if end is not None else hi, lo), hi)
             start = min(max(start if start is not None else end, lo), end)
-        u = ModelUsage.from_anthropic(
-            resp.usage,
+        u = ModelUsage(
+            **resp.tokens(),
             workflow_id=self.sid,
             model=resp.model or "unknown",
-            provider=PROVIDER,
+            provider=provider_of(resp.model),
             response_id=resp.message_id or None,
             key=f"chat:{resp.key}",
             parent_key=parent_key,
@@ -410,6 +418,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def ledger_path_of(files: store.SessionFiles) -> str:
+    """The data home's response ledger, beside the session's state directory."""
+    return os.path.join(os.path.dirname(os.path.dirname(files.state)), LEDGER_FILE)
+
+
 def _transcripts(s: Session) -> list[tuple[str, str | None]]:
     """(path, agent_id) of every transcript to read: subagents' first, then the session's."""
     out: list[tuple[str, str | None]] = []
@@ -428,22 +441,31 @@ def _transcripts(s: Session) -> list[tuple[str, str | None]]:
     return out
 
 
-def _read_usage(s: Session, closing: bool) -> None:
+def _read_usage(s: Session, closing: bool, ledger: str | None = None) -> None:
+    """Read the new transcript lines and place their responses; ``ledger`` (``ledger.ledger_path``)
+    skips the responses another session of the data home already counted."""
     for path, agent_id in _transcripts(s):
         cursor = s.cursors.get(path) or FileCursor()
+        found: list[Response] = []
         try:
-            for resp in read_responses(path, cursor):
-                s.assign(resp, path, agent_id)
+            found.extend(read_responses(path, cursor))
         except (OSError, ValueError):
             continue  # missing, unreadable, not a file, or not yet written: a later drain reads it
         finally:
             s.cursors[path] = cursor
         pending = cursor.open
-        if pending is not None:
-            target = s.place(pending, path, agent_id)
-            if closing or s.step_done(target):
-                s.assign(pending, path, agent_id)
-                cursor.open = None
+        if pending is not None and (closing or s.step_done(s.place(pending, path, agent_id))):
+            found.append(pending)
+            cursor.open = None
+        new = [r.key for r in found if r.key not in s.assigned and r.model != "<synthetic>"]
+        foreign: set[str] = set()
+        if ledger and new:
+            try:
+                foreign = ledger_claim(ledger, s.session_id, new)
+            except (OSError, sqlite3.Error) as exc:  # counted here rather than not at all
+                report("claude_code drain: response ledger", exc)
+        for resp in found:
+            s.assign(resp, path, agent_id, resp.key in foreign)
 
 
 # --- one session, all sessions --------------------------------------------------------------------------------
@@ -471,7 +493,7 @@ def _drain_one(
         closing = s.closed or (s.last_t is not None and now - s.last_t >= idle_ns)
         if closing and not s.closed:
             s.end_reason = s.end_reason or "idle_timeout"
-        _read_usage(s, closing)
+        _read_usage(s, closing, ledger_path_of(files))
         emitter = _Emitter(rt, s)
         emitter.run(closing)
         s.last_drain = now

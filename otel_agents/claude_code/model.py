@@ -257,7 +257,10 @@ class Session(Item):
     owners: dict[str, str] = field(default_factory=dict)  # tool_use_id -> step key
     cursors: dict[str, FileCursor] = field(default_factory=dict)
     last_target: dict[str, str] = field(default_factory=dict)  # transcript path -> step key
-    assigned: set[str] = field(default_factory=set)  # response keys placed (dedupe)
+    #: response key -> [step key it was placed on (None: not counted here), its usage so far]
+    assigned: dict[str, list[Any]] = field(default_factory=dict)
+    #: "tool name\nsha256 of its input" -> open calls without a tool_use_id, oldest first
+    unpaired: dict[str, list[str]] = field(default_factory=dict)
     late: list[tuple[str, Response]] = field(default_factory=list)  # usage for exported steps
     #: usage exported outside the session span's process, carried into its roll-up
     carried: UsageTotals = field(default_factory=UsageTotals)
@@ -286,7 +289,8 @@ class Session(Item):
             owners=self.owners,
             cursors={k: c.to_json() for k, c in self.cursors.items()},
             last_target=self.last_target,
-            assigned=sorted(self.assigned),
+            assigned=self.assigned,
+            unpaired=self.unpaired,
             late=[[k, r.to_json()] for k, r in self.late],
             carried=self.carried.to_json(),
             spans_exported=self.spans_exported,
@@ -315,7 +319,8 @@ class Session(Item):
             owners=dict(d.get("owners") or {}),
             cursors={k: FileCursor.from_json(c) for k, c in (d.get("cursors") or {}).items()},
             last_target=dict(d.get("last_target") or {}),
-            assigned=set(d.get("assigned") or ()),
+            assigned=_assigned(d.get("assigned")),
+            unpaired={k: list(v) for k, v in (d.get("unpaired") or {}).items()},
             late=[(k, Response.from_json(r)) for k, r in d.get("late") or ()],
             carried=UsageTotals.from_json(d.get("carried")),
             spans_exported=int(d.get("spans_exported") or 0),
@@ -504,6 +509,8 @@ class Session(Item):
 
     def _on_pre_tool(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
         tuid = ev.tool_use_id or f"anon-{ev.id}"
+        if ev.tool_use_id is None:  # older Claude Code: its Post pairs by tool name and input
+            self.unpaired.setdefault(_call_fingerprint(ev.tool, e), []).append(tuid)
         tool = self._tool(tuid, e, t)
         if tool is None:  # a replayed Pre for an exported call
             self.attach(ev, self.step(self.owners[tuid]))
@@ -520,7 +527,7 @@ class Session(Item):
         self.attach(ev, tool)
 
     def _on_post_tool(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
-        tuid = ev.tool_use_id or f"anon-{ev.id}"
+        tuid = ev.tool_use_id or self._pair_anonymous(ev, e)
         tool = self._tool(tuid, e, t)
         if tool is None:
             self.attach(ev, self.step(self.owners[tuid]))
@@ -544,6 +551,24 @@ class Session(Item):
         self._touch_step(tool.parent, t)
         self.attach(ev, tool)
 
+    def _pair_anonymous(self, ev: HookEvent, e: dict[str, Any]) -> str:
+        """The oldest open call without ``tool_use_id`` of the same tool and input, else of the
+        same tool (some tools' Post carries a normalised input), else a new one."""
+        for k in self.unpaired:  # drop calls that ended or were exported meanwhile
+            self.unpaired[k] = [t for t in self.unpaired[k] if t in self.tools and self.tools[t].end is None]
+        self.unpaired = {k: v for k, v in self.unpaired.items() if v}
+        fp = _call_fingerprint(ev.tool, e)
+        if fp not in self.unpaired:
+            same_tool = [k for k in self.unpaired if k.split("\n", 1)[0] == (ev.tool or "")]
+            if not same_tool:
+                return f"anon-{ev.id}"
+            fp = min(same_tool, key=lambda k: (self.tools[self.unpaired[k][0]].start or 0, k))
+        queue = self.unpaired[fp]
+        tuid = queue.pop(0)
+        if not queue:
+            del self.unpaired[fp]
+        return tuid
+
     def _on_subagent_start(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
         aid = _str(e.get("agent_id")) or f"anon-{ev.id}"
         agent = self._agent(aid, t, _str(e.get("agent_type")))
@@ -552,7 +577,13 @@ class Session(Item):
         self.attach(ev, agent)
 
     def _on_subagent_stop(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
-        aid = _str(e.get("agent_id")) or f"anon-{ev.id}"
+        aid = _str(e.get("agent_id"))
+        if aid is None:  # older Claude Code names no subagent: an event, not an empty step
+            turn = self.open_turn
+            if turn is not None:
+                turn.touch(t)
+            self.attach(ev, turn or self)
+            return
         agent = self._agent(aid, t, _str(e.get("agent_type")))
         path = _str(e.get("agent_transcript_path"))
         if path:
@@ -598,20 +629,49 @@ class Session(Item):
         last_turn = self.open_turn or (self.turns[-1] if self.turns else None)
         return last_turn.main_key if last_turn is not None else WORKFLOW_KEY
 
-    def assign(self, resp: Response, path: str, agent_id: str | None) -> None:
-        """Place a complete response once: pending on its step, or ``late`` if that was exported."""
-        if resp.key in self.assigned:
+    def assign(self, resp: Response, path: str, agent_id: str | None, counted_elsewhere: bool = False) -> None:
+        """Place a response once: pending on its step, or ``late`` if that was exported.
+
+        A response seen again (its entries interleaved with others, or read by a later drain)
+        keeps the field-wise maximum of its usage: merged into it while it is pending, else
+        its increase is exported as ``late`` usage of the same step. ``counted_elsewhere``:
+        another session of the data home owns it (a resumed session's copy).
+        """
+        prev = self.assigned.get(resp.key)
+        if prev is not None:
+            self._grow(resp, prev)
             return
-        self.assigned.add(resp.key)
-        if resp.model == "<synthetic>":  # Claude Code's stand-in for no API call
+        if counted_elsewhere or resp.model == "<synthetic>":  # <synthetic>: no API call
+            self.assigned[resp.key] = [None, {}]
             return
         target = self.place(resp, path, agent_id)
         self.last_target[path] = target
+        self.assigned[resp.key] = [target, dict(resp.usage)]
         item = self.step(target)
         if item is None or item.exported:
             self.late.append((target, resp))
         else:
             item.usage.append(resp)
+
+    def _grow(self, resp: Response, prev: list[Any]) -> None:
+        target, seen = prev
+        if target is None or not isinstance(seen, dict):
+            return
+        grown = {k: v - seen.get(k, 0) for k, v in resp.usage.items() if v > seen.get(k, 0)}
+        if not grown:
+            return
+        for k in grown:
+            seen[k] = resp.usage[k]
+        item = self.step(target)
+        pending = [r for r in (item.usage if item is not None and not item.exported else ()) if r.key == resp.key]
+        pending += [r for k, r in self.late if k == target and r.key.split("#", 1)[0] == resp.key]
+        if pending:
+            pending[-1].merge({k: pending[-1].usage.get(k, 0) + v for k, v in grown.items()}, resp.end, [])
+            return
+        n = sum(1 for k in self.assigned if k.startswith(resp.key + "#")) + 1
+        self.assigned[f"{resp.key}#{n}"] = [None, {}]
+        extra = Response(f"{resp.key}#{n}", resp.message_id, resp.request_id, resp.model, grown, resp.end, resp.end)
+        self.late.append((target, extra))
 
     # --- closing ------------------------------------------------------------------------------------
     def close_all(self) -> None:
@@ -635,6 +695,19 @@ class Session(Item):
             self.end = self.last_t
             self.outcome = ABANDONED
         self.closed = True
+
+
+def _call_fingerprint(tool: str | None, e: dict[str, Any]) -> str:
+    """What pairs a Pre and a Post without ``tool_use_id``: the tool's name and its input's sha256."""
+    args = _content(e.get("tool_input"))
+    return f"{tool or ''}\n{args['sha256'] if args is not None else ''}"
+
+
+def _assigned(value: Any) -> dict[str, list[Any]]:
+    """The saved ``assigned`` map (a plain list of keys in older states: no usage to grow)."""
+    if isinstance(value, dict):
+        return {str(k): list(v) for k, v in value.items()}
+    return {str(k): [None, {}] for k in value or ()}
 
 
 _HANDLERS = {

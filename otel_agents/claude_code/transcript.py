@@ -27,6 +27,8 @@ from typing import Any
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+#: The flat key a response's 1-hour cache writes (``usage.cache_creation.ephemeral_1h_input_tokens``) are kept under.
+CACHE_WRITE_1H = "ephemeral_1h_input_tokens"
 #: Read at most this much of one file per drain; the rest waits for the next drain.
 MAX_READ_BYTES = 64 * 1024 * 1024
 
@@ -50,7 +52,8 @@ class Response:
     """One distinct API response, possibly still being written.
 
     :param key: ``message.id|requestId``, the dedupe key.
-    :param usage: Anthropic usage, field-wise maximum over the response's entries.
+    :param usage: Anthropic usage, field-wise maximum over the response's entries (the
+        1-hour cache writes flat, under ``CACHE_WRITE_1H``).
     :param start: timestamp of the entry before the response (its request), ns.
     :param end: timestamp of the response's last entry, ns.
     :param tool_use_ids: ``tool_use`` blocks in it: they anchor it to hook events.
@@ -96,6 +99,27 @@ class Response:
             tool_use_ids=[str(x) for x in d.get("tool_use_ids") or ()],
             stop_reason=d.get("stop_reason") if isinstance(d.get("stop_reason"), str) else None,
         )
+
+    def anthropic_usage(self) -> dict[str, Any]:
+        """The usage in Anthropic's shape (1-hour cache writes nested under ``cache_creation``)."""
+        out: dict[str, Any] = {k: v for k, v in self.usage.items() if k != CACHE_WRITE_1H}
+        h = self.usage.get(CACHE_WRITE_1H, 0)
+        if h:
+            out["cache_creation"] = {CACHE_WRITE_1H: min(h, out.get("cache_creation_input_tokens", 0))}
+        return out
+
+    def tokens(self) -> dict[str, Any]:
+        """The token counts with the semantic-convention meaning (``ModelUsage``'s fields), as
+        ``ModelUsage.anthropic_tokens`` maps them, without its general extraction's cost."""
+        u = self.usage
+        cr, cw = u.get("cache_read_input_tokens", 0), u.get("cache_creation_input_tokens", 0)
+        return {
+            "input_tokens": u.get("input_tokens", 0) + cr + cw,
+            "output_tokens": u.get("output_tokens", 0),
+            "cache_read_tokens": cr,
+            "cache_write_tokens": cw,
+            "cache_write_1h_tokens": min(u.get(CACHE_WRITE_1H, 0), cw),
+        }
 
     def merge(self, usage: dict[str, int], ts: int | None, tool_ids: list[str], stop_reason: str | None = None) -> None:
         for k, v in usage.items():
@@ -150,6 +174,10 @@ def _usage_of(msg: dict[str, Any]) -> dict[str, int] | None:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
             v = 0
         out[k] = int(v)
+    created = usage.get("cache_creation")
+    h = created.get(CACHE_WRITE_1H) if isinstance(created, dict) else None
+    if not isinstance(h, bool) and isinstance(h, (int, float)) and h > 0:
+        out[CACHE_WRITE_1H] = int(h)
     return out
 
 

@@ -71,6 +71,20 @@ def _by_tool(con: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _by_workflow(con: Any, total: float | None) -> list[dict[str, Any]]:
+    """Cost by workflow name (a Claude Code session's is its project)."""
+    found = rows(
+        con,
+        """SELECT COALESCE(w.workflow_name, ?) AS k, sum(m.cost_usd) AS cost, count(*) AS calls,
+                   count(*) FILTER (WHERE m.cost_usd IS NULL) AS unpriced, count(DISTINCT m.workflow_id) AS runs
+            FROM v_mc AS m LEFT JOIN (SELECT DISTINCT workflow_id, workflow_name FROM v_wf) AS w
+                 ON w.workflow_id = m.workflow_id
+            GROUP BY 1""",
+        [NONE],
+    )
+    return _breakdown(found, "workflow", total, "workflows")
+
+
 def _daily(con: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     found = rows(
         con,
@@ -271,6 +285,7 @@ def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str,
         "by_phase": _breakdown(by_phase, "phase", total, "runs"),
         "by_template": _breakdown(by_template, "template", total, "workflows"),
         "by_model": _breakdown(by_model, "model", total, "model_calls"),
+        "by_workflow": _by_workflow(con, total),
         "by_agent": _breakdown(by_agent, "agent", total, "step_attempts"),
         "step_cost_by_tool": _by_tool(con),
         "daily": daily,

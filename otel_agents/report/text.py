@@ -104,6 +104,7 @@ def _cost(c: dict[str, Any]) -> list[str]:
         ("By phase", "by_phase", "phase", "runs"),
         ("By workflow template", "by_template", "template", "workflows"),
         ("By model", "by_model", "model", "model_calls"),
+        ("By workflow", "by_workflow", "workflow", "workflows"),
         ("By agent", "by_agent", "agent", "step_attempts"),
     ):
         out += ["", title]
