@@ -60,8 +60,8 @@ def _clean_env(**extra: str) -> dict[str, str]:
 class _Process:
     """A server process whose output goes to ``workdir/<name>.log``."""
 
-    name: str
     workdir: Path
+    name: str = "process"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
