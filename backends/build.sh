@@ -5,7 +5,7 @@
 # No Go toolchain: says so and succeeds (the end-to-end tests then skip), except under CI=true.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-bin=${BACKENDS_BIN:-$here/../.backends/bin}
+bin=${BACKENDS_BIN:-$(dirname "$here")/.backends/bin}
 go=${GO:-go}
 if ! command -v "$go" >/dev/null 2>&1; then
 	if [ "${CI:-}" = "true" ]; then

@@ -44,7 +44,7 @@ def binary(name: str) -> Path:
     exe = BIN / name
     if os.access(exe, os.X_OK):
         return exe
-    why = "no Go toolchain on this machine" if shutil.which("go") is None else "`make backends` has not run"
+    why = "no Go toolchain on this machine" if shutil.which("go") is None else "not built yet"
     if os.environ.get("CI") == "true":
         pytest.fail(f"{exe} is missing ({why}): under CI=true the backend end-to-end tests must run")
     pytest.skip(f"{exe} is missing ({why}): `make backends` builds Jaeger and the collector with Go")
