@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 
-.PHONY: install phoenix chromium ccusage demo example check test bench reliability clean
+.PHONY: install phoenix chromium ccusage backends demo example check test bench reliability clean
 
 # Arize Phoenix (the end-to-end OTLP backend, ~850 MB) and rotel (a collector binary from a
 # wheel) live in their own venv, never in ours. rotel is optional: where no wheel installs,
@@ -39,6 +39,13 @@ chromium:
 		apt-get install -y -qq chromium) >/dev/null 2>&1 && echo "installed chromium" || \
 		echo "chromium could not be installed: the HTML screenshot test will be skipped"; }
 
+# Jaeger v2 and our OpenTelemetry Collector distribution (backends/: one Go module, pinned
+# versions) for the end-to-end tests in tests/e2e/test_backends_*.py. Built once into
+# .backends/bin; rebuilt only when the pinned versions change. Without Go: skipped with a
+# message (those tests then skip), except under CI=true, where it fails.
+backends:
+	@sh backends/build.sh
+
 demo: install
 	$(VENV)/bin/otel-agents demo
 
@@ -54,7 +61,7 @@ check: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/ruff format --check --output-format concise .
 
-test: install phoenix chromium check
+test: install phoenix chromium backends check
 	$(PY) -m pytest -q
 
 # The fault-injection suite at soak sizes (a 30 s database lock, 50,000 fuzzed hook payloads,
@@ -84,4 +91,4 @@ bench: install ccusage
 	$(PY) benchmarks/import_vs_ccusage.py
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) .ccusage .otel-agents build *.egg-info
+	rm -rf $(VENV) $(PHOENIX_VENV) .ccusage .backends .otel-agents build *.egg-info
