@@ -119,6 +119,7 @@ class Binding:
         self.patched = False
         #: set on the first traced call: a rule installed but never fired is reported at exit
         self.fired = False
+        self.from_recipes = all(r.origin.startswith("recipe ") for r in rules)
         #: the function object itself was changed (``inplace``): every reference to it is traced
         self.in_place = False
         #: a method's function patched in place: its first argument is ``self`` (or ``cls``)
@@ -293,6 +294,18 @@ class _Activated:
             inner.__exit__(None, None, None)
 
 
+def _calling_tool(parent: _Handle) -> _Handle | None:
+    """The tool call running in this context below ``parent``, if any (a step started from a tool)."""
+    from otel_agents.api import ToolCall, _current
+
+    h = _current.get()
+    while h is not None and h is not parent:
+        if isinstance(h, ToolCall):
+            return h
+        h = h.parent
+    return None
+
+
 def _end_as(handle: _Handle, exc: BaseException) -> None:
     """End ``handle`` as ``exc`` means; a generator closed before its end was abandoned."""
     if isinstance(exc, GeneratorExit):
@@ -438,7 +451,11 @@ class Call:
             return parent.phase(name, **kw).start()
         if event == "step":
             assert isinstance(parent, _StepParent)
-            return parent.step(name, **kw).start()
+            step = parent.step(name, **kw)
+            tool = _calling_tool(parent)
+            if tool is not None:  # an agent run from a tool: its span nests under the tool call
+                step.event.parent_key = tool.event.key
+            return step.start()
         if not isinstance(parent, Step):
             assert isinstance(parent, _StepParent)
             parent = self._implicit(parent.step(name, start_time=self.start_ns))

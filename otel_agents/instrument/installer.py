@@ -140,7 +140,7 @@ class Installer:
         original = self._wrapped.get(binding.target)
         if original is None:
             return None
-        holders = _holders(original, exclude=(self._patched, self._wrapped))
+        holders = _holders(original, exclude=(self._patched, self._wrapped, *self._patched))
         if not holders:
             return None
         return (
@@ -154,8 +154,8 @@ class Installer:
         cannot be found (a typo, most likely)."""
         for binding in self.bindings.values():
             if binding.patched:
-                if binding.fired or not self.report_at_exit:
-                    continue
+                if binding.fired or not self.report_at_exit or binding.from_recipes:
+                    continue  # a recipe maps more entry points than one program uses
                 reason = self.diagnose(binding) or (
                     "the program did not call it in this run; if it should have, check that the program "
                     f"calls {binding.target.spec} itself and not another function of the same name"
