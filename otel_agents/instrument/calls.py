@@ -413,9 +413,9 @@ class Call:
         return bool(self.value(rule, "when", cond, "bool"))
 
     # --- opening -----------------------------------------------------------------------------
-    def enter(self) -> None:
+    def enter(self, start_ns: int | None = None) -> None:
         """Open one handle per span rule (outermost first), each inside the previous one."""
-        self.start_ns = time.time_ns()
+        self.start_ns = start_ns or time.time_ns()
         try:
             for rule in self.binding.span_rules:
                 if not self._when(rule):
@@ -439,6 +439,7 @@ class Call:
         from otel_agents.api import Step, Workflow, _find_parent, _orphan, _StepParent, new_workflow
 
         kw = self.fields(rule, START)
+        kw["start_time"] = self.start_ns
         name = kw.pop("name", None) or self.binding.default_name
         event = rule.event
         if event == "workflow":
@@ -640,8 +641,10 @@ class _Manager:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
 
-    def _open(self) -> None:
-        self._call.enter()
+    def _open(self, start_ns: int) -> None:
+        """Open the spans, from ``start_ns``: after the manager's own ``__enter__``, so that the
+        fields read what it set up (pydantic-ai names its agent there)."""
+        self._call.enter(start_ns)
         self._active = _Activated(self._call)
         self._active.__enter__()
 
@@ -652,12 +655,14 @@ class _Manager:
         self._call.finish(result, exc)
 
     def __enter__(self) -> Any:
-        self._open()
+        start = time.time_ns()
         try:
             self._value = call_as(sys._getframe(1), self._manager.__enter__, (), {})
         except BaseException as exc:
+            self._open(start)
             self._close(None, exc)
             raise
+        self._open(start)
         return self._value
 
     def __exit__(self, typ: Any, exc: Any, tb: Any) -> Any:
@@ -676,12 +681,14 @@ class _AsyncManager(_Manager):
     __slots__ = ()
 
     async def __aenter__(self) -> Any:
-        self._open()
+        start = time.time_ns()
         try:
             self._value = await await_as(sys._getframe(1), self._manager.__aenter__())
         except BaseException as exc:
+            self._open(start)
             self._close(None, exc)
             raise
+        self._open(start)
         return self._value
 
     async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> Any:

@@ -46,7 +46,7 @@ def _parameters(code: types.CodeType) -> tuple[str, str]:
     params.extend(kwonly)
     if varkw:
         params.append("**" + varkw)
-    positional = "(" + "".join(f"{p}, " for p in pos) + (f"*{varargs}" if varargs else "") + ")"
+    positional = "(" + "".join(f"{p}, " for p in pos) + (f"*{varargs}," if varargs else "") + ")"
     keywords = "{" + "".join(f"{k!r}: {k}, " for k in kwonly) + (f"**{varkw}" if varkw else "") + "}"
     return ", ".join(params), f"{positional}, {keywords}"
 

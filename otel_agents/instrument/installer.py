@@ -140,12 +140,13 @@ class Installer:
         original = self._wrapped.get(binding.target)
         if original is None:
             return None
-        holders = _holders(original, exclude=(self._patched, self._wrapped, *self._patched))
+        wrappers = [entry[3] for entry in self._patched]
+        holders = _holders(original, exclude=(self._patched, self._wrapped, *self._patched, *wrappers))
         if not holders:
             return None
         return (
             f"{binding.target.spec} is a {type(original).__name__}, wrapped where module {binding.target.module!r} "
-            f"keeps it, but {', '.join(holders)} kept the original at import time, and calls it directly: "
+            f"keeps it, but {' and '.join(holders)} kept the original at import time, and calls it directly: "
             "map the plain function it was made from, or the method that calls it"
         )
 
@@ -197,8 +198,9 @@ def _holders(obj: Any, exclude: tuple[Any, ...]) -> list[str]:
             if any(isinstance(o, (types.ModuleType, type)) for o in owners) or any(id(o) in skip for o in owners):
                 continue
             ref = owners[0] if owners else ref
-        name = f"{type(ref).__module__}.{type(ref).__qualname__}"
-        if name.startswith(("otel_agents.", "wrapt.")) or name in found:
+        module = type(ref).__module__
+        name = f"a {type(ref).__qualname__}" if module == "builtins" else f"a {module}.{type(ref).__qualname__}"
+        if module.startswith("otel_agents.") or name in found:
             continue
         found.append(name)
     return found[:3]
