@@ -20,10 +20,10 @@ import pytest
 from opentelemetry.trace import StatusCode
 
 from otel_agents import attributes as A
-from otel_agents.text import fingerprint
 from otel_agents.instrument import installer, problems
-from otel_agents.instrument.mapping import Mapping, load_recipe, parse_section
+from otel_agents.instrument.mapping import Mapping, parse_section
 from otel_agents.instrument.problems import reset as reset_problems
+from otel_agents.text import fingerprint
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,6 +45,8 @@ def traced(tmp_path, monkeypatch, runtime):
         data = tomllib.loads(textwrap.dedent(mapping).replace("MOD", name))
         rules, _enabled = parse_section(data.get("instrument", {}), "test mapping")
         for recipe in recipes:
+            from otel_agents.instrument.mapping import load_recipe
+
             section, origin = load_recipe(recipe)
             rules += parse_section(section, origin)[0]
         installer.install(Mapping(rules=rules))
@@ -161,8 +163,9 @@ def test_pydantic_ai_tools_and_function_model_kept_at_import_are_traced(traced, 
         "    chat gpt-4o",
     ]
     tool = next(s for s in exporter.get_finished_spans() if s.name == "execute_tool search_tickets")
-    assert without_ids(tool) == tool_attributes("search_tickets", "agent-run", "checkout", ["T-1 checkout"],
-                                                agent="agent-run")
+    assert without_ids(tool) == tool_attributes(
+        "search_tickets", "agent-run", "checkout", ["T-1 checkout"], agent="agent-run"
+    )
     workflow = next(s for s in exporter.get_finished_spans() if s.name == "invoke_workflow triage")
     assert workflow.attributes[A.ROLLUP_INPUT_TOKENS] == 200
     assert workflow.attributes[A.ROLLUP_OUTPUT_TOKENS] == 20
@@ -328,7 +331,7 @@ def test_langchain_tool_decorator_is_traced(traced, exporter):
     assert problems() == []
 
 
-DODO = '''
+DODO = """
 def hello():
     print("hello from python")
     return True
@@ -340,7 +343,7 @@ def task_greet():
 
 def task_fail():
     return {"actions": ["exit 3"], "task_dep": ["greet"]}
-'''
+"""
 
 
 def test_doit_recipe_in_a_subprocess(tmp_path):
@@ -348,9 +351,22 @@ def test_doit_recipe_in_a_subprocess(tmp_path):
     spans_file = tmp_path / "spans.jsonl"
     env = {**os.environ, "OTEL_AGENTS_HOME": str(tmp_path / ".otel-agents"), "OTEL_TRACES_EXPORTER": "none"}
     proc = subprocess.run(
-        [OTEL_AGENTS, "run", "--recipe", "doit", "--spans-file", str(spans_file), "--",
-         str(Path(sys.executable).with_name("doit")), "fail"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            OTEL_AGENTS,
+            "run",
+            "--recipe",
+            "doit",
+            "--spans-file",
+            str(spans_file),
+            "--",
+            str(Path(sys.executable).with_name("doit")),
+            "fail",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 1, proc.stderr
     assert "hello from python" in proc.stdout and "shell-action" in proc.stdout

@@ -457,20 +457,32 @@ def test_check_applies_the_checks_of_a_real_run(tmp_path):
     spans_file = tmp_path / "spans.jsonl"
     proc = subprocess.run(
         [OTEL_AGENTS, "run", "--spans-file", str(spans_file), "--", sys.executable, "main.py"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "('hi bob', ['q'])\n"
     unfired = [line for line in proc.stderr.splitlines() if "never fired" in line]
     assert len(unfired) == 1 and f"{module}:greet" in unfired[0], proc.stderr
     assert "a dict kept the original at import time" in unfired[0]
-    assert sorted(r["name"] for r in read_records(spans_file)) == ["execute_tool search", "invoke_workflow implicit", "step search"]
+    assert sorted(r["name"] for r in read_records(spans_file)) == [
+        "execute_tool search",
+        "invoke_workflow implicit",
+        "step search",
+    ]
 
 
 def test_recipes_are_selected_by_name_and_checked(tmp_path):
     proc = subprocess.run(
         [OTEL_AGENTS, "run", "--recipe", "doit", "--recipe", "no-such", "--check"],
-        cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60,
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 1  # the unknown recipe
     assert "problem: no recipe named 'no-such' (recipes: doit, langgraph, pydantic-ai); ignored" in proc.stdout

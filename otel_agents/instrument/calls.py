@@ -240,9 +240,7 @@ class Binding:
 
         return dispatch
 
-    def invoke(
-        self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: Any
-    ) -> Any:
+    def invoke(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: Any) -> Any:
         """Trace one call of ``wrapped``; ``caller`` is the frame that made it."""
         if not self.active:
             return wrapped(*args, **kwargs)
@@ -306,7 +304,7 @@ def _calling_tool(parent: _Handle) -> _Handle | None:
     return None
 
 
-def _end_as(handle: _Handle, exc: BaseException) -> None:
+def _end_as(handle: _Handle, exc: BaseException | None) -> None:
     """End ``handle`` as ``exc`` means; a generator closed before its end was abandoned."""
     if isinstance(exc, GeneratorExit):
         handle.abandon()

@@ -48,7 +48,7 @@ def call_as(caller: Any, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any])
         return fn(*args, **kwargs)
     names = _locals(caller)
     names[_CALL], names[_ARGS], names[_KWARGS] = fn, args, kwargs
-    return eval(_code(caller, False), caller.f_globals, names)  # noqa: S307 - our own fixed one-line code
+    return eval(_code(caller, False), caller.f_globals, names)
 
 
 def await_as(caller: Any, awaitable: Any) -> Any:
@@ -57,4 +57,4 @@ def await_as(caller: Any, awaitable: Any) -> Any:
         return awaitable
     names = _locals(caller)
     names[_CALL] = awaitable
-    return eval(_code(caller, True), caller.f_globals, names)  # noqa: S307 - our own fixed one-line code
+    return eval(_code(caller, True), caller.f_globals, names)

@@ -180,7 +180,9 @@ class Installer:
 
 def _code_is_ours(func: Any) -> bool:
     """True if ``func`` is already patched in place (by another rule's target)."""
-    return any(isinstance(c, type(_code_is_ours)) and c.__qualname__.endswith("dispatch") for c in func.__code__.co_consts)
+    return any(
+        isinstance(c, type(_code_is_ours)) and c.__qualname__.endswith("dispatch") for c in func.__code__.co_consts
+    )
 
 
 def _holders(obj: Any, exclude: tuple[Any, ...]) -> list[str]:

@@ -349,6 +349,8 @@ def load_mapping(
         for rule in rules:
             key = (rule.event, rule.target)
             if key in seen:
+                if origin.startswith("recipe "):
+                    continue  # the program's own rule for this target wins, silently
                 problem(
                     f"{rule.describe()}: {rule.target.spec} is already mapped to {rule.event}; this entry is ignored"
                 )
