@@ -639,6 +639,10 @@ class _Manager:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._manager, name)
 
+    def __call__(self, func: Any) -> Any:
+        """Used as a decorator (``ContextDecorator``): the manager's own, untraced."""
+        return self._manager(func)
+
     def _open(self, start_ns: int) -> None:
         """Open the spans, from ``start_ns``: after the manager's own ``__enter__``, so that the
         fields read what it set up (pydantic-ai names its agent there)."""
