@@ -380,15 +380,16 @@ def load_recipe(name: str) -> tuple[Any, str] | None:
         problem(f"no recipe named {name!r} (recipes: {', '.join(recipe_names())}); ignored")
         return None
     meta = data.get("recipe", {})
-    package, tested = meta.get("package"), meta.get("tested")
+    package, tested = meta.get("package"), meta.get("tested", [])
+    versions = [tested] if isinstance(tested, str) else list(tested)
     try:
         installed = metadata.version(package)
     except metadata.PackageNotFoundError:
         problem(f"recipe {name!r}: {package} is not installed; recipe ignored")
         return None
-    if installed != tested:
+    if installed not in versions:
         problem(
-            f"recipe {name!r} was tested on {package} {tested}; {installed} is installed: "
+            f"recipe {name!r} was tested on {package} {', '.join(versions)}; {installed} is installed: "
             "it is applied, and any of its rules that never fires is reported at exit"
         )
-    return data["instrument"], f"recipe {name} ({package} {tested})"
+    return data["instrument"], f"recipe {name} ({package} {installed})"
