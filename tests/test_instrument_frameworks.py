@@ -388,3 +388,43 @@ def test_doit_recipe_in_a_subprocess(tmp_path):
         ("step fail", "failure"),
         ("step greet", "success"),
     ]
+
+
+def test_pydantic_ai_recipe_combined_with_pydantic_ais_own_instrumentation(traced, exporter, runtime):
+    """pydantic-ai's own model-call and tool spans nest under the recipe's step (so their tokens
+    count there); its agent-run span, opened by the run's set-up, sits beside the step."""
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+
+    mod = traced(
+        PYDANTIC_APP
+        + """
+
+def run_instrumented(settings, ticket):
+    triage.instrument = settings
+    return triage.run_sync("Label " + ticket).output
+""",
+        """
+        [[instrument.workflow]]
+        target = "MOD:run_instrumented"
+        name = "'triage'"
+        """,
+        recipes=("pydantic-ai",),
+    )
+    settings = InstrumentationSettings(tracer_provider=runtime.provider)
+    assert mod.run_instrumented(settings, "T-7") == "label: bug"
+    assert mod.triage.name == "triage"
+    names = {s.context.span_id: (s.instrumentation_scope.name, s.name) for s in exporter.get_finished_spans()}
+    edges = sorted(
+        (names[s.parent.span_id], names[s.context.span_id])
+        for s in exporter.get_finished_spans()
+        if s.parent is not None and s.parent.span_id in names
+    )
+    ours, theirs = "otel_agents", "pydantic-ai"
+    assert edges == [
+        ((ours, "execute_tool search_tickets"), (theirs, "execute_tool search_tickets")),
+        ((ours, "invoke_agent triage"), (ours, "execute_tool search_tickets")),
+        ((ours, "invoke_agent triage"), (theirs, "chat gpt-4o")),
+        ((ours, "invoke_agent triage"), (theirs, "chat gpt-4o")),
+        ((ours, "invoke_workflow triage"), (ours, "invoke_agent triage")),
+        ((ours, "invoke_workflow triage"), (theirs, "invoke_agent triage")),
+    ]
