@@ -8,6 +8,7 @@ import sys
 import textwrap
 import traceback
 import uuid
+from pathlib import Path
 
 import pytest
 from opentelemetry.trace import StatusCode
@@ -318,7 +319,9 @@ def test_generator_exception_and_early_close(traced, exporter):
     spans = {s.name: s for s in exporter.get_finished_spans() if s.name.startswith("step stream")}
     assert spans["step stream-fail"].status.status_code is StatusCode.ERROR
     assert spans["step stream-fail"].attributes[A.ERROR_TYPE] == "KeyError"
-    assert spans["step stream-ok"].attributes[A.OUTCOME] == "success"
+    # closed by its consumer before its end: the work was abandoned, not completed
+    assert spans["step stream-ok"].attributes[A.OUTCOME] == "abandoned"
+    assert spans["step stream-ok"].status.status_code is not StatusCode.ERROR
 
 
 def test_missing_target_and_bad_expression_reported_once_and_executor_runs(traced, exporter, caplog):
@@ -363,9 +366,12 @@ def test_missing_target_and_bad_expression_reported_once_and_executor_runs(trace
 
 def test_uninstall_restores_originals(traced, exporter):
     mod = traced(SOURCE, MAPPING)
-    wrapped = mod.Runner.__dict__["run"]
+    run = mod.Runner.__dict__["run"]
+    patched_code = run.__code__
     installer.uninstall()
-    assert mod.Runner.__dict__["run"] is wrapped.__wrapped__
+    assert mod.Runner.__dict__["run"] is run  # wrapped in place: the same function object
+    assert run.__code__ is not patched_code
+    assert run.__code__.co_name == "run" and not any(callable(c) for c in run.__code__.co_consts)
     assert mod.Runner().run("1") == {"ok": True}
     assert exporter.get_finished_spans() == ()
 
@@ -536,3 +542,264 @@ def test_a_mapped_step_outside_a_workflow_ends_its_implicit_workflow_as_the_exce
         "invoke_workflow implicit": outcome,
         "step work": outcome,
     }
+
+
+def _spans_by_name(exporter) -> dict:
+    return {s.name: s for s in exporter.get_finished_spans()}
+
+
+def test_functions_kept_by_a_decorator_or_builder_at_import_are_traced(traced, exporter):
+    mod = traced(
+        """
+        REGISTRY = {}
+
+        def register(fn):
+            REGISTRY[fn.__name__] = fn  # keeps the original, returns it unchanged
+            return fn
+
+        @register
+        def search(query, limit=3):
+            return [query] * limit
+
+        class Graph:
+            def __init__(self):
+                self.nodes = []
+
+            def add_node(self, fn):
+                self.nodes.append(fn)
+
+        def plan(state):
+            return state + 1
+
+        builder = Graph()
+        builder.add_node(plan)
+
+        def run():
+            with_tool = REGISTRY["search"]("x", limit=2)
+            return with_tool, [node(1) for node in builder.nodes]
+        """,
+        """
+        [[instrument.workflow]]
+        target = "MOD:run"
+        name = "'kept'"
+
+        [[instrument.step]]
+        target = "MOD:plan"
+        name = "'plan'"
+        agent = "'planner'"
+
+        [[instrument.tool_call]]
+        target = "MOD:search"
+        name = "'search'"
+        arguments = "limit"
+        """,
+    )
+    assert mod.run() == (["x", "x"], [2])
+    names = sorted(s.name for s in exporter.get_finished_spans())
+    assert names == ["execute_tool search", "invoke_agent planner", "invoke_workflow kept", "step search"]
+    assert problems() == []
+    # the signature, the code's argument names and the kind are what they were
+    import inspect
+
+    assert str(inspect.signature(mod.search)) == "(query, limit=3)"
+    assert mod.search.__code__.co_varnames[:2] == ("query", "limit")
+    assert all(b.fired for b in installer.current_installer().bindings.values())
+
+
+def test_context_manager_targets_are_timed_over_the_managed_block(traced, exporter):
+    mod = traced(
+        """
+        import asyncio
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def session(name):
+            yield {"name": name}
+
+        @contextlib.asynccontextmanager
+        async def asession(name):
+            yield {"name": name}
+
+        def work():
+            time.sleep(0.05)
+
+        def run():
+            with session("sync") as s:
+                work()
+            async def main():
+                async with asession("async") as a:
+                    work()
+                return a
+            return s, asyncio.run(main())
+        """,
+        """
+        [[instrument.workflow]]
+        target = "MOD:run"
+        name = "'cm'"
+
+        [[instrument.step]]
+        target = "MOD:session"
+        name = "name"
+
+        [[instrument.step]]
+        target = "MOD:asession"
+        name = "name"
+
+        [[instrument.tool_call]]
+        target = "MOD:work"
+        """,
+    )
+    assert mod.run() == ({"name": "sync"}, {"name": "async"})
+    spans = _spans_by_name(exporter)
+    for name in ("step sync", "step async"):
+        step = spans[name]
+        assert step.end_time - step.start_time >= 50_000_000, name  # the block, not the call
+        assert step.attributes[A.OUTCOME] == "success"
+    tools = [s for s in exporter.get_finished_spans() if s.name == "execute_tool work"]
+    assert sorted(t.parent.span_id for t in tools) == sorted(
+        spans[n].context.span_id for n in ("step sync", "step async")
+    )
+
+
+def test_context_manager_block_failure_is_recorded(traced, exporter):
+    mod = traced(
+        """
+        import contextlib
+
+        @contextlib.contextmanager
+        def session():
+            yield
+
+        def run():
+            with session():
+                raise KeyError("inside the block")
+        """,
+        """
+        [[instrument.step]]
+        target = "MOD:session"
+        """,
+    )
+    with pytest.raises(KeyError):
+        mod.run()
+    step = _spans_by_name(exporter)["step session"]
+    assert step.status.status_code is StatusCode.ERROR
+    assert step.attributes[A.ERROR_TYPE] == "KeyError"
+
+
+def test_frame_inspecting_code_sees_the_callers_frame(traced, exporter):
+    """pydantic-ai names an agent after the variable holding it in its caller's frame;
+    ``warnings.warn(stacklevel=2)`` names the caller's file and line."""
+    mod = traced(
+        """
+        import inspect
+        import warnings
+
+        class Agent:
+            name = None
+
+            def run(self):
+                caller = inspect.currentframe().f_back
+                for name, value in caller.f_locals.items():
+                    if value is self:
+                        self.name = name
+                        break
+                else:
+                    for name, value in caller.f_globals.items():
+                        if value is self:
+                            self.name = name
+                warnings.warn("deprecated", DeprecationWarning, stacklevel=2)
+                return self.name
+
+        planner = Agent()
+
+        def local_agent():
+            reviewer = Agent()
+            return reviewer.run()
+
+        def global_agent():
+            return planner.run()
+        """,
+        """
+        [[instrument.step]]
+        target = "MOD:Agent.run"
+        """,
+    )
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert mod.local_agent() == "reviewer"
+        assert mod.global_agent() == "planner"
+    lines = Path(mod.__file__).read_text().splitlines()
+    callers = {n for n, line in enumerate(lines, start=1) if line.strip().endswith(".run()")}
+    assert len(callers) == 2
+    assert {(w.filename, w.lineno) for w in caught} == {(mod.__file__, n) for n in callers}
+    assert len([s for s in exporter.get_finished_spans() if s.name == "step run"]) == 2
+
+
+def test_an_agent_run_from_a_tool_nests_under_the_tool_call(traced, exporter):
+    mod = traced(
+        """
+        def sub_agent(task):
+            return task.upper()
+
+        def delegate(task):
+            return sub_agent(task)
+
+        def run():
+            return delegate("review")
+        """,
+        """
+        [[instrument.workflow]]
+        target = "MOD:run"
+        name = "'main'"
+
+        [[instrument.tool_call]]
+        target = "MOD:delegate"
+        name = "'delegate'"
+
+        [[instrument.step]]
+        target = "MOD:sub_agent"
+        name = "'reviewer'"
+        agent = "'reviewer'"
+        """,
+    )
+    assert mod.run() == "REVIEW"
+    spans = _spans_by_name(exporter)
+    assert spans["invoke_agent reviewer"].parent.span_id == spans["execute_tool delegate"].context.span_id
+
+
+def test_a_rule_that_never_fired_is_reported_with_the_reason(traced, exporter):
+    mod = traced(
+        """
+        class Greeter:
+            def __call__(self, name):
+                return "hi " + name
+
+        greet = Greeter()
+        HANDLERS = {"greet": greet}  # kept before the mapping applied
+
+        def never_called():
+            return 1
+
+        def run():
+            return HANDLERS["greet"]("bob")
+        """,
+        """
+        [[instrument.tool_call]]
+        target = "MOD:greet"
+
+        [[instrument.tool_call]]
+        target = "MOD:never_called"
+        """,
+    )
+    assert mod.run() == "hi bob"
+    installer.current_installer().report_unused()
+    found = [p for p in problems() if "never fired" in p]
+    assert len(found) == 2, found
+    greet = next(p for p in found if ":greet" in p)
+    assert "but a dict kept the original at import time" in greet, greet
+    assert "map the plain function" in greet
+    never = next(p for p in found if ":never_called" in p)
+    assert "the program did not call it in this run" in never

@@ -71,7 +71,6 @@ def test_allowed_expressions(source, value):
         ("self.__class__", "attribute '__class__' is not allowed"),
         ("result.__dict__", "attribute '__dict__' is not allowed"),
         ("__builtins__", "name '__builtins__' is not allowed"),
-        ("args['__class__']", "key '__class__' is not allowed"),
         ("args[phase_name]", "subscripts must be a constant"),
         ("args[0:2]", "subscripts must be a constant"),
         ("result.gi_frame", "attribute 'gi_frame' is not allowed"),
@@ -156,3 +155,15 @@ def test_arbitrary_text_never_runs_code(text):
     except ExprError:
         pass
     assert calls == []
+
+
+def test_dunder_dictionary_keys_are_data():
+    """LangGraph keeps a node's runtime (and its attempt number) under ``__pregel_runtime``."""
+    runtime = type("Runtime", (), {"execution_info": type("Info", (), {"node_attempt": 2})()})()
+    scope = {"config": {"configurable": {"__pregel_runtime": runtime, "__x__": "y"}}}
+    expr = compile_expr("config['configurable']['__pregel_runtime'].execution_info.node_attempt")
+    assert expr.evaluate(scope) == 2
+    assert compile_expr("config['configurable']['__x__']").evaluate(scope) == "y"
+    # a dunder attribute is still no data: rejected
+    with pytest.raises(ExprError, match="attribute '__class__' is not allowed"):
+        compile_expr("config['configurable']['__pregel_runtime'].__class__")

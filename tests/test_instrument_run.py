@@ -399,3 +399,97 @@ def test_spans_file_env_is_honoured_by_opentelemetry_instrument(tmp_path):
     )
     assert proc.returncode == 3, proc.stderr
     assert sorted(r["name"] for r in read_records(spans_file)) == ["invoke_agent coder", "invoke_workflow batch"]
+
+
+KEPT = """
+    REGISTRY = {}
+
+    def register(fn):
+        REGISTRY[fn.__name__] = fn
+        return fn
+
+    class Greeter:
+        def __call__(self, name):
+            return "hi " + name
+
+    greet = Greeter()
+    HANDLERS = {"greet": greet}   # kept before the mapping applies: a callable object
+
+    @register
+    def search(query):            # kept too, but a plain function: wrapped in place
+        return [query]
+
+    def main():
+        return HANDLERS["greet"]("bob"), REGISTRY["search"]("q")
+"""
+
+
+def _kept_project(tmp_path: Path) -> str:
+    module = f"kept_{uuid.uuid4().hex[:8]}"
+    _write(tmp_path / f"{module}.py", KEPT)
+    _write(tmp_path / "main.py", f"from {module} import main\nprint(main())\n")
+    _write(
+        tmp_path / "pyproject.toml",
+        f"""
+        [[tool.otel-agents.instrument.tool_call]]
+        target = "{module}:greet"
+
+        [[tool.otel-agents.instrument.tool_call]]
+        target = "{module}:search"
+        """,
+    )
+    return module
+
+
+def test_check_applies_the_checks_of_a_real_run(tmp_path):
+    """A target kept by a registry before the mapping applied would never fire: ``--check`` says
+    so (exit 1), and a real run reports it at exit, with the same reason."""
+    module = _kept_project(tmp_path)
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--check"], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line for line in proc.stdout.splitlines()[1:] if line.startswith("  ")}
+    assert lines[f"{module}:search"].split()[1:] == ["tool_call", "ok", "(wrapped", "in", "place)"]
+    greet = lines[f"{module}:greet"]
+    assert "WILL NOT FIRE" in greet and "a dict kept the original at import time" in greet, greet
+
+    spans_file = tmp_path / "spans.jsonl"
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--spans-file", str(spans_file), "--", sys.executable, "main.py"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "('hi bob', ['q'])\n"
+    unfired = [line for line in proc.stderr.splitlines() if "never fired" in line]
+    assert len(unfired) == 1 and f"{module}:greet" in unfired[0], proc.stderr
+    assert "a dict kept the original at import time" in unfired[0]
+    assert sorted(r["name"] for r in read_records(spans_file)) == [
+        "execute_tool search",
+        "invoke_workflow implicit",
+        "step search",
+    ]
+
+
+def test_recipes_are_selected_by_name_and_checked(tmp_path):
+    proc = subprocess.run(
+        [OTEL_AGENTS, "run", "--recipe", "doit", "--recipe", "no-such", "--check"],
+        cwd=tmp_path,
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1  # the unknown recipe
+    assert "problem: no recipe named 'no-such' (recipes: doit, langgraph, pydantic-ai); ignored" in proc.stdout
+    rows = [line.split()[:3] for line in proc.stdout.splitlines() if line.startswith("  ")]
+    assert rows == [
+        ["doit.doit_cmd:DoitMain.run", "workflow", "ok"],
+        ["doit.runner:Runner.execute_task", "step", "ok"],
+        ["doit.action:CmdAction.execute", "tool_call", "ok"],
+        ["doit.action:PythonAction.execute", "tool_call", "ok"],
+    ]

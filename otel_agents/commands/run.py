@@ -20,10 +20,14 @@ _BOOTSTRAP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file
 
 
 def child_environment(
-    environ: dict[str, str] | None = None, *, config: str | None = None, spans_file: str | None = None
+    environ: dict[str, str] | None = None,
+    *,
+    config: str | None = None,
+    spans_file: str | None = None,
+    recipes: list[str] | None = None,
 ) -> dict[str, str]:
     """The environment the program runs with: our sitecustomize first on PYTHONPATH."""
-    from otel_agents.instrument.mapping import FILE_ENV
+    from otel_agents.instrument.mapping import FILE_ENV, RECIPES_ENV
     from otel_agents.instrument.spans_file import SPANS_FILE_ENV
 
     env = dict(os.environ if environ is None else environ)
@@ -33,50 +37,60 @@ def child_environment(
         env[FILE_ENV] = os.path.abspath(config)
     if spans_file:
         env[SPANS_FILE_ENV] = os.path.abspath(spans_file)
+    if recipes:
+        env[RECIPES_ENV] = ",".join([*env.get(RECIPES_ENV, "").split(","), *recipes]).strip(",")
     env[PID_ENV] = str(os.getpid())  # exec keeps the pid: the program knows it is the program
     return env
 
 
-def check(config: str | None) -> int:
-    """Load the mapping, import each target module and resolve each target; print what fails."""
+def check(config: str | None, recipes: list[str] | None = None) -> int:
+    """Apply the mapping as a real run does, import each target module, and report: what is
+    wrapped, what cannot be, and what would never fire (a decorator kept the original)."""
     import importlib
     import logging
 
-    import wrapt
-
-    from otel_agents.instrument import load_mapping, problems
-    from otel_agents.instrument.calls import Binding
+    from otel_agents.instrument import installer, load_mapping, problems
 
     logging.getLogger("otel_agents.instrument").disabled = True  # printed below instead
-    env = dict(os.environ)
-    if config:
-        from otel_agents.instrument.mapping import FILE_ENV
-
-        env[FILE_ENV] = os.path.abspath(config)
+    env = child_environment(config=config, recipes=recipes)
     sys.path.insert(0, os.getcwd())
     mapping = load_mapping(environ=env)
     print("sources: " + (", ".join(mapping.sources) or "none found"))
     if not mapping.enabled:
         print("instrumentation disabled (enabled = false)")
+    inst = installer.install(mapping)
     ok = True
-    for target, rules in mapping.by_target().items():
-        events = "+".join(r.event for r in rules)
-        try:
-            module = importlib.import_module(target.module)
-            owner, _attr, original = wrapt.resolve_path(module, target.qualname)
-            Binding(target, rules).prepare(original, owner)
-            status = "ok"
-        except Exception as exc:  # noqa: BLE001 - reporting is the point
-            status = f"NOT FOUND ({type(exc).__name__}: {exc})"
-            ok = False
-        print(f"  {target.spec:<50} {events:<24} {status}")
+    try:
+        for target, rules in mapping.by_target().items():
+            events = "+".join(r.event for r in rules)
+            binding = inst.bindings[target] if inst is not None else None
+            try:
+                importlib.import_module(target.module)  # the post-import hook wraps, as in a run
+            except Exception as exc:  # noqa: BLE001 - reporting is the point
+                status = f"NOT IMPORTABLE ({type(exc).__name__}: {exc})"
+            else:
+                if binding is None or not binding.patched:
+                    status = "NOT FOUND (see the problem below)"
+                elif inst is not None and (reason := inst.diagnose(binding)):
+                    status = f"WILL NOT FIRE: {reason}"
+                else:
+                    status = "ok (wrapped in place)" if binding.in_place else "ok"
+            if not status.startswith("ok"):
+                ok = ok and all(r.origin.startswith("recipe ") for r in rules)
+            print(f"  {target.spec:<50} {events:<24} {status}")
+    finally:
+        if inst is not None:
+            inst.report_at_exit = False
+        installer.uninstall()
     found = problems()
     for p in found:
         print(f"problem: {p}")
     return 0 if ok and not found else 1
 
 
-def run_with_summary(executable: str, command: list[str], *, config: str | None, spans_file: str | None) -> int:
+def run_with_summary(
+    executable: str, command: list[str], *, config: str | None, spans_file: str | None, recipes: list[str] | None
+) -> int:
     """Run ``command`` as a child, then print where its telemetry went; the child's exit code."""
     import signal
     import subprocess
@@ -91,7 +105,7 @@ def run_with_summary(executable: str, command: list[str], *, config: str | None,
         records_file = spans_file or os.path.join(tmp, "spans.jsonl")
         since = time.time_ns()
         child = subprocess.Popen(
-            [executable, *command[1:]], env=child_environment(config=config, spans_file=records_file)
+            [executable, *command[1:]], env=child_environment(config=config, spans_file=records_file, recipes=recipes)
         )
         # Ctrl-C reaches the child through the terminal; a SIGTERM sent to us is passed on.
         previous = {
@@ -117,6 +131,8 @@ def _exit_code(code: int) -> int:
 
 
 def main(args: list[str], prog: str = "otel-agents run") -> int:
+    from otel_agents.instrument.mapping import recipe_names
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Run a program with zero-code instrumentation from the [instrument] mapping "
@@ -125,7 +141,17 @@ def main(args: list[str], prog: str = "otel-agents run") -> int:
     )
     parser.add_argument("--config", metavar="FILE", help="read the mapping from this TOML file too")
     parser.add_argument("--spans-file", metavar="FILE", help="also append every finished span to FILE as JSON lines")
-    parser.add_argument("--check", action="store_true", help="check the mapping (imports the target modules) and exit")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        metavar="NAME",
+        help="also apply a shipped mapping for a framework (repeatable): " + ", ".join(recipe_names()),
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="apply the mapping as a run would (imports the target modules), report what would not fire, and exit",
+    )
     parser.add_argument(
         "--summary",
         action="store_true",
@@ -137,7 +163,7 @@ def main(args: list[str], prog: str = "otel-agents run") -> int:
     if command and command[0] == "--":
         command = command[1:]
     if ns.check:
-        return check(ns.config)
+        return check(ns.config, ns.recipe)
     if not command:
         parser.print_usage(sys.stderr)
         print(f"{prog}: give the program to run, e.g. {prog} -- python my_executor.py", file=sys.stderr)
@@ -147,8 +173,8 @@ def main(args: list[str], prog: str = "otel-agents run") -> int:
         print(f"{prog}: command not found: {command[0]}", file=sys.stderr)
         return 127
     if ns.summary:
-        return run_with_summary(executable, command, config=ns.config, spans_file=ns.spans_file)
-    env = child_environment(config=ns.config, spans_file=ns.spans_file)
+        return run_with_summary(executable, command, config=ns.config, spans_file=ns.spans_file, recipes=ns.recipe)
+    env = child_environment(config=ns.config, spans_file=ns.spans_file, recipes=ns.recipe)
     sys.stdout.flush()
     sys.stderr.flush()
     if os.name == "nt":  # pragma: no cover - no exec on Windows

@@ -14,13 +14,16 @@ goes to ``otel_agents.safety.report`` and never into the executor (except in str
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import inspect
+import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from otel_agents.instrument.expr import ExprError
+from otel_agents.instrument.frames import await_as, call_as
 from otel_agents.instrument.mapping import END, START, Rule, Target, Value, fields_of
 from otel_agents.instrument.problems import problem
 from otel_agents.safety import report
@@ -75,7 +78,27 @@ class Arguments(dict):  # type: ignore[type-arg]
     """A call's bound arguments by name (defaults applied; ``**kwargs`` entries merged in)."""
 
 
+def _cm_helper_codes() -> dict[Any, str]:
+    def gen() -> Any:
+        yield
+
+    async def agen() -> Any:
+        yield
+
+    return {
+        contextlib.contextmanager(gen).__code__: "contextmanager",
+        contextlib.asynccontextmanager(agen).__code__: "asynccontextmanager",
+    }
+
+
+#: contextlib's ``helper`` code -> the kind of manager it returns (``@contextmanager`` targets)
+_CM_HELPERS = _cm_helper_codes()
+
+
 def _kind(func: Any) -> str:
+    cm = _CM_HELPERS.get(getattr(func, "__code__", None))
+    if cm is not None and hasattr(func, "__wrapped__"):
+        return cm
     if inspect.isasyncgenfunction(func):
         return "asyncgen"
     if inspect.iscoroutinefunction(func):
@@ -94,6 +117,13 @@ class Binding:
         self.usage_rules = [r for r in rules if r.event == "model_usage"]
         self.active = True
         self.patched = False
+        #: set on the first traced call: a rule installed but never fired is reported at exit
+        self.fired = False
+        self.from_recipes = all(r.origin.startswith("recipe ") for r in rules)
+        #: the function object itself was changed (``inplace``): every reference to it is traced
+        self.in_place = False
+        #: a method's function patched in place: its first argument is ``self`` (or ``cls``)
+        self.method = False
         self.kind = "sync"
         self.signature: inspect.Signature | None = None
         self.bind_instance = False
@@ -117,13 +147,14 @@ class Binding:
     def describe(self) -> str:
         return ", ".join(r.describe() for r in (*self.span_rules, *self.usage_rules))
 
-    def prepare(self, original: Any, owner: Any) -> None:
+    def prepare(self, original: Any, owner: Any, *, in_place: bool = False) -> None:
         """Inspect the callable about to be wrapped; check the expressions' names against it."""
         func = original.__func__ if isinstance(original, (classmethod, staticmethod)) else original
         self.kind = _kind(func)
-        self.bind_instance = isinstance(original, classmethod) or (
-            inspect.isclass(owner) and inspect.isfunction(original)
-        )
+        method = isinstance(original, classmethod) or (inspect.isclass(owner) and inspect.isfunction(original))
+        self.in_place = in_place
+        self.method = in_place and method
+        self.bind_instance = method and not in_place
         self.default_name = getattr(func, "__name__", self.target.qualname.rsplit(".", 1)[-1])
         try:
             self.signature = inspect.signature(func)
@@ -193,12 +224,29 @@ class Binding:
         scope["result"] = None
         return scope
 
-    # --- the wrapt wrapper ---------------------------------------------------------------
+    # --- the wrappers ----------------------------------------------------------------------
     def __call__(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The wrapt wrapper (a callable kept where the module or class keeps it)."""
+        return self.invoke(wrapped, instance, args, kwargs, sys._getframe(1))
+
+    def dispatcher(self, copy: Any) -> Any:
+        """What a function patched in place (``inplace``) calls with its arguments."""
+        invoke = self.invoke
+        method = self.method
+
+        def dispatch(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            # sys._getframe(1) is the trampoline, which has the function's name; (2) its caller
+            return invoke(copy, args[0] if method and args else None, args, kwargs, sys._getframe(2))
+
+        return dispatch
+
+    def invoke(self, wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: Any) -> Any:
+        """Trace one call of ``wrapped``; ``caller`` is the frame that made it."""
         if not self.active:
             return wrapped(*args, **kwargs)
         call: Call | None
         try:
+            self.fired = True
             rt = _runtime()
             call = Call(self, self.scope(instance, args, kwargs)) if rt.enabled else None
         except Exception as exc:  # noqa: BLE001
@@ -208,12 +256,15 @@ class Binding:
             return wrapped(*args, **kwargs)
         kind = self.kind
         if kind == "sync":
-            return call.run(wrapped, args, kwargs)
+            return call.run(wrapped, args, kwargs, caller)
         if kind == "coroutine":
-            return call.run_coroutine(wrapped(*args, **kwargs))
+            return call.run_coroutine(wrapped(*args, **kwargs), caller)
         if kind == "generator":
             return call.run_generator(wrapped(*args, **kwargs))
-        return call.run_async_generator(wrapped(*args, **kwargs))
+        if kind == "asyncgen":
+            return call.run_async_generator(wrapped(*args, **kwargs))
+        manager = call_as(caller, wrapped, args, kwargs)
+        return _AsyncManager(call, manager) if kind == "asynccontextmanager" else _Manager(call, manager)
 
 
 class _Activated:
@@ -239,6 +290,26 @@ class _Activated:
         inner, self._inner = self._inner, None
         if inner is not None:
             inner.__exit__(None, None, None)
+
+
+def _calling_tool(parent: _Handle) -> _Handle | None:
+    """The tool call running in this context below ``parent``, if any (a step started from a tool)."""
+    from otel_agents.api import ToolCall, _current
+
+    h = _current.get()
+    while h is not None and h is not parent:
+        if isinstance(h, ToolCall):
+            return h
+        h = h.parent
+    return None
+
+
+def _end_as(handle: _Handle, exc: BaseException | None) -> None:
+    """End ``handle`` as ``exc`` means; a generator closed before its end was abandoned."""
+    if isinstance(exc, GeneratorExit):
+        handle.abandon()
+    else:
+        handle.finish(exc)
 
 
 def _as_outcome(value: Any) -> str | None:
@@ -340,9 +411,9 @@ class Call:
         return bool(self.value(rule, "when", cond, "bool"))
 
     # --- opening -----------------------------------------------------------------------------
-    def enter(self) -> None:
+    def enter(self, start_ns: int | None = None) -> None:
         """Open one handle per span rule (outermost first), each inside the previous one."""
-        self.start_ns = time.time_ns()
+        self.start_ns = start_ns or time.time_ns()
         try:
             for rule in self.binding.span_rules:
                 if not self._when(rule):
@@ -366,6 +437,7 @@ class Call:
         from otel_agents.api import Step, Workflow, _find_parent, _orphan, _StepParent, new_workflow
 
         kw = self.fields(rule, START)
+        kw["start_time"] = self.start_ns
         name = kw.pop("name", None) or self.binding.default_name
         event = rule.event
         if event == "workflow":
@@ -378,7 +450,11 @@ class Call:
             return parent.phase(name, **kw).start()
         if event == "step":
             assert isinstance(parent, _StepParent)
-            return parent.step(name, **kw).start()
+            step = parent.step(name, **kw)
+            tool = _calling_tool(parent)
+            if tool is not None:  # an agent run from a tool: its span nests under the tool call
+                step.event.parent_key = tool.event.key
+            return step.start()
         if not isinstance(parent, Step):
             assert isinstance(parent, _StepParent)
             parent = self._implicit(parent.step(name, start_time=self.start_ns))
@@ -397,7 +473,7 @@ class Call:
                     self._usage(rule)
             for opened_by, handle in reversed(self.handles):
                 if opened_by is None:
-                    handle.finish(exc)
+                    _end_as(handle, exc)
                 else:
                     self._end(opened_by, handle, exc)
         except Exception as err:  # noqa: BLE001
@@ -445,7 +521,7 @@ class Call:
         for key, v in self._attributes(rule, exc).items():
             handle.set_attribute(key, v)
         if exc is not None:
-            handle.finish(exc)  # a clean sys.exit succeeds; KeyboardInterrupt, cancellation abandon
+            _end_as(handle, exc)  # a clean sys.exit succeeds; KeyboardInterrupt, cancellation abandon
             return
         end = self.fields(rule, END)
         if "result" in end:
@@ -466,22 +542,22 @@ class Call:
             handle.stop()
 
     # --- running the four kinds of callables --------------------------------------------
-    def run(self, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def run(self, wrapped: Any, args: tuple[Any, ...], kwargs: dict[str, Any], caller: Any = None) -> Any:
         self.enter()
         try:
             with _Activated(self):
-                result = wrapped(*args, **kwargs)
+                result = call_as(caller, wrapped, args, kwargs)
         except BaseException as exc:
             self.finish(None, exc)
             raise
         self.finish(result, None)
         return result
 
-    async def run_coroutine(self, coro: Any) -> Any:
+    async def run_coroutine(self, coro: Any, caller: Any = None) -> Any:
         self.enter()
         try:
             with _Activated(self):
-                result = await coro
+                result = await await_as(caller, coro)
         except BaseException as exc:
             self.finish(None, exc)
             raise
@@ -507,11 +583,11 @@ class Call:
             last = item
             try:
                 value = yield item
-            except GeneratorExit:
+            except GeneratorExit as exc:
                 try:
                     gen.close()
                 finally:
-                    self.finish(last, None)  # closed early by the consumer: ends as it stands
+                    self.finish(last, exc)  # closed early by the consumer: abandoned
                 raise
             except BaseException as exc:  # noqa: BLE001  thrown in by the consumer: forward it
                 send, value = gen.throw, exc
@@ -537,13 +613,91 @@ class Call:
             last = item
             try:
                 value = yield item
-            except GeneratorExit:
+            except GeneratorExit as exc:
                 try:
                     await agen.aclose()
                 finally:
-                    self.finish(last, None)
+                    self.finish(last, exc)  # closed early by the consumer: abandoned
                 raise
             except BaseException as exc:  # noqa: BLE001  thrown in by the consumer: forward it
                 send, value = agen.athrow, exc
             else:
                 send = agen.asend
+
+
+class _Manager:
+    """A ``@contextmanager`` target's manager: the call's spans last over the managed block."""
+
+    __slots__ = ("_call", "_manager", "_active", "_value")
+
+    def __init__(self, call: Call, manager: Any) -> None:
+        self._call = call
+        self._manager = manager
+        self._active: _Activated | None = None
+        self._value: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._manager, name)
+
+    def __call__(self, func: Any) -> Any:
+        """Used as a decorator (``ContextDecorator``): the manager's own, untraced."""
+        return self._manager(func)
+
+    def _open(self, start_ns: int) -> None:
+        """Open the spans, from ``start_ns``: after the manager's own ``__enter__``, so that the
+        fields read what it set up (pydantic-ai names its agent there)."""
+        self._call.enter(start_ns)
+        self._active = _Activated(self._call)
+        self._active.__enter__()
+
+    def _close(self, result: Any, exc: BaseException | None) -> None:
+        active, self._active = self._active, None
+        if active is not None:
+            active.__exit__(None, None, None)
+        self._call.finish(result, exc)
+
+    def __enter__(self) -> Any:
+        start = time.time_ns()
+        try:
+            self._value = call_as(sys._getframe(1), self._manager.__enter__, (), {})
+        except BaseException as exc:
+            self._open(start)
+            self._close(None, exc)
+            raise
+        self._open(start)
+        return self._value
+
+    def __exit__(self, typ: Any, exc: Any, tb: Any) -> Any:
+        try:
+            suppressed = self._manager.__exit__(typ, exc, tb)
+        except BaseException as err:
+            self._close(None, err)
+            raise
+        self._close(self._value, None if suppressed else exc)
+        return suppressed
+
+
+class _AsyncManager(_Manager):
+    """An ``@asynccontextmanager`` target's manager: spans last over the ``async with`` block."""
+
+    __slots__ = ()
+
+    async def __aenter__(self) -> Any:
+        start = time.time_ns()
+        try:
+            self._value = await await_as(sys._getframe(1), self._manager.__aenter__())
+        except BaseException as exc:
+            self._open(start)
+            self._close(None, exc)
+            raise
+        self._open(start)
+        return self._value
+
+    async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> Any:
+        try:
+            suppressed = await self._manager.__aexit__(typ, exc, tb)
+        except BaseException as err:
+            self._close(None, err)
+            raise
+        self._close(self._value, None if suppressed else exc)
+        return suppressed

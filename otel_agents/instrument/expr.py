@@ -12,7 +12,7 @@ A mapping says *where* a name, an id or a token count is, not *how* to compute i
     result.status in ('ok', 'done')
 
 Allowed: names, attribute access (no dunder or frame/code-object attributes), subscripts
-with constant keys, constants, ``and``/``or``/``not``, comparisons, ``x if c else y``, tuples
+with constant keys (any string: ``config['__pregel_runtime']`` reads a dictionary's data), constants, ``and``/``or``/``not``, comparisons, ``x if c else y``, tuples
 and lists, unary minus and binary ``+``/``-``. Everything else (calls, lambdas,
 comprehensions, ``*``, f-strings, walrus, ...) is rejected when the mapping is loaded.
 
@@ -104,8 +104,6 @@ def _check(node: ast.AST, depth: int = 0) -> None:
             key = key.operand
         if not isinstance(key, ast.Constant) or not isinstance(key.value, (str, int)) or isinstance(key.value, bool):
             raise ExprError("subscripts must be a constant string or integer, e.g. result['usage'] or items[0]")
-        if isinstance(key.value, str) and key.value.startswith("__"):
-            raise ExprError(f"key {key.value!r} is not allowed")
         _check(node.value, depth + 1)
         return
     if isinstance(node, ast.BoolOp):

@@ -33,6 +33,9 @@ from otel_agents.instrument.expr import Expr, ExprError, compile_expr
 from otel_agents.instrument.problems import problem
 
 FILE_ENV = "OTEL_AGENTS_INSTRUMENT_FILE"
+#: Comma-separated recipe names (``otel-agents run --recipe NAME``), besides ``recipes = [...]``.
+RECIPES_ENV = "OTEL_AGENTS_INSTRUMENT_RECIPES"
+RECIPES_DIR = Path(__file__).parent / "recipes"
 
 #: Lifecycle events a callable can be mapped to, outermost first.
 EVENTS: tuple[str, ...] = ("workflow", "phase", "step", "tool_call", "model_usage")
@@ -238,7 +241,7 @@ def parse_section(section: Any, origin: str) -> tuple[list[Rule], bool]:
         problem(f"{origin}: 'enabled' must be true or false, got {enabled!r}; using true")
         enabled = True
     for key, entries in section.items():
-        if key == "enabled":
+        if key in ("enabled", "recipes"):
             continue
         if key not in EVENTS:
             problem(f"{origin}: unknown key {key!r} ignored (events: {', '.join(EVENTS)})")
@@ -324,6 +327,19 @@ def load_mapping(
         section = _tool_section(data or {})
         if section is not None:
             sections.append((section, f"{pyproject} [tool.otel-agents.instrument]"))
+    recipes = [n.strip() for n in env.get(RECIPES_ENV, "").split(",") if n.strip()]
+    for section, origin in list(sections):
+        names = section.get("recipes", []) if isinstance(section, dict) else []
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            problem(f"{origin}: 'recipes' must be a list of recipe names, got {names!r}; ignored")
+            continue
+        recipes.extend(n for n in names if n not in recipes)
+    for name in dict.fromkeys(recipes):
+        recipe = load_recipe(name)
+        if recipe is not None:
+            sections.append(recipe)
     seen: set[tuple[str, Target]] = set()
     for section, origin in sections:
         rules, enabled = parse_section(section, origin)
@@ -333,6 +349,8 @@ def load_mapping(
         for rule in rules:
             key = (rule.event, rule.target)
             if key in seen:
+                if origin.startswith("recipe "):
+                    continue  # the program's own rule for this target wins, silently
                 problem(
                     f"{rule.describe()}: {rule.target.spec} is already mapped to {rule.event}; this entry is ignored"
                 )
@@ -340,3 +358,38 @@ def load_mapping(
             seen.add(key)
             mapping.rules.append(rule)
     return mapping
+
+
+def recipe_names() -> list[str]:
+    """The recipes shipped with otel-agents (``recipes = [...]``, ``otel-agents run --recipe``)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+
+
+def load_recipe(name: str) -> tuple[Any, str] | None:
+    """A shipped recipe's ``instrument`` section and its origin; None (reported) if it cannot apply.
+
+    A recipe names the package it maps and the version it was tested on: with another
+    version installed it is applied all the same, with a warning (a rule that then never
+    fires is reported at exit).
+    """
+    from importlib import metadata
+
+    path = RECIPES_DIR / f"{name}.toml"
+    data = _read_toml(path) if name in recipe_names() else None
+    if data is None:
+        problem(f"no recipe named {name!r} (recipes: {', '.join(recipe_names())}); ignored")
+        return None
+    meta = data.get("recipe", {})
+    package, tested = meta.get("package"), meta.get("tested", [])
+    versions = [tested] if isinstance(tested, str) else list(tested)
+    try:
+        installed = metadata.version(package)
+    except metadata.PackageNotFoundError:
+        problem(f"recipe {name!r}: {package} is not installed; recipe ignored")
+        return None
+    if installed not in versions:
+        problem(
+            f"recipe {name!r} was tested on {package} {', '.join(versions)}; {installed} is installed: "
+            "it is applied, and any of its rules that never fires is reported at exit"
+        )
+    return data["instrument"], f"recipe {name} ({package} {installed})"
