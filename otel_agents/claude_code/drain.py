@@ -31,6 +31,7 @@ from typing import Any
 from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
+from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.model import (
     ABANDONED,
     FAILURE,
@@ -587,6 +588,8 @@ def drain(
                 continue
             if p is not None:
                 pending.append(p)
+                if p.session.unknown_events:
+                    note_unknown_events(home, sorted(p.session.unknown_events), p.session.last_t or now)
     finally:
         if own:
             from otel_agents import telemetry
