@@ -79,9 +79,7 @@ def _apply(conn: sqlite3.Connection, table: str, key: str) -> bool:
     own_cost: float | None = None
     if not (own["model_calls"] and own["unpriced_model_calls"] == own["model_calls"]):
         own_cost = (cur["cost_usd"] or 0.0) - (cur["nested_cost_usd"] or 0.0)
-    values: dict[str, Any] = {
-        (calls if c == "model_calls" else c): own[c] + new[c] for c in SUMS
-    }
+    values: dict[str, Any] = {(calls if c == "model_calls" else c): own[c] + new[c] for c in SUMS}
     cost = None if own_cost is None and new["cost_usd"] is None else (own_cost or 0.0) + (new["cost_usd"] or 0.0)
     values["cost_usd"] = None if cost is None else round(cost, 12)
     values.update({f"nested_{c}": new[c] for c in SUMS})
@@ -102,7 +100,11 @@ def _apply(conn: sqlite3.Connection, table: str, key: str) -> bool:
 
 
 def refresh(
-    conn: sqlite3.Connection, children: Iterable[str], steps: Iterable[str], phases: Iterable[str], workflows: Iterable[str]
+    conn: sqlite3.Connection,
+    children: Iterable[str],
+    steps: Iterable[str],
+    phases: Iterable[str],
+    workflows: Iterable[str],
 ) -> set[str]:
     """Recompute the rows a batch touched: the steps nested runs (``children``: their
     ``parent_id``) hang under, and those steps' phases and workflows; and the ``steps``,

@@ -407,6 +407,7 @@ _V2_INDEXES = (
     "CREATE INDEX idx_hook_events_tool_use ON hook_events (tool_use_id)",
 )
 
+
 def _add_nested_columns(conn: sqlite3.Connection) -> None:
     from otel_agents.analytics.nested import add_columns
 

@@ -364,7 +364,9 @@ class AnalyticsStore:
                 elif kind in (A.KIND_STEP, A.KIND_PHASE):
                     parent_ids.append(record["record_id"])
                 if kind in touched_by_kind:
-                    touched_by_kind[kind].append(record["record_id"] if kind != A.KIND_WORKFLOW else record["workflow_id"])
+                    touched_by_kind[kind].append(
+                        record["record_id"] if kind != A.KIND_WORKFLOW else record["workflow_id"]
+                    )
                     if kind == A.KIND_WORKFLOW and record.get("parent_id"):
                         touched_by_kind["child"].append(record["parent_id"])
                 wid = record.get("workflow_id")

@@ -30,8 +30,8 @@ from typing import Any
 
 from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
+from otel_agents.claude_code.hookmodel import PERMISSION_DENIED
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
-from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.model import (
     ABANDONED,
     FAILURE,
@@ -44,8 +44,8 @@ from otel_agents.claude_code.model import (
     Tool,
     Turn,
 )
+from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
-from otel_agents.claude_code.hookmodel import PERMISSION_DENIED
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
 from otel_agents.handoff import parse_traceparent
 from otel_agents.ids import span_id_for
