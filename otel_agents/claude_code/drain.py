@@ -33,9 +33,6 @@ from otel_agents.claude_code import store
 from otel_agents.claude_code.hookmodel import PERMISSION_DENIED
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
 from otel_agents.claude_code.model import (
-    ABANDONED,
-    FAILURE,
-    SUCCESS,
     WORKFLOW_KEY,
     Agent,
     HookEvent,
@@ -44,6 +41,7 @@ from otel_agents.claude_code.model import (
     Tool,
     Turn,
 )
+from otel_agents.claude_code.payload import ABANDONED, FAILURE, SUCCESS
 from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
