@@ -206,6 +206,7 @@ def test_stop_failure_ends_its_turn_with_status_error_and_the_error_category(run
     assert (first.attributes[A.OUTCOME], first.attributes[A.ERROR_TYPE]) == ("failure", "rate_limit")
     assert first.attributes[A.ERROR_MESSAGE] == message
     assert hook_types(first) == ["UserPromptSubmit", "StopFailure"]
+    assert first.events[1].attributes[A.HOOK_DETAIL] == "rate_limit"
     main = next(s for s in by["invoke_agent claude-code"] if s.parent.span_id == first.context.span_id)
     assert (main.status.status_code, main.attributes[A.ERROR_TYPE]) == (StatusCode.ERROR, "rate_limit")
     assert second.status.status_code is StatusCode.UNSET and second.attributes[A.OUTCOME] == "success"

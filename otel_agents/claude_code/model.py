@@ -32,6 +32,7 @@ from otel_agents.claude_code.eventset import is_known
 from otel_agents.claude_code.hookmodel import AFTER as _AFTER, HANDLERS as _MORE_HANDLERS
 from otel_agents.claude_code.payload import (
     ABANDONED,
+    ERROR_CATEGORY_FIELD,
     FAILURE,
     PARENT_FIELD,
     SUCCESS,
@@ -43,7 +44,7 @@ from otel_agents.claude_code.transcript import FileCursor, Response
 from otel_agents.rollup import UsageTotals
 
 WORKFLOW_KEY = "workflow"
-_DETAIL_FIELDS = ("source", "reason", "trigger", "notification_type")
+_DETAIL_FIELDS = ("source", "reason", "trigger", "notification_type", ERROR_CATEGORY_FIELD)
 _REOPENING = frozenset({"SessionStart", "UserPromptSubmit"})
 _NS_PER_MS = 1_000_000
 
