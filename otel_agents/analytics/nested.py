@@ -99,6 +99,26 @@ def _apply(conn: sqlite3.Connection, table: str, key: str) -> bool:
     return True
 
 
+_CHUNK = 500
+#: Which of the given steps, phases, workflows have nested runs (one indexed query per chunk).
+_HAVING = {
+    "step_executions": "SELECT DISTINCT c.parent_id FROM workflow_history AS c WHERE c.parent_id IN ({marks})",
+    "phase_logs": "SELECT DISTINCT s.parent_id FROM workflow_history AS c"
+    " JOIN step_executions AS s ON s.record_id = c.parent_id WHERE s.parent_id IN ({marks})",
+    "workflow_history": "SELECT DISTINCT s.workflow_id FROM workflow_history AS c"
+    " JOIN step_executions AS s ON s.record_id = c.parent_id WHERE s.workflow_id IN ({marks})",
+}
+
+
+def _having(conn: sqlite3.Connection, table: str, ids: set[str]) -> set[str]:
+    ordered = sorted(i for i in ids if i)
+    found: set[str] = set()
+    for n in range(0, len(ordered), _CHUNK):
+        chunk = ordered[n : n + _CHUNK]
+        found.update(r[0] for r in conn.execute(_HAVING[table].format(marks=",".join("?" * len(chunk))), chunk))
+    return found
+
+
 def refresh(
     conn: sqlite3.Connection,
     children: Iterable[str],
@@ -108,14 +128,16 @@ def refresh(
 ) -> set[str]:
     """Recompute the rows a batch touched: the steps nested runs (``children``: their
     ``parent_id``) hang under, and those steps' phases and workflows; and the ``steps``,
-    ``phases`` and ``workflows`` whose own records were upserted. Returns the ids of the
-    workflows whose rows hold nested runs (their aggregates are refreshed next)."""
-    phase_ids = set(phases)
-    wf_ids = set(workflows)
-    for sid in sorted({s for s in (*children, *steps) if s}):
-        if not _apply(conn, "step_executions", sid):
-            continue
+    ``phases`` and ``workflows`` whose own records were upserted, when runs are nested under
+    them (an upsert left their nested part out). Returns the ids of the workflows whose rows
+    hold nested runs (their aggregates are refreshed next). Without nested runs: three
+    indexed queries per batch."""
+    phase_ids = _having(conn, "phase_logs", set(phases))
+    wf_ids = _having(conn, "workflow_history", set(workflows))
+    for sid in sorted(_having(conn, "step_executions", {*children, *steps})):
         row = conn.execute("SELECT parent_id, workflow_id FROM step_executions WHERE record_id = ?", (sid,)).fetchone()
+        if row is None or not _apply(conn, "step_executions", sid):
+            continue
         if row[0]:
             phase_ids.add(row[0])
         if row[1]:
