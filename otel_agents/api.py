@@ -402,6 +402,33 @@ class _Handle:
         else:
             self.stop()
 
+    def subprocess_env(self, env: dict[str, str] | None = None) -> dict[str, str]:
+        """The environment for a child process that should trace under this span: a copy of
+        ``env`` (default ``os.environ``) with ``AGENTS_OTEL_PARENT`` and ``TRACEPARENT`` set
+        (``otel_agents.handoff``). A Claude Code session started with it nests under this
+        span, in this trace: ``subprocess.run(["claude", "-p", ...], env=step.subprocess_env())``.
+        Without a span to hand over (tracing off, random ids and no span), a plain copy."""
+        import os
+
+        from otel_agents import handoff
+        from otel_agents.ids import span_id_for, trace_id_for
+
+        out = dict(os.environ if env is None else env)
+        ev = self.event
+        span = self._span() if self._rt.enabled else None
+        ctx = span.get_span_context() if span is not None else None
+        if ctx is not None and ctx.is_valid:
+            ids = (ctx.trace_id, ctx.span_id)
+        elif ev.derive_ids and self._rt.enabled:
+            ids = (trace_id_for(ev.workflow_id), span_id_for(ev.workflow_id, ev.key))
+        else:
+            return out
+        cfg = getattr(self._rt, "config", None)
+        home = os.path.abspath(cfg.home) if cfg is not None else None
+        out[handoff.PARENT_ENV] = handoff.encode(ids[0], ids[1], ev.workflow_id, ev.key, home)
+        out[handoff.TRACEPARENT_ENV] = handoff.traceparent(*ids)
+        return out
+
     def _span(self) -> Any:
         spans = self._rt.spans
         return spans.span_for(self.event.workflow_id, self.event.key) if spans is not None else None

@@ -219,3 +219,17 @@ GEN_AI_INVOCATION_IS_NESTED: Final = "gen_ai.invocation.is_nested"
 #: The token counters' modality; ``unknown`` unless the provider reports a breakdown.
 GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
 TOKEN_MODALITY_UNKNOWN: Final = "unknown"
+
+# Claude Code permissions, agent teams and sessions started under an executor's step.
+#: A tool call's wait for a permission decision, in ms (PermissionRequest to the tool's own start).
+PERMISSION_WAIT_MS: Final = "otel_agents.permission.wait_ms"
+#: ``denied`` on a tool call a permission rule, mode or user denied (it never ran).
+PERMISSION_DECISION: Final = "otel_agents.permission.decision"
+#: Span event at the PermissionRequest, on the tool call, when the wait is known.
+EVENT_PERMISSION_WAIT: Final = "otel_agents.permission_wait"
+#: The agent team of an agent-team task step.
+TEAM_NAME: Final = "otel_agents.team.name"
+#: On a Claude Code session started under an executor's step: the executor's workflow id and
+#: the step's key (the session's span is a child of that step).
+PARENT_WORKFLOW_ID: Final = "otel_agents.parent.workflow_id"
+PARENT_KEY: Final = "otel_agents.parent.key"

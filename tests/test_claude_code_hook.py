@@ -32,6 +32,8 @@ HOOK_MODULES = {
     "otel_agents.claude_code",
     "otel_agents.claude_code.capture",
     "otel_agents.claude_code.layout",
+    "otel_agents.claude_code.payload",
+    "otel_agents.handoff",
     "otel_agents.configfile",
     "otel_agents.flags",
     "otel_agents.text",

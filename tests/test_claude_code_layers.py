@@ -28,8 +28,10 @@ OTEL_AGENTS = str(Path(sys.executable).parent / "otel-agents")
 HOOK_CLOSURE = {
     "otel_agents.claude_code.capture",
     "otel_agents.claude_code.layout",
+    "otel_agents.claude_code.payload",
     "otel_agents.configfile",
     "otel_agents.flags",
+    "otel_agents.handoff",
     "otel_agents.text",
     "otel_agents.redact",
 }

@@ -43,6 +43,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "otel_agents.events",
             "otel_agents.hookspecs",
             "otel_agents.ids",
+            "otel_agents.handoff",
             "otel_agents.plugins",
             "otel_agents.pricing",
             "otel_agents.redact",

@@ -407,6 +407,13 @@ _V2_INDEXES = (
     "CREATE INDEX idx_hook_events_tool_use ON hook_events (tool_use_id)",
 )
 
+
+def _add_nested_columns(conn: sqlite3.Connection) -> None:
+    from otel_agents.analytics.nested import add_columns
+
+    add_columns(conn)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -425,6 +432,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             _V2_DEBUGGING_CYCLES,
             *_V2_INDEXES,
         ),
+    ),
+    Migration(
+        3,
+        "runs nested under a step: workflow_history.parent_id; nested_* columns on steps, phases, workflows",
+        (_add_nested_columns,),
     ),
 )
 

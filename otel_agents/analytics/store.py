@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_agents import attributes as A
-from otel_agents.analytics import aggregate
+from otel_agents.analytics import aggregate, nested
 from otel_agents.analytics.schema import DEFAULT_BUSY_TIMEOUT_MS, connect
 from otel_agents.foundation.records import KIND_HOOK_EVENT, SCHEMA_VERSION
 from otel_agents.sink_contract import Stop
@@ -140,15 +140,23 @@ _MODEL_FIELDS = (
 )
 
 
+#: An upsert of a step's, phase's or workflow's own record holds none of its nested runs
+#: (``otel_agents.analytics.nested`` adds them again after it).
+_NO_NESTED = dict.fromkeys(nested.NESTED_COLUMNS)
+
+
 def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
     row = _span_row(r, _PHASE_FIELDS, status="phase_status")
     inp, out = r.get("input_tokens"), r.get("output_tokens")
     row["tokens_used"] = None if inp is None and out is None else (inp or 0) + (out or 0)
+    row.update(_NO_NESTED)
     return row
 
 
 def _step_row(r: dict[str, Any]) -> dict[str, Any]:
-    return _span_row(r, _STEP_FIELDS)
+    row = _span_row(r, _STEP_FIELDS)
+    row.update(_NO_NESTED)
+    return row
 
 
 def _tool_row(r: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +198,8 @@ def _workflow_row(r: dict[str, Any]) -> dict[str, Any]:
         hour, dow = tm.tm_hour, tm.tm_wday  # Monday = 0, as seed 001
     row.update(_copy(r, "record_id", "workflow_name", "template", "issue_id", "task_id", "session_id"))
     row.update(_copy(r, "provider", "unpriced_model_calls", "cost_usd", "retry_count", "complexity", "service_name"))
+    row["parent_id"] = r.get("parent_id")
+    row.update(_NO_NESTED)
     row.update(
         requested_model=r.get("model"),
         status=status_of(r.get("outcome")),
@@ -339,6 +349,7 @@ class AnalyticsStore:
         touched: set[str] = set()
         model_ids: list[str] = []
         parent_ids: list[str] = []
+        touched_by_kind: dict[str, list[str]] = {A.KIND_STEP: [], A.KIND_PHASE: [], A.KIND_WORKFLOW: [], "child": []}
         conn.execute("BEGIN IMMEDIATE")
         try:
             for table, record, values in prepared:
@@ -352,11 +363,24 @@ class AnalyticsStore:
                     model_ids.append(record["record_id"])
                 elif kind in (A.KIND_STEP, A.KIND_PHASE):
                     parent_ids.append(record["record_id"])
+                if kind in touched_by_kind:
+                    touched_by_kind[kind].append(
+                        record["record_id"] if kind != A.KIND_WORKFLOW else record["workflow_id"]
+                    )
+                    if kind == A.KIND_WORKFLOW and record.get("parent_id"):
+                        touched_by_kind["child"].append(record["parent_id"])
                 wid = record.get("workflow_id")
                 if wid:
                     (workflows if table.key == "workflow_id" else touched).add(wid)
             aggregate.enrich(conn, model_ids, parent_ids)
             refresh = set(workflows)
+            refresh |= nested.refresh(
+                conn,
+                touched_by_kind["child"],
+                touched_by_kind[A.KIND_STEP],
+                touched_by_kind[A.KIND_PHASE],
+                touched_by_kind[A.KIND_WORKFLOW],
+            )
             for wid in touched - workflows:
                 if conn.execute("SELECT 1 FROM workflow_history WHERE workflow_id = ?", (wid,)).fetchone():
                     refresh.add(wid)

@@ -48,8 +48,10 @@ from otel_agents.claude_code.layout import (
     session_spool,
     spool_root,
 )
+from otel_agents.claude_code.payload import ERROR_CATEGORY_FIELD, PARENT_FIELD
 from otel_agents.configfile import config_path, lookup, read_toml
 from otel_agents.flags import to_bool
+from otel_agents.handoff import PARENT_ENV, parent_context, parent_home
 from otel_agents.text import clean_text, digest, to_text
 
 __all__ = [
@@ -68,7 +70,7 @@ __all__ = [
 ]
 
 #: Hook events after which a detached drain builds and exports the finished spans.
-DRAIN_EVENTS = frozenset({"Stop", "SessionEnd"})
+DRAIN_EVENTS = frozenset({"Stop", "StopFailure", "SessionEnd"})
 
 #: Payload fields kept as they are (metadata, no user content), when they are scalars.
 KEEP_FIELDS = frozenset(
@@ -93,6 +95,10 @@ KEEP_FIELDS = frozenset(
         "is_interrupt",
         "agent_transcript_path",
         "turn_id",
+        "task_id",
+        "teammate_name",
+        "team_name",
+        "mcp_server_name",
     }
 )
 #: Payload fields holding content: length + sha256 by default, redacted text on opt-in.
@@ -105,8 +111,14 @@ CONTENT_FIELDS = frozenset(
         "last_assistant_message",
         "message",
         "custom_instructions",
+        "error_details",
+        "task_subject",
+        "task_description",
+        "compact_summary",
     }
 )
+#: Fields that are content for one event only (a denial's reason can quote the command).
+EVENT_CONTENT_FIELDS: dict[str, frozenset[str]] = {"PermissionDenied": frozenset({"reason"})}
 MAX_KEPT_CHARS = 4096  # a kept metadata string longer than this is fingerprinted instead
 MAX_CONTENT_CHARS = 16384  # captured (opt-in) content is truncated to this many characters
 MAX_STDIN_BYTES = 64 * 1024 * 1024  # read at most this much; the rest is drained and dropped
@@ -144,8 +156,12 @@ def content_record(value: object, capture: bool) -> dict[str, object]:
 def reduce_payload(payload: dict[str, object], capture: bool) -> dict[str, object]:
     """The payload as it is spooled: metadata kept, content fingerprinted (see module doc)."""
     out: dict[str, object] = {}
+    event = payload.get("hook_event_name")
+    content = EVENT_CONTENT_FIELDS.get(event) if isinstance(event, str) else None
     for key, value in payload.items():
-        if key in KEEP_FIELDS:
+        if content is not None and key in content:
+            out[key] = content_record(value, capture)
+        elif key in KEEP_FIELDS:
             if value is None or isinstance(value, (bool, int, float)):
                 out[key] = value
             elif isinstance(value, str) and len(value) <= MAX_KEPT_CHARS:
@@ -158,7 +174,22 @@ def reduce_payload(payload: dict[str, object], capture: bool) -> dict[str, objec
             out[key] = value
         else:
             out[key] = {"fingerprint": content_record(value, False)}
+    if event == "StopFailure":
+        category = error_category(payload.get("error"))
+        if category is not None:
+            out[ERROR_CATEGORY_FIELD] = category
+    elif event == "SessionStart":
+        parent = parent_context(os.environ.get(PARENT_ENV))
+        if parent is not None:
+            out[PARENT_FIELD] = parent
     return out
+
+
+def error_category(value: object) -> str | None:
+    """A StopFailure's ``error`` when it is a category word (``rate_limit``), else ``None``."""
+    if isinstance(value, str) and 0 < len(value) <= 64 and value.replace("_", "").replace("-", "").isalnum():
+        return value if value.isascii() else None
+    return None
 
 
 # --- configuration ---------------------------------------------------------------------------------
@@ -324,7 +355,8 @@ def main() -> int:
     raw = b""
     try:
         raw = read_stdin()
-        home = hook_home()
+        # a session started under an executor's step writes to the executor's home
+        home = parent_home(os.environ.get(PARENT_ENV)) or hook_home()
         handle(raw, received, home)
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail the tool call
         try:

@@ -32,21 +32,24 @@ from typing import Any
 
 from otel_agents import attributes as A, threads
 from otel_agents.claude_code import store
+from otel_agents.claude_code.hookmodel import PERMISSION_DENIED
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
 from otel_agents.claude_code.ledger import LEDGER_FILE, claim as ledger_claim
 from otel_agents.claude_code.model import (
-    ABANDONED,
-    FAILURE,
-    SUCCESS,
     WORKFLOW_KEY,
     Agent,
     HookEvent,
     Session,
+    Task,
     Tool,
     Turn,
 )
+from otel_agents.claude_code.payload import ABANDONED, FAILURE, SUCCESS
+from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
-from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
+from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
+from otel_agents.handoff import parse_traceparent
+from otel_agents.ids import span_id_for
 from otel_agents.plugins import call_hook
 from otel_agents.redact import REDACTED
 from otel_agents.rollup import UsageTotals
@@ -93,14 +96,14 @@ def _content_attrs(rec: dict[str, Any] | None, text_key: str, len_key: str, sha_
     return out
 
 
-def _error_text(rec: dict[str, Any] | None) -> str:
+def _error_text(rec: dict[str, Any] | None, what: str = "tool call failed") -> str:
     """A failure's description: the redacted text if captured, else its length and hash."""
     if not rec:
-        return "tool call failed"
+        return what
     text = rec.get("text")
     if isinstance(text, str) and text:
         return text
-    return f"tool call failed (error text not recorded: {rec['len']} chars, sha256 {str(rec['sha256'])[:16]})"
+    return f"{what} (error text not recorded: {rec['len']} chars, sha256 {str(rec['sha256'])[:16]})"
 
 
 _SHELL_TOOLS = frozenset({"Bash"})
@@ -149,9 +152,18 @@ class _Emitter:
         self.spans: SpanEngine | None = rt.spans  # None when span building is off
         self.opened: set[str] = set()
         self.count = 0
+        parent = session.parent
+        #: (trace id, step span id) of the executor step the session was started under
+        self.nest = parse_traceparent(parent.get("traceparent")) if parent else None
 
     # --- plumbing ----------------------------------------------------------------------------
     def _call(self, name: str, arg: Any) -> None:
+        nest = self.nest
+        if nest is not None:  # in the executor's trace, under its step (see docs/claude-code.md)
+            if arg.key == WORKFLOW_KEY:
+                arg.parent = SpanParent(trace_id=nest[0], span_id=nest[1])
+            elif arg.parent_key is not None:
+                arg.parent = SpanParent(trace_id=nest[0], span_id=span_id_for(self.sid, arg.parent_key))
         call_hook(getattr(self.hook, name), arg)  # each implementation isolated: never raises
 
     def _start(self, name: str, ev: Any) -> None:
@@ -238,15 +250,60 @@ class _Emitter:
         ev.skill, ev.executable = _refinements(tool.name, tool.arguments)
         self._start("tool_call_start", ev)
         self._events(tool.key, tool.events)
+        self._permission(tool, ev)
         ev.attributes.update(
             _content_attrs(tool.result, A.GEN_AI_TOOL_CALL_RESULT, A.TOOL_RESULT_LENGTH, A.TOOL_RESULT_SHA256)
         )
-        if tool.outcome == FAILURE:
+        if tool.denied:
+            ev.error = _error_text(tool.deny_reason, "permission denied")
+            ev.error_type = PERMISSION_DENIED
+        elif tool.outcome == FAILURE:
             ev.error = _error_text(tool.error)
             ev.error_type = "tool_error"
         self._end("tool_call_end", ev, tool.end, tool.outcome)
         self.s.tools.pop(tool.tool_use_id, None)
         tool.mark_exported()
+
+    def _permission(self, tool: Tool, ev: ToolCallEvent) -> None:
+        """A permission wait or denial on the tool call's span."""
+        if tool.denied:
+            ev.attributes[A.PERMISSION_DECISION] = "denied"
+        if tool.perm_t is None or tool.perm_wait is None:
+            return  # no wait, or not measurable: the PermissionRequest hook event says it happened
+        wait_ms = round(tool.perm_wait / 1e6, 3)
+        ev.attributes[A.PERMISSION_WAIT_MS] = wait_ms
+        span = self.spans.span_for(self.sid, tool.key) if self.spans is not None else None
+        if span is not None:
+            try:
+                span.add_event(A.EVENT_PERMISSION_WAIT, {A.PERMISSION_WAIT_MS: wait_ms}, timestamp=tool.perm_t)
+            except Exception as exc:  # noqa: BLE001
+                report("claude_code drain: span event", exc)
+
+    def task(self, task: Task) -> None:
+        """An agent-team task: a step under the turn that created it."""
+        attrs: dict[str, Any] = {A.TEAM_NAME: task.team} if task.team else {}
+        ev = StepEvent(
+            workflow_id=self.sid,
+            key=task.key,
+            parent_key=task.turn or WORKFLOW_KEY,
+            name="task",
+            agent=task.teammate or "teammate",
+            task_id=None if task.task_id.startswith("anon-") else task.task_id,
+            phase_name="turn",
+            workflow_name=self.s.project,
+            conversation_id=self.sid,
+            start_time=task.start,
+            attributes=attrs,
+        )
+        self._start("step_start", ev)
+        self._events(task.key, task.events)
+        self._end("step_end", ev, task.end, task.outcome)
+        task.mark_exported()
+
+    def _tasks(self, turn_key: str, closing: bool) -> None:
+        for task in sorted(self.s.tasks.values(), key=lambda k: (k.start or 0, k.key)):
+            if task.turn == turn_key and not task.exported and (task.end is not None or closing):
+                self.task(task)
 
     def _tools_of(self, step_key: str, closing: bool) -> list[Tool]:
         return sorted(
@@ -311,10 +368,15 @@ class _Emitter:
             self.tool(tool)
         for resp in turn.usage:
             self.usage(turn.main_key, resp)
+        if turn.error_type is not None:  # StopFailure: the turn ended on an API error
+            for failed in (se, pe):
+                failed.error = _error_text(turn.error, f"API error: {turn.error_type}")
+                failed.error_type = turn.error_type
         self._end("step_end", se, turn.end, turn.outcome)
         for agent in sorted(self.s.agents.values(), key=lambda a: (a.start or 0, a.key)):
             if agent.turn == turn.key and not agent.exported and (agent.end is not None or closing):
                 self.agent(agent, closing)
+        self._tasks(turn.key, closing)
         self._end("phase_end", pe, turn.end, turn.outcome)
         turn.mark_exported()
 
@@ -333,6 +395,7 @@ class _Emitter:
                     session_id=self.sid,
                     model=s.model,
                     start_time=s.start,
+                    attributes=_parent_attrs(s.parent),
                 )
                 self._start("workflow_start", wf)
         for turn in s.turns:
@@ -344,6 +407,9 @@ class _Emitter:
         for tool in sorted(s.tools.values(), key=lambda t: (t.start or 0, t.key)):
             if tool.end is not None and s.step_exported(tool.parent):
                 self.tool(tool)
+        for task in sorted(s.tasks.values(), key=lambda k: (k.start or 0, k.key)):
+            if not task.exported and (task.end is not None or closing) and (s.step_exported(task.turn) or wf):
+                self.task(task)
         late, s.late = s.late, []
         for parent_key, resp in late:
             self.usage(parent_key, resp)
@@ -363,6 +429,13 @@ class _Emitter:
             return
         self.spans.add_totals(self.sid, WORKFLOW_KEY, c)
         self.s.carried = UsageTotals()
+
+
+def _parent_attrs(parent: dict[str, str] | None) -> dict[str, Any]:
+    """The executor step a session was started under, as attributes of its span."""
+    if not parent or parse_traceparent(parent.get("traceparent")) is None:
+        return {}
+    return {A.PARENT_WORKFLOW_ID: parent["workflow_id"], A.PARENT_KEY: parent["key"]}
 
 
 # --- reading ----------------------------------------------------------------------------------------------
@@ -582,6 +655,8 @@ def drain(
                 continue
             if p is not None:
                 pending.append(p)
+                if p.session.unknown_events:
+                    note_unknown_events(home, sorted(p.session.unknown_events), p.session.last_t or now)
     finally:
         if own:
             from otel_agents import telemetry
@@ -596,6 +671,7 @@ def drain(
                     and not s.tools
                     and all(a.exported for a in s.agents.values())
                     and all(t.exported for t in s.turns)
+                    and all(k.exported for k in s.tasks.values())
                     and not s.late
                 )
                 store.save_state(p.files, s, done)

@@ -25,16 +25,26 @@ Exported items keep only what later events and responses need (keys and times).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_agents.claude_code.eventset import is_known
+from otel_agents.claude_code.hookmodel import AFTER as _AFTER, HANDLERS as _MORE_HANDLERS
+from otel_agents.claude_code.payload import (
+    ABANDONED,
+    ERROR_CATEGORY_FIELD,
+    FAILURE,
+    PARENT_FIELD,
+    SUCCESS,
+    content_field as _content,
+    number_field as _num,
+    text_field as _str,
+)
 from otel_agents.claude_code.transcript import FileCursor, Response
 from otel_agents.rollup import UsageTotals
 
 WORKFLOW_KEY = "workflow"
-SUCCESS, FAILURE, ABANDONED = "success", "failure", "abandoned"
-_DETAIL_FIELDS = ("source", "reason", "trigger", "notification_type")
+_DETAIL_FIELDS = ("source", "reason", "trigger", "notification_type", ERROR_CATEGORY_FIELD)
 _REOPENING = frozenset({"SessionStart", "UserPromptSubmit"})
 _NS_PER_MS = 1_000_000
 
@@ -46,28 +56,6 @@ def _project_name(cwd: str) -> str | None:
     """The project a working directory names: its last path component (either separator)."""
     name = cwd.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     return name or None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _num(value: Any) -> float | None:
-    """A finite number >= 0 (a payload may carry anything: NaN, infinity, 10**40)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        v = float(value)
-    except OverflowError:
-        return None
-    return v if math.isfinite(v) and v >= 0 else None
-
-
-def _content(value: Any) -> dict[str, Any] | None:
-    """A spooled content record ``{"len", "sha256"[, "text"]}``, or ``None``."""
-    if isinstance(value, dict) and isinstance(value.get("len"), int) and isinstance(value.get("sha256"), str):
-        return value
-    return None
 
 
 @dataclass(slots=True)
@@ -147,6 +135,9 @@ class Turn(Item):
     implicit: bool = False
     prompt: dict[str, Any] | None = None
     prompt_id: str | None = None
+    #: StopFailure: the API error's category (``rate_limit``, ...), and its details
+    error_type: str | None = None
+    error: dict[str, Any] | None = None
 
     @property
     def main_key(self) -> str:
@@ -157,6 +148,8 @@ class Turn(Item):
         d.update(n=self.n, implicit=self.implicit)
         if not self.exported:
             d.update(prompt=self.prompt, prompt_id=self.prompt_id)
+            if self.error_type is not None:
+                d.update(error_type=self.error_type, error=self.error)
         return d
 
     @classmethod
@@ -167,6 +160,8 @@ class Turn(Item):
             implicit=bool(d.get("implicit")),
             prompt=d.get("prompt"),
             prompt_id=d.get("prompt_id"),
+            error_type=d.get("error_type"),
+            error=d.get("error"),
         )
 
 
@@ -206,9 +201,17 @@ class Tool(Item):
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     interrupted: bool = False
+    #: PermissionRequest time; the wait until the tool's own start (known from duration_ms)
+    perm_t: int | None = None
+    perm_wait: int | None = None
+    #: PermissionDenied: the call never ran; the denial's reason (a content record)
+    denied: bool = False
+    deny_reason: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = self.base_json()
+        if self.perm_t is not None or self.denied:
+            d.update(perm_t=self.perm_t, perm_wait=self.perm_wait, denied=self.denied, deny_reason=self.deny_reason)
         d.update(
             tool_use_id=self.tool_use_id,
             name=self.name,
@@ -231,6 +234,35 @@ class Tool(Item):
             result=d.get("result"),
             error=d.get("error"),
             interrupted=bool(d.get("interrupted")),
+            perm_t=d.get("perm_t"),
+            perm_wait=d.get("perm_wait"),
+            denied=bool(d.get("denied")),
+            deny_reason=d.get("deny_reason"),
+        )
+
+
+@dataclass(slots=True)
+class Task(Item):
+    """One agent-team task (TaskCreated to TaskCompleted), under the turn that created it."""
+
+    task_id: str = ""
+    turn: str = ""
+    teammate: str | None = None
+    team: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.base_json()
+        d.update(task_id=self.task_id, turn=self.turn, teammate=self.teammate, team=self.team)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Task:
+        return cls(
+            **cls.base_kwargs(d),
+            task_id=d.get("task_id") or "",
+            turn=d.get("turn") or "",
+            teammate=d.get("teammate"),
+            team=d.get("team"),
         )
 
 
@@ -266,6 +298,15 @@ class Session(Item):
     carried: UsageTotals = field(default_factory=UsageTotals)
     spans_exported: int = 0
     last_drain: int | None = None
+    #: the executor step this session was started under (``otel_agents.handoff``)
+    parent: dict[str, str] | None = None
+    tasks: dict[str, Task] = field(default_factory=dict)
+    #: teammate name -> the turn key that first gave it a task
+    teammates: dict[str, str] = field(default_factory=dict)
+    #: PermissionRequests without a tool_use_id not yet matched to a call: [t, step key, tool]
+    pending_perms: list[list[Any]] = field(default_factory=list)
+    #: hook event names this capture does not know (a newer Claude Code): name -> count
+    unknown_events: dict[str, int] = field(default_factory=dict)
 
     # --- JSON ----------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -296,6 +337,14 @@ class Session(Item):
             spans_exported=self.spans_exported,
             last_drain=self.last_drain,
         )
+        if self.parent is not None:
+            d["parent"] = self.parent
+        if self.tasks or self.teammates:
+            d.update(tasks={k: t.to_json() for k, t in self.tasks.items()}, teammates=self.teammates)
+        if self.pending_perms:
+            d["pending_perms"] = self.pending_perms
+        if self.unknown_events:
+            d["unknown_events"] = self.unknown_events
         return d
 
     @classmethod
@@ -325,6 +374,11 @@ class Session(Item):
             carried=UsageTotals.from_json(d.get("carried")),
             spans_exported=int(d.get("spans_exported") or 0),
             last_drain=d.get("last_drain"),
+            parent=d.get("parent"),
+            tasks={k: Task.from_json(t) for k, t in (d.get("tasks") or {}).items()},
+            teammates=dict(d.get("teammates") or {}),
+            pending_perms=list(d.get("pending_perms") or ()),
+            unknown_events=dict(d.get("unknown_events") or {}),
         )
 
     # --- lookups -------------------------------------------------------------------------------
@@ -350,6 +404,8 @@ class Session(Item):
             return self
         if key.startswith("agent:"):
             return self.agents.get(key[6:])
+        if key.startswith("task:"):
+            return self.tasks.get(key[5:])
         return self.turn_by_key(key)
 
     def step_done(self, key: str) -> bool:
@@ -426,11 +482,21 @@ class Session(Item):
     def _ancestor(self, item: Item) -> Item | None:
         if isinstance(item, Tool):
             return self.step(item.parent)
-        if isinstance(item, Agent):
+        if isinstance(item, (Agent, Task)):
             return self.turn_by_key(item.turn) or self
         if isinstance(item, Turn):
             return self
         return None
+
+    def task(self, task_id: str, t: int) -> Task:
+        """The agent-team task ``task_id`` (created in the open, else the last, turn if new)."""
+        task = self.tasks.get(task_id)
+        if task is None:
+            turn = self.open_turn or (self.turns[-1] if self.turns else None)
+            task = Task(key=f"task:{task_id}", start=t, last_t=t, task_id=task_id, turn=turn.key if turn else "")
+            self.tasks[task_id] = task
+        task.touch(t)
+        return task
 
     def _tool(self, tuid: str, e: dict[str, Any], t: int) -> Tool | None:
         """The open tool call for ``tuid`` (created if new), or ``None`` if already exported."""
@@ -468,7 +534,12 @@ class Session(Item):
         handler = _HANDLERS.get(etype)
         if handler is not None:
             handler(self, t, e, ev)
+            after = _AFTER.get(etype)
+            if after is not None:
+                after(self, t, e, ev)
             return
+        if not is_known(etype):
+            self.unknown_events[etype] = self.unknown_events.get(etype, 0) + 1
         # Anything else (compaction, notifications, unknown events): a span event where it happened.
         aid = _str(e.get("agent_id"))
         if aid is not None:
@@ -483,6 +554,9 @@ class Session(Item):
         model = _str(e.get("model"))
         if model:
             self.model = model
+        parent = e.get(PARENT_FIELD)
+        if self.parent is None and isinstance(parent, dict) and not self.exported:
+            self.parent = {k: v for k, v in parent.items() if isinstance(k, str) and isinstance(v, str)}
         self.attach(ev, self)
 
     def _on_session_end(self, t: int, e: dict[str, Any], ev: HookEvent) -> None:
@@ -679,7 +753,7 @@ class Session(Item):
         for turn in self.turns:
             if turn.end is None:
                 self._close_turn(turn, ABANDONED)
-        for agent in self.agents.values():
+        for agent in [*self.agents.values(), *self.tasks.values()]:
             if agent.end is None:
                 agent.end = agent.last_t if agent.last_t is not None else agent.start
                 agent.outcome = ABANDONED
@@ -721,3 +795,5 @@ _HANDLERS = {
     "SubagentStart": Session._on_subagent_start,
     "SubagentStop": Session._on_subagent_stop,
 }
+# The newer events (permissions, API errors, agent teams): ``hookmodel``.
+_HANDLERS.update(_MORE_HANDLERS)

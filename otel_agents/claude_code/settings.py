@@ -22,23 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: Every Claude Code hook event the capture handles (REFERENCE §3).
-EVENTS: tuple[str, ...] = (
-    "SessionStart",
-    "UserPromptSubmit",
-    "PreToolUse",
-    "PostToolUse",
-    "PostToolUseFailure",
-    "SubagentStart",
-    "SubagentStop",
-    "Stop",
-    "PreCompact",
-    "PostCompact",
-    "Notification",
-    "SessionEnd",
-)
-#: Events whose hook groups take a tool-name matcher.
-TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure"})
+from otel_agents.claude_code.eventset import INSTALLED, TOOL_EVENTS
+
+#: Every Claude Code hook event ``install-hooks`` installs (``eventset``: the one list).
+EVENTS: tuple[str, ...] = INSTALLED
 #: Seconds Claude Code waits for our hook at most; it returns in milliseconds.
 DEFAULT_TIMEOUT = 3
 

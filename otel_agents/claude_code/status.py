@@ -14,6 +14,34 @@ from typing import Any
 from otel_agents.claude_code import layout, store
 
 RECENT = 5
+#: Hook events a drain met that this otel-agents does not know: name -> last seen (ns).
+UNKNOWN_EVENTS_FILE = "unknown-events.json"
+
+
+def _unknown_path(home: str) -> str:
+    return os.path.join(layout.spool_root(home), UNKNOWN_EVENTS_FILE)
+
+
+def unknown_events(home: str | os.PathLike[str]) -> dict[str, int]:
+    """Hook events captured under ``home`` that this otel-agents does not know (name -> last seen, ns)."""
+    try:
+        with open(_unknown_path(os.fspath(home)), "rb") as f:
+            doc = json.loads(f.read())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in doc.items() if isinstance(k, str) and isinstance(v, int)} if isinstance(doc, dict) else {}
+
+
+def note_unknown_events(home: str | os.PathLike[str], names: list[str], t: int) -> None:
+    """Remember that a drain met these unknown hook events (for ``doctor``); never raises."""
+    try:
+        seen = unknown_events(home)
+        if all(seen.get(n, -1) >= t for n in names):
+            return
+        seen.update({n: max(t, seen.get(n, 0)) for n in names})
+        store.write_json_atomic(_unknown_path(os.fspath(home)), seen)
+    except Exception:  # noqa: BLE001 - a status note; the events themselves are captured
+        pass
 
 
 def _problems(home: str) -> tuple[Counter[str], list[dict[str, Any]]]:
@@ -75,6 +103,7 @@ def summary(home: str | os.PathLike[str]) -> dict[str, Any]:
     counts, recent = _problems(home)
     out["hook_problems"] = dict(counts)
     out["recent_problems"] = recent
+    out["unknown_events"] = sorted(unknown_events(home))
     return out
 
 
@@ -107,6 +136,12 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  last drain: {when}{_what(s.get('last_drain'), last)}",
         "  hook problems: " + (", ".join(f"{k} {v}" for k, v in sorted(s["hook_problems"].items())) or "none"),
     ]
+    if s.get("unknown_events"):
+        lines.append(
+            "  hook events this otel-agents does not know (a newer Claude Code?): "
+            + ", ".join(s["unknown_events"])
+            + "; captured as generic span events: upgrade otel-agents to capture them with their meaning"
+        )
     for rec in s["recent_problems"]:
         t = rec.get("t")
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t / 1e9)) if isinstance(t, int) else "?"

@@ -376,6 +376,49 @@ def _refetch_workflows(con: Any, ids: list[str]) -> None:
         )
 
 
+_NESTED_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "unpriced_model_calls")
+#: The columns a nested run changes, as SQLite text (REALs exact, as ``_sqlite_select``).
+_NESTED_SELECT = ", ".join(_NESTED_SUMS) + ", CASE WHEN cost_usd IS NULL THEN NULL ELSE printf('%!.17g', cost_usd) END"
+
+
+def _nested_updates(con: Any, lo_wf: int) -> list[str]:
+    """Rows a run nested under a step (``otel_agents.analytics.nested``, stored after
+    ``lo_wf``) rolled up into after this cache had copied them: the store updates the step's,
+    phase's and workflow's sums in place, so they are read again here. Steps and phases are
+    updated (their logical steps recomputed through ``model_filled``); the workflows are
+    returned, to be fetched again with the other stale runs."""
+    if not lo_wf:
+        return []
+    inner = (
+        "SELECT DISTINCT s.record_id, s.parent_id, s.workflow_id FROM workflow_history AS c"
+        " JOIN step_executions AS s ON s.record_id = c.parent_id WHERE c.rowid > ?"
+    )
+    found = con.execute(
+        f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(lo := $1::BIGINT))", [lo_wf]
+    ).fetchall()
+    if not found:
+        return []
+    for table, source, ids in (
+        ("st", "step_executions", sorted({r[0] for r in found})),
+        ("ph", "phase_logs", sorted({r[1] for r in found if r[1]})),
+    ):
+        inner = f"SELECT {_NESTED_SELECT} FROM {source} WHERE record_id = ?"
+        for rid in ids:
+            row = con.execute(
+                f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(k := $1::VARCHAR))", [rid]
+            ).fetchone()
+            if row is None:
+                continue
+            names = [c for c, _t in TABLE[table].columns if c in (*_NESTED_SUMS, "cost_usd")]
+            values = dict(zip((*_NESTED_SUMS, "cost_usd"), row, strict=True))
+            values["cost_usd"] = None if values["cost_usd"] is None else float(values["cost_usd"])
+            sets = ", ".join(f"{n} = ?" for n in names)  # cache columns (TABLE specs)
+            con.execute(f"UPDATE {table} SET {sets} WHERE record_id = ?", [values[n] for n in names] + [rid])
+        if table == "st" and ids:
+            con.execute("INSERT INTO model_filled SELECT unnest($1::VARCHAR[])", [ids])
+    return sorted({r[2] for r in found if r[2]})
+
+
 def _fill_categories(con: Any, table: str, lo: int) -> None:
     """Failed rows recorded without an error category get one from ``errors.categorize``."""
     kind = _KIND[table]
@@ -688,6 +731,7 @@ def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[st
                         [old["ph"], old["st"], old["tc"], old["mc"], old["wf"]],
                     ).fetchall()
                 ]
+                stale = sorted(set(stale) | set(_nested_updates(con, old["wf"])))
                 if stale:
                     _refetch_workflows(con, stale)
                 stats.refreshed_workflows = len(stale)

@@ -348,6 +348,16 @@ SQL_ALLOWED: dict[str, set[str]] = {
     "analytics/aggregate.py": {"', '.join(c + ' = ?' for c in cols)", "marks", "table", '",".join("?" * len(chunk))'},
     # fixed table names of _DAY_TABLES
     "analytics/schema.py": {"table"},
+    # runs nested under a step: table, key and column names from the module's constants
+    "analytics/nested.py": {
+        "_CHILD",
+        "table",
+        "', '.join(n + ' = ?' for n in names)",
+        "kcol",
+        "', '.join(cols)",
+        "col",
+        "kind",
+    },
     # _TABLES: names, keys and columns from the row builders (constants); "?" placeholders
     "analytics/store.py": {"name", "', '.join(cols)", "', '.join('?' * len(cols))", "key", "updates"},
     # NONE / _CYCLES are module constants; expr from a fixed list of column expressions
@@ -367,6 +377,9 @@ SQL_ALLOWED: dict[str, set[str]] = {
         "', '.join(names)",
         "_typed(t)",
         "_quote(inner)",
+        "_NESTED_SELECT",
+        "source",
+        "sets",
         "name",
         "src",
         "logical.select_sql(source)",
@@ -380,7 +393,6 @@ SQL_ALLOWED: dict[str, set[str]] = {
         "logical.wall_sql(steps)",
         "RUN_TOOLS_COLUMNS",
         "RUN_MODELS_COLUMNS",
-        "source",
         "run_tools_sql('tc')",
         "run_models_sql('mc')",
         "sql(rows)",
