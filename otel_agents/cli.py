@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report", "cost, latency, error, retry and tool analytics"),
     "install-hooks": ("install_hooks", "install otel-agents hooks into Claude Code settings"),
     "uninstall-hooks": ("install_hooks", "remove otel-agents hooks from Claude Code settings"),
+    "import": ("import_agents", "build traces from Codex CLI or Gemini CLI session files"),
     "run": ("run", "run a program with zero-code instrumentation"),
 }
 
