@@ -116,7 +116,7 @@ def read(path: str, closing: bool = True) -> SessionData:
             tokens = m.get("tokens")
             model = m.get("model") if isinstance(m.get("model"), str) and m.get("model") else "unknown"
             s.model = s.model or (model if model != "unknown" else None)
-            if isinstance(tokens, dict):
+            if isinstance(tokens, dict) and any(nonneg(v) for v in tokens.values()):  # all zero: no usage recorded
                 thoughts = nonneg(tokens.get("thoughts"))
                 usage = {
                     "input_tokens": nonneg(tokens.get("input")) + nonneg(tokens.get("tool")),
