@@ -224,3 +224,26 @@ def test_hook_command_exits_0_and_prints_nothing(agent, stdin, tmp_path) -> None
     env = {**os.environ, "OTEL_AGENTS_HOME": str(tmp_path), "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0"}
     r = subprocess.run([sys.executable, "-m", "otel_agents", "hook", agent], input=stdin, capture_output=True, env=env, timeout=30)
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
+
+
+@pytest.mark.parametrize("agent,file,unit", [("codex", ".codex/hooks.json", 1), ("gemini", ".gemini/settings.json", 1000)])
+def test_install_hooks_merges_idempotently_and_uninstall_removes_exactly_ours(agent, file, unit, tmp_path) -> None:
+    path = tmp_path / file
+    path.parent.mkdir()
+    theirs = {"type": "command", "command": "notify-me", "timeout": 7}
+    path.write_text(json.dumps({"model": "x", "hooks": {"PreToolUse" if agent == "codex" else "BeforeTool": [{"matcher": "Bash", "hooks": [theirs]}]}}))
+    exe = [sys.executable, "-m", "otel_agents"]
+    run = lambda *a: subprocess.run(exe + list(a), capture_output=True, text=True, cwd=tmp_path, timeout=60)  # noqa: E731
+    r = run("install-hooks", agent, "--project", "--command", "otel-agents hook")
+    assert r.returncode == 0, r.stderr
+    assert ("trust" in r.stdout) == (agent == "codex")
+    first = path.read_text()
+    data = json.loads(first)
+    tool_event = "PreToolUse" if agent == "codex" else "BeforeTool"
+    assert data["model"] == "x"
+    assert data["hooks"][tool_event][0] == {"matcher": "Bash", "hooks": [theirs]}
+    assert data["hooks"][tool_event][1] == {"matcher": "*", "hooks": [{"type": "command", "command": f"otel-agents hook {agent}", "timeout": 5 * unit}]}
+    assert run("install-hooks", agent, "--project", "--command", "otel-agents hook").returncode == 0
+    assert path.read_text() == first
+    assert run("uninstall-hooks", agent, "--project").returncode == 0
+    assert json.loads(path.read_text()) == {"model": "x", "hooks": {tool_event: [{"matcher": "Bash", "hooks": [theirs]}]}}
