@@ -27,7 +27,9 @@ from otel_agents.claude_code import capture
 FIX = Path("/work/shared/fixtures")
 if not FIX.is_dir():
     FIX = Path(__file__).parent / "fixtures" / "shared"
-EXPECTED: dict[str, dict[str, Any]] = json.loads((Path(__file__).parent / "fixtures/agent_cli/expected.json").read_text())
+EXPECTED: dict[str, dict[str, Any]] = json.loads(
+    (Path(__file__).parent / "fixtures/agent_cli/expected.json").read_text()
+)
 CASES = sorted(EXPECTED)
 
 
@@ -46,7 +48,9 @@ def tok(spans: list[Any], key: str) -> int:
 def expected_root(rel: str, e: dict[str, Any], outcome: str = "success") -> dict[str, Any]:
     wf = "codex" if agent_of(rel) == "codex" else "gemini-cli"
     sid = e["session_id"]
-    models = e.get("models") or (["gpt-5.3-codex"] if "localpush" in rel else ["aide-gpt-5"] if "0.39" in rel else ["unknown"])
+    models = e.get("models") or (
+        ["gpt-5.3-codex"] if "localpush" in rel else ["aide-gpt-5"] if "0.39" in rel else ["unknown"]
+    )
     d: dict[str, Any] = {
         A.GEN_AI_OPERATION_NAME: "invoke_workflow",
         A.GEN_AI_WORKFLOW_NAME: wf,
@@ -103,7 +107,7 @@ def test_import_builds_one_trace_with_the_independent_totals(rel, runtime, expor
 
 
 def test_gemini_2_5_pro_cost_is_exact_and_previews_are_priced_by_genai_prices() -> None:
-    for rel, e in EXPECTED.items():
+    for e in EXPECTED.values():
         if "gemini-2.5-pro" in (e.get("models") or []):
             assert e["cost"] is not None and e["unpriced_calls"] == 0
     # the Codex 0.39 alias is unknown to genai-prices: tokens counted, cost left unset
@@ -138,7 +142,9 @@ def codex_hooks(path: Path) -> list[tuple[int, dict[str, Any]]]:
     recs = [json.loads(line) for line in path.read_text().splitlines()]
     sid = recs[0]["payload"]["id"]
     base = {"session_id": sid, "transcript_path": str(path), "cwd": "/p", "model": "m", "permission_mode": "default"}
-    out: list[tuple[int, dict[str, Any]]] = [(_iso_ns(recs[0]["timestamp"]), {**base, "hook_event_name": "SessionStart", "source": "startup"})]
+    out: list[tuple[int, dict[str, Any]]] = [
+        (_iso_ns(recs[0]["timestamp"]), {**base, "hook_event_name": "SessionStart", "source": "startup"})
+    ]
     data = codex.read(str(path))
     own = {t.call_id for t in data.tools if not t.call_id.startswith("web_search:")}
     turn = None
@@ -150,9 +156,34 @@ def codex_hooks(path: Path) -> list[tuple[int, dict[str, Any]]]:
             turn = p["turn_id"]
             out.append((when, {**base, "hook_event_name": "UserPromptSubmit", "turn_id": turn, "prompt": "x"}))
         elif p.get("type") in ("function_call", "custom_tool_call") and p.get("call_id") in own:
-            out.append((when, {**base, "hook_event_name": "PreToolUse", "turn_id": turn, "tool_name": names[p["call_id"]], "tool_input": {"a": 1}, "tool_use_id": p["call_id"]}))
+            out.append(
+                (
+                    when,
+                    {
+                        **base,
+                        "hook_event_name": "PreToolUse",
+                        "turn_id": turn,
+                        "tool_name": names[p["call_id"]],
+                        "tool_input": {"a": 1},
+                        "tool_use_id": p["call_id"],
+                    },
+                )
+            )
         elif p.get("type") in ("function_call_output", "custom_tool_call_output") and p.get("call_id") in own:
-            out.append((when, {**base, "hook_event_name": "PostToolUse", "turn_id": turn, "tool_name": names[p["call_id"]], "tool_input": {"a": 1}, "tool_response": "ok", "tool_use_id": p["call_id"]}))
+            out.append(
+                (
+                    when,
+                    {
+                        **base,
+                        "hook_event_name": "PostToolUse",
+                        "turn_id": turn,
+                        "tool_name": names[p["call_id"]],
+                        "tool_input": {"a": 1},
+                        "tool_response": "ok",
+                        "tool_use_id": p["call_id"],
+                    },
+                )
+            )
         elif p.get("type") == "task_complete" and turn == p.get("turn_id"):
             out.append((when, {**base, "hook_event_name": "Stop", "turn_id": turn, "stop_hook_active": False}))
     out.append((out[-1][0] + 1, {**base, "hook_event_name": "SessionEnd", "reason": "exit"}))
@@ -162,13 +193,36 @@ def codex_hooks(path: Path) -> list[tuple[int, dict[str, Any]]]:
 def gemini_hooks(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """A Gemini hook stream for a chat file: BeforeTool/AfterTool carry name and input only."""
     data = gemini.read(str(path))
-    base = {"session_id": data.session_id, "transcript_path": str(path), "cwd": "/p", "timestamp": "2026-01-01T00:00:00Z"}
-    out: list[tuple[int, dict[str, Any]]] = [((data.start or 0), {**base, "hook_event_name": "SessionStart", "source": "startup"})]
+    base = {
+        "session_id": data.session_id,
+        "transcript_path": str(path),
+        "cwd": "/p",
+        "timestamp": "2026-01-01T00:00:00Z",
+    }
+    out: list[tuple[int, dict[str, Any]]] = [
+        ((data.start or 0), {**base, "hook_event_name": "SessionStart", "source": "startup"})
+    ]
     for turn in data.turns:
         out.append((turn.start or 0, {**base, "hook_event_name": "BeforeAgent", "prompt": "x"}))
-        for t in sorted((t for t in data.tools if t.parent == turn.key), key=lambda t: (t.start or 0)):
-            out.append((t.start or 0, {**base, "hook_event_name": "BeforeTool", "tool_name": t.name, "tool_input": t.arguments}))
-            out.append((t.end or 0, {**base, "hook_event_name": "AfterTool", "tool_name": t.name, "tool_input": t.arguments, "tool_response": {"llmContent": "ok"}}))
+        for t in sorted((t for t in data.tools if t.parent == turn.key), key=lambda t: t.start or 0):
+            out.append(
+                (
+                    t.start or 0,
+                    {**base, "hook_event_name": "BeforeTool", "tool_name": t.name, "tool_input": t.arguments},
+                )
+            )
+            out.append(
+                (
+                    t.end or 0,
+                    {
+                        **base,
+                        "hook_event_name": "AfterTool",
+                        "tool_name": t.name,
+                        "tool_input": t.arguments,
+                        "tool_response": {"llmContent": "ok"},
+                    },
+                )
+            )
         out.append((turn.last_t or 0, {**base, "hook_event_name": "AfterAgent", "prompt_response": "done"}))
     out.append((max(t for t, _ in out) + 1, {**base, "hook_event_name": "SessionEnd", "reason": "exit"}))
     return out
@@ -204,34 +258,101 @@ def test_codex_tool_pairs_by_tool_use_id_across_turns_without_a_file(runtime, ex
     base = {"session_id": "s-1", "transcript_path": None, "cwd": "/p"}
     events = [
         (1_000, {**base, "hook_event_name": "UserPromptSubmit", "turn_id": "t1", "prompt": "go"}),
-        (2_000, {**base, "hook_event_name": "PreToolUse", "turn_id": "t1", "tool_name": "Bash", "tool_input": {}, "tool_use_id": "c1"}),
-        (3_000, {**base, "hook_event_name": "PreToolUse", "turn_id": "t1", "tool_name": "apply_patch", "tool_input": {}, "tool_use_id": "c2"}),
-        (4_000, {**base, "hook_event_name": "PostToolUse", "turn_id": "t1", "tool_name": "apply_patch", "tool_input": {}, "tool_response": "", "tool_use_id": "c2"}),
-        (5_000, {**base, "hook_event_name": "PostToolUse", "turn_id": "t1", "tool_name": "Bash", "tool_input": {}, "tool_response": "", "tool_use_id": "c1"}),
+        (
+            2_000,
+            {
+                **base,
+                "hook_event_name": "PreToolUse",
+                "turn_id": "t1",
+                "tool_name": "Bash",
+                "tool_input": {},
+                "tool_use_id": "c1",
+            },
+        ),
+        (
+            3_000,
+            {
+                **base,
+                "hook_event_name": "PreToolUse",
+                "turn_id": "t1",
+                "tool_name": "apply_patch",
+                "tool_input": {},
+                "tool_use_id": "c2",
+            },
+        ),
+        (
+            4_000,
+            {
+                **base,
+                "hook_event_name": "PostToolUse",
+                "turn_id": "t1",
+                "tool_name": "apply_patch",
+                "tool_input": {},
+                "tool_response": "",
+                "tool_use_id": "c2",
+            },
+        ),
+        (
+            5_000,
+            {
+                **base,
+                "hook_event_name": "PostToolUse",
+                "turn_id": "t1",
+                "tool_name": "Bash",
+                "tool_input": {},
+                "tool_response": "",
+                "tool_use_id": "c1",
+            },
+        ),
         (6_000, {**base, "hook_event_name": "Stop", "turn_id": "t1"}),
         (7_000, {**base, "hook_event_name": "SessionEnd", "reason": "exit"}),
     ]
     for t, p in events:
         capture.handle(json.dumps(p).encode(), t, str(tmp_path), spawn=False, agent="codex")
     export.drain(tmp_path, "codex", rt=runtime)
-    tools = {s.attributes[A.GEN_AI_TOOL_CALL_ID]: (s.start_time, s.end_time) for s in exporter.get_finished_spans() if s.name.startswith("execute_tool")}
+    tools = {
+        s.attributes[A.GEN_AI_TOOL_CALL_ID]: (s.start_time, s.end_time)
+        for s in exporter.get_finished_spans()
+        if s.name.startswith("execute_tool")
+    }
     assert tools == {"c1": (2_000, 5_000), "c2": (3_000, 4_000)}
 
 
 @pytest.mark.parametrize("agent", ["codex", "gemini"])
-@pytest.mark.parametrize("stdin", [b"", b"not json", b"[1,2]", b'{"session_id": 5}', b"\xff\xfe", b'{"session_id":"a","hook_event_name":"BeforeTool","tool_input":{"x":[[[[1]]]]}}'])
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        b"",
+        b"not json",
+        b"[1,2]",
+        b'{"session_id": 5}',
+        b"\xff\xfe",
+        b'{"session_id":"a","hook_event_name":"BeforeTool","tool_input":{"x":[[[[1]]]]}}',
+    ],
+)
 def test_hook_command_exits_0_and_prints_nothing(agent, stdin, tmp_path) -> None:
     env = {**os.environ, "OTEL_AGENTS_HOME": str(tmp_path), "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0"}
-    r = subprocess.run([sys.executable, "-m", "otel_agents", "hook", agent], input=stdin, capture_output=True, env=env, timeout=30)
+    r = subprocess.run(
+        [sys.executable, "-m", "otel_agents", "hook", agent], input=stdin, capture_output=True, env=env, timeout=30
+    )
     assert (r.returncode, r.stdout, r.stderr) == (0, b"", b"")
 
 
-@pytest.mark.parametrize("agent,file,unit", [("codex", ".codex/hooks.json", 1), ("gemini", ".gemini/settings.json", 1000)])
+@pytest.mark.parametrize(
+    "agent,file,unit", [("codex", ".codex/hooks.json", 1), ("gemini", ".gemini/settings.json", 1000)]
+)
 def test_install_hooks_merges_idempotently_and_uninstall_removes_exactly_ours(agent, file, unit, tmp_path) -> None:
     path = tmp_path / file
     path.parent.mkdir()
     theirs = {"type": "command", "command": "notify-me", "timeout": 7}
-    path.write_text(json.dumps({"model": "x", "hooks": {"PreToolUse" if agent == "codex" else "BeforeTool": [{"matcher": "Bash", "hooks": [theirs]}]}}))
+    path.write_text(
+        json.dumps(
+            {
+                "model": "x",
+                "hooks": {"PreToolUse" if agent == "codex" else "BeforeTool": [{"matcher": "Bash", "hooks": [theirs]}]},
+            }
+        )
+    )
     exe = [sys.executable, "-m", "otel_agents"]
     run = lambda *a: subprocess.run(exe + list(a), capture_output=True, text=True, cwd=tmp_path, timeout=60)  # noqa: E731
     r = run("install-hooks", agent, "--project", "--command", "otel-agents hook")
@@ -242,8 +363,14 @@ def test_install_hooks_merges_idempotently_and_uninstall_removes_exactly_ours(ag
     tool_event = "PreToolUse" if agent == "codex" else "BeforeTool"
     assert data["model"] == "x"
     assert data["hooks"][tool_event][0] == {"matcher": "Bash", "hooks": [theirs]}
-    assert data["hooks"][tool_event][1] == {"matcher": "*", "hooks": [{"type": "command", "command": f"otel-agents hook {agent}", "timeout": 5 * unit}]}
+    assert data["hooks"][tool_event][1] == {
+        "matcher": "*",
+        "hooks": [{"type": "command", "command": f"otel-agents hook {agent}", "timeout": 5 * unit}],
+    }
     assert run("install-hooks", agent, "--project", "--command", "otel-agents hook").returncode == 0
     assert path.read_text() == first
     assert run("uninstall-hooks", agent, "--project").returncode == 0
-    assert json.loads(path.read_text()) == {"model": "x", "hooks": {tool_event: [{"matcher": "Bash", "hooks": [theirs]}]}}
+    assert json.loads(path.read_text()) == {
+        "model": "x",
+        "hooks": {tool_event: [{"matcher": "Bash", "hooks": [theirs]}]},
+    }

@@ -221,15 +221,20 @@ class _Reader:
             cid = p.get("call_id") if isinstance(p.get("call_id"), str) else None
             if not cid:
                 return
-            name = p.get("name") if isinstance(p.get("name"), str) else ("local_shell" if itype == "local_shell_call" else "unknown")
+            name = (
+                str(p["name"])
+                if isinstance(p.get("name"), str)
+                else ("local_shell" if itype == "local_shell_call" else "unknown")
+            )
             args = p.get("arguments", p.get("input", p.get("action")))
             tool = ToolUse(key=f"tool:{cid}", call_id=cid, name=name, parent=self._parent(t), start=t, arguments=args)
             self.s.tools.append(tool)
             self.open[cid] = tool
         elif itype in TOOL_OUTPUTS:
             cid = p.get("call_id")
-            tool = self.open.pop(cid, None) if isinstance(cid, str) else None
-            if tool is not None:
+            done = self.open.pop(cid, None) if isinstance(cid, str) else None
+            if done is not None:
+                tool = done
                 tool.end = max(t, tool.start or t) if t is not None else tool.start
                 tool.outcome = SUCCESS
                 self._parent(t)
@@ -237,7 +242,15 @@ class _Reader:
             self.n_search += 1
             cid = f"web_search:{self.n_search}"
             self.s.tools.append(
-                ToolUse(key=f"tool:{cid}", call_id=cid, name="web_search", parent=self._parent(t), start=t, end=t, outcome=SUCCESS)
+                ToolUse(
+                    key=f"tool:{cid}",
+                    call_id=cid,
+                    name="web_search",
+                    parent=self._parent(t),
+                    start=t,
+                    end=t,
+                    outcome=SUCCESS,
+                )
             )
 
     def finish(self, closing: bool) -> SessionData:

@@ -41,7 +41,7 @@ from otel_agents.agent_cli.session import (
     Turn,
 )
 from otel_agents.claude_code import store
-from otel_agents.claude_code.drain import _content_attrs, _spooled
+from otel_agents.claude_code.drain import _spooled
 from otel_agents.claude_code.layout import SESSIONS_DIR, STATE_DIR, log_problem, session_file_stem
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, StepEvent, ToolCallEvent, WorkflowEvent
 from otel_agents.plugins import call_hook
@@ -81,7 +81,9 @@ def session_files(home: str, agent: str, session_id: str | None = None, stem: st
     stem = stem or session_file_stem(session_id or "")
     root = os.path.join(home, agent)
     state = os.path.join(root, STATE_DIR, stem)
-    return store.SessionFiles(stem, os.path.join(root, SESSIONS_DIR, stem + ".jsonl"), state + ".json", state + ".lock", state + ".done")
+    return store.SessionFiles(
+        stem, os.path.join(root, SESSIONS_DIR, stem + ".jsonl"), state + ".json", state + ".lock", state + ".done"
+    )
 
 
 @dataclass(slots=True)
@@ -99,7 +101,17 @@ class Hook:
     transcript: str | None = None
 
     def to_json(self) -> list[Any]:
-        return [self.t, self.type, self.id, self.tool, self.tool_use_id, self.turn_id, self.detail, self.input_sha, self.transcript]
+        return [
+            self.t,
+            self.type,
+            self.id,
+            self.tool,
+            self.tool_use_id,
+            self.turn_id,
+            self.detail,
+            self.input_sha,
+            self.transcript,
+        ]
 
 
 def _s(value: Any) -> str | None:
@@ -202,7 +214,13 @@ def join(data: SessionData, hooks: list[Hook], agent: Adapter, closing: bool) ->
         if tool is None:  # not in the file (yet, or no file): from the hooks alone
             turn = data.turn(f"turn:{h.turn_id}") if h.turn_id else None
             turn = turn or data.turn_at(h.t)
-            tool = ToolUse(key=key, call_id=key[5:], name=h.tool or "unknown", parent=turn.key if turn else WORKFLOW_KEY, start=None)
+            tool = ToolUse(
+                key=key,
+                call_id=key[5:],
+                name=h.tool or "unknown",
+                parent=turn.key if turn else WORKFLOW_KEY,
+                start=None,
+            )
             tools[key] = tool
             data.tools.append(tool)
         if tool.start is None:
@@ -361,14 +379,26 @@ class Emitter:
     def turn(self, turn: Turn) -> None:
         name = self.agent.workflow
         pe = PhaseEvent(
-            workflow_id=self.sid, key=turn.key, parent_key=WORKFLOW_KEY, name="turn", number=turn.n,
-            workflow_name=name, template=name, start_time=turn.start,
+            workflow_id=self.sid,
+            key=turn.key,
+            parent_key=WORKFLOW_KEY,
+            name="turn",
+            number=turn.n,
+            workflow_name=name,
+            template=name,
+            start_time=turn.start,
         )
         self._start("phase_start", pe)
         models = {c.model for c in self.d.calls if c.parent == turn.key}
         se = StepEvent(
-            workflow_id=self.sid, key=turn.main_key, parent_key=turn.key, name="main", agent=name,
-            model=models.pop() if len(models) == 1 else None, phase_name="turn", workflow_name=name,
+            workflow_id=self.sid,
+            key=turn.main_key,
+            parent_key=turn.key,
+            name="main",
+            agent=name,
+            model=models.pop() if len(models) == 1 else None,
+            phase_name="turn",
+            workflow_name=name,
             start_time=turn.start,
         )
         self._start("step_start", se)
@@ -387,8 +417,13 @@ class Emitter:
         if closing and WORKFLOW_KEY not in exported:
             models = {c.model for c in self.d.calls}
             wf = WorkflowEvent(
-                workflow_id=self.sid, key=WORKFLOW_KEY, name=self.agent.workflow, template=self.agent.workflow,
-                session_id=self.sid, model=models.pop() if len(models) == 1 else None, start_time=self.d.start,
+                workflow_id=self.sid,
+                key=WORKFLOW_KEY,
+                name=self.agent.workflow,
+                template=self.agent.workflow,
+                session_id=self.sid,
+                model=models.pop() if len(models) == 1 else None,
+                start_time=self.d.start,
             )
             self._start("workflow_start", wf)
         for turn in self.d.turns:

@@ -80,9 +80,9 @@ def _load(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                     by_id.pop(mid, None)
                 order = keep
         elif isinstance(rec.get("id"), str) and "type" in rec or isinstance(rec.get("tokens"), dict):
-            mid = rec.get("id")
-            if not isinstance(mid, str):
+            if not isinstance(rec.get("id"), str):
                 continue
+            mid = str(rec["id"])
             if mid not in by_id:
                 order.append(mid)
             by_id[mid] = rec
@@ -114,7 +114,7 @@ def read(path: str, closing: bool = True) -> SessionData:
             turn.last_t = max(turn.last_t or t, t)
         if mtype == "gemini":
             tokens = m.get("tokens")
-            model = m.get("model") if isinstance(m.get("model"), str) and m.get("model") else "unknown"
+            model = str(m["model"]) if isinstance(m.get("model"), str) and m["model"] else "unknown"
             s.model = s.model or (model if model != "unknown" else None)
             if isinstance(tokens, dict) and any(nonneg(v) for v in tokens.values()):  # all zero: no usage recorded
                 thoughts = nonneg(tokens.get("thoughts"))
@@ -126,7 +126,16 @@ def read(path: str, closing: bool = True) -> SessionData:
                     "reasoning_tokens": thoughts,
                 }
                 s.calls.append(
-                    Call(key=f"chat:{m.get('id')}", model=model, provider=PROVIDER, usage=usage, parent=parent, start=prev_t, end=t, response_id=m.get("id") if isinstance(m.get("id"), str) else None)
+                    Call(
+                        key=f"chat:{m.get('id')}",
+                        model=model,
+                        provider=PROVIDER,
+                        usage=usage,
+                        parent=parent,
+                        start=prev_t,
+                        end=t,
+                        response_id=m.get("id") if isinstance(m.get("id"), str) else None,
+                    )
                 )
                 for k, v in usage.items():
                     s.totals[k] = s.totals.get(k, 0) + v
@@ -137,7 +146,7 @@ def read(path: str, closing: bool = True) -> SessionData:
                 start = t if t is not None else end
                 if start is not None and end is not None and end < start:
                     start = end
-                name = tc.get("name") if isinstance(tc.get("name"), str) else "unknown"
+                name = str(tc["name"]) if isinstance(tc.get("name"), str) else "unknown"
                 s.tools.append(
                     ToolUse(
                         key=f"tool:{tc['id']}",

@@ -25,14 +25,33 @@ __all__ = ["EVENTS", "SettingsError", "config_path", "install", "uninstall"]
 #: agent -> (hook events, events that take a tool matcher, timeout unit per second)
 EVENTS: dict[str, tuple[tuple[str, ...], frozenset[str], int]] = {
     "codex": (
-        ("SessionStart", "UserPromptSubmit", "PreToolUse", "PostToolUse", "PermissionRequest", "PreCompact",
-         "PostCompact", "SubagentStart", "SubagentStop", "Stop", "SessionEnd"),
+        (
+            "SessionStart",
+            "UserPromptSubmit",
+            "PreToolUse",
+            "PostToolUse",
+            "PermissionRequest",
+            "PreCompact",
+            "PostCompact",
+            "SubagentStart",
+            "SubagentStop",
+            "Stop",
+            "SessionEnd",
+        ),
         frozenset({"PreToolUse", "PostToolUse", "PermissionRequest"}),
         1,
     ),
     "gemini": (
-        ("SessionStart", "BeforeAgent", "BeforeTool", "AfterTool", "AfterAgent", "PreCompress", "Notification",
-         "SessionEnd"),
+        (
+            "SessionStart",
+            "BeforeAgent",
+            "BeforeTool",
+            "AfterTool",
+            "AfterAgent",
+            "PreCompress",
+            "Notification",
+            "SessionEnd",
+        ),
         frozenset({"BeforeTool", "AfterTool"}),
         1000,
     ),
@@ -43,7 +62,11 @@ DEFAULT_TIMEOUT_S = 5
 def config_path(agent: str, project_dir: str | None = None) -> Path:
     """Where the hooks go: the user's file, or the project's with ``project_dir``."""
     if agent == "codex":
-        base = Path(project_dir) / ".codex" if project_dir else Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+        base = (
+            Path(project_dir) / ".codex"
+            if project_dir
+            else Path(os.environ.get("CODEX_HOME") or Path.home() / ".codex")
+        )
         return base / "hooks.json"
     base = Path(project_dir) / ".gemini" if project_dir else Path.home() / ".gemini"
     return base / "settings.json"
@@ -78,10 +101,10 @@ def install(agent: str, path: Path, command: str | None = None, timeout_s: int =
             group["hooks"] = keep
         hooks[event] = [g for g in groups if not (isinstance(g, dict) and g.get("hooks") == [])]
         if not found:
-            group: dict[str, Any] = {"hooks": [dict(entry)]}
+            new: dict[str, Any] = {"hooks": [dict(entry)]}
             if event in tool_events:
-                group = {"matcher": "*", **group}
-            hooks[event].append(group)
+                new = {"matcher": "*", **new}
+            hooks[event].append(new)
     if json.dumps(data, sort_keys=True) == before:
         return False
     _save(path, data)

@@ -16,7 +16,18 @@ SUCCESS, FAILURE, ABANDONED = "success", "failure", "abandoned"
 #: Token fields of ``Call.usage``, with the semantic-convention meaning (input includes cache).
 USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
 
-__all__ = ["ABANDONED", "FAILURE", "SUCCESS", "USAGE_KEYS", "WORKFLOW_KEY", "Call", "SessionData", "ToolUse", "Turn", "iso_to_ns"]
+__all__ = [
+    "ABANDONED",
+    "FAILURE",
+    "SUCCESS",
+    "USAGE_KEYS",
+    "WORKFLOW_KEY",
+    "Call",
+    "SessionData",
+    "ToolUse",
+    "Turn",
+    "iso_to_ns",
+]
 
 
 @dataclass(slots=True)
