@@ -374,3 +374,50 @@ def test_install_hooks_merges_idempotently_and_uninstall_removes_exactly_ours(ag
         "model": "x",
         "hooks": {tool_event: [{"matcher": "Bash", "hooks": [theirs]}]},
     }
+
+
+def test_import_command_reaches_the_four_sinks_exactly_once_and_report_splits_by_cli(tmp_path) -> None:
+    import sqlite3
+
+    from _otlp_receiver import HttpReceiver
+
+    codex_file = FIX / "codex/real-localpush/rollout-2026-02-23T20-34-25-019c8bfe-ec25-79e0-97d7-bda6a9c575ff.jsonl"
+    gemini_file = FIX / "gemini/real-vibecodingtracker/session-2025-10-05-legacy.json"
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_AGENTS_", "OTEL_EXPORTER_OTLP"))}
+    env["OTEL_AGENTS_HOME"] = str(home)
+    exe = [sys.executable, "-m", "otel_agents"]
+    with HttpReceiver() as rec:
+        env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = rec.endpoint
+        for _ in range(2):  # the second import of each sends nothing anywhere
+            for agent, f in (("codex", codex_file), ("gemini", gemini_file)):
+                p = subprocess.run(exe + ["import", agent, str(f), "-q"], capture_output=True, text=True, env=env, timeout=120)
+                assert p.returncode == 0, p.stderr
+        rec.wait_idle()
+        otlp = rec.counts()
+    c, g = EXPECTED["codex/" + str(codex_file.relative_to(FIX / "codex"))], EXPECTED["gemini/" + str(gemini_file.relative_to(FIX / "gemini"))]
+    n = sum(1 + 2 * e["turns"] + e["tools"] + e["model_calls"] for e in (c, g))  # root, turn + main step, ...
+    assert len(otlp) == n and set(otlp.values()) == {1}
+    spooled = []
+    for path in sorted((home / "spans").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            for rs in json.loads(line).get("resourceSpans", ()):
+                for ss in rs.get("scopeSpans", ()):
+                    spooled.extend(s["spanId"] for s in ss.get("spans", ()))
+    assert len(spooled) == len(set(spooled)) == n
+    metrics = [json.loads(line)["record_id"] for f in (home / "metrics").glob("*.jsonl") for line in f.read_text().splitlines()]
+    assert len(metrics) == len(set(metrics)) == n
+    db = sqlite3.connect(home / "analytics" / "history.db")
+    try:
+        rows = db.execute("select workflow_name, input_tokens, output_tokens, model_call_count, tool_call_count from workflow_history order by 1").fetchall()
+        assert rows == [
+            ("codex", c["input_tokens"], c["output_tokens"], c["model_calls"], c["tools"]),
+            ("gemini-cli", g["input_tokens"], g["output_tokens"], g["model_calls"], g["tools"]),
+        ]
+        assert db.execute("select count(*) from model_calls").fetchone() == (c["model_calls"] + g["model_calls"],)
+    finally:
+        db.close()
+    p = subprocess.run(exe + ["report"], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    section = p.stdout.split("By workflow template", 1)[1].split("\n\n", 1)[0]
+    assert f"codex       ${c['cost']:.4f}" in section and f"gemini-cli  ${g['cost']:.4f}" in section, section
