@@ -391,11 +391,16 @@ def test_import_command_reaches_the_four_sinks_exactly_once_and_report_splits_by
         env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = rec.endpoint
         for _ in range(2):  # the second import of each sends nothing anywhere
             for agent, f in (("codex", codex_file), ("gemini", gemini_file)):
-                p = subprocess.run(exe + ["import", agent, str(f), "-q"], capture_output=True, text=True, env=env, timeout=120)
+                p = subprocess.run(
+                    exe + ["import", agent, str(f), "-q"], capture_output=True, text=True, env=env, timeout=120
+                )
                 assert p.returncode == 0, p.stderr
         rec.wait_idle()
         otlp = rec.counts()
-    c, g = EXPECTED["codex/" + str(codex_file.relative_to(FIX / "codex"))], EXPECTED["gemini/" + str(gemini_file.relative_to(FIX / "gemini"))]
+    c, g = (
+        EXPECTED["codex/" + str(codex_file.relative_to(FIX / "codex"))],
+        EXPECTED["gemini/" + str(gemini_file.relative_to(FIX / "gemini"))],
+    )
     n = sum(1 + 2 * e["turns"] + e["tools"] + e["model_calls"] for e in (c, g))  # root, turn + main step, ...
     assert len(otlp) == n and set(otlp.values()) == {1}
     spooled = []
@@ -405,11 +410,15 @@ def test_import_command_reaches_the_four_sinks_exactly_once_and_report_splits_by
                 for ss in rs.get("scopeSpans", ()):
                     spooled.extend(s["spanId"] for s in ss.get("spans", ()))
     assert len(spooled) == len(set(spooled)) == n
-    metrics = [json.loads(line)["record_id"] for f in (home / "metrics").glob("*.jsonl") for line in f.read_text().splitlines()]
+    metrics = [
+        json.loads(line)["record_id"] for f in (home / "metrics").glob("*.jsonl") for line in f.read_text().splitlines()
+    ]
     assert len(metrics) == len(set(metrics)) == n
     db = sqlite3.connect(home / "analytics" / "history.db")
     try:
-        rows = db.execute("select workflow_name, input_tokens, output_tokens, model_call_count, tool_call_count from workflow_history order by 1").fetchall()
+        rows = db.execute(
+            "select workflow_name, input_tokens, output_tokens, model_call_count, tool_call_count from workflow_history order by 1"
+        ).fetchall()
         assert rows == [
             ("codex", c["input_tokens"], c["output_tokens"], c["model_calls"], c["tools"]),
             ("gemini-cli", g["input_tokens"], g["output_tokens"], g["model_calls"], g["tools"]),

@@ -7,7 +7,8 @@ usage and touches nothing (no stdin read, no file written).
 
 from __future__ import annotations
 
-USAGE = """usage: otel-agents hook [codex|gemini]
+USAGE = """usage: otel-agents hook
+       otel-agents hook codex|gemini
 
 Capture one Claude Code hook event: Claude Code runs this command for every hook event,
 with the event's JSON payload on stdin. It appends the event to
