@@ -430,3 +430,37 @@ def test_import_command_reaches_the_four_sinks_exactly_once_and_report_splits_by
     assert p.returncode == 0, p.stderr
     section = p.stdout.split("By workflow template", 1)[1].split("\n\n", 1)[0]
     assert f"codex       ${c['cost']:.4f}" in section and f"gemini-cli  ${g['cost']:.4f}" in section, section
+
+
+def test_live_codex_drains_read_the_rollout_incrementally_and_match_import(runtime, exporter, tmp_path) -> None:
+    """The rollout grows turn by turn; a drain after each Stop reads only the new lines (its
+    saved offset is the file's size each time) and the spans equal an import's."""
+    rel = "codex/real-localpush/rollout-2026-02-23T12-40-23-019c8a4c-ed82-79a1-aa28-7738fc5ab61a.jsonl"
+    src = (FIX / rel).read_bytes().splitlines(keepends=True)
+    live = tmp_path / "live"
+    rollout = tmp_path / "rollout.jsonl"
+    rollout.write_bytes(b"")
+    stream = codex_hooks(FIX / rel)
+    for _t, p in stream:
+        p["transcript_path"] = str(rollout)
+    cuts = [i + 1 for i, line in enumerate(src) if b'"task_complete"' in line] + [len(src)]
+    sent = written = 0
+    offsets = []
+    for cut in cuts:
+        with rollout.open("ab") as f:
+            f.writelines(src[written:cut])
+        written = cut
+        until = _iso_ns(json.loads(src[cut - 1])["timestamp"])
+        while sent < len(stream) and (stream[sent][0] <= until or cut == len(src)):
+            t, p = stream[sent]
+            capture.handle(json.dumps(p).encode(), t, str(live), spawn=False, agent="codex")
+            sent += 1
+        export.drain(live, "codex", rt=runtime, now_ns=until)
+        state = json.loads((live / "codex" / "state" / f"{EXPECTED[rel]['session_id']}.json").read_text())
+        offsets.append(state["reader"]["cursor"]["offset"])
+    assert offsets == [len(b"".join(src[:c])) for c in cuts]
+    spans = list(exporter.get_finished_spans())
+    check_trace(spans, rel)
+    exporter.clear()
+    export.import_files(runtime, str(tmp_path / "imported"), "codex", [str(FIX / rel)])
+    assert sorted(s.context.span_id for s in exporter.get_finished_spans()) == sorted(s.context.span_id for s in spans)

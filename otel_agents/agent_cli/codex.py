@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 from typing import Any
 
 from otel_agents.agent_cli.session import (
@@ -40,6 +41,7 @@ from otel_agents.agent_cli.session import (
     nonneg,
     ts,
 )
+from otel_agents.claude_code.transcript import FileCursor, read_lines
 
 AGENT = "codex"
 PROVIDER = "openai"
@@ -66,17 +68,12 @@ def is_session_file(name: str) -> bool:
     return name.startswith("rollout-") and name.endswith(".jsonl")
 
 
-def _records(path: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    with open(path, "rb") as f:
-        for line in f:
-            try:
-                rec = json.loads(line)
-            except (ValueError, RecursionError):
-                continue  # a torn last line, or garbage
-            if isinstance(rec, dict) and isinstance(rec.get("payload"), dict):
-                out.append(rec)
-    return out
+def _record(line: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(line)
+    except (ValueError, RecursionError):
+        return None  # garbage (a torn last line is never read: only whole lines are)
+    return rec if isinstance(rec, dict) and isinstance(rec.get("payload"), dict) else None
 
 
 def _usage(total: Any) -> dict[str, int] | None:
@@ -100,6 +97,52 @@ class _Reader:
         self.own_total: dict[str, int] | None = None
         self.replaying = False
         self.replay_last: int | None = None
+        self.has_tasks = False  # a task_started seen: turns by turn id, else by user_message
+        self.cursor = FileCursor()
+
+    # --- state kept between drains (incremental reads) -----------------------------------------
+    def to_json(self, drop: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The reader as JSON; tool and model calls whose keys are in ``drop`` (exported) left out."""
+        s = asdict(self.s)
+        s["tools"] = [t for t in s["tools"] if t["key"] not in drop or t["call_id"] in self.open]
+        s["calls"] = [c for c in s["calls"] if c["key"] not in drop]
+        for t in s["tools"]:
+            t["arguments"] = None  # pairing by arguments is Gemini's; keep the state small
+        return {
+            "v": 1,
+            "s": s,
+            "provider": self.provider,
+            "model": self.model,
+            "baseline": self.baseline,
+            "last_t": self.last_t,
+            "open": sorted(self.open),
+            "turn": self.turn.key if self.turn is not None else None,
+            "n_calls": self.n_calls,
+            "n_search": self.n_search,
+            "replaying": self.replaying,
+            "replay_last": self.replay_last,
+            "has_tasks": self.has_tasks,
+            "cursor": self.cursor.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], path: str) -> _Reader:
+        r = cls(path)
+        s = dict(d["s"])
+        r.s = SessionData(
+            **{k: v for k, v in s.items() if k not in ("turns", "tools", "calls")},
+            turns=[Turn(**t) for t in s["turns"]],
+            tools=[ToolUse(**t) for t in s["tools"]],
+            calls=[Call(**c) for c in s["calls"]],
+        )
+        r.provider, r.model, r.baseline, r.last_t = d["provider"], d["model"], d["baseline"], d["last_t"]
+        tools = {t.call_id: t for t in r.s.tools}
+        r.open = {cid: tools[cid] for cid in d["open"] if cid in tools}
+        r.turn = r.s.turn(d["turn"]) if d["turn"] else None
+        r.n_calls, r.n_search = int(d["n_calls"]), int(d["n_search"])
+        r.replaying, r.replay_last, r.has_tasks = bool(d["replaying"]), d["replay_last"], bool(d["has_tasks"])
+        r.cursor = FileCursor.from_json(d["cursor"])
+        return r
 
     # --- turns -----------------------------------------------------------------------------
     def _close(self, outcome: str, t: int | None) -> None:
@@ -132,7 +175,7 @@ class _Reader:
         return WORKFLOW_KEY
 
     # --- records -----------------------------------------------------------------------------
-    def feed(self, rec: dict[str, Any], has_tasks: bool) -> None:
+    def feed(self, rec: dict[str, Any]) -> None:
         kind, p = rec.get("type"), rec["payload"]
         t = ts(rec.get("timestamp"))
         if kind == "session_meta":
@@ -170,7 +213,9 @@ class _Reader:
                 self.s.model = self.s.model or self.model
             return
         if kind == "event_msg":
-            self._event(p, t, has_tasks)
+            if p.get("type") == "task_started":
+                self.has_tasks = True
+            self._event(p, t, self.has_tasks)
         elif kind == "response_item":
             self._item(p, t)
 
@@ -197,6 +242,8 @@ class _Reader:
             if any(v < 0 for v in delta.values()):  # the total went back (a reset): count it anew
                 delta = dict(total)
             self.n_calls += 1
+            if (self.model or "unknown") not in self.s.models:
+                self.s.models.append(self.model or "unknown")
             parent = self._parent(t)
             prev = self.s.calls[-1].end if self.s.calls and self.s.calls[-1].parent == parent else None
             turn = self.s.turn(parent)
@@ -262,14 +309,33 @@ class _Reader:
                 self._abandon(tool, turn.end if turn is not None and turn.end is not None else self.last_t)
         return self.s
 
-    has_tasks = False
+
+def read_incremental(
+    path: str, saved: dict[str, Any] | None, closing: bool = False, drop: set[str] | frozenset[str] = frozenset()
+) -> tuple[SessionData, dict[str, Any]]:
+    """Continue reading ``path`` where ``saved`` (a previous call's state) stopped: only the new
+    whole lines are read. Returns the session so far and the state to pass next time (taken
+    before ``closing`` ends what is open; ``drop``: keys already exported, left out of it).
+    A file that shrank (replaced) is read again from its start."""
+    same = saved and saved.get("v") == 1 and saved["s"].get("path") == path
+    r = _Reader.from_json(saved, path) if same and saved else _Reader(path)
+    before = r.cursor.offset
+    while True:
+        lines = list(read_lines(path, r.cursor))
+        if r.cursor.size_seen < before:  # replaced: start over
+            r = _Reader(path)
+            before = 0
+            continue
+        for line in lines:
+            rec = _record(line)
+            if rec is not None:
+                r.feed(rec)
+        if not lines or r.cursor.offset >= r.cursor.size_seen:
+            break
+    state = r.to_json(drop)
+    return r.finish(closing), state
 
 
 def read(path: str, closing: bool = True) -> SessionData:
     """The session in the rollout ``path``; ``closing`` ends what is still open (abandoned)."""
-    recs = _records(path)
-    r = _Reader(path)
-    r.has_tasks = any(rec.get("type") == "event_msg" and rec["payload"].get("type") == "task_started" for rec in recs)
-    for rec in recs:
-        r.feed(rec, r.has_tasks)
-    return r.finish(closing)
+    return read_incremental(path, None, closing)[0]

@@ -5,7 +5,8 @@ For one session, ``export_session``:
 1. takes the session's lock (``<home>/<agent>/state/<session>.lock``; one writer at a time);
 2. loads its state (keys already exported, usage carried into the root's roll-up, the hook
    events read so far and the spool offset) and reads the new spool lines;
-3. reads the session file (``codex.read`` / ``gemini.read``) and joins the hook events to it:
+3. reads the session file (Codex: only its new lines, ``codex.read_incremental``; Gemini: all
+   of it, ``gemini.read``) and joins the hook events to it:
    Codex tool calls by ``tool_use_id`` (= the rollout's ``call_id``) and turns by ``turn_id``;
    Gemini's ``BeforeTool``/``AfterTool`` (no id) by order, tool name and input, then to the
    chat file's ``toolCalls[].id`` the same way. Calls the file does not have come from the
@@ -61,10 +62,14 @@ class Adapter:
     default_paths: Callable[[], list[str]]
     is_session_file: Callable[[str], bool]
     tool_ids: bool  # whether hook payloads carry a tool-call id
+    #: ``(path, saved state, closing, exported keys) -> (session, state)``: reads only what is new
+    read_incremental: Callable[..., tuple[SessionData, dict[str, Any]]] | None = None
 
 
 ADAPTERS: dict[str, Adapter] = {
-    "codex": Adapter("codex", "codex", codex.read, codex.default_paths, codex.is_session_file, True),
+    "codex": Adapter(
+        "codex", "codex", codex.read, codex.default_paths, codex.is_session_file, True, codex.read_incremental
+    ),
     "gemini": Adapter("gemini", "gemini-cli", gemini.read, gemini.default_paths, gemini.is_session_file, False),
 }
 _OUTCOMES = {SUCCESS: Outcome.SUCCESS, FAILURE: Outcome.FAILURE, ABANDONED: Outcome.ABANDONED}
@@ -142,6 +147,7 @@ class State:
     carried: UsageTotals = field(default_factory=UsageTotals)
     closed: bool = False
     path: str | None = None  # the session file
+    reader: dict[str, Any] | None = None  # where an incremental read of it stopped
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -153,6 +159,7 @@ class State:
             "carried": self.carried.to_json(),
             "closed": self.closed,
             "path": self.path,
+            "reader": self.reader,
         }
 
     @classmethod
@@ -168,6 +175,7 @@ class State:
                 UsageTotals.from_json(d.get("carried")),
                 bool(d.get("closed")),
                 d.get("path"),
+                d.get("reader"),
             )
         except (OSError, ValueError, TypeError, KeyError):
             return cls()
@@ -415,7 +423,7 @@ class Emitter:
         exported = self.state.exported
         wf: WorkflowEvent | None = None
         if closing and WORKFLOW_KEY not in exported:
-            models = {c.model for c in self.d.calls}
+            models = set(self.d.models)
             wf = WorkflowEvent(
                 workflow_id=self.sid,
                 key=WORKFLOW_KEY,
@@ -483,7 +491,10 @@ def export_session(
         closing = closing or st.closed
         if data is None and st.path:
             try:
-                data = agent.read(st.path, closing)
+                if agent.read_incremental is not None:
+                    data, st.reader = agent.read_incremental(st.path, st.reader, closing, st.exported)
+                else:
+                    data = agent.read(st.path, closing)
             except (OSError, ValueError) as exc:  # not written yet, or unreadable: hooks alone
                 log_problem(home, "session_file", f"{agent.name}: {st.path}: {type(exc).__name__}: {exc}")
         if data is None or data.session_id != st.session_id:

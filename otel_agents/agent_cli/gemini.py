@@ -137,6 +137,8 @@ def read(path: str, closing: bool = True) -> SessionData:
                         response_id=m.get("id") if isinstance(m.get("id"), str) else None,
                     )
                 )
+                if model not in s.models:
+                    s.models.append(model)
                 for k, v in usage.items():
                     s.totals[k] = s.totals.get(k, 0) + v
             for tc in m.get("toolCalls") or ():

@@ -87,6 +87,7 @@ class SessionData:
     turns: list[Turn] = field(default_factory=list)
     tools: list[ToolUse] = field(default_factory=list)
     calls: list[Call] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)  # every model of its calls, first seen first
     forked_from: str | None = None
     cli_version: str | None = None
     #: the session's own token totals (Codex: final cumulative minus the copied parent's)
