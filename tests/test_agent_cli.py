@@ -464,3 +464,22 @@ def test_live_codex_drains_read_the_rollout_incrementally_and_match_import(runti
     exporter.clear()
     export.import_files(runtime, str(tmp_path / "imported"), "codex", [str(FIX / rel)])
     assert sorted(s.context.span_id for s in exporter.get_finished_spans()) == sorted(s.context.span_id for s in spans)
+
+
+def test_import_finds_session_files_under_the_default_layouts(tmp_path) -> None:
+    codex_root = tmp_path / "codex" / "sessions" / "2026" / "02" / "23"
+    codex_root.mkdir(parents=True)
+    (codex_root / "rollout-2026-02-23T10-00-00-abc.jsonl").write_text("")
+    (codex_root / "notes.jsonl").write_text("")
+    chats = tmp_path / "gemini" / "tmp" / "proj" / "chats"
+    (chats / "parent-id").mkdir(parents=True)
+    for name in ("session-2026-04-23-0ab84937.jsonl", "session-2025-10-05-eefc44a3.json", "parent-id/child-id.jsonl"):
+        (chats / name).write_text("")
+    (tmp_path / "gemini" / "tmp" / "proj" / "logs.json").write_text("")
+    assert export.session_paths("codex", [str(tmp_path / "codex" / "sessions")]) == [
+        str(codex_root / "rollout-2026-02-23T10-00-00-abc.jsonl")
+    ]
+    assert export.session_paths("gemini", [str(tmp_path / "gemini" / "tmp")]) == sorted(
+        str(chats / n)
+        for n in ("session-2026-04-23-0ab84937.jsonl", "session-2025-10-05-eefc44a3.json", "parent-id/child-id.jsonl")
+    )

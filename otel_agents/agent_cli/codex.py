@@ -64,7 +64,8 @@ def default_paths() -> list[str]:
     return [os.path.join(home, "sessions")]
 
 
-def is_session_file(name: str) -> bool:
+def is_session_file(path: str) -> bool:
+    name = os.path.basename(path)
     return name.startswith("rollout-") and name.endswith(".jsonl")
 
 

@@ -602,7 +602,7 @@ def session_paths(agent: str, roots: Iterable[str]) -> list[str]:
             out.append(root)
             continue
         for d, _dirs, names in os.walk(root):
-            out.extend(os.path.join(d, n) for n in names if ad.is_session_file(n))
+            out.extend(p for p in (os.path.join(d, n) for n in names) if ad.is_session_file(p))
     return sorted(out)
 
 

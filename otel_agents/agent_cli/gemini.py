@@ -46,8 +46,12 @@ def default_paths() -> list[str]:
     return [os.path.join(os.path.expanduser("~"), ".gemini", "tmp")]
 
 
-def is_session_file(name: str) -> bool:
-    return name.startswith("session-") and name.endswith((".json", ".jsonl"))
+def is_session_file(path: str) -> bool:
+    """``chats/session-*.json[l]``, and a subagent's ``chats/<parent session>/<session>.jsonl``."""
+    name = os.path.basename(path)
+    if name.startswith("session-") and name.endswith((".json", ".jsonl")):
+        return True
+    return name.endswith(".jsonl") and os.path.basename(os.path.dirname(os.path.dirname(path))) == "chats"
 
 
 def _load(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
