@@ -483,3 +483,55 @@ def test_import_finds_session_files_under_the_default_layouts(tmp_path) -> None:
         str(chats / n)
         for n in ("session-2026-04-23-0ab84937.jsonl", "session-2025-10-05-eefc44a3.json", "parent-id/child-id.jsonl")
     )
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "codex/real-localpush/rollout-2026-02-23T20-34-25-019c8bfe-ec25-79e0-97d7-bda6a9c575ff.jsonl",
+        "gemini/real-vibecodingtracker/session-2026-03-27-legacy.json",
+    ],
+)
+def test_real_hook_processes_and_the_detached_drain_export_each_span_once(rel, tmp_path) -> None:
+    """Every event through a real `otel-agents hook <agent>` process, automatic drains on (Stop /
+    AfterAgent / SessionEnd start the detached drain): the spool sink ends with the import's
+    spans, each once."""
+    from _waiting import wait_until
+
+    agent = agent_of(rel)
+    stream = codex_hooks(FIX / rel) if agent == "codex" else gemini_hooks(FIX / rel)
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_AGENTS_", "OTEL_EXPORTER_OTLP"))}
+    env.update(OTEL_AGENTS_HOME=str(home), OTEL_AGENTS_OTLP_ENABLED="false")
+    exe = str(Path(sys.executable).parent / "otel-agents")
+    for _t, payload in stream:
+        p = subprocess.run(
+            [exe, "hook", agent], input=json.dumps(payload).encode(), capture_output=True, env=env, timeout=60
+        )
+        assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+    e = EXPECTED[rel]
+    n = 1 + 2 * e["turns"] + e["tools"] + e["model_calls"]
+
+    def spooled() -> list[str]:
+        ids = []
+        for path in sorted((home / "spans").glob("*.jsonl")):
+            for line in path.read_text().splitlines():
+                for rs in json.loads(line).get("resourceSpans", ()):
+                    for ss in rs.get("scopeSpans", ()):
+                        ids.extend(s["spanId"] for s in ss.get("spans", ()))
+        return ids
+
+    wait_until(lambda: len(spooled()) >= n, timeout=60, message=lambda: f"{len(spooled())} of {n} spans spooled")
+    state = home / agent / "state" / f"{e['session_id']}.json"
+    wait_until(lambda: root_exported(state), timeout=30, message="the session's root exported")
+    p = subprocess.run([exe, "flush"], capture_output=True, env=env, timeout=120, text=True)  # nothing left
+    assert p.returncode == 0 and f"{agent}: 0 span(s) exported" in p.stdout, p.stdout + p.stderr
+    ids = spooled()
+    assert len(ids) == len(set(ids)) == n
+
+
+def root_exported(state: Path) -> bool:
+    try:
+        return "workflow" in json.loads(state.read_text())["exported"]
+    except (OSError, ValueError, KeyError):
+        return False
