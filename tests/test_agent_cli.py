@@ -54,26 +54,26 @@ def expected_root(rel: str, e: dict[str, Any], outcome: str = "success") -> dict
     d: dict[str, Any] = {
         A.GEN_AI_OPERATION_NAME: "invoke_workflow",
         A.GEN_AI_WORKFLOW_NAME: wf,
-        "otel_agents.kind": "workflow",
-        "otel_agents.workflow.id": sid,
-        "otel_agents.workflow.template": wf,
+        A.KIND: "workflow",
+        A.WORKFLOW_ID: sid,
+        A.WORKFLOW_TEMPLATE: wf,
         A.GEN_AI_CONVERSATION_ID: sid,
-        "otel_agents.session.id": sid,
-        "otel_agents.outcome": outcome,
-        "otel_agents.rollup.input_tokens": e["input_tokens"],
-        "otel_agents.rollup.output_tokens": e["output_tokens"],
-        "otel_agents.rollup.cache_read.input_tokens": e["cache_read_tokens"],
-        "otel_agents.rollup.cache_write.input_tokens": 0,
-        "otel_agents.rollup.reasoning.output_tokens": e["reasoning_tokens"],
-        "otel_agents.rollup.model_calls": e["model_calls"],
-        "otel_agents.rollup.unpriced_model_calls": e["unpriced_calls"],
-        "otel_agents.retry_count": 0,
+        A.SESSION_ID: sid,
+        A.OUTCOME: outcome,
+        A.ROLLUP_INPUT_TOKENS: e["input_tokens"],
+        A.ROLLUP_OUTPUT_TOKENS: e["output_tokens"],
+        A.ROLLUP_CACHE_READ_INPUT_TOKENS: e["cache_read_tokens"],
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.ROLLUP_REASONING_OUTPUT_TOKENS: e["reasoning_tokens"],
+        A.ROLLUP_MODEL_CALLS: e["model_calls"],
+        A.ROLLUP_UNPRICED_MODEL_CALLS: e["unpriced_calls"],
+        A.RETRY_COUNT: 0,
     }
     if len(models) == 1:
         d[A.GEN_AI_REQUEST_MODEL] = models[0]
     if e["cost"] is not None:
-        d["otel_agents.rollup.cost.amount"] = pytest.approx(e["cost"], rel=1e-9)
-        d["otel_agents.rollup.cost.currency"] = "USD"
+        d[A.ROLLUP_COST_AMOUNT] = pytest.approx(e["cost"], rel=1e-9)
+        d[A.ROLLUP_COST_CURRENCY] = "USD"
     return d
 
 
@@ -535,3 +535,101 @@ def root_exported(state: Path) -> bool:
         return "workflow" in json.loads(state.read_text())["exported"]
     except (OSError, ValueError, KeyError):
         return False
+
+
+def test_span_attributes_of_each_kind(runtime, exporter, tmp_path) -> None:
+    """Full attribute dicts of a model call, a tool call, a turn and its main step (Codex), and
+    of a Gemini model call priced by model (its provider is the conventions' gcp.gemini)."""
+    rel = "codex/real-localpush/rollout-2026-02-23T20-34-25-019c8bfe-ec25-79e0-97d7-bda6a9c575ff.jsonl"
+    sid = EXPECTED[rel]["session_id"]
+    export.import_files(runtime, str(tmp_path), "codex", [str(FIX / rel)])
+    spans = list(exporter.get_finished_spans())
+    first_chat = min(chats(spans), key=lambda s: s.start_time)
+    assert dict(first_chat.attributes) == {
+        A.GEN_AI_OPERATION_NAME: "chat",
+        A.GEN_AI_REQUEST_MODEL: "gpt-5.3-codex",
+        A.KIND: "model_call",
+        A.WORKFLOW_ID: sid,
+        A.GEN_AI_USAGE_INPUT_TOKENS: 42772,  # the first token_count's cumulative total (info was null before)
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: 204,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 3456,
+        A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.GEN_AI_PROVIDER_NAME: "openai",
+        A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 124,
+        A.GEN_AI_USAGE_COST_AMOUNT: pytest.approx(0.0722638, rel=1e-9),
+        A.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        A.GEN_AI_USAGE_COST_SOURCE: "local",
+        A.GEN_AI_USAGE_COST: pytest.approx(0.0722638, rel=1e-9),
+    }
+    (tool,) = [s for s in spans if s.attributes.get(A.GEN_AI_TOOL_CALL_ID) == "call_OIMY41RetdVChp5U51mMLGOD"]
+    assert dict(tool.attributes) == {
+        A.GEN_AI_OPERATION_NAME: "execute_tool",
+        A.GEN_AI_TOOL_NAME: "mcp__cloud-associates__search_workflows",
+        A.KIND: "tool_call",
+        A.WORKFLOW_ID: sid,
+        A.GEN_AI_TOOL_CALL_ID: "call_OIMY41RetdVChp5U51mMLGOD",
+        A.GEN_AI_TOOL_TYPE: "extension",
+        A.STEP_NAME: "codex",
+        A.GEN_AI_AGENT_NAME: "codex",
+        A.PHASE_NAME: "turn",
+        A.OUTCOME: "success",
+    }
+    e = EXPECTED[rel]
+    rollup = {
+        A.ROLLUP_INPUT_TOKENS: e["input_tokens"],
+        A.ROLLUP_OUTPUT_TOKENS: e["output_tokens"],
+        A.ROLLUP_CACHE_READ_INPUT_TOKENS: e["cache_read_tokens"],
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.ROLLUP_REASONING_OUTPUT_TOKENS: e["reasoning_tokens"],
+        A.ROLLUP_COST_AMOUNT: pytest.approx(e["cost"], rel=1e-9),
+        A.ROLLUP_COST_CURRENCY: "USD",
+        A.ROLLUP_MODEL_CALLS: e["model_calls"],
+        A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
+    }
+    (turn,) = [s for s in spans if s.name == "phase turn"]
+    assert dict(turn.attributes) == {
+        A.KIND: "phase",
+        A.WORKFLOW_ID: sid,
+        A.PHASE_NAME: "turn",
+        A.PHASE_NUMBER: 1,
+        A.GEN_AI_WORKFLOW_NAME: "codex",
+        A.WORKFLOW_TEMPLATE: "codex",
+        A.OUTCOME: "success",
+        **rollup,
+    }
+    (main,) = [s for s in spans if s.name == "invoke_agent codex"]
+    assert dict(main.attributes) == {
+        A.KIND: "step",
+        A.WORKFLOW_ID: sid,
+        A.STEP_NAME: "main",
+        A.ATTEMPT: 1,
+        A.GEN_AI_OPERATION_NAME: "invoke_agent",
+        A.GEN_AI_AGENT_NAME: "codex",
+        A.GEN_AI_REQUEST_MODEL: "gpt-5.3-codex",
+        A.PHASE_NAME: "turn",
+        A.GEN_AI_WORKFLOW_NAME: "codex",
+        A.OUTCOME: "success",
+        **rollup,
+    }
+    exporter.clear()
+    g = "gemini/real-vibecodingtracker/session-2025-10-05-legacy.json"
+    export.import_files(runtime, str(tmp_path), "gemini", [str(FIX / g)])
+    first = min(chats(list(exporter.get_finished_spans())), key=lambda s: s.start_time)
+    assert dict(first.attributes) == {  # tokens{input 7228, output 94, cached 0, thoughts 2659, tool 0}
+        A.GEN_AI_OPERATION_NAME: "chat",
+        A.GEN_AI_REQUEST_MODEL: "gemini-2.5-pro",
+        A.KIND: "model_call",
+        A.WORKFLOW_ID: EXPECTED[g]["session_id"],
+        A.GEN_AI_USAGE_INPUT_TOKENS: 7228,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: 94 + 2659,
+        A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 0,
+        A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: 0,
+        A.GEN_AI_PROVIDER_NAME: "gcp.gemini",
+        A.GEN_AI_RESPONSE_ID: "0c78345f-3011-4c6f-b008-48fbfd20e619",
+        A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: 2659,
+        # gemini-2.5-pro <= 200k input: $1.25 / M input, $10 / M output
+        A.GEN_AI_USAGE_COST_AMOUNT: pytest.approx((7228 * 1.25 + 2753 * 10) / 1e6, rel=1e-9),
+        A.GEN_AI_USAGE_COST_CURRENCY: "USD",
+        A.GEN_AI_USAGE_COST_SOURCE: "local",
+        A.GEN_AI_USAGE_COST: pytest.approx((7228 * 1.25 + 2753 * 10) / 1e6, rel=1e-9),
+    }

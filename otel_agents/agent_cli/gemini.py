@@ -37,8 +37,9 @@ from otel_agents.agent_cli.session import (
 )
 
 AGENT = "gemini"
-#: genai-prices' provider id for Gemini models.
-PROVIDER = "google"
+#: ``gen_ai.provider.name`` of the Gemini API (the conventions' name); genai-prices does not
+#: know it as a provider id, so the price is looked up by model (``pricing._find``).
+PROVIDER = "gcp.gemini"
 _STATUS = {"success": SUCCESS, "error": FAILURE, "cancelled": ABANDONED}
 
 
