@@ -29,7 +29,13 @@ def _agent_cli(ns: argparse.Namespace) -> int:
     if not ns.quiet and paths:
         from otel_agents.sinks.replay import Progress
 
-        bar = Progress(len(paths), label=f"import {ns.agent}")
+        class Files(Progress):
+            """The replay progress bar, counting session files."""
+
+            def line(self) -> str:
+                return super().line().replace(" spans", " files")
+
+        bar = Files(len(paths), label=f"import {ns.agent}")
         bar.update(0)
     try:
         sessions, spans, errors = export.import_files(
