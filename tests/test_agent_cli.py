@@ -24,13 +24,23 @@ from otel_agents import attributes as A
 from otel_agents.agent_cli import codex, export, gemini
 from otel_agents.claude_code import capture
 
-FIX = Path("/work/shared/fixtures")
-if not FIX.is_dir():
-    FIX = Path(__file__).parent / "fixtures" / "shared"
+#: A copy of the shared recorded sessions (codex/, gemini/ with their READMEs), kept in the repository.
+FIX = Path(__file__).parent / "fixtures" / "agent_cli"
+SHARED = Path("/work/shared/fixtures")
 EXPECTED: dict[str, dict[str, Any]] = json.loads(
     (Path(__file__).parent / "fixtures/agent_cli/expected.json").read_text()
 )
 CASES = sorted(EXPECTED)
+
+
+def test_fixture_copy_matches_the_shared_fixtures() -> None:
+    if not SHARED.is_dir():
+        pytest.skip("the shared fixtures are not on this machine")
+    for agent in ("codex", "gemini"):
+        shared = sorted(p.relative_to(SHARED) for p in (SHARED / agent).rglob("*") if p.is_file())
+        ours = sorted(p.relative_to(FIX) for p in (FIX / agent).rglob("*") if p.is_file())
+        assert ours == shared
+        assert all((FIX / p).read_bytes() == (SHARED / p).read_bytes() for p in shared)
 
 
 def agent_of(rel: str) -> str:
