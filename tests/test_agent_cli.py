@@ -643,3 +643,35 @@ def test_span_attributes_of_each_kind(runtime, exporter, tmp_path) -> None:
         A.GEN_AI_USAGE_COST_SOURCE: "local",
         A.GEN_AI_USAGE_COST: pytest.approx((7228 * 1.25 + 2753 * 10) / 1e6, rel=1e-9),
     }
+
+
+@pytest.mark.parametrize("agent", ["codex", "gemini"])
+def test_the_agent_hook_loads_only_the_standard_library_capture(agent, tmp_path) -> None:
+    """`otel-agents hook codex|gemini` runs Claude Code's standard-library capture: no SDK, no
+    exporter, no pricing, not even the adapters (so it cannot reach the network)."""
+    payload = json.dumps({"session_id": "s", "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {}})
+    code = (
+        "import sys, io\n"
+        f"sys.stdin = io.TextIOWrapper(io.BytesIO({payload.encode()!r}))\n"
+        "from otel_agents import cli\n"
+        f"rc = cli.main(['hook', {agent!r}])\n"
+        "mods = sorted(m for m in sys.modules if m.startswith(('otel_agents', 'opentelemetry', 'genai_prices', 'urllib3', 'requests', 'grpc', 'socket')))\n"
+        "sys.__stdout__.write(repr((rc, mods)))\n"
+    )
+    env = {**os.environ, "OTEL_AGENTS_HOME": str(tmp_path), "OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN": "0"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    rc, mods = eval(p.stdout)
+    assert rc == 0 and p.stderr == ""
+    assert set(mods) <= {
+        "otel_agents",
+        "otel_agents.cli",
+        "otel_agents.commands",
+        "otel_agents.commands.hook",
+        "otel_agents.claude_code",
+        "otel_agents.claude_code.capture",
+        "otel_agents.claude_code.layout",
+        "otel_agents.configfile",
+        "otel_agents.flags",
+        "otel_agents.text",
+    }, mods
+    assert (tmp_path / agent / "sessions" / "s.jsonl").read_bytes().count(b"\n") == 1
