@@ -675,3 +675,17 @@ def test_the_agent_hook_loads_only_the_standard_library_capture(agent, tmp_path)
         "otel_agents.text",
     }, mods
     assert (tmp_path / agent / "sessions" / "s.jsonl").read_bytes().count(b"\n") == 1
+
+
+def test_drain_skips_finished_sessions_and_removes_them_after_retention(runtime, exporter, tmp_path) -> None:
+    rel = "codex/real-localpush/rollout-2026-02-23T13-19-38-019c8a70-dda7-7f33-98ea-f30553347322.jsonl"
+    for t, p in codex_hooks(FIX / rel):
+        capture.handle(json.dumps(p).encode(), t, str(tmp_path), spawn=False, agent="codex")
+    assert export.drain(tmp_path, "codex", rt=runtime) == len(exporter.get_finished_spans()) > 0
+    files = export.session_files(str(tmp_path), "codex", EXPECTED[rel]["session_id"])
+    state = Path(files.state).read_bytes()
+    assert export.drain(tmp_path, "codex", rt=runtime) == 0
+    assert Path(files.state).read_bytes() == state  # skipped: not even re-read
+    later = os.stat(files.spool).st_mtime_ns + 15 * 86400 * 10**9
+    assert export.drain(tmp_path, "codex", rt=runtime, now_ns=later) == 0
+    assert not Path(files.spool).exists() and not Path(files.state).exists()

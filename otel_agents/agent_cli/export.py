@@ -530,9 +530,8 @@ def spooled_sessions(home: str, agent: str) -> list[str]:
         return []
 
 
-def _spool_session_id(home: str, agent: str, stem: str) -> str | None:
+def _spool_session_id(home: str, agent: str, stem: str, st: State) -> str | None:
     files = session_files(home, agent, stem=stem)
-    st = State.load(files)
     if st.session_id:
         return st.session_id
     try:
@@ -547,7 +546,8 @@ def _spool_session_id(home: str, agent: str, stem: str) -> str | None:
 
 def drain(home: str | os.PathLike[str], agent: str, *, rt: Any = None, now_ns: int | None = None) -> int:
     """Export every spooled session of ``agent`` under ``home`` (closing those idle for
-    ``claude_code.idle_timeout``); returns the number of spans."""
+    ``claude_code.idle_timeout``); returns the number of spans. A finished session whose spool
+    has not grown is skipped, and removed after ``spool.retention_days``."""
     from otel_agents import telemetry
     from otel_agents.config import load_config
 
@@ -556,16 +556,24 @@ def drain(home: str | os.PathLike[str], agent: str, *, rt: Any = None, now_ns: i
     if own:
         rt = telemetry.setup(config=load_config(home))
     idle_ns = int(float(rt.config.get("claude_code.idle_timeout", 3600.0)) * 1e9)
+    retention_ns = int(float(rt.config.get("spool.retention_days", 14)) * 86400 * 1e9)
     now = now_ns if now_ns is not None else time.time_ns()
     ad = ADAPTERS[agent]
     n = 0
     try:
         for stem in spooled_sessions(home, agent):
-            sid = _spool_session_id(home, agent, stem)
+            files = session_files(home, agent, stem=stem)
+            st = State.load(files)
+            sid = _spool_session_id(home, agent, stem, st)
             if not sid:
                 continue
             try:
-                mtime = os.stat(session_files(home, agent, stem=stem).spool).st_mtime_ns
+                spool = os.stat(files.spool)
+                mtime = spool.st_mtime_ns
+                if st.closed and WORKFLOW_KEY in st.exported and spool.st_size == st.offset:
+                    if now - mtime > retention_ns:
+                        store.remove_session(files)
+                    continue
                 n += export_session(rt, home, ad, session_id=sid, closing=now - mtime >= idle_ns)
             except Exception as exc:  # noqa: BLE001 - one bad session must not stop the others
                 report(f"agent_cli drain: {agent}", exc)
