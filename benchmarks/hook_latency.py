@@ -123,7 +123,9 @@ def wait_for_drain(state: Path, since: float, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def measure(name: str, samples: int, env: dict[str, str], payload: Any, after: Any = None) -> dict[str, Any]:
+def measure(
+    name: str, samples: int, env: dict[str, str], payload: Any, after: Any = None, agent: str | None = None
+) -> dict[str, Any]:
     hook_t: list[float] = []
     base_t: list[float] = []
     rss: list[int] = []
@@ -132,7 +134,7 @@ def measure(name: str, samples: int, env: dict[str, str], payload: Any, after: A
         b, br = run(BASELINE, None, env)
         base_rss.append(br)
         started = time.time()
-        h, r = run([OTEL_AGENTS, "hook"], payload(i), env)
+        h, r = run([OTEL_AGENTS, "hook", *([agent] if agent else [])], payload(i), env)
         base_t.append(b)
         hook_t.append(h)
         rss.append(r)
@@ -200,6 +202,14 @@ def main() -> int:
                     after=lambda started, st=state: wait_for_drain(st, started),
                 )
             )
+        # Codex CLI and Gemini CLI: the same hook path, spooled under <home>/codex|gemini/.
+        for agent, tool_event in (("codex", "PreToolUse"), ("gemini", "BeforeTool")):
+            env = envs["collector down"]
+
+            def agent_event(i: int, agent: str = agent, tool_event: str = tool_event) -> bytes:
+                return event(f"{agent}-s", i, tool_event)
+
+            results.append(measure(f"{agent}: {tool_event}, collector down", ns.samples, env, agent_event, agent=agent))
         size = os.path.getsize(capture.session_spool(home, "s10000-down"))
         print(f"\nspool of the 10,000-event session: {size / 1e6:.1f} MB")
         print(

@@ -11,6 +11,7 @@ import atexit
 import contextlib
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -271,6 +272,20 @@ def reset() -> None:
     global _runtime
     with _lock:
         _runtime = None
+
+
+def flush(timeout_s: float = 60.0) -> None:
+    """Wait (at most ``timeout_s``) until every sink has written what it was given: for batch
+    commands (imports) whose user waits for the result anyway, before :func:`shutdown`."""
+    rt = _runtime
+    if rt is None:
+        return
+    deadline = time.monotonic() + timeout_s
+    for proc in rt.processors:
+        try:
+            proc.force_flush(max(1, int((deadline - time.monotonic()) * 1000)))
+        except Exception as exc:  # noqa: BLE001
+            report("flush", exc)
 
 
 def shutdown() -> None:

@@ -81,7 +81,10 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
     "default_plugins": (2, ("otel_agents.default_plugins", "otel_agents.default_plugins.*")),
     # agent adapters: Claude Code capture, transcripts, drain, settings (the hook path inside
     # it has its own, stricter rule below).
-    "claude_code": (2, ("otel_agents.claude_code", "otel_agents.claude_code.*")),
+    "claude_code": (
+        2,
+        ("otel_agents.claude_code", "otel_agents.claude_code.*", "otel_agents.agent_cli", "otel_agents.agent_cli.*"),
+    ),
     # commands: the CLI and everything only it uses: reports, the demo, zero-code
     # instrumentation (`otel-agents run`).
     "commands": (

@@ -136,6 +136,19 @@ DRAIN_PROGRAM = (
     "finally:\n"
     "    os._exit(0)\n"
 )
+#: Codex CLI and Gemini CLI: the events after which a drain runs, and its program (argv[4]: the agent).
+AGENT_DRAIN_EVENTS = frozenset({"Stop", "AfterAgent", "SessionEnd"})
+AGENT_DRAIN_PROGRAM = (
+    "import sys\n"
+    "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
+    "if sys.argv[3] not in sys.path: sys.path.append(sys.argv[3])\n"
+    "import os\n"
+    "try:\n"
+    "    from otel_agents.agent_cli.export import detached_main\n"
+    "    detached_main(sys.argv[1], sys.argv[2], sys.argv[4])\n"
+    "finally:\n"
+    "    os._exit(0)\n"
+)
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -270,8 +283,13 @@ def read_stdin() -> bytes:
 
 
 # --- the hook ----------------------------------------------------------------------------------------
-def handle(raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool = True) -> str | None:
-    """Spool one payload; returns the spool path written, or ``None`` (problem logged)."""
+def handle(
+    raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool = True, agent: str | None = None
+) -> str | None:
+    """Spool one payload; returns the spool path written, or ``None`` (problem logged).
+
+    ``agent`` (``codex``, ``gemini``): another agent CLI's event, spooled under
+    ``<home>/<agent>/sessions/`` and drained by ``otel_agents.agent_cli.export``."""
     home = home or hook_home()
     if len(raw) > MAX_STDIN_BYTES:
         log_problem(home, "too_large", f"payload over {MAX_STDIN_BYTES} bytes dropped", raw)
@@ -307,14 +325,15 @@ def handle(raw: bytes, received_ns: int, home: str | None = None, *, spawn: bool
         log_problem(home, "wrong_type", "hook_event_name missing or not a string; recorded as unknown", raw)
     rec = reduce_payload(payload, settings["capture_content"])
     line = json.dumps({"t": received_ns, "e": rec}, ensure_ascii=True, separators=(",", ":")).encode("ascii")
-    path = session_spool(home, sid)
+    path = session_spool(home, sid, agent)
     append_line(path, line + b"\n", settings["claude_code.fsync"])
-    if spawn and isinstance(event, str) and event in DRAIN_EVENTS and settings["claude_code.auto_drain"]:
-        spawn_drain(home, sid)
+    drains = DRAIN_EVENTS if agent is None else AGENT_DRAIN_EVENTS
+    if spawn and isinstance(event, str) and event in drains and settings["claude_code.auto_drain"]:
+        spawn_drain(home, sid, agent)
     return path
 
 
-def spawn_drain(home: str, session_id: str) -> None:
+def spawn_drain(home: str, session_id: str, agent: str | None = None) -> None:
     """Start a detached drain for the session and return at once (double fork, ``setsid``,
     then ``exec`` of a new interpreter running ``DRAIN_PROGRAM``).
 
@@ -341,15 +360,19 @@ def spawn_drain(home: str, session_id: str) -> None:
             os.dup2(null, fd)
         if null > 2:
             os.close(null)
-        os.execv(sys.executable, [sys.executable, "-c", DRAIN_PROGRAM, home, session_id, _PACKAGE_ROOT])
+        argv = [sys.executable, "-c", DRAIN_PROGRAM, home, session_id, _PACKAGE_ROOT]
+        if agent is not None:
+            argv[2:3] = [AGENT_DRAIN_PROGRAM]
+            argv.append(agent)
+        os.execv(sys.executable, argv)
     except BaseException as exc:  # noqa: BLE001 - the detached child reports through the log
         log_problem(home, "drain_spawn", f"cannot start the drain: {type(exc).__name__}: {exc}")
     finally:
         os._exit(0)
 
 
-def main() -> int:
-    """Entry point of ``otel-agents hook``: always returns 0, prints nothing."""
+def main(agent: str | None = None) -> int:
+    """Entry point of ``otel-agents hook [codex|gemini]``: always returns 0, prints nothing."""
     received = time.time_ns()
     home: str | None = None
     raw = b""
@@ -357,7 +380,7 @@ def main() -> int:
         raw = read_stdin()
         # a session started under an executor's step writes to the executor's home
         home = parent_home(os.environ.get(PARENT_ENV)) or hook_home()
-        handle(raw, received, home)
+        handle(raw, received, home, agent=agent)
     except BaseException as exc:  # noqa: BLE001 - a hook must never fail the tool call
         try:
             log_problem(home or hook_home(), "internal", f"{type(exc).__name__}: {exc}", raw or None)

@@ -56,8 +56,10 @@ def session_file_stem(session_id: str) -> str:
     return "x-" + digest(session_id)[:40]
 
 
-def session_spool(home: str | os.PathLike[str], session_id: str) -> str:
-    return os.path.join(spool_root(home), SESSIONS_DIR, session_file_stem(session_id) + ".jsonl")
+def session_spool(home: str | os.PathLike[str], session_id: str, agent: str | None = None) -> str:
+    """A session's spool; ``agent`` (codex, gemini): under ``<home>/<agent>/`` instead."""
+    root = spool_root(home) if agent is None else os.path.join(os.fspath(home), agent)
+    return os.path.join(root, SESSIONS_DIR, session_file_stem(session_id) + ".jsonl")
 
 
 def log_path(home: str | os.PathLike[str]) -> str:

@@ -38,6 +38,7 @@ from otel_agents.claude_code.payload import (
     SUCCESS,
     content_field as _content,
     number_field as _num,
+    project_name,
     text_field as _str,
 )
 from otel_agents.claude_code.transcript import FileCursor, Response
@@ -50,12 +51,6 @@ _NS_PER_MS = 1_000_000
 
 
 _COMPACTION = frozenset({"PreCompact", "PostCompact"})
-
-
-def _project_name(cwd: str) -> str | None:
-    """The project a working directory names: its last path component (either separator)."""
-    name = cwd.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    return name or None
 
 
 @dataclass(slots=True)
@@ -524,7 +519,7 @@ class Session(Item):
         if _str(e.get("agent_id")) is None and (path := _str(e.get("transcript_path"))):
             self.transcript = path
         if self.project is None and (cwd := _str(e.get("cwd"))):
-            self.project = _project_name(cwd)
+            self.project = project_name(cwd)
         if self.compacted_at is None and etype in _COMPACTION:
             self.compacted_at = t
         if self.closed and etype in _REOPENING:

@@ -40,3 +40,9 @@ def content_field(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict) and isinstance(value.get("len"), int) and isinstance(value.get("sha256"), str):
         return value
     return None
+
+
+def project_name(cwd: str) -> str | None:
+    """The project a working directory names: its last path component (either separator)."""
+    name = cwd.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return name or None

@@ -29,6 +29,13 @@ def main(args: list[str], prog: str = "otel-agents flush") -> int:
 
         print(format_summary(summary(home)))
         return 0
+    for agent in ("codex", "gemini"):  # Codex CLI and Gemini CLI sessions (otel_agents.agent_cli)
+        if os.path.isdir(os.path.join(home, agent)):
+            from otel_agents.agent_cli.export import drain as drain_agent
+
+            n = drain_agent(home, agent)
+            if not ns.quiet:
+                print(f"otel-agents flush: {agent}: {n} span(s) exported")
     if not os.path.isdir(os.path.join(home, "claude-code")):
         if not ns.quiet:
             print(f"otel-agents flush: no captured Claude Code events under {home}")

@@ -8,6 +8,7 @@ usage and touches nothing (no stdin read, no file written).
 from __future__ import annotations
 
 USAGE = """usage: otel-agents hook
+       otel-agents hook codex|gemini
 
 Capture one Claude Code hook event: Claude Code runs this command for every hook event,
 with the event's JSON payload on stdin. It appends the event to
@@ -17,7 +18,12 @@ a detached drain that exports the finished spans.
 
 <home> is $OTEL_AGENTS_HOME, else $CLAUDE_PROJECT_DIR/.otel-agents, else ./.otel-agents.
 Install it with `otel-agents install-hooks claude-code`; export now with `otel-agents flush`.
+
+`otel-agents hook codex` and `otel-agents hook gemini` capture Codex CLI and Gemini CLI events
+the same way, under <home>/codex/ and <home>/gemini/ (`otel-agents install-hooks codex|gemini`).
 """
+#: Agent CLIs besides Claude Code, named by the hook's first argument.
+AGENTS = ("codex", "gemini")
 
 
 def main(args: list[str], prog: str = "otel-agents hook") -> int:
@@ -29,4 +35,4 @@ def main(args: list[str], prog: str = "otel-agents hook") -> int:
         return 0
     from otel_agents.claude_code.capture import main as capture_main
 
-    return capture_main()
+    return capture_main(args[0] if args and args[0] in AGENTS else None)

@@ -124,6 +124,7 @@ def import_sessions(
         if own:
             from otel_agents import telemetry
 
+            telemetry.flush()  # a batch command: its user waits for every record
             telemetry.shutdown()
     return out
 

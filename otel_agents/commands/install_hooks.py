@@ -13,6 +13,7 @@ recorded in ``.claude/settings.local.json`` only.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -23,7 +24,7 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
         description=("Remove otel-agents hooks from" if uninstalling else "Install otel-agents hooks into")
         + " Claude Code settings.",
     )
-    parser.add_argument("agent", choices=["claude-code"], help="the agent whose settings to change")
+    parser.add_argument("agent", choices=["claude-code", "codex", "gemini"], help="the agent whose settings to change")
     scope = parser.add_mutually_exclusive_group()
     scope.add_argument(
         "--project",
@@ -50,6 +51,8 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
         )
         parser.add_argument("--timeout", type=int, help="seconds Claude Code waits for the hook at most (default 3)")
     ns = parser.parse_args(args)
+    if ns.agent != "claude-code":
+        return _agent_cli(ns, uninstalling, prog)
 
     from otel_agents.claude_code import launcher, settings
 
@@ -99,4 +102,29 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
                 f"hint: add {' and '.join(missing)} to the project's .gitignore: they hold this machine's "
                 f"captured sessions and settings (printf '%s\\n' {' '.join(missing)} >> .gitignore)"
             )
+    return 0
+
+
+def _agent_cli(ns: argparse.Namespace, uninstalling: bool, prog: str) -> int:
+    """Codex CLI (``hooks.json``) and Gemini CLI (``settings.json``): user file, or the
+    project's with ``--project``/``--dir``."""
+    from otel_agents.agent_cli import install
+
+    project = ns.dir or (os.getcwd() if ns.scope in ("project", "local") else None)
+    path = install.config_path(ns.agent, project)
+    try:
+        if uninstalling:
+            n = install.uninstall(path)
+            print(f"removed {n} otel-agents hook(s) from {path}" if n else f"no otel-agents hooks in {path}")
+            return 0
+        changed = install.install(ns.agent, path, ns.command, ns.timeout or install.DEFAULT_TIMEOUT_S)
+    except install.SettingsError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    print(f"installed otel-agents hooks in {path}" if changed else f"otel-agents hooks already installed in {path}")
+    if ns.agent == "codex":
+        print(
+            "  Codex runs them only once you trust them: open codex, run /hooks and trust the otel-agents entries "
+            "(editing an entry, its timeout included, needs trusting again)"
+        )
     return 0

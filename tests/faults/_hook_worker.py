@@ -27,6 +27,7 @@ from otel_agents import cli  # noqa: E402
 from otel_agents.claude_code import capture  # noqa: E402
 
 LOG = os.path.join(capture.spool_root(HOME), capture.LOG_FILE)
+AGENT = os.environ.get("FUZZ_HOOK_AGENT") or None  # codex, gemini: `otel-agents hook <agent>`
 
 
 def _read_exact(n: int) -> bytes:
@@ -65,7 +66,7 @@ def _expected_session(raw: bytes) -> str | None:
 
 def one(raw: bytes) -> dict:
     sid = _expected_session(raw)
-    spool = capture.session_spool(HOME, sid) if sid else None
+    spool = capture.session_spool(HOME, sid, AGENT) if sid else None
     spool_before = _stat(spool) if spool else (0, 0)
     log_before = _stat(LOG)
     stdin = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8", errors="strict")
@@ -74,7 +75,7 @@ def one(raw: bytes) -> dict:
     sys.stdin, sys.stdout, sys.stderr = stdin, captured_out, captured_err
     exc = None
     try:
-        rc = cli.main(["hook"])
+        rc = cli.main(["hook", AGENT] if AGENT else ["hook"])
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else 1
     except BaseException as e:  # noqa: BLE001 - what the suite counts

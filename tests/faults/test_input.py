@@ -203,8 +203,8 @@ def big_payloads() -> list[tuple[str, bytes]]:
 
 # --- the worker -------------------------------------------------------------------------------------------
 class Worker:
-    def __init__(self, home: Path) -> None:
-        env = child_env(home, None)
+    def __init__(self, home: Path, agent: str | None = None) -> None:
+        env = child_env(home, None, **({"FUZZ_HOOK_AGENT": agent} if agent else {}))
         self.proc = subprocess.Popen(
             [PY, str(HERE / "_hook_worker.py")],
             env=env,
@@ -384,6 +384,107 @@ def test_drain_reads_everything_the_fuzz_spooled(fuzz_home, worker_fuzz, process
     assert total >= 10_000
     assert flush.returncode == 0, out[-3000:]
     assert "error" not in out.lower(), out[-3000:]
+    assert kinds.get("internal", 0) == 0 and kinds.get("drain", 0) == 0, kinds
+
+
+# --- Codex CLI and Gemini CLI payloads ---------------------------------------------------------------------
+from otel_agents.agent_cli.install import EVENTS as AGENT_CLI_EVENTS  # noqa: E402
+
+AGENT_CASES = n(3_000, 20_000)
+agent_payloads = {
+    agent: st.fixed_dictionaries(
+        {
+            "session_id": st.one_of(st.sampled_from(SESSIONS), field_values),
+            "hook_event_name": st.one_of(
+                st.sampled_from([*AGENT_CLI_EVENTS[agent][0], "StopFailure", "Unknown"]), field_values
+            ),
+        },
+        optional={
+            "transcript_path": st.one_of(st.sampled_from(["/nonexistent/r.jsonl", "/dev/zero", "/", ""]), field_values),
+            "cwd": field_values,
+            "turn_id": st.one_of(st.sampled_from(["turn-1", "turn-2"]), field_values),
+            "tool_name": st.one_of(st.sampled_from(["Bash", "apply_patch", "read_file", "mcp__s__t"]), field_values),
+            "tool_use_id": st.one_of(st.sampled_from(["call_1", "call_2"]), field_values),
+            "tool_input": field_values,
+            "tool_response": field_values,
+            "prompt": field_values,
+            "prompt_response": field_values,
+            "last_assistant_message": field_values,
+            "timestamp": field_values,
+            "model": field_values,
+            "source": field_values,
+            "reason": field_values,
+            "permission_mode": field_values,
+            "agent_id": field_values,
+            "agent_type": field_values,
+            "deep": st.integers(min_value=1, max_value=900).map(_nested),
+        },
+    )
+    for agent in AGENT_CLI_EVENTS
+}
+
+
+@pytest.mark.parametrize("agent", sorted(AGENT_CLI_EVENTS))
+def test_fuzzed_agent_cli_payloads_then_a_drain(agent, tmp_path, fault_row):
+    """Codex CLI and Gemini CLI payloads (``otel-agents hook codex|gemini``) fuzzed as the
+    Claude Code ones, through the CLI entry point; then a real drain of every fuzzed session."""
+    home = tmp_path / "home"
+    out = Fuzz()
+    worker = Worker(home, agent)
+    cases = st.tuples(
+        agent_payloads[agent],
+        json_values,
+        st.binary(max_size=1024),
+        st.integers(min_value=0, max_value=2**32),
+        st.integers(min_value=1, max_value=200_000),
+    )
+    try:
+
+        @settings(
+            max_examples=AGENT_CASES // PER_EXAMPLE + 1,
+            deadline=None,
+            database=None,
+            derandomize=not SOAK,
+            suppress_health_check=list(HealthCheck),
+        )
+        @given(cases)
+        def fuzz(case: tuple[Any, Any, bytes, int, int]) -> None:
+            for raw in expand(case):
+                res = worker.run(raw)
+                out.tally(res)
+                check(res, raw)
+
+        fuzz()
+    finally:
+        stderr = worker.close()
+    assert stderr == "", stderr[-2000:]
+    env = child_env(home, None, OTEL_AGENTS_STRICT="1")  # the drain raises on any failure it reports
+    drain = subprocess.run(
+        [PY, "-c", f"from otel_agents.agent_cli.export import drain; drain({str(home)!r}, {agent!r})"],
+        capture_output=True,
+        env=env,
+        timeout=600,
+    )
+    log = Path(capture.spool_root(home)) / capture.LOG_FILE
+    kinds: dict[str, int] = {}
+    if log.exists():
+        for line in log.read_bytes().splitlines():
+            kind = json.loads(line).get("kind")
+            kinds[kind] = kinds.get(kind, 0) + 1
+    w = out.stats
+    fault_row(
+        f"6.input.hook_fuzz_{agent}",
+        "Input",
+        f"fuzzed {agent} hook payloads (hypothesis): {w['cases']:,} cases",
+        "exit codes, output, internal errors, valid payloads spooled, then a real drain over all of it",
+        f"{w['cases']:,} payloads through `otel-agents hook {agent}`'s entry point: {w['nonzero']} non-zero exits, "
+        f"{w['printed']} printed anything, {kinds.get('internal', 0)} internal errors; {w['spooled']:,} spooled; "
+        f"drain exit {drain.returncode}",
+        cases=w["cases"],
+        kinds=kinds,
+    )
+    assert w["cases"] >= AGENT_CASES * 0.9
+    assert drain.returncode == 0 and drain.stderr == b"", drain.stderr[-3000:]
     assert kinds.get("internal", 0) == 0 and kinds.get("drain", 0) == 0, kinds
 
 
