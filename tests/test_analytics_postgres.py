@@ -33,7 +33,7 @@ def _pg_dump(url: str) -> dict[str, list[dict[str, Any]]]:
         for t in TABLES:
             cur = conn.execute(f"SELECT * FROM {t} ORDER BY {KEYS.get(t, 'record_id')}")
             names = [d.name for d in cur.description]
-            out[t] = [{k: v for k, v in zip(names, r) if k not in NOT_CONTENT} for r in cur.fetchall()]
+            out[t] = [{k: v for k, v in zip(names, r, strict=True) if k not in NOT_CONTENT} for r in cur.fetchall()]
     return out
 
 
