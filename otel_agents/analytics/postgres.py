@@ -15,6 +15,7 @@ messages name the store by :func:`redact_url`.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -218,6 +219,19 @@ class PgAnalyticsStore(AnalyticsStore):
                 migrate(conn)
                 self._migrated = True
             yield conn
+
+    def warm(self) -> None:
+        """Connect (and migrate) now, in the background: a short-lived process's records are
+        then written within its exit deadline. Failures are left to the first write."""
+
+        def run() -> None:
+            try:
+                with self.session():
+                    pass
+            except Exception:  # noqa: BLE001 - the first write reports it
+                pass
+
+        threading.Thread(target=run, name="otel-agents-analytics-connect", daemon=True).start()
 
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")

@@ -337,6 +337,9 @@ class AnalyticsStore:
         except sqlite3.Error:
             pass
 
+    def warm(self) -> None:
+        """Prepare to write soon (a remote store connects in the background); SQLite: nothing."""
+
     def open(self) -> None:
         """Open (and migrate) the store now; raises what opening raises."""
         with self.session():

@@ -123,6 +123,8 @@ class AnalyticsSink:
         self._store: AnalyticsStore = open_store(config, busy_timeout_ms=busy_timeout_ms)
         self.path = self._store.label  # never the password of a PostgreSQL URL
         self.retry_for = max(0.0, float(retry_for))
+        if self.enabled:
+            self._store.warm()
         self._lock = forksafe.Lock()
         self._open_failed_at: float | None = None
         self._open_error: str | None = None
