@@ -233,6 +233,23 @@ class PgAnalyticsStore(AnalyticsStore):
 
         threading.Thread(target=run, name="otel-agents-analytics-connect", daemon=True).start()
 
+    def _upsert(self, conn: Any, prepared: list[tuple[Any, dict[str, Any], list[Any]]], overwrite: bool) -> list[bool]:
+        """One pipelined ``executemany`` per table (a round trip per table, not per row: the
+        write lock is held briefly); ``RETURNING`` tells which rows were written."""
+        written = [False] * len(prepared)
+        by_table: dict[str, list[int]] = {}
+        for i, (table, _record, _values) in enumerate(prepared):
+            by_table.setdefault(table.name, []).append(i)
+        cur = conn.raw.cursor()
+        for idxs in by_table.values():
+            table = prepared[idxs[0]][0]
+            sql = (table.upsert_sql if overwrite else table.insert_missing_sql) + " RETURNING 1"
+            cur.executemany(_placeholders(sql), [prepared[i][2] for i in idxs], returning=True)
+            for i in idxs:
+                written[i] = cur.fetchone() is not None
+                cur.nextset()
+        return written
+
     def begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
         conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))

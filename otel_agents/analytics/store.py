@@ -340,6 +340,16 @@ class AnalyticsStore:
     def warm(self) -> None:
         """Prepare to write soon (a remote store connects in the background); SQLite: nothing."""
 
+    def _upsert(
+        self, conn: Any, prepared: list[tuple[_Table, dict[str, Any], list[Any]]], overwrite: bool
+    ) -> list[bool]:
+        """Upsert each prepared row (inside the transaction); True where a row was written."""
+        out = []
+        for table, _record, values in prepared:
+            sql = table.upsert_sql if overwrite else table.insert_missing_sql
+            out.append(conn.execute(sql, values).rowcount != 0)
+        return out
+
     def open(self) -> None:
         """Open (and migrate) the store now; raises what opening raises."""
         with self.session():
@@ -392,9 +402,10 @@ class AnalyticsStore:
         parent_ids: list[str] = []
         self.begin(conn)
         try:
-            for table, record, values in prepared:
-                sql = table.upsert_sql if overwrite else table.insert_missing_sql
-                if conn.execute(sql, values).rowcount == 0:
+            for (table, record, _values), written in zip(
+                prepared, self._upsert(conn, prepared, overwrite), strict=True
+            ):
+                if not written:
                     stats.present += 1
                     continue
                 stats.rows[table.name] = stats.rows.get(table.name, 0) + 1

@@ -68,7 +68,7 @@ def main(args: list[str], prog: str = "otel-agents reconcile") -> int:
             "backfilling anyway, as asked"
         )
     store = open_store(config)
-    db = store.label  # a PostgreSQL URL without its password
+    db = store.path if type(store).__name__ == "AnalyticsStore" else store.label  # never a password
     try:
         backfill(store, records, result=result, batch_size=ns.batch_size, overwrite=ns.overwrite)
     except SchemaTooNew as exc:
