@@ -661,8 +661,8 @@ def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[s
         backlog = sum(max(0, tops[n] - (0 if reason else old[n])) for n in tops)
         progress(f"{'building' if reason else 'updating'} the report cache ({backlog:,} new rows)")
     pg = store if isinstance(store, PgSource) else None
-    if pg is not None:
-        pg.attach(con)
+    if isinstance(store, PgSource):
+        store.attach(con)
     else:
         load_sqlite(con)
         attach(con, store)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_agents.report import cache, duck
+from otel_agents.report.pgsource import PgSource
 from otel_agents.report.filters import Filters
 from otel_agents.report.stats import PERCENTILE_METHOD, one
 from otel_agents.report.views import Scope
@@ -97,7 +98,7 @@ class ReportEngine:
 
         self.store: cache.Store
         if is_url(store):
-            self.store = cache.PgSource(str(store), Path(cache_dir) if cache_dir is not None else None)
+            self.store = PgSource(str(store), Path(cache_dir) if cache_dir is not None else None)
             self.store.ensure_schema()
             self.cache_path: Path | None = self.store.cache_path if use_cache else None
             if self.cache_path is not None:
