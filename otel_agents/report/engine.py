@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from otel_agents.report import cache, duck
-from otel_agents.report.pgsource import PgSource
 from otel_agents.report.filters import Filters
+from otel_agents.report.pgsource import PgSource
 from otel_agents.report.stats import PERCENTILE_METHOD, one
 from otel_agents.report.views import Scope
 

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 REOPEN_BACKOFF_S = 30.0
 #: SQLite's own wait for another writer's lock, per attempt (the sink retries on top).
 SINK_BUSY_TIMEOUT_MS = 2_000
+#: PostgreSQL's wait for the write lock, per attempt: waiting in its queue is fairer than
+#: retrying (the lock is granted in arrival order), and it is the sink's thread that waits.
+PG_LOCK_TIMEOUT_MS = 15_000
 #: How long a batch is retried while the database is busy, before it is left for recovery.
 RETRY_FOR_S = 60.0
 MIN_RETRY_SLEEP_S = 0.02
@@ -120,6 +123,8 @@ class AnalyticsSink:
         self, config: Config, *, busy_timeout_ms: int = SINK_BUSY_TIMEOUT_MS, retry_for: float = RETRY_FOR_S
     ) -> None:
         self.enabled = analytics_enabled(config)
+        if config.analytics_url and busy_timeout_ms == SINK_BUSY_TIMEOUT_MS:
+            busy_timeout_ms = PG_LOCK_TIMEOUT_MS
         self._store: AnalyticsStore = open_store(config, busy_timeout_ms=busy_timeout_ms)
         self.path = self._store.label  # never the password of a PostgreSQL URL
         self.retry_for = max(0.0, float(retry_for))
@@ -181,9 +186,11 @@ class AnalyticsSink:
                     store = self._ensure_open()
                     try:
                         return store.write(records, overwrite=overwrite, stop=stop)
-                    except Exception:
-                        # A broken connection (file replaced, disk error) is reopened next time.
-                        store.close()
+                    except Exception as exc:
+                        # A broken connection (file replaced, disk error, server gone) is
+                        # reopened next time; a busy one is kept.
+                        if not is_busy(exc):
+                            store.close()
                         raise
                 except Exception as exc:
                     if not is_operational(exc):
