@@ -85,7 +85,7 @@ def recover_homes(homes: list[Path], url: str | None) -> int:
     done = 0
     for home in homes:
         if count_pending(home):
-            done += recover(load_config(home, environ=env), wait=True, min_age=0.0).delivered
+            done += sum(recover(load_config(home, environ=env), wait=True, min_age=0.0).delivered.values())
     return done
 
 
