@@ -164,6 +164,17 @@ def connect_kwargs(
     }
 
 
+def connection_lost(exc: BaseException) -> bool:
+    """True when a pooled connection turned out dead (server restarted, connection reset):
+    worth one more try on a new connection. Not for timeouts or an unreachable server."""
+    import psycopg
+
+    if not isinstance(exc, psycopg.OperationalError) or type(exc).__name__ == "PoolTimeout":
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state in ("57P01", "57P02")
+
+
 #: Pools inherited across a fork: kept referenced, never closed in the child (closing would
 #: end the parent's sessions).
 _abandoned: list[Any] = []
@@ -219,6 +230,28 @@ class PgAnalyticsStore(AnalyticsStore):
                 migrate(conn)
                 self._migrated = True
             yield conn
+
+    def write(self, records: Any, *, overwrite: bool = True, stop: Any = None) -> Any:
+        """As :meth:`AnalyticsStore.write`; a connection found dead (the server restarted, a
+        failover) is replaced, with the whole pool, and the batch written once more (upserts:
+        idempotent, even if the first attempt's commit went through)."""
+        records = list(records)
+        try:
+            return super().write(records, overwrite=overwrite, stop=stop)
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+        self.close()
+        return super().write(records, overwrite=overwrite, stop=stop)
+
+    def open(self) -> None:
+        try:
+            super().open()
+        except Exception as exc:
+            if not connection_lost(exc):
+                raise
+            self.close()
+            super().open()
 
     def warm(self) -> None:
         """Connect (and migrate) now, in the background: a short-lived process's records are
