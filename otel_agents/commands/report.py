@@ -135,7 +135,12 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         )
     except Exception as exc:  # noqa: BLE001 - a store we cannot read: say so, no traceback
         where = redact_url(url) if url else store
-        print(f"{prog}: cannot read {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        message = f"{type(exc).__name__}: {exc}"
+        if url:
+            from otel_agents.report.pgsource import PgSource
+
+            message = str(PgSource(url).clean(RuntimeError(message))).removeprefix("RuntimeError: ")
+        print(f"{prog}: cannot read {where}: {message}", file=sys.stderr)
         return 1
     with engine:
         if not filters.empty:
