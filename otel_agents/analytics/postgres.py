@@ -8,9 +8,7 @@ advisory lock, as SQLite's ``BEGIN IMMEDIATE`` does, so ``seq`` grows in commit 
 Migrations run under another advisory lock, re-reading the version inside it: machines
 starting at once migrate the database exactly once.
 
-Connections come from a ``psycopg_pool`` pool (a null pool: a connection per batch, made
-on the sink's thread, so a server that is away costs that thread one bounded attempt and
-logs nothing in the background); the URL (with its password) stays in memory:
+Connections come from a ``psycopg_pool`` pool; the URL (with its password) stays in memory:
 messages name the store by :func:`redact_url`.
 """
 
@@ -208,16 +206,16 @@ class PgAnalyticsStore(AnalyticsStore):
 
     def _get_pool(self) -> Any:
         if self._pool is None:
-            from psycopg_pool import NullConnectionPool
+            from psycopg_pool import ConnectionPool
 
-            # connections are made in the caller's thread (the sink's), when needed: a server
-            # that is down fails that call once, with no background reconnection warnings
-            pool = NullConnectionPool(
+            pool = ConnectionPool(
                 self._url,
+                min_size=1,
                 max_size=self.max_size,
                 kwargs=connect_kwargs(connect_timeout=self.connect_timeout, lock_timeout_ms=self.busy_timeout_ms),
                 open=False,
                 timeout=self.connect_timeout,
+                check=ConnectionPool.check_connection,
                 name="otel-agents-analytics",
             )
             pool.open(wait=False)

@@ -55,15 +55,13 @@ class PgSource:
 
     def ensure_schema(self) -> None:
         """Migrate a store written by an older otel-agents, as any writer would."""
-        from otel_agents.analytics.postgres import PgAnalyticsStore
+        from otel_agents.analytics.postgres import PgConn, migrate
 
-        store = PgAnalyticsStore(self.url)
-        try:
-            store.open()
-        except Exception as exc:  # noqa: BLE001 - re-raised without the password
-            raise self.clean(exc) from None
-        finally:
-            store.close()
+        with self.connect() as raw:  # one connection, no pool: nothing retries in the background
+            try:
+                migrate(PgConn(raw))
+            except Exception as exc:  # noqa: BLE001 - re-raised without the password
+                raise self.clean(exc) from None
 
     def probe(self, tables: Any, marks: dict[str, int]) -> tuple[int, dict[str, int], dict[str, str | None], str]:
         """The schema version, each table's highest ``seq``, the key at each watermark, and
