@@ -202,9 +202,14 @@ class PgAnalyticsStore(AnalyticsStore):
         self.connect_timeout = connect_timeout
         self.max_size = max_size
         self._pool: Any = None
+        self._pool_lock = threading.Lock()
         self._migrated = False
 
     def _get_pool(self) -> Any:
+        with self._pool_lock:  # the background warm-up and the sink's thread: one pool
+            return self._make_pool()
+
+    def _make_pool(self) -> Any:
         if self._pool is None:
             from psycopg_pool import ConnectionPool
 
@@ -298,6 +303,7 @@ class PgAnalyticsStore(AnalyticsStore):
             return schema_version(conn)
 
     def abandon(self) -> None:
+        self._pool_lock = threading.Lock()  # in a forked child: the parent's may be held
         if self._pool is not None:
             _abandoned.append(self._pool)
             self._pool = None
