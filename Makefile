@@ -46,6 +46,21 @@ chromium:
 backends:
 	@sh backends/build.sh
 
+# Debian's PostgreSQL server, for the shared analytics store's tests (a private server per
+# test session, tests/_pgserver.py) and benchmarks/fleet.py. Installed where initdb is
+# missing; under CI (CI=true) a failed install fails the build, elsewhere those tests skip.
+.PHONY: postgresql fleet
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 \
+		&& echo "installed postgresql" || { \
+		if [ "$$CI" = "true" ]; then echo "postgresql could not be installed (CI=true): failing" >&2; exit 1; fi; \
+		echo "postgresql could not be installed: the PostgreSQL store tests will be skipped"; }; }
+
+# 8 machines into one PostgreSQL, then the report over 1,000,000 steps (several minutes).
+fleet: install postgresql
+	$(PY) benchmarks/fleet.py
+
 demo: install
 	$(VENV)/bin/otel-agents demo
 
@@ -61,7 +76,7 @@ check: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/ruff format --check --output-format concise .
 
-test: install phoenix chromium backends check
+test: install phoenix chromium backends postgresql check
 	$(PY) -m pytest -q
 
 # The fault-injection suite at soak sizes (a 30 s database lock, 50,000 fuzzed hook payloads,

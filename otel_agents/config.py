@@ -157,6 +157,12 @@ SETTINGS: tuple[Setting, ...] = (
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
     _s("analytics.record_from_execution", bool, True, "dual-write analytics from each execution record"),
     _s(
+        "analytics.url",
+        str,
+        "",
+        "postgresql://user:password@host/db: write analytics into this shared PostgreSQL instead (never logged)",
+    ),
+    _s(
         "replay.on_start",
         bool,
         True,
@@ -319,6 +325,12 @@ class Config:
     @property
     def analytics_db(self) -> Path:
         return self.home / "analytics" / "history.db"
+
+    @property
+    def analytics_url(self) -> str | None:
+        """The shared PostgreSQL store's URL (``analytics.url``), or None: the SQLite file."""
+        url = str(self.get("analytics.url") or "").strip()
+        return url or None
 
 
 #: Sections plugins own; keys in them are not reported as unknown.

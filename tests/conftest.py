@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -28,6 +29,7 @@ def _isolated_home(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
     for var in [v for v in os.environ if v.startswith("OTEL_EXPORTER_OTLP")]:
         monkeypatch.delenv(var)
     monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    monkeypatch.delenv("OTEL_AGENTS_ANALYTICS_URL", raising=False)
     telemetry.reset()
     set_plugin_manager(None)
     safety.reset()
@@ -67,3 +69,27 @@ def make_runtime(exporter: InMemorySpanExporter):
 @pytest.fixture
 def runtime(make_runtime) -> telemetry.Runtime:
     return make_runtime()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A private PostgreSQL server for the session (``tests/_pgserver.py``). Skipped where the
+    server binaries are missing, except under CI (``CI=true``), where it fails."""
+    from _pgserver import PgServer, bin_dir
+
+    if bin_dir() is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("PostgreSQL server binaries are missing (make postgresql installs them)")
+        pytest.skip("PostgreSQL server binaries are missing (make postgresql installs them)")
+    server = PgServer()
+    yield server
+    server.destroy()
+
+
+_pg_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh, empty database on the session's server: its URL (with the password)."""
+    return str(pg_server.create_database(f"t{os.getpid()}_{next(_pg_databases)}"))

@@ -106,7 +106,16 @@ def test_meta(report):
     assert m["matched"] is True
     assert m["period"] == {"first_day": "2025-03-01", "last_day": "2025-03-09"}
     assert m["percentile_method"].startswith("linear interpolation")
-    assert m["filters"] == {"since": None, "until": None, "template": [], "model": [], "status": [], "session": []}
+    assert m["filters"] == {
+        "since": None,
+        "until": None,
+        "template": [],
+        "model": [],
+        "status": [],
+        "session": [],
+        "machine": [],
+        "service": [],
+    }
 
 
 # --- cost ----------------------------------------------------------------------------------------

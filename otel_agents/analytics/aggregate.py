@@ -9,7 +9,6 @@ records out of order), so the result never depends on arrival order.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,7 +42,7 @@ UPDATE step_executions SET model = (
 WHERE model IS NULL AND record_id IN ({marks})"""
 
 
-def enrich(conn: sqlite3.Connection, model_ids: Sequence[str], parent_ids: Sequence[str]) -> None:
+def enrich(conn: Any, model_ids: Sequence[str], parent_ids: Sequence[str]) -> None:
     """Fill in the phase, step and agent of model calls from their parent step or phase,
     and a step's model (when it named none) from its model calls. Runs for the rows of the
     current batch, in either order of arrival.
@@ -65,7 +64,7 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _phase_aggregates(phases: list[sqlite3.Row], wall: float | None) -> dict[str, Any]:
+def _phase_aggregates(phases: list[dict[str, Any]], wall: float | None) -> dict[str, Any]:
     durations: dict[str, float] = {}
     costs: dict[str, float | None] = {}  # None: no phase of that name has a known cost
     tokens: dict[str, dict[str, int]] = {}
@@ -96,8 +95,8 @@ def _phase_aggregates(phases: list[sqlite3.Row], wall: float | None) -> dict[str
     return out
 
 
-def _step_aggregates(steps: list[sqlite3.Row]) -> dict[str, Any]:
-    groups: dict[tuple[Any, Any], list[sqlite3.Row]] = {}
+def _step_aggregates(steps: list[dict[str, Any]]) -> dict[str, Any]:
+    groups: dict[tuple[Any, Any], list[dict[str, Any]]] = {}
     for s in steps:
         groups.setdefault((s["phase_name"], s["step_name"]), []).append(s)
     reasons: list[dict[str, Any]] = []
@@ -134,40 +133,48 @@ def _step_aggregates(steps: list[sqlite3.Row]) -> dict[str, Any]:
     }
 
 
-def refresh(conn: sqlite3.Connection, workflow_id: str, now: str) -> None:
+def _rows(conn: Any, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """The rows of a query as dicts (any DB-API connection: SQLite, or PostgreSQL's adapter)."""
+    cur = conn.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def refresh(conn: Any, workflow_id: str, now: str) -> None:
     """Recompute the aggregate columns of one ``workflow_history`` row from stored rows."""
-    conn.row_factory = sqlite3.Row
-    try:
-        wf = conn.execute(
-            "SELECT duration_seconds, requested_model, retry_count, session_id FROM workflow_history"
-            " WHERE workflow_id = ?",
-            (workflow_id,),
-        ).fetchone()
-        if wf is None:
-            return
-        phases = conn.execute(
-            "SELECT phase_name, duration_seconds, cost_usd, input_tokens, output_tokens, cache_read_tokens,"
-            " cache_write_tokens FROM phase_logs WHERE workflow_id = ?"
-            " ORDER BY start_unix_nano, phase_number, record_id",
-            (workflow_id,),
-        ).fetchall()
-        steps = conn.execute(
-            "SELECT phase_name, step_name, attempt, outcome, error_message, error_category, start_unix_nano,"
-            " end_unix_nano FROM step_executions WHERE workflow_id = ? ORDER BY start_unix_nano, record_id",
-            (workflow_id,),
-        ).fetchall()
-        tools = conn.execute(
-            "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN outcome = 'failure' THEN 1 ELSE 0 END), 0) AS failed"
-            " FROM tool_calls WHERE workflow_id = ?",
-            (workflow_id,),
-        ).fetchone()
-        models = conn.execute(
-            "SELECT model, COUNT(*) AS n, SUM(cost_usd) AS cost FROM model_calls"
-            " WHERE workflow_id = ? AND model IS NOT NULL GROUP BY model ORDER BY n DESC, cost DESC, model",
-            (workflow_id,),
-        ).fetchall()
-    finally:
-        conn.row_factory = None
+    found = _rows(
+        conn,
+        "SELECT duration_seconds, requested_model, retry_count, session_id FROM workflow_history WHERE workflow_id = ?",
+        (workflow_id,),
+    )
+    if not found:
+        return
+    wf = found[0]
+    phases = _rows(
+        conn,
+        "SELECT phase_name, duration_seconds, cost_usd, input_tokens, output_tokens, cache_read_tokens,"
+        " cache_write_tokens FROM phase_logs WHERE workflow_id = ?"
+        " ORDER BY start_unix_nano, phase_number, record_id",
+        (workflow_id,),
+    )
+    steps = _rows(
+        conn,
+        "SELECT phase_name, step_name, attempt, outcome, error_message, error_category, start_unix_nano,"
+        " end_unix_nano FROM step_executions WHERE workflow_id = ? ORDER BY start_unix_nano, record_id",
+        (workflow_id,),
+    )
+    tools = _rows(
+        conn,
+        "SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN outcome = 'failure' THEN 1 ELSE 0 END), 0) AS failed"
+        " FROM tool_calls WHERE workflow_id = ?",
+        (workflow_id,),
+    )[0]
+    models = _rows(
+        conn,
+        "SELECT model, COUNT(*) AS n, SUM(cost_usd) AS cost FROM model_calls"
+        " WHERE workflow_id = ? AND model IS NOT NULL GROUP BY model ORDER BY n DESC, cost DESC, model",
+        (workflow_id,),
+    )
     values = _phase_aggregates(phases, wf["duration_seconds"])
     values.update(_step_aggregates(steps))
     step_retries = values.pop("_step_retries")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from otel_agents.foundation.files import private_dir
 
@@ -29,7 +30,7 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer otel-agents; this one will not write to it."""
 
 
-Step = str | Callable[[sqlite3.Connection], None]
+Step = str | Callable[[Any], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +415,25 @@ def _add_nested_columns(conn: sqlite3.Connection) -> None:
     add_columns(conn)
 
 
+# --- version 4: the machine and the service on every row (a store shared by many machines) ------
+
+_MACHINE_TABLES = ("workflow_history", "phase_logs", "step_executions", "tool_calls", "model_calls", "hook_events")
+
+
+def _add_machine_columns(conn: sqlite3.Connection) -> None:
+    """Add ``host_name`` everywhere and ``service_name`` where missing; rows written before
+    (by one machine) keep NULL: the report shows them as an unknown machine."""
+    for table in _MACHINE_TABLES:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN host_name TEXT")
+        if table != "workflow_history":
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN service_name TEXT")
+
+
+_V4_INDEXES = (
+    "CREATE INDEX idx_workflow_history_host ON workflow_history (host_name, day)",
+    "CREATE INDEX idx_workflow_history_service ON workflow_history (service_name, day)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -438,6 +458,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "runs nested under a step: workflow_history.parent_id; nested_* columns on steps, phases, workflows",
         (_add_nested_columns,),
     ),
+    Migration(4, "host_name and service_name on every table; indexes", (_add_machine_columns, *_V4_INDEXES)),
 )
 
 #: The version this code reads and writes.

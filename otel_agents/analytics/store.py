@@ -14,12 +14,16 @@ records arrive in.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from otel_agents import attributes as A
 from otel_agents.analytics import aggregate, nested
@@ -74,6 +78,8 @@ def _common(record: dict[str, Any]) -> dict[str, Any]:
         "error_type": record.get("error_type"),
         "error_message": record.get("error_message"),
         "error_category": record.get("error_category"),
+        "service_name": record.get("service_name"),
+        "host_name": record.get("host_name"),
     }
 
 
@@ -183,6 +189,8 @@ def _hook_row(r: dict[str, Any]) -> dict[str, Any]:
         "timestamp": r.get("start_time"),
         "time_unix_nano": r.get("start_unix_nano"),
         "payload": json.dumps(attrs, ensure_ascii=False, sort_keys=True, default=str) if attrs is not None else None,
+        "service_name": r.get("service_name"),
+        "host_name": r.get("host_name"),
     }
 
 
@@ -287,6 +295,16 @@ def _scalar(value: Any) -> Any:
     return None  # a list or object where a scalar belongs: the column stays NULL
 
 
+def machine_name() -> str:
+    """This machine's name for the rows it writes: ``host.name`` from ``OTEL_RESOURCE_ATTRIBUTES``,
+    else the host name."""
+    for item in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = item.partition("=")
+        if sep and key.strip() == "host.name" and value.strip():
+            return unquote(value.strip())
+    return socket.gethostname()
+
+
 #: Connections inherited across a fork: kept referenced so they are never closed in the child.
 _abandoned: list[sqlite3.Connection] = []
 
@@ -295,12 +313,17 @@ class AnalyticsStore:
     """The analytics database, opened (and migrated) on first use.
 
     Not thread-safe by itself: the sink serialises calls. Any number of processes may
-    write at once (WAL, busy timeout, ``BEGIN IMMEDIATE``).
+    write at once (WAL, busy timeout, ``BEGIN IMMEDIATE``). Every row carries ``host_name``
+    (the record's, else ``host_name`` given here, else :func:`machine_name`).
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self, path: str | Path, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS, host_name: str | None = None
+    ) -> None:
         self.path = Path(path)
+        self.label = f"SQLite {self.path}"
         self.busy_timeout_ms = busy_timeout_ms
+        self.host_name = host_name or machine_name()
         self._conn: sqlite3.Connection | None = None
 
     @property
@@ -308,6 +331,39 @@ class AnalyticsStore:
         if self._conn is None:
             self._conn = connect(self.path, busy_timeout_ms=self.busy_timeout_ms)
         return self._conn
+
+    @contextmanager
+    def session(self) -> Iterator[Any]:
+        """A connection to write or read with (opened and migrated on first use)."""
+        yield self.conn
+
+    def begin(self, conn: Any) -> None:
+        """Open a writing transaction, holding the write lock."""
+        conn.execute("BEGIN IMMEDIATE")
+
+    def rollback(self, conn: Any) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+    def warm(self) -> None:
+        """Prepare to write soon (a remote store connects in the background); SQLite: nothing."""
+
+    def _upsert(
+        self, conn: Any, prepared: list[tuple[_Table, dict[str, Any], list[Any]]], overwrite: bool
+    ) -> list[bool]:
+        """Upsert each prepared row (inside the transaction); True where a row was written."""
+        out = []
+        for table, _record, values in prepared:
+            sql = table.upsert_sql if overwrite else table.insert_missing_sql
+            out.append(conn.execute(sql, values).rowcount != 0)
+        return out
+
+    def open(self) -> None:
+        """Open (and migrate) the store now; raises what opening raises."""
+        with self.session():
+            pass
 
     def write(
         self, records: Iterable[dict[str, Any]], *, overwrite: bool = True, stop: Stop | None = None
@@ -324,8 +380,11 @@ class AnalyticsStore:
         ``stop`` (checked every 64 records while the rows are built): when it returns True,
         nothing is written and the stats say ``interrupted``.
         """
+        with self.session() as conn:  # opens (and migrates) the database, even for nothing to write
+            return self._write(conn, records, overwrite, stop)
+
+    def _write(self, conn: Any, records: Iterable[dict[str, Any]], overwrite: bool, stop: Stop | None) -> WriteStats:
         stats = WriteStats()
-        conn = self.conn  # opens (and migrates) the database, even for nothing to write
         now = _now_iso()
         prepared: list[tuple[_Table, dict[str, Any], list[Any]]] = []
         for n, record in enumerate(records):
@@ -342,6 +401,8 @@ class AnalyticsStore:
                 stats.skipped += 1
                 continue
             row["created_at"] = row["updated_at"] = now
+            if not row["host_name"]:
+                row["host_name"] = self.host_name
             prepared.append((table, record, [_scalar(row.get(c)) for c in table.columns]))
         if not prepared:
             return stats
@@ -350,11 +411,12 @@ class AnalyticsStore:
         model_ids: list[str] = []
         parent_ids: list[str] = []
         touched_by_kind: dict[str, list[str]] = {A.KIND_STEP: [], A.KIND_PHASE: [], A.KIND_WORKFLOW: [], "child": []}
-        conn.execute("BEGIN IMMEDIATE")
+        self.begin(conn)
         try:
-            for table, record, values in prepared:
-                sql = table.upsert_sql if overwrite else table.insert_missing_sql
-                if conn.execute(sql, values).rowcount == 0:
+            for (table, record, _values), written in zip(
+                prepared, self._upsert(conn, prepared, overwrite), strict=True
+            ):
+                if not written:
                     stats.present += 1
                     continue
                 stats.rows[table.name] = stats.rows.get(table.name, 0) + 1
@@ -389,19 +451,17 @@ class AnalyticsStore:
             stats.workflows_refreshed = len(refresh)
             conn.execute("COMMIT")
         except BaseException:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
+            self.rollback(conn)
             raise
         return stats
 
     def counts(self) -> dict[str, int]:
         """Rows per table."""
-        return {
-            name: int(self.conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
-            for name in TABLE_FOR_KIND.values()
-        }
+        with self.session() as conn:
+            return {
+                name: int(conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0])
+                for name in TABLE_FOR_KIND.values()
+            }
 
     def abandon(self) -> None:
         """Forget the connection without closing it (in a forked child: SQLite connections

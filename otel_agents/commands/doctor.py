@@ -49,6 +49,10 @@ def _shown_value(name: str, value: Any) -> Any:
         u = urlsplit(value if "://" in value else "http://" + value)
         hidden = " (credentials/query hidden)" if (u.query or "@" in u.netloc) else ""
         return f"{u.scheme}://{u.netloc.rpartition('@')[2]}{u.path}{hidden}"
+    if name == "analytics.url" and value:
+        from otel_agents.analytics.postgres import redact_url
+
+        return redact_url(str(value))
     if value == "":
         return "(empty)"
     return value

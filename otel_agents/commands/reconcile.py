@@ -2,7 +2,7 @@
 
 After an analytics outage (database locked, corrupt, read-only, or analytics switched off
 for a while) the metrics JSONL still has every execution record. This reads it and upserts
-every record into ``analytics/history.db``: records already there are left as they are, so
+every record into the analytics store (``analytics/history.db``, or the PostgreSQL of ``analytics.url``): records already there are left as they are, so
 running it twice, or on a store that missed nothing, adds nothing. ``--from-spool`` reads
 the OTLP-JSON span spool instead.
 """
@@ -46,8 +46,8 @@ def main(args: list[str], prog: str = "otel-agents reconcile") -> int:
         return 2
 
     from otel_agents.analytics.backfill import BackfillResult, backfill, records_from_metrics, records_from_spool
+    from otel_agents.analytics.postgres import open_store
     from otel_agents.analytics.schema import SchemaTooNew
-    from otel_agents.analytics.store import AnalyticsStore
     from otel_agents.config import load_config
     from otel_agents.sinks.analytics import analytics_enabled
 
@@ -67,8 +67,8 @@ def main(args: list[str], prog: str = "otel-agents reconcile") -> int:
             "reconcile: note: analytics is off in the configuration (live runs do not write it); "
             "backfilling anyway, as asked"
         )
-    db = config.analytics_db
-    store = AnalyticsStore(db)
+    store = open_store(config)
+    db = store.path if type(store).__name__ == "AnalyticsStore" else store.label  # never a password
     try:
         backfill(store, records, result=result, batch_size=ns.batch_size, overwrite=ns.overwrite)
     except SchemaTooNew as exc:

@@ -18,7 +18,13 @@ from typing import Any
 def _parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Cost, latency, error, retry and tool analytics.")
     p.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
-    p.add_argument("--db", help="analytics store (default: <home>/analytics/history.db)")
+    p.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        help="analytics store: a SQLite file or a postgresql:// URL (default: analytics.url, else"
+        " <home>/analytics/history.db)",
+    )
     p.add_argument("--format", "-f", choices=("text", "json", "csv", "html"), default="text")
     p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
     p.add_argument(
@@ -42,6 +48,8 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     g.add_argument("--model", action="append", default=[], help="model")
     g.add_argument("--status", action="append", default=[], help="workflow status: completed, failed, abandoned")
     g.add_argument("--session", action="append", default=[], help="session id")
+    g.add_argument("--machine", action="append", default=[], help="machine (host.name) that ran the workflow")
+    g.add_argument("--service", action="append", default=[], help="service (service.name) of the workflow")
     c = p.add_argument_group("cache")
     c.add_argument("--no-cache", action="store_true", help="do not keep the columnar cache next to the store")
     c.add_argument("--rebuild-cache", action="store_true", help="rebuild the columnar cache from scratch")
@@ -77,7 +85,14 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
     from otel_agents.report import FilterError, Filters, ReportEngine, render
 
     home = Path(ns.home) if ns.home else resolve_home()
-    store = Path(ns.db) if ns.db else home / "analytics" / "history.db"
+    from otel_agents.analytics.postgres import is_url, redact_url
+
+    url = ns.db if is_url(ns.db) else None
+    if ns.db is None:
+        from otel_agents.config import load_config
+
+        url = load_config(home).analytics_url
+    store = Path(ns.db) if ns.db and not url else home / "analytics" / "history.db"
     try:
         filters = Filters.parse(
             since=ns.since,
@@ -86,6 +101,8 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
             models=ns.model,
             statuses=ns.status,
             sessions=ns.session,
+            machines=ns.machine,
+            services=ns.service,
         )
     except FilterError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
@@ -101,7 +118,7 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         print(f"{prog}: unknown section {', '.join(unknown)}: use {', '.join(SECTIONS)}", file=sys.stderr)
         return 2
     sections = tuple(x for x in SECTIONS if x in sections)
-    if not ensure_store(home, store, quiet=ns.quiet):
+    if url is None and not ensure_store(home, store, quiet=ns.quiet):
         print(
             f"{prog}: no analytics data: no store at {store}, and nothing to rebuild it from under "
             f"{home / 'metrics'} or {home / 'spans'}",
@@ -110,10 +127,20 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         return 1
     try:
         engine = ReportEngine(
-            store, use_cache=not ns.no_cache, rebuild_cache=ns.rebuild_cache, progress=_progress(ns.quiet)
+            url or store,
+            use_cache=not ns.no_cache,
+            rebuild_cache=ns.rebuild_cache,
+            progress=_progress(ns.quiet),
+            cache_dir=home / "analytics",
         )
     except Exception as exc:  # noqa: BLE001 - a store we cannot read: say so, no traceback
-        print(f"{prog}: cannot read {store}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        where = redact_url(url) if url else store
+        message = f"{type(exc).__name__}: {exc}"
+        if url:
+            from otel_agents.report.pgsource import PgSource
+
+            message = str(PgSource(url).clean(RuntimeError(message))).removeprefix("RuntimeError: ")
+        print(f"{prog}: cannot read {where}: {message}", file=sys.stderr)
         return 1
     with engine:
         if not filters.empty:

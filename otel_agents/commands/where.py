@@ -87,7 +87,12 @@ def summary(config: Any, records: list[Mapping[str, Any]], since_ns: int) -> str
     if config["metrics.enabled"] and records:
         lines.append("metrics: " + ", ".join(map(str, metrics_files(config, records))))
     if config["analytics.enabled"] and records:
-        lines.append(f"analytics: {config.analytics_db}")
+        if config.analytics_url:
+            from otel_agents.analytics.postgres import redact_url
+
+            lines.append(f"analytics: {redact_url(config.analytics_url)}")
+        else:
+            lines.append(f"analytics: {config.analytics_db}")
     if records:
         lines += view_lines(config)
     head = f"otel-agents run: where the telemetry went ({spans} span{'s' * (spans != 1)}, {runs} workflow{'s' * (runs != 1)})"

@@ -35,9 +35,13 @@ from typing import Any
 from otel_agents.errors import categorize
 from otel_agents.report import logical
 from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
+from otel_agents.report.pgsource import PgSource
+
+#: The store: the SQLite file, or a PostgreSQL one.
+Store = Path | PgSource
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "6"
+FORMAT = "7"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -98,6 +102,8 @@ TABLES: tuple[Table, ...] = (
             ("model_call_count", I),
             ("unpriced_model_calls", I),
             *_ERR,
+            ("host_name", V),
+            ("service_name", V),
         ),
     ),
     Table(
@@ -147,6 +153,8 @@ TABLES: tuple[Table, ...] = (
             ("cache_write_tokens", I),
             ("unpriced_model_calls", I),
             *_ERR,
+            ("host_name", V),
+            ("service_name", V),
         ),
         extra=(("tool_cause", "BOOLEAN"),),
     ),
@@ -192,6 +200,8 @@ TABLES: tuple[Table, ...] = (
             ("cache_read_tokens", I),
             ("cache_write_tokens", I),
             ("cost_usd", D),
+            ("host_name", V),
+            ("service_name", V),
         ),
         extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN")),
     ),
@@ -381,7 +391,18 @@ _NESTED_SUMS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_wri
 _NESTED_SELECT = ", ".join(_NESTED_SUMS) + ", CASE WHEN cost_usd IS NULL THEN NULL ELSE printf('%!.17g', cost_usd) END"
 
 
-def _nested_updates(con: Any, lo_wf: int) -> list[str]:
+def _source_rows(con: Any, pg: Any, inner: str, param: int | str) -> Any:
+    """Run ``inner`` (one ``?`` parameter) on the store, SQLite or PostgreSQL; a DuckDB result."""
+    if pg is not None:  # postgres_query takes no parameters: the value goes in as a literal
+        literal = str(int(param)) if isinstance(param, int) else _quote(param)
+        return con.execute(f"SELECT * FROM postgres_query('src', {_quote(inner.replace('?', literal))})")
+    kind = "BIGINT" if isinstance(param, int) else "VARCHAR"
+    return con.execute(
+        f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(p := $1::{kind}))", [param]
+    )
+
+
+def _nested_updates(con: Any, lo_wf: int, pg: Any = None) -> list[str]:
     """Rows a run nested under a step (``otel_agents.analytics.nested``, stored after
     ``lo_wf``) rolled up into after this cache had copied them: the store updates the step's,
     phase's and workflow's sums in place, so they are read again here. Steps and phases are
@@ -391,11 +412,9 @@ def _nested_updates(con: Any, lo_wf: int) -> list[str]:
         return []
     inner = (
         "SELECT DISTINCT s.record_id, s.parent_id, s.workflow_id FROM workflow_history AS c"
-        " JOIN step_executions AS s ON s.record_id = c.parent_id WHERE c.rowid > ?"
+        f" JOIN step_executions AS s ON s.record_id = c.parent_id WHERE c.{'seq' if pg is not None else 'rowid'} > ?"
     )
-    found = con.execute(
-        f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(lo := $1::BIGINT))", [lo_wf]
-    ).fetchall()
+    found = _source_rows(con, pg, inner, lo_wf).fetchall()
     if not found:
         return []
     for table, source, ids in (
@@ -404,9 +423,7 @@ def _nested_updates(con: Any, lo_wf: int) -> list[str]:
     ):
         inner = f"SELECT {_NESTED_SELECT} FROM {source} WHERE record_id = ?"
         for rid in ids:
-            row = con.execute(
-                f"SELECT * FROM sqlite_query('src', {_quote(inner)}, params=struct_pack(k := $1::VARCHAR))", [rid]
-            ).fetchone()
+            row = _source_rows(con, pg, inner, rid).fetchone()
             if row is None:
                 continue
             names = [c for c, _t in TABLE[table].columns if c in (*_NESTED_SUMS, "cost_usd")]
@@ -638,47 +655,51 @@ def _tasks(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     con.execute("DROP TABLE touched_tasks")
 
 
-def _want_rebuild(con: Any, store: Path, meta: dict[str, str], schema_version: int) -> str:
+def _want_rebuild(con: Any, store: Store, meta: dict[str, str], schema_version: int, identity: str) -> str:
     if not meta:
         return "new cache"
     if meta.get("format") != FORMAT:
         return "cache format changed"
-    if meta.get("source") != _source_identity(store):
+    if meta.get("source") != identity:
         return "a different store file"
     if meta.get("schema_version") != str(schema_version):
         return "store schema changed"
     return ""
 
 
-def check(con: Any, store: Path, *, rebuild: bool = False) -> tuple[str, dict[str, int], dict[str, int], int]:
+def check(con: Any, store: Store, *, rebuild: bool = False) -> tuple[str, dict[str, int], dict[str, int], int, str]:
     """Whether the cache in ``con`` must be rebuilt (the reason, else ""), its watermarks, the
     store's highest rowids and schema version. Reads only: works on a read-only cache."""
     meta = _meta(con)
     marks = {t.name: int(meta.get(f"wm_{t.name}", "0")) for t in TABLES}
-    schema_version, tops, keys = probe(store, marks)
-    reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version)
+    if isinstance(store, PgSource):
+        schema_version, tops, keys, identity = store.probe(TABLES, marks)
+    else:
+        schema_version, tops, keys = probe(store, marks)
+        identity = _source_identity(store)
+    reason = "rebuild requested" if rebuild else _want_rebuild(con, store, meta, schema_version, identity)
     if not reason and keys != _anchors(con, marks):
         reason = "a different store file"  # or one renumbered, or cut short
     if not reason and any(tops[n] < marks[n] for n in tops):
         reason = "the store lost rows"
-    return reason, marks, tops, schema_version
+    return reason, marks, tops, schema_version, identity
 
 
-def up_to_date(con: Any, store: Path) -> bool:
+def up_to_date(con: Any, store: Store) -> bool:
     """True when the cache in ``con`` has every row of ``store`` (nothing to sync)."""
-    reason, marks, tops, _version = check(con, store)
+    reason, marks, tops, _version, _identity = check(con, store)
     return not reason and all(tops[n] == marks[n] for n in tops)
 
 
-def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[str], None] | None = None) -> SyncStats:
-    """Bring the cache tables in ``con`` up to date with the SQLite ``store``.
+def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[str], None] | None = None) -> SyncStats:
+    """Bring the cache tables in ``con`` up to date with ``store`` (SQLite, or a :class:`PgSource`).
 
     ``con`` is a DuckDB connection from :func:`otel_agents.report.duck.connect` (a file for
     the persistent cache, or memory for a one-off report).
     """
     t0 = time.perf_counter()
     stats = SyncStats()
-    reason, marks, tops, schema_version = check(con, store, rebuild=rebuild)
+    reason, marks, tops, schema_version, identity = check(con, store, rebuild=rebuild)
     old = marks if not reason else {}
     if not reason and all(tops[n] == old[n] for n in tops):
         stats.copied = dict.fromkeys(tops, 0)
@@ -689,8 +710,12 @@ def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[st
     if progress is not None:
         backlog = sum(max(0, tops[n] - (0 if reason else old[n])) for n in tops)
         progress(f"{'building' if reason else 'updating'} the report cache ({backlog:,} new rows)")
-    load_sqlite(con)
-    attach(con, store)
+    pg = store if isinstance(store, PgSource) else None
+    if isinstance(store, PgSource):
+        store.attach(con)
+    else:
+        load_sqlite(con)
+        attach(con, store)
     try:
         con.execute("BEGIN TRANSACTION")
         try:
@@ -705,7 +730,10 @@ def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[st
                     stats.copied[t.name] = 0
                     continue
                 lap = time.perf_counter()
-                (_copy_scan if lo == 0 or hi - lo > BULK_ROWS else _copy_query)(con, t, lo)
+                if pg is not None:
+                    pg.copy(con, t, lo, bulk=lo == 0 or hi - lo > BULK_ROWS)
+                else:
+                    (_copy_scan if lo == 0 or hi - lo > BULK_ROWS else _copy_query)(con, t, lo)
                 stats.lap(f"copy {t.name}", lap)
                 top = con.execute(f"SELECT count(*), max(rid) FROM {t.name} WHERE rid > ?", [lo]).fetchone()
                 stats.copied[t.name] = int(top[0])
@@ -731,8 +759,10 @@ def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[st
                         [old["ph"], old["st"], old["tc"], old["mc"], old["wf"]],
                     ).fetchall()
                 ]
-                stale = sorted(set(stale) | set(_nested_updates(con, old["wf"])))
-                if stale:
+                stale = sorted(set(stale) | set(_nested_updates(con, old["wf"], pg)))
+                if stale and pg is not None:
+                    pg.refetch(con, TABLE["wf"], stale)
+                elif stale:
                     _refetch_workflows(con, stale)
                 stats.refreshed_workflows = len(stale)
             if stats.copied.get("mc") or stats.copied.get("wf") or stale:
@@ -758,7 +788,7 @@ def sync(con: Any, store: Path, *, rebuild: bool = False, progress: Callable[[st
                 con,
                 {
                     "format": FORMAT,
-                    "source": _source_identity(store),
+                    "source": identity,
                     "schema_version": str(schema_version),
                     **{f"wm_{n}": str(max(old[n], tops[n])) for n in tops},
                 },

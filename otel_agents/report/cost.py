@@ -216,6 +216,38 @@ def _counts(con: Any, sql: str) -> dict[Any, int]:
     return {r["k"]: int(r["n"]) for r in rows(con, sql)}
 
 
+def _fleet(con: Any) -> dict[str, list[dict[str, Any]]]:
+    """Model-call cost and workflow runs per machine (``host.name``) and per service."""
+    groups = rows(
+        con,
+        """
+        SELECT host_name, service_name, GROUPING(host_name, service_name) AS g,
+               sum(cost_usd) AS cost, count(*) AS calls, count(*) FILTER (WHERE cost_usd IS NULL) AS unpriced
+        FROM v_mc GROUP BY GROUPING SETS ((host_name), (service_name))""",
+    )
+    out: dict[str, list[dict[str, Any]]] = {"host_name": [], "service_name": []}
+    for col, g in (("host_name", 0b01), ("service_name", 0b10)):
+        runs = _counts(con, f"SELECT {col} AS k, count(*) AS n FROM v_wf GROUP BY 1")
+        seen = set()
+        for r in groups:
+            if r["g"] == g:
+                seen.add(r[col])
+                k = r[col]
+                out[col].append(
+                    {
+                        "k": NONE if k is None else k,
+                        "cost": r["cost"],
+                        "calls": r["calls"],
+                        "unpriced": r["unpriced"],
+                        "runs": runs.get(k),
+                    }
+                )
+        for k, n in runs.items():  # runs without a model call
+            if k not in seen:
+                out[col].append({"k": NONE if k is None else k, "cost": 0.0, "calls": 0, "unpriced": 0, "runs": n})
+    return out
+
+
 def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str, Any]:
     """The ``cost`` section of the report (``rate``: :func:`cache_rates`, or a memo of it)."""
     t = one(
@@ -256,6 +288,7 @@ def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str,
                     }
                 )
     by_phase, by_template, by_model, by_agent = (split[c] for c in ("phase_name", "template", "model", "agent"))
+    fleet = _fleet(con)
     daily, trend = _daily(con)
     top_workflows = rows(
         con,
@@ -287,6 +320,8 @@ def cost_section(con: Any, *, top: int, rate: RateFn = cache_rates) -> dict[str,
         "by_model": _breakdown(by_model, "model", total, "model_calls"),
         "by_workflow": _by_workflow(con, total),
         "by_agent": _breakdown(by_agent, "agent", total, "step_attempts"),
+        "by_machine": _breakdown(fleet["host_name"], "machine", total, "workflows"),
+        "by_service": _breakdown(fleet["service_name"], "service", total, "workflows"),
         "step_cost_by_tool": _by_tool(con),
         "daily": daily,
         "trend": trend,

@@ -38,6 +38,8 @@ STEP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("error_category", "s.error_category"),
     ("error_type", "s.error_type"),
     ("error_message", "s.error_message"),
+    ("machine", "COALESCE(s.host_name, w.host_name)"),
+    ("service", "COALESCE(s.service_name, w.service_name)"),
 )
 
 #: (column, SQL expression over ``k`` = v_tasks)

@@ -55,3 +55,19 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, sqlite: 
             con.close()
             raise
     return con
+
+
+def load_postgres(con: Any) -> None:
+    """Load the postgres scanner (PyPI ``duckdb-extension-postgres-scanner``) into ``con``."""
+    try:
+        import duckdb
+        import duckdb_extension_postgres_scanner as pkg
+    except ImportError as exc:  # pragma: no cover - both are dependencies
+        raise EngineUnavailable(f"a PostgreSQL store needs duckdb-extension-postgres-scanner: {exc}") from exc
+    loaded = con.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'postgres_scanner'").fetchone()
+    if loaded and loaded[0]:
+        return
+    path = Path(pkg.__file__).parent / "extensions" / f"v{duckdb.__version__}" / "postgres_scanner.duckdb_extension"
+    if not path.is_file():
+        raise EngineUnavailable(f"no postgres_scanner extension for duckdb {duckdb.__version__} at {path}")
+    con.execute(f"LOAD '{path.as_posix().replace(chr(39), chr(39) * 2)}'")

@@ -12,6 +12,7 @@ from typing import Any
 
 from otel_agents.report import cache, duck
 from otel_agents.report.filters import Filters
+from otel_agents.report.pgsource import PgSource
 from otel_agents.report.stats import PERCENTILE_METHOD, one
 from otel_agents.report.views import Scope
 
@@ -77,7 +78,8 @@ def _ensure_schema(store: Path) -> None:
 class ReportEngine:
     """A synced DuckDB connection over one analytics store.
 
-    :param store: the SQLite store (``<home>/analytics/history.db``).
+    :param store: the SQLite store (``<home>/analytics/history.db``), or a ``postgresql://`` URL.
+    :param cache_dir: where the cache of a PostgreSQL store lives (None: in memory).
     :param use_cache: keep the columnar cache next to the store (else build one in memory).
     :param rebuild_cache: rebuild the cache from scratch.
     """
@@ -90,12 +92,25 @@ class ReportEngine:
         rebuild_cache: bool = False,
         progress: Callable[[str], None] | None = None,
         cache_wait_s: float = CACHE_WAIT_S,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
-        self.store = Path(store)
-        if not self.store.is_file():
-            raise FileNotFoundError(f"no analytics store at {self.store}")
-        _ensure_schema(self.store)
-        self.cache_path: Path | None = cache.cache_path_for(self.store) if use_cache else None
+        from otel_agents.analytics.postgres import is_url
+
+        self.store: cache.Store
+        if is_url(store):
+            self.store = PgSource(str(store), Path(cache_dir) if cache_dir is not None else None)
+            self.store.ensure_schema()
+            self.cache_path: Path | None = self.store.cache_path if use_cache else None
+            if self.cache_path is not None:
+                from otel_agents.foundation.files import private_dir
+
+                private_dir(self.cache_path.parent)
+        else:
+            self.store = Path(store)
+            if not self.store.is_file():
+                raise FileNotFoundError(f"no analytics store at {self.store}")
+            _ensure_schema(self.store)
+            self.cache_path = cache.cache_path_for(self.store) if use_cache else None
         self.con: Any = None
         self.sync = cache.SyncStats()
         if self.cache_path is not None:
@@ -309,9 +324,12 @@ def build_report(
     rebuild_cache: bool = False,
     sections: tuple[str, ...] = SECTIONS,
     progress: Callable[[str], None] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """The report of ``store`` (see :class:`ReportEngine`)."""
-    with ReportEngine(store, use_cache=use_cache, rebuild_cache=rebuild_cache, progress=progress) as engine:
+    with ReportEngine(
+        store, use_cache=use_cache, rebuild_cache=rebuild_cache, progress=progress, cache_dir=cache_dir
+    ) as engine:
         if filters is not None and not filters.empty:
             engine.apply(filters)
         return engine.report(top=top, sections=sections)

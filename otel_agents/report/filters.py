@@ -1,10 +1,10 @@
-"""Report filters: time range, workflow template, model, status, session.
+"""Report filters: time range, workflow template, model, status, session, machine, service.
 
 - ``since``/``until`` select rows by their own start time (``since`` inclusive, ``until``
   exclusive; a bare date as ``until`` includes that whole day). Accepted: ``YYYY-MM-DD``,
   an ISO 8601 time (UTC unless it has an offset), or a duration back from now: ``30m``,
   ``24h``, ``7d``, ``2w``.
-- ``template``, ``status`` and ``session`` select workflow runs; every row of a selected
+- ``template``, ``status``, ``session``, ``machine`` (``host.name``) and ``service`` select workflow runs; every row of a selected
   run is in the report (rows whose run is not stored yet are then left out).
 - ``model`` selects runs that used the model, and within them, the steps and model calls
   on that model and the tool calls of those steps.
@@ -83,6 +83,8 @@ class Filters:
     models: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
     sessions: tuple[str, ...] = ()
+    machines: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()
 
     @classmethod
     def parse(
@@ -95,6 +97,8 @@ class Filters:
         statuses: Any = (),
         sessions: Any = (),
         now_ns: int | None = None,
+        machines: Any = (),
+        services: Any = (),
     ) -> Filters:
         """Filters from command-line strings (raises :class:`FilterError`)."""
         lo = parse_time(since, now_ns=now_ns) if since else None
@@ -108,12 +112,14 @@ class Filters:
             tuple(models or ()),
             tuple(normalise_status(s) for s in statuses or ()),
             tuple(sessions or ()),
+            tuple(machines or ()),
+            tuple(services or ()),
         )
 
     @property
     def selects_workflows(self) -> bool:
         """True when runs are selected by an attribute (template, status, session or model)."""
-        return bool(self.templates or self.statuses or self.sessions or self.models)
+        return bool(self.templates or self.statuses or self.sessions or self.models or self.machines or self.services)
 
     @property
     def empty(self) -> bool:
@@ -128,4 +134,6 @@ class Filters:
             "model": list(self.models),
             "status": list(self.statuses),
             "session": list(self.sessions),
+            "machine": list(self.machines),
+            "service": list(self.services),
         }

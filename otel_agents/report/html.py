@@ -97,6 +97,8 @@ def _cost(c: dict[str, Any]) -> str:
             svg.PALETTE[4],
         ),
         _cost_panel("Cost by workflow template", "Cost by template", c["by_template"], "template", svg.PALETTE[2]),
+        _cost_panel("Cost by machine", "Cost by machine", c["by_machine"], "machine", svg.PALETTE[3]),
+        _cost_panel("Cost by service", "Cost by service", c["by_service"], "service", svg.PALETTE[5]),
         "</div>",
         "<h3>Cost by agent</h3>",
         _table(

@@ -106,6 +106,8 @@ def _cost(c: dict[str, Any]) -> list[str]:
         ("By model", "by_model", "model", "model_calls"),
         ("By workflow", "by_workflow", "workflow", "workflows"),
         ("By agent", "by_agent", "agent", "step_attempts"),
+        ("By machine", "by_machine", "machine", "workflows"),
+        ("By service", "by_service", "service", "workflows"),
     ):
         out += ["", title]
         out += table(

@@ -25,6 +25,8 @@ _VALUE_TABLES = (
     ("f_model", "models"),
     ("f_status", "statuses"),
     ("f_session", "sessions"),
+    ("f_machine", "machines"),
+    ("f_service", "services"),
 )
 _SEQ = itertools.count(1)
 
@@ -67,6 +69,10 @@ class Scope:
             wf_conds.append(f"status IN (SELECT v FROM {a}.f_status)")
         if f.sessions:
             wf_conds.append(f"session_id IN (SELECT v FROM {a}.f_session)")
+        if f.machines:
+            wf_conds.append(f"host_name IN (SELECT v FROM {a}.f_machine)")
+        if f.services:
+            wf_conds.append(f"service_name IN (SELECT v FROM {a}.f_service)")
         if f.models:
             wf_conds.append(
                 f"(model_used IN (SELECT v FROM {a}.f_model)"

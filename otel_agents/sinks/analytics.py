@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from otel_agents import forksafe
+from otel_agents.analytics.postgres import open_store
 from otel_agents.analytics.schema import SchemaTooNew
 from otel_agents.analytics.store import AnalyticsStore, WriteStats
 from otel_agents.foundation.records import records_from_spans
@@ -38,14 +40,29 @@ if TYPE_CHECKING:
 REOPEN_BACKOFF_S = 30.0
 #: SQLite's own wait for another writer's lock, per attempt (the sink retries on top).
 SINK_BUSY_TIMEOUT_MS = 2_000
+#: PostgreSQL's wait for the write lock, per attempt: waiting in its queue is fairer than
+#: retrying (the lock is granted in arrival order), and it is the sink's thread that waits.
+PG_LOCK_TIMEOUT_MS = 15_000
 #: How long a batch is retried while the database is busy, before it is left for recovery.
 RETRY_FOR_S = 60.0
 MIN_RETRY_SLEEP_S = 0.02
 MAX_RETRY_SLEEP_S = 1.0
 
 
+#: PostgreSQL conditions worth retrying: a lock wait or statement that timed out, a conflict.
+_PG_BUSY = ("LockNotAvailable", "QueryCanceled", "SerializationFailure", "DeadlockDetected")
+
+
+def _psycopg_error(exc: BaseException) -> bool:
+    """True for an exception of psycopg or its pool (only if they were ever imported)."""
+    return type(exc).__module__.startswith(("psycopg.", "psycopg_pool")) and "psycopg" in sys.modules
+
+
 def is_busy(exc: BaseException) -> bool:
-    """True for SQLITE_BUSY / SQLITE_LOCKED: another connection holds the lock; worth retrying."""
+    """True for SQLITE_BUSY / SQLITE_LOCKED, or a PostgreSQL lock wait that timed out: another
+    connection holds the lock; worth retrying."""
+    if _psycopg_error(exc):
+        return type(exc).__name__ in _PG_BUSY
     if not isinstance(exc, sqlite3.OperationalError):
         return False
     code = getattr(exc, "sqlite_errorcode", None)
@@ -69,6 +86,17 @@ def is_operational(exc: BaseException) -> bool:
     schema), False for bugs in our SQL (wrong bindings, constraint violations)."""
     if isinstance(exc, (OSError, AnalyticsUnavailable, SchemaTooNew, sqlite3.OperationalError)):
         return True
+    if _psycopg_error(exc):  # the server away, refusing, read-only, out of space or permissions
+        import psycopg
+        from psycopg import errors
+
+        bad_sql = (errors.SyntaxError, errors.UndefinedColumn, errors.UndefinedTable, errors.DatatypeMismatch)
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError)) or (
+            isinstance(exc, psycopg.Error)
+            and not isinstance(exc, bad_sql)
+            and exc.sqlstate is not None
+            and exc.sqlstate[:2] in ("25", "42", "53", "57", "58", "08")
+        )
     # "file is not a database", "database disk image is malformed": plain DatabaseError
     return type(exc) is sqlite3.DatabaseError
 
@@ -95,9 +123,13 @@ class AnalyticsSink:
         self, config: Config, *, busy_timeout_ms: int = SINK_BUSY_TIMEOUT_MS, retry_for: float = RETRY_FOR_S
     ) -> None:
         self.enabled = analytics_enabled(config)
-        self.path = config.analytics_db
+        if config.analytics_url and busy_timeout_ms == SINK_BUSY_TIMEOUT_MS:
+            busy_timeout_ms = PG_LOCK_TIMEOUT_MS
+        self._store: AnalyticsStore = open_store(config, busy_timeout_ms=busy_timeout_ms)
+        self.path = self._store.label  # never the password of a PostgreSQL URL
         self.retry_for = max(0.0, float(retry_for))
-        self._store = AnalyticsStore(self.path, busy_timeout_ms=busy_timeout_ms)
+        if self.enabled:
+            self._store.warm()
         self._lock = forksafe.Lock()
         self._open_failed_at: float | None = None
         self._open_error: str | None = None
@@ -112,7 +144,7 @@ class AnalyticsSink:
         if failed_at is not None and time.monotonic() - failed_at < REOPEN_BACKOFF_S:
             raise AnalyticsUnavailable(f"analytics database unavailable: {self._open_error}")
         try:
-            self._store.conn  # noqa: B018 - opens and migrates
+            self._store.open()  # opens and migrates
         except Exception as exc:
             self._store.close()
             if not is_busy(exc):  # busy while opening (WAL switch, migration): just retry
@@ -154,9 +186,11 @@ class AnalyticsSink:
                     store = self._ensure_open()
                     try:
                         return store.write(records, overwrite=overwrite, stop=stop)
-                    except Exception:
-                        # A broken connection (file replaced, disk error) is reopened next time.
-                        store.close()
+                    except Exception as exc:
+                        # A broken connection (file replaced, disk error, server gone) is
+                        # reopened next time; a busy one is kept.
+                        if not is_busy(exc):
+                            store.close()
                         raise
                 except Exception as exc:
                     if not is_operational(exc):
@@ -194,4 +228,4 @@ class AnalyticsSink:
     def describe(self) -> str:
         if not self.enabled:
             return "off (analytics.enabled or analytics.record_from_execution is false)"
-        return f"execution records upserted into SQLite {self.path}"
+        return f"execution records upserted into {self.path}"

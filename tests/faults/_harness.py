@@ -444,8 +444,32 @@ ANALYTICS_TABLES = {
 }
 
 
+#: Homes whose analytics store is a PostgreSQL database (home -> URL): their ids are counted there.
+PG_STORES: dict[Path, str] = {}
+
+
+def pg_analytics_ids(url: str) -> Counter[str] | None:
+    """Record ids in a PostgreSQL analytics store's tables (None: unreachable)."""
+    import psycopg
+
+    c: Counter[str] = Counter()
+    try:
+        with psycopg.connect(url, connect_timeout=10) as conn:
+            for table, col in ANALYTICS_TABLES.items():
+                for (rid,) in conn.execute(f"SELECT {col} FROM {table}"):
+                    if rid:
+                        c[rid] += 1
+    except psycopg.errors.UndefinedTable:
+        return Counter()
+    except psycopg.Error:
+        return None
+    return c
+
+
 def analytics_ids(home: Path, db: Path | None = None) -> Counter[str] | None:
     """Record ids in the analytics tables (None: no readable database)."""
+    if db is None and home in PG_STORES:
+        return pg_analytics_ids(PG_STORES[home])
     path = db or home / "analytics" / "history.db"
     if not path.exists():
         return Counter()
@@ -584,12 +608,17 @@ class Recovery:
 
 
 def recover(
-    home: Path, receiver: Any, *, env_extra: dict[str, str] | None = None, expected: set[str] | None = None
+    home: Path,
+    receiver: Any,
+    *,
+    env_extra: dict[str, str] | None = None,
+    expected: set[str] | None = None,
+    prefix: str = "next",
 ) -> Recovery:
     """The documented recovery: the next start of the executor (one workflow), then
     ``otel-agents replay`` to ``receiver``, then ``otel-agents reconcile`` from the metrics
     JSONL and, if the analytics store still misses some of ``expected``, from the spool."""
-    nxt = run_workload(home, receiver.endpoint, [1], prefix="next", env_extra=env_extra)
+    nxt = run_workload(home, receiver.endpoint, [1], prefix=prefix, env_extra=env_extra)
     assert nxt.exceptions == 0, nxt.errors
     env = child_env(home, receiver.endpoint, **(env_extra or {}))
     rp = cli(["replay", "--quiet"], env)
@@ -666,6 +695,7 @@ def measure(
     do_recover: bool = True,
     before_recover: Any = None,
     env_extra: dict[str, str] | None = None,
+    recover_prefix: str = "next",
 ) -> Case:
     """Count live, recover, count again, scan the files.
 
@@ -680,7 +710,7 @@ def measure(
     if do_recover:
         if before_recover is not None:
             before_recover()
-        recovery = recover(home, healthy, env_extra=env_extra, expected=exp)
+        recovery = recover(home, healthy, env_extra=env_extra, expected=exp, prefix=recover_prefix)
         exp |= set(recovery.next_ids)
     after = count_all(home, exp, receivers, window)
     try:
