@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "install-hooks": ("install_hooks", "install otel-agents hooks into Claude Code settings"),
     "uninstall-hooks": ("install_hooks", "remove otel-agents hooks from Claude Code settings"),
     "run": ("run", "run a program with zero-code instrumentation"),
+    "live": ("live", "the workflows and agent sessions running now, refreshed in place"),
+    "serve": ("serve", "the live view on a local web page (loopback only by default)"),
 }
 
 
