@@ -159,9 +159,7 @@ class LiveState:
         self._dirty = True
 
     def _expire(self, now: float) -> None:
-        ended = sorted(
-            (r["ended"], t) for t, r in self._runs.items() if r["ended"] is not None
-        )  # oldest first
+        ended = sorted((r["ended"], t) for t, r in self._runs.items() if r["ended"] is not None)  # oldest first
         drop = [t for e, t in ended if now - e > self.ended_ttl]
         drop += [t for _e, t in ended[: max(0, len(ended) - KEEP_ENDED)] if t not in drop]
         for t in drop:

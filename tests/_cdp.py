@@ -36,7 +36,7 @@ class Browser:
         self.proc = subprocess.Popen(
             [chromium, *CHROMIUM_FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self.profile}", "about:blank"],
             close_fds=False,  # the pipes are on 3 and 4 only after preexec_fn
-            preexec_fn=child_fds,  # noqa: PLW1509 - only dup2 between fork and exec
+            preexec_fn=child_fds,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

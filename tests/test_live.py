@@ -138,7 +138,9 @@ def _session_spool(home: Path, session: str, events: list[dict]) -> None:
     now = time.time_ns()
     with (d / f"{session}.jsonl").open("w") as f:
         for i, ev in enumerate(events):
-            f.write(json.dumps({"t": now - (len(events) - i) * 1_000_000_000, "e": dict(ev, session_id=session)}) + "\n")
+            f.write(
+                json.dumps({"t": now - (len(events) - i) * 1_000_000_000, "e": dict(ev, session_id=session)}) + "\n"
+            )
 
 
 def test_claude_code_session_running_with_tool_in_flight(tmp_path):
@@ -153,7 +155,9 @@ def test_claude_code_session_running_with_tool_in_flight(tmp_path):
             {"hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_use_id": "t2"},
         ],
     )
-    _session_spool(tmp_path, "s-done", [{"hook_event_name": "SessionStart"}, {"hook_event_name": "SessionEnd", "reason": "logout"}])
+    _session_spool(
+        tmp_path, "s-done", [{"hook_event_name": "SessionStart"}, {"hook_event_name": "SessionEnd", "reason": "logout"}]
+    )
     snap = snapshot(tmp_path)
     (run,) = snap["running"]
     assert (run["kind"], run["workflow_id"], run["step"], run["tool"]) == ("claude-code", "s-run", "prompt 1", "Bash")

@@ -86,7 +86,7 @@ def test_live_page_in_headless_chromium(server):
             ("end phase", ["wf-live-1", "", "", ""]),
         ):
             wf.send(command)
-            wait_until(lambda row=row: page()["running"] == [row], VISIBLE_S, lambda: f"{row}: {page()}")
+            wait_until(lambda row=row: page()["running"] == [row], VISIBLE_S, lambda row=row: f"{row}: {page()}")
         wf.send("done")
         wait_until(lambda: page()["ended"], VISIBLE_S, lambda: f"the end: {page()}")
         final = page()

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
-from otel_agents.config import resolve_home
 from otel_agents.commands.live_view import line, render, snapshot
+from otel_agents.config import resolve_home
 
 CLEAR = "\x1b[H\x1b[2J"
 
@@ -40,7 +41,7 @@ def main(args: list[str], prog: str = "otel-agents live") -> int:
         return 0
 
 
-def _lines(snap: dict, seen: dict[str, str]) -> None:
+def _lines(snap: dict[str, Any], seen: dict[str, str]) -> None:
     """Without a terminal: one timestamped line per run whose state changed."""
     stamp = time.strftime("%H:%M:%S", time.localtime(snap["now"]))
     for row in [*snap["running"], *snap["ended"]]:

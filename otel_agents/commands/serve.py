@@ -69,10 +69,10 @@ class LiveHandler(BaseHTTPRequestHandler):
     home: Path
     stop: threading.Event
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         return None
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/":
             self._send(200, "text/html; charset=utf-8", PAGE.encode())
@@ -128,7 +128,9 @@ class LiveHandler(BaseHTTPRequestHandler):
             text = render(trace_id, spans, build_tree(spans))
         except NotShown as exc:
             text = f"{exc}\n(a run's spans reach the spool as they end: a step still running is not in it yet)"
-        body = f"<!DOCTYPE html><meta charset=utf-8><title>run {html.escape(query)}</title><pre>{html.escape(text)}</pre>"
+        body = (
+            f"<!DOCTYPE html><meta charset=utf-8><title>run {html.escape(query)}</title><pre>{html.escape(text)}</pre>"
+        )
         self._send(200, "text/html; charset=utf-8", body.encode())
 
     def _report(self) -> None:
@@ -158,8 +160,7 @@ def main(args: list[str], prog: str = "otel-agents serve") -> int:
     p.add_argument("--port", type=int, default=8765, help="port (0: any free one; the URL is printed)")
     ns = p.parse_args(args)
     server = make_server(resolve_home() if ns.home is None else ns.home, ns.host, ns.port)
-    host, port = server.server_address[:2]
-    print(f"otel-agents live page: http://{host}:{port}/  (Ctrl-C stops)", flush=True)
+    print(f"otel-agents live page: http://{ns.host}:{server.server_port}/  (Ctrl-C stops)", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
