@@ -61,8 +61,9 @@ class LiveState:
         self._runs: dict[int, dict[str, Any]] = {}
         self._open: dict[int, dict[str, list[tuple[int, str, float]]]] = {}  # trace -> kind -> stack
         self._dirty = False
-        self._thread = threading.Thread(target=self._loop, name="otel-agents-live", daemon=True)
-        self._thread.start()
+        if not self._closed:
+            self._thread = threading.Thread(target=self._loop, name="otel-agents-live", daemon=True)
+            self._thread.start()
 
     # --- SpanProcessor: the workflow's thread only appends ----------------------------------
     def on_start(self, span: Any, parent_context: Any = None) -> None:
@@ -89,7 +90,10 @@ class LiveState:
     # --- the writer thread ----------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
-            self.tick()
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - reported by tick (strict mode re-raises); keep going
+                continue
 
     def tick(self, final: bool = False) -> None:
         """Apply the queued starts and ends; write the file if anything changed."""
@@ -177,13 +181,10 @@ class LiveState:
             "runs": sorted(self._runs.values(), key=lambda r: r["started"]),
         }
         path = self.path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            report("live state", exc)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
 
 
 def _new_run(trace: int, attrs: Any, start_ns: int | None) -> dict[str, Any]:

@@ -239,3 +239,18 @@ def test_without_a_terminal_prints_lines(tmp_path):
         view.terminate()
         view.wait(10)
         wf.close()
+
+
+def test_a_live_state_that_cannot_be_written_is_counted_never_raised(tmp_path, monkeypatch):
+    monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
+    from otel_agents import safety
+
+    (tmp_path / "live").write_text("a file where the directory should be")
+    provider = TracerProvider()
+    live = LiveState(tmp_path, interval=3600)
+    provider.add_span_processor(live)
+    otel_agents.setup(provider=provider, with_sinks=False, set_global=False)
+    otel_agents.new_workflow("wf").start().stop()  # the workflow never sees it
+    live.tick()
+    live.shutdown()
+    assert safety.failure_counts()["live state"] == 2
