@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from otel_agents import attributes as A, forksafe
+from otel_agents import attributes as A, forksafe, threads
 from otel_agents.safety import report
 
 LIVE_DIR = "live"
@@ -62,8 +62,7 @@ class LiveState:
         self._open: dict[int, dict[str, list[tuple[int, str, float]]]] = {}  # trace -> kind -> stack
         self._dirty = False
         if not self._closed:
-            self._thread = threading.Thread(target=self._loop, name="otel-agents-live", daemon=True)
-            self._thread.start()
+            self._thread = threads.start_daemon(self._loop, "otel-agents-live")  # signals blocked
 
     # --- SpanProcessor: the workflow's thread only appends ----------------------------------
     def on_start(self, span: Any, parent_context: Any = None) -> None:
