@@ -198,6 +198,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sinks", action="store_true", help="attach every registered sink on our side")
     parser.add_argument("--metrics", action="store_true", help="both sides also record the GenAI metrics")
+    parser.add_argument("--live", action="store_true", help="keep the live-state file (on with --sinks, as by default)")
     parser.add_argument("--gap-ms", type=float, default=None, help="idle time between steps (default 1 with --sinks)")
     parser.add_argument(
         "--workflow-id", default=None, help="give the workflow an id: ids then derive from keys (blake2b per span)"
@@ -227,7 +228,18 @@ def main() -> int:
     global BARE_METRICS
     BARE_METRICS = BareInstruments(meter_provider()) if ns.metrics else None
     ours_meters = meter_provider() if ns.metrics else None
-    rt = otel_agents.setup(provider=ours_provider, with_sinks=ns.sinks, set_global=False, meter_provider=ours_meters)
+    extra = []
+    if ns.live and not ns.sinks:
+        from otel_agents.livestate import LiveState
+
+        extra.append(LiveState(home))
+    rt = otel_agents.setup(
+        provider=ours_provider,
+        with_sinks=ns.sinks,
+        set_global=False,
+        meter_provider=ours_meters,
+        span_processors=extra,
+    )
     wf = otel_agents.new_workflow("bench", workflow_id=ns.workflow_id).start()
     phase = wf.phase("build").start()
 
@@ -269,7 +281,8 @@ def main() -> int:
         f"python {sys.version.split()[0]}, {ns.rounds} rounds x {ns.steps} steps, gap {gap_s * 1000:.1f} ms, "
         f"sinks: {', '.join(getattr(s, 'name', '?') for s in rt.sinks) or 'none'}, "
         f"ids: {'derived from keys' if ns.workflow_id else 'random'}, "
-        f"GenAI metrics: {'on, both sides' if ns.metrics else 'off'}"
+        f"GenAI metrics: {'on, both sides' if ns.metrics else 'off'}, "
+        f"live state: {'on' if ns.live or ns.sinks else 'off'}"
     )
     print(f"bare OpenTelemetry step (2 spans, cost known): {bare_us:8.1f} us (median of round medians)")
     print(f"otel-agents step (3 hooks, 2 spans, cost):      {ours_us:8.1f} us")

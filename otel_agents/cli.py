@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "uninstall-hooks": ("install_hooks", "remove otel-agents hooks from Claude Code settings"),
     "import": ("import_agents", "past agent-CLI sessions as traces (import claude-code|codex|gemini [PATH ...])"),
     "run": ("run", "run a program with zero-code instrumentation"),
+    "live": ("live", "the workflows and agent sessions running now, refreshed in place"),
+    "serve": ("serve", "the live view on a local web page (loopback only by default)"),
 }
 
 

@@ -156,6 +156,7 @@ SETTINGS: tuple[Setting, ...] = (
     _s("metrics.enabled", bool, True, "write metrics/executions_YYYY-MM-DD.jsonl"),
     _s("analytics.enabled", bool, True, "write analytics/history.db"),
     _s("analytics.record_from_execution", bool, True, "dual-write analytics from each execution record"),
+    _s("live.enabled", bool, True, "keep live/<pid>.json current for `otel-agents live` and `serve`"),
     _s(
         "analytics.url",
         str,

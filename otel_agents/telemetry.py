@@ -169,6 +169,7 @@ def setup(
         if with_sinks:
             atexit.register(_finish_metrics, rt)  # after the sinks' own exit (last in, first out)
             _attach_sinks(rt)
+            _attach_live(rt)
             for proc in rt.processors:
                 if hasattr(proc, "prepare"):  # our sinks get other instrumentations' spans as ForeignSpans says
                     proc.prepare = foreign.for_sinks
@@ -231,6 +232,19 @@ def _attach_sinks(rt: Runtime) -> None:
     rt.provider.add_span_processor(proc)
     rt.processors.append(proc)
     rt.sinks = sinks
+    atexit.register(proc.shutdown)
+
+
+def _attach_live(rt: Runtime) -> None:
+    """Keep this process's live-state file (``otel_agents.livestate``) unless ``live.enabled``
+    is off."""
+    if not rt.config.get("live.enabled", True) or rt.config.home is None:
+        return
+    from otel_agents.livestate import LiveState
+
+    proc = LiveState(rt.config.home)
+    rt.provider.add_span_processor(proc)
+    rt.processors.append(proc)
     atexit.register(proc.shutdown)
 
 

@@ -61,6 +61,7 @@ LAYERS: dict[str, tuple[int, tuple[str, ...]]] = {
             "otel_agents.flags",
             "otel_agents.configfile",
             "otel_agents.text",
+            "otel_agents.livestate",
             "otel_agents.foundation",
             "otel_agents.foundation.*",
         ),
