@@ -571,3 +571,51 @@ def test_claude_code_tool_refinements_with_content_capture(tmp_path, make_runtim
         "t3": ("execute_tool Skill", None, "pdf-processing"),
     }
     _assert_whole_conversation(exporter.get_finished_spans(), "s-r")
+
+
+def test_claude_code_prompt_is_the_turns_first_model_call_input_with_capture(
+    tmp_path, make_runtime, exporter, monkeypatch
+):
+    """With content captured, a turn's prompt is the input of its first model call, in the
+    conventions' form (gen_ai.input.messages); later calls of the turn carry none, and without
+    capture no call carries content."""
+    session_file = tmp_path / "s-p.jsonl"
+
+    def entry(mid: str, ts: str) -> dict[str, Any]:
+        usage = {"input_tokens": 10, "output_tokens": 5}
+        msg = {"id": mid, "model": "claude-sonnet-4-5", "role": "assistant", "content": [], "usage": usage}
+        return {"type": "assistant", "sessionId": "s-p", "timestamp": ts, "uuid": mid, "message": msg}
+
+    session_file.write_text(
+        json.dumps(entry("msg_1", "2026-01-01T00:00:01Z"))
+        + "\n"
+        + json.dumps(entry("msg_2", "2026-01-01T00:00:02Z"))
+        + "\n"
+    )
+    t0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
+    events = [
+        ({"hook_event_name": "SessionStart"}, t0),
+        ({"hook_event_name": "UserPromptSubmit", "prompt": "fix the flaky test"}, t0 + 500_000_000),
+        ({"hook_event_name": "Stop"}, t0 + 3_000_000_000),
+        ({"hook_event_name": "SessionEnd"}, t0 + 4_000_000_000),
+    ]
+
+    def chats(capture_on: bool) -> list[Any]:
+        monkeypatch.setenv("OTEL_AGENTS_CAPTURE_CONTENT", "true" if capture_on else "false")
+        exporter.clear()
+        home = str(tmp_path / f"home-{capture_on}")
+        runtime = make_runtime()
+        for e, t in events:
+            payload = {"session_id": "s-p", "transcript_path": str(session_file), "cwd": "/w/proj", **e}
+            capture.handle(json.dumps(payload).encode(), t, home, spawn=False)
+        drain(home, rt=runtime)
+        return sorted(
+            (s for s in exporter.get_finished_spans() if s.name.startswith("chat")), key=lambda s: s.start_time
+        )
+
+    first, second = chats(True)
+    assert json.loads(first.attributes[A.GEN_AI_INPUT_MESSAGES]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "fix the flaky test"}]}
+    ]
+    assert A.GEN_AI_INPUT_MESSAGES not in second.attributes
+    assert all(A.GEN_AI_INPUT_MESSAGES not in s.attributes for s in chats(False))

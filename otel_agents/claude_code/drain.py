@@ -206,8 +206,13 @@ class _Emitter:
             lo, hi = item.start, item.end if item.end is not None else max(item.start, end or item.start)
             end = min(max(end if end is not None else hi, lo), hi)
             start = min(max(start if start is not None else end, lo), end)
+        # the captured prompt is the input of the turn's first model call (the conventions'
+        # gen_ai.input.messages, written as content capture says; never without capture)
+        prompt = item.prompt.get("text") if isinstance(item, Turn) and item.prompt else None
+        first = isinstance(prompt, str) and bool(item.usage) and item.usage[0] is resp  # type: ignore[union-attr]
         u = ModelUsage(
             **resp.tokens(),
+            input_messages=[prompt] if first else None,
             workflow_id=self.sid,
             model=resp.model or "unknown",
             provider=provider_of(resp.model),
