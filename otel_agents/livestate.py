@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_agents import attributes as A, forksafe, threads
+from otel_agents.foundation.files import write_private
 from otel_agents.safety import report
 
 LIVE_DIR = "live"
@@ -179,11 +180,7 @@ class LiveState:
             "exited": final,
             "runs": sorted(self._runs.values(), key=lambda r: r["started"]),
         }
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        write_private(self.path, json.dumps(doc, separators=(",", ":")).encode("utf-8"))  # 0600, in 0700
 
 
 def _new_run(trace: int, attrs: Any, start_ns: int | None) -> dict[str, Any]:

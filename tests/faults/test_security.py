@@ -364,6 +364,11 @@ SQL_ALLOWED: dict[str, set[str]] = {
     "report/attempts.py": {"NONE", "_CYCLES", "expr"},
     # cache tables (TABLE specs: constants), placeholder lists, paths we computed (quoted)
     "report/cache.py": {
+        # _source_rows: an int or a quoted literal (postgres_query takes no parameters); the
+        # parameter's DuckDB type; a constant column name
+        "_quote(inner.replace('?', literal))",
+        "kind",
+        "'seq' if pg is not None else 'rowid'",
         "logical.COLUMNS",
         "logical.TASK_COLUMNS",
         "', '.join(parts)",
@@ -400,7 +405,21 @@ SQL_ALLOWED: dict[str, set[str]] = {
     # STEP_COLUMNS / TASK_COLUMNS: constant (column, expression) pairs
     "report/csvout.py": {"', '.join(expr for _c, expr in cols)"},
     # the extension path we computed, quoted
-    "report/duck.py": {"quoted"},
+    "report/duck.py": {"quoted", "path.as_posix().replace(chr(39), chr(39) * 2)"},
+    # a constant column name of a constant pair
+    "report/cost.py": {"col"},
+    # the store's PostgreSQL URL, and ids, as quoted literals (postgres_query takes no
+    # parameters); table, key and column names from the cache's TABLE specs; an int bound
+    "report/pgsource.py": {
+        "cols",
+        "t.source",
+        "t.name",
+        "t.key",
+        "_quote(inner)",
+        "', '.join((_quote(x) for x in chunk))",
+        "_quote(self.url)",
+        "where",
+    },
     # fixed view names; an int read back from DuckDB
     "report/engine.py": {"v", "threads"},
     "report/errors.py": {"NONE", "', '.join(cols)", "view", "', '.join(f'({c})' for c in cols)"},
@@ -524,6 +543,15 @@ def test_the_sql_check_catches_values():
 # --- config never executes code -------------------------------------------------------------------------------
 _DANGEROUS_CALLS = {"eval", "exec", "compile", "__import__", "execfile", "input"}
 _DANGEROUS_MODULES = {"pickle", "cPickle", "marshal", "shelve", "yaml", "dill", "jsonpickle"}
+#: Reviewed sites, by file and call (any other site fails the test). Zero-code instrumentation
+#: compiles fixed templates, never configuration text: frames.py a one-line call of its own
+#: placeholder names at the caller's line (so frame-inspecting code sees the caller), inplace.py
+#: a trampoline whose parameters are the identifiers of the wrapped function's own code object.
+_REVIEWED = {
+    ("instrument/frames.py", "compile"),
+    ("instrument/frames.py", "eval"),
+    ("instrument/inplace.py", "compile"),
+}
 
 
 def test_source_has_no_code_execution_paths(fault_row):
@@ -533,7 +561,8 @@ def test_source_has_no_code_execution_paths(fault_row):
         rel = str(path.relative_to(SRC))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _DANGEROUS_CALLS:
-                found.append((rel, node.lineno, node.func.id))
+                if (rel, node.func.id) not in _REVIEWED:
+                    found.append((rel, node.lineno, node.func.id))
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
                 if (
                     node.func.attr in ("system", "popen")
