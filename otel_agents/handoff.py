@@ -12,11 +12,19 @@ An executor that runs ``claude -p ...`` (or any agent CLI) for a step passes
 The Claude Code hook records the parent at ``SessionStart`` and writes to the executor's
 home; the session's spans are then exported as children of that step, in the executor's
 trace. Standard library only: the hook path reads it.
+
+When the drain closes such a session, it leaves the session's final totals in the
+executor's home (:func:`write_nested`); the step, when it ends after that, adds them to its
+span's roll-up (:func:`take_nested`) and names the sessions it includes.
 """
 
 from __future__ import annotations
 
 import json
+import os
+
+from otel_agents.foundation.files import write_private
+from otel_agents.text import digest
 
 #: Our variable (never ``OTEL_*``: Claude Code strips those from its hooks' environment).
 PARENT_ENV = "AGENTS_OTEL_PARENT"
@@ -74,3 +82,48 @@ def parent_home(raw: str | None) -> str | None:
     """The executor's data home recorded in ``PARENT_ENV``, if any."""
     parent = parent_context(raw)
     return parent.get("home") if parent is not None else None
+
+
+#: Under the executor's home: ``claude-code/nested/<step>/<session>.json`` (hashed names).
+NESTED_DIR = os.path.join("claude-code", "nested")
+
+
+def nested_dir(home: str, workflow_id: str, key: str) -> str:
+    """The directory of the finished sessions nested under the span ``key`` of ``workflow_id``."""
+    return os.path.join(home, NESTED_DIR, digest(f"{workflow_id}\n{key}")[:40])
+
+
+def write_nested(home: str, workflow_id: str, key: str, session_id: str, totals: dict[str, object]) -> None:
+    """Leave a finished session's totals (``UsageTotals.to_json``) for the span it nests under
+    (atomic, 0600 in 0700 directories)."""
+    rec = {"session_id": session_id, "totals": totals}
+    path = os.path.join(nested_dir(home, workflow_id, key), digest(session_id)[:40] + ".json")
+    write_private(path, json.dumps(rec, separators=(",", ":")).encode())
+
+
+def take_nested(home: str, workflow_id: str, key: str) -> list[tuple[str, dict[str, object]]]:
+    """The finished sessions left for the span ``key`` (``(session id, totals)``, by id), and
+    remove their files: each is taken once. Unreadable files are skipped (and left)."""
+    folder = nested_dir(home, workflow_id, key)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
+    except FileNotFoundError:
+        return []
+    out: list[tuple[str, dict[str, object]]] = []
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            with open(path, "rb") as f:
+                rec = json.loads(f.read(65536))
+            sid, totals = rec["session_id"], rec["totals"]
+            if not isinstance(sid, str) or not isinstance(totals, dict):
+                continue
+            os.unlink(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        out.append((sid, totals))
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
+    return sorted(out, key=lambda t: t[0])

@@ -438,6 +438,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "runs nested under a step: workflow_history.parent_id; nested_* columns on steps, phases, workflows",
         (_add_nested_columns,),
     ),
+    Migration(
+        4,
+        "step_executions.nested_sessions: the nested runs a step's own roll-up already includes",
+        ("ALTER TABLE step_executions ADD COLUMN nested_sessions TEXT",),
+    ),
 )
 
 #: The version this code reads and writes.

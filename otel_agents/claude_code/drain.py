@@ -48,7 +48,7 @@ from otel_agents.claude_code.payload import ABANDONED, FAILURE, SUCCESS
 from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
-from otel_agents.handoff import parse_traceparent
+from otel_agents.handoff import parse_traceparent, write_nested
 from otel_agents.ids import span_id_for
 from otel_agents.plugins import call_hook
 from otel_agents.redact import REDACTED
@@ -418,6 +418,7 @@ class _Emitter:
                 self.usage(WORKFLOW_KEY, resp)
             self._events(WORKFLOW_KEY, s.events)
             self._carry()
+            self._leave_totals()
             self._end("workflow_end", wf, s.end, s.outcome)
             s.mark_exported()
         s.spans_exported += self.count
@@ -429,6 +430,22 @@ class _Emitter:
             return
         self.spans.add_totals(self.sid, WORKFLOW_KEY, c)
         self.s.carried = UsageTotals()
+
+
+    def _leave_totals(self) -> None:
+        """A session started under an executor's step: its final totals, for that step's
+        span roll-up if the step has not ended yet (``handoff.take_nested``)."""
+        parent = self.s.parent
+        if self.nest is None or self.spans is None or not parent:
+            return
+        totals = self.spans.totals_for(self.sid, WORKFLOW_KEY)
+        home = parent.get("home") or getattr(getattr(self.rt, "config", None), "home", None)
+        if totals is None or not home:
+            return
+        try:
+            write_nested(os.path.abspath(home), parent["workflow_id"], parent["key"], self.sid, totals.to_json())
+        except OSError as exc:
+            report("claude_code drain: nested totals", exc)
 
 
 def _parent_attrs(parent: dict[str, str] | None) -> dict[str, Any]:
