@@ -447,14 +447,13 @@ class _Handle:
             return
         try:
             taken = handoff.take_nested(os.path.abspath(self._rt.config.home), ev.workflow_id, ev.key)
-            sums = [(sid, UsageTotals.from_json(totals)) for sid, totals in taken]  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - telemetry never raises into the workflow
             report("nested sessions", exc)
             return
-        for _sid, totals in sums:
-            spans.add_totals(ev.workflow_id, ev.key, totals)
-        if sums:
-            ev.attributes[A.NESTED_SESSIONS] = [sid for sid, _t in sums]
+        for _sid, totals in taken:
+            spans.add_totals(ev.workflow_id, ev.key, UsageTotals.from_json(totals))
+        if taken:
+            ev.attributes[A.NESTED_SESSIONS] = [sid for sid, _t in taken]
 
     def _span(self) -> Any:
         spans = self._rt.spans

@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,7 @@ def _run_executor(make_runtime, exporter, claude, tmp_path, monkeypatch, *, drai
         },
         "nested_files": sorted(p.name for p in (home() / "claude-code" / "nested").rglob("*") if p.is_file()),
         "db": db,
+        "rt": rt,
     }
 
 
@@ -413,8 +415,12 @@ def _expected_store() -> dict[str, Any]:
 
 def _expected_report() -> dict[str, Any]:
     cost = round(_own_cost() + price(), 6)
-    return {"total_usd": pytest.approx(cost, abs=1e-6), "model_calls": 6, "workflow": pytest.approx(cost, abs=1e-6),
-            "phase": pytest.approx(cost, abs=1e-6)}
+    return {
+        "total_usd": pytest.approx(cost, abs=1e-6),
+        "model_calls": 6,
+        "workflow": pytest.approx(cost, abs=1e-6),
+        "phase": pytest.approx(cost, abs=1e-6),
+    }
 
 
 def _record_totals(rollup: dict[str, Any], sessions: list[str] | None) -> dict[str, Any]:
@@ -464,3 +470,24 @@ def test_a_session_drained_after_the_step_ended_is_in_the_store_only(
     assert got["store"] == _expected_store()
     assert _step_sessions(got["db"]) is None
     assert got["report"] == _expected_report()
+    # the totals the drain left for the step stay until the spool's retention, then go
+    assert len(got["nested_files"]) == 1
+    later = time.time_ns() + 15 * 86400 * 10**9  # past the default 14 days
+    drain(home(), rt=got["rt"], now_ns=later)
+    assert list((home() / "claude-code" / "nested").iterdir()) == []
+
+
+def test_a_step_skips_totals_it_cannot_read(runtime, exporter) -> None:
+    from otel_agents.handoff import nested_dir
+
+    wf = api.new_workflow("sdlc", workflow_id="wf-bad", runtime=runtime)
+    with wf, wf.phase("build") as ph, ph.step("coder", agent="coder") as st:
+        st.subprocess_env()
+        folder = Path(nested_dir(os.path.abspath(runtime.config.home), "wf-bad", st.key))
+        folder.mkdir(parents=True)
+        bad = {"x.json": b"{not json", "y.json": b'{"session_id":"s","totals":{"input_tokens":"many"}}'}
+        for name, data in bad.items():
+            (folder / name).write_bytes(data)
+    (step,) = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent coder"]
+    assert (step.attributes[A.ROLLUP_MODEL_CALLS], A.NESTED_SESSIONS in step.attributes) == (0, False)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.json", "y.json"]  # left for the sweep

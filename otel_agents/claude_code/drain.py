@@ -48,7 +48,7 @@ from otel_agents.claude_code.payload import ABANDONED, FAILURE, SUCCESS
 from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
-from otel_agents.handoff import parse_traceparent, write_nested
+from otel_agents.handoff import parse_traceparent, sweep_nested, write_nested
 from otel_agents.ids import span_id_for
 from otel_agents.plugins import call_hook
 from otel_agents.redact import REDACTED
@@ -431,7 +431,6 @@ class _Emitter:
         self.spans.add_totals(self.sid, WORKFLOW_KEY, c)
         self.s.carried = UsageTotals()
 
-
     def _leave_totals(self) -> None:
         """A session started under an executor's step: its final totals, for that step's
         span roll-up if the step has not ended yet (``handoff.take_nested``)."""
@@ -674,6 +673,8 @@ def drain(
                 pending.append(p)
                 if p.session.unknown_events:
                     note_unknown_events(home, sorted(p.session.unknown_events), p.session.last_t or now)
+        if session_id is None:  # a sweep: totals left for steps that had ended already
+            sweep_nested(home, now, retention_ns)
     finally:
         if own:
             from otel_agents import telemetry
