@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_agents import attributes as A, threads
+from otel_agents import attributes as A, pricing, threads
 from otel_agents.claude_code import store
 from otel_agents.claude_code.hookmodel import PERMISSION_DENIED
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
@@ -155,6 +155,7 @@ class _Emitter:
         parent = session.parent
         #: (trace id, step span id) of the executor step the session was started under
         self.nest = parse_traceparent(parent.get("traceparent")) if parent else None
+        self.priced = False  # the price data was loaded before this drain's model calls
 
     # --- plumbing ----------------------------------------------------------------------------
     def _call(self, name: str, arg: Any) -> None:
@@ -384,6 +385,9 @@ class _Emitter:
     def run(self, closing: bool) -> None:
         s = self.s
         wf: WorkflowEvent | None = None
+        if closing and self.nest is not None and not s.exported:
+            # the totals left for the executor's step must be final: no call may wait for its price
+            self.priced = pricing.ready(_PRICES_WAIT_S)
         if closing:
             s.close_all()
             if not s.exported:
@@ -435,8 +439,8 @@ class _Emitter:
         """A session started under an executor's step: its final totals, for that step's
         span roll-up if the step has not ended yet (``handoff.take_nested``)."""
         parent = self.s.parent
-        if self.nest is None or self.spans is None or not parent:
-            return
+        if self.nest is None or self.spans is None or not parent or not self.priced:
+            return  # the analytics store adds the session to the step
         totals = self.spans.totals_for(self.sid, WORKFLOW_KEY)
         home = parent.get("home") or getattr(getattr(self.rt, "config", None), "home", None)
         if totals is None or not home:
@@ -445,6 +449,10 @@ class _Emitter:
             write_nested(os.path.abspath(home), parent["workflow_id"], parent["key"], self.sid, totals.to_json())
         except OSError as exc:
             report("claude_code drain: nested totals", exc)
+
+
+#: How long a drain closing a nested session waits for the price data (then the step leaves it out).
+_PRICES_WAIT_S = 10.0
 
 
 def _parent_attrs(parent: dict[str, str] | None) -> dict[str, Any]:
