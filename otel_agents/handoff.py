@@ -23,9 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any
 
-from otel_agents.foundation.files import write_private
 from otel_agents.text import digest
 
 #: Our variable (never ``OTEL_*``: Claude Code strips those from its hooks' environment).
@@ -108,15 +106,17 @@ def nested_dir(home: str, workflow_id: str, key: str) -> str:
     return os.path.join(home, NESTED_DIR, digest(f"{workflow_id}\n{key}")[:40])
 
 
-def write_nested(home: str, workflow_id: str, key: str, session_id: str, totals: dict[str, Any]) -> None:
+def write_nested(home: str, workflow_id: str, key: str, session_id: str, totals: dict[str, object]) -> None:
     """Leave a finished session's totals (``UsageTotals.to_json``) for the span it nests under
     (atomic, 0600 in 0700 directories)."""
+    from otel_agents.foundation.files import write_private  # the drain's, not the hook's
+
     rec = {"session_id": session_id, "totals": totals}
     path = os.path.join(nested_dir(home, workflow_id, key), digest(session_id)[:40] + ".json")
     write_private(path, json.dumps(rec, separators=(",", ":")).encode())
 
 
-def take_nested(home: str, workflow_id: str, key: str) -> list[tuple[str, dict[str, Any]]]:
+def take_nested(home: str, workflow_id: str, key: str) -> list[tuple[str, dict[str, object]]]:
     """The finished sessions left for the span ``key`` (``(session id, totals)``, by id, the
     totals as ``UsageTotals.to_json`` wrote them), and
     remove their files: each is taken once. Files that are not valid are skipped (and left)."""
@@ -125,7 +125,7 @@ def take_nested(home: str, workflow_id: str, key: str) -> list[tuple[str, dict[s
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
     except FileNotFoundError:
         return []
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, dict[str, object]]] = []
     for name in names:
         path = os.path.join(folder, name)
         try:
@@ -146,7 +146,7 @@ def take_nested(home: str, workflow_id: str, key: str) -> list[tuple[str, dict[s
     return sorted(out, key=lambda t: t[0])
 
 
-def _totals(value: object) -> dict[str, Any] | None:
+def _totals(value: object) -> dict[str, object] | None:
     """``UsageTotals.to_json``'s object read back, or ``None`` when it is not one."""
     if not isinstance(value, dict) or set(value) != _TOTALS_KEYS:
         return None
