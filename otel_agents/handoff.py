@@ -14,7 +14,7 @@ home; the session's spans are then exported as children of that step, in the exe
 trace. Standard library only: the hook path reads it.
 
 When the drain closes such a session, it leaves the session's final totals in the
-executor's home (:func:`write_nested`); the step, when it ends after that, adds them to its
+executor's home (``claude_code.drain``); the step, when it ends after that, adds them to its
 span's roll-up (:func:`take_nested`) and names the sessions it includes.
 """
 
@@ -101,19 +101,14 @@ _TOTALS_KEYS = frozenset(
 NESTED_DIR = os.path.join("claude-code", "nested")
 
 
+def nested_file(home: str, workflow_id: str, key: str, session_id: str) -> str:
+    """Where the drain leaves the totals of ``session_id`` for that span (0600, atomic)."""
+    return os.path.join(nested_dir(home, workflow_id, key), digest(session_id)[:40] + ".json")
+
+
 def nested_dir(home: str, workflow_id: str, key: str) -> str:
     """The directory of the finished sessions nested under the span ``key`` of ``workflow_id``."""
     return os.path.join(home, NESTED_DIR, digest(f"{workflow_id}\n{key}")[:40])
-
-
-def write_nested(home: str, workflow_id: str, key: str, session_id: str, totals: dict[str, object]) -> None:
-    """Leave a finished session's totals (``UsageTotals.to_json``) for the span it nests under
-    (atomic, 0600 in 0700 directories)."""
-    from otel_agents.foundation.files import write_private  # the drain's, not the hook's
-
-    rec = {"session_id": session_id, "totals": totals}
-    path = os.path.join(nested_dir(home, workflow_id, key), digest(session_id)[:40] + ".json")
-    write_private(path, json.dumps(rec, separators=(",", ":")).encode())
 
 
 def take_nested(home: str, workflow_id: str, key: str) -> list[tuple[str, dict[str, object]]]:

@@ -22,6 +22,7 @@ with ``agent=agent_type``; a tool call = tool_call; an API response = model usag
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -48,7 +49,8 @@ from otel_agents.claude_code.payload import ABANDONED, FAILURE, SUCCESS
 from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
-from otel_agents.handoff import parse_traceparent, sweep_nested, write_nested
+from otel_agents.foundation.files import write_private
+from otel_agents.handoff import nested_file, parse_traceparent, sweep_nested
 from otel_agents.ids import span_id_for
 from otel_agents.plugins import call_hook
 from otel_agents.redact import REDACTED
@@ -446,7 +448,8 @@ class _Emitter:
         if totals is None or not home:
             return
         try:
-            write_nested(os.path.abspath(home), parent["workflow_id"], parent["key"], self.sid, totals.to_json())
+            path = nested_file(os.path.abspath(home), parent["workflow_id"], parent["key"], self.sid)
+            write_private(path, json.dumps({"session_id": self.sid, "totals": totals.to_json()}).encode())
         except OSError as exc:
             report("claude_code drain: nested totals", exc)
 
