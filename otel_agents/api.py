@@ -210,7 +210,7 @@ class _Handle:
     _start_hook = ""
     _end_hook = ""
 
-    __slots__ = ("event", "parent", "_rt", "_seq", "_state", "_ctx_token", "_otel_token", "_implicit")
+    __slots__ = ("event", "parent", "_rt", "_seq", "_state", "_ctx_token", "_otel_token", "_implicit", "_handed")
 
     def __init__(self, event: LifecycleEvent, parent: _Handle | None, rt: Runtime | None = None) -> None:
         self.event = event
@@ -221,6 +221,7 @@ class _Handle:
         self._ctx_token: Any = None
         self._otel_token: Any = None
         self._implicit: tuple[_Handle, ...] = ()  # implicit parents that end with this handle
+        self._handed = False  # subprocess_env handed this span to a child process
 
     # --- identity ------------------------------------------------------------------------
     @property
@@ -262,6 +263,8 @@ class _Handle:
         rt = self._rt
         if rt.enabled:
             _open_handles.pop(id(self), None)
+            if self._handed:
+                self._include_nested()
             call_hook(getattr(rt.pm.hook, self._end_hook), ev)
         if self._implicit:
             for implicit in self._implicit:
@@ -427,7 +430,30 @@ class _Handle:
         home = os.path.abspath(cfg.home) if cfg is not None else None
         out[handoff.PARENT_ENV] = handoff.encode(ids[0], ids[1], ev.workflow_id, ev.key, home)
         out[handoff.TRACEPARENT_ENV] = handoff.traceparent(*ids)
+        self._handed = home is not None
         return out
+
+    def _include_nested(self) -> None:
+        """At the end of a span handed to child processes: the Claude Code sessions started
+        under it that were drained already join its roll-up (and its ancestors'), listed in
+        ``otel_agents.nested.sessions``. Later ones reach the analytics store only."""
+        import os
+
+        from otel_agents import attributes as A, handoff
+        from otel_agents.rollup import UsageTotals
+
+        ev, spans = self.event, self._rt.spans
+        if spans is None or spans.span_for(ev.workflow_id, ev.key) is None:
+            return
+        try:
+            taken = handoff.take_nested(os.path.abspath(self._rt.config.home), ev.workflow_id, ev.key)
+        except Exception as exc:  # noqa: BLE001 - telemetry never raises into the workflow
+            report("nested sessions", exc)
+            return
+        for _sid, totals in taken:
+            spans.add_totals(ev.workflow_id, ev.key, UsageTotals.from_json(totals))
+        if taken:
+            ev.attributes[A.NESTED_SESSIONS] = [sid for sid, _t in taken]
 
     def _span(self) -> Any:
         spans = self._rt.spans

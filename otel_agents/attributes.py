@@ -233,3 +233,6 @@ TEAM_NAME: Final = "otel_agents.team.name"
 #: the step's key (the session's span is a child of that step).
 PARENT_WORKFLOW_ID: Final = "otel_agents.parent.workflow_id"
 PARENT_KEY: Final = "otel_agents.parent.key"
+#: On a span that handed its context to child processes (``subprocess_env``): the ids of the
+#: Claude Code sessions its roll-up includes (they finished before it ended).
+NESTED_SESSIONS: Final = "otel_agents.nested.sessions"

@@ -331,6 +331,11 @@ class SpanEngine:
                 node = node.parent
         return True
 
+    def totals_for(self, workflow_id: str, key: str) -> UsageTotals | None:
+        """A copy of the roll-up of the open span ``key`` so far, or ``None``."""
+        state = self._open.get((workflow_id, key))
+        return UsageTotals.from_json(state.to_json()) if state is not None else None
+
     def state_for_span(self, span_id: int) -> _State | None:
         """The open span (its state) whose span id is ``span_id``, or ``None``."""
         for state in list(self._open.values()):

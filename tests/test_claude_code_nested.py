@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -270,3 +271,223 @@ def test_the_sessions_tokens_and_cost_roll_up_into_step_phase_and_workflow(claud
         finally:
             store.close()
         assert _rows(other) == before
+
+
+# --- the step's span roll-up: a session drained before the step ended ---------------------------
+
+ROLLUP_KEYS = (
+    A.ROLLUP_INPUT_TOKENS,
+    A.ROLLUP_OUTPUT_TOKENS,
+    A.ROLLUP_CACHE_READ_INPUT_TOKENS,
+    A.ROLLUP_CACHE_WRITE_INPUT_TOKENS,
+    A.ROLLUP_REASONING_OUTPUT_TOKENS,
+    A.ROLLUP_COST_AMOUNT,
+    A.ROLLUP_COST_CURRENCY,
+    A.ROLLUP_MODEL_CALLS,
+    A.ROLLUP_UNPRICED_MODEL_CALLS,
+    A.NESTED_SESSIONS,
+)
+STEP_KEY = "workflow/phase:build#1/step:coder@1#1"
+
+
+def _own_cost() -> float:
+    usage = Usage(input_tokens=1000, output_tokens=100)
+    return float(calc_price(usage, model_ref="claude-sonnet-4-5", provider_id="anthropic").total_price)
+
+
+def _rollup(included: bool) -> dict[str, Any]:
+    """The roll-up of the executor's step, phase and workflow: its own call, plus the session's
+    five when it is included."""
+    n = 1 if included else 0
+    out: dict[str, Any] = {
+        A.ROLLUP_INPUT_TOKENS: 1000 + n * INPUT,
+        A.ROLLUP_OUTPUT_TOKENS: 100 + n * OUTPUT,
+        A.ROLLUP_CACHE_READ_INPUT_TOKENS: n * CACHE_READ,
+        A.ROLLUP_CACHE_WRITE_INPUT_TOKENS: n * CACHE_WRITE,
+        A.ROLLUP_REASONING_OUTPUT_TOKENS: 0,
+        A.ROLLUP_COST_AMOUNT: round(_own_cost() + n * price(), 12),
+        A.ROLLUP_COST_CURRENCY: "USD",
+        A.ROLLUP_MODEL_CALLS: 1 + n * 5,
+        A.ROLLUP_UNPRICED_MODEL_CALLS: 0,
+    }
+    return out
+
+
+def _run_executor(make_runtime, exporter, claude, tmp_path, monkeypatch, *, drain_first: bool) -> dict[str, Any]:
+    """An executor's step runs the fake ``claude -p``; the session is drained before the step
+    ends (``drain_first``) or after. Returns what each sink holds."""
+    from otel_agents.report import build_report
+    from otel_agents.sinks.metrics import iter_records
+
+    monkeypatch.setenv("OTEL_AGENTS_OTLP_ENABLED", "false")
+    no_auto_drain(home())
+    project = tmp_path / "project"
+    project.mkdir()
+    rt = make_runtime(with_sinks=True)
+    wf = api.new_workflow("sdlc", workflow_id="wf-order", template="sdlc", runtime=rt)
+    with wf, wf.phase("build", number=1) as ph, ph.step("coder", agent="coder") as st:
+        st.record_usage("claude-sonnet-4-5", provider="anthropic", input_tokens=1000, output_tokens=100)
+        p = subprocess.run(
+            [str(claude), str(FIXTURE), "sess-order"], env=st.subprocess_env(), cwd=project, capture_output=True
+        )
+        assert p.returncode == 0, p.stderr
+        assert st.key == STEP_KEY
+        if drain_first:  # `claude -p` returned and its session was drained: the step is still open
+            assert drain(home(), rt=rt).closed == 1
+    if not drain_first:
+        assert drain(home(), rt=rt).closed == 1
+    for proc in rt.processors:
+        proc.force_flush()
+
+    spans = {
+        s.attributes[A.KIND]: s
+        for s in exporter.get_finished_spans()
+        if s.attributes.get(A.WORKFLOW_ID) == "wf-order" and s.attributes.get(A.KIND) != A.KIND_MODEL_CALL
+    }
+    records = {
+        r["kind"]: r
+        for r in iter_records(rt.config.metrics_dir)
+        if r["workflow_id"] == "wf-order" and r["kind"] in (A.KIND_STEP, A.KIND_PHASE, A.KIND_WORKFLOW)
+    }
+    db = rt.config.analytics_db
+    cost = build_report(db, use_cache=False)["cost"]
+    return {
+        "spans": {k: {a: s.attributes.get(a) for a in ROLLUP_KEYS if a in s.attributes} for k, s in spans.items()},
+        "records": {
+            k: {
+                f: r.get(f)
+                for f in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
+                + ("model_calls", "unpriced_model_calls", "nested_sessions")
+            }
+            for k, r in records.items()
+        },
+        "store": _store_totals(db),
+        "report": {
+            "total_usd": cost["total_usd"],
+            "model_calls": cost["model_calls"],
+            "workflow": {w["workflow_id"]: w["cost_usd"] for w in cost["top_workflows"]}["wf-order"],
+            "phase": {p["phase_name"]: p["cost_usd"] for p in cost["top_phases"]}["build"],
+        },
+        "nested_files": sorted(p.name for p in (home() / "claude-code" / "nested").rglob("*") if p.is_file()),
+        "db": db,
+        "rt": rt,
+    }
+
+
+def _store_totals(db: Path) -> dict[str, Any]:
+    conn = sqlite3.connect(db)
+    try:
+        cols = "input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cost_usd"
+        q = {
+            "step": f"SELECT {cols}, model_calls FROM step_executions WHERE step_name = 'coder'",
+            "phase": f"SELECT {cols}, model_calls, tokens_used FROM phase_logs WHERE phase_name = 'build'",
+            "workflow": f"SELECT {cols}, model_call_count, total_tokens FROM workflow_history WHERE workflow_id = 'wf-order'",
+        }
+        out = {k: list(conn.execute(sql).fetchone()) for k, sql in q.items()}
+        for row in out.values():
+            row[4] = round(row[4], 12)
+        return out
+    finally:
+        conn.close()
+
+
+def _step_sessions(db: Path) -> Any:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT nested_sessions FROM step_executions WHERE step_name = 'coder'").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _expected_store() -> dict[str, Any]:
+    t = _rollup(True)
+    row = [
+        t[A.ROLLUP_INPUT_TOKENS],
+        t[A.ROLLUP_OUTPUT_TOKENS],
+        t[A.ROLLUP_CACHE_READ_INPUT_TOKENS],
+        t[A.ROLLUP_CACHE_WRITE_INPUT_TOKENS],
+        t[A.ROLLUP_COST_AMOUNT],
+        t[A.ROLLUP_MODEL_CALLS],
+    ]
+    total = t[A.ROLLUP_INPUT_TOKENS] + t[A.ROLLUP_OUTPUT_TOKENS]
+    return {"step": row, "phase": [*row, total], "workflow": [*row, total]}
+
+
+def _expected_report() -> dict[str, Any]:
+    cost = round(_own_cost() + price(), 6)
+    return {
+        "total_usd": pytest.approx(cost, abs=1e-6),
+        "model_calls": 6,
+        "workflow": pytest.approx(cost, abs=1e-6),
+        "phase": pytest.approx(cost, abs=1e-6),
+    }
+
+
+def _record_totals(rollup: dict[str, Any], sessions: list[str] | None) -> dict[str, Any]:
+    return {
+        "input_tokens": rollup[A.ROLLUP_INPUT_TOKENS],
+        "output_tokens": rollup[A.ROLLUP_OUTPUT_TOKENS],
+        "cache_read_tokens": rollup[A.ROLLUP_CACHE_READ_INPUT_TOKENS],
+        "cache_write_tokens": rollup[A.ROLLUP_CACHE_WRITE_INPUT_TOKENS],
+        "cost_usd": rollup[A.ROLLUP_COST_AMOUNT],
+        "model_calls": rollup[A.ROLLUP_MODEL_CALLS],
+        "unpriced_model_calls": 0,
+        "nested_sessions": sessions,
+    }
+
+
+def test_a_session_drained_before_the_step_ends_is_in_its_span_rollups(
+    make_runtime, exporter, claude, tmp_path, monkeypatch
+) -> None:
+    got = _run_executor(make_runtime, exporter, claude, tmp_path, monkeypatch, drain_first=True)
+    included = _rollup(True)
+    # the step's span names the session it includes; phase and workflow roll it up from the step
+    assert got["spans"] == {
+        A.KIND_STEP: {**included, A.NESTED_SESSIONS: ("sess-order",)},
+        A.KIND_PHASE: included,
+        A.KIND_WORKFLOW: included,
+    }
+    assert got["records"] == {
+        A.KIND_STEP: _record_totals(included, ["sess-order"]),
+        A.KIND_PHASE: _record_totals(included, None),
+        A.KIND_WORKFLOW: _record_totals(included, None),
+    }
+    # the store keeps the step's own figures (the session once), and the report shows them once
+    assert got["store"] == _expected_store()
+    assert _step_sessions(got["db"]) == '["sess-order"]'
+    assert got["report"] == _expected_report()
+    assert got["nested_files"] == []  # the step took the session's totals
+
+
+def test_a_session_drained_after_the_step_ended_is_in_the_store_only(
+    make_runtime, exporter, claude, tmp_path, monkeypatch
+) -> None:
+    got = _run_executor(make_runtime, exporter, claude, tmp_path, monkeypatch, drain_first=False)
+    own = _rollup(False)
+    assert got["spans"] == {A.KIND_STEP: own, A.KIND_PHASE: own, A.KIND_WORKFLOW: own}
+    assert got["records"] == {k: _record_totals(own, None) for k in (A.KIND_STEP, A.KIND_PHASE, A.KIND_WORKFLOW)}
+    # the same store and report totals as when the step's span included it: once each
+    assert got["store"] == _expected_store()
+    assert _step_sessions(got["db"]) is None
+    assert got["report"] == _expected_report()
+    # the totals the drain left for the step stay until the spool's retention, then go
+    assert len(got["nested_files"]) == 1
+    later = time.time_ns() + 15 * 86400 * 10**9  # past the default 14 days
+    drain(home(), rt=got["rt"], now_ns=later)
+    assert list((home() / "claude-code" / "nested").iterdir()) == []
+
+
+def test_a_step_skips_totals_it_cannot_read(runtime, exporter) -> None:
+    from otel_agents.handoff import nested_dir
+
+    wf = api.new_workflow("sdlc", workflow_id="wf-bad", runtime=runtime)
+    with wf, wf.phase("build") as ph, ph.step("coder", agent="coder") as st:
+        st.subprocess_env()
+        folder = Path(nested_dir(os.path.abspath(runtime.config.home), "wf-bad", st.key))
+        folder.mkdir(parents=True)
+        bad = {"x.json": b"{not json", "y.json": b'{"session_id":"s","totals":{"input_tokens":"many"}}'}
+        for name, data in bad.items():
+            (folder / name).write_bytes(data)
+    (step,) = [s for s in exporter.get_finished_spans() if s.name == "invoke_agent coder"]
+    assert (step.attributes[A.ROLLUP_MODEL_CALLS], A.NESTED_SESSIONS in step.attributes) == (0, False)
+    assert sorted(p.name for p in folder.iterdir()) == ["x.json", "y.json"]  # left for the sweep

@@ -2,8 +2,10 @@
 their usage rolled up into that step, its phase and its workflow.
 
 A nested run is a ``workflow_history`` row whose ``parent_id`` is the span id of a stored
-step (``step_executions.record_id``). Its drain finishes after the step's span has ended,
-so the step's span roll-up never holds it: the store adds it. Each of the three rows keeps
+step (``step_executions.record_id``). When its drain finished after the step's span ended,
+the step's span roll-up does not hold it: the store adds it. When it finished before, the
+step's roll-up holds it already and the step's record lists it (``nested_sessions``): the
+store leaves it out, so it is counted once either way. Each of the three rows keeps
 its own span's figures plus the nested runs' (``input_tokens`` ... ``cost_usd``, and
 ``model_calls`` / ``model_call_count``), and the nested part on its own in ``nested_*``
 columns, so the sum is recomputed, never accumulated: any arrival order, any replay gives
@@ -13,6 +15,7 @@ nested included); :func:`refresh` then adds the nested runs again.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -35,14 +38,34 @@ _KEY = {"step_executions": "record_id", "phase_logs": "record_id", "workflow_his
 
 _CHILD = (
     "SELECT c.input_tokens, c.output_tokens, c.cache_read_tokens, c.cache_write_tokens, c.reasoning_tokens,"
-    " c.model_call_count, c.unpriced_model_calls, c.cost_usd FROM workflow_history AS c"
+    " c.model_call_count, c.unpriced_model_calls, c.cost_usd, c.workflow_id, s.nested_sessions"
+    " FROM workflow_history AS c JOIN step_executions AS s ON s.record_id = c.parent_id"
 )
 _CHILDREN = {
-    "step_executions": _CHILD + " WHERE c.parent_id = ?",
-    "phase_logs": _CHILD + " JOIN step_executions AS s ON s.record_id = c.parent_id WHERE s.parent_id = ?",
-    "workflow_history": _CHILD
-    + " JOIN step_executions AS s ON s.record_id = c.parent_id WHERE s.workflow_id = ? AND c.workflow_id != ?",
+    "step_executions": _CHILD + " WHERE s.record_id = ?",
+    "phase_logs": _CHILD + " WHERE s.parent_id = ?",
+    "workflow_history": _CHILD + " WHERE s.workflow_id = ? AND c.workflow_id != ?",
 }
+
+
+def included_text(sessions: object) -> str | None:
+    """A record's ``nested_sessions`` as the column stores it (a JSON array), or NULL."""
+    if not isinstance(sessions, list) or not sessions:
+        return None
+    return json.dumps(sorted(str(s) for s in sessions), separators=(",", ":"))
+
+
+def _not_included(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The nested runs whose step's own roll-up does not hold them already."""
+    out = []
+    for row in rows:
+        try:
+            included = json.loads(row[9]) if row[9] else []
+        except ValueError:
+            included = []
+        if row[8] not in included:
+            out.append(row)
+    return out
 
 
 def _calls_col(table: str) -> str:
@@ -72,7 +95,7 @@ def _apply(conn: sqlite3.Connection, table: str, key: str) -> bool:
         return False
     cur = dict(zip(cols, row, strict=True))
     args = (key, key) if table == "workflow_history" else (key,)
-    new = _sum(conn.execute(_CHILDREN[table], args).fetchall())
+    new = _sum(_not_included(conn.execute(_CHILDREN[table], args).fetchall()))
     if not new["runs"] and cur["nested_runs"] is None:
         return False  # nothing nested, and nothing included: the row is its own span's
     own = {c: (cur[calls if c == "model_calls" else c] or 0) - (cur[f"nested_{c}"] or 0) for c in SUMS}

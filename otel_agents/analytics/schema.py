@@ -459,6 +459,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_add_nested_columns,),
     ),
     Migration(4, "host_name and service_name on every table; indexes", (_add_machine_columns, *_V4_INDEXES)),
+    Migration(
+        5,
+        "step_executions.nested_sessions: the nested runs a step's own roll-up already includes",
+        ("ALTER TABLE step_executions ADD COLUMN nested_sessions TEXT",),
+    ),
 )
 
 #: The version this code reads and writes.

@@ -162,6 +162,7 @@ def _phase_row(r: dict[str, Any]) -> dict[str, Any]:
 def _step_row(r: dict[str, Any]) -> dict[str, Any]:
     row = _span_row(r, _STEP_FIELDS)
     row.update(_NO_NESTED)
+    row["nested_sessions"] = nested.included_text(r.get("nested_sessions"))
     return row
 
 

@@ -22,6 +22,7 @@ with ``agent=agent_type``; a tool call = tool_call; an API response = model usag
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -30,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_agents import attributes as A, threads
+from otel_agents import attributes as A, pricing, threads
 from otel_agents.claude_code import store
 from otel_agents.claude_code.hookmodel import PERMISSION_DENIED
 from otel_agents.claude_code.layout import last_drain_path, log_problem, spool_root
@@ -48,7 +49,8 @@ from otel_agents.claude_code.payload import ABANDONED, FAILURE, SUCCESS
 from otel_agents.claude_code.status import note_unknown_events
 from otel_agents.claude_code.transcript import FileCursor, Response, read_responses
 from otel_agents.events import ModelUsage, Outcome, PhaseEvent, SpanParent, StepEvent, ToolCallEvent, WorkflowEvent
-from otel_agents.handoff import parse_traceparent
+from otel_agents.foundation.files import write_private
+from otel_agents.handoff import nested_file, parse_traceparent, sweep_nested
 from otel_agents.ids import span_id_for
 from otel_agents.plugins import call_hook
 from otel_agents.redact import REDACTED
@@ -155,6 +157,7 @@ class _Emitter:
         parent = session.parent
         #: (trace id, step span id) of the executor step the session was started under
         self.nest = parse_traceparent(parent.get("traceparent")) if parent else None
+        self.priced = False  # the price data was loaded before this drain's model calls
 
     # --- plumbing ----------------------------------------------------------------------------
     def _call(self, name: str, arg: Any) -> None:
@@ -389,6 +392,9 @@ class _Emitter:
     def run(self, closing: bool) -> None:
         s = self.s
         wf: WorkflowEvent | None = None
+        if closing and self.nest is not None and not s.exported:
+            # the totals left for the executor's step must be final: no call may wait for its price
+            self.priced = pricing.ready(_PRICES_WAIT_S)
         if closing:
             s.close_all()
             if not s.exported:
@@ -423,6 +429,7 @@ class _Emitter:
                 self.usage(WORKFLOW_KEY, resp)
             self._events(WORKFLOW_KEY, s.events)
             self._carry()
+            self._leave_totals()
             self._end("workflow_end", wf, s.end, s.outcome)
             s.mark_exported()
         s.spans_exported += self.count
@@ -434,6 +441,26 @@ class _Emitter:
             return
         self.spans.add_totals(self.sid, WORKFLOW_KEY, c)
         self.s.carried = UsageTotals()
+
+    def _leave_totals(self) -> None:
+        """A session started under an executor's step: its final totals, for that step's
+        span roll-up if the step has not ended yet (``handoff.take_nested``)."""
+        parent = self.s.parent
+        if self.nest is None or self.spans is None or not parent or not self.priced:
+            return  # the analytics store adds the session to the step
+        totals = self.spans.totals_for(self.sid, WORKFLOW_KEY)
+        home = parent.get("home") or getattr(getattr(self.rt, "config", None), "home", None)
+        if totals is None or not home:
+            return
+        try:
+            path = nested_file(os.path.abspath(home), parent["workflow_id"], parent["key"], self.sid)
+            write_private(path, json.dumps({"session_id": self.sid, "totals": totals.to_json()}).encode())
+        except OSError as exc:
+            report("claude_code drain: nested totals", exc)
+
+
+#: How long a drain closing a nested session waits for the price data (then the step leaves it out).
+_PRICES_WAIT_S = 10.0
 
 
 def _parent_attrs(parent: dict[str, str] | None) -> dict[str, Any]:
@@ -662,6 +689,8 @@ def drain(
                 pending.append(p)
                 if p.session.unknown_events:
                     note_unknown_events(home, sorted(p.session.unknown_events), p.session.last_t or now)
+        if session_id is None:  # a sweep: totals left for steps that had ended already
+            sweep_nested(home, now, retention_ns)
     finally:
         if own:
             from otel_agents import telemetry

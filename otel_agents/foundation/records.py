@@ -124,6 +124,7 @@ FIELDS: tuple[str, ...] = (
     "hook_detail",
     "event_attributes",
     "service_name",
+    "nested_sessions",
 )
 
 
@@ -169,6 +170,8 @@ def normalize_record(record: Mapping[str, Any]) -> dict[str, Any]:
             ok = isinstance(value, bool)
         elif key == "event_attributes":
             ok = isinstance(value, dict)
+        elif key == "nested_sessions":
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
         else:
             ok = isinstance(value, str)
         if ok:
@@ -284,6 +287,14 @@ def _float(attrs: Mapping[str, Any], key: str) -> float | None:
         _bad(key, v)
         return None
     return f
+
+
+def _str_list(attrs: Mapping[str, Any], key: str) -> list[str] | None:
+    value = attrs.get(key)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    _bad(key, value)
+    return None
 
 
 def _first_str(attrs: Mapping[str, Any], *keys: str) -> str | None:
@@ -481,6 +492,8 @@ def build_record(data: SpanData) -> dict[str, Any] | None:
             _bad("span times (end before start)", (start, end))
     _usage(rec, attrs, kind)
     rec["complexity"] = _str(attrs, A.COMPLEXITY)
+    if kind in _ROLLUP_KINDS and A.NESTED_SESSIONS in attrs:
+        rec["nested_sessions"] = _str_list(attrs, A.NESTED_SESSIONS)
     error_type = _str(attrs, A.ERROR_TYPE)
     message = _str(attrs, A.ERROR_MESSAGE) or (data.status_message if data.status_code == "ERROR" else None)
     if outcome == "failure" and error_type is None:
