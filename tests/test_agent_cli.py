@@ -723,3 +723,25 @@ def test_drain_skips_finished_sessions_and_removes_them_after_retention(runtime,
     later = os.stat(files.spool).st_mtime_ns + 15 * 86400 * 10**9
     assert export.drain(tmp_path, "codex", rt=runtime, now_ns=later) == 0
     assert not Path(files.spool).exists() and not Path(files.state).exists()
+
+
+@pytest.mark.parametrize("agent", ["codex", "gemini"])
+def test_a_session_file_that_is_a_device_is_never_read(agent, tmp_path) -> None:
+    """A payload may name any path as its session file: a device (endless /dev/zero) or a FIFO
+    is refused, never read. The drain once read /dev/zero whole, until the kernel killed it."""
+    home = tmp_path / "home"
+    t0 = 1_767_225_600_000_000_000
+    before, after = ("PreToolUse", "PostToolUse") if agent == "codex" else ("BeforeTool", "AfterTool")
+    for i, event in enumerate((before, after, "SessionEnd")):
+        p = {"session_id": "dev-1", "hook_event_name": event, "transcript_path": "/dev/zero", "cwd": "/w/p"}
+        p.update(tool_name="shell", tool_input={"command": "ls"}, tool_use_id="c1", turn_id="t1")
+        assert capture.handle(json.dumps(p).encode(), t0 + i * 1_000_000, str(home), spawn=False, agent=agent)
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))\n"  # 2 GiB: /dev/zero read whole dies
+        "from otel_agents.agent_cli.export import drain\n"
+        f"drain({str(home)!r}, {agent!r})\n"
+    )
+    env = {**os.environ, "OTEL_AGENTS_HOME": str(home), "OTEL_AGENTS_OTLP_ENABLED": "false"}
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]

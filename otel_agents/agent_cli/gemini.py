@@ -35,6 +35,7 @@ from otel_agents.agent_cli.session import (
     nonneg,
     ts,
 )
+from otel_agents.claude_code.transcript import open_regular
 
 AGENT = "gemini"
 #: ``gen_ai.provider.name`` of the Gemini API (the conventions' name); genai-prices does not
@@ -55,10 +56,16 @@ def is_session_file(path: str) -> bool:
     return name.endswith(".jsonl") and os.path.basename(os.path.dirname(os.path.dirname(path))) == "chats"
 
 
+#: A chat file is read whole (JSON); larger ones are refused with a clear error, not read.
+MAX_CHAT_BYTES = 256 * 1024 * 1024
+
+
 def _load(path: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(header, messages)`` of either format, the JSONL one resolved (last per id, rewinds)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    with open_regular(path) as f:  # a payload names the path: never a FIFO or a device
+        if os.fstat(f.fileno()).st_size > MAX_CHAT_BYTES:
+            raise ValueError(f"{path}: larger than {MAX_CHAT_BYTES} bytes, not read")
+        data = f.read(MAX_CHAT_BYTES)
     if path.endswith(".json"):
         doc = json.loads(data)
         if not isinstance(doc, dict):

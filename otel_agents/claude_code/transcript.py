@@ -22,7 +22,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, BinaryIO
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
@@ -191,13 +191,9 @@ def _tool_ids(msg: dict[str, Any]) -> list[str]:
     return out
 
 
-def read_lines(path: str, cursor: FileCursor) -> Iterator[bytes]:
-    """Whole new lines of ``path`` after ``cursor.offset``; advances the offset past them.
-
-    Raises ``OSError`` when the file cannot be read (the caller retries at a later drain),
-    or is not a regular file: a FIFO or a device named in a payload must never block or
-    feed the drain. Opened read-only: a transcript is never written.
-    """
+def open_regular(path: str) -> BinaryIO:
+    """``path`` opened read-only, if it is a regular file; ``OSError`` otherwise (a FIFO or a
+    device named in a payload must never block or feed a drain)."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -205,7 +201,17 @@ def read_lines(path: str, cursor: FileCursor) -> Iterator[bytes]:
     except BaseException:
         os.close(fd)
         raise
-    with os.fdopen(fd, "rb") as f:
+    return os.fdopen(fd, "rb")
+
+
+def read_lines(path: str, cursor: FileCursor) -> Iterator[bytes]:
+    """Whole new lines of ``path`` after ``cursor.offset``; advances the offset past them.
+
+    Raises ``OSError`` when the file cannot be read (the caller retries at a later drain),
+    or is not a regular file: a FIFO or a device named in a payload must never block or
+    feed the drain. Opened read-only: a transcript is never written.
+    """
+    with open_regular(path) as f:
         size = os.fstat(f.fileno()).st_size
         if size < cursor.offset:  # replaced or truncated: start over (dedupe drops repeats)
             cursor.offset = 0
