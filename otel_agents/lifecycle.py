@@ -228,6 +228,22 @@ def _on_sigterm(signum: int, frame: Any) -> None:
         _after_flush(signum, frame)
 
 
+def await_sigterm_death() -> bool:
+    """Called on the main thread when it ends a span while a SIGTERM flush runs on a helper
+    thread and the process is to die of the signal: wait (bounded by the exit deadline) for
+    the helper's second signal, whose handler ends the process. So the workflow does no more
+    work after the signal than in the ordinary case, where the flush runs in the handler
+    itself and holds the main thread. True if the caller waited (the span is refused)."""
+    if not (_term_started and not _term_done and _chained is None):
+        return False
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    until = _term_deadline + 0.5
+    while time.monotonic() < until:
+        time.sleep(0.002)  # the handler runs here, between two sleeps, and ends the process
+    return True
+
+
 def _after_flush(signum: int, frame: Any) -> None:
     """The flush is done: call the application's handler (ready for the next SIGTERM), or
     restore the default action and die of it."""

@@ -9,7 +9,9 @@ workflow or another sink, and never costs another sink a record.
 At exit (``shutdown``, registered with ``atexit``) the processor waits for the queues to
 drain for at most ``exit_deadline`` seconds in total, durable sinks (the spool) first, and
 abandons whatever is still in flight after that: the threads are daemons, so a hung
-collector cannot hold the process. What the OTLP sink could not send is in the spool for
+collector cannot hold the process. Spans that end meanwhile are still queued, until the
+processor is sealed (the queues are empty, or the deadline passed); after that they are
+refused and counted. What the OTLP sink could not send is in the spool for
 ``otel-agents replay``. What a sink with a ``recovery`` could not write, because its batch
 failed or the deadline passed first, is handed to that recovery (the built-in one lists it
 in ``state/pending/`` and writes it later from the spool). A non-durable sink whose
@@ -108,6 +110,9 @@ class _Lane:
         self.batch: list[Any] = []
         self.take_lock = threading.Lock()
         self.ready = threading.Event()  # set once the sink's start() (imports) has finished
+        #: exiting: set when the thread has emptied its queue (it then waits for more spans
+        #: until the processor is sealed, or for the deadline)
+        self.drained = threading.Event()
         self.pended = False  # spans listed for recovery since the last successful batch
         self.per_span = 0.0  # seconds per span of recent batches (wall clock), for the exit decision
         self._drop_lock = threading.Lock()
@@ -195,8 +200,16 @@ class _Lane:
                 if marker is not None:
                     marker.event.set()
             proc.maybe_persist()
-            if exiting_early or (self.stop.is_set() and not q):
+            if exiting_early:
                 break
+            if self.stop.is_set() and not q:
+                if proc.sealed:
+                    break
+                # spans still end while the process exits (other threads, or the main thread
+                # after a SIGTERM flush moved to a helper thread): they are accepted until the
+                # processor is sealed, so stay until then
+                self.drained.set()
+        self.drained.set()
         self._call_optional("close")
 
     def _export(self, batch: list[Any]) -> bool:
@@ -253,6 +266,11 @@ class _Lane:
             )
 
 
+def _busy(lane: _Lane) -> bool:
+    """Exiting: the lane's thread still has spans to write."""
+    return lane.thread is not None and lane.thread.is_alive() and (bool(lane.q) or not lane.drained.is_set())
+
+
 class SinkProcessor:
     """A SpanProcessor fanning finished spans out to sinks, each on its own thread."""
 
@@ -284,6 +302,9 @@ class SinkProcessor:
         self._account_once = threading.Lock()  # taken once, never released: leftovers counted once
         self._start_lock = threading.Lock()
         self._finish_lock = threading.Lock()
+        #: exiting: spans are still queued until sealed (see :meth:`_accept_while_draining`)
+        self._seal_lock = threading.Lock()
+        self.sealed = False
         self._persist_lock = threading.Lock()
         self._last_persist = time.monotonic()
         self._recover_stop = threading.Event()
@@ -324,8 +345,13 @@ class SinkProcessor:
         """Queue ``span`` for every sink: O(1), no I/O, no locks on the common path."""
         try:
             if self._state is not _RUNNING:
-                for lane in self._lanes:
-                    lane.drop(1)
+                if lifecycle.await_sigterm_death():
+                    for lane in self._lanes:
+                        lane.drop(1)
+                    return
+                if not self._accept_while_draining(span):
+                    for lane in self._lanes:
+                        lane.drop(1)
                 return
             prepare = self.prepare
             if prepare is not None:
@@ -342,6 +368,42 @@ class SinkProcessor:
                     lane.drop(1)
         except Exception as exc:  # noqa: BLE001 - never into the workflow
             report("sink processor on_end", exc)
+
+    def _accept_while_draining(self, span: Any) -> bool:
+        """Exiting, not sealed yet: queue ``span`` as :meth:`on_end` does (the lanes write it
+        if the deadline allows; what they cannot is accounted for with the rest). False once
+        sealed: refused, and counted by the caller."""
+        if self._state is not State.DRAINING or self.sealed:
+            return False
+        # bounded: a SIGTERM handler on this thread may seal while we are in here
+        if not self._seal_lock.acquire(timeout=0.01):
+            return False
+        try:
+            if self.sealed:
+                return False
+            if self.prepare is not None:
+                span = self.prepare(span)
+            for lane in self._lanes:
+                if lane.thread is None or len(lane.q) >= lane.cap:
+                    lane.drop(1)
+                    continue
+                lane.q.append(span)
+                if lane.idle and not lane.wake.is_set():
+                    lane.wake.set()
+            return True
+        finally:
+            self._seal_lock.release()
+
+    def _seal(self) -> None:
+        """No span is queued after this: what the lanes hold now is all there is to account for."""
+        got = self._seal_lock.acquire(timeout=0.05)
+        try:
+            self.sealed = True
+        finally:
+            if got:
+                self._seal_lock.release()
+        for lane in self._lanes:
+            lane.wake.set()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Wait until everything queued so far is exported, at most ``timeout_millis``.
@@ -404,6 +466,10 @@ class SinkProcessor:
                 lane.wake.set()
         for lane in self._lanes:  # durable first (sorted)
             if lane.thread is not None and lane.thread is not threading.current_thread():
+                lane.drained.wait(max(0.0, lane_deadline - time.monotonic()))
+        self._seal()
+        for lane in self._lanes:  # a span queued before the seal is written first
+            if lane.thread is not None and lane.thread is not threading.current_thread():
                 lane.thread.join(max(0.0, lane_deadline - time.monotonic()))
         if self._done():  # another thread (a SIGTERM flush) finished meanwhile
             return
@@ -431,7 +497,7 @@ class SinkProcessor:
         if self.exit_time_left() < EXIT_BATCH_MARGIN_S:
             # a sink with a recovery stops (its rest is handed over); any other finishes what it can
             return lane.recovery is not None
-        return any(other.durable and other.thread is not None and other.thread.is_alive() for other in self._lanes)
+        return any(other.durable and _busy(other) for other in self._lanes)
 
     def exit_time_left(self) -> float:
         """Seconds left until the lanes' exit deadline (infinite when not exiting)."""
@@ -446,7 +512,7 @@ class SinkProcessor:
             return
         for lane in self._lanes:
             if lane.durable and lane.thread is not None and lane.thread is not threading.current_thread():
-                lane.thread.join(max(0.0, deadline - time.monotonic()))
+                lane.drained.wait(max(0.0, deadline - time.monotonic()))
 
     def _account_leftovers(self) -> None:
         """Count what a sink still had when the deadline passed: never a silent loss. The

@@ -187,13 +187,15 @@ def test_shutdown_state_is_running_draining_done():
     closer = threading.Thread(target=proc.shutdown)
     closer.start()
     assert _wait(lambda: proc.state is State.DRAINING)
-    t.start_span("refused").end()  # draining: refused and counted
-    assert proc.stats()["disk"].dropped == 1
+    t.start_span("late").end()  # draining, not sealed yet: still queued, and written
+    assert proc.stats()["disk"].dropped == 0 and not proc.sealed
     disk.gate.set()
     closer.join(10)
-    assert proc.state is State.DONE
-    assert disk.got == 1 and proc.stats()["disk"].spans == 1
+    assert proc.state is State.DONE and proc.sealed
+    assert disk.got == 2 and proc.stats()["disk"].spans == 2
     assert proc._lanes[0].inflight == 0
+    t.start_span("refused").end()  # done: refused and counted
+    assert proc.stats()["disk"].dropped == 1
 
 
 class _Stopper:

@@ -194,6 +194,41 @@ def test_bounded_queue_counts_drops(monkeypatch):
     assert state.load(cfg.home)["sinks"]["hang"]["dropped"] == 26
 
 
+def test_spans_ending_while_the_processor_exits_are_written_until_it_is_sealed(monkeypatch):
+    """A span that ends while the exit flush runs (another thread, or the main thread after a
+    SIGTERM flush moved to a helper thread) is queued and written like any other, within the
+    deadline; only after the processor is sealed is a span refused, and then it is counted.
+    (Refusing them from the start of the flush lost up to a few hundred spans of a workflow
+    under SIGTERM: tests/faults/test_processes.py::test_sigterm_mid_workflow[big] on CI.)"""
+    cfg = _cfg(monkeypatch, OTEL_AGENTS_EXIT_DEADLINE="5")
+    gate = HangingSink("gate")  # holds the exit flush open until released
+    proc = SinkProcessor([gate, SpoolSink(cfg)], config=cfg)
+    tracer = _tracer(proc)
+    with tracer.start_as_current_span("first"):
+        pass
+    assert gate.entered.wait(5)
+    exiting = threading.Thread(target=proc.shutdown)
+    exiting.start()
+    wait_until(lambda: proc.state is not proc.state.RUNNING, 5, lambda: "the processor never started its exit")
+    late = [f"late{i}" for i in range(10)]
+    for name in late:
+        with tracer.start_as_current_span(name):
+            pass
+    wait_until(lambda: len(_spooled_names(cfg)) == 11, 5, lambda: f"spooled while exiting: {_spooled_names(cfg)}")
+    gate.release.set()
+    exiting.join(10)
+    assert not exiting.is_alive()
+    assert sorted(_spooled_names(cfg)) == sorted(["first", *late])
+    assert gate.got == ["first", *late]
+    doc = state.load(cfg.home)["sinks"]
+    assert (doc["spool"]["spans"], doc["spool"]["dropped"]) == (11, 0)
+    assert (doc["gate"]["spans"], doc["gate"]["dropped"]) == (11, 0)
+    assert proc.sealed and proc.state is proc.state.DONE
+    with tracer.start_as_current_span("after"):
+        pass
+    assert {name: st.dropped for name, st in proc.stats().items()} == {"gate": 1, "spool": 1}
+
+
 def test_counters_merge_across_processes(monkeypatch, tmp_path):
     home = tmp_path / "h"
     script = textwrap.dedent("""
