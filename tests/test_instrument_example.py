@@ -93,6 +93,10 @@ def _child_env(home: Path, spans_file: Path) -> dict[str, str]:
             "OTEL_AGENTS_HOME": str(home),
             "OTEL_AGENTS_OTLP_ENABLED": "false",
             "OTEL_AGENTS_STRICT": "1",  # a telemetry bug raises in the child, failing the run
+            # this test compares what the sinks wrote; exit within the deadline is tested on its
+            # own. With 0.5 s, a loaded machine (CI) left the analytics rows to the next start's
+            # recovery, and the store read here was empty
+            "OTEL_AGENTS_EXIT_DEADLINE": "60",
             SPANS_FILE_ENV: str(spans_file),
             "OTEL_TRACES_EXPORTER": "none",
             "OTEL_METRICS_EXPORTER": "none",
