@@ -414,6 +414,18 @@ def _add_nested_columns(conn: sqlite3.Connection) -> None:
     add_columns(conn)
 
 
+# --- pattern decisions: the automation decision recorded for a repeated tool-call pattern -------
+
+#: One row per pattern id (``otel_agents.report.patterns``): its latest decision. Plain portable SQL.
+_PATTERN_DECISIONS = """
+CREATE TABLE pattern_decisions (
+    pattern_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    note TEXT,
+    decided_at TEXT NOT NULL
+)"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -438,6 +450,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "runs nested under a step: workflow_history.parent_id; nested_* columns on steps, phases, workflows",
         (_add_nested_columns,),
     ),
+    Migration(4, "pattern_decisions: automation decisions for repeated tool-call patterns", (_PATTERN_DECISIONS,)),
 )
 
 #: The version this code reads and writes.
