@@ -7,9 +7,10 @@ The history (times after 2027-01-15T08:00:00Z; each step's tool calls start 1, 2
 run    day   phase/step       tools                 cost      in / out tokens
 ====== ===== ================ ===================== ========= ===============
 run-1  0     build/edit       Read, Edit, Bash      $0.10     1000 / 100
-run-1  0     build/test       Bash, Bash            $0.02      200 / 20
+run-1  0     build/test       Bash pytest, pytest   $0.02      200 / 20
 run-2  1     build/edit       Read, Edit, Bash      $0.20     2000 / 200
-run-2  1     build/lint       Bash, Bash            $0.04      400 / 40
+run-2  1     build/lint       Bash pytest, pytest   $0.04      400 / 40
+run-2  1     build/commit     Bash git, git         $0.05      100 / 10   (once: no pattern)
 run-3  9     debug/fix        Read, Edit, Bash      $0.30     3000 / 300
 run-3  9     debug/mystery    Grep, Read            unknown     50 / 5    (2 unpriced calls)
 run-3  9     debug/once       Glob, Read            $0.50      500 / 50   (once: no pattern)
@@ -17,16 +18,17 @@ run-3  9     debug/single     Read                  $1.00     1000 / 100  (one c
 run-4  9     debug/mystery    Grep, Read            $0.01 + 1  60 / 6    (1 unpriced call)
 ====== ===== ================ ===================== ========= ===============
 
+("Bash pytest": a Bash call whose program is pytest, ``tool_calls.executable``.)
 Period: 2027-01-15 .. 2027-01-24 = 10 days. Saving = occurrences * 30 / 10 * cost/occurrence * 0.5.
 
 - Read→Edit→Bash (id 81e3dd73fe6a = sha256[:12]): 3 occurrences, 3 workflows, steps build/edit (2),
   debug/fix (1); tokens 6000 + 600 = 6600; cost 0.10 + 0.20 + 0.30 = $0.60; per occurrence $0.20;
   9.0 per month; saving 9 * 0.20 * 0.5 = $0.90. First seen day 0 at 08:00:01, last day 9 at 08:01:41.
-- Bash→Bash (0bf1703b8419): 2 occurrences, 2 workflows, build/lint (1), build/test (1); tokens 600 + 60
+- Bash(pytest)→Bash(pytest) (6e561644af75): 2 occurrences, 2 workflows, build/lint (1), build/test (1); tokens 600 + 60
   = 660; cost $0.06; per occurrence $0.03; 6.0 per month; saving 6 * 0.03 * 0.5 = $0.09.
 - Grep→Read (37bd62244cd4): 2 occurrences, 2 workflows, debug/mystery (2); tokens 110 + 11 = 121;
   cost $0.01 + 3 unpriced calls: saving unknown; 6.0 per month.
-- 3 patterns, 7 step attempts in them; order by saving: Read→Edit→Bash, Bash→Bash, Grep→Read.
+- 3 patterns, 7 step attempts in them; order by saving: Read→Edit→Bash, Bash(pytest)→Bash(pytest), Grep→Read.
 """
 
 from __future__ import annotations
@@ -43,14 +45,15 @@ from report_history import DAY, History
 from otel_agents.analytics.decisions import load, mark
 from otel_agents.report import build_report, render
 
-P1, P2, P3 = "81e3dd73fe6a", "0bf1703b8419", "37bd62244cd4"
+P1, P2, P3 = "81e3dd73fe6a", "6e561644af75", "37bd62244cd4"
 ARROW = "\u2192"
 
 STEPS = (  # run, day, phase, step, tools, cost, unpriced calls, input tokens, output tokens
     ("run-1", 0, "build", "edit", ("Read", "Edit", "Bash"), 0.10, 0, 1000, 100),
-    ("run-1", 0, "build", "test", ("Bash", "Bash"), 0.02, 0, 200, 20),
+    ("run-1", 0, "build", "test", ("Bash pytest", "Bash pytest"), 0.02, 0, 200, 20),
     ("run-2", 1, "build", "edit", ("Read", "Edit", "Bash"), 0.20, 0, 2000, 200),
-    ("run-2", 1, "build", "lint", ("Bash", "Bash"), 0.04, 0, 400, 40),
+    ("run-2", 1, "build", "lint", ("Bash pytest", "Bash pytest"), 0.04, 0, 400, 40),
+    ("run-2", 1, "build", "commit", ("Bash git", "Bash git"), 0.05, 0, 100, 10),
     ("run-3", 9, "debug", "fix", ("Read", "Edit", "Bash"), 0.30, 0, 3000, 300),
     ("run-3", 9, "debug", "mystery", ("Grep", "Read"), None, 2, 50, 5),
     ("run-3", 9, "debug", "once", ("Glob", "Read"), 0.50, 0, 500, 50),
@@ -76,7 +79,8 @@ def store(tmp_path):
         s = h.step(run, p, phase, step, start, start + 10, cost=cost, unpriced=unpriced, calls=unpriced + 1)
         h.records[-1].update(input_tokens=inp, output_tokens=out)
         for i, tool in enumerate(tools):
-            h.tool(run, s, tool, start + 1 + i, start + 1.5 + i, args=f"{run}{step}{i}")
+            name, _, program = tool.partition(" ")
+            h.tool(run, s, name, start + 1 + i, start + 1.5 + i, args=f"{run}{step}{i}", executable=program or None)
     return h.store(tmp_path / "history.db")
 
 
@@ -108,7 +112,7 @@ EXPECTED = [
     },
     {
         "id": P2,
-        "sequence": f"Bash{ARROW}Bash",
+        "sequence": f"Bash(pytest){ARROW}Bash(pytest)",
         "length": 2,
         "occurrences": 2,
         "first_seen": "2027-01-15T08:00:21.000000Z",
@@ -205,7 +209,7 @@ def test_patterns_text_and_html(store):
     assert body == [
         f"{P1} Read{ARROW}Edit{ARROW}Bash 3 3 build/edit (2), debug/fix (1) 2027-01-15T08:00:01 2027-01-24T08:01:41 "
         "6,600 $0.6000 9.00 $0.9000 -",
-        f"{P2} Bash{ARROW}Bash 2 2 build/lint (1), build/test (1) 2027-01-15T08:00:21 2027-01-16T08:00:21 "
+        f"{P2} Bash(pytest){ARROW}Bash(pytest) 2 2 build/lint (1), build/test (1) 2027-01-15T08:00:21 2027-01-16T08:00:21 "
         "660 $0.0600 6.00 $0.0900 approved: lint tool",
         f"{P3} Grep{ARROW}Read 2 2 debug/mystery (2) 2027-01-24T08:00:01 2027-01-24T08:02:01 "
         "121 $0.0100 + 3 unpriced 6.00 unknown (unpriced) -",
@@ -215,7 +219,7 @@ def test_patterns_text_and_html(store):
     assert "30 / 10 days covered x cost per occurrence x 0.5" in html
     for cells in (
         (P1, f"Read{ARROW}Edit{ARROW}Bash", "3", "3", "6,600", "$0.6000", "9.00", "$0.9000", "-"),
-        (P2, f"Bash{ARROW}Bash", "2", "2", "660", "$0.0600", "6.00", "$0.0900", "approved: lint tool"),
+        (P2, f"Bash(pytest){ARROW}Bash(pytest)", "2", "2", "660", "$0.0600", "6.00", "$0.0900", "approved: lint tool"),
         (P3, f"Grep{ARROW}Read", "2", "2", "121", "$0.0100 + 3 unpriced", "6.00", "unknown (unpriced)", "-"),
     ):
         for c in cells:
@@ -261,7 +265,7 @@ def test_patterns_csv_from_the_command_line(store, tmp_path):
         },
         {
             "id": P2,
-            "sequence": f"Bash{ARROW}Bash",
+            "sequence": f"Bash(pytest){ARROW}Bash(pytest)",
             "length": "2",
             "occurrences": "2",
             "first_seen": "2027-01-15T08:00:21.000000Z",
@@ -313,3 +317,42 @@ def test_patterns_csv_from_the_command_line(store, tmp_path):
         text=True,
     )
     assert bad.returncode == 2 and "invalid choice: 'maybe'" in bad.stderr
+
+
+def test_the_program_of_a_shell_call_reaches_the_store_and_the_pattern(make_runtime, exporter, tmp_path):
+    """``tool_call(executable=...)`` (``process.executable.name``) is kept as ``tool_calls.executable``
+    (the program only, never the command line) and tells Bash(pytest) from Bash(git)."""
+    import sqlite3
+
+    import otel_agents as oa
+    from otel_agents.config import load_config
+    from otel_agents.sinks.analytics import AnalyticsSink
+
+    make_runtime()
+    for i in range(2):
+        wf = oa.new_workflow("job", workflow_id=f"wf-{i}").start()
+        step = wf.phase("build").start().step("coder").start()
+        for program in ("pytest", "git"):
+            with step.tool_call("Bash", arguments={"command": f"{program} --secret-{i}"}, executable=program):
+                pass
+        step.stop()
+        wf.stop()
+    home = tmp_path / "home"
+    sink = AnalyticsSink(load_config(home))
+    try:
+        sink.export(list(exporter.get_finished_spans()))
+    finally:
+        sink.close()
+    store = home / "analytics" / "history.db"
+    with sqlite3.connect(store) as conn:
+        got = conn.execute(
+            "SELECT workflow_id, tool_name, executable FROM tool_calls ORDER BY workflow_id, start_unix_nano"
+        )
+        assert got.fetchall() == [
+            ("wf-0", "Bash", "pytest"),
+            ("wf-0", "Bash", "git"),
+            ("wf-1", "Bash", "pytest"),
+            ("wf-1", "Bash", "git"),
+        ]
+    top = build_report(store, use_cache=False, sections=("patterns",))["patterns"]["top"]
+    assert [(x["sequence"], x["occurrences"], x["workflows"]) for x in top] == [(f"Bash(pytest){ARROW}Bash(git)", 2, 2)]

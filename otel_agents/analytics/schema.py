@@ -414,7 +414,7 @@ def _add_nested_columns(conn: sqlite3.Connection) -> None:
     add_columns(conn)
 
 
-# --- pattern decisions: the automation decision recorded for a repeated tool-call pattern -------
+# --- version 4: patterns: the program a shell tool ran; automation decisions for patterns ------
 
 #: One row per pattern id (``otel_agents.report.patterns``): its latest decision. Plain portable SQL.
 _PATTERN_DECISIONS = """
@@ -450,7 +450,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "runs nested under a step: workflow_history.parent_id; nested_* columns on steps, phases, workflows",
         (_add_nested_columns,),
     ),
-    Migration(4, "pattern_decisions: automation decisions for repeated tool-call patterns", (_PATTERN_DECISIONS,)),
+    Migration(
+        4,
+        "pattern_decisions; tool_calls.executable: repeated tool-call patterns and their automation decisions",
+        (_PATTERN_DECISIONS, "ALTER TABLE tool_calls ADD COLUMN executable TEXT"),
+    ),
 )
 
 #: The version this code reads and writes.

@@ -1,9 +1,9 @@
 """Repeated operational patterns and what automating them would save.
 
-- A **pattern** is a step attempt's tool sequence (its tool calls' names in start order,
-  ``Read→Edit→Bash``, as the ``tools`` section counts them) of at least :data:`MIN_LENGTH`
-  calls that recurs in at least :data:`MIN_OCCURRENCES` step attempts, in any steps and
-  workflows. Its **id** is the first 12 hex digits of the SHA-256 of the sequence: the same
+- A **pattern** is a step attempt's tool sequence (its tool calls in start order, each as its
+  name and, for a shell tool whose program is known, the program: ``Read→Edit→Bash(pytest)``;
+  ``tool_calls.executable``, never the command line) of at least :data:`MIN_LENGTH` calls
+  that recurs in at least :data:`MIN_OCCURRENCES` step attempts, in any steps and workflows. Its **id** is the first 12 hex digits of the SHA-256 of the sequence: the same
   pattern keeps its id from one report to the next (``otel-agents patterns mark <id>``).
 - **Tokens and cost around it**: the input + output tokens and the cost of the step attempts
   it occurred in (their model calls, which chose and read those tool calls).
@@ -50,7 +50,7 @@ def _iso(ns: Any) -> str | None:
 
 
 _OCC = f"""
-    SELECT t.parent_id, t.workflow_id, t.first_start, t.seq, t.n_tools, s.phase_name, s.step_name,
+    SELECT t.parent_id, t.workflow_id, t.first_start, t.pseq AS seq, t.n_tools, s.phase_name, s.step_name,
            COALESCE(s.input_tokens, 0) AS input_tokens, COALESCE(s.output_tokens, 0) AS output_tokens,
            s.cost_usd, COALESCE(s.unpriced_model_calls, 0) AS unpriced, s.record_id IS NULL AS no_step
     FROM v_step_tools AS t LEFT JOIN st AS s ON s.record_id = t.parent_id
