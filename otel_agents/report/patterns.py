@@ -55,6 +55,11 @@ _OCC = f"""
            s.cost_usd, COALESCE(s.unpriced_model_calls, 0) AS unpriced, s.record_id IS NULL AS no_step
     FROM v_step_tools AS t LEFT JOIN st AS s ON s.record_id = t.parent_id
     WHERE t.n_tools >= {MIN_LENGTH}"""
+#: The step attempts of the patterns listed (``$1``: their sequences): the details are computed
+#: over these only.
+_LISTED = f"""
+    SELECT parent_id, workflow_id, pseq AS seq FROM v_step_tools
+    WHERE n_tools >= {MIN_LENGTH} AND pseq IN (SELECT unnest($1::VARCHAR[]))"""
 
 
 def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -66,9 +71,8 @@ def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]]
         con,
         f"""SELECT *, count(*) OVER () AS total_patterns, sum(n) OVER () AS total_occurrences FROM (
                 SELECT seq, count(*) AS n, any_value(n_tools) AS len, min(first_start) AS first,
-                       max(first_start) AS last, count(DISTINCT workflow_id) AS workflows,
-                       sum(input_tokens) AS inp, sum(output_tokens) AS outp, sum(cost_usd) AS cost,
-                       sum(unpriced) AS unpriced, count(*) FILTER (WHERE no_step) AS no_step
+                       max(first_start) AS last, sum(input_tokens) AS inp, sum(output_tokens) AS outp,
+                       sum(cost_usd) AS cost, sum(unpriced) AS unpriced, count(*) FILTER (WHERE no_step) AS no_step
                 FROM ({_OCC}) GROUP BY seq HAVING count(*) >= {MIN_OCCURRENCES})
             ORDER BY CASE WHEN unpriced > 0 OR no_step > 0 THEN NULL ELSE cost END DESC NULLS LAST, n DESC, seq
             LIMIT ?""",
@@ -79,17 +83,19 @@ def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]]
     steps: dict[str, list[dict[str, Any]]] = {}
     for r in rows(
         con,
-        f"""SELECT seq, phase_name, step_name, count(*) AS n FROM ({_OCC}) WHERE seq IN (SELECT unnest(?::VARCHAR[]))
-            GROUP BY seq, phase_name, step_name ORDER BY seq, n DESC, phase_name, step_name""",
+        f"""SELECT l.seq, s.phase_name, s.step_name, count(*) AS n
+            FROM ({_LISTED}) AS l LEFT JOIN st AS s ON s.record_id = l.parent_id
+            GROUP BY l.seq, s.phase_name, s.step_name ORDER BY l.seq, n DESC, s.phase_name, s.step_name""",
         [seqs],
     ):
         steps.setdefault(r["seq"], []).append({"phase": r["phase_name"], "step": r["step_name"], "occurrences": r["n"]})
     workflows = {
-        r["seq"]: list(r["ids"])
+        r["seq"]: (int(r["n"]), list(r["ids"] or []))
         for r in rows(
             con,
-            f"""SELECT seq, list(DISTINCT workflow_id ORDER BY workflow_id) AS ids FROM ({_OCC})
-                WHERE seq IN (SELECT unnest(?::VARCHAR[])) AND workflow_id IS NOT NULL GROUP BY seq""",
+            f"""SELECT seq, count(DISTINCT workflow_id) AS n,
+                       list(DISTINCT workflow_id ORDER BY workflow_id) FILTER (WHERE workflow_id IS NOT NULL)[1:{LISTED}] AS ids
+                FROM ({_LISTED}) GROUP BY seq""",
             [seqs],
         )
     }
@@ -114,7 +120,7 @@ def _pattern(
     r: dict[str, Any],
     period_days: int | None,
     steps: list[dict[str, Any]],
-    workflows: list[str],
+    workflows: tuple[int, list[str]],
     decisions: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     pid = pattern_id(r["seq"])
@@ -133,8 +139,8 @@ def _pattern(
         "occurrences": n,
         "first_seen": _iso(r["first"]),
         "last_seen": _iso(r["last"]),
-        "workflows": int(r["workflows"]),
-        "workflow_ids": workflows[:LISTED],
+        "workflows": workflows[0],
+        "workflow_ids": workflows[1],
         "steps": [{**s, "occurrences": int(s["occurrences"])} for s in steps[:LISTED]],
         "input_tokens": int(r["inp"]),
         "output_tokens": int(r["outp"]),
