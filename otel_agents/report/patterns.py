@@ -89,7 +89,7 @@ def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]]
         [seqs],
     ):
         steps.setdefault(r["seq"], []).append({"phase": r["phase_name"], "step": r["step_name"], "occurrences": r["n"]})
-    workflows = {
+    workflows: dict[str, tuple[int, list[str]]] = {
         r["seq"]: (int(r["n"]), list(r["ids"] or []))
         for r in rows(
             con,
@@ -111,7 +111,8 @@ def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]]
         "patterns": int(totals.get("total_patterns") or 0),
         "step_attempts_in_patterns": int(totals.get("total_occurrences") or 0),
         "top": [
-            _pattern(r, period_days, steps.get(r["seq"], []), workflows.get(r["seq"], []), decisions) for r in found
+            _pattern(r, period_days, steps.get(r["seq"], []), workflows.get(r["seq"], (0, [])), decisions)
+            for r in found
         ],
     }
 
