@@ -130,6 +130,7 @@ _TOOL_FIELDS = (
     "arguments_length",
     "result_sha256",
     "result_length",
+    "executable",
 )
 _MODEL_FIELDS = (
     "parent_id",

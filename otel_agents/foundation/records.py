@@ -125,6 +125,7 @@ FIELDS: tuple[str, ...] = (
     "event_attributes",
     "service_name",
     "nested_sessions",
+    "executable",
 )
 
 
@@ -467,6 +468,7 @@ def build_record(data: SpanData) -> dict[str, Any] | None:
         rec["result_sha256"], rec["result_length"] = _fingerprint(
             attrs, A.TOOL_RESULT_SHA256, A.TOOL_RESULT_LENGTH, A.GEN_AI_TOOL_CALL_RESULT
         )
+        rec["executable"] = _str(attrs, A.PROCESS_EXECUTABLE_NAME)
     if kind == A.KIND_MODEL_CALL:
         rec["model"] = _first_str(attrs, A.GEN_AI_REQUEST_MODEL, A.MODEL, A.GEN_AI_RESPONSE_MODEL)
         rec["response_model"] = _str(attrs, A.GEN_AI_RESPONSE_MODEL)

@@ -13,7 +13,8 @@ brings it up to date at the start of every report:
   workflow already stored (its aggregates are recomputed), so such workflows are fetched
   again. What the store fills in later on other rows (a model call's phase, step and agent,
   a step's model, a child's session) is derived here the same way, from the cached rows.
-- **per-step tool summaries** (the tool sequence, per-tool counts, repeated arguments) are
+- **per-step tool summaries** (the tool sequence, also with each shell call's program for the
+  patterns, per-tool counts, repeated arguments) are
   computed for the steps that got new tool calls.
 
 The cache is rebuilt from scratch when its format, the store file (inode) or the store's
@@ -41,7 +42,7 @@ from otel_agents.report.pgsource import PgSource
 Store = Path | PgSource
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "7"
+FORMAT = "8"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -175,6 +176,7 @@ TABLES: tuple[Table, ...] = (
             ("day", V),
             ("duration_seconds", D),
             ("arguments_sha256", V),
+            ("executable", V),
             *_ERR,
         ),
     ),
@@ -212,7 +214,7 @@ _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
 #: Per-step tool summaries (``parent_id`` is the step's span id).
 _DERIVED = (
     "CREATE TABLE IF NOT EXISTS step_tools (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
-    " n_tools BIGINT, n_failed BIGINT, seq VARCHAR)",
+    " n_tools BIGINT, n_failed BIGINT, seq VARCHAR, pseq VARCHAR)",
     "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR, n BIGINT,"
     " step_cost DOUBLE, step_unpriced BIGINT)",
     "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR,"
@@ -507,14 +509,17 @@ def _summarise_tools(con: Any, lo: int) -> None:
     else:
         src = "(SELECT * FROM tc WHERE parent_id IS NOT NULL)"
     name = "COALESCE(tool_name, '(unnamed)')"
+    pname = f"CASE WHEN executable IS NULL THEN {name} ELSE {name} || '(' || executable || ')' END"
     con.execute(
         f"""INSERT INTO step_tools
             SELECT parent_id, any_value(workflow_id), min(start_unix_nano), count(*),
                    count(*) FILTER (WHERE outcome = 'failure'),
                    array_to_string(list_transform(
-                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {name}))), x -> x.t), ?)
+                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {name}))), x -> x.t), ?),
+                   array_to_string(list_transform(
+                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {pname}))), x -> x.t), ?)
             FROM {src} GROUP BY parent_id""",
-        [ARROW],
+        [ARROW, ARROW],
     )
     con.execute(f"""INSERT INTO step_tool_counts
                     SELECT c.*, s.cost_usd, s.unpriced_model_calls FROM (

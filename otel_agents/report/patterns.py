@@ -1,0 +1,157 @@
+"""Repeated operational patterns and what automating them would save.
+
+- A **pattern** is a step attempt's tool sequence (its tool calls in start order, each as its
+  name and, for a shell tool whose program is known, the program: ``Read→Edit→Bash(pytest)``;
+  ``tool_calls.executable``, never the command line) of at least :data:`MIN_LENGTH` calls
+  that recurs in at least :data:`MIN_OCCURRENCES` step attempts, in any steps and workflows. Its **id** is the first 12 hex digits of the SHA-256 of the sequence: the same
+  pattern keeps its id from one report to the next (``otel-agents patterns mark <id>``).
+- **Tokens and cost around it**: the input + output tokens and the cost of the step attempts
+  it occurred in (their model calls, which chose and read those tool calls).
+- **Projected monthly saving**, if the sequence were automated as one tool::
+
+      monthly occurrences = occurrences * DAYS_PER_MONTH / period days
+      saving              = monthly occurrences * (cost / occurrences) * SAVING_SHARE
+
+  ``period days`` is the days the report covers (first to last day with a step attempt, both
+  included); :data:`SAVING_SHARE` is the assumption: the share of those steps' model cost a
+  tool would save. Both are printed with the section. A pattern whose steps made unpriced
+  model calls has no projection (unknown, never a guess). Patterns print most valuable first:
+  by projected saving, then occurrences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from otel_agents.report.stats import one, rows, usd
+
+MIN_LENGTH = 2
+MIN_OCCURRENCES = 2
+DAYS_PER_MONTH = 30
+#: The assumption: a tool doing the sequence saves this share of the model cost of the steps.
+SAVING_SHARE = 0.5
+#: Workflows and steps listed per pattern (the counts cover all).
+LISTED = 5
+FORMULA = "saving = occurrences * days_per_month / period_days * (cost_usd / occurrences) * saving_share"
+
+
+def pattern_id(signature: str) -> str:
+    """The stable id of a pattern signature."""
+    return hashlib.sha256(signature.encode("utf-8")).hexdigest()[:12]
+
+
+def _iso(ns: Any) -> str | None:
+    if ns is None:
+        return None
+    s, rest = divmod(int(ns), 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{rest // 1000:06d}Z"
+
+
+_OCC = f"""
+    SELECT t.parent_id, t.workflow_id, t.first_start, t.pseq AS seq, t.n_tools, s.phase_name, s.step_name,
+           COALESCE(s.input_tokens, 0) AS input_tokens, COALESCE(s.output_tokens, 0) AS output_tokens,
+           s.cost_usd, COALESCE(s.unpriced_model_calls, 0) AS unpriced, s.record_id IS NULL AS no_step
+    FROM v_step_tools AS t LEFT JOIN st AS s ON s.record_id = t.parent_id
+    WHERE t.n_tools >= {MIN_LENGTH}"""
+#: The step attempts of the patterns listed (``$1``: their sequences): the details are computed
+#: over these only.
+_LISTED = f"""
+    SELECT parent_id, workflow_id, pseq AS seq FROM v_step_tools
+    WHERE n_tools >= {MIN_LENGTH} AND pseq IN (SELECT unnest($1::VARCHAR[]))"""
+
+
+def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The ``patterns`` section (``decisions``: ``otel_agents.analytics.decisions.load``)."""
+    decisions = decisions or {}
+    days = one(con, "SELECT date_diff('day', min(day)::DATE, max(day)::DATE) + 1 AS d FROM v_st").get("d")
+    period_days = int(days) if days is not None else None
+    found = rows(
+        con,
+        f"""SELECT *, count(*) OVER () AS total_patterns, sum(n) OVER () AS total_occurrences FROM (
+                SELECT seq, count(*) AS n, any_value(n_tools) AS len, min(first_start) AS first,
+                       max(first_start) AS last, sum(input_tokens) AS inp, sum(output_tokens) AS outp,
+                       sum(cost_usd) AS cost, sum(unpriced) AS unpriced, count(*) FILTER (WHERE no_step) AS no_step
+                FROM ({_OCC}) GROUP BY seq HAVING count(*) >= {MIN_OCCURRENCES})
+            ORDER BY CASE WHEN unpriced > 0 OR no_step > 0 THEN NULL ELSE cost END DESC NULLS LAST, n DESC, seq
+            LIMIT ?""",
+        [top],
+    )
+    totals = found[0] if found else {}
+    seqs = [r["seq"] for r in found]
+    steps: dict[str, list[dict[str, Any]]] = {}
+    for r in rows(
+        con,
+        f"""SELECT l.seq, s.phase_name, s.step_name, count(*) AS n
+            FROM ({_LISTED}) AS l LEFT JOIN st AS s ON s.record_id = l.parent_id
+            GROUP BY l.seq, s.phase_name, s.step_name ORDER BY l.seq, n DESC, s.phase_name, s.step_name""",
+        [seqs],
+    ):
+        steps.setdefault(r["seq"], []).append({"phase": r["phase_name"], "step": r["step_name"], "occurrences": r["n"]})
+    workflows: dict[str, tuple[int, list[str]]] = {
+        r["seq"]: (int(r["n"]), list(r["ids"] or []))
+        for r in rows(
+            con,
+            f"""SELECT seq, count(DISTINCT workflow_id) AS n,
+                       list(DISTINCT workflow_id ORDER BY workflow_id) FILTER (WHERE workflow_id IS NOT NULL)[1:{LISTED}] AS ids
+                FROM ({_LISTED}) GROUP BY seq""",
+            [seqs],
+        )
+    }
+    return {
+        "assumptions": {
+            "saving_share": SAVING_SHARE,
+            "days_per_month": DAYS_PER_MONTH,
+            "period_days": period_days,
+            "min_occurrences": MIN_OCCURRENCES,
+            "min_length": MIN_LENGTH,
+            "formula": FORMULA,
+        },
+        "patterns": int(totals.get("total_patterns") or 0),
+        "step_attempts_in_patterns": int(totals.get("total_occurrences") or 0),
+        "top": [
+            _pattern(r, period_days, steps.get(r["seq"], []), workflows.get(r["seq"], (0, [])), decisions)
+            for r in found
+        ],
+    }
+
+
+def _pattern(
+    r: dict[str, Any],
+    period_days: int | None,
+    steps: list[dict[str, Any]],
+    workflows: tuple[int, list[str]],
+    decisions: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    pid = pattern_id(r["seq"])
+    n = int(r["n"])
+    known = not r["unpriced"] and not r["no_step"] and r["cost"] is not None
+    cost = usd(r["cost"]) if not r["no_step"] else None
+    monthly = round(n * DAYS_PER_MONTH / period_days, 6) if period_days else None
+    saving = (
+        usd(n * DAYS_PER_MONTH / period_days * (float(r["cost"]) / n) * SAVING_SHARE) if known and period_days else None
+    )
+    decision = decisions.get(pid, {})
+    return {
+        "id": pid,
+        "sequence": r["seq"],
+        "length": int(r["len"]),
+        "occurrences": n,
+        "first_seen": _iso(r["first"]),
+        "last_seen": _iso(r["last"]),
+        "workflows": workflows[0],
+        "workflow_ids": workflows[1],
+        "steps": [{**s, "occurrences": int(s["occurrences"])} for s in steps[:LISTED]],
+        "input_tokens": int(r["inp"]),
+        "output_tokens": int(r["outp"]),
+        "tokens": int(r["inp"]) + int(r["outp"]),
+        "cost_usd": cost,
+        "unpriced_model_calls": int(r["unpriced"]),
+        "cost_per_occurrence_usd": usd(float(r["cost"]) / n) if known else None,
+        "monthly_occurrences": monthly,
+        "projected_monthly_saving_usd": saving,
+        "status": decision.get("status"),
+        "note": decision.get("note"),
+        "decided_at": decision.get("decided_at"),
+    }

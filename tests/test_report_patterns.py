@@ -1,0 +1,358 @@
+"""The ``patterns`` section and ``otel-agents patterns mark``, on a small history whose expected
+values were computed by hand (below), checked in JSON, text, CSV and HTML.
+
+The history (times after 2027-01-15T08:00:00Z; each step's tool calls start 1, 2, 3 s into it):
+
+====== ===== ================ ===================== ========= ===============
+run    day   phase/step       tools                 cost      in / out tokens
+====== ===== ================ ===================== ========= ===============
+run-1  0     build/edit       Read, Edit, Bash      $0.10     1000 / 100
+run-1  0     build/test       Bash pytest, pytest   $0.02      200 / 20
+run-2  1     build/edit       Read, Edit, Bash      $0.20     2000 / 200
+run-2  1     build/lint       Bash pytest, pytest   $0.04      400 / 40
+run-2  1     build/commit     Bash git, git         $0.05      100 / 10   (once: no pattern)
+run-3  9     debug/fix        Read, Edit, Bash      $0.30     3000 / 300
+run-3  9     debug/mystery    Grep, Read            unknown     50 / 5    (2 unpriced calls)
+run-3  9     debug/once       Glob, Read            $0.50      500 / 50   (once: no pattern)
+run-3  9     debug/single     Read                  $1.00     1000 / 100  (one call: no sequence)
+run-4  9     debug/mystery    Grep, Read            $0.01 + 1  60 / 6    (1 unpriced call)
+====== ===== ================ ===================== ========= ===============
+
+("Bash pytest": a Bash call whose program is pytest, ``tool_calls.executable``.)
+Period: 2027-01-15 .. 2027-01-24 = 10 days. Saving = occurrences * 30 / 10 * cost/occurrence * 0.5.
+
+- Read→Edit→Bash (id 81e3dd73fe6a = sha256[:12]): 3 occurrences, 3 workflows, steps build/edit (2),
+  debug/fix (1); tokens 6000 + 600 = 6600; cost 0.10 + 0.20 + 0.30 = $0.60; per occurrence $0.20;
+  9.0 per month; saving 9 * 0.20 * 0.5 = $0.90. First seen day 0 at 08:00:01, last day 9 at 08:01:41.
+- Bash(pytest)→Bash(pytest) (6e561644af75): 2 occurrences, 2 workflows, build/lint (1), build/test (1); tokens 600 + 60
+  = 660; cost $0.06; per occurrence $0.03; 6.0 per month; saving 6 * 0.03 * 0.5 = $0.09.
+- Grep→Read (37bd62244cd4): 2 occurrences, 2 workflows, debug/mystery (2); tokens 110 + 11 = 121;
+  cost $0.01 + 3 unpriced calls: saving unknown; 6.0 per month.
+- 3 patterns, 7 step attempts in them; order by saving: Read→Edit→Bash, Bash(pytest)→Bash(pytest), Grep→Read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from report_history import DAY, History
+
+from otel_agents.analytics.decisions import load, mark
+from otel_agents.report import build_report, render
+
+P1, P2, P3 = "81e3dd73fe6a", "6e561644af75", "37bd62244cd4"
+ARROW = "\u2192"
+
+STEPS = (  # run, day, phase, step, tools, cost, unpriced calls, input tokens, output tokens
+    ("run-1", 0, "build", "edit", ("Read", "Edit", "Bash"), 0.10, 0, 1000, 100),
+    ("run-1", 0, "build", "test", ("Bash pytest", "Bash pytest"), 0.02, 0, 200, 20),
+    ("run-2", 1, "build", "edit", ("Read", "Edit", "Bash"), 0.20, 0, 2000, 200),
+    ("run-2", 1, "build", "lint", ("Bash pytest", "Bash pytest"), 0.04, 0, 400, 40),
+    ("run-2", 1, "build", "commit", ("Bash git", "Bash git"), 0.05, 0, 100, 10),
+    ("run-3", 9, "debug", "fix", ("Read", "Edit", "Bash"), 0.30, 0, 3000, 300),
+    ("run-3", 9, "debug", "mystery", ("Grep", "Read"), None, 2, 50, 5),
+    ("run-3", 9, "debug", "once", ("Glob", "Read"), 0.50, 0, 500, 50),
+    ("run-3", 9, "debug", "single", ("Read",), 1.00, 0, 1000, 100),
+    ("run-4", 9, "debug", "mystery", ("Grep", "Read"), 0.01, 1, 60, 6),
+)
+
+
+@pytest.fixture()
+def store(tmp_path):
+    h = History()
+    runs: dict[str, tuple[str, str, float]] = {}
+    offsets: dict[str, float] = {}
+    for run, day, phase, step, tools, cost, unpriced, inp, out in STEPS:
+        if run not in runs:
+            t0 = day * DAY + (100 if run == "run-3" else 0)
+            w = h.workflow(run, t0, t0 + 500)
+            runs[run] = (w, h.phase(run, w, phase, t0, t0 + 500), t0)
+            offsets[run] = t0
+        _w, p, _t0 = runs[run]
+        start = offsets[run]
+        offsets[run] += 20
+        s = h.step(run, p, phase, step, start, start + 10, cost=cost, unpriced=unpriced, calls=unpriced + 1)
+        h.records[-1].update(input_tokens=inp, output_tokens=out)
+        for i, tool in enumerate(tools):
+            name, _, program = tool.partition(" ")
+            h.tool(run, s, name, start + 1 + i, start + 1.5 + i, args=f"{run}{step}{i}", executable=program or None)
+    return h.store(tmp_path / "history.db")
+
+
+EXPECTED = [
+    {
+        "id": P1,
+        "sequence": f"Read{ARROW}Edit{ARROW}Bash",
+        "length": 3,
+        "occurrences": 3,
+        "first_seen": "2027-01-15T08:00:01.000000Z",
+        "last_seen": "2027-01-24T08:01:41.000000Z",
+        "workflows": 3,
+        "workflow_ids": ["run-1", "run-2", "run-3"],
+        "steps": [
+            {"phase": "build", "step": "edit", "occurrences": 2},
+            {"phase": "debug", "step": "fix", "occurrences": 1},
+        ],
+        "input_tokens": 6000,
+        "output_tokens": 600,
+        "tokens": 6600,
+        "cost_usd": 0.6,
+        "unpriced_model_calls": 0,
+        "cost_per_occurrence_usd": 0.2,
+        "monthly_occurrences": 9.0,
+        "projected_monthly_saving_usd": 0.9,
+        "status": None,
+        "note": None,
+        "decided_at": None,
+    },
+    {
+        "id": P2,
+        "sequence": f"Bash(pytest){ARROW}Bash(pytest)",
+        "length": 2,
+        "occurrences": 2,
+        "first_seen": "2027-01-15T08:00:21.000000Z",
+        "last_seen": "2027-01-16T08:00:21.000000Z",
+        "workflows": 2,
+        "workflow_ids": ["run-1", "run-2"],
+        "steps": [
+            {"phase": "build", "step": "lint", "occurrences": 1},
+            {"phase": "build", "step": "test", "occurrences": 1},
+        ],
+        "input_tokens": 600,
+        "output_tokens": 60,
+        "tokens": 660,
+        "cost_usd": 0.06,
+        "unpriced_model_calls": 0,
+        "cost_per_occurrence_usd": 0.03,
+        "monthly_occurrences": 6.0,
+        "projected_monthly_saving_usd": 0.09,
+        "status": None,
+        "note": None,
+        "decided_at": None,
+    },
+    {
+        "id": P3,
+        "sequence": f"Grep{ARROW}Read",
+        "length": 2,
+        "occurrences": 2,
+        "first_seen": "2027-01-24T08:00:01.000000Z",
+        "last_seen": "2027-01-24T08:02:01.000000Z",
+        "workflows": 2,
+        "workflow_ids": ["run-3", "run-4"],
+        "steps": [{"phase": "debug", "step": "mystery", "occurrences": 2}],
+        "input_tokens": 110,
+        "output_tokens": 11,
+        "tokens": 121,
+        "cost_usd": 0.01,
+        "unpriced_model_calls": 3,
+        "cost_per_occurrence_usd": None,
+        "monthly_occurrences": 6.0,
+        "projected_monthly_saving_usd": None,
+        "status": None,
+        "note": None,
+        "decided_at": None,
+    },
+]
+
+
+def test_patterns_json_has_the_hand_computed_values(store):
+    p = build_report(store, use_cache=False, sections=("patterns",))["patterns"]
+    assert p["assumptions"] == {
+        "saving_share": 0.5,
+        "days_per_month": 30,
+        "period_days": 10,
+        "min_occurrences": 2,
+        "min_length": 2,
+        "formula": "saving = occurrences * days_per_month / period_days * (cost_usd / occurrences) * saving_share",
+    }
+    assert (p["patterns"], p["step_attempts_in_patterns"]) == (3, 7)
+    assert p["top"] == EXPECTED
+    assert json.loads(render(build_report(store, use_cache=False, sections=("patterns",)), "json"))["patterns"] == p
+
+
+def test_a_decision_is_recorded_and_shown(store):
+    decided = mark(store, P2, "approved", "one lint-and-test tool")
+    assert load(store) == {
+        P2: {"status": "approved", "note": "one lint-and-test tool", "decided_at": decided["decided_at"]}
+    }
+    mark(store, P2, "implemented")  # the latest decision replaces the earlier one
+    top = build_report(store, sections=("patterns",))["patterns"]["top"]
+    assert [(x["id"], x["status"], x["note"]) for x in top] == [
+        (P1, None, None),
+        (P2, "implemented", None),
+        (P3, None, None),
+    ]
+    with pytest.raises(ValueError, match="unknown status"):
+        mark(store, P1, "maybe")
+    with pytest.raises(ValueError, match="not a pattern id"):
+        mark(store, "Read", "candidate")
+
+
+def test_patterns_text_and_html(store):
+    mark(store, P2, "approved", "lint tool")
+    report = build_report(store, use_cache=False, sections=("patterns",))
+    text = render(report, "text")
+    assert "== Patterns ==" in text
+    assert (
+        "3 patterns (a tool sequence of 2+ calls in 2+ step attempts), 7 step attempts. Projected saving per month = "
+        "occurrences x 30 / 10 days covered x cost per occurrence x 0.5 (assumption: a tool doing the sequence saves "
+        "50% of the model cost of the steps it occurs in)."
+    ) in text
+    lines = text.splitlines()
+    i = lines.index("Repeated tool-call patterns, most valuable first")
+    body = [" ".join(line.split()) for line in lines[i + 3 : i + 6]]
+    assert body == [
+        f"{P1} Read{ARROW}Edit{ARROW}Bash 3 3 build/edit (2), debug/fix (1) 2027-01-15T08:00:01 2027-01-24T08:01:41 "
+        "6,600 $0.6000 9.00 $0.9000 -",
+        f"{P2} Bash(pytest){ARROW}Bash(pytest) 2 2 build/lint (1), build/test (1) 2027-01-15T08:00:21 2027-01-16T08:00:21 "
+        "660 $0.0600 6.00 $0.0900 approved: lint tool",
+        f"{P3} Grep{ARROW}Read 2 2 debug/mystery (2) 2027-01-24T08:00:01 2027-01-24T08:02:01 "
+        "121 $0.0100 + 3 unpriced 6.00 unknown (unpriced) -",
+    ]
+    html = render(report, "html")
+    assert "<h2>Patterns</h2>" in html
+    assert "30 / 10 days covered x cost per occurrence x 0.5" in html
+    for cells in (
+        (P1, f"Read{ARROW}Edit{ARROW}Bash", "3", "3", "6,600", "$0.6000", "9.00", "$0.9000", "-"),
+        (P2, f"Bash(pytest){ARROW}Bash(pytest)", "2", "2", "660", "$0.0600", "6.00", "$0.0900", "approved: lint tool"),
+        (P3, f"Grep{ARROW}Read", "2", "2", "121", "$0.0100 + 3 unpriced", "6.00", "unknown (unpriced)", "-"),
+    ):
+        for c in cells:
+            assert f">{c}</td>" in html, c
+
+
+def test_patterns_csv_from_the_command_line(store, tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "otel_agents", "patterns", "--db", str(store), "mark", P1, "candidate", "--note", "x,y"],
+        check=True,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "otel_agents", "report", "--db", str(store), "--section", "patterns", "-f", "csv", "-q"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    got = list(csv.DictReader(io.StringIO(out)))
+    assert [{k: v for k, v in r.items() if k != "decided_at"} for r in got] == [
+        {
+            "id": P1,
+            "sequence": f"Read{ARROW}Edit{ARROW}Bash",
+            "length": "3",
+            "occurrences": "3",
+            "first_seen": "2027-01-15T08:00:01.000000Z",
+            "last_seen": "2027-01-24T08:01:41.000000Z",
+            "workflows": "3",
+            "workflow_ids": "run-1;run-2;run-3",
+            "steps": "build/edit:2;debug/fix:1",
+            "input_tokens": "6000",
+            "output_tokens": "600",
+            "tokens": "6600",
+            "cost_usd": "0.6",
+            "unpriced_model_calls": "0",
+            "cost_per_occurrence_usd": "0.2",
+            "monthly_occurrences": "9",
+            "projected_monthly_saving_usd": "0.9",
+            "saving_share": "0.5",
+            "period_days": "10",
+            "status": "candidate",
+            "note": "x,y",
+        },
+        {
+            "id": P2,
+            "sequence": f"Bash(pytest){ARROW}Bash(pytest)",
+            "length": "2",
+            "occurrences": "2",
+            "first_seen": "2027-01-15T08:00:21.000000Z",
+            "last_seen": "2027-01-16T08:00:21.000000Z",
+            "workflows": "2",
+            "workflow_ids": "run-1;run-2",
+            "steps": "build/lint:1;build/test:1",
+            "input_tokens": "600",
+            "output_tokens": "60",
+            "tokens": "660",
+            "cost_usd": "0.06",
+            "unpriced_model_calls": "0",
+            "cost_per_occurrence_usd": "0.03",
+            "monthly_occurrences": "6",
+            "projected_monthly_saving_usd": "0.09",
+            "saving_share": "0.5",
+            "period_days": "10",
+            "status": "",
+            "note": "",
+        },
+        {
+            "id": P3,
+            "sequence": f"Grep{ARROW}Read",
+            "length": "2",
+            "occurrences": "2",
+            "first_seen": "2027-01-24T08:00:01.000000Z",
+            "last_seen": "2027-01-24T08:02:01.000000Z",
+            "workflows": "2",
+            "workflow_ids": "run-3;run-4",
+            "steps": "debug/mystery:2",
+            "input_tokens": "110",
+            "output_tokens": "11",
+            "tokens": "121",
+            "cost_usd": "0.01",
+            "unpriced_model_calls": "3",
+            "cost_per_occurrence_usd": "",
+            "monthly_occurrences": "6",
+            "projected_monthly_saving_usd": "",
+            "saving_share": "0.5",
+            "period_days": "10",
+            "status": "",
+            "note": "",
+        },
+    ]
+    assert got[0]["decided_at"] and got[1]["decided_at"] == ""
+    bad = subprocess.run(
+        [sys.executable, "-m", "otel_agents", "patterns", "--db", str(store), "mark", P1, "maybe"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "invalid choice: 'maybe'" in bad.stderr
+
+
+def test_the_program_of_a_shell_call_reaches_the_store_and_the_pattern(make_runtime, exporter, tmp_path):
+    """``tool_call(executable=...)`` (``process.executable.name``) is kept as ``tool_calls.executable``
+    (the program only, never the command line) and tells Bash(pytest) from Bash(git)."""
+    import sqlite3
+
+    import otel_agents as oa
+    from otel_agents.config import load_config
+    from otel_agents.sinks.analytics import AnalyticsSink
+
+    make_runtime()
+    for i in range(2):
+        wf = oa.new_workflow("job", workflow_id=f"wf-{i}").start()
+        step = wf.phase("build").start().step("coder").start()
+        for program in ("pytest", "git"):
+            with step.tool_call("Bash", arguments={"command": f"{program} --secret-{i}"}, executable=program):
+                pass
+        step.stop()
+        wf.stop()
+    home = tmp_path / "home"
+    sink = AnalyticsSink(load_config(home))
+    try:
+        sink.export(list(exporter.get_finished_spans()))
+    finally:
+        sink.close()
+    store = home / "analytics" / "history.db"
+    with sqlite3.connect(store) as conn:
+        got = conn.execute(
+            "SELECT workflow_id, tool_name, executable FROM tool_calls ORDER BY workflow_id, start_unix_nano"
+        )
+        assert got.fetchall() == [
+            ("wf-0", "Bash", "pytest"),
+            ("wf-0", "Bash", "git"),
+            ("wf-1", "Bash", "pytest"),
+            ("wf-1", "Bash", "git"),
+        ]
+    top = build_report(store, use_cache=False, sections=("patterns",))["patterns"]["top"]
+    assert [(x["sequence"], x["occurrences"], x["workflows"]) for x in top] == [(f"Bash(pytest){ARROW}Bash(git)", 2, 2)]
