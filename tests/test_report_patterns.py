@@ -3,27 +3,31 @@ values were computed by hand (below), checked in JSON, text, CSV and HTML.
 
 The history (times after 2027-01-15T08:00:00Z; each step's tool calls start 1, 2, 3 s into it):
 
-====== ===== ================ ===================== ========= ===============
-run    day   phase/step       tools                 cost      in / out tokens
-====== ===== ================ ===================== ========= ===============
-run-1  0     build/edit       Read, Edit, Bash      $0.10     1000 / 100
-run-1  0     build/test       Bash pytest, pytest   $0.02      200 / 20
-run-2  1     build/edit       Read, Edit, Bash      $0.20     2000 / 200
-run-2  1     build/lint       Bash pytest, pytest   $0.04      400 / 40
-run-2  1     build/commit     Bash git, git         $0.05      100 / 10   (once: no pattern)
-run-3  9     debug/fix        Read, Edit, Bash      $0.30     3000 / 300
-run-3  9     debug/mystery    Grep, Read            unknown     50 / 5    (2 unpriced calls)
-run-3  9     debug/once       Glob, Read            $0.50      500 / 50   (once: no pattern)
-run-3  9     debug/single     Read                  $1.00     1000 / 100  (one call: no sequence)
-run-4  9     debug/mystery    Grep, Read            $0.01 + 1  60 / 6    (1 unpriced call)
-====== ===== ================ ===================== ========= ===============
+====== ===== ================ ============================= ========= ===============
+run    day   phase/step       tools                         cost      in / out tokens
+====== ===== ================ ============================= ========= ===============
+run-1  0     build/edit       Read a.py, Edit a.py, Bash    $0.10     1000 / 100
+run-1  0     build/test       Bash pytest, pytest           $0.02      200 / 20
+run-2  1     build/edit       Read b.py, Edit b.py, Bash    $0.20     2000 / 200
+run-2  1     build/lint       Bash pytest, pytest           $0.04      400 / 40
+run-2  1     build/commit     Bash git, git                 $0.05      100 / 10   (once: no pattern)
+run-3  9     debug/fix        Read c.py, Edit c.py, Bash    $0.30     3000 / 300
+run-3  9     debug/mystery    Grep, Read                    unknown     50 / 5    (2 unpriced calls)
+run-3  9     debug/once       Glob, Read                    $0.50      500 / 50   (once: no pattern)
+run-3  9     debug/single     Read                          $1.00     1000 / 100  (one call: no sequence)
+run-4  9     debug/mystery    Grep, Read                    $0.01 + 1  60 / 6    (1 unpriced call)
+run-4  9     debug/docs       Read x.md, Edit x.md, Bash    $0.40      400 / 40   (once: *.md, no pattern)
+====== ===== ================ ============================= ========= ===============
 
-("Bash pytest": a Bash call whose program is pytest, ``tool_calls.executable``.)
+("Bash pytest": a Bash call whose program is pytest, ``tool_calls.executable``; "Read a.py": a
+Read of a file of type ``*.py``, ``tool_calls.file_types``.) The edits of a.py, b.py and c.py
+are one pattern, ``Read(*.py)→Edit(*.py)→Bash``; the edit of x.md is another sequence, seen once.
 Period: 2027-01-15 .. 2027-01-24 = 10 days. Saving = occurrences * 30 / 10 * cost/occurrence * 0.5.
 
-- Read→Edit→Bash (id 81e3dd73fe6a = sha256[:12]): 3 occurrences, 3 workflows, steps build/edit (2),
-  debug/fix (1); tokens 6000 + 600 = 6600; cost 0.10 + 0.20 + 0.30 = $0.60; per occurrence $0.20;
-  9.0 per month; saving 9 * 0.20 * 0.5 = $0.90. First seen day 0 at 08:00:01, last day 9 at 08:01:41.
+- Read(*.py)→Edit(*.py)→Bash (id 1f5b48601c14 = sha256[:12]): 3 occurrences, 3 workflows, steps
+  build/edit (2), debug/fix (1); tokens 6000 + 600 = 6600; cost 0.10 + 0.20 + 0.30 = $0.60; per
+  occurrence $0.20; 9.0 per month; saving 9 * 0.20 * 0.5 = $0.90. First seen day 0 at 08:00:01,
+  last day 9 at 08:01:41.
 - Bash(pytest)→Bash(pytest) (6e561644af75): 2 occurrences, 2 workflows, build/lint (1), build/test (1); tokens 600 + 60
   = 660; cost $0.06; per occurrence $0.03; 6.0 per month; saving 6 * 0.03 * 0.5 = $0.09.
 - Grep→Read (37bd62244cd4): 2 occurrences, 2 workflows, debug/mystery (2); tokens 110 + 11 = 121;
@@ -45,20 +49,22 @@ from report_history import DAY, History
 from otel_agents.analytics.decisions import load, mark
 from otel_agents.report import build_report, render
 
-P1, P2, P3 = "81e3dd73fe6a", "6e561644af75", "37bd62244cd4"
+P1, P2, P3 = "1f5b48601c14", "6e561644af75", "37bd62244cd4"
+EDIT_PY = "Read(*.py)\u2192Edit(*.py)\u2192Bash"
 ARROW = "\u2192"
 
 STEPS = (  # run, day, phase, step, tools, cost, unpriced calls, input tokens, output tokens
-    ("run-1", 0, "build", "edit", ("Read", "Edit", "Bash"), 0.10, 0, 1000, 100),
+    ("run-1", 0, "build", "edit", ("Read a.py", "Edit a.py", "Bash"), 0.10, 0, 1000, 100),
     ("run-1", 0, "build", "test", ("Bash pytest", "Bash pytest"), 0.02, 0, 200, 20),
-    ("run-2", 1, "build", "edit", ("Read", "Edit", "Bash"), 0.20, 0, 2000, 200),
+    ("run-2", 1, "build", "edit", ("Read b.py", "Edit b.py", "Bash"), 0.20, 0, 2000, 200),
     ("run-2", 1, "build", "lint", ("Bash pytest", "Bash pytest"), 0.04, 0, 400, 40),
     ("run-2", 1, "build", "commit", ("Bash git", "Bash git"), 0.05, 0, 100, 10),
-    ("run-3", 9, "debug", "fix", ("Read", "Edit", "Bash"), 0.30, 0, 3000, 300),
+    ("run-3", 9, "debug", "fix", ("Read c.py", "Edit c.py", "Bash"), 0.30, 0, 3000, 300),
     ("run-3", 9, "debug", "mystery", ("Grep", "Read"), None, 2, 50, 5),
     ("run-3", 9, "debug", "once", ("Glob", "Read"), 0.50, 0, 500, 50),
     ("run-3", 9, "debug", "single", ("Read",), 1.00, 0, 1000, 100),
     ("run-4", 9, "debug", "mystery", ("Grep", "Read"), 0.01, 1, 60, 6),
+    ("run-4", 9, "debug", "docs", ("Read x.md", "Edit x.md", "Bash"), 0.40, 0, 400, 40),
 )
 
 
@@ -79,15 +85,25 @@ def store(tmp_path):
         s = h.step(run, p, phase, step, start, start + 10, cost=cost, unpriced=unpriced, calls=unpriced + 1)
         h.records[-1].update(input_tokens=inp, output_tokens=out)
         for i, tool in enumerate(tools):
-            name, _, program = tool.partition(" ")
-            h.tool(run, s, name, start + 1 + i, start + 1.5 + i, args=f"{run}{step}{i}", executable=program or None)
+            name, _, arg = tool.partition(" ")
+            file_type = "*" + arg[arg.index(".") :] if "." in arg else None  # as argforms.file_types
+            h.tool(
+                run,
+                s,
+                name,
+                start + 1 + i,
+                start + 1.5 + i,
+                args=f"{run}{step}{i}",
+                executable=None if file_type else arg or None,
+                file_types=file_type,
+            )
     return h.store(tmp_path / "history.db")
 
 
 EXPECTED = [
     {
         "id": P1,
-        "sequence": f"Read{ARROW}Edit{ARROW}Bash",
+        "sequence": EDIT_PY,
         "length": 3,
         "occurrences": 3,
         "first_seen": "2027-01-15T08:00:01.000000Z",
@@ -207,7 +223,7 @@ def test_patterns_text_and_html(store):
     i = lines.index("Repeated tool-call patterns, most valuable first")
     body = [" ".join(line.split()) for line in lines[i + 3 : i + 6]]
     assert body == [
-        f"{P1} Read{ARROW}Edit{ARROW}Bash 3 3 build/edit (2), debug/fix (1) 2027-01-15T08:00:01 2027-01-24T08:01:41 "
+        f"{P1} {EDIT_PY} 3 3 build/edit (2), debug/fix (1) 2027-01-15T08:00:01 2027-01-24T08:01:41 "
         "6,600 $0.6000 9.00 $0.9000 -",
         f"{P2} Bash(pytest){ARROW}Bash(pytest) 2 2 build/lint (1), build/test (1) 2027-01-15T08:00:21 2027-01-16T08:00:21 "
         "660 $0.0600 6.00 $0.0900 approved: lint tool",
@@ -218,7 +234,7 @@ def test_patterns_text_and_html(store):
     assert "<h2>Patterns</h2>" in html
     assert "30 / 10 days covered x cost per occurrence x 0.5" in html
     for cells in (
-        (P1, f"Read{ARROW}Edit{ARROW}Bash", "3", "3", "6,600", "$0.6000", "9.00", "$0.9000", "-"),
+        (P1, EDIT_PY, "3", "3", "6,600", "$0.6000", "9.00", "$0.9000", "-"),
         (P2, f"Bash(pytest){ARROW}Bash(pytest)", "2", "2", "660", "$0.0600", "6.00", "$0.0900", "approved: lint tool"),
         (P3, f"Grep{ARROW}Read", "2", "2", "121", "$0.0100 + 3 unpriced", "6.00", "unknown (unpriced)", "-"),
     ):
@@ -242,7 +258,7 @@ def test_patterns_csv_from_the_command_line(store, tmp_path):
     assert [{k: v for k, v in r.items() if k != "decided_at"} for r in got] == [
         {
             "id": P1,
-            "sequence": f"Read{ARROW}Edit{ARROW}Bash",
+            "sequence": EDIT_PY,
             "length": "3",
             "occurrences": "3",
             "first_seen": "2027-01-15T08:00:01.000000Z",
@@ -356,3 +372,78 @@ def test_the_program_of_a_shell_call_reaches_the_store_and_the_pattern(make_runt
         ]
     top = build_report(store, use_cache=False, sections=("patterns",))["patterns"]["top"]
     assert [(x["sequence"], x["occurrences"], x["workflows"]) for x in top] == [(f"Bash(pytest){ARROW}Bash(git)", 2, 2)]
+
+
+def test_file_types_of_captured_arguments_make_one_pattern(make_runtime, exporter, tmp_path):
+    """With content capture on, a file tool's arguments give its file types (``tool_calls.file_types``,
+    never the path): ``Edit a.py`` and ``Edit b.py`` are one pattern, ``Edit notes.md`` another.
+    With capture off the arguments are not kept, so neither are their file types."""
+    import sqlite3
+
+    import otel_agents as oa
+    from otel_agents.config import load_config
+    from otel_agents.sinks.analytics import AnalyticsSink
+
+    def run(capture: bool, home_name: str) -> tuple[list[tuple], list[tuple]]:
+        exporter.clear()
+        environ = {"OTEL_AGENTS_CAPTURE_CONTENT": "true" if capture else "false"}
+        make_runtime(config=load_config(tmp_path / "cfg", environ=environ))
+        for i, name in enumerate(("a.py", "src/b.PY", "notes.md", "c.py")):
+            wf = oa.new_workflow("job", workflow_id=f"wf-{i}").start()
+            step = wf.phase("build").start().step("coder").start()
+            with step.tool_call("Edit", arguments={"file_path": f"/work/{name}", "old_string": "x"}):
+                pass
+            with step.tool_call("Read", arguments={"paths": [f"/work/{name}", "README.md", "Makefile"]}):
+                pass
+            with step.tool_call("Bash", arguments={"command": "pytest -q"}, executable="pytest"):
+                pass
+            step.stop()
+            wf.stop()
+        home = tmp_path / home_name
+        sink = AnalyticsSink(load_config(home))
+        try:
+            sink.export(list(exporter.get_finished_spans()))
+        finally:
+            sink.close()
+        store = home / "analytics" / "history.db"
+        with sqlite3.connect(store) as conn:
+            stored = conn.execute(
+                "SELECT workflow_id, tool_name, executable, file_types FROM tool_calls"
+                " WHERE workflow_id IN ('wf-1', 'wf-2') ORDER BY workflow_id, start_unix_nano"
+            ).fetchall()
+        top = build_report(store, use_cache=False, sections=("patterns",))["patterns"]["top"]
+        return stored, [(x["sequence"], x["occurrences"], x["workflow_ids"]) for x in top]
+
+    stored, patterns = run(True, "on")
+    assert stored == [
+        ("wf-1", "Edit", None, "*.py"),
+        ("wf-1", "Read", None, "*.md *.py"),
+        ("wf-1", "Bash", "pytest", None),
+        ("wf-2", "Edit", None, "*.md"),
+        ("wf-2", "Read", None, "*.md"),
+        ("wf-2", "Bash", "pytest", None),
+    ]
+    assert patterns == [(f"Edit(*.py){ARROW}Read(*.md *.py){ARROW}Bash(pytest)", 3, ["wf-0", "wf-1", "wf-3"])]
+    stored, patterns = run(False, "off")
+    assert [r[3] for r in stored] == [None] * 6
+    assert patterns == [(f"Edit{ARROW}Read{ARROW}Bash(pytest)", 4, ["wf-0", "wf-1", "wf-2", "wf-3"])]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "tool", "expected"),
+    [
+        ('{"file_path": "/w/a.py"}', "Edit", "*.py"),
+        ('{"file_path": "/w/A.Py", "paths": ["x.md", "dir/", ".env", "Makefile"]}', "Read", "*.md *.py"),
+        ('{"pattern": "**/*.ts", "path": "src"}', "Glob", "*.ts"),
+        ('{"pattern": "def main.py", "path": "src"}', "Grep", None),  # a regex, not a file
+        ('{"input": "*** Begin Patch\\n*** Update File: a/b.rs\\n*** Add File: c.toml\\n"}', "apply_patch", "*.rs *.toml"),
+        ('{"command": "cat a.py"}', "Bash", None),  # a shell command: its program, not its files
+        ("not json", "Edit", None),
+        ('["a.py"]', "Edit", None),
+        (None, "Edit", None),
+    ],
+)
+def test_file_types_normalise_the_arguments(arguments, tool, expected):
+    from otel_agents.foundation.argforms import file_types
+
+    assert file_types(arguments, tool) == expected

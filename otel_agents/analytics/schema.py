@@ -435,7 +435,7 @@ _V4_INDEXES = (
 )
 
 
-# --- version 6: patterns: the program a shell tool ran; automation decisions for patterns ------
+# --- version 6: patterns: a tool call's program and file types; automation decisions for patterns ------
 
 #: One row per pattern id (``otel_agents.report.patterns``): its latest decision. Plain portable SQL.
 _PATTERN_DECISIONS = """
@@ -479,8 +479,12 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         6,
-        "pattern_decisions; tool_calls.executable: repeated tool-call patterns and their automation decisions",
-        (_PATTERN_DECISIONS, "ALTER TABLE tool_calls ADD COLUMN executable TEXT"),
+        "pattern_decisions; tool_calls.executable, file_types: repeated tool-call patterns and their decisions",
+        (
+            _PATTERN_DECISIONS,
+            "ALTER TABLE tool_calls ADD COLUMN executable TEXT",
+            "ALTER TABLE tool_calls ADD COLUMN file_types TEXT",
+        ),
     ),
 )
 

@@ -131,6 +131,7 @@ _TOOL_FIELDS = (
     "result_sha256",
     "result_length",
     "executable",
+    "file_types",
 )
 _MODEL_FIELDS = (
     "parent_id",

@@ -35,6 +35,7 @@ from typing import Any
 
 from otel_agents import attributes as A, forksafe
 from otel_agents.errors import categorize
+from otel_agents.foundation.argforms import file_types
 from otel_agents.redact import redact
 from otel_agents.sink_contract import Interrupted, Stop
 
@@ -126,6 +127,7 @@ FIELDS: tuple[str, ...] = (
     "service_name",
     "nested_sessions",
     "executable",
+    "file_types",
 )
 
 
@@ -469,6 +471,7 @@ def build_record(data: SpanData) -> dict[str, Any] | None:
             attrs, A.TOOL_RESULT_SHA256, A.TOOL_RESULT_LENGTH, A.GEN_AI_TOOL_CALL_RESULT
         )
         rec["executable"] = _str(attrs, A.PROCESS_EXECUTABLE_NAME)
+        rec["file_types"] = file_types(_str(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS), rec["tool_name"])
     if kind == A.KIND_MODEL_CALL:
         rec["model"] = _first_str(attrs, A.GEN_AI_REQUEST_MODEL, A.MODEL, A.GEN_AI_RESPONSE_MODEL)
         rec["response_model"] = _str(attrs, A.GEN_AI_RESPONSE_MODEL)

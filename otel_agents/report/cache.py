@@ -13,8 +13,8 @@ brings it up to date at the start of every report:
   workflow already stored (its aggregates are recomputed), so such workflows are fetched
   again. What the store fills in later on other rows (a model call's phase, step and agent,
   a step's model, a child's session) is derived here the same way, from the cached rows.
-- **per-step tool summaries** (the tool sequence, also with each shell call's program for the
-  patterns, per-tool counts, repeated arguments) are
+- **per-step tool summaries** (the tool sequence, also in its normalised form for the
+  patterns: each call with its program and file types; per-tool counts, repeated arguments) are
   computed for the steps that got new tool calls.
 
 The cache is rebuilt from scratch when its format, the store file (inode) or the store's
@@ -177,6 +177,7 @@ TABLES: tuple[Table, ...] = (
             ("duration_seconds", D),
             ("arguments_sha256", V),
             ("executable", V),
+            ("file_types", V),
             *_ERR,
         ),
     ),
@@ -509,7 +510,11 @@ def _summarise_tools(con: Any, lo: int) -> None:
     else:
         src = "(SELECT * FROM tc WHERE parent_id IS NOT NULL)"
     name = "COALESCE(tool_name, '(unnamed)')"
-    pname = f"CASE WHEN executable IS NULL THEN {name} ELSE {name} || '(' || executable || ')' END"
+    # the normalised form for the patterns: Bash(pytest), Edit(*.py), Read(*.md *.py)
+    pname = (
+        f"{name} || CASE WHEN executable IS NULL AND file_types IS NULL THEN ''"
+        " ELSE '(' || concat_ws(' ', executable, file_types) || ')' END"
+    )
     con.execute(
         f"""INSERT INTO step_tools
             SELECT parent_id, any_value(workflow_id), min(start_unix_nano), count(*),

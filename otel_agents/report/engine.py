@@ -306,7 +306,7 @@ class ReportEngine:
         from otel_agents.analytics.decisions import load
         from otel_agents.report.patterns import patterns_section
 
-        decisions = load(self.store)
+        decisions = self.store.decisions() if isinstance(self.store, PgSource) else load(self.store)
         return lambda con: patterns_section(con, top=top, decisions=decisions)
 
     def close(self) -> None:
