@@ -17,6 +17,8 @@ run-3  9     debug/once       Glob, Read                    $0.50      500 / 50 
 run-3  9     debug/single     Read                          $1.00     1000 / 100  (one call: no sequence)
 run-4  9     debug/mystery    Grep, Read                    $0.01 + 1  60 / 6    (1 unpriced call)
 run-4  9     debug/docs       Read x.md, Edit x.md, Bash    $0.40      400 / 40   (once: *.md, no pattern)
+run-1  0     build/ask        WebSearch, WebFetch           unknown     70 / 7    (1 unpriced call)
+run-2  1     build/ask        WebSearch, WebFetch           unknown     30 / 3    (1 unpriced call)
 ====== ===== ================ ============================= ========= ===============
 
 ("Bash pytest": a Bash call whose program is pytest, ``tool_calls.executable``; "Read a.py": a
@@ -32,7 +34,11 @@ Period: 2027-01-15 .. 2027-01-24 = 10 days. Saving = occurrences * 30 / 10 * cos
   = 660; cost $0.06; per occurrence $0.03; 6.0 per month; saving 6 * 0.03 * 0.5 = $0.09.
 - Grep→Read (37bd62244cd4): 2 occurrences, 2 workflows, debug/mystery (2); tokens 110 + 11 = 121;
   cost $0.01 + 3 unpriced calls: saving unknown; 6.0 per month.
-- 3 patterns, 7 step attempts in them; order by saving: Read→Edit→Bash, Bash(pytest)→Bash(pytest), Grep→Read.
+- WebSearch→WebFetch (92b5574c8030): 2 occurrences, 2 workflows, build/ask (2); tokens 100 + 10 = 110;
+  every model call unpriced: cost unknown (never $0), saving unknown; 6.0 per month. First seen
+  day 0 at 08:00:41 (run-1's third step), last day 1 at 08:01:01 (run-2's fourth step).
+- 4 patterns, 9 step attempts in them; order by saving, unknown savings last (then occurrences,
+  then sequence): Read(*.py)→Edit(*.py)→Bash, Bash(pytest)→Bash(pytest), Grep→Read, WebSearch→WebFetch.
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from report_history import DAY, History
 from otel_agents.analytics.decisions import load, mark
 from otel_agents.report import build_report, render
 
-P1, P2, P3 = "1f5b48601c14", "6e561644af75", "37bd62244cd4"
+P1, P2, P3, P4 = "1f5b48601c14", "6e561644af75", "37bd62244cd4", "92b5574c8030"
 EDIT_PY = "Read(*.py)\u2192Edit(*.py)\u2192Bash"
 ARROW = "\u2192"
 
@@ -65,11 +71,12 @@ STEPS = (  # run, day, phase, step, tools, cost, unpriced calls, input tokens, o
     ("run-3", 9, "debug", "single", ("Read",), 1.00, 0, 1000, 100),
     ("run-4", 9, "debug", "mystery", ("Grep", "Read"), 0.01, 1, 60, 6),
     ("run-4", 9, "debug", "docs", ("Read x.md", "Edit x.md", "Bash"), 0.40, 0, 400, 40),
+    ("run-1", 0, "build", "ask", ("WebSearch", "WebFetch"), None, 1, 70, 7),
+    ("run-2", 1, "build", "ask", ("WebSearch", "WebFetch"), None, 1, 30, 3),
 )
 
 
-@pytest.fixture()
-def store(tmp_path):
+def _history() -> History:
     h = History()
     runs: dict[str, tuple[str, str, float]] = {}
     offsets: dict[str, float] = {}
@@ -97,7 +104,12 @@ def store(tmp_path):
                 executable=None if file_type else arg or None,
                 file_types=file_type,
             )
-    return h.store(tmp_path / "history.db")
+    return h
+
+
+@pytest.fixture()
+def store(tmp_path):
+    return _history().store(tmp_path / "history.db")
 
 
 EXPECTED = [
@@ -173,6 +185,28 @@ EXPECTED = [
         "note": None,
         "decided_at": None,
     },
+    {
+        "id": P4,
+        "sequence": f"WebSearch{ARROW}WebFetch",
+        "length": 2,
+        "occurrences": 2,
+        "first_seen": "2027-01-15T08:00:41.000000Z",
+        "last_seen": "2027-01-16T08:01:01.000000Z",
+        "workflows": 2,
+        "workflow_ids": ["run-1", "run-2"],
+        "steps": [{"phase": "build", "step": "ask", "occurrences": 2}],
+        "input_tokens": 100,
+        "output_tokens": 10,
+        "tokens": 110,
+        "cost_usd": None,
+        "unpriced_model_calls": 2,
+        "cost_per_occurrence_usd": None,
+        "monthly_occurrences": 6.0,
+        "projected_monthly_saving_usd": None,
+        "status": None,
+        "note": None,
+        "decided_at": None,
+    },
 ]
 
 
@@ -186,7 +220,7 @@ def test_patterns_json_has_the_hand_computed_values(store):
         "min_length": 2,
         "formula": "saving = occurrences * days_per_month / period_days * (cost_usd / occurrences) * saving_share",
     }
-    assert (p["patterns"], p["step_attempts_in_patterns"]) == (3, 7)
+    assert (p["patterns"], p["step_attempts_in_patterns"]) == (4, 9)
     assert p["top"] == EXPECTED
     assert json.loads(render(build_report(store, use_cache=False, sections=("patterns",)), "json"))["patterns"] == p
 
@@ -202,6 +236,7 @@ def test_a_decision_is_recorded_and_shown(store):
         (P1, None, None),
         (P2, "implemented", None),
         (P3, None, None),
+        (P4, None, None),
     ]
     with pytest.raises(ValueError, match="unknown status"):
         mark(store, P1, "maybe")
@@ -215,13 +250,13 @@ def test_patterns_text_and_html(store):
     text = render(report, "text")
     assert "== Patterns ==" in text
     assert (
-        "3 patterns (a tool sequence of 2+ calls in 2+ step attempts), 7 step attempts. Projected saving per month = "
+        "4 patterns (a tool sequence of 2+ calls in 2+ step attempts), 9 step attempts. Projected saving per month = "
         "occurrences x 30 / 10 days covered x cost per occurrence x 0.5 (assumption: a tool doing the sequence saves "
         "50% of the model cost of the steps it occurs in)."
     ) in text
     lines = text.splitlines()
     i = lines.index("Repeated tool-call patterns, most valuable first")
-    body = [" ".join(line.split()) for line in lines[i + 3 : i + 6]]
+    body = [" ".join(line.split()) for line in lines[i + 3 : i + 8]]
     assert body == [
         f"{P1} {EDIT_PY} 3 3 build/edit (2), debug/fix (1) 2027-01-15T08:00:01 2027-01-24T08:01:41 "
         "6,600 $0.6000 9.00 $0.9000 -",
@@ -229,6 +264,8 @@ def test_patterns_text_and_html(store):
         "660 $0.0600 6.00 $0.0900 approved: lint tool",
         f"{P3} Grep{ARROW}Read 2 2 debug/mystery (2) 2027-01-24T08:00:01 2027-01-24T08:02:01 "
         "121 $0.0100 + 3 unpriced 6.00 unknown (unpriced) -",
+        f"{P4} WebSearch{ARROW}WebFetch 2 2 build/ask (2) 2027-01-15T08:00:41 2027-01-16T08:01:01 "
+        "110 unknown (2 unpriced) 6.00 unknown (unpriced) -",
     ]
     html = render(report, "html")
     assert "<h2>Patterns</h2>" in html
@@ -237,6 +274,7 @@ def test_patterns_text_and_html(store):
         (P1, EDIT_PY, "3", "3", "6,600", "$0.6000", "9.00", "$0.9000", "-"),
         (P2, f"Bash(pytest){ARROW}Bash(pytest)", "2", "2", "660", "$0.0600", "6.00", "$0.0900", "approved: lint tool"),
         (P3, f"Grep{ARROW}Read", "2", "2", "121", "$0.0100 + 3 unpriced", "6.00", "unknown (unpriced)", "-"),
+        (P4, f"WebSearch{ARROW}WebFetch", "2", "2", "110", "unknown (2 unpriced)", "6.00", "unknown (unpriced)"),
     ):
         for c in cells:
             assert f">{c}</td>" in html, c
@@ -317,9 +355,32 @@ def test_patterns_csv_from_the_command_line(store, tmp_path):
             "tokens": "121",
             "cost_usd": "0.01",
             "unpriced_model_calls": "3",
-            "cost_per_occurrence_usd": "",
+            "cost_per_occurrence_usd": "-",
             "monthly_occurrences": "6",
-            "projected_monthly_saving_usd": "",
+            "projected_monthly_saving_usd": "-",
+            "saving_share": "0.5",
+            "period_days": "10",
+            "status": "",
+            "note": "",
+        },
+        {
+            "id": P4,
+            "sequence": f"WebSearch{ARROW}WebFetch",
+            "length": "2",
+            "occurrences": "2",
+            "first_seen": "2027-01-15T08:00:41.000000Z",
+            "last_seen": "2027-01-16T08:01:01.000000Z",
+            "workflows": "2",
+            "workflow_ids": "run-1;run-2",
+            "steps": "build/ask:2",
+            "input_tokens": "100",
+            "output_tokens": "10",
+            "tokens": "110",
+            "cost_usd": "-",
+            "unpriced_model_calls": "2",
+            "cost_per_occurrence_usd": "-",
+            "monthly_occurrences": "6",
+            "projected_monthly_saving_usd": "-",
             "saving_share": "0.5",
             "period_days": "10",
             "status": "",
@@ -447,3 +508,32 @@ def test_file_types_normalise_the_arguments(arguments, tool, expected):
     from otel_agents.foundation.argforms import file_types
 
     assert file_types(arguments, tool) == expected
+
+
+def test_patterns_and_decisions_on_postgresql(pg_url, tmp_path):
+    """The same history in a PostgreSQL store: the same patterns; ``patterns mark`` with the URL
+    records the decision there (migration 6 ran on PostgreSQL), and the report shows it."""
+    from otel_agents.analytics.postgres import PgAnalyticsStore
+    from otel_agents.report import ReportEngine
+
+    pg = PgAnalyticsStore(pg_url)
+    try:
+        pg.write(_history().records)
+        with pg.session() as conn:
+            assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == 6
+    finally:
+        pg.close()
+    done = subprocess.run(
+        [sys.executable, "-m", "otel_agents", "patterns", "--db", pg_url, "mark", P3, "rejected", "--note", "rare"],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stdout) == (0, f"pattern {P3}: rejected (rare)\n"), done.stderr
+    with ReportEngine(pg_url, cache_dir=tmp_path / "cache") as engine:
+        p = engine.report(sections=("patterns",))["patterns"]
+    decided = p["top"][2].pop("decided_at")
+    assert decided and decided.endswith("Z")
+    expected = [dict(x) for x in EXPECTED]
+    expected[2].update(status="rejected", note="rare")  # P3
+    del expected[2]["decided_at"]
+    assert (p["patterns"], p["step_attempts_in_patterns"], p["top"]) == (4, 9, expected)

@@ -152,7 +152,12 @@ def write_patterns_csv(section: dict[str, Any], out: IO[str]) -> int:
             **p,
             "workflow_ids": ";".join(p["workflow_ids"]),
             "steps": ";".join(f"{s['phase'] or ''}/{s['step'] or ''}:{s['occurrences']}" for s in p["steps"]),
-            "cost_usd": UNKNOWN if p["cost_usd"] is None and p["unpriced_model_calls"] else p["cost_usd"],
+            # unknown because of unpriced calls: "-", as everywhere in the CSV (never 0)
+            **{
+                k: UNKNOWN
+                for k in ("cost_usd", "cost_per_occurrence_usd", "projected_monthly_saving_usd")
+                if p[k] is None and p["unpriced_model_calls"]
+            },
             "saving_share": a["saving_share"],
             "period_days": a["period_days"],
         }

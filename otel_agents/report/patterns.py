@@ -1,10 +1,12 @@
 """Repeated operational patterns and what automating them would save.
 
-- A **pattern** is a step attempt's tool sequence (its tool calls in start order, each as its
-  name and, for a shell tool whose program is known, the program: ``Read→Edit→Bash(pytest)``;
-  ``tool_calls.executable``, never the command line) of at least :data:`MIN_LENGTH` calls
-  that recurs in at least :data:`MIN_OCCURRENCES` step attempts, in any steps and workflows. Its **id** is the first 12 hex digits of the SHA-256 of the sequence: the same
-  pattern keeps its id from one report to the next (``otel-agents patterns mark <id>``).
+- A **pattern** is a step attempt's tool sequence of at least :data:`MIN_LENGTH` calls that
+  recurs in at least :data:`MIN_OCCURRENCES` step attempts, in any steps and workflows, each
+  call in its normalised form (the cache's ``step_tools.pseq``): its name and, when known, the
+  program a shell call ran (``tool_calls.executable``) and the types of the files it named
+  (``tool_calls.file_types``), never the arguments: ``Read(*.py)→Edit(*.py)→Bash(pytest)``.
+  Its **id** is the first 12 hex digits of the SHA-256 of the sequence: the same pattern keeps
+  its id from one report to the next (``otel-agents patterns mark <id>``).
 - **Tokens and cost around it**: the input + output tokens and the cost of the step attempts
   it occurred in (their model calls, which chose and read those tool calls).
 - **Projected monthly saving**, if the sequence were automated as one tool::

@@ -209,6 +209,12 @@ def _pattern_steps(x: dict[str, Any]) -> str:
     return ", ".join(f"{s['phase'] or '-'}/{s['step'] or '-'} ({s['occurrences']})" for s in x["steps"])
 
 
+def _pattern_cost(x: dict[str, Any]) -> str:
+    if x["cost_usd"] is None and x["unpriced_model_calls"]:
+        return f"unknown ({x['unpriced_model_calls']:,} unpriced)"
+    return money(x["cost_usd"], x["unpriced_model_calls"])
+
+
 def _pattern_saving(x: dict[str, Any]) -> str:
     if x["projected_monthly_saving_usd"] is not None:
         return usd(x["projected_monthly_saving_usd"])
@@ -240,7 +246,7 @@ PATTERNS = Table(
         (x["first_seen"] or DASH)[:19],
         (x["last_seen"] or DASH)[:19],
         num(x["tokens"]),
-        money(x["cost_usd"], x["unpriced_model_calls"]),
+        _pattern_cost(x),
         num(x["monthly_occurrences"]),
         _pattern_saving(x),
         (x["status"] or DASH) + (f": {x['note']}" if x["note"] else ""),
