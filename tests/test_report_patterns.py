@@ -537,3 +537,69 @@ def test_patterns_and_decisions_on_postgresql(pg_url, tmp_path):
     expected[2].update(status="rejected", note="rare")  # P3
     del expected[2]["decided_at"]
     assert (p["patterns"], p["step_attempts_in_patterns"], p["top"]) == (4, 9, expected)
+
+
+def test_the_cached_patterns_follow_new_rows_and_equal_a_fresh_computation(tmp_path):
+    """The unfiltered report reads the patterns the cache keeps (``pattern_stats``), updated at
+    each sync for the sequences whose steps changed. Here the first sync lacks run-4, the tool
+    calls of run-2's ``build/ask`` (its sequence appears later) and run-1's ``build/ask`` step row
+    (its tools come first, their step's cost later); after the second sync the patterns are the
+    hand-computed ones, as computed from scratch over the step attempts."""
+    from otel_agents.analytics.store import AnalyticsStore
+    from otel_agents.report import ReportEngine
+    from otel_agents.report.patterns import patterns_section
+
+    h = _history()
+    ask = {r["record_id"] for r in h.records if r.get("step_name") == "ask" and r["kind"] == "step"}
+    run1_ask = next(r["record_id"] for r in h.records if r["record_id"] in ask and r["workflow_id"] == "run-1")
+    run2_ask = next(r["record_id"] for r in h.records if r["record_id"] in ask and r["workflow_id"] == "run-2")
+
+    def later(r: dict) -> bool:
+        return r["workflow_id"] == "run-4" or r["record_id"] == run1_ask or r.get("parent_id") == run2_ask
+
+    db = tmp_path / "history.db"
+    for batch in ([r for r in h.records if not later(r)], [r for r in h.records if later(r)]):
+        st = AnalyticsStore(db)
+        try:
+            st.write(batch)
+        finally:
+            st.close()
+        with ReportEngine(db) as engine:
+            p = engine.report(sections=("patterns",))["patterns"]
+            cur = engine.con.cursor()
+            engine.scope.views(cur)
+            fresh = patterns_section(cur, top=10, precomputed=False)
+        assert p == fresh
+        if batch[0]["workflow_id"] != "run-4":  # the first sync
+            assert engine.sync.rebuilt
+            assert [(x["id"], x["occurrences"]) for x in p["top"]] == [(P1, 3), (P2, 2)]  # Grep→Read once yet
+    assert not engine.sync.rebuilt
+    assert (p["patterns"], p["step_attempts_in_patterns"], p["top"]) == (4, 9, EXPECTED)
+
+
+def test_a_filtered_report_computes_its_own_patterns(store):
+    """``--since 2027-01-16``: day 1 to day 9 (9 days). Read(*.py)→Edit(*.py)→Bash occurs in run-2
+    and run-3 ($0.20 + $0.30 = $0.50, 5000 + 500 tokens): 2 x 30 / 9 = 6.666667 a month, $0.25
+    each, saving 2 x 30 / 9 x 0.25 x 0.5 = $0.83333333 (costs to 8 decimals). Grep→Read as
+    unfiltered but 6.666667 a month.
+    Bash(pytest)→Bash(pytest) and WebSearch→WebFetch occur once each from day 1: no pattern."""
+    from otel_agents.report import Filters
+
+    p = build_report(store, Filters.parse(since="2027-01-16"), use_cache=False, sections=("patterns",))["patterns"]
+    assert (p["assumptions"]["period_days"], p["patterns"], p["step_attempts_in_patterns"]) == (9, 2, 4)
+    first = {
+        **EXPECTED[0],
+        "occurrences": 2,
+        "first_seen": "2027-01-16T08:00:01.000000Z",
+        "workflows": 2,
+        "workflow_ids": ["run-2", "run-3"],
+        "steps": [{"phase": "build", "step": "edit", "occurrences": 1}, {"phase": "debug", "step": "fix", "occurrences": 1}],
+        "input_tokens": 5000,
+        "output_tokens": 500,
+        "tokens": 5500,
+        "cost_usd": 0.5,
+        "cost_per_occurrence_usd": 0.25,
+        "monthly_occurrences": 6.666667,
+        "projected_monthly_saving_usd": 0.83333333,  # costs are rounded to 8 decimals
+    }
+    assert p["top"] == [first, {**EXPECTED[2], "monthly_occurrences": 6.666667}]

@@ -36,6 +36,7 @@ from typing import Any
 from otel_agents.errors import categorize
 from otel_agents.report import logical
 from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
+from otel_agents.report.patterns import PATTERN_COLUMNS, stats_sql
 from otel_agents.report.pgsource import PgSource
 
 #: The store: the SQLite file, or a PostgreSQL one.
@@ -225,6 +226,7 @@ _DERIVED = (
     "CREATE TABLE IF NOT EXISTS wall_union (workflow_id VARCHAR, wall DOUBLE)",
     f"CREATE TABLE IF NOT EXISTS tool_runs ({RUN_TOOLS_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS model_runs ({RUN_MODELS_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS pattern_stats ({PATTERN_COLUMNS})",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
 _PER_RUN_TABLES = ("wall_union", "tool_runs", "model_runs")
@@ -271,7 +273,8 @@ def _create(con: Any) -> None:
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES):
+    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES,
+                 "pattern_stats"):
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -539,6 +542,24 @@ def _summarise_tools(con: Any, lo: int) -> None:
         con.execute("DROP TABLE changed")
 
 
+def _pattern_stats(con: Any, old: dict[str, int]) -> None:
+    """(Re)compute the unfiltered report's patterns (``pattern_stats``) whose step attempts
+    changed: new tool calls (the sequences before and after, in ``pattern_touched``), new steps,
+    steps whose sums or model were filled in (``model_filled``). A new cache: all of them."""
+    if old["tc"] == 0 and old["st"] == 0:
+        con.execute(f"INSERT INTO pattern_stats {stats_sql('step_tools')}")
+        return
+    con.execute(
+        """INSERT INTO pattern_touched SELECT pseq FROM step_tools WHERE parent_id IN (
+               SELECT parent_id FROM tc WHERE rid > ? UNION ALL SELECT record_id FROM st WHERE rid > ?
+               UNION ALL SELECT record_id FROM model_filled)""",
+        [old["tc"], old["st"]],
+    )
+    con.execute("DELETE FROM pattern_stats WHERE seq IN (SELECT seq FROM pattern_touched)")
+    touched = "(SELECT * FROM step_tools WHERE pseq IN (SELECT seq FROM pattern_touched))"
+    con.execute(f"INSERT INTO pattern_stats {stats_sql(touched)}")
+
+
 def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
     """Each model call's workflow template and complexity (cost by template, models by
     complexity, without a join at report time)."""
@@ -784,11 +805,24 @@ def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[s
             if stats.copied.get("tc") or stats.copied.get("mc") or stats.copied.get("wf") or stale:
                 _per_run(con, old, stale)
             lap = stats.lap("workflow refresh", lap)
+            con.execute(  # the sequences of the steps re-summarised, before: their patterns change
+                "CREATE OR REPLACE TEMP TABLE pattern_touched AS SELECT pseq AS seq FROM step_tools"
+                " WHERE parent_id IN (SELECT parent_id FROM tc WHERE rid > ?)",
+                [old["tc"]],
+            )
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])
             if stats.copied.get("st") and old["tc"] > 0:  # tools summarised by an earlier sync
                 _step_costs(con, old["st"])
             lap = stats.lap("tool summaries", lap)
+            if (
+                stats.copied.get("tc")
+                or stats.copied.get("st")
+                or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]
+            ):
+                _pattern_stats(con, old)
+            con.execute("DROP TABLE pattern_touched")
+            lap = stats.lap("patterns", lap)
             if stats.copied.get("st") or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]:
                 _logical_steps(con, old["st"])
             if stats.copied.get("st") or stats.copied.get("wf") or stale:

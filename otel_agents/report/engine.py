@@ -307,7 +307,8 @@ class ReportEngine:
         from otel_agents.report.patterns import patterns_section
 
         decisions = self.store.decisions() if isinstance(self.store, PgSource) else load(self.store)
-        return lambda con: patterns_section(con, top=top, decisions=decisions)
+        precomputed = self.scope.filters.empty  # unfiltered: the cache's pattern_stats
+        return lambda con: patterns_section(con, top=top, decisions=decisions, precomputed=precomputed)
 
     def close(self) -> None:
         if self.con is not None:

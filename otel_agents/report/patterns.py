@@ -51,56 +51,67 @@ def _iso(ns: Any) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{rest // 1000:06d}Z"
 
 
-_OCC = f"""
-    SELECT t.parent_id, t.workflow_id, t.first_start, t.pseq AS seq, t.n_tools, s.phase_name, s.step_name,
-           COALESCE(s.input_tokens, 0) AS input_tokens, COALESCE(s.output_tokens, 0) AS output_tokens,
-           s.cost_usd, COALESCE(s.unpriced_model_calls, 0) AS unpriced, s.record_id IS NULL AS no_step
-    FROM v_step_tools AS t LEFT JOIN st AS s ON s.record_id = t.parent_id
-    WHERE t.n_tools >= {MIN_LENGTH}"""
-#: The step attempts of the patterns listed (``$1``: their sequences): the details are computed
-#: over these only.
-_LISTED = f"""
-    SELECT parent_id, workflow_id, pseq AS seq FROM v_step_tools
-    WHERE n_tools >= {MIN_LENGTH} AND pseq IN (SELECT unnest($1::VARCHAR[]))"""
+#: ``pattern_stats`` in the report cache: the rows of :func:`stats_sql`.
+PATTERN_COLUMNS = (
+    "seq VARCHAR, n BIGINT, len BIGINT, first BIGINT, last BIGINT, inp HUGEINT, outp HUGEINT, cost DOUBLE,"
+    " unpriced HUGEINT, no_step BIGINT, n_wf BIGINT, wf_ids VARCHAR[],"
+    " steps STRUCT(phase VARCHAR, step VARCHAR, occurrences BIGINT)[]"
+)
+#: The aggregates of a pattern; with ``details`` also its workflows and steps.
+_AGG = """count(*) AS n, any_value(n_tools) AS len, min(first_start) AS first, max(first_start) AS last,
+          sum(inp) AS inp, sum(outp) AS outp, sum(cost_usd) AS cost, sum(unpriced) AS unpriced,
+          count(*) FILTER (WHERE no_step) AS no_step"""
+_DETAILS = f""", count(DISTINCT workflow_id) AS n_wf,
+          list(DISTINCT workflow_id ORDER BY workflow_id) FILTER (WHERE workflow_id IS NOT NULL)[1:{LISTED}] AS wf_ids"""
+#: Most valuable first: the projected saving orders as the cost does (same occurrences-per-month
+#: factor for every pattern), unknown last; then occurrences, then the sequence.
+ORDER = "CASE WHEN unpriced > 0 OR no_step > 0 THEN NULL ELSE cost END DESC NULLS LAST, n DESC, seq"
 
 
-def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The ``patterns`` section (``decisions``: ``otel_agents.analytics.decisions.load``)."""
+def stats_sql(src: str, *, details: bool = True) -> str:
+    """The patterns among the step attempts of ``src`` (a table or subquery shaped like
+    ``step_tools``), one row each: occurrences, times, tokens, cost and, with ``details``, its
+    workflows and steps. The report cache keeps them for the unfiltered report
+    (``pattern_stats``); a filtered report computes them over ``v_step_tools``."""
+    occ = f"""SELECT t.workflow_id, t.first_start, t.pseq AS seq, t.n_tools, s.phase_name, s.step_name,
+                     COALESCE(s.input_tokens, 0) AS inp, COALESCE(s.output_tokens, 0) AS outp, s.cost_usd,
+                     COALESCE(s.unpriced_model_calls, 0) AS unpriced, s.record_id IS NULL AS no_step
+              FROM {src} AS t LEFT JOIN st AS s ON s.record_id = t.parent_id
+              WHERE t.n_tools >= {MIN_LENGTH}"""
+    agg = f"SELECT seq, {_AGG}{_DETAILS if details else ''} FROM o GROUP BY seq HAVING count(*) >= {MIN_OCCURRENCES}"
+    if not details:
+        return f"WITH o AS ({occ}) {agg}"
+    return f"""WITH o AS MATERIALIZED ({occ}), a AS ({agg}),
+               d AS (SELECT seq, list(struct_pack(phase := phase_name, step := step_name, occurrences := k)
+                                      ORDER BY k DESC, phase_name, step_name)[1:{LISTED}] AS steps
+                     FROM (SELECT seq, phase_name, step_name, count(*) AS k FROM o
+                           WHERE seq IN (SELECT seq FROM a) GROUP BY seq, phase_name, step_name)
+                     GROUP BY seq)
+               SELECT a.*, d.steps FROM a LEFT JOIN d USING (seq)"""
+
+
+def patterns_section(
+    con: Any, *, top: int, decisions: dict[str, dict[str, Any]] | None = None, precomputed: bool = False
+) -> dict[str, Any]:
+    """The ``patterns`` section (``decisions``: ``otel_agents.analytics.decisions.load``).
+    ``precomputed``: the report is unfiltered, so the cache's ``pattern_stats`` are read."""
     decisions = decisions or {}
     days = one(con, "SELECT date_diff('day', min(day)::DATE, max(day)::DATE) + 1 AS d FROM v_st").get("d")
     period_days = int(days) if days is not None else None
-    found = rows(
-        con,
-        f"""SELECT *, count(*) OVER () AS total_patterns, sum(n) OVER () AS total_occurrences FROM (
-                SELECT seq, count(*) AS n, any_value(n_tools) AS len, min(first_start) AS first,
-                       max(first_start) AS last, sum(input_tokens) AS inp, sum(output_tokens) AS outp,
-                       sum(cost_usd) AS cost, sum(unpriced) AS unpriced, count(*) FILTER (WHERE no_step) AS no_step
-                FROM ({_OCC}) GROUP BY seq HAVING count(*) >= {MIN_OCCURRENCES})
-            ORDER BY CASE WHEN unpriced > 0 OR no_step > 0 THEN NULL ELSE cost END DESC NULLS LAST, n DESC, seq
-            LIMIT ?""",
-        [top],
-    )
-    totals = found[0] if found else {}
-    seqs = [r["seq"] for r in found]
-    steps: dict[str, list[dict[str, Any]]] = {}
-    for r in rows(
-        con,
-        f"""SELECT l.seq, s.phase_name, s.step_name, count(*) AS n
-            FROM ({_LISTED}) AS l LEFT JOIN st AS s ON s.record_id = l.parent_id
-            GROUP BY l.seq, s.phase_name, s.step_name ORDER BY l.seq, n DESC, s.phase_name, s.step_name""",
-        [seqs],
-    ):
-        steps.setdefault(r["seq"], []).append({"phase": r["phase_name"], "step": r["step_name"], "occurrences": r["n"]})
-    workflows: dict[str, tuple[int, list[str]]] = {
-        r["seq"]: (int(r["n"]), list(r["ids"] or []))
-        for r in rows(
+    totals = "count(*) OVER () AS total_patterns, sum(n) OVER () AS total_occurrences"
+    if precomputed:
+        found = rows(con, f"SELECT *, {totals} FROM pattern_stats ORDER BY {ORDER} LIMIT ?", [top])
+    else:  # the listed ones first, then their details over their own step attempts only
+        found = rows(
             con,
-            f"""SELECT seq, count(DISTINCT workflow_id) AS n,
-                       list(DISTINCT workflow_id ORDER BY workflow_id) FILTER (WHERE workflow_id IS NOT NULL)[1:{LISTED}] AS ids
-                FROM ({_LISTED}) GROUP BY seq""",
-            [seqs],
+            f"SELECT *, {totals} FROM ({stats_sql('v_step_tools', details=False)}) ORDER BY {ORDER} LIMIT ?",
+            [top],
         )
-    }
+        listed = "(SELECT * FROM v_step_tools WHERE pseq IN (SELECT unnest($1::VARCHAR[])))"
+        more = {r["seq"]: r for r in rows(con, stats_sql(listed), [[r["seq"] for r in found]])}
+        for r in found:
+            r.update(n_wf=more[r["seq"]]["n_wf"], wf_ids=more[r["seq"]]["wf_ids"], steps=more[r["seq"]]["steps"])
+    totals_row = found[0] if found else {}
     return {
         "assumptions": {
             "saving_share": SAVING_SHARE,
@@ -110,22 +121,13 @@ def patterns_section(con: Any, *, top: int, decisions: dict[str, dict[str, Any]]
             "min_length": MIN_LENGTH,
             "formula": FORMULA,
         },
-        "patterns": int(totals.get("total_patterns") or 0),
-        "step_attempts_in_patterns": int(totals.get("total_occurrences") or 0),
-        "top": [
-            _pattern(r, period_days, steps.get(r["seq"], []), workflows.get(r["seq"], (0, [])), decisions)
-            for r in found
-        ],
+        "patterns": int(totals_row.get("total_patterns") or 0),
+        "step_attempts_in_patterns": int(totals_row.get("total_occurrences") or 0),
+        "top": [_pattern(r, period_days, decisions) for r in found],
     }
 
 
-def _pattern(
-    r: dict[str, Any],
-    period_days: int | None,
-    steps: list[dict[str, Any]],
-    workflows: tuple[int, list[str]],
-    decisions: dict[str, dict[str, Any]],
-) -> dict[str, Any]:
+def _pattern(r: dict[str, Any], period_days: int | None, decisions: dict[str, dict[str, Any]]) -> dict[str, Any]:
     pid = pattern_id(r["seq"])
     n = int(r["n"])
     known = not r["unpriced"] and not r["no_step"] and r["cost"] is not None
@@ -142,9 +144,9 @@ def _pattern(
         "occurrences": n,
         "first_seen": _iso(r["first"]),
         "last_seen": _iso(r["last"]),
-        "workflows": workflows[0],
-        "workflow_ids": workflows[1],
-        "steps": [{**s, "occurrences": int(s["occurrences"])} for s in steps[:LISTED]],
+        "workflows": int(r["n_wf"]),
+        "workflow_ids": list(r["wf_ids"] or []),
+        "steps": [{**s, "occurrences": int(s["occurrences"])} for s in r["steps"] or []],
         "input_tokens": int(r["inp"]),
         "output_tokens": int(r["outp"]),
         "tokens": int(r["inp"]) + int(r["outp"]),
