@@ -497,7 +497,11 @@ def test_file_types_of_captured_arguments_make_one_pattern(make_runtime, exporte
         ('{"file_path": "/w/A.Py", "paths": ["x.md", "dir/", ".env", "Makefile"]}', "Read", "*.md *.py"),
         ('{"pattern": "**/*.ts", "path": "src"}', "Glob", "*.ts"),
         ('{"pattern": "def main.py", "path": "src"}', "Grep", None),  # a regex, not a file
-        ('{"input": "*** Begin Patch\\n*** Update File: a/b.rs\\n*** Add File: c.toml\\n"}', "apply_patch", "*.rs *.toml"),
+        (
+            '{"input": "*** Begin Patch\\n*** Update File: a/b.rs\\n*** Add File: c.toml\\n"}',
+            "apply_patch",
+            "*.rs *.toml",
+        ),
         ('{"command": "cat a.py"}', "Bash", None),  # a shell command: its program, not its files
         ("not json", "Edit", None),
         ('["a.py"]', "Edit", None),
@@ -593,7 +597,10 @@ def test_a_filtered_report_computes_its_own_patterns(store):
         "first_seen": "2027-01-16T08:00:01.000000Z",
         "workflows": 2,
         "workflow_ids": ["run-2", "run-3"],
-        "steps": [{"phase": "build", "step": "edit", "occurrences": 1}, {"phase": "debug", "step": "fix", "occurrences": 1}],
+        "steps": [
+            {"phase": "build", "step": "edit", "occurrences": 1},
+            {"phase": "debug", "step": "fix", "occurrences": 1},
+        ],
         "input_tokens": 5000,
         "output_tokens": 500,
         "tokens": 5500,

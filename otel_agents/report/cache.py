@@ -273,8 +273,15 @@ def _create(con: Any) -> None:
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES,
-                 "pattern_stats"):
+    for name in (
+        "meta",
+        *(t.name for t in TABLES),
+        *_DERIVED_TABLES,
+        "steps_logical",
+        "tasks_all",
+        *_PER_RUN_TABLES,
+        "pattern_stats",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
