@@ -61,8 +61,6 @@ PATTERN_COLUMNS = (
 _AGG = """count(*) AS n, any_value(n_tools) AS len, min(first_start) AS first, max(first_start) AS last,
           sum(inp) AS inp, sum(outp) AS outp, sum(cost_usd) AS cost, sum(unpriced) AS unpriced,
           count(*) FILTER (WHERE no_step) AS no_step"""
-_DETAILS = f""", count(DISTINCT workflow_id) AS n_wf,
-          list(DISTINCT workflow_id ORDER BY workflow_id) FILTER (WHERE workflow_id IS NOT NULL)[1:{LISTED}] AS wf_ids"""
 #: Most valuable first: the projected saving orders as the cost does (same occurrences-per-month
 #: factor for every pattern), unknown last; then occurrences, then the sequence.
 ORDER = "CASE WHEN unpriced > 0 OR no_step > 0 THEN NULL ELSE cost END DESC NULLS LAST, n DESC, seq"
@@ -78,16 +76,20 @@ def stats_sql(src: str, *, details: bool = True) -> str:
                      COALESCE(s.unpriced_model_calls, 0) AS unpriced, s.record_id IS NULL AS no_step
               FROM {src} AS t LEFT JOIN st AS s ON s.record_id = t.parent_id
               WHERE t.n_tools >= {MIN_LENGTH}"""
-    agg = f"SELECT seq, {_AGG}{_DETAILS if details else ''} FROM o GROUP BY seq HAVING count(*) >= {MIN_OCCURRENCES}"
+    agg = f"SELECT seq, {_AGG} FROM o GROUP BY seq HAVING count(*) >= {MIN_OCCURRENCES}"
     if not details:
         return f"WITH o AS ({occ}) {agg}"
+    # the workflows: distinct (sequence, workflow) pairs, then the count and the first ids;
+    # the steps: (sequence, phase, step) counts, the most frequent first
     return f"""WITH o AS MATERIALIZED ({occ}), a AS ({agg}),
+               w AS (SELECT seq, count(*) AS n_wf, min(workflow_id, {LISTED}) AS wf_ids
+                     FROM (SELECT DISTINCT seq, workflow_id FROM o WHERE workflow_id IS NOT NULL) GROUP BY seq),
                d AS (SELECT seq, list(struct_pack(phase := phase_name, step := step_name, occurrences := k)
                                       ORDER BY k DESC, phase_name, step_name)[1:{LISTED}] AS steps
-                     FROM (SELECT seq, phase_name, step_name, count(*) AS k FROM o
-                           WHERE seq IN (SELECT seq FROM a) GROUP BY seq, phase_name, step_name)
+                     FROM (SELECT seq, phase_name, step_name, count(*) AS k FROM o GROUP BY seq, phase_name, step_name)
                      GROUP BY seq)
-               SELECT a.*, d.steps FROM a LEFT JOIN d USING (seq)"""
+               SELECT a.*, COALESCE(w.n_wf, 0) AS n_wf, w.wf_ids, d.steps
+               FROM a LEFT JOIN w USING (seq) LEFT JOIN d USING (seq)"""
 
 
 def patterns_section(

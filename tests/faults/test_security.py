@@ -415,7 +415,6 @@ SQL_ALLOWED: dict[str, set[str]] = {
         "src",
         "MIN_LENGTH",
         "_AGG",
-        "_DETAILS if details else ''",
         "MIN_OCCURRENCES",
         "occ",
         "agg",
