@@ -551,7 +551,7 @@ def test_the_cached_patterns_follow_new_rows_and_equal_a_fresh_computation(tmp_p
     hand-computed ones, as computed from scratch over the step attempts."""
     from otel_agents.analytics.store import AnalyticsStore
     from otel_agents.report import ReportEngine
-    from otel_agents.report.patterns import patterns_section
+    from otel_agents.report.patterns import pattern_id, patterns_section
 
     h = _history()
     ask = {r["record_id"] for r in h.records if r.get("step_name") == "ask" and r["kind"] == "step"}
@@ -562,7 +562,8 @@ def test_the_cached_patterns_follow_new_rows_and_equal_a_fresh_computation(tmp_p
         return r["workflow_id"] == "run-4" or r["record_id"] == run1_ask or r.get("parent_id") == run2_ask
 
     db = tmp_path / "history.db"
-    for batch in ([r for r in h.records if not later(r)], [r for r in h.records if later(r)]):
+
+    def sync(batch: list[dict]) -> tuple[dict, bool]:
         st = AnalyticsStore(db)
         try:
             st.write(batch)
@@ -572,13 +573,42 @@ def test_the_cached_patterns_follow_new_rows_and_equal_a_fresh_computation(tmp_p
             p = engine.report(sections=("patterns",))["patterns"]
             cur = engine.con.cursor()
             engine.scope.views(cur)
-            fresh = patterns_section(cur, top=10, precomputed=False)
-        assert p == fresh
-        if batch[0]["workflow_id"] != "run-4":  # the first sync
-            assert engine.sync.rebuilt
-            assert [(x["id"], x["occurrences"]) for x in p["top"]] == [(P1, 3), (P2, 2)]  # Grep→Read once yet
-    assert not engine.sync.rebuilt
+            assert p == patterns_section(cur, top=10, precomputed=False)
+        return p, engine.sync.rebuilt
+
+    p, rebuilt = sync([r for r in h.records if not later(r)])
+    assert rebuilt and [(x["id"], x["occurrences"]) for x in p["top"]] == [(P1, 3), (P2, 2)]  # Grep→Read once yet
+    p, rebuilt = sync([r for r in h.records if later(r)])  # most patterns change: all recomputed
+    assert not rebuilt
     assert (p["patterns"], p["step_attempts_in_patterns"], p["top"]) == (4, 9, EXPECTED)
+    # one more run, day 9: its build/commit repeats run-2's Bash(git)→Bash(git) ($0.05, 100 / 10 tokens
+    # each): only that pattern is computed again. 2 occurrences, $0.10, 220 tokens, 6 a month,
+    # saving 6 x 0.05 x 0.5 = $0.15; second most valuable. Read(*.py)→... and the others unchanged.
+    n = len(h.records)
+    t0 = 9 * DAY + 200
+    w = h.workflow("run-5", t0, t0 + 500)
+    s = h.step("run-5", h.phase("run-5", w, "build", t0, t0 + 500), "build", "commit", t0, t0 + 10, cost=0.05, calls=1)
+    h.records[-1].update(input_tokens=100, output_tokens=10)
+    for i in range(2):
+        h.tool("run-5", s, "Bash", t0 + 1 + i, t0 + 1.5 + i, args=f"git{i}", executable="git")
+    p, rebuilt = sync(h.records[n:])
+    assert not rebuilt and (p["patterns"], p["step_attempts_in_patterns"]) == (5, 11)
+    assert [x["id"] for x in p["top"]] == [P1, pattern_id(f"Bash(git){ARROW}Bash(git)"), P2, P3, P4]
+    assert p["top"][0] == EXPECTED[0] and p["top"][2:] == EXPECTED[1:]
+    git = p["top"][1]
+    assert (git["occurrences"], git["first_seen"], git["last_seen"], git["workflow_ids"], git["steps"]) == (
+        2,
+        "2027-01-16T08:00:41.000000Z",
+        "2027-01-24T08:03:21.000000Z",
+        ["run-2", "run-5"],
+        [{"phase": "build", "step": "commit", "occurrences": 2}],
+    )
+    assert (git["tokens"], git["cost_usd"], git["monthly_occurrences"], git["projected_monthly_saving_usd"]) == (
+        220,
+        0.1,
+        6.0,
+        0.15,
+    )
 
 
 def test_a_filtered_report_computes_its_own_patterns(store):
