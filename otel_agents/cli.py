@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "one run's span tree from the local spool, with its trace id"),
     "doctor": ("doctor", "show configuration, sink backlogs, last deliveries and errors"),
     "report": ("report", "cost, latency, error, retry and tool analytics"),
+    "patterns": ("patterns", "record an automation decision for a repeated tool-call pattern"),
     "install-hooks": ("install_hooks", "install otel-agents hooks into Claude Code settings"),
     "uninstall-hooks": ("install_hooks", "remove otel-agents hooks from Claude Code settings"),
     "import": ("import_agents", "past agent-CLI sessions as traces (import claude-code|codex|gemini [PATH ...])"),

@@ -434,6 +434,19 @@ _V4_INDEXES = (
     "CREATE INDEX idx_workflow_history_service ON workflow_history (service_name, day)",
 )
 
+
+# --- version 6: patterns: a tool call's program and file types; automation decisions for patterns ------
+
+#: One row per pattern id (``otel_agents.report.patterns``): its latest decision. Plain portable SQL.
+_PATTERN_DECISIONS = """
+CREATE TABLE pattern_decisions (
+    pattern_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    note TEXT,
+    decided_at TEXT NOT NULL
+)"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -463,6 +476,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "step_executions.nested_sessions: the nested runs a step's own roll-up already includes",
         ("ALTER TABLE step_executions ADD COLUMN nested_sessions TEXT",),
+    ),
+    Migration(
+        6,
+        "pattern_decisions; tool_calls.executable, file_types: repeated tool-call patterns and their decisions",
+        (
+            _PATTERN_DECISIONS,
+            "ALTER TABLE tool_calls ADD COLUMN executable TEXT",
+            "ALTER TABLE tool_calls ADD COLUMN file_types TEXT",
+        ),
     ),
 )
 

@@ -130,6 +130,8 @@ _TOOL_FIELDS = (
     "arguments_length",
     "result_sha256",
     "result_length",
+    "executable",
+    "file_types",
 )
 _MODEL_FIELDS = (
     "parent_id",

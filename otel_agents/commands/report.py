@@ -29,16 +29,16 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
     p.add_argument(
         "--rows",
-        choices=("attempts", "tasks", "steps"),
-        default="attempts",
-        help="csv: one row per step attempt (default) or per task",
+        choices=("attempts", "tasks", "steps", "patterns"),
+        default=None,
+        help="csv: one row per step attempt (default), per task, or per pattern (the default with --section patterns)",
     )
     p.add_argument(
         "--section",
         action="append",
         default=[],
         metavar="NAME[,NAME]",
-        help="only these sections: cost, latency, errors, attempts, tools (default: all)",
+        help="only these sections: cost, latency, errors, attempts, tools, patterns (default: all)",
     )
     p.add_argument("--top", type=int, default=10, help="entries in the top-N lists (default 10)")
     g = p.add_argument_group("filters (each may be repeated)")
@@ -148,6 +148,8 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         if ns.format == "csv":
             if not engine.meta()["matched"] and not ns.quiet:
                 print(f"otel-agents report: nothing matches the filters: {_describe(filters)}", file=sys.stderr)
+            if ns.rows == "patterns" or (ns.rows is None and sections == ("patterns",)):
+                return _write_patterns_csv(engine, ns)
             return _write_csv(engine, ns)
         report = engine.report(top=ns.top, sections=sections)
         if not report["meta"]["matched"] and ns.format != "text" and not ns.quiet:
@@ -167,9 +169,25 @@ def _describe(filters: Any) -> str:
     return "; ".join(f"{k}={','.join(v) if isinstance(v, list) else v}" for k, v in filters.describe().items() if v)
 
 
+def _write_patterns_csv(engine: Any, ns: argparse.Namespace) -> int:
+    from otel_agents.report.csvout import write_patterns_csv
+
+    section = engine.report(top=ns.top, sections=("patterns",))["patterns"]
+    buf = io.StringIO(newline="")
+    n = write_patterns_csv(section, buf)
+    if ns.output:
+        _write_private(Path(ns.output), buf.getvalue())
+        if not ns.quiet:
+            print(f"otel-agents report: wrote {n:,} row{'' if n == 1 else 's'} to {ns.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
 def _write_csv(engine: Any, ns: argparse.Namespace) -> int:
     from otel_agents.report.csvout import write_csv
 
+    ns.rows = ns.rows or "attempts"
     if ns.output:
         fd = os.open(ns.output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:

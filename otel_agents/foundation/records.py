@@ -35,6 +35,7 @@ from typing import Any
 
 from otel_agents import attributes as A, forksafe
 from otel_agents.errors import categorize
+from otel_agents.foundation.argforms import file_types
 from otel_agents.redact import redact
 from otel_agents.sink_contract import Interrupted, Stop
 
@@ -125,6 +126,8 @@ FIELDS: tuple[str, ...] = (
     "event_attributes",
     "service_name",
     "nested_sessions",
+    "executable",
+    "file_types",
 )
 
 
@@ -467,6 +470,8 @@ def build_record(data: SpanData) -> dict[str, Any] | None:
         rec["result_sha256"], rec["result_length"] = _fingerprint(
             attrs, A.TOOL_RESULT_SHA256, A.TOOL_RESULT_LENGTH, A.GEN_AI_TOOL_CALL_RESULT
         )
+        rec["executable"] = _str(attrs, A.PROCESS_EXECUTABLE_NAME)
+        rec["file_types"] = file_types(_str(attrs, A.GEN_AI_TOOL_CALL_ARGUMENTS), rec["tool_name"])
     if kind == A.KIND_MODEL_CALL:
         rec["model"] = _first_str(attrs, A.GEN_AI_REQUEST_MODEL, A.MODEL, A.GEN_AI_RESPONSE_MODEL)
         rec["response_model"] = _str(attrs, A.GEN_AI_RESPONSE_MODEL)

@@ -13,7 +13,8 @@ brings it up to date at the start of every report:
   workflow already stored (its aggregates are recomputed), so such workflows are fetched
   again. What the store fills in later on other rows (a model call's phase, step and agent,
   a step's model, a child's session) is derived here the same way, from the cached rows.
-- **per-step tool summaries** (the tool sequence, per-tool counts, repeated arguments) are
+- **per-step tool summaries** (the tool sequence, also in its normalised form for the
+  patterns: each call with its program and file types; per-tool counts, repeated arguments) are
   computed for the steps that got new tool calls.
 
 The cache is rebuilt from scratch when its format, the store file (inode) or the store's
@@ -35,13 +36,14 @@ from typing import Any
 from otel_agents.errors import categorize
 from otel_agents.report import logical
 from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
+from otel_agents.report.patterns import PATTERN_COLUMNS, stats_sql
 from otel_agents.report.pgsource import PgSource
 
 #: The store: the SQLite file, or a PostgreSQL one.
 Store = Path | PgSource
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "7"
+FORMAT = "8"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -175,6 +177,8 @@ TABLES: tuple[Table, ...] = (
             ("day", V),
             ("duration_seconds", D),
             ("arguments_sha256", V),
+            ("executable", V),
+            ("file_types", V),
             *_ERR,
         ),
     ),
@@ -212,7 +216,7 @@ _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
 #: Per-step tool summaries (``parent_id`` is the step's span id).
 _DERIVED = (
     "CREATE TABLE IF NOT EXISTS step_tools (parent_id VARCHAR, workflow_id VARCHAR, first_start BIGINT,"
-    " n_tools BIGINT, n_failed BIGINT, seq VARCHAR)",
+    " n_tools BIGINT, n_failed BIGINT, seq VARCHAR, pseq VARCHAR)",
     "CREATE TABLE IF NOT EXISTS step_tool_counts (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR, n BIGINT,"
     " step_cost DOUBLE, step_unpriced BIGINT)",
     "CREATE TABLE IF NOT EXISTS tool_dups (parent_id VARCHAR, workflow_id VARCHAR, tool_name VARCHAR,"
@@ -222,6 +226,7 @@ _DERIVED = (
     "CREATE TABLE IF NOT EXISTS wall_union (workflow_id VARCHAR, wall DOUBLE)",
     f"CREATE TABLE IF NOT EXISTS tool_runs ({RUN_TOOLS_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS model_runs ({RUN_MODELS_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS pattern_stats ({PATTERN_COLUMNS})",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
 _PER_RUN_TABLES = ("wall_union", "tool_runs", "model_runs")
@@ -268,7 +273,15 @@ def _create(con: Any) -> None:
 
 
 def _drop(con: Any) -> None:
-    for name in ("meta", *(t.name for t in TABLES), *_DERIVED_TABLES, "steps_logical", "tasks_all", *_PER_RUN_TABLES):
+    for name in (
+        "meta",
+        *(t.name for t in TABLES),
+        *_DERIVED_TABLES,
+        "steps_logical",
+        "tasks_all",
+        *_PER_RUN_TABLES,
+        "pattern_stats",
+    ):
         con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
@@ -507,14 +520,21 @@ def _summarise_tools(con: Any, lo: int) -> None:
     else:
         src = "(SELECT * FROM tc WHERE parent_id IS NOT NULL)"
     name = "COALESCE(tool_name, '(unnamed)')"
+    # the normalised form for the patterns: Bash(pytest), Edit(*.py), Read(*.md *.py)
+    pname = (
+        f"{name} || CASE WHEN executable IS NULL AND file_types IS NULL THEN ''"
+        " ELSE '(' || concat_ws(' ', executable, file_types) || ')' END"
+    )
     con.execute(
         f"""INSERT INTO step_tools
             SELECT parent_id, any_value(workflow_id), min(start_unix_nano), count(*),
                    count(*) FILTER (WHERE outcome = 'failure'),
                    array_to_string(list_transform(
-                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {name}))), x -> x.t), ?)
+                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {name}))), x -> x.t), ?),
+                   array_to_string(list_transform(
+                       list_sort(list(struct_pack(s := start_unix_nano, r := rid, t := {pname}))), x -> x.t), ?)
             FROM {src} GROUP BY parent_id""",
-        [ARROW],
+        [ARROW, ARROW],
     )
     con.execute(f"""INSERT INTO step_tool_counts
                     SELECT c.*, s.cost_usd, s.unpriced_model_calls FROM (
@@ -527,6 +547,30 @@ def _summarise_tools(con: Any, lo: int) -> None:
                     GROUP BY parent_id, {name}, arguments_sha256 HAVING count(*) > 1""")
     if lo > 0:
         con.execute("DROP TABLE changed")
+
+
+def _pattern_stats(con: Any, old: dict[str, int]) -> None:
+    """(Re)compute the unfiltered report's patterns (``pattern_stats``) whose step attempts
+    changed: new tool calls (the sequences before and after, in ``pattern_touched``), new steps,
+    steps whose sums or model were filled in (``model_filled``). A new cache, or most of the
+    patterns changed: all of them, in one pass (cheaper than selecting the step attempts)."""
+    if old["tc"] == 0 and old["st"] == 0:
+        con.execute(f"INSERT INTO pattern_stats {stats_sql('step_tools')}")
+        return
+    con.execute(
+        """INSERT INTO pattern_touched SELECT pseq FROM step_tools WHERE parent_id IN (
+               SELECT parent_id FROM tc WHERE rid > ? UNION ALL SELECT record_id FROM st WHERE rid > ?
+               UNION ALL SELECT record_id FROM model_filled)""",
+        [old["tc"], old["st"]],
+    )
+    n = con.execute("SELECT count(DISTINCT seq) FROM pattern_touched").fetchone()[0]
+    if 2 * n >= con.execute("SELECT count(*) FROM pattern_stats").fetchone()[0]:  # most: all, in one pass
+        con.execute("DELETE FROM pattern_stats")
+        con.execute(f"INSERT INTO pattern_stats {stats_sql('step_tools')}")
+    elif n:
+        con.execute("DELETE FROM pattern_stats WHERE seq IN (SELECT seq FROM pattern_touched)")
+        touched = "(SELECT * FROM step_tools WHERE pseq IN (SELECT DISTINCT seq FROM pattern_touched))"
+        con.execute(f"INSERT INTO pattern_stats {stats_sql(touched)}")
 
 
 def _templates(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
@@ -774,11 +818,24 @@ def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[s
             if stats.copied.get("tc") or stats.copied.get("mc") or stats.copied.get("wf") or stale:
                 _per_run(con, old, stale)
             lap = stats.lap("workflow refresh", lap)
+            con.execute(  # the sequences of the steps re-summarised, before: their patterns change
+                "CREATE OR REPLACE TEMP TABLE pattern_touched AS SELECT pseq AS seq FROM step_tools"
+                " WHERE parent_id IN (SELECT parent_id FROM tc WHERE rid > ?)",
+                [old["tc"]],
+            )
             if stats.copied.get("tc"):
                 _summarise_tools(con, old["tc"])
             if stats.copied.get("st") and old["tc"] > 0:  # tools summarised by an earlier sync
                 _step_costs(con, old["st"])
             lap = stats.lap("tool summaries", lap)
+            if (
+                stats.copied.get("tc")
+                or stats.copied.get("st")
+                or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]
+            ):
+                _pattern_stats(con, old)
+            con.execute("DROP TABLE pattern_touched")
+            lap = stats.lap("patterns", lap)
             if stats.copied.get("st") or con.execute("SELECT count(*) FROM model_filled").fetchone()[0]:
                 _logical_steps(con, old["st"])
             if stats.copied.get("st") or stats.copied.get("wf") or stale:

@@ -112,3 +112,54 @@ def write_csv(con: Any, out: IO[str], rows: str = "attempts") -> int:
         )
         n += len(chunk)
     return n
+
+
+#: The ``patterns`` CSV (``--rows patterns``): one row per pattern, most valuable first.
+PATTERN_COLUMNS = (
+    "id",
+    "sequence",
+    "length",
+    "occurrences",
+    "first_seen",
+    "last_seen",
+    "workflows",
+    "workflow_ids",
+    "steps",
+    "input_tokens",
+    "output_tokens",
+    "tokens",
+    "cost_usd",
+    "unpriced_model_calls",
+    "cost_per_occurrence_usd",
+    "monthly_occurrences",
+    "projected_monthly_saving_usd",
+    "saving_share",
+    "period_days",
+    "status",
+    "note",
+    "decided_at",
+)
+
+
+def write_patterns_csv(section: dict[str, Any], out: IO[str]) -> int:
+    """Write the ``patterns`` section as CSV (lists joined with ``;``, a step as ``phase/step:n``,
+    the assumption repeated on each row); returns the row count."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(PATTERN_COLUMNS)
+    a = section["assumptions"]
+    for p in section["top"]:
+        row = {
+            **p,
+            "workflow_ids": ";".join(p["workflow_ids"]),
+            "steps": ";".join(f"{s['phase'] or ''}/{s['step'] or ''}:{s['occurrences']}" for s in p["steps"]),
+            # unknown because of unpriced calls: "-", as everywhere in the CSV (never 0)
+            **{
+                k: UNKNOWN
+                for k in ("cost_usd", "cost_per_occurrence_usd", "projected_monthly_saving_usd")
+                if p[k] is None and p["unpriced_model_calls"]
+            },
+            "saving_share": a["saving_share"],
+            "period_days": a["period_days"],
+        }
+        writer.writerow([_cell(row[c]) for c in PATTERN_COLUMNS])
+    return len(section["top"])

@@ -20,7 +20,7 @@ from otel_agents.report.views import Scope
 CACHE_WAIT_S = 30.0
 DEFAULT_TOP = 10
 #: The report's sections, in the order they print.
-SECTIONS = ("cost", "latency", "errors", "attempts", "tools")
+SECTIONS = ("cost", "latency", "errors", "attempts", "tools", "patterns")
 #: Sections computed at once, each on its own cursor, each query on one DuckDB thread (DuckDB
 #: runs queries without the GIL): on 2 cores this beats one section at a time on 2 threads.
 WORKERS = 2
@@ -264,7 +264,7 @@ class ReportEngine:
         unknown = set(sections) - set(SECTIONS)
         if unknown:
             raise ValueError(f"unknown section {', '.join(sorted(unknown))}: use {', '.join(SECTIONS)}")
-        needed = set(SECTIONS) if "errors" in sections else set(sections)
+        needed = (set(SECTIONS) - {"patterns"} if "errors" in sections else set()) | set(sections)
 
         def tool_sections(con: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
             tools = tool_stats(con)
@@ -282,6 +282,8 @@ class ReportEngine:
             jobs["cost"] = lambda con: cost_section(con, top=top, rate=self.cache_rates)
         if "errors" in needed:
             jobs["errors"] = lambda con: errors_section(con, top=top)
+        if "patterns" in needed:
+            jobs["patterns"] = self._patterns_job(top)
         if workers <= 1:
             done = {name: self._on_cursor(job) for name, job in jobs.items()}
         else:
@@ -298,6 +300,15 @@ class ReportEngine:
         if "errors" in report:
             report["errors"]["recommendations"] = recommendations(report)
         return {name: report[name] for name in ("meta", *SECTIONS) if name == "meta" or name in sections}
+
+    def _patterns_job(self, top: int) -> Callable[[Any], Any]:
+        """The ``patterns`` section's job, with the decisions recorded in the store."""
+        from otel_agents.analytics.decisions import load
+        from otel_agents.report.patterns import patterns_section
+
+        decisions = self.store.decisions() if isinstance(self.store, PgSource) else load(self.store)
+        precomputed = self.scope.filters.empty  # unfiltered: the cache's pattern_stats
+        return lambda con: patterns_section(con, top=top, decisions=decisions, precomputed=precomputed)
 
     def close(self) -> None:
         if self.con is not None:

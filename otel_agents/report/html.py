@@ -324,7 +324,18 @@ def _cards(report: dict[str, Any]) -> str:
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
-_SECTIONS = {"cost": _cost, "latency": _latency, "errors": _errors, "attempts": _attempts, "tools": _tools}
+def _patterns(p: dict[str, Any]) -> str:
+    return "<h2>Patterns</h2>" + f"<p>{escape(T.pattern_assumption(p))}</p>" + _titled(T.PATTERNS, p["top"])
+
+
+_SECTIONS = {
+    "cost": _cost,
+    "latency": _latency,
+    "errors": _errors,
+    "attempts": _attempts,
+    "tools": _tools,
+    "patterns": _patterns,
+}
 
 
 def render_html(report: dict[str, Any]) -> str:

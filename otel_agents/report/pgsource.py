@@ -63,6 +63,17 @@ class PgSource:
             except Exception as exc:  # noqa: BLE001 - re-raised without the password
                 raise self.clean(exc) from None
 
+    def decisions(self) -> dict[str, dict[str, Any]]:
+        """The automation decisions recorded for patterns (``otel-agents patterns mark``)."""
+        from otel_agents.analytics.decisions import read
+        from otel_agents.analytics.postgres import PgConn
+
+        with self.connect() as raw:
+            try:
+                return read(PgConn(raw))
+            except Exception as exc:  # noqa: BLE001 - re-raised without the password
+                raise self.clean(exc) from None
+
     def probe(self, tables: Any, marks: dict[str, int]) -> tuple[int, dict[str, int], dict[str, str | None], str]:
         """The schema version, each table's highest ``seq``, the key at each watermark, and
         the store's identity (its URL and when it was created)."""

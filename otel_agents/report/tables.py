@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from otel_agents.report.fmt import money, num, pct, sec, usd
+from otel_agents.report.fmt import DASH, money, num, pct, plural, sec, usd
 
 Row = list[Any]
 
@@ -203,3 +203,64 @@ REDUNDANT_BY_TOOL = Table(
     ("tool", "redundant calls", "step attempts", "share of its calls"),
     lambda x: [x["tool"], num(x["redundant_calls"]), num(x["step_attempts"]), pct(x["share_of_tool_calls"])],
 )
+
+
+def _pattern_steps(x: dict[str, Any]) -> str:
+    return ", ".join(f"{s['phase'] or '-'}/{s['step'] or '-'} ({s['occurrences']})" for s in x["steps"])
+
+
+def _pattern_cost(x: dict[str, Any]) -> str:
+    if x["cost_usd"] is None and x["unpriced_model_calls"]:
+        return f"unknown ({x['unpriced_model_calls']:,} unpriced)"
+    return money(x["cost_usd"], x["unpriced_model_calls"])
+
+
+def _pattern_saving(x: dict[str, Any]) -> str:
+    if x["projected_monthly_saving_usd"] is not None:
+        return usd(x["projected_monthly_saving_usd"])
+    return "unknown (unpriced)" if x["unpriced_model_calls"] else DASH
+
+
+PATTERNS = Table(
+    "Repeated tool-call patterns, most valuable first",
+    (
+        "id",
+        "sequence",
+        "occurrences",
+        "workflows",
+        "steps",
+        "first seen",
+        "last seen",
+        "tokens",
+        "cost",
+        "per month",
+        "saving / month",
+        "decision",
+    ),
+    lambda x: [
+        x["id"],
+        x["sequence"],
+        num(x["occurrences"]),
+        num(x["workflows"]),
+        _pattern_steps(x),
+        (x["first_seen"] or DASH)[:19],
+        (x["last_seen"] or DASH)[:19],
+        num(x["tokens"]),
+        _pattern_cost(x),
+        num(x["monthly_occurrences"]),
+        _pattern_saving(x),
+        (x["status"] or DASH) + (f": {x['note']}" if x["note"] else ""),
+    ],
+)
+
+
+def pattern_assumption(p: dict[str, Any]) -> str:
+    """The sentence stating how the projected saving is computed, with the assumption's values."""
+    a = p["assumptions"]
+    return (
+        f"{plural(p['patterns'], 'pattern')} (a tool sequence of {a['min_length']}+ calls in "
+        f"{a['min_occurrences']}+ step attempts), {plural(p['step_attempts_in_patterns'], 'step attempt')}. "
+        f"Projected saving per month = occurrences x {a['days_per_month']} / {a['period_days'] or '-'} days covered "
+        f"x cost per occurrence x {a['saving_share']:g} (assumption: a tool doing the sequence saves "
+        f"{100 * a['saving_share']:g}% of the model cost of the steps it occurs in)."
+    )

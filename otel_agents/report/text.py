@@ -441,7 +441,18 @@ def _tools(t: dict[str, Any]) -> list[str]:
     return out
 
 
-_SECTIONS = {"cost": _cost, "latency": _latency, "errors": _errors, "attempts": _attempts, "tools": _tools}
+def _patterns(p: dict[str, Any]) -> list[str]:
+    return ["", "== Patterns ==", T.pattern_assumption(p), *titled(T.PATTERNS, p["top"])]
+
+
+_SECTIONS = {
+    "cost": _cost,
+    "latency": _latency,
+    "errors": _errors,
+    "attempts": _attempts,
+    "tools": _tools,
+    "patterns": _patterns,
+}
 
 
 def render_text(report: dict[str, Any]) -> str:

@@ -401,6 +401,26 @@ SQL_ALLOWED: dict[str, set[str]] = {
         "run_tools_sql('tc')",
         "run_models_sql('mc')",
         "sql(rows)",
+        # the patterns: a constant expression of constant column names; the module's SQL over a
+        # constant table name or a subquery of constants
+        "pname",
+        "PATTERN_COLUMNS",
+        "stats_sql('step_tools')",
+        "stats_sql(touched)",
+    },
+    # the patterns: module constants (numbers, column lists, ORDER BY), the subqueries they build
+    # over constant table and view names
+    "report/patterns.py": {
+        "LISTED",
+        "src",
+        "MIN_LENGTH",
+        "_AGG",
+        "MIN_OCCURRENCES",
+        "occ",
+        "agg",
+        "totals",
+        "ORDER",
+        "stats_sql('v_step_tools', details=False)",
     },
     # STEP_COLUMNS / TASK_COLUMNS: constant (column, expression) pairs
     "report/csvout.py": {"', '.join(expr for _c, expr in cols)"},
