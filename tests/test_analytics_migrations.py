@@ -93,7 +93,7 @@ def test_version_1_store_is_upgraded_in_place(make_runtime, exporter, tmp_path):
     sink.close()
 
     with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION == 4
         assert [
             tuple(r[:2]) for r in conn.execute("SELECT version, description FROM schema_migrations ORDER BY 1")
         ] == [(m.version, m.description) for m in MIGRATIONS]

@@ -414,6 +414,23 @@ def _add_nested_columns(conn: sqlite3.Connection) -> None:
     add_columns(conn)
 
 
+# --- version 4: estimates and outcomes recorded by workflow id ----------------------------------
+
+#: Appended, never updated: the latest row of a (workflow_id, name) wins (the report joins by
+#: ``workflow_id``; the run's own rows are never rewritten). Portable SQL.
+_V4_WORKFLOW_OUTCOMES = (
+    """CREATE TABLE workflow_outcomes (
+    outcome_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value_text TEXT,
+    value_number REAL,
+    recorded_at TEXT NOT NULL
+)""",
+    "CREATE INDEX idx_workflow_outcomes_workflow ON workflow_outcomes (workflow_id, name)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -438,6 +455,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         "runs nested under a step: workflow_history.parent_id; nested_* columns on steps, phases, workflows",
         (_add_nested_columns,),
     ),
+    Migration(4, "workflow_outcomes: estimates and outcomes recorded by workflow id", _V4_WORKFLOW_OUTCOMES),
 )
 
 #: The version this code reads and writes.

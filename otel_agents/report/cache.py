@@ -37,7 +37,7 @@ from otel_agents.report import logical
 from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "6"
+FORMAT = "7"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -194,6 +194,19 @@ TABLES: tuple[Table, ...] = (
             ("cost_usd", D),
         ),
         extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN")),
+    ),
+    Table(  # appended only: the latest row of a (workflow_id, name) wins
+        "oc",
+        "workflow_outcomes",
+        "outcome_id",
+        (
+            ("outcome_id", V),
+            ("workflow_id", V),
+            ("kind", V),
+            ("name", V),
+            ("value_text", V),
+            ("value_number", D),
+        ),
     ),
 )
 TABLE = {t.name: t for t in TABLES}
