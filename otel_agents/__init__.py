@@ -65,6 +65,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from typing import Any
 
+    from otel_agents.analytics.outcomes import record_estimates as record_estimates, record_outcome as record_outcome
     from otel_agents.api import (
         ModelCall as ModelCall,
         Phase as Phase,
@@ -82,7 +83,6 @@ if TYPE_CHECKING:
         tool_call as tool_call,
         workflow as workflow,
     )
-    from otel_agents.analytics.outcomes import record_estimates as record_estimates, record_outcome as record_outcome
     from otel_agents.config import load_config as load_config
     from otel_agents.context import ContextExecutor as ContextExecutor, bind as bind
     from otel_agents.events import (

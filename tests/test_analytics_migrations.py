@@ -146,7 +146,7 @@ def test_concurrent_openers_migrate_exactly_once(tmp_path):
     assert [p.returncode for p in procs] == [0] * 6, [err for _out, err in results]
     assert [out.strip() for out, _err in results] == [str(LATEST_VERSION)] * 6
     with sqlite3.connect(db) as conn:
-        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3]
+        assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == [1, 2, 3, 4]
         assert conn.execute("SELECT COUNT(*) FROM step_executions").fetchone() == (2,)
 
 

@@ -99,8 +99,16 @@ def _history() -> History:
     for wid, template, model, cost, secs, outcome, start, retries, extra in runs:
         unpriced = extra.pop("unpriced", 0)
         w = h.workflow(
-            wid, start, start + secs, template=template, outcome=outcome, cost=cost, unpriced=unpriced,
-            model=model, retry_count=retries, **extra,
+            wid,
+            start,
+            start + secs,
+            template=template,
+            outcome=outcome,
+            cost=cost,
+            unpriced=unpriced,
+            model=model,
+            retry_count=retries,
+            **extra,
         )
         if wid == "f3":
             p = h.phase(wid, w, "build", start, start + 50)
@@ -116,11 +124,15 @@ def _record(home: Path) -> None:
     assert oa.record_estimates(
         "f1", estimated_cost_usd=1.5, estimated_tokens=1000, estimated_duration_seconds=120, complexity="low", home=home
     )
-    assert oa.record_outcome("f1", pr_merged=True, time_to_merge_hours=5.0, review_cycles=1, ci_pass_rate=1.0, home=home)
+    assert oa.record_outcome(
+        "f1", pr_merged=True, time_to_merge_hours=5.0, review_cycles=1, ci_pass_rate=1.0, home=home
+    )
     assert oa.record_estimates("f2", estimated_cost_usd=0.5, complexity="low", home=home)
     assert oa.record_outcome("f2", pr_merged=False, review_cycles=3, home=home)
     assert oa.record_estimates("f4", complexity="high", home=home)
-    assert oa.record_outcome("f4", pr_merged=False, review_cycles=2, ci_pass_rate=0.5, deploys=2, verdict="revert", home=home)
+    assert oa.record_outcome(
+        "f4", pr_merged=False, review_cycles=2, ci_pass_rate=0.5, deploys=2, verdict="revert", home=home
+    )
     assert oa.record_estimates("f6", estimated_cost_usd=10.0, estimated_tokens=5000, home=home)
     assert oa.record_outcome("ghost", pr_merged=True, home=home)
 
@@ -150,8 +162,20 @@ def store(tmp_path_factory) -> Path:
         },
     }
     done = _cli(
-        "outcome", "f5", "--db", str(db), "--pr-merged", "true", "--time-to-merge-hours", "10",
-        "--ci-pass-rate", "0.75", "--complexity", "high", "--set", "verdict=ship",
+        "outcome",
+        "f5",
+        "--db",
+        str(db),
+        "--pr-merged",
+        "true",
+        "--time-to-merge-hours",
+        "10",
+        "--ci-pass-rate",
+        "0.75",
+        "--complexity",
+        "high",
+        "--set",
+        "verdict=ship",
     )
     assert done.returncode == 0, done.stderr
     return db
@@ -204,7 +228,10 @@ def test_anomalies_by_median_absolute_deviation_never_on_few_runs(report):
 
 
 def test_lowest_quality(report):
-    low = [(r["workflow_id"], r["quality_score"], r["retries"], r["debugging_cycles"]) for r in report["scores"]["lowest_quality"][:2]]
+    low = [
+        (r["workflow_id"], r["quality_score"], r["retries"], r["debugging_cycles"])
+        for r in report["scores"]["lowest_quality"][:2]
+    ]
     assert low == [("f4", 0, 0, 1), ("f3", 80, 1, 1)]
     d3 = next(r for r in report["scores"]["lowest_quality"] if r["workflow_id"] == "d3")
     assert d3["cost_efficiency_score"] is None and d3["performance_score"] == 50  # unknown cost: no score
@@ -213,15 +240,38 @@ def test_lowest_quality(report):
 def test_time_patterns(report):
     tp = report["trends"]["time_patterns"]
     assert tp["by_hour"] == [
-        {"hour": 8, "runs": 7, "success_rate": 0.857143, "cost_usd": 28.0, "mean_cost_usd": 4.66666667,
-         "unpriced_runs": 1, "mean_duration_seconds": 200.714286},
-        {"hour": 10, "runs": 1, "success_rate": 1.0, "cost_usd": 0.5, "mean_cost_usd": 0.5,
-         "unpriced_runs": 0, "mean_duration_seconds": 10.0},
-        {"hour": 20, "runs": 1, "success_rate": 1.0, "cost_usd": 50.0, "mean_cost_usd": 50.0,
-         "unpriced_runs": 0, "mean_duration_seconds": 1000.0},
+        {
+            "hour": 8,
+            "runs": 7,
+            "success_rate": 0.857143,
+            "cost_usd": 28.0,
+            "mean_cost_usd": 4.66666667,
+            "unpriced_runs": 1,
+            "mean_duration_seconds": 200.714286,
+        },
+        {
+            "hour": 10,
+            "runs": 1,
+            "success_rate": 1.0,
+            "cost_usd": 0.5,
+            "mean_cost_usd": 0.5,
+            "unpriced_runs": 0,
+            "mean_duration_seconds": 10.0,
+        },
+        {
+            "hour": 20,
+            "runs": 1,
+            "success_rate": 1.0,
+            "cost_usd": 50.0,
+            "mean_cost_usd": 50.0,
+            "unpriced_runs": 0,
+            "mean_duration_seconds": 1000.0,
+        },
     ]
-    dow = {d["day"]: (d["runs"], d["success_rate"], d["cost_usd"], d["unpriced_runs"], d["mean_duration_seconds"])
-           for d in tp["by_day_of_week"]}
+    dow = {
+        d["day"]: (d["runs"], d["success_rate"], d["cost_usd"], d["unpriced_runs"], d["mean_duration_seconds"])
+        for d in tp["by_day_of_week"]
+    }
     assert dow == {
         "Mon": (1, 0.0, 2.0, 0, 200.0),
         "Tue": (1, 1.0, 2.0, 0, 200.0),
@@ -238,16 +288,41 @@ def test_thirty_day_trends(report):
     t = report["trends"]
     assert t["window"] == {"days": 30, "first_day": "2027-01-15", "last_day": "2027-02-13"}
     fix, doc = t["by_template"]
-    empty = {"runs": 0, "success_rate": None, "cost_usd": None, "mean_cost_usd": None, "unpriced_runs": 0,
-             "mean_duration_seconds": None}
+    empty = {
+        "runs": 0,
+        "success_rate": None,
+        "cost_usd": None,
+        "mean_cost_usd": None,
+        "unpriced_runs": 0,
+        "mean_duration_seconds": None,
+    }
     assert fix["group"] == "fix" and fix["runs"] == 6
-    assert fix["first_half"] == {"runs": 6, "success_rate": 0.833333, "cost_usd": 28.0, "mean_cost_usd": 4.66666667,
-                                 "unpriced_runs": 0, "mean_duration_seconds": 150.0}
+    assert fix["first_half"] == {
+        "runs": 6,
+        "success_rate": 0.833333,
+        "cost_usd": 28.0,
+        "mean_cost_usd": 4.66666667,
+        "unpriced_runs": 0,
+        "mean_duration_seconds": 150.0,
+    }
     assert fix["second_half"] == empty
     assert fix["change_percent"] == {"mean_cost_usd": None, "mean_duration_seconds": None, "success_rate": None}
-    assert [d["day"] for d in fix["days"]] == ["2027-01-15", "2027-01-16", "2027-01-17", "2027-01-18", "2027-01-19", "2027-01-20"]
-    assert doc["second_half"] == {"runs": 2, "success_rate": 1.0, "cost_usd": 50.0, "mean_cost_usd": 50.0,
-                                  "unpriced_runs": 1, "mean_duration_seconds": 752.5}
+    assert [d["day"] for d in fix["days"]] == [
+        "2027-01-15",
+        "2027-01-16",
+        "2027-01-17",
+        "2027-01-18",
+        "2027-01-19",
+        "2027-01-20",
+    ]
+    assert doc["second_half"] == {
+        "runs": 2,
+        "success_rate": 1.0,
+        "cost_usd": 50.0,
+        "mean_cost_usd": 50.0,
+        "unpriced_runs": 1,
+        "mean_duration_seconds": 752.5,
+    }
     assert doc["change_percent"] == {"mean_cost_usd": 9900.0, "mean_duration_seconds": 7425.0, "success_rate": 0.0}
     (m_a, m_b) = t["by_model"]
     assert (m_a["group"], m_a["runs"], m_b["group"], m_b["runs"]) == ("m-a", 6, "m-b", 3)
@@ -257,13 +332,15 @@ def test_thirty_day_trends(report):
 def test_estimated_against_actual(report):
     assert report["outcomes"]["estimated_vs_actual"] == [
         {
-            "template": "fix", "model": "m-a",
+            "template": "fix",
+            "model": "m-a",
             "cost_usd": {"runs": 2, "estimated": 2.0, "actual": 2.0, "actual_over_estimated": 1.0},
             "tokens": {"runs": 1, "estimated": 1000, "actual": 1000, "actual_over_estimated": 1.0},
             "duration_seconds": {"runs": 1, "estimated": 120.0, "actual": 100.0, "actual_over_estimated": 0.833333},
         },
         {
-            "template": "fix", "model": "m-b",
+            "template": "fix",
+            "model": "m-b",
             "cost_usd": {"runs": 1, "estimated": 10.0, "actual": 20.0, "actual_over_estimated": 2.0},
             "tokens": {"runs": 1, "estimated": 5000, "actual": 4000, "actual_over_estimated": 0.8},
             "duration_seconds": {"runs": 0, "estimated": None, "actual": None, "actual_over_estimated": None},
@@ -272,8 +349,17 @@ def test_estimated_against_actual(report):
 
 
 def _rates(runs, ok, rate, prs, merged, mrate, ttm, rc, ci):
-    return {"runs": runs, "successes": ok, "success_rate": rate, "prs": prs, "merged": merged, "merge_rate": mrate,
-            "mean_time_to_merge_hours": ttm, "mean_review_cycles": rc, "mean_ci_pass_rate": ci}
+    return {
+        "runs": runs,
+        "successes": ok,
+        "success_rate": rate,
+        "prs": prs,
+        "merged": merged,
+        "merge_rate": mrate,
+        "mean_time_to_merge_hours": ttm,
+        "mean_review_cycles": rc,
+        "mean_ci_pass_rate": ci,
+    }
 
 
 def test_success_and_merge_rates_by_model_and_complexity(report):
@@ -289,8 +375,13 @@ def test_success_and_merge_rates_by_model_and_complexity(report):
         {"complexity": "medium", **_rates(1, 1, 1.0, 0, 0, None, None, None, None)},
     ]
     pairs = {(r["model"], r["complexity"]): r["success_rate"] for r in o["by_model_and_complexity"]}
-    assert pairs == {("m-a", "(none)"): 1.0, ("m-a", "low"): 1.0, ("m-a", "medium"): 1.0,
-                     ("m-b", "(none)"): 1.0, ("m-b", "high"): 0.5}
+    assert pairs == {
+        ("m-a", "(none)"): 1.0,
+        ("m-a", "low"): 1.0,
+        ("m-a", "medium"): 1.0,
+        ("m-b", "(none)"): 1.0,
+        ("m-b", "high"): 0.5,
+    }
     assert o["named_outcomes"] == [
         {"name": "verdict", "runs": 2, "mean": None, "values": {"revert": 1, "ship": 1}},
         {"name": "deploys", "runs": 1, "mean": 2.0, "values": {}},
@@ -303,11 +394,19 @@ def test_outcomes_join_without_rewriting_the_run(store):
     conn = sqlite3.connect(store)
     try:
         assert conn.execute("SELECT count(*) FROM workflow_history").fetchone() == (9,)
-        row = conn.execute("SELECT created_at = updated_at, cost_usd FROM workflow_history WHERE workflow_id = 'f2'").fetchone()
+        row = conn.execute(
+            "SELECT created_at = updated_at, cost_usd FROM workflow_history WHERE workflow_id = 'f2'"
+        ).fetchone()
         assert row == (1, 1.0)
         names = conn.execute("SELECT name FROM workflow_outcomes WHERE workflow_id = 'f2' ORDER BY rowid").fetchall()
-        assert [n for (n,) in names] == ["estimated_cost_usd", "complexity", "pr_merged", "review_cycles",
-                                         "pr_merged", "time_to_merge_hours"]
+        assert [n for (n,) in names] == [
+            "estimated_cost_usd",
+            "complexity",
+            "pr_merged",
+            "review_cycles",
+            "pr_merged",
+            "time_to_merge_hours",
+        ]
     finally:
         conn.close()
 
@@ -315,8 +414,19 @@ def test_outcomes_join_without_rewriting_the_run(store):
 def test_every_format(store, tmp_path):
     for fmt in ("text", "html", "json"):
         target = tmp_path / f"report.{fmt}"
-        out = _cli("report", "--db", str(store), "-q", "-f", fmt, "--section", "scores,trends,outcomes", "--no-cache",
-                   "-o", str(target))
+        out = _cli(
+            "report",
+            "--db",
+            str(store),
+            "-q",
+            "-f",
+            fmt,
+            "--section",
+            "scores,trends,outcomes",
+            "--no-cache",
+            "-o",
+            str(target),
+        )
         assert out.returncode == 0, out.stderr
         text = target.read_text()
         if fmt == "json":
@@ -324,8 +434,19 @@ def test_every_format(store, tmp_path):
             assert sorted(data) == ["meta", "outcomes", "scores", "trends"]
             assert data["scores"]["anomalies"][0]["workflow_id"] == "f6"
             continue
-        for needle in ("Scores by template", "Anomalies", "f6", "24.282", "By hour of day", "30-day trend by template",
-                       "Estimated against actual", "Success and merge rates by model", "m-b", "66.7%", "verdict"):
+        for needle in (
+            "Scores by template",
+            "Anomalies",
+            "f6",
+            "24.282",
+            "By hour of day",
+            "30-day trend by template",
+            "Estimated against actual",
+            "Success and merge rates by model",
+            "m-b",
+            "66.7%",
+            "verdict",
+        ):
             assert needle in text, (fmt, needle)
     text = (tmp_path / "report.text").read_text()
     for line in (
@@ -340,8 +461,14 @@ def test_every_format(store, tmp_path):
     ):
         assert line in text.splitlines(), line
     html = (tmp_path / "report.html").read_text()
-    for cell in ("<td>50 (50..87.5)</td>", "<td>24.282</td>", "<td>+9900.0%</td>", "<td>2.00x</td>", "<td>62.5%</td>",
-                 '<td class="l">revert 1, ship 1</td>'):
+    for cell in (
+        "<td>50 (50..87.5)</td>",
+        "<td>24.282</td>",
+        "<td>+9900.0%</td>",
+        "<td>2.00x</td>",
+        "<td>62.5%</td>",
+        '<td class="l">revert 1, ship 1</td>',
+    ):
         assert cell in html, cell
     scores = _csv(store, "scores")
     assert len(scores) == 9
@@ -352,10 +479,20 @@ def test_every_format(store, tmp_path):
     assert outcomes["f2"]["pr_merged"] == "true" and outcomes["f2"]["time_to_merge_hours"] == "30"
     assert outcomes["f1"]["estimated_tokens"] == "1000" and outcomes["f1"]["tokens"] == "1000"
     assert outcomes["d1"]["complexity"] == "medium" and outcomes["d1"]["pr_merged"] == ""
-    trends = list(csv.DictReader(io.StringIO(_cli("report", "--db", str(store), "-q", "-f", "csv", "--rows", "trends").stdout)))
+    trends = list(
+        csv.DictReader(io.StringIO(_cli("report", "--db", str(store), "-q", "-f", "csv", "--rows", "trends").stdout))
+    )
     doc_day = next(r for r in trends if r["by"] == "template" and r["group"] == "doc" and r["day"] == "2027-02-13")
-    assert doc_day == {"by": "template", "group": "doc", "day": "2027-02-13", "runs": "1", "success_rate": "1",
-                       "cost_usd": "-", "unpriced_model_calls": "1", "mean_duration_seconds": "505"}
+    assert doc_day == {
+        "by": "template",
+        "group": "doc",
+        "day": "2027-02-13",
+        "runs": "1",
+        "success_rate": "1",
+        "cost_usd": "-",
+        "unpriced_model_calls": "1",
+        "mean_duration_seconds": "505",
+    }
 
 
 def _csv(store: Path, rows: str) -> dict[str, dict[str, str]]:

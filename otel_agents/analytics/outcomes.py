@@ -106,9 +106,7 @@ def append(store: str | os.PathLike[str], rows: list[tuple[Any, ...]]) -> None:
         conn.close()
 
 
-def write(
-    workflow_id: str, kind: str, values: dict[str, Any], *, home: str | os.PathLike[str] | None = None
-) -> bool:
+def write(workflow_id: str, kind: str, values: dict[str, Any], *, home: str | os.PathLike[str] | None = None) -> bool:
     """Append ``values`` for ``workflow_id`` to the store of ``home``; False when it failed (reported)."""
     rows = rows_for(workflow_id, kind, values)
     if not rows:

@@ -121,7 +121,11 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
             engine.apply(filters)
         if ns.format == "csv":
             if ns.rows is None:
-                ns.rows = sections[0] if len(sections) == 1 and sections[0] in ("scores", "outcomes", "trends") else "attempts"
+                ns.rows = (
+                    sections[0]
+                    if len(sections) == 1 and sections[0] in ("scores", "outcomes", "trends")
+                    else "attempts"
+                )
             if not engine.meta()["matched"] and not ns.quiet:
                 print(f"otel-agents report: nothing matches the filters: {_describe(filters)}", file=sys.stderr)
             return _write_csv(engine, ns)

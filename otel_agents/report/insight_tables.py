@@ -25,7 +25,16 @@ def scores_tables(s: dict[str, Any]) -> list[Titled]:
     return [
         (
             "Scores by template (median (p25..p75); 50 = the template's median, higher is better)",
-            ("template", "runs", "median cost", "median time", "cost efficiency", "performance", "quality", "anomalies"),
+            (
+                "template",
+                "runs",
+                "median cost",
+                "median time",
+                "cost efficiency",
+                "performance",
+                "quality",
+                "anomalies",
+            ),
             [
                 [
                     t["template"],
@@ -59,7 +68,16 @@ def scores_tables(s: dict[str, Any]) -> list[Titled]:
         ),
         (
             "Lowest quality runs",
-            ("workflow", "template", "outcome", "retries", "debugging cycles", "quality", "cost efficiency", "performance"),
+            (
+                "workflow",
+                "template",
+                "outcome",
+                "retries",
+                "debugging cycles",
+                "quality",
+                "cost efficiency",
+                "performance",
+            ),
             [
                 [
                     r["workflow_id"],
@@ -94,8 +112,18 @@ def _period(p: dict[str, Any]) -> list[Any]:
 def _trend(by: str, groups: list[dict[str, Any]]) -> Titled:
     return (
         f"30-day trend by {by} (first 15 days against the last 15: mean cost, mean time, success rate)",
-        (by, "runs", "cost/run then", "cost/run now", "change", "time then", "time now", "change",
-         "success then", "success now"),
+        (
+            by,
+            "runs",
+            "cost/run then",
+            "cost/run now",
+            "change",
+            "time then",
+            "time now",
+            "change",
+            "success then",
+            "success now",
+        ),
         [
             [
                 g["group"],
@@ -150,11 +178,27 @@ def outcomes_tables(o: dict[str, Any]) -> list[Titled]:
     return [
         (
             "Estimated against actual (actual / estimated over the runs with both)",
-            ("template", "model", "est. cost", "cost", "ratio", "est. tokens", "tokens", "ratio", "est. time", "time",
-             "ratio"),
+            (
+                "template",
+                "model",
+                "est. cost",
+                "cost",
+                "ratio",
+                "est. tokens",
+                "tokens",
+                "ratio",
+                "est. time",
+                "time",
+                "ratio",
+            ),
             [
-                [e["template"], e["model"], *pair(e["cost_usd"], usd), *pair(e["tokens"], num),
-                 *pair(e["duration_seconds"], sec)]
+                [
+                    e["template"],
+                    e["model"],
+                    *pair(e["cost_usd"], usd),
+                    *pair(e["tokens"], num),
+                    *pair(e["duration_seconds"], sec),
+                ]
                 for e in o["estimated_vs_actual"]
             ],
         ),
@@ -179,8 +223,18 @@ def outcomes_tables(o: dict[str, Any]) -> list[Titled]:
         ),
         (
             "Latest runs with estimates or outcomes",
-            ("workflow", "template", "model", "complexity", "est. cost", "cost", "merged", "hours to merge",
-             "review cycles", "CI pass"),
+            (
+                "workflow",
+                "template",
+                "model",
+                "complexity",
+                "est. cost",
+                "cost",
+                "merged",
+                "hours to merge",
+                "review cycles",
+                "CI pass",
+            ),
             [
                 [
                     r["workflow_id"],

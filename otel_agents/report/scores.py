@@ -33,11 +33,15 @@ ANOMALY_Z = 3.5
 MAD_SCALE, MEAN_AD_SCALE = 1.4826, 1.2533
 NONE = "(none)"
 
-_SCORE = "CASE WHEN {x} IS NULL OR m.{m} IS NULL THEN NULL WHEN {x} = 0 THEN (CASE WHEN m.{m} = 0 THEN 50 ELSE 100 END)" \
+_SCORE = (
+    "CASE WHEN {x} IS NULL OR m.{m} IS NULL THEN NULL WHEN {x} = 0 THEN (CASE WHEN m.{m} = 0 THEN 50 ELSE 100 END)"
     " ELSE least(100, round(50 * m.{m} / {x}))::INTEGER END"
-_Z = "CASE WHEN {x} IS NULL OR m.n_{k} < {minimum} THEN NULL" \
-    " WHEN m.mad_{k} > 0 THEN ({x} - m.med_{k}) / ({mad} * m.mad_{k})" \
+)
+_Z = (
+    "CASE WHEN {x} IS NULL OR m.n_{k} < {minimum} THEN NULL"
+    " WHEN m.mad_{k} > 0 THEN ({x} - m.med_{k}) / ({mad} * m.mad_{k})"
     " WHEN m.mean_{k} > 0 THEN ({x} - m.med_{k}) / ({mean} * m.mean_{k}) END"
+)
 
 
 def scored_sql() -> str:

@@ -43,7 +43,9 @@ def _stats(r: dict[str, Any]) -> dict[str, Any]:
 
 def time_patterns(con: Any) -> dict[str, Any]:
     """Runs by hour of day and by day of week (UTC)."""
-    by_hour = rows(con, f"SELECT hour({_TS}) AS k, {_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY k ORDER BY k")
+    by_hour = rows(
+        con, f"SELECT hour({_TS}) AS k, {_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY k ORDER BY k"
+    )
     by_dow = rows(
         con, f"SELECT isodow({_TS}) - 1 AS k, {_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY k ORDER BY k"
     )
@@ -88,7 +90,8 @@ def _trend(con: Any, col: str, last: str) -> list[dict[str, Any]]:
                 "first_half": first,
                 "second_half": second,
                 "change_percent": {
-                    k: pct_change(second[k], first[k]) for k in ("mean_cost_usd", "mean_duration_seconds", "success_rate")
+                    k: pct_change(second[k], first[k])
+                    for k in ("mean_cost_usd", "mean_duration_seconds", "success_rate")
                 },
                 "days": [{"day": d["day"], **_stats(d)} for d in days],
             }
@@ -110,7 +113,7 @@ def csv_sql() -> str:
             GROUP BY ALL"""
         for by, col in (("template", "template"), ("model", "model_used"))
     ]
-    return f"SELECT * FROM ({parts[0]} UNION ALL {parts[1]}) ORDER BY \"by\" DESC, \"group\", day"
+    return f'SELECT * FROM ({parts[0]} UNION ALL {parts[1]}) ORDER BY "by" DESC, "group", day'
 
 
 def trends_section(con: Any) -> dict[str, Any]:
@@ -121,9 +124,9 @@ def trends_section(con: Any) -> dict[str, Any]:
         "window": {
             "days": TREND_DAYS,
             "last_day": last,
-            "first_day": one(con, f"SELECT CAST(CAST(? AS DATE) - INTERVAL {TREND_DAYS - 1} DAY AS DATE)::VARCHAR AS d", [last])[
-                "d"
-            ]
+            "first_day": one(
+                con, f"SELECT CAST(CAST(? AS DATE) - INTERVAL {TREND_DAYS - 1} DAY AS DATE)::VARCHAR AS d", [last]
+            )["d"]
             if last
             else None,
         },
