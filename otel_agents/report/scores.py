@@ -10,7 +10,7 @@ For each run, against the runs of its template in the report's selection:
 - **performance score**: the same formula on the run's duration (wall-clock seconds).
 - **quality score** = ``clamp(base - 10 * retries - 10 * debugging_cycles, 0, 100)``, where
   ``base`` is 100 for a run that succeeded and 0 otherwise, ``retries`` the run's step
-  retries, and ``debugging_cycles`` its steps that failed at least once (each such step is
+  retries (attempts beyond the first of each step), and ``debugging_cycles`` its steps that failed at least once (each such step is
   one cycle of failing and trying again).
 - **anomaly**: a run whose cost or duration is far from its template's usual, by the median
   absolute deviation: ``z = (x - median) / (1.4826 * MAD)`` (when MAD is 0, the mean
@@ -50,12 +50,13 @@ def scored_sql() -> str:
     return f"""
     WITH w AS (
         SELECT w.workflow_id, w.workflow_name, COALESCE(w.template, '{NONE}') AS template, w.model_used,
-               w.outcome, w.start_time, COALESCE(w.retry_count, 0) AS retries,
+               w.outcome, w.start_time, COALESCE(d.retries, 0) AS retries,
                COALESCE(w.unpriced_model_calls, 0) AS unpriced_model_calls,
                CASE WHEN COALESCE(w.unpriced_model_calls, 0) = 0 THEN w.cost_usd END AS cost,
                w.duration_seconds AS dur, COALESCE(d.cycles, 0) AS cycles
         FROM v_wf AS w
-        LEFT JOIN (SELECT workflow_id, count(*) AS cycles FROM v_lg WHERE failures > 0 GROUP BY workflow_id) AS d
+        LEFT JOIN (SELECT workflow_id, count(*) FILTER (WHERE failures > 0) AS cycles, sum(attempts - 1) AS retries
+                   FROM v_lg GROUP BY workflow_id) AS d
                ON d.workflow_id = w.workflow_id),
     med AS (SELECT template, count(*) AS runs, count(cost) AS n_c, count(dur) AS n_d,
                    median(cost) AS med_c, median(dur) AS med_d FROM w GROUP BY template),
