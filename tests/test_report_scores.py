@@ -32,7 +32,9 @@ Scores, computed by hand (docs/report.md has the formulas):
   every deviation 50, z = +-50/74.13 = 0.674: none. doc has 3 runs (< 6): never flagged,
   though d2 costs 100 times d1.
 - doc: median of the known costs (0.5, 50) = 25.25: d1 100, d2 round(25.25) = 25, d3 unknown;
-  median duration 505: d1 100, d2 25, d3 50.
+  median duration 505: d1 100, d2 25, d3 50. Distributions: efficiency 25,100: p25 25 + .25*75 =
+  43.75, median 62.5, p75 81.25; performance 25,50,100: p25 (h=0.5) 37.5, median 50, p75 75,
+  mean 175/3 = 58.33.
 
 Trends (window: the 30 days ending on day 29, 2027-02-13; first half up to day 14,
 2027-01-29): fix: 6 runs, all in the first half: success 5/6, mean cost 28/6 = 4.666667,
@@ -506,3 +508,36 @@ def test_outcome_command_rejects_bad_values(store):
     assert out.returncode == 2 and "ci_pass_rate is a fraction from 0 to 1" in out.stderr
     with pytest.raises(ValueError, match="review_cycles must be a whole number"):
         oa.record_outcome("f1", review_cycles=1.5, home=store.parent.parent)
+
+
+def _costs_store(path: Path, costs: list[float]) -> Path:
+    h = History()
+    for i, cost in enumerate(costs):
+        h.workflow(f"r{i}", i * H, i * H + 60, template="t", cost=cost)
+    return h.store(path)
+
+
+def _flagged(path: Path) -> list[tuple[str, float]]:
+    s = build_report(path, use_cache=False, sections=("scores",))["scores"]
+    return [(a["workflow_id"], a["robust_z"]) for a in s["anomalies"]]
+
+
+def test_anomaly_falls_back_to_the_mean_absolute_deviation(tmp_path):
+    """Costs 1,1,1,1,1,7: median 1, MAD 0; mean absolute deviation 6/6 = 1, z = 6 / 1.2533 = 4.787."""
+    assert _flagged(_costs_store(tmp_path / "a.db", [1, 1, 1, 1, 1, 7])) == [("r5", 4.787)]
+    # all alike: no scale, nothing flagged; 5 runs (< 6): never, however far
+    assert _flagged(_costs_store(tmp_path / "b.db", [2] * 6)) == []
+    assert _flagged(_costs_store(tmp_path / "c.db", [1, 1, 1, 1, 100])) == []
+
+
+def test_record_outcome_never_raises_into_the_workflow(tmp_path, monkeypatch):
+    from otel_agents import safety
+
+    monkeypatch.setenv("OTEL_AGENTS_STRICT", "0")
+    safety.reset()
+    home = tmp_path / "home"
+    home.write_text("a file, not a directory: the store cannot be created")
+    assert oa.record_outcome("w1", pr_merged=True, home=home) is False
+    assert oa.record_estimates("w1", estimated_tokens=10, home=home) is False
+    assert safety.failure_counts() == {"record outcome": 1, "record estimate": 1}
+    safety.reset()
