@@ -75,7 +75,8 @@ def _rates(r: dict[str, Any]) -> dict[str, Any]:
 
 def outcomes_section(con: Any, *, top: int = 10) -> dict[str, Any]:
     """Estimated against actual, success and merge rates, named outcomes, the latest runs with outcomes."""
-    runs = f"({per_run_sql()})"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE outcome_runs AS {per_run_sql()}")
+    runs = "outcome_runs"
     pairs = (
         ("estimated_cost_usd", "cost_usd", "cost_usd", 8),
         ("estimated_tokens", "tokens", "tokens", 0),
@@ -122,6 +123,8 @@ def outcomes_section(con: Any, *, top: int = 10) -> dict[str, Any]:
             ORDER BY start_time DESC, workflow_id LIMIT ?""",
         [top],
     )
+    by = {cols: grouped(cols) for cols in ("model", "complexity", "model, complexity")}
+    con.execute("DROP TABLE outcome_runs")
 
     def words(ws: list[str] | None) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -132,9 +135,9 @@ def outcomes_section(con: Any, *, top: int = 10) -> dict[str, Any]:
     return {
         "fields": {"estimates": list(ESTIMATES), "outcomes": list(OUTCOMES)},
         "estimated_vs_actual": [vs(r) for r in est],
-        "by_model": grouped("model"),
-        "by_complexity": grouped("complexity"),
-        "by_model_and_complexity": grouped("model, complexity"),
+        "by_model": by["model"],
+        "by_complexity": by["complexity"],
+        "by_model_and_complexity": by["model, complexity"],
         "named_outcomes": [
             {"name": r["name"], "runs": int(r["runs"]), "mean": _r(r["mean"]), "values": words(r["words"])}
             for r in named
