@@ -26,14 +26,12 @@ _NUM = ("estimated_cost_usd", "estimated_tokens", "estimated_duration_seconds", 
 
 def per_run_sql() -> str:
     """One row per selected run: its actuals and its latest estimates and outcomes."""
-    picks = ",\n".join(f"max(value_number) FILTER (WHERE name = '{n}') AS {n}" for n in _NUM)
+    picks = ",\n".join(f"arg_max_null(value_number, rid) FILTER (WHERE name = '{n}') AS {n}" for n in _NUM)
     return f"""
-    WITH o AS (SELECT * FROM v_oc WHERE workflow_id IN (SELECT workflow_id FROM v_wf)
-               QUALIFY row_number() OVER (PARTITION BY workflow_id, name ORDER BY rid DESC) = 1),
-    p AS (SELECT workflow_id, {picks},
-                 max(value_text) FILTER (WHERE name = 'complexity') AS est_complexity,
-                 max(value_text) FILTER (WHERE name = 'ambiguity') AS ambiguity
-          FROM o GROUP BY workflow_id)
+    WITH p AS (SELECT workflow_id, {picks},
+                 arg_max_null(value_text, rid) FILTER (WHERE name = 'complexity') AS est_complexity,
+                 arg_max_null(value_text, rid) FILTER (WHERE name = 'ambiguity') AS ambiguity
+          FROM v_oc GROUP BY workflow_id)
     SELECT w.workflow_id, w.start_time, COALESCE(w.template, '{NONE}') AS template,
            COALESCE(w.model_used, '{NONE}') AS model, w.outcome,
            CASE WHEN COALESCE(w.unpriced_model_calls, 0) = 0 THEN w.cost_usd END AS cost_usd,

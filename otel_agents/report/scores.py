@@ -48,7 +48,7 @@ def scored_sql() -> str:
     """One row per selected run: its template, values, template medians, scores and robust z's."""
     z = {"minimum": ANOMALY_MIN_RUNS, "mad": MAD_SCALE, "mean": MEAN_AD_SCALE}
     return f"""
-    WITH w AS (
+    WITH w AS MATERIALIZED (
         SELECT w.workflow_id, w.workflow_name, COALESCE(w.template, '{NONE}') AS template, w.model_used,
                w.outcome, w.start_time, COALESCE(d.retries, 0) AS retries,
                COALESCE(w.unpriced_model_calls, 0) AS unpriced_model_calls,
@@ -58,7 +58,7 @@ def scored_sql() -> str:
         LEFT JOIN (SELECT workflow_id, count(*) FILTER (WHERE failures > 0) AS cycles, sum(attempts - 1) AS retries
                    FROM v_lg GROUP BY workflow_id) AS d
                ON d.workflow_id = w.workflow_id),
-    med AS (SELECT template, count(*) AS runs, count(cost) AS n_c, count(dur) AS n_d,
+    med AS MATERIALIZED (SELECT template, count(*) AS runs, count(cost) AS n_c, count(dur) AS n_d,
                    median(cost) AS med_c, median(dur) AS med_d FROM w GROUP BY template),
     dev AS (SELECT w.template, abs(w.cost - m.med_c) AS dc, abs(w.dur - m.med_d) AS dd
             FROM w JOIN med AS m USING (template)),
