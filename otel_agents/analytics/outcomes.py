@@ -36,6 +36,9 @@ OUTCOMES: dict[str, type] = {
     "review_cycles": int,
     "ci_pass_rate": float,
 }
+#: How a yes/no value is stored in ``value_text`` (``value_number`` is 1 or 0).
+YES = "true"
+NO = "false"
 #: How long a call waits for another writer's lock (a workflow must not wait long).
 BUSY_TIMEOUT_MS = 2_000
 
@@ -50,7 +53,7 @@ def _value(name: str, value: Any, typ: type | None) -> tuple[str | None, float |
     if isinstance(value, bool) or typ is bool:
         if not isinstance(value, bool):
             raise ValueError(f"{name} must be true or false, not {value!r}")
-        return ("true" if value else "false"), float(value)
+        return (YES if value else NO), float(value)
     if typ is str or (typ is None and isinstance(value, str)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string, not {value!r}")
@@ -179,8 +182,8 @@ def latest(conn: Any, workflow_id: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, text, number in found:
         typ = {**ESTIMATES, **OUTCOMES}.get(name)
-        if typ is bool or text in ("true", "false") and number is not None:
-            out[name] = text == "true"
+        if typ is bool or (text in {YES, NO} and number is not None):
+            out[name] = text == YES
         elif text is not None:
             out[name] = text
         else:

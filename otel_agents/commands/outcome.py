@@ -10,22 +10,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-_BOOL = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+from otel_agents.flags import FALSE, TRUE
 
 
 def _bool(text: str) -> bool:
-    try:
-        return _BOOL[text.lower()]
-    except KeyError:
-        raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}") from None
+    word = text.strip().lower()
+    if word in TRUE or word in FALSE:
+        return word in TRUE
+    raise argparse.ArgumentTypeError(f"expected yes or no, not {text!r}")
 
 
 def _named(text: str) -> tuple[str, Any]:
     name, sep, raw = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, not {text!r}")
-    if raw.lower() in ("true", "false"):
-        return name, raw.lower() == "true"
+    from otel_agents.analytics.outcomes import NO, YES
+
+    if raw.lower() in {YES, NO}:
+        return name, raw.lower() == YES
     for cast in (int, float):
         try:
             return name, cast(raw)
