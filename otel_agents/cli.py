@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "one run's span tree from the local spool, with its trace id"),
     "doctor": ("doctor", "show configuration, sink backlogs, last deliveries and errors"),
     "report": ("report", "cost, latency, error, retry and tool analytics"),
+    "outcome": ("outcome", "record a run's estimates or outcomes (PR merged, review cycles) by workflow id"),
     "install-hooks": ("install_hooks", "install otel-agents hooks into Claude Code settings"),
     "uninstall-hooks": ("install_hooks", "remove otel-agents hooks from Claude Code settings"),
     "import": ("import_agents", "past agent-CLI sessions as traces (import claude-code|codex|gemini [PATH ...])"),

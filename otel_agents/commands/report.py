@@ -29,16 +29,17 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
     p.add_argument(
         "--rows",
-        choices=("attempts", "tasks", "steps"),
-        default="attempts",
-        help="csv: one row per step attempt (default) or per task",
+        choices=("attempts", "tasks", "steps", "scores", "outcomes", "trends"),
+        default=None,
+        help="csv: one row per step attempt (default), per task, per run (scores, outcomes) or per day (trends);"
+        " --section scores, outcomes or trends alone selects its rows",
     )
     p.add_argument(
         "--section",
         action="append",
         default=[],
         metavar="NAME[,NAME]",
-        help="only these sections: cost, latency, errors, attempts, tools (default: all)",
+        help="only these sections: cost, latency, errors, attempts, tools, scores, trends, outcomes (default: all)",
     )
     p.add_argument("--top", type=int, default=10, help="entries in the top-N lists (default 10)")
     g = p.add_argument_group("filters (each may be repeated)")
@@ -146,6 +147,12 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         if not filters.empty:
             engine.apply(filters)
         if ns.format == "csv":
+            if ns.rows is None:
+                ns.rows = (
+                    sections[0]
+                    if len(sections) == 1 and sections[0] in ("scores", "outcomes", "trends")
+                    else "attempts"
+                )
             if not engine.meta()["matched"] and not ns.quiet:
                 print(f"otel-agents report: nothing matches the filters: {_describe(filters)}", file=sys.stderr)
             return _write_csv(engine, ns)

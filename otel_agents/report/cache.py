@@ -41,7 +41,7 @@ from otel_agents.report.pgsource import PgSource
 Store = Path | PgSource
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "7"
+FORMAT = "9"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -204,6 +204,19 @@ TABLES: tuple[Table, ...] = (
             ("service_name", V),
         ),
         extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN")),
+    ),
+    Table(  # appended only: the latest row of a (workflow_id, name) wins
+        "oc",
+        "workflow_outcomes",
+        "outcome_id",
+        (
+            ("outcome_id", V),
+            ("workflow_id", V),
+            ("kind", V),
+            ("name", V),
+            ("value_text", V),
+            ("value_number", D),
+        ),
     ),
 )
 TABLE = {t.name: t for t in TABLES}

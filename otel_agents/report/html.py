@@ -324,7 +324,28 @@ def _cards(report: dict[str, Any]) -> str:
     return '<div class="cards">' + "".join(cards) + "</div>"
 
 
-_SECTIONS = {"cost": _cost, "latency": _latency, "errors": _errors, "attempts": _attempts, "tools": _tools}
+def _insights(name: str) -> Any:
+    """The HTML of a ``scores``, ``trends`` or ``outcomes`` section (tables in ``insight_tables``)."""
+    from otel_agents.report.insight_tables import SECTIONS
+
+    heading, build = SECTIONS[name]
+
+    def render(section: dict[str, Any]) -> str:
+        return f"<h2>{escape(heading)}</h2>" + "".join(
+            f"<h3>{escape(title)}</h3>" + _table(headers, rows) for title, headers, rows in build(section)
+        )
+
+    return render
+
+
+_SECTIONS = {
+    "cost": _cost,
+    "latency": _latency,
+    "errors": _errors,
+    "attempts": _attempts,
+    "tools": _tools,
+    **{name: _insights(name) for name in ("scores", "trends", "outcomes")},
+}
 
 
 def render_html(report: dict[str, Any]) -> str:

@@ -441,7 +441,29 @@ def _tools(t: dict[str, Any]) -> list[str]:
     return out
 
 
-_SECTIONS = {"cost": _cost, "latency": _latency, "errors": _errors, "attempts": _attempts, "tools": _tools}
+def _insights(name: str) -> Any:
+    """The text of a ``scores``, ``trends`` or ``outcomes`` section (tables in ``insight_tables``)."""
+    from otel_agents.report.insight_tables import SECTIONS
+
+    heading, build = SECTIONS[name]
+
+    def render(section: dict[str, Any]) -> list[str]:
+        out = ["", f"== {heading} =="]
+        for title, headers, rows in build(section):
+            out += ["", title, *table(headers, rows)]
+        return out
+
+    return render
+
+
+_SECTIONS = {
+    "cost": _cost,
+    "latency": _latency,
+    "errors": _errors,
+    "attempts": _attempts,
+    "tools": _tools,
+    **{name: _insights(name) for name in ("scores", "trends", "outcomes")},
+}
 
 
 def render_text(report: dict[str, Any]) -> str:

@@ -100,6 +100,7 @@ class Scope:
             "v_st": ("st", in_sel + self._time("start_unix_nano") + ([model] if f.models else [])),
             "v_tc": ("tc", in_sel + self._time("start_unix_nano") + ([model_steps] if f.models else [])),
             "v_mc": ("mc", in_sel + self._time("start_unix_nano") + ([model] if f.models else [])),
+            "v_oc": ("oc", [f"workflow_id IN (SELECT workflow_id FROM {a}.sel)"] if f.selects_workflows else []),
             "v_step_tools": ("step_tools", in_sel + self._time("first_start") + ([model_steps] if f.models else [])),
         }
         for derived in ("step_tool_counts", "tool_dups"):  # the steps of v_step_tools
