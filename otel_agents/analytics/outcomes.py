@@ -86,27 +86,34 @@ def rows_for(workflow_id: str, kind: str, values: dict[str, Any]) -> list[tuple[
     return out
 
 
-def _store(home: str | os.PathLike[str] | None) -> Path:
-    from otel_agents.config import load_config
+def open_store(store: str | os.PathLike[str] | None = None, *, home: str | os.PathLike[str] | None = None) -> Any:
+    """The analytics store to record into: ``store`` (a SQLite file or a ``postgresql://``
+    URL), else the configured one of ``home`` (``analytics.url``, else its SQLite file)."""
+    from otel_agents.analytics.postgres import PgAnalyticsStore, is_url
+    from otel_agents.analytics.postgres import open_store as configured
+    from otel_agents.analytics.store import AnalyticsStore
 
-    return load_config(home).analytics_db
+    if store is None:
+        from otel_agents.config import load_config
+
+        return configured(load_config(home), busy_timeout_ms=BUSY_TIMEOUT_MS)
+    if is_url(store):
+        return PgAnalyticsStore(str(store), busy_timeout_ms=BUSY_TIMEOUT_MS)
+    return AnalyticsStore(Path(store), busy_timeout_ms=BUSY_TIMEOUT_MS)
 
 
-def append(store: str | os.PathLike[str], rows: list[tuple[Any, ...]]) -> None:
-    """Append ``rows`` (from :func:`rows_for`) to ``store`` in one transaction; raises on failure."""
-    from otel_agents.analytics.schema import connect
-
-    conn = connect(store, busy_timeout_ms=BUSY_TIMEOUT_MS)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
+def append(store: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Append ``rows`` (from :func:`rows_for`) to ``store`` (an open analytics store, SQLite or
+    PostgreSQL) in one writing transaction; raises on failure."""
+    with store.session() as conn:
+        store.begin(conn)
         try:
-            conn.executemany(_INSERT, rows)
+            for row in rows:
+                conn.execute(_INSERT, row)
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            store.rollback(conn)
             raise
-    finally:
-        conn.close()
 
 
 def write(workflow_id: str, kind: str, values: dict[str, Any], *, home: str | os.PathLike[str] | None = None) -> bool:
@@ -117,7 +124,11 @@ def write(workflow_id: str, kind: str, values: dict[str, Any], *, home: str | os
     from otel_agents.safety import report
 
     try:
-        append(_store(home), rows)
+        store = open_store(home=home)
+        try:
+            append(store, rows)
+        finally:
+            store.close()
     except Exception as exc:  # noqa: BLE001 - telemetry never raises into the workflow
         report(f"record {kind}", exc)
         return False
@@ -172,13 +183,19 @@ def record_outcome(
     return write(workflow_id, "outcome", values, home=home)
 
 
-def latest(conn: Any, workflow_id: str) -> dict[str, Any]:
-    """The latest value of each name recorded for ``workflow_id`` (a sqlite3 connection)."""
-    found = conn.execute(
-        """SELECT name, value_text, value_number FROM workflow_outcomes WHERE workflow_id = ?
-           ORDER BY rowid""",
-        (workflow_id,),
-    ).fetchall()
+#: Rows in the order they were written: SQLite's ``rowid``, PostgreSQL's ``seq``.
+_LATEST = {
+    "rowid": "SELECT name, value_text, value_number FROM workflow_outcomes WHERE workflow_id = ? ORDER BY rowid",
+    "seq": "SELECT name, value_text, value_number FROM workflow_outcomes WHERE workflow_id = ? ORDER BY seq",
+}
+
+
+def latest(store: Any, workflow_id: str) -> dict[str, Any]:
+    """The latest value of each name recorded for ``workflow_id`` in ``store`` (an analytics store)."""
+    from otel_agents.analytics.postgres import PgAnalyticsStore
+
+    with store.session() as conn:
+        found = conn.execute(_LATEST["seq" if isinstance(store, PgAnalyticsStore) else "rowid"], (workflow_id,)).fetchall()
     out: dict[str, Any] = {}
     for name, text, number in found:
         typ = {**ESTIMATES, **OUTCOMES}.get(name)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from otel_agents.flags import FALSE, TRUE
@@ -40,7 +39,13 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="Record a run's estimates and outcomes by workflow id.")
     p.add_argument("workflow_id")
     p.add_argument("--home", help="data home (default: $OTEL_AGENTS_HOME, else ./.otel-agents)")
-    p.add_argument("--db", help="analytics store (default: <home>/analytics/history.db)")
+    p.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        help="analytics store: a SQLite file or a postgresql:// URL (default: analytics.url, else"
+        " <home>/analytics/history.db)",
+    )
     o = p.add_argument_group("outcomes")
     o.add_argument("--pr-merged", type=_bool, metavar="yes|no")
     o.add_argument("--time-to-merge-hours", type=float, metavar="H")
@@ -58,11 +63,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 
 def main(args: list[str], prog: str = "otel-agents outcome") -> int:
     ns = _parser(prog).parse_args(args)
-    from otel_agents.analytics.outcomes import ESTIMATES, OUTCOMES, append, latest, rows_for
-    from otel_agents.analytics.schema import connect
-    from otel_agents.config import load_config
+    from otel_agents.analytics.outcomes import ESTIMATES, OUTCOMES, append, latest, open_store, rows_for
+    from otel_agents.analytics.postgres import redact_url
 
-    store = Path(ns.db) if ns.db else load_config(ns.home).analytics_db
     values = vars(ns)
     try:
         rows = rows_for(ns.workflow_id, "outcome", {**{k: values[k] for k in OUTCOMES}, **dict(ns.set)})
@@ -70,16 +73,18 @@ def main(args: list[str], prog: str = "otel-agents outcome") -> int:
     except ValueError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+    store = None
     try:
+        store = open_store(ns.db, home=ns.home)
         if rows:
             append(store, rows)
-        conn = connect(store)
-        try:
-            recorded = latest(conn, ns.workflow_id)
-        finally:
-            conn.close()
-    except Exception as exc:  # noqa: BLE001 - say why, no traceback
-        print(f"{prog}: cannot write {store}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        recorded = latest(store, ns.workflow_id)
+    except Exception as exc:  # noqa: BLE001 - say why, no traceback (and no password)
+        where = redact_url(ns.db) if ns.db else (store.label if store is not None else "the analytics store")
+        print(f"{prog}: cannot write {where}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if store is not None:
+            store.close()
     print(json.dumps({"workflow_id": ns.workflow_id, "recorded": recorded}, sort_keys=True))
     return 0
