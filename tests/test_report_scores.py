@@ -495,6 +495,33 @@ def test_every_format(store, tmp_path):
         "unpriced_model_calls": "1",
         "mean_duration_seconds": "505",
     }
+    # the time patterns (over every selected run, no day): hour 08 as computed above; Saturday
+    # f2 (1.0, 100 s) and d3 (unpriced, 505 s): cost 1.0 over the priced run, mean 302.5 s
+    times = [(r["by"], r["group"]) for r in trends if r["day"] == ""]
+    assert times == [
+        ("hour_of_day", "08"),
+        ("hour_of_day", "10"),
+        ("hour_of_day", "20"),
+        *[("day_of_week", d) for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")],
+    ]
+    eight = next(r for r in trends if r["by"] == "hour_of_day" and r["group"] == "08")
+    assert eight == {
+        "by": "hour_of_day",
+        "group": "08",
+        "day": "",
+        "runs": "7",
+        "success_rate": "0.857143",
+        "cost_usd": "28",
+        "unpriced_model_calls": "1",
+        "mean_duration_seconds": "200.714286",
+    }
+    sat = next(r for r in trends if r["group"] == "Sat")
+    assert (sat["runs"], sat["cost_usd"], sat["unpriced_model_calls"], sat["mean_duration_seconds"]) == (
+        "2",
+        "1",
+        "1",
+        "302.5",
+    )
 
 
 def _csv(store: Path, rows: str) -> dict[str, dict[str, str]]:

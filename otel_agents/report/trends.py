@@ -99,21 +99,38 @@ def _trend(con: Any, col: str, last: str) -> list[dict[str, Any]]:
     return sorted(out, key=lambda g: (-g["runs"], g["group"]))
 
 
+_CSV_AGG = """count(*) AS runs,
+    round(count(*) FILTER (WHERE outcome = 'success') / count(*), 6) AS success_rate,
+    CASE WHEN count(*) FILTER (WHERE COALESCE(unpriced_model_calls, 0) = 0 AND cost_usd IS NOT NULL) > 0
+         THEN sum(cost_usd) FILTER (WHERE COALESCE(unpriced_model_calls, 0) = 0) END AS cost_usd,
+    count(*) FILTER (WHERE COALESCE(unpriced_model_calls, 0) > 0) AS unpriced_model_calls,
+    round(avg(duration_seconds), 6) AS mean_duration_seconds"""
+_CSV_WINDOW = f"day > CAST(CAST((SELECT max(day) FROM v_wf) AS DATE) - INTERVAL {TREND_DAYS} DAY AS DATE)::VARCHAR"
+_CSV_TEMPLATE = (
+    f"SELECT 0 AS o, 'template' AS \"by\", COALESCE(template, '{NONE}') AS \"group\", day, 0 AS k, {_CSV_AGG}"
+    f" FROM v_wf WHERE {_CSV_WINDOW} GROUP BY ALL"
+)
+_CSV_MODEL = (
+    f"SELECT 1 AS o, 'model' AS \"by\", COALESCE(model_used, '{NONE}') AS \"group\", day, 0 AS k, {_CSV_AGG}"
+    f" FROM v_wf WHERE {_CSV_WINDOW} GROUP BY ALL"
+)
+_CSV_HOUR = (
+    f"SELECT 2 AS o, 'hour_of_day' AS \"by\", lpad(CAST(hour({_TS}) AS VARCHAR), 2, '0') AS \"group\","
+    f" NULL::VARCHAR AS day, hour({_TS}) AS k, {_CSV_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY ALL"
+)
+_CSV_DOW = (
+    f"SELECT 3 AS o, 'day_of_week' AS \"by\", {list(WEEKDAYS)!r}[isodow({_TS})] AS \"group\","
+    f" NULL::VARCHAR AS day, isodow({_TS}) AS k, {_CSV_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY ALL"
+)
+
+
 def csv_sql() -> str:
-    """``--rows trends``: one row per day (of the 30-day window) and template, then model."""
-    last = "(SELECT max(day) FROM v_wf)"
-    parts = [
-        f"""SELECT '{by}' AS \"by\", COALESCE({col}, '{NONE}') AS "group", day, count(*) AS runs,
-                   round(count(*) FILTER (WHERE outcome = 'success') / count(*), 6) AS success_rate,
-                   CASE WHEN count(*) FILTER (WHERE COALESCE(unpriced_model_calls, 0) = 0 AND cost_usd IS NOT NULL) > 0
-                        THEN sum(cost_usd) FILTER (WHERE COALESCE(unpriced_model_calls, 0) = 0) END AS cost_usd,
-                   count(*) FILTER (WHERE COALESCE(unpriced_model_calls, 0) > 0) AS unpriced_model_calls,
-                   round(avg(duration_seconds), 6) AS mean_duration_seconds
-            FROM v_wf WHERE day > CAST(CAST({last} AS DATE) - INTERVAL {TREND_DAYS} DAY AS DATE)::VARCHAR
-            GROUP BY ALL"""
-        for by, col in (("template", "template"), ("model", "model_used"))
-    ]
-    return f'SELECT * FROM ({parts[0]} UNION ALL {parts[1]}) ORDER BY "by" DESC, "group", day'
+    """``--rows trends``: one row per day (of the 30-day window) and template, then model; then
+    the time patterns: one row per hour of day, then per day of week (``day`` empty)."""
+    return (
+        f"SELECT * EXCLUDE (o, k) FROM ({_CSV_TEMPLATE} UNION ALL {_CSV_MODEL} UNION ALL {_CSV_HOUR}"
+        f' UNION ALL {_CSV_DOW}) ORDER BY o, k, "group", day'
+    )
 
 
 def trends_section(con: Any) -> dict[str, Any]:
