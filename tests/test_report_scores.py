@@ -194,7 +194,7 @@ def _dist(lo, p25, med, p75, hi, mean, n=6):
 
 def test_scores_by_template(report):
     s = report["scores"]
-    assert s["workflows"] == 9
+    assert (s["workflows"], s["anomalous_workflows"]) == (9, 1)
     fix, doc = s["by_template"]
     assert fix == {
         "template": "fix",
@@ -568,3 +568,25 @@ def test_record_outcome_never_raises_into_the_workflow(tmp_path, monkeypatch):
     assert oa.record_estimates("w1", estimated_tokens=10, home=home) is False
     assert safety.failure_counts() == {"record outcome": 1, "record estimate": 1}
     safety.reset()
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_filtered_selection_and_top(store, use_cache):
+    """A filter scores the selection (the fix runs alone: the same figures as above, computed
+    from the selected rows); ``top`` caps the anomaly and lowest-quality lists, the counts stay
+    whole (every flagged run is in ``--rows scores``)."""
+    from otel_agents.report import Filters
+
+    r = build_report(
+        store, Filters.parse(templates=["fix"]), top=1, use_cache=use_cache, sections=("scores", "outcomes")
+    )
+    s = r["scores"]
+    assert (s["workflows"], s["anomalous_workflows"]) == (6, 1)
+    (fix,) = s["by_template"]
+    assert fix["cost_efficiency"] == _dist(5, 50.0, 50.0, 87.5, 100, 59.17)
+    assert fix["quality"] == _dist(0, 85.0, 100.0, 100.0, 100, 80.0)
+    assert [(a["workflow_id"], a["robust_z"]) for a in s["anomalies"]] == [("f6", 24.282)]
+    assert [(q["workflow_id"], q["quality_score"]) for q in s["lowest_quality"]] == [("f4", 0)]
+    o = r["outcomes"]
+    assert [(m["model"], m["runs"], m["merged"]) for m in o["by_model"]] == [("m-a", 3, 2), ("m-b", 3, 1)]
+    assert [x["workflow_id"] for x in o["recent"]] == ["f6"]

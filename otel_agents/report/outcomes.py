@@ -24,14 +24,29 @@ NONE = "(none)"
 _NUM = ("estimated_cost_usd", "estimated_tokens", "estimated_duration_seconds", *OUTCOMES)
 
 
-def per_run_sql() -> str:
-    """One row per selected run: its actuals and its latest estimates and outcomes."""
-    picks = ",\n".join(f"arg_max_null(value_number, rid) FILTER (WHERE name = '{n}') AS {n}" for n in _NUM)
-    return f"""
-    WITH p AS (SELECT workflow_id, {picks},
+#: Columns of the cache's ``run_outcomes``: each run's latest estimates and outcomes.
+RUN_OUTCOMES_COLUMNS = (
+    "workflow_id VARCHAR, "
+    + ", ".join(f"{n} DOUBLE" for n in _NUM)
+    + ", est_complexity VARCHAR, ambiguity VARCHAR"
+)
+
+
+def latest_sql(source: str) -> str:
+    """SELECT of each run's latest value of every known estimate and outcome, from the
+    ``workflow_outcomes`` rows in ``source`` (the cache keeps it per run: ``run_outcomes``)."""
+    picks = ", ".join(f"arg_max_null(value_number, rid) FILTER (WHERE name = '{n}') AS {n}" for n in _NUM)
+    return f"""SELECT workflow_id, {picks},
                  arg_max_null(value_text, rid) FILTER (WHERE name = 'complexity') AS est_complexity,
                  arg_max_null(value_text, rid) FILTER (WHERE name = 'ambiguity') AS ambiguity
-          FROM v_oc GROUP BY workflow_id)
+          FROM {source} GROUP BY workflow_id"""
+
+
+def per_run_sql(runs: str = "v_wf") -> str:
+    """One row per run of ``runs`` (workflow rows): its actuals and its latest estimates and
+    outcomes. The cache keeps it for every run (``run_outcome_rows``); a filtered report
+    computes it for the selection (``v_outcome_runs``)."""
+    return f"""
     SELECT w.workflow_id, w.start_time, COALESCE(w.template, '{NONE}') AS template,
            COALESCE(w.model_used, '{NONE}') AS model, w.outcome,
            CASE WHEN COALESCE(w.unpriced_model_calls, 0) = 0 THEN w.cost_usd END AS cost_usd,
@@ -40,7 +55,7 @@ def per_run_sql() -> str:
                 THEN COALESCE(w.input_tokens, 0) + COALESCE(w.output_tokens, 0) END AS tokens,
            w.duration_seconds, COALESCE(p.est_complexity, w.complexity, '{NONE}') AS complexity, p.ambiguity,
            {", ".join(f"p.{n}" for n in _NUM)}
-    FROM v_wf AS w LEFT JOIN p USING (workflow_id)"""
+    FROM {runs} AS w LEFT JOIN run_outcomes AS p USING (workflow_id)"""
 
 
 def _pair(est: str, act: str) -> str:
@@ -73,8 +88,7 @@ def _rates(r: dict[str, Any]) -> dict[str, Any]:
 
 def outcomes_section(con: Any, *, top: int = 10) -> dict[str, Any]:
     """Estimated against actual, success and merge rates, named outcomes, the latest runs with outcomes."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE outcome_runs AS {per_run_sql()}")
-    runs = "outcome_runs"
+    runs = "v_outcome_runs"
     pairs = (
         ("estimated_cost_usd", "cost_usd", "cost_usd", 8),
         ("estimated_tokens", "tokens", "tokens", 0),
@@ -122,7 +136,6 @@ def outcomes_section(con: Any, *, top: int = 10) -> dict[str, Any]:
         [top],
     )
     by = {cols: grouped(cols) for cols in ("model", "complexity", "model, complexity")}
-    con.execute("DROP TABLE outcome_runs")
 
     def words(ws: list[str] | None) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -150,7 +163,7 @@ def csv_sql() -> str:
     return f"""SELECT workflow_id, start_time, template, model, outcome, complexity, ambiguity,
                       cost_usd, unpriced_model_calls, tokens, duration_seconds,
                       CASE WHEN pr_merged IS NULL THEN NULL ELSE pr_merged = 1 END AS pr_merged, {", ".join(cols)}
-               FROM ({per_run_sql()}) ORDER BY start_time, workflow_id"""
+               FROM v_outcome_runs ORDER BY start_time, workflow_id"""
 
 
 def run_row(r: dict[str, Any]) -> dict[str, Any]:

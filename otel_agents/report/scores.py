@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otel_agents.report.stats import one, rows
+from otel_agents.report.stats import rows
 
 #: Runs of a template (with the value known) below which no anomaly is ever flagged.
 ANOMALY_MIN_RUNS = 6
@@ -44,8 +44,25 @@ _Z = (
 )
 
 
-def scored_sql() -> str:
-    """One row per selected run: its template, values, template medians, scores and robust z's."""
+#: Columns of the cache's ``run_steps``: each run's step retries and debugging cycles.
+RUN_STEPS_COLUMNS = "workflow_id VARCHAR, retries BIGINT, cycles BIGINT"
+
+
+def run_steps_sql(source: str) -> str:
+    """SELECT of each run's step retries (attempts beyond the first of each logical step) and
+    debugging cycles (logical steps that failed at least once), from the logical steps in
+    ``source`` (the cache keeps it per run, beside ``steps_logical``)."""
+    return (
+        "SELECT workflow_id, sum(attempts - 1) AS retries, count(*) FILTER (WHERE failures > 0) AS cycles"
+        f" FROM {source} GROUP BY workflow_id"
+    )
+
+
+def scored_sql(runs: str, steps: str) -> str:
+    """One row per run of ``runs`` (workflow rows): its template, values, template medians,
+    scores and robust z's; ``steps``: the runs' retries and cycles (:func:`run_steps_sql`).
+    The cache keeps it for every run (``run_scores``); a filtered report computes it for the
+    selection once (``v_scores``)."""
     z = {"minimum": ANOMALY_MIN_RUNS, "mad": MAD_SCALE, "mean": MEAN_AD_SCALE}
     return f"""
     WITH w AS MATERIALIZED (
@@ -54,10 +71,8 @@ def scored_sql() -> str:
                COALESCE(w.unpriced_model_calls, 0) AS unpriced_model_calls,
                CASE WHEN COALESCE(w.unpriced_model_calls, 0) = 0 THEN w.cost_usd END AS cost,
                w.duration_seconds AS dur, COALESCE(d.cycles, 0) AS cycles
-        FROM v_wf AS w
-        LEFT JOIN (SELECT workflow_id, count(*) FILTER (WHERE failures > 0) AS cycles, sum(attempts - 1) AS retries
-                   FROM v_lg GROUP BY workflow_id) AS d
-               ON d.workflow_id = w.workflow_id),
+        FROM {runs} AS w
+        LEFT JOIN {steps} AS d ON d.workflow_id = w.workflow_id),
     med AS MATERIALIZED (SELECT template, count(*) AS runs, count(cost) AS n_c, count(dur) AS n_d,
                    median(cost) AS med_c, median(dur) AS med_d FROM w GROUP BY template),
     dev AS (SELECT w.template, abs(w.cost - m.med_c) AS dc, abs(w.dur - m.med_d) AS dd
@@ -87,7 +102,7 @@ def csv_sql() -> str:
                       cost_efficiency_score, performance_score, quality_score,
                       round(z_cost, 3) AS cost_robust_z, round(z_duration, 3) AS duration_robust_z,
                       concat_ws('; '{flags}) AS anomaly
-               FROM ({scored_sql()}) ORDER BY start_time, workflow_id"""
+               FROM v_scores ORDER BY start_time, workflow_id"""
 
 
 def _r(x: Any, digits: int = 6) -> float | None:
@@ -106,31 +121,30 @@ _KINDS = ("cost_efficiency", "performance", "quality")
 
 
 def scores_section(con: Any, *, top: int = 10) -> dict[str, Any]:
-    """Score distributions by template, the anomalies, and the lowest-quality runs."""
-    con.execute(f"CREATE OR REPLACE TEMP TABLE scored AS {scored_sql()}")
+    """Score distributions by template, the ``top`` most anomalous runs (all of them are in
+    ``--rows scores``), and the ``top`` lowest-quality runs."""
     flag = f"abs(z_cost) > {ANOMALY_Z} OR abs(z_duration) > {ANOMALY_Z}"
     by_template = rows(
         con,
         f"""SELECT template, any_value(runs) AS runs, any_value(med_c) AS med_c, any_value(med_d) AS med_d,
                    {", ".join(_dist(k) for k in _KINDS)},
                    count(*) FILTER (WHERE {flag}) AS anomalies
-            FROM scored GROUP BY template ORDER BY runs DESC, template""",
+            FROM v_scores GROUP BY template ORDER BY runs DESC, template""",
     )
     found = rows(
         con,
         f"""SELECT workflow_id, workflow_name, template, model_used, start_time, cost, dur, med_c, med_d,
-                   z_cost, z_duration FROM scored WHERE {flag}
-            ORDER BY greatest(abs(COALESCE(z_cost, 0)), abs(COALESCE(z_duration, 0))) DESC, workflow_id""",
+                   z_cost, z_duration FROM v_scores WHERE {flag}
+            ORDER BY greatest(abs(COALESCE(z_cost, 0)), abs(COALESCE(z_duration, 0))) DESC, workflow_id LIMIT ?""",
+        [top],
     )
     lowest = rows(
         con,
         """SELECT workflow_id, workflow_name, template, outcome, retries, cycles, quality_score,
-                  cost_efficiency_score, performance_score FROM scored
+                  cost_efficiency_score, performance_score FROM v_scores
            ORDER BY quality_score, workflow_id LIMIT ?""",
         [top],
     )
-    total = one(con, "SELECT count(*) AS n FROM scored")
-    con.execute("DROP TABLE scored")
 
     def dist(r: dict[str, Any], k: str) -> dict[str, Any]:
         q = r[f"{k}_q"] or [None, None, None]
@@ -166,7 +180,8 @@ def scores_section(con: Any, *, top: int = 10) -> dict[str, Any]:
                     }
                 )
     return {
-        "workflows": int(total.get("n") or 0),
+        "workflows": sum(int(r["runs"]) for r in by_template),
+        "anomalous_workflows": sum(int(r["anomalies"]) for r in by_template),
         "method": {
             "cost_efficiency": "min(100, round(50 * template median cost / cost)); unknown when the cost is unknown",
             "performance": "min(100, round(50 * template median duration / duration))",
