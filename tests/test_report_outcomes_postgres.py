@@ -104,7 +104,7 @@ def test_outcomes_recorded_later_join_the_run_on_postgresql(make_runtime, export
     )
     # the run's own rows were never rewritten
     with psycopg.connect(pg_url) as conn:
-        assert conn.execute("SELECT workflow_id, cost_usd, created_at, updated_at FROM workflow_history").fetchall() == (
-            before
-        )
+        assert conn.execute(
+            "SELECT workflow_id, cost_usd, created_at, updated_at FROM workflow_history"
+        ).fetchall() == (before)
         assert conn.execute("SELECT count(*) FROM workflow_outcomes WHERE workflow_id = 'wf-0'").fetchone() == (7,)

@@ -89,8 +89,7 @@ def rows_for(workflow_id: str, kind: str, values: dict[str, Any]) -> list[tuple[
 def open_store(store: str | os.PathLike[str] | None = None, *, home: str | os.PathLike[str] | None = None) -> Any:
     """The analytics store to record into: ``store`` (a SQLite file or a ``postgresql://``
     URL), else the configured one of ``home`` (``analytics.url``, else its SQLite file)."""
-    from otel_agents.analytics.postgres import PgAnalyticsStore, is_url
-    from otel_agents.analytics.postgres import open_store as configured
+    from otel_agents.analytics.postgres import PgAnalyticsStore, is_url, open_store as configured
     from otel_agents.analytics.store import AnalyticsStore
 
     if store is None:
@@ -195,7 +194,9 @@ def latest(store: Any, workflow_id: str) -> dict[str, Any]:
     from otel_agents.analytics.postgres import PgAnalyticsStore
 
     with store.session() as conn:
-        found = conn.execute(_LATEST["seq" if isinstance(store, PgAnalyticsStore) else "rowid"], (workflow_id,)).fetchall()
+        found = conn.execute(
+            _LATEST["seq" if isinstance(store, PgAnalyticsStore) else "rowid"], (workflow_id,)
+        ).fetchall()
     out: dict[str, Any] = {}
     for name, text, number in found:
         typ = {**ESTIMATES, **OUTCOMES}.get(name)

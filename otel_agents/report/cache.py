@@ -36,8 +36,8 @@ from otel_agents.errors import categorize
 from otel_agents.report import logical
 from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
 from otel_agents.report.outcomes import RUN_OUTCOMES_COLUMNS, latest_sql, per_run_sql
-from otel_agents.report.scores import RUN_STEPS_COLUMNS, run_steps_sql, scored_sql
 from otel_agents.report.pgsource import PgSource
+from otel_agents.report.scores import RUN_STEPS_COLUMNS, run_steps_sql, scored_sql
 
 #: The store: the SQLite file, or a PostgreSQL one.
 Store = Path | PgSource

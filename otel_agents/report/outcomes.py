@@ -26,9 +26,7 @@ _NUM = ("estimated_cost_usd", "estimated_tokens", "estimated_duration_seconds", 
 
 #: Columns of the cache's ``run_outcomes``: each run's latest estimates and outcomes.
 RUN_OUTCOMES_COLUMNS = (
-    "workflow_id VARCHAR, "
-    + ", ".join(f"{n} DOUBLE" for n in _NUM)
-    + ", est_complexity VARCHAR, ambiguity VARCHAR"
+    "workflow_id VARCHAR, " + ", ".join(f"{n} DOUBLE" for n in _NUM) + ", est_complexity VARCHAR, ambiguity VARCHAR"
 )
 
 

@@ -119,7 +119,7 @@ _CSV_HOUR = (
     f" NULL::VARCHAR AS day, hour({_TS}) AS k, {_CSV_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY ALL"
 )
 _CSV_DOW = (
-    f"SELECT 3 AS o, 'day_of_week' AS \"by\", {list(WEEKDAYS)!r}[isodow({_TS})] AS \"group\","
+    f'SELECT 3 AS o, \'day_of_week\' AS "by", {list(WEEKDAYS)!r}[isodow({_TS})] AS "group",'
     f" NULL::VARCHAR AS day, isodow({_TS}) AS k, {_CSV_AGG} FROM v_wf WHERE start_unix_nano IS NOT NULL GROUP BY ALL"
 )
 
