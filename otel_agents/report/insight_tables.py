@@ -50,7 +50,8 @@ def scores_tables(s: dict[str, Any]) -> list[Titled]:
             ],
         ),
         (
-            f"Anomalies (robust z beyond {s['method']['anomaly_z']:g}; templates of {s['method']['anomaly_min_runs']}+ runs)",
+            f"Anomalies (robust z beyond {s['method']['anomaly_z']:g}; templates of {s['method']['anomaly_min_runs']}+ runs;"
+            f" the most anomalous of {s['anomalous_workflows']:,} flagged runs: all in --rows scores)",
             ("workflow", "template", "model", "metric", "value", "template median", "robust z", "direction"),
             [
                 [
