@@ -823,6 +823,7 @@ def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[s
                 _logical_steps(con, old["st"])
             if stats.copied.get("st") or stats.copied.get("wf") or stale:
                 _tasks(con, old, stale)
+            lap = stats.lap("logical steps and tasks", lap)
             if stats.copied.get("oc"):
                 _run_outcomes(con, old["oc"])
             if stats.copied.get("st") or stats.copied.get("wf") or stale or old["wf"] == 0:
@@ -831,7 +832,7 @@ def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[s
             if stats.copied.get("oc") or stats.copied.get("wf") or stale or old["wf"] == 0:
                 # every run's actuals beside its latest estimates and outcomes
                 con.execute(f"CREATE OR REPLACE TABLE run_outcome_rows AS {per_run_sql('wf')}")
-            lap = stats.lap("logical steps and tasks", lap)
+            lap = stats.lap("scores and outcomes", lap)
             _set_meta(
                 con,
                 {
