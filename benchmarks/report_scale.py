@@ -555,6 +555,28 @@ TABLES = (
 )
 
 
+OUTCOME_COLS = ("outcome_id", "workflow_id", "kind", "name", "value_text", "value_number", "recorded_at")
+
+
+def _outcomes(w: int) -> list[tuple]:
+    """Estimates and outcomes recorded by workflow id for run ``w`` (``workflow_outcomes``):
+    an estimated cost and complexity for every run, a pull request for two runs in three."""
+    wid = f"{w:032x}"
+    rows = [
+        ("estimate", "estimated_cost_usd", None, 0.05 + (w * 7919 % 100) / 100.0),
+        ("estimate", "complexity", COMPLEXITY[w * 31 % 3], None),
+    ]
+    if w % 3:
+        merged = w % 5 != 0
+        rows += [
+            ("outcome", "pr_merged", "true" if merged else "false", float(merged)),
+            ("outcome", "review_cycles", None, float(w % 4)),
+        ]
+        if merged:
+            rows.append(("outcome", "time_to_merge_hours", None, 1.0 + (w * 104729 % 4800) / 100.0))
+    return [(f"{w:024x}{i:08x}", wid, k, n, t, v, NOW) for i, (k, n, t, v) in enumerate(rows)]
+
+
 def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress: bool) -> dict[str, int]:
     """Insert workflows ``first``, ``first + 1``, ... until ``steps`` step rows are written."""
     counts = dict.fromkeys((t for t, _c in TABLES), 0)
@@ -562,6 +584,7 @@ def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress:
     w = first
     while counts["step_executions"] < steps:
         buf: list[list[tuple]] = [[], [], [], [], []]
+        outcomes: list[tuple] = []
         n_steps = counts["step_executions"]
         while n_steps < steps and len(buf[0]) < 2000:
             rows = gen.workflow(w)
@@ -569,6 +592,7 @@ def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress:
             cut = steps - n_steps  # exactly ``steps`` step rows: the last workflow may be cut short
             step_ids = {r[0] for r in rows[2][:cut]}
             buf[0].append(rows[0])
+            outcomes.extend(_outcomes(w - 1))
             buf[1].extend(rows[1])
             buf[2].extend(rows[2][:cut])
             buf[3].extend(r for r in rows[3] if r[4] in step_ids)
@@ -578,6 +602,7 @@ def _fill(conn: sqlite3.Connection, gen: _Gen, first: int, steps: int, progress:
         for (table, cols), rows_ in zip(TABLES, buf, strict=True):
             _insert(conn, table, cols, rows_)
             counts[table] += len(rows_)
+        _insert(conn, "workflow_outcomes", OUTCOME_COLS, outcomes)
         conn.execute("COMMIT")
         if progress:
             print(

@@ -10,6 +10,8 @@ Code hook path imports the standard library only):
 - ``setup``, ``shutdown``: configure tracing once; flush sinks within the exit deadline.
 - ``GenAIMetrics`` (``setup()``'s ``.metrics``: ``record_model_call`` for calls recorded
   elsewhere), ``metrics_not_live``: no metrics for spans rebuilt from the past.
+- ``record_estimates``, ``record_outcome``: a run's estimates and outcomes, by workflow id,
+  into the analytics store (an outcome known later: a pull request merged the next day).
 - ``hookimpl``: mark plugin hook implementations; events in ``otel_agents.events``;
   ``SpanView`` (what ``span_ending`` sees) and ``UsageTotals`` (a span's roll-up).
 """
@@ -54,6 +56,8 @@ _EXPORTS = {
     "SpanView": "otel_agents.rollup",
     "UsageTotals": "otel_agents.rollup",
     "load_config": "otel_agents.config",
+    "record_estimates": "otel_agents.analytics.outcomes",
+    "record_outcome": "otel_agents.analytics.outcomes",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -61,6 +65,7 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:
     from typing import Any
 
+    from otel_agents.analytics.outcomes import record_estimates as record_estimates, record_outcome as record_outcome
     from otel_agents.api import (
         ModelCall as ModelCall,
         Phase as Phase,

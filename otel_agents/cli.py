@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("doctor", "show configuration, sink backlogs, last deliveries and errors"),
     "report": ("report", "cost, latency, error, retry and tool analytics"),
     "patterns": ("patterns", "record an automation decision for a repeated tool-call pattern"),
+    "outcome": ("outcome", "record a run's estimates or outcomes (PR merged, review cycles) by workflow id"),
     "install-hooks": ("install_hooks", "install otel-agents hooks into Claude Code settings"),
     "uninstall-hooks": ("install_hooks", "remove otel-agents hooks from Claude Code settings"),
     "import": ("import_agents", "past agent-CLI sessions as traces (import claude-code|codex|gemini [PATH ...])"),

@@ -38,7 +38,7 @@ def test_every_table_and_view_column_is_documented(make_runtime, exporter, tmp_p
             "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') AND name != 'schema_migrations'"
         )
     ]
-    assert len(names) == 11
+    assert len(names) == 12
     for name in names:
         section = text.split(f"### `{name}`", 1)
         assert len(section) == 2, f"no section for {name}"

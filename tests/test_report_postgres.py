@@ -51,7 +51,7 @@ def test_report_over_postgresql_equals_sqlite_and_syncs_incrementally(make_runti
     _write(runs[2], tmp_path / "home0", "m0", pg_url)
     with ReportEngine(pg_url, cache_dir=tmp_path / "cache") as pg, ReportEngine(db) as sq:
         assert not pg.sync.rebuilt
-        assert pg.sync.copied == {"wf": 1, "ph": 4, "st": 5, "tc": 10, "mc": 6}
+        assert pg.sync.copied == {"wf": 1, "ph": 4, "st": 5, "tc": 10, "mc": 6, "oc": 0}
         assert _report(pg) == _report(sq)
         pg.apply(Filters.parse(machines=["m0"]))
         r = pg.report()

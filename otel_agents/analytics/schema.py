@@ -446,6 +446,22 @@ CREATE TABLE pattern_decisions (
     decided_at TEXT NOT NULL
 )"""
 
+# --- version 7: estimates and outcomes recorded by workflow id ----------------------------------
+
+#: Appended, never updated: the latest row of a (workflow_id, name) wins (the report joins by
+#: ``workflow_id``; the run's own rows are never rewritten). Portable SQL.
+_V7_WORKFLOW_OUTCOMES = (
+    """CREATE TABLE workflow_outcomes (
+    outcome_id TEXT PRIMARY KEY,
+    workflow_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    value_text TEXT,
+    value_number REAL,
+    recorded_at TEXT NOT NULL
+)""",
+    "CREATE INDEX idx_workflow_outcomes_workflow ON workflow_outcomes (workflow_id, name)",
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -486,6 +502,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "ALTER TABLE tool_calls ADD COLUMN file_types TEXT",
         ),
     ),
+    Migration(7, "workflow_outcomes: estimates and outcomes recorded by workflow id", _V7_WORKFLOW_OUTCOMES),
 )
 
 #: The version this code reads and writes.

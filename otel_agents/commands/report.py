@@ -29,16 +29,18 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write here instead of stdout (html: default <home>/report.html)")
     p.add_argument(
         "--rows",
-        choices=("attempts", "tasks", "steps", "patterns"),
+        choices=("attempts", "tasks", "steps", "patterns", "scores", "outcomes", "trends"),
         default=None,
-        help="csv: one row per step attempt (default), per task, or per pattern (the default with --section patterns)",
+        help="csv: one row per step attempt (default), per task, per pattern, per run (scores, outcomes) or per day"
+        " (trends); --section patterns, scores, outcomes or trends alone selects its rows",
     )
     p.add_argument(
         "--section",
         action="append",
         default=[],
         metavar="NAME[,NAME]",
-        help="only these sections: cost, latency, errors, attempts, tools, patterns (default: all)",
+        help="only these sections: cost, latency, errors, attempts, tools, patterns, scores, trends, outcomes"
+        " (default: all)",
     )
     p.add_argument("--top", type=int, default=10, help="entries in the top-N lists (default 10)")
     g = p.add_argument_group("filters (each may be repeated)")
@@ -146,9 +148,15 @@ def main(args: list[str], prog: str = "otel-agents report") -> int:
         if not filters.empty:
             engine.apply(filters)
         if ns.format == "csv":
+            if ns.rows is None:
+                ns.rows = (
+                    sections[0]
+                    if len(sections) == 1 and sections[0] in ("patterns", "scores", "outcomes", "trends")
+                    else "attempts"
+                )
             if not engine.meta()["matched"] and not ns.quiet:
                 print(f"otel-agents report: nothing matches the filters: {_describe(filters)}", file=sys.stderr)
-            if ns.rows == "patterns" or (ns.rows is None and sections == ("patterns",)):
+            if ns.rows == "patterns":
                 return _write_patterns_csv(engine, ns)
             return _write_csv(engine, ns)
         report = engine.report(top=ns.top, sections=sections)

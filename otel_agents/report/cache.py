@@ -36,14 +36,16 @@ from typing import Any
 from otel_agents.errors import categorize
 from otel_agents.report import logical
 from otel_agents.report.logical import RUN_MODELS_COLUMNS, RUN_TOOLS_COLUMNS, run_models_sql, run_tools_sql
+from otel_agents.report.outcomes import RUN_OUTCOMES_COLUMNS, latest_sql, per_run_sql
 from otel_agents.report.patterns import PATTERN_COLUMNS, stats_sql
 from otel_agents.report.pgsource import PgSource
+from otel_agents.report.scores import RUN_STEPS_COLUMNS, run_steps_sql, scored_sql
 
 #: The store: the SQLite file, or a PostgreSQL one.
 Store = Path | PgSource
 
 #: Bump when the cache's tables or derivations change: old caches are rebuilt.
-FORMAT = "8"
+FORMAT = "10"
 #: A backlog above this many rows in one table is read with the parallel full scan.
 BULK_ROWS = 100_000
 _IN_CHUNK = 200
@@ -209,6 +211,19 @@ TABLES: tuple[Table, ...] = (
         ),
         extra=(("template", V), ("complexity", V), ("step_outcome", V), ("first_in_step", "BOOLEAN")),
     ),
+    Table(  # appended only: the latest row of a (workflow_id, name) wins
+        "oc",
+        "workflow_outcomes",
+        "outcome_id",
+        (
+            ("outcome_id", V),
+            ("workflow_id", V),
+            ("kind", V),
+            ("name", V),
+            ("value_text", V),
+            ("value_number", D),
+        ),
+    ),
 )
 TABLE = {t.name: t for t in TABLES}
 _KIND = {"st": "step", "tc": "tool_call", "ph": "phase", "wf": "workflow"}
@@ -227,9 +242,19 @@ _DERIVED = (
     f"CREATE TABLE IF NOT EXISTS tool_runs ({RUN_TOOLS_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS model_runs ({RUN_MODELS_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS pattern_stats ({PATTERN_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS run_steps ({RUN_STEPS_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS run_outcomes ({RUN_OUTCOMES_COLUMNS})",
 )
 _DERIVED_TABLES = ("step_tools", "step_tool_counts", "tool_dups")
-_PER_RUN_TABLES = ("wall_union", "tool_runs", "model_runs")
+_PER_RUN_TABLES = (
+    "wall_union",
+    "tool_runs",
+    "model_runs",
+    "run_steps",
+    "run_outcomes",
+    "run_scores",
+    "run_outcome_rows",
+)
 #: Separator of a tool sequence: ``Read→Edit→Bash``.
 ARROW = "\u2192"
 
@@ -662,6 +687,7 @@ def _logical_steps(con: Any, lo_st: int) -> None:
     if lo_st == 0:
         con.execute(f"INSERT INTO steps_logical {logical.select_sql('st')}")
         con.execute(f"INSERT INTO wall_union {logical.wall_sql('steps_logical')}")
+        con.execute(f"INSERT INTO run_steps {run_steps_sql('steps_logical')}")
         return
     con.execute(
         """CREATE OR REPLACE TEMP TABLE touched AS
@@ -678,7 +704,21 @@ def _logical_steps(con: Any, lo_st: int) -> None:
         "(SELECT * FROM steps_logical WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL)"
     )
     con.execute(f"INSERT INTO wall_union {logical.wall_sql(steps)}")
+    con.execute("DELETE FROM run_steps WHERE workflow_id IN (SELECT workflow_id FROM touched) OR workflow_id IS NULL")
+    con.execute(f"INSERT INTO run_steps {run_steps_sql(steps)}")
     con.execute("DROP TABLE touched")
+
+
+def _run_outcomes(con: Any, lo_oc: int) -> None:
+    """(Re)compute the latest estimates and outcomes of the runs with values copied after ``lo_oc``."""
+    if lo_oc == 0:
+        con.execute(f"INSERT INTO run_outcomes {latest_sql('oc')}")
+        return
+    con.execute("CREATE OR REPLACE TEMP TABLE touched_oc AS SELECT DISTINCT workflow_id FROM oc WHERE rid > ?", [lo_oc])
+    con.execute("DELETE FROM run_outcomes WHERE workflow_id IN (SELECT workflow_id FROM touched_oc)")
+    rows = "(SELECT * FROM oc WHERE workflow_id IN (SELECT workflow_id FROM touched_oc))"
+    con.execute(f"INSERT INTO run_outcomes {latest_sql(rows)}")
+    con.execute("DROP TABLE touched_oc")
 
 
 def _tasks(con: Any, old: dict[str, int], refreshed: list[str]) -> None:
@@ -841,6 +881,15 @@ def sync(con: Any, store: Store, *, rebuild: bool = False, progress: Callable[[s
             if stats.copied.get("st") or stats.copied.get("wf") or stale:
                 _tasks(con, old, stale)
             lap = stats.lap("logical steps and tasks", lap)
+            if stats.copied.get("oc"):
+                _run_outcomes(con, old["oc"])
+            if stats.copied.get("st") or stats.copied.get("wf") or stale or old["wf"] == 0:
+                # every run's scores (template medians move with each new run): the report reads them
+                con.execute(f"CREATE OR REPLACE TABLE run_scores AS {scored_sql('wf', 'run_steps')}")
+            if stats.copied.get("oc") or stats.copied.get("wf") or stale or old["wf"] == 0:
+                # every run's actuals beside its latest estimates and outcomes
+                con.execute(f"CREATE OR REPLACE TABLE run_outcome_rows AS {per_run_sql('wf')}")
+            lap = stats.lap("scores and outcomes", lap)
             _set_meta(
                 con,
                 {

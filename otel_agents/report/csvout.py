@@ -59,7 +59,9 @@ TASK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("unpriced_model_calls", "k.unpriced"),
 )
 
-ROWS = ("attempts", "tasks")
+#: Rows of the ``scores``, ``outcomes`` and ``trends`` sections: one per run (one per day and group).
+SECTION_ROWS = ("scores", "outcomes", "trends")
+ROWS = ("attempts", "tasks", *SECTION_ROWS)
 #: A cost whose model calls are all unpriced.
 UNKNOWN = "-"
 #: Older name of ``attempts``, still accepted.
@@ -95,13 +97,28 @@ def write_csv(con: Any, out: IO[str], rows: str = "attempts") -> int:
             f"SELECT {', '.join(expr for _c, expr in cols)} FROM v_tasks AS k "
             "ORDER BY k.first_started_at, k.task_id, k.level DESC"
         )
+    elif rows in SECTION_ROWS:
+        return _write(con, out, _section_sql(rows))
     else:
         raise ValueError(f"unknown rows {rows!r}: use one of {', '.join(ROWS)}")
+    return _write(con, out, sql, [c for c, _e in cols])
+
+
+def _section_sql(rows: str) -> str:
+    from importlib import import_module
+
+    module = import_module(f"otel_agents.report.{rows}")
+    return str(module.csv_sql())
+
+
+def _write(con: Any, out: IO[str], sql: str, names: list[str] | None = None) -> int:
+    """Write the rows of ``sql`` (columns ``names``, else the query's own); an unknown cost
+    (``cost_usd`` empty with ``unpriced_model_calls``) is written ``-``."""
     writer = csv.writer(out, lineterminator="\n")
-    names = [c for c, _e in cols]
+    cur = con.execute(sql)
+    names = names or [d[0] for d in cur.description]
     writer.writerow(names)
     cost, unpriced = names.index("cost_usd"), names.index("unpriced_model_calls")
-    cur = con.execute(sql)
     n = 0
     while True:
         chunk = cur.fetchmany(_CHUNK)

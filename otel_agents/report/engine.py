@@ -20,7 +20,9 @@ from otel_agents.report.views import Scope
 CACHE_WAIT_S = 30.0
 DEFAULT_TOP = 10
 #: The report's sections, in the order they print.
-SECTIONS = ("cost", "latency", "errors", "attempts", "tools", "patterns")
+SECTIONS = ("cost", "latency", "errors", "attempts", "tools", "patterns", "scores", "trends", "outcomes")
+#: The sections the recommendations (in ``errors``) read.
+_RECOMMENDATION_INPUTS = ("cost", "latency", "errors", "attempts", "tools")
 #: Sections computed at once, each on its own cursor, each query on one DuckDB thread (DuckDB
 #: runs queries without the GIL): on 2 cores this beats one section at a time on 2 threads.
 WORKERS = 2
@@ -264,7 +266,7 @@ class ReportEngine:
         unknown = set(sections) - set(SECTIONS)
         if unknown:
             raise ValueError(f"unknown section {', '.join(sorted(unknown))}: use {', '.join(SECTIONS)}")
-        needed = (set(SECTIONS) - {"patterns"} if "errors" in sections else set()) | set(sections)
+        needed = set(sections) | (set(_RECOMMENDATION_INPUTS) if "errors" in sections else set())
 
         def tool_sections(con: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
             tools = tool_stats(con)
@@ -284,6 +286,18 @@ class ReportEngine:
             jobs["errors"] = lambda con: errors_section(con, top=top)
         if "patterns" in needed:
             jobs["patterns"] = self._patterns_job(top)
+        if "scores" in needed:
+            from otel_agents.report.scores import scores_section
+
+            jobs["scores"] = lambda con: scores_section(con, top=top)
+        if "trends" in needed:
+            from otel_agents.report.trends import trends_section
+
+            jobs["trends"] = trends_section
+        if "outcomes" in needed:
+            from otel_agents.report.outcomes import outcomes_section
+
+            jobs["outcomes"] = lambda con: outcomes_section(con, top=top)
         if workers <= 1:
             done = {name: self._on_cursor(job) for name, job in jobs.items()}
         else:

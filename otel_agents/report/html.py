@@ -328,6 +328,20 @@ def _patterns(p: dict[str, Any]) -> str:
     return "<h2>Patterns</h2>" + f"<p>{escape(T.pattern_assumption(p))}</p>" + _titled(T.PATTERNS, p["top"])
 
 
+def _insights(name: str) -> Any:
+    """The HTML of a ``scores``, ``trends`` or ``outcomes`` section (tables in ``insight_tables``)."""
+    from otel_agents.report.insight_tables import SECTIONS
+
+    heading, build = SECTIONS[name]
+
+    def render(section: dict[str, Any]) -> str:
+        return f"<h2>{escape(heading)}</h2>" + "".join(
+            f"<h3>{escape(title)}</h3>" + _table(headers, rows) for title, headers, rows in build(section)
+        )
+
+    return render
+
+
 _SECTIONS = {
     "cost": _cost,
     "latency": _latency,
@@ -335,6 +349,7 @@ _SECTIONS = {
     "attempts": _attempts,
     "tools": _tools,
     "patterns": _patterns,
+    **{name: _insights(name) for name in ("scores", "trends", "outcomes")},
 }
 
 

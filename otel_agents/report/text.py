@@ -445,6 +445,21 @@ def _patterns(p: dict[str, Any]) -> list[str]:
     return ["", "== Patterns ==", T.pattern_assumption(p), *titled(T.PATTERNS, p["top"])]
 
 
+def _insights(name: str) -> Any:
+    """The text of a ``scores``, ``trends`` or ``outcomes`` section (tables in ``insight_tables``)."""
+    from otel_agents.report.insight_tables import SECTIONS
+
+    heading, build = SECTIONS[name]
+
+    def render(section: dict[str, Any]) -> list[str]:
+        out = ["", f"== {heading} =="]
+        for title, headers, rows in build(section):
+            out += ["", title, *table(headers, rows)]
+        return out
+
+    return render
+
+
 _SECTIONS = {
     "cost": _cost,
     "latency": _latency,
@@ -452,6 +467,7 @@ _SECTIONS = {
     "attempts": _attempts,
     "tools": _tools,
     "patterns": _patterns,
+    **{name: _insights(name) for name in ("scores", "trends", "outcomes")},
 }
 
 

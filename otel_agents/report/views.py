@@ -19,6 +19,8 @@ from typing import Any
 
 from otel_agents.report import logical
 from otel_agents.report.filters import Filters
+from otel_agents.report.outcomes import per_run_sql
+from otel_agents.report.scores import run_steps_sql, scored_sql
 
 _VALUE_TABLES = (
     ("f_template", "templates"),
@@ -86,6 +88,8 @@ class Scope:
             con.execute(f"CREATE OR REPLACE TABLE {a}.lg_selected AS {logical.select_sql('v_st')}")
             con.execute(f"CREATE OR REPLACE TABLE {a}.tasks_selected AS {logical.tasks_sql('v_wf', 'v_st')}")
             con.execute(f"CREATE OR REPLACE TABLE {a}.wall_selected AS {logical.wall_sql(f'{a}.lg_selected')}")
+            steps = f"({run_steps_sql(f'{a}.lg_selected')})"
+            con.execute(f"CREATE OR REPLACE TABLE {a}.scores_selected AS {scored_sql('v_wf', steps)}")
         self.views(con)
 
     def views(self, con: Any, *, base_only: bool = False) -> None:
@@ -100,6 +104,7 @@ class Scope:
             "v_st": ("st", in_sel + self._time("start_unix_nano") + ([model] if f.models else [])),
             "v_tc": ("tc", in_sel + self._time("start_unix_nano") + ([model_steps] if f.models else [])),
             "v_mc": ("mc", in_sel + self._time("start_unix_nano") + ([model] if f.models else [])),
+            "v_oc": ("oc", [f"workflow_id IN (SELECT workflow_id FROM {a}.sel)"] if f.selects_workflows else []),
             "v_step_tools": ("step_tools", in_sel + self._time("first_start") + ([model_steps] if f.models else [])),
         }
         for derived in ("step_tool_counts", "tool_dups"):  # the steps of v_step_tools
@@ -108,6 +113,8 @@ class Scope:
             specs["v_lg"] = ("steps_logical" if f.empty else f"{a}.lg_selected", [])
             specs["v_tasks"] = ("tasks_all" if f.empty else f"{a}.tasks_selected", [])
             specs["v_wall"] = ("wall_union" if f.empty else f"{a}.wall_selected", [])
+            specs["v_scores"] = ("run_scores" if f.empty else f"{a}.scores_selected", [])
+            specs["v_outcome_runs"] = ("run_outcome_rows" if f.empty else f"({per_run_sql()})", [])
             specs["v_tool_runs"] = ("tool_runs" if f.empty else f"({logical.run_tools_sql('v_tc')})", [])
             specs["v_model_runs"] = ("model_runs" if f.empty else f"({logical.run_models_sql('v_mc')})", [])
         for view, (table, conds) in specs.items():

@@ -364,6 +364,15 @@ SQL_ALLOWED: dict[str, set[str]] = {
     "report/attempts.py": {"NONE", "_CYCLES", "expr"},
     # cache tables (TABLE specs: constants), placeholder lists, paths we computed (quoted)
     "report/cache.py": {
+        # per-run tables of the scores and outcomes sections: constant columns, fixed table names
+        "RUN_OUTCOMES_COLUMNS",
+        "RUN_STEPS_COLUMNS",
+        "latest_sql('oc')",
+        "latest_sql(rows)",
+        "per_run_sql('wf')",
+        "run_steps_sql('steps_logical')",
+        "run_steps_sql(steps)",
+        "scored_sql('wf', 'run_steps')",
         # _source_rows: an int or a quoted literal (postgres_query takes no parameters); the
         # parameter's DuckDB type; a constant column name
         "_quote(inner.replace('?', literal))",
@@ -442,6 +451,54 @@ SQL_ALLOWED: dict[str, set[str]] = {
     },
     # fixed view names; an int read back from DuckDB
     "report/engine.py": {"v", "threads"},
+    # scores, trends, outcomes: fragments built from module constants (known names, thresholds,
+    # fixed view and column names); values are bound
+    "report/outcomes.py": {
+        "' OR '.join((f'{n} IS NOT NULL' for n in _NUM))",
+        "', '.join((_pair(e, a) for e, a, _k, _d in pairs))",
+        "', '.join((f\"'{n}'\" for n in OUTCOMES))",
+        "', '.join((f'p.{n}' for n in _NUM))",
+        "', '.join(cols)",
+        "NONE",
+        "_RATES",
+        "act",
+        "both",
+        "cols",
+        "est",
+        "n",
+        "picks",
+        "runs",
+        "source",
+    },
+    "report/scores.py": {
+        "', '.join((_dist(k) for k in _KINDS))",
+        "NONE",
+        "_SCORE.format(x='w.cost', m='med_c')",
+        "_SCORE.format(x='w.dur', m='med_d')",
+        "_Z.format(x='w.cost', k='c', **z)",
+        "_Z.format(x='w.dur', k='d', **z)",
+        "flag",
+        "flags",
+        "runs",
+        "source",
+        "steps",
+    },
+    "report/trends.py": {
+        "NONE",
+        "TREND_DAYS",
+        "TREND_DAYS - 1",
+        "TREND_DAYS // 2",
+        "_AGG",
+        "_CSV_AGG",
+        "_CSV_DOW",
+        "_CSV_HOUR",
+        "_CSV_MODEL",
+        "_CSV_TEMPLATE",
+        "_CSV_WINDOW",
+        "_TS",
+        "col",
+        "list(WEEKDAYS)",
+    },
     "report/errors.py": {"NONE", "', '.join(cols)", "view", "', '.join(f'({c})' for c in cols)"},
     "report/latency.py": {
         "key_sql",
@@ -467,6 +524,7 @@ SQL_ALLOWED: dict[str, set[str]] = {
         "view",
         "_where(conds)",
         "logical.wall_sql(f'{a}.lg_selected')",
+        "scored_sql('v_wf', steps)",
     },
 }
 
