@@ -207,7 +207,10 @@ def _span_dump(spans: list[Any]) -> list[str]:
                     "kind": str(s.kind),
                     "status": [str(s.status.status_code), s.status.description],
                     "attributes": dict(s.attributes),
-                    "events": [[e.name, e.timestamp, dict(e.attributes)] for e in s.events],
+                    # an exception event is stamped with the drain's clock, not the session's
+                    "events": [
+                        [e.name, None if e.name == "exception" else e.timestamp, dict(e.attributes)] for e in s.events
+                    ],
                     "links": [[lk.context.span_id, dict(lk.attributes or {})] for lk in s.links],
                 },
                 sort_keys=True,

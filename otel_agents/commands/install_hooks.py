@@ -135,7 +135,7 @@ def _native_hook(wanted: bool | None, prog: str) -> Path | None:
         return None
     path, message = native.build()
     if path is None:
-        print(f"{prog}: the native hook could not be built ({message}); installing the Python hook")
+        print(f"{prog}: the native hook could not be built ({message}); installing the Python hook", file=sys.stderr)
         return None
     print(message)
     return path
