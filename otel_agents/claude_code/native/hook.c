@@ -185,11 +185,8 @@ static node_t *parse_string(parser_t *q) {
             if (v >= 0xD800 && v <= 0xDBFF && q->end - q->p >= 6 && q->p[0] == '\\' && q->p[1] == 'u' && hex4(q->p + 2, &lo) && lo >= 0xDC00 && lo <= 0xDFFF) {
                 v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
                 q->p += 6;
-            } else if (v >= 0xD800 && v <= 0xDFFF) {
-                q->delegate = 1; /* a lone surrogate: Python's rules (U+FFFD, surrogatepass) */
-                free(b.p); return NULL;
             }
-            put_utf8(&b, v);
+            put_utf8(&b, v); /* a lone surrogate is kept as its 3 bytes ("surrogatepass", as digest) */
             continue;
         }
         bput(&b, q->p, 1); q->p++; /* raw bytes: the whole input was checked as UTF-8 */
@@ -343,13 +340,14 @@ static void put_jstr(buf_t *b, const char *s, size_t n, int ascii) {
         else if (c == '\t') { bstr(b, "\\t"); i++; }
         else if (c == '\b') { bstr(b, "\\b"); i++; }
         else if (c == '\f') { bstr(b, "\\f"); i++; }
-        else if (c < 0x20) { snprintf(e, sizeof e, "\\u%04x", c); bstr(b, e); i++; }
+        else if (c < 0x20 || (ascii && c == 0x7f)) { snprintf(e, sizeof e, "\\u%04x", c); bstr(b, e); i++; }
         else if (c < 0x80 || !ascii) { bput(b, s + i, 1); i++; }
         else {
             unsigned cp; size_t k;
             if (c < 0xE0) { cp = c & 0x1F; k = 1; } else if (c < 0xF0) { cp = c & 0x0F; k = 2; } else { cp = c & 0x07; k = 3; }
             for (size_t j = 1; j <= k && i + j < n; j++) cp = cp << 6 | ((unsigned char)s[i + j] & 0x3F);
             i += k + 1;
+            if (cp >= 0xD800 && cp <= 0xDFFF && ascii == 2) cp = 0xFFFD; /* text.clean_text */
             if (cp >= 0x10000) {
                 cp -= 0x10000;
                 snprintf(e, sizeof e, "\\u%04x\\u%04x", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
@@ -654,6 +652,10 @@ static void run(long long received) {
     }
     if (!sid || sid->type != J_STR || sid->n == 0) { log_problem("no_session", "payload without a string session_id", 1); return; }
     if (cp_count(sid->s, sid->n) > MAX_KEPT_CHARS) { log_problem("no_session", "session_id longer than 4096 characters", 1); return; }
+    for (size_t i = 0; i + 2 < sid->n; i++) /* clean_text: a lone surrogate in the id becomes U+FFFD */
+        if ((unsigned char)sid->s[i] == 0xED && (unsigned char)sid->s[i + 1] >= 0xA0) {
+            sid->s[i] = (char)0xEF; sid->s[i + 1] = (char)0xBF; sid->s[i + 2] = (char)0xBD;
+        }
     int set[3];
     if (settings(set) != 0 || set[0]) delegate(received); /* stale config cache, or content capture on */
     if (!event || event->type != J_STR) log_problem("wrong_type", "hook_event_name missing or not a string; recorded as unknown", 1);
@@ -686,7 +688,7 @@ static void run(long long received) {
         if (content_for_event) put_fingerprint(&b, v);
         else if (in_list(KEEP_FIELDS, k->s, k->n)) {
             if (is_scalar(v)) put_scalar(&b, v);
-            else if (v->type == J_STR && cp_count(v->s, v->n) <= MAX_KEPT_CHARS) put_jstr(&b, v->s, v->n, 1);
+            else if (v->type == J_STR && cp_count(v->s, v->n) <= MAX_KEPT_CHARS) put_jstr(&b, v->s, v->n, 2);
             else { bstr(&b, "{\"fingerprint\":"); put_fingerprint(&b, v); bch(&b, '}'); }
         } else if (in_list(CONTENT_FIELDS, k->s, k->n)) put_fingerprint(&b, v);
         else if (is_scalar(v)) put_scalar(&b, v);
