@@ -67,8 +67,12 @@ def log_kinds(home: Path) -> list[str]:
 
 EDGE_CASES: list[Any] = [
     {"session_id": "s1", "hook_event_name": "PreToolUse", "tool_name": "Bash", "tool_input": {"command": "ls"}},
-    {"session_id": "s1", "hook_event_name": "UserPromptSubmit", "prompt": "héllo 🙂 \u202e\x00\x7f\"\\/\b\f\n\r\t"},
-    {"session_id": "s1", "hook_event_name": "PostToolUse", "tool_response": {"b": [1.5, 1e16, 1e-05, 0.1, -0.0, 1e308]}},
+    {"session_id": "s1", "hook_event_name": "UserPromptSubmit", "prompt": 'héllo 🙂 \u202e\x00\x7f"\\/\b\f\n\r\t'},
+    {
+        "session_id": "s1",
+        "hook_event_name": "PostToolUse",
+        "tool_response": {"b": [1.5, 1e16, 1e-05, 0.1, -0.0, 1e308]},
+    },
     {"session_id": "s1", "x": 123456789012345678901234567890, "y": -0.0, "z": 2.5e-7, "w": 1e22, "v": 100.0},
     {"session_id": "s1", "hook_event_name": "StopFailure", "error": "rate_limit"},
     {"session_id": "s1", "hook_event_name": "StopFailure", "error": "_-_", "error_category": "x"},
@@ -120,12 +124,8 @@ def test_the_same_spool_line_and_problems_as_the_python_hook(hook, tmp_path) -> 
         assert (a.returncode, a.stdout, a.stderr) == (0, b"", b""), raw
         assert (b.returncode, b.stdout, b.stderr) == (0, b"", b""), raw
         assert log_kinds(tmp_path / "native") == log_kinds(tmp_path / "python"), raw
-    native_files = {
-        p.relative_to(tmp_path / "native"): p.read_bytes() for p in (tmp_path / "native").rglob("*.jsonl")
-    }
-    python_files = {
-        p.relative_to(tmp_path / "python"): p.read_bytes() for p in (tmp_path / "python").rglob("*.jsonl")
-    }
+    native_files = {p.relative_to(tmp_path / "native"): p.read_bytes() for p in (tmp_path / "native").rglob("*.jsonl")}
+    python_files = {p.relative_to(tmp_path / "python"): p.read_bytes() for p in (tmp_path / "python").rglob("*.jsonl")}
     assert native_files == python_files
     assert sorted(v.count(b"\n") for v in native_files.values()) == LINES_PER_SESSION
 
@@ -176,8 +176,9 @@ def test_concurrent_appends_from_native_and_python_hooks(hook, tmp_path) -> None
     none lost."""
     big = "x" * 200_000  # lines longer than a pipe buffer or a page
     payloads = [
-        json.dumps({"session_id": "many", "hook_event_name": "PostToolUse", "tool_use_id": f"t{i}", "n": i, "b": big})
-        .encode()
+        json.dumps(
+            {"session_id": "many", "hook_event_name": "PostToolUse", "tool_use_id": f"t{i}", "n": i, "b": big}
+        ).encode()
         for i in range(240)
     ]
     env = env_for(tmp_path)

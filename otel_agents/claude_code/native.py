@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from otel_agents.claude_code.capture import _PACKAGE_ROOT, DRAIN_PROGRAM, RECEIVED_ENV
+from otel_agents.claude_code.capture import _PACKAGE_ROOT, DRAIN_PROGRAM
 
 SOURCE = Path(__file__).parent / "native" / "hook.c"
 #: The ``env`` key of ``.claude/settings.local.json`` holding this machine's native hook.
@@ -61,7 +61,7 @@ def _c_string(text: str) -> str:
         elif 32 <= ord(ch) < 127:
             out.append(ch)
         else:
-            out.extend(f"\\x{b:02x}\"\"" for b in ch.encode("utf-8"))
+            out.extend(f'\\x{b:02x}""' for b in ch.encode("utf-8"))
     return '"' + "".join(out) + '"'
 
 

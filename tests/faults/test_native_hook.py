@@ -19,7 +19,6 @@ import os
 import re
 import struct
 import subprocess
-
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -148,7 +147,9 @@ def test_native_hook_fuzz_matches_the_python_hook(hook, tmp_path, fault_row) -> 
     assert total >= FRAME_CASES
     assert not stats["mismatch"], stats["mismatch"][:5]
     a, b = spool(homes["native"]), spool(homes["python"])
-    diffs = [(k, x, y) for k in sorted(set(a) | set(b)) for x, y in zip(a.get(k, []), b.get(k, [])) if x != y]
+    diffs = [
+        (k, x, y) for k in sorted(set(a) | set(b)) for x, y in zip(a.get(k, []), b.get(k, []), strict=False) if x != y
+    ]
     assert same, (sorted(set(a) ^ set(b))[:5], [(k, x[:600], y[:600]) for k, x, y in diffs[:3]])
     # the corpus is adversarial (a payload in seven is not UTF-8, one is UTF-16, one raw bytes or
     # nesting deeper than the native hook parses): those go to the Python hook by design
@@ -186,5 +187,3 @@ def test_native_hook_as_separate_processes(hook, tmp_path) -> None:
     log = Path(capture.spool_root(tmp_path / "home")) / capture.LOG_FILE
     kinds = [json.loads(line)["kind"] for line in log.read_bytes().splitlines()] if log.exists() else []
     assert "internal" not in kinds
-
-
