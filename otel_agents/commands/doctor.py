@@ -312,6 +312,10 @@ def render(info: dict[str, Any]) -> str:
         )
     cc = info["claude_code"]
     lines += ["", "Claude Code capture"]
+    if cc["sessions"] or cc["hook_problems"]:
+        lines += format_summary(cc).splitlines()[1:]
+    else:
+        lines.append("  no sessions captured (`otel-agents install-hooks claude-code` sets it up)")
     hook = info.get("claude_code_hook") or {}
     if hook:
         lines.append(
@@ -319,10 +323,6 @@ def render(info: dict[str, Any]) -> str:
             if hook.get("hook") == "native"
             else f"  hook: Python ({hook['path']} hook; `install-hooks claude-code --native` builds the native one)"
         )
-    if cc["sessions"] or cc["hook_problems"]:
-        lines += format_summary(cc).splitlines()[1:]
-    else:
-        lines.append("  no sessions captured (`otel-agents install-hooks claude-code` sets it up)")
     lines += ["", "Warnings"]
     lines += [f"  - {w}" for w in info["warnings"]] or ["  none"]
     lines += ["", "Problems"]
