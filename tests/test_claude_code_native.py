@@ -308,3 +308,27 @@ def test_install_hooks_falls_back_to_python_without_a_compiler(tmp_path) -> None
     assert out.returncode == 0, out.stderr
     assert "the native hook could not be built (no C compiler found" in out.stderr
     assert launcher.NATIVE_ENV not in json.loads((proj / ".claude" / "settings.local.json").read_text())["env"]
+
+
+def test_the_native_rules_are_the_python_hooks() -> None:
+    """The C program's Claude Code tables hold exactly ``capture``'s field and event sets."""
+    src = native.SOURCE.read_text()
+
+    def table(name: str) -> set[str]:
+        body = re.search(name + r"\[\](?:\[2\])? = \{(.*?)\};", src, re.S)
+        assert body is not None, name
+        return set(re.findall(r'"([^"]+)"', body.group(1)))
+
+    assert table("CC_KEEP") == capture.KEEP_FIELDS
+    assert table("CC_CONTENT") == capture.CONTENT_FIELDS
+    assert table("CC_DRAIN") == capture.DRAIN_EVENTS
+    assert table("CC_EVENT_CONTENT") == {e for e in capture.EVENT_CONTENT_FIELDS} | {
+        f for fields in capture.EVENT_CONTENT_FIELDS.values() for f in fields
+    }
+
+
+def test_an_agent_cli_without_native_rules_is_handed_to_the_python_hook(hook, tmp_path) -> None:
+    raw = json.dumps({"session_id": "other", "hook_event_name": "Stop"}).encode()
+    p = subprocess.run([str(hook), "no-such-cli"], input=raw, capture_output=True, env=env_for(tmp_path), timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+    assert (tmp_path / "claude-code" / "sessions" / "other.jsonl").exists()  # the Python hook spooled it

@@ -24,7 +24,8 @@ from otel_agents.claude_code.capture import _PACKAGE_ROOT, DRAIN_PROGRAM
 SOURCE = Path(__file__).parent / "native" / "hook.c"
 #: The ``env`` key of ``.claude/settings.local.json`` holding this machine's native hook.
 NATIVE_ENV = "OTEL_AGENTS_NATIVE_HOOK"
-#: What the native hook runs to hand a payload over (argv[1]: the package's directory).
+#: What the native hook runs to hand a payload over (argv[1]: the package's directory; argv[2]:
+#: the agent CLI it was started for, ``claude-code`` unless the hook entry names another).
 HOOK_PROGRAM = (
     "import sys\n"
     "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"

@@ -48,20 +48,36 @@
 #define MAX_INT_DIGITS 4000
 #define LOG_ROTATE_BYTES (1024 * 1024)
 
-/* ---- the per-CLI tables (capture.py: KEEP_FIELDS, CONTENT_FIELDS, ...) ---- */
-static const char *const KEEP_FIELDS[] = {
+/* ---- the per-CLI rules (capture.py: KEEP_FIELDS, CONTENT_FIELDS, EVENT_CONTENT_FIELDS,
+ * DRAIN_EVENTS). Another agent CLI is one more entry in RULES, chosen by the program's first
+ * argument (`otel-agents-hook codex`); none: the first entry. ---- */
+static const char *const CC_KEEP[] = {
     "session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode", "prompt_id",
     "agent_id", "agent_type", "tool_name", "tool_use_id", "duration_ms", "source", "model",
     "reason", "trigger", "notification_type", "stop_hook_active", "is_interrupt",
     "agent_transcript_path", "turn_id", "task_id", "teammate_name", "team_name",
     "mcp_server_name", NULL};
-static const char *const CONTENT_FIELDS[] = {
+static const char *const CC_CONTENT[] = {
     "prompt", "tool_input", "tool_response", "error", "last_assistant_message", "message",
     "custom_instructions", "error_details", "task_subject", "task_description",
     "compact_summary", NULL};
-/* event -> field that is content for that event only */
-static const char *const EVENT_CONTENT[][2] = {{"PermissionDenied", "reason"}, {NULL, NULL}};
-static const char *const DRAIN_EVENTS[] = {"Stop", "StopFailure", "SessionEnd", NULL};
+/* event, field that is content for that event only (a denial's reason can quote the command) */
+static const char *const CC_EVENT_CONTENT[][2] = {{"PermissionDenied", "reason"}, {NULL, NULL}};
+static const char *const CC_DRAIN[] = {"Stop", "StopFailure", "SessionEnd", NULL};
+
+typedef struct {
+    const char *name;               /* the program's first argument */
+    const char *spool_dir;          /* <home>/<spool_dir>/sessions/<session>.jsonl */
+    const char *session_field, *event_field;
+    const char *const *keep, *const *content, *const *drain;
+    const char *const (*event_content)[2];
+    const char *error_category_event; /* the event whose "error" word is copied to error_category */
+} rules_t;
+static const rules_t RULES[] = {
+    {"claude-code", "claude-code", "session_id", "hook_event_name", CC_KEEP, CC_CONTENT, CC_DRAIN, CC_EVENT_CONTENT, "StopFailure"},
+};
+static const rules_t *R = &RULES[0];
+static const char *g_cli = "claude-code"; /* the CLI named by the first argument (handed over too) */
 
 /* ---- growable buffer ---- */
 typedef struct { char *p; size_t n, cap; int oom; } buf_t;
@@ -583,7 +599,7 @@ static void delegate(long long received) {
     }
     char num[32]; snprintf(num, sizeof num, "%lld", received);
     setenv("OTEL_AGENTS_HOOK_RECEIVED_NS", num, 1);
-    char *argv[] = {(char *)OA_PYTHON, (char *)"-c", (char *)OA_HOOK_PROGRAM, (char *)OA_PACKAGE_ROOT, NULL};
+    char *argv[] = {(char *)OA_PYTHON, (char *)"-c", (char *)OA_HOOK_PROGRAM, (char *)OA_PACKAGE_ROOT, (char *)g_cli, NULL};
     execv(OA_PYTHON, argv);
     _exit(0);
 }
@@ -646,8 +662,8 @@ static void run(long long received) {
     free(idx);
     node_t *sid = NULL, *event = NULL, *error = NULL;
     for (size_t i = 0; i < root->nk; i += 2) {
-        if (str_is(root->kids[i], "session_id")) sid = root->kids[i + 1];
-        if (str_is(root->kids[i], "hook_event_name")) event = root->kids[i + 1];
+        if (str_is(root->kids[i], R->session_field)) sid = root->kids[i + 1];
+        if (str_is(root->kids[i], R->event_field)) event = root->kids[i + 1];
         if (str_is(root->kids[i], "error")) error = root->kids[i + 1];
     }
     if (!sid || sid->type != J_STR || sid->n == 0) { log_problem("no_session", "payload without a string session_id", 1); return; }
@@ -660,7 +676,7 @@ static void run(long long received) {
     if (settings(set) != 0 || set[0]) delegate(received); /* stale config cache, or content capture on */
     if (!event || event->type != J_STR) log_problem("wrong_type", "hook_event_name missing or not a string; recorded as unknown", 1);
     const char *evcontent = NULL;
-    for (int i = 0; event && event->type == J_STR && EVENT_CONTENT[i][0]; i++) if (str_is(event, EVENT_CONTENT[i][0])) evcontent = EVENT_CONTENT[i][1];
+    for (int i = 0; event && event->type == J_STR && R->event_content[i][0]; i++) if (str_is(event, R->event_content[i][0])) evcontent = R->event_content[i][1];
 
     buf_t b = {0};
     char num[48];
@@ -669,7 +685,7 @@ static void run(long long received) {
     int have_category = 0;
     /* StopFailure: error_category when "error" is a category word (capture.error_category) */
     char category[65] = {0};
-    if (str_is(event, "StopFailure") && error && error->type == J_STR && error->n > 0 && error->n <= 64) {
+    if (str_is(event, R->error_category_event) && error && error->type == J_STR && error->n > 0 && error->n <= 64) {
         int ok = 0;
         for (size_t i = 0; i < error->n; i++) {
             unsigned char c = (unsigned char)error->s[i];
@@ -686,11 +702,11 @@ static void run(long long received) {
         if (have_category && str_is(k, "error_category")) { put_jstr(&b, category, strlen(category), 1); have_category = 2; continue; }
         int content_for_event = evcontent && k->n == strlen(evcontent) && memcmp(k->s, evcontent, k->n) == 0;
         if (content_for_event) put_fingerprint(&b, v);
-        else if (in_list(KEEP_FIELDS, k->s, k->n)) {
+        else if (in_list(R->keep, k->s, k->n)) {
             if (is_scalar(v)) put_scalar(&b, v);
             else if (v->type == J_STR && cp_count(v->s, v->n) <= MAX_KEPT_CHARS) put_jstr(&b, v->s, v->n, 2);
             else { bstr(&b, "{\"fingerprint\":"); put_fingerprint(&b, v); bch(&b, '}'); }
-        } else if (in_list(CONTENT_FIELDS, k->s, k->n)) put_fingerprint(&b, v);
+        } else if (in_list(R->content, k->s, k->n)) put_fingerprint(&b, v);
         else if (is_scalar(v)) put_scalar(&b, v);
         else { bstr(&b, "{\"fingerprint\":"); put_fingerprint(&b, v); bch(&b, '}'); }
     }
@@ -704,7 +720,7 @@ static void run(long long received) {
     if (!name) delegate(received);
     if (stem) strcpy(name, stem); else { memcpy(name, sid->s, sid->n); name[sid->n] = 0; }
     strcat(name, ".jsonl");
-    char *r1 = join(g_home, "claude-code"), *r2 = r1 ? join(r1, "sessions") : NULL, *path = r2 ? join(r2, name) : NULL;
+    char *r1 = join(g_home, R->spool_dir), *r2 = r1 ? join(r1, "sessions") : NULL, *path = r2 ? join(r2, name) : NULL;
     if (!path) return;
     if (append_line(path, b.p, b.n, set[2]) != 0) {
         char d[300]; snprintf(d, sizeof d, "OSError: cannot append to the spool: %s", strerror(errno));
@@ -712,7 +728,7 @@ static void run(long long received) {
         return;
     }
     if (set[1] && event && event->type == J_STR) {
-        for (int i = 0; DRAIN_EVENTS[i]; i++) if (str_is(event, DRAIN_EVENTS[i])) {
+        for (int i = 0; R->drain[i]; i++) if (str_is(event, R->drain[i])) {
             char *s = malloc(sid->n + 1); if (!s) return;
             memcpy(s, sid->s, sid->n); s[sid->n] = 0;
             spawn_drain(s);
@@ -751,6 +767,10 @@ static int frames(void) {
 }
 
 int main(int argc, char **argv) {
+    int known = argc < 2 || strcmp(argv[1], "--frames") == 0;
+    if (argc > 1 && strcmp(argv[1], "--frames") != 0) g_cli = argv[1];
+    for (size_t i = 0; !known && i < sizeof RULES / sizeof RULES[0]; i++)
+        if (strcmp(argv[1], RULES[i].name) == 0) { R = &RULES[i]; known = 1; }
     if (argc > 1 && strcmp(argv[1], "--frames") == 0) return frames();
     long long received = now_ns();
     const char *given = getenv("OTEL_AGENTS_HOOK_RECEIVED_NS"); /* stamped by whoever received it first */
@@ -776,6 +796,7 @@ int main(int argc, char **argv) {
     g_raw = data; g_rawn = data ? n : 0;
     int null = open("/dev/null", O_WRONLY); /* print nothing, whatever happens */
     if (null >= 0) { dup2(null, 1); dup2(null, 2); if (null > 2) close(null); }
+    if (!known) delegate(received); /* a CLI without rules here: the Python hook */
     run(received);
     return 0;
 }
