@@ -290,6 +290,8 @@ def test_install_hooks_builds_the_native_hook_and_doctor_names_it(tmp_path) -> N
     )
     assert py.returncode == 0
     assert launcher.NATIVE_ENV not in json.loads((proj / ".claude" / "settings.local.json").read_text())["env"]
+    doc = subprocess.run([OTEL_AGENTS, "doctor"], capture_output=True, text=True, env=env, cwd=proj, timeout=120)
+    assert "  hook: Python (" in doc.stdout
 
 
 def test_install_hooks_falls_back_to_python_without_a_compiler(tmp_path) -> None:

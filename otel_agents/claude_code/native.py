@@ -114,18 +114,22 @@ def installed(path: str | os.PathLike[str] | None = None) -> Path | None:
 
 def hook_in_use(project_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Which hook runs the events here: ``{"hook": "native", "path": ...}`` when the project's
-    ``.claude/settings.local.json`` (or this environment) has a native hook that runs, else
-    ``{"hook": "python", "path": ...}``."""
+    ``.claude/settings.local.json`` records a native hook that runs (the launcher's
+    ``OTEL_AGENTS_NATIVE_HOOK``) or a settings file's hook command is this environment's native
+    hook (``--local``, ``--user``), else ``{"hook": "python", "path": ...}``."""
     import json
 
-    local = Path(project_dir or os.getcwd()) / ".claude" / "settings.local.json"
-    recorded = None
-    try:
-        env = json.loads(local.read_text(encoding="utf-8")).get("env") or {}
-        recorded = env.get(NATIVE_ENV) if isinstance(env, dict) else None
-    except (OSError, ValueError, AttributeError):
-        pass
-    found = installed(recorded) if isinstance(recorded, str) and recorded else installed()
-    if found is not None:
-        return {"hook": "native", "path": str(found)}
+    claude = Path(project_dir or os.getcwd()) / ".claude"
+    files = [claude / "settings.local.json", claude / "settings.json", Path.home() / ".claude" / "settings.json"]
+    for i, f in enumerate(files):
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        env = data.get("env") if isinstance(data, dict) else None
+        recorded = env.get(NATIVE_ENV) if i == 0 and isinstance(env, dict) else None
+        if isinstance(recorded, str) and installed(recorded) is not None:
+            return {"hook": "native", "path": recorded}
+        if str(default_path()) in json.dumps(data.get("hooks") if isinstance(data, dict) else None) and installed():
+            return {"hook": "native", "path": str(default_path())}
     return {"hook": "python", "path": str(Path(sys.executable).parent / "otel-agents")}
