@@ -60,6 +60,7 @@ def _shown_value(name: str, value: Any) -> Any:
 
 def gather(cfg: Any) -> dict[str, Any]:
     """Everything doctor reports, as data (``--json`` prints it)."""
+    from otel_agents.claude_code.native import hook_in_use
     from otel_agents.claude_code.status import summary
     from otel_agents.config import SETTINGS
     from otel_agents.foundation import state
@@ -140,6 +141,7 @@ def gather(cfg: Any) -> dict[str, Any]:
         "last_replay": replay_doc.get("last"),
         "pending": pending,
         "claude_code": summary(cfg.home),
+        "claude_code_hook": hook_in_use(),
         "warnings": _warnings(otlp, sinks, spool),
         "problems": problems,
     }
@@ -318,6 +320,13 @@ def render(info: dict[str, Any]) -> str:
         lines += format_summary(cc).splitlines()[1:]
     else:
         lines.append("  no sessions captured (`otel-agents install-hooks claude-code` sets it up)")
+    hook = info.get("claude_code_hook") or {}
+    if hook:
+        lines.append(
+            f"  hook: native ({hook['path']})"
+            if hook.get("hook") == "native"
+            else f"  hook: Python ({hook['path']} hook; `install-hooks claude-code --native` builds the native one)"
+        )
     lines += ["", "Warnings"]
     lines += [f"  - {w}" for w in info["warnings"]] or ["  none"]
     lines += ["", "Problems"]
