@@ -32,18 +32,23 @@ SCRIPT = f"""#!/bin/sh
 # native hook ({NATIVE_ENV}), else its `otel-agents hook`: the ones recorded in
 # .claude/settings.local.json ({PATH_ENV}; personal, not committed), else the one on PATH.
 # Where otel-agents is not installed it reads the event, prints nothing and exits 0.
+# Shell built-ins only until the hook runs: no process is started to read the settings.
 case $0 in */*) here=${{0%/*}} ;; *) here=. ;; esac
 local_settings="$here/../settings.local.json"
 native=${{{NATIVE_ENV}:-}}
-if [ -z "$native" ] && [ -f "$local_settings" ]; then
-  native=$(sed -n 's/^[[:space:]]*"{NATIVE_ENV}"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*$/\\1/p' "$local_settings" 2>/dev/null | head -n 1)
+bin=${{{PATH_ENV}:-}}
+if [ -f "$local_settings" ] && {{ [ -z "$native" ] || [ -z "$bin" ]; }}; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+      *'"{NATIVE_ENV}"'*:*'"'*)
+        [ -n "$native" ] || {{ v=${{line#*'"{NATIVE_ENV}"'*:*'"'}}; native=${{v%%'"'*}}; }} ;;
+      *'"{PATH_ENV}"'*:*'"'*)
+        [ -n "$bin" ] || {{ v=${{line#*'"{PATH_ENV}"'*:*'"'}}; bin=${{v%%'"'*}}; }} ;;
+    esac
+  done < "$local_settings" 2>/dev/null
 fi
 if [ -n "$native" ] && [ -x "$native" ]; then
-  exec "$native" 2>/dev/null
-fi
-bin=${{{PATH_ENV}:-}}
-if [ -z "$bin" ] && [ -f "$local_settings" ]; then
-  bin=$(sed -n 's/^[[:space:]]*"{PATH_ENV}"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*$/\\1/p' "$local_settings" 2>/dev/null | head -n 1)
+  exec "$native" "$@" 2>/dev/null
 fi
 if [ -z "$bin" ] || [ ! -x "$bin" ]; then
   bin=$(command -v otel-agents 2>/dev/null) || bin=

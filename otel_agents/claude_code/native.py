@@ -19,19 +19,22 @@ import sys
 import tempfile
 from pathlib import Path
 
-from otel_agents.claude_code.capture import _PACKAGE_ROOT, DRAIN_PROGRAM
+from otel_agents.claude_code.capture import _PACKAGE_ROOT, AGENT_DRAIN_PROGRAM, DRAIN_PROGRAM
 
 SOURCE = Path(__file__).parent / "native" / "hook.c"
 #: The ``env`` key of ``.claude/settings.local.json`` holding this machine's native hook.
 NATIVE_ENV = "OTEL_AGENTS_NATIVE_HOOK"
 #: What the native hook runs to hand a payload over (argv[1]: the package's directory; argv[2]:
-#: the agent CLI it was started for, ``claude-code`` unless the hook entry names another).
+#: the agent CLI it was started for, ``claude-code`` unless the hook entry names another: ``codex``
+#: and ``gemini`` are spooled as ``otel-agents hook codex|gemini`` spools them, any other name as
+#: Claude Code's, as ``otel-agents hook`` does).
 HOOK_PROGRAM = (
     "import sys\n"
     "if not getattr(sys.flags, 'safe_path', False): del sys.path[0]\n"
     "if sys.argv[1] not in sys.path: sys.path.append(sys.argv[1])\n"
     "from otel_agents.claude_code.capture import main\n"
-    "sys.exit(main())\n"
+    "from otel_agents.commands.hook import AGENTS\n"
+    "sys.exit(main(sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] in AGENTS else None))\n"
 )
 
 
@@ -67,11 +70,12 @@ def _c_string(text: str) -> str:
 
 
 def header(python: str | None = None) -> str:
-    """The generated header: this interpreter, this package, and the two Python programs."""
+    """The generated header: this interpreter, this package, and the three Python programs."""
     return (
         f"#define OA_PYTHON {_c_string(python or sys.executable)}\n"
         f"#define OA_PACKAGE_ROOT {_c_string(_PACKAGE_ROOT)}\n"
         f"#define OA_DRAIN_PROGRAM {_c_string(DRAIN_PROGRAM)}\n"
+        f"#define OA_AGENT_DRAIN_PROGRAM {_c_string(AGENT_DRAIN_PROGRAM)}\n"
         f"#define OA_HOOK_PROGRAM {_c_string(HOOK_PROGRAM)}\n"
     )
 
@@ -133,3 +137,31 @@ def hook_in_use(project_dir: str | os.PathLike[str] | None = None) -> dict[str, 
         if str(default_path()) in json.dumps(data.get("hooks") if isinstance(data, dict) else None) and installed():
             return {"hook": "native", "path": str(default_path())}
     return {"hook": "python", "path": str(Path(sys.executable).parent / "otel-agents")}
+
+
+def agent_hook_in_use(agent: str, project_dir: str | os.PathLike[str] | None = None) -> dict[str, str] | None:
+    """Which hook Codex CLI or Gemini CLI (``agent``) runs here: the project's configuration
+    file first, then the user's (``agent_cli.install.config_path``). ``{"hook": "native" |
+    "python", "path": ...}`` for the first entry that runs ours, ``None`` when neither has one."""
+    import json
+    import shlex
+
+    from otel_agents.agent_cli.install import config_path
+    from otel_agents.claude_code.settings import is_ours
+
+    for path in (config_path(agent, os.fspath(project_dir or os.getcwd())), config_path(agent)):
+        try:
+            hooks = json.loads(path.read_text(encoding="utf-8")).get("hooks")
+        except (OSError, ValueError, AttributeError):
+            continue
+        groups = [g for v in hooks.values() if isinstance(v, list) for g in v] if isinstance(hooks, dict) else []
+        entries = [h for g in groups if isinstance(g, dict) and isinstance(g.get("hooks"), list) for h in g["hooks"]]
+        for h in entries:
+            command = h.get("command") if isinstance(h, dict) else None
+            if not is_ours(command):
+                continue
+            exe = shlex.split(command)[0]
+            if os.path.basename(exe) == default_path().name and installed(exe) is not None:
+                return {"hook": "native", "path": exe, "config": str(path)}
+            return {"hook": "python", "path": exe, "config": str(path)}
+    return None

@@ -60,7 +60,7 @@ def _shown_value(name: str, value: Any) -> Any:
 
 def gather(cfg: Any) -> dict[str, Any]:
     """Everything doctor reports, as data (``--json`` prints it)."""
-    from otel_agents.claude_code.native import hook_in_use
+    from otel_agents.claude_code.native import agent_hook_in_use, hook_in_use
     from otel_agents.claude_code.status import summary
     from otel_agents.config import SETTINGS
     from otel_agents.foundation import state
@@ -142,6 +142,7 @@ def gather(cfg: Any) -> dict[str, Any]:
         "pending": pending,
         "claude_code": summary(cfg.home),
         "claude_code_hook": hook_in_use(),
+        "agent_cli_hooks": {agent: agent_hook_in_use(agent) for agent in ("codex", "gemini")},
         "warnings": _warnings(otlp, sinks, spool),
         "problems": problems,
     }
@@ -327,6 +328,14 @@ def render(info: dict[str, Any]) -> str:
             if hook.get("hook") == "native"
             else f"  hook: Python ({hook['path']} hook; `install-hooks claude-code --native` builds the native one)"
         )
+    for agent, ah in (info.get("agent_cli_hooks") or {}).items():
+        if ah:
+            lines.append(
+                f"  {agent} hook: native ({ah['path']}, in {ah['config']})"
+                if ah.get("hook") == "native"
+                else f"  {agent} hook: Python ({ah['path']}, in {ah['config']}; "
+                f"`install-hooks {agent} --native` builds the native one)"
+            )
     lines += ["", "Warnings"]
     lines += [f"  - {w}" for w in info["warnings"]] or ["  none"]
     lines += ["", "Problems"]

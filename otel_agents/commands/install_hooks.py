@@ -128,7 +128,10 @@ def main(args: list[str], prog: str = "otel-agents install-hooks") -> int:
 
 def _agent_cli(ns: argparse.Namespace, uninstalling: bool, prog: str) -> int:
     """Codex CLI (``hooks.json``) and Gemini CLI (``settings.json``): user file, or the
-    project's with ``--project``/``--dir``."""
+    project's with ``--project``/``--dir``. The entries run the native hook where it builds
+    (``<native hook> codex``), else this installation's ``otel-agents hook codex``."""
+    import shlex
+
     from otel_agents.agent_cli import install
 
     project = ns.dir or (os.getcwd() if ns.scope in ("project", "local") else None)
@@ -138,7 +141,11 @@ def _agent_cli(ns: argparse.Namespace, uninstalling: bool, prog: str) -> int:
             n = install.uninstall(path)
             print(f"removed {n} otel-agents hook(s) from {path}" if n else f"no otel-agents hooks in {path}")
             return 0
-        changed = install.install(ns.agent, path, ns.command, ns.timeout or install.DEFAULT_TIMEOUT_S)
+        command = ns.command
+        if command is None:
+            native_hook = _native_hook(ns.native, prog)
+            command = shlex.quote(str(native_hook)) if native_hook is not None else None
+        changed = install.install(ns.agent, path, command, ns.timeout or install.DEFAULT_TIMEOUT_S)
     except install.SettingsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 1

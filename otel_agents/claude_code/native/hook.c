@@ -3,8 +3,10 @@
  * The same contract as `otel-agents hook` (otel_agents/claude_code/capture.py): read stdin,
  * stamp the receive time, reduce the payload exactly as the Python hook does (content ->
  * {"len", "sha256"} of its canonical JSON text), append ONE line with ONE write on an
- * O_APPEND descriptor to <home>/claude-code/sessions/<session>.jsonl, start the detached
- * Python drain at the drain events, print nothing, exit 0.
+ * O_APPEND descriptor to <home>/<cli>/sessions/<session>.jsonl (claude-code, codex, gemini:
+ * the first argument names the CLI, none is Claude Code), start the detached Python drain at
+ * that CLI's drain events, print nothing, exit 0. As the Python hook, every CLI's problems go
+ * to <home>/claude-code/hook.log and the cached config.toml is <home>/claude-code/config-cache.json.
  *
  * Whatever it cannot reproduce byte for byte (content capture on, a config.toml whose cached
  * form is stale, a parent context in AGENTS_OTEL_PARENT, input that is not UTF-8 or holds a
@@ -12,7 +14,8 @@
  * hook: the payload on its stdin, the receive time in OTEL_AGENTS_HOOK_RECEIVED_NS.
  *
  * C library only. Built by `otel-agents install-hooks --native` with -include of a generated
- * header defining OA_PYTHON, OA_PACKAGE_ROOT, OA_DRAIN_PROGRAM and OA_HOOK_PROGRAM.
+ * header defining OA_PYTHON, OA_PACKAGE_ROOT, OA_DRAIN_PROGRAM, OA_AGENT_DRAIN_PROGRAM and
+ * OA_HOOK_PROGRAM.
  * Per-CLI rules (which fields are metadata, which are content) are the tables below.
  */
 #define _GNU_SOURCE
@@ -38,6 +41,9 @@
 #ifndef OA_DRAIN_PROGRAM
 #define OA_DRAIN_PROGRAM "import os; os._exit(0)"
 #endif
+#ifndef OA_AGENT_DRAIN_PROGRAM
+#define OA_AGENT_DRAIN_PROGRAM "import os; os._exit(0)"
+#endif
 #ifndef OA_HOOK_PROGRAM
 #define OA_HOOK_PROGRAM "import os; os._exit(0)"
 #endif
@@ -49,8 +55,11 @@
 #define LOG_ROTATE_BYTES (1024 * 1024)
 
 /* ---- the per-CLI rules (capture.py: KEEP_FIELDS, CONTENT_FIELDS, EVENT_CONTENT_FIELDS,
- * DRAIN_EVENTS). Another agent CLI is one more entry in RULES, chosen by the program's first
- * argument (`otel-agents-hook codex`); none: the first entry. ---- */
+ * DRAIN_EVENTS, AGENT_DRAIN_EVENTS). Another agent CLI is one more entry in RULES, chosen by
+ * the program's first argument (`otel-agents-hook codex`); none: the first entry. Codex CLI
+ * and Gemini CLI payloads are reduced by the same field tables as Claude Code's (capture.py
+ * has one reduce_payload); they differ in their spool directory, their drain events and
+ * their drain (agent_cli.export, told the CLI). ---- */
 static const char *const CC_KEEP[] = {
     "session_id", "transcript_path", "cwd", "hook_event_name", "permission_mode", "prompt_id",
     "agent_id", "agent_type", "tool_name", "tool_use_id", "duration_ms", "source", "model",
@@ -64,6 +73,7 @@ static const char *const CC_CONTENT[] = {
 /* event, field that is content for that event only (a denial's reason can quote the command) */
 static const char *const CC_EVENT_CONTENT[][2] = {{"PermissionDenied", "reason"}, {NULL, NULL}};
 static const char *const CC_DRAIN[] = {"Stop", "StopFailure", "SessionEnd", NULL};
+static const char *const AGENT_DRAIN[] = {"Stop", "AfterAgent", "SessionEnd", NULL};
 
 typedef struct {
     const char *name;               /* the program's first argument */
@@ -72,10 +82,15 @@ typedef struct {
     const char *const *keep, *const *content, *const *drain;
     const char *const (*event_content)[2];
     const char *error_category_event; /* the event whose "error" word is copied to error_category */
+    const char *drain_agent;        /* NULL: Claude Code's drain; else agent_cli.export's, told this CLI */
 } rules_t;
 static const rules_t RULES[] = {
-    {"claude-code", "claude-code", "session_id", "hook_event_name", CC_KEEP, CC_CONTENT, CC_DRAIN, CC_EVENT_CONTENT, "StopFailure"},
+    {"claude-code", "claude-code", "session_id", "hook_event_name", CC_KEEP, CC_CONTENT, CC_DRAIN, CC_EVENT_CONTENT, "StopFailure", NULL},
+    {"codex", "codex", "session_id", "hook_event_name", CC_KEEP, CC_CONTENT, AGENT_DRAIN, CC_EVENT_CONTENT, "StopFailure", "codex"},
+    {"gemini", "gemini", "session_id", "hook_event_name", CC_KEEP, CC_CONTENT, AGENT_DRAIN, CC_EVENT_CONTENT, "StopFailure", "gemini"},
 };
+/* where every CLI's problems and the cached config.toml go (layout.spool_root: Claude Code's) */
+#define SHARED_DIR "claude-code"
 static const rules_t *R = &RULES[0];
 static const char *g_cli = "claude-code"; /* the CLI named by the first argument (handed over too) */
 
@@ -511,7 +526,7 @@ static void log_problem(const char *kind, const char *detail, int with_raw) {
         bstr(&b, num); bstr(&b, hex); bstr(&b, "\"");
     }
     bstr(&b, "}\n");
-    char *root = join(g_home, "claude-code"), *path = root ? join(root, "hook.log") : NULL;
+    char *root = join(g_home, SHARED_DIR), *path = root ? join(root, "hook.log") : NULL;
     if (path && !b.oom) {
         struct stat st;
         if (stat(path, &st) == 0 && st.st_size > LOG_ROTATE_BYTES) {
@@ -545,7 +560,7 @@ static int settings(int out[3]) {
     int ok = 0;
     if (cfg && stat(cfg, &st) == 0) {
         ok = -1;
-        char *root = join(g_home, "claude-code"), *cache = root ? join(root, "config-cache.json") : NULL;
+        char *root = join(g_home, SHARED_DIR), *cache = root ? join(root, "config-cache.json") : NULL;
         FILE *f = cache ? fopen(cache, "rb") : NULL;
         if (f) {
             char data[8192]; size_t n = fread(data, 1, sizeof data - 1, f); fclose(f);
@@ -612,7 +627,8 @@ static void spawn_drain(const char *sid) {
     if (fork()) _exit(0);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); if (null > 2) close(null); }
-    char *argv[] = {(char *)OA_PYTHON, (char *)"-c", (char *)OA_DRAIN_PROGRAM, (char *)g_home, (char *)sid, (char *)OA_PACKAGE_ROOT, NULL};
+    char *argv[] = {(char *)OA_PYTHON, (char *)"-c", (char *)OA_DRAIN_PROGRAM, (char *)g_home, (char *)sid, (char *)OA_PACKAGE_ROOT, NULL, NULL};
+    if (R->drain_agent) { argv[2] = (char *)OA_AGENT_DRAIN_PROGRAM; argv[6] = (char *)R->drain_agent; }
     execv(OA_PYTHON, argv);
     log_problem("drain_spawn", "cannot start the drain: exec failed", 0);
     _exit(0);
@@ -736,7 +752,7 @@ static void run(long long received) {
     }
 }
 
-/* --frames: the fuzz suite's fast path. Frames on stdin (8-byte big-endian length, payload);
+/* [cli] --frames: the fuzz suite's fast path. Frames on stdin (8-byte big-endian length, payload);
  * each is handled by a forked child exactly as one hook process handles its stdin, and one
  * line answers it: "native" or "python" (handed over; the suite runs the Python hook on it). */
 static int frames(void) {
@@ -767,11 +783,14 @@ static int frames(void) {
 }
 
 int main(int argc, char **argv) {
-    int known = argc < 2 || strcmp(argv[1], "--frames") == 0;
-    if (argc > 1 && strcmp(argv[1], "--frames") != 0) g_cli = argv[1];
+    /* argv[1]: the CLI (none: Claude Code); `--frames` (alone or after the CLI): the fuzz suite's mode */
+    const char *cli = argc > 1 && strcmp(argv[1], "--frames") != 0 ? argv[1] : NULL;
+    int framed = (argc > 1 && strcmp(argv[1], "--frames") == 0) || (cli && argc > 2 && strcmp(argv[2], "--frames") == 0);
+    int known = cli == NULL;
+    if (cli) g_cli = cli;
     for (size_t i = 0; !known && i < sizeof RULES / sizeof RULES[0]; i++)
-        if (strcmp(argv[1], RULES[i].name) == 0) { R = &RULES[i]; known = 1; }
-    if (argc > 1 && strcmp(argv[1], "--frames") == 0) return frames();
+        if (strcmp(cli, RULES[i].name) == 0) { R = &RULES[i]; known = 1; }
+    if (framed) return known ? frames() : 2;
     long long received = now_ns();
     const char *given = getenv("OTEL_AGENTS_HOOK_RECEIVED_NS"); /* stamped by whoever received it first */
     if (given && *given && strspn(given, "0123456789") == strlen(given) && strlen(given) <= 19) received = strtoll(given, NULL, 10);
