@@ -3,8 +3,9 @@
 Real processes of the built program: the same spool line as the Python hook, byte for byte
 (receive time aside) on edge cases and on every event of the recorded sessions; the hand-over
 to the Python hook; concurrent appends of both hooks; byte-identical spans from a session
-captured by either; ``install-hooks`` and ``doctor``. The fuzz suite runs it in
-``tests/faults/test_native_hook.py``.
+captured by either; ``install-hooks`` and ``doctor``. Each for Claude Code, Codex CLI
+(``otel-agents-hook codex`` beside ``otel-agents hook codex``) and Gemini CLI. The fuzz suite
+runs it in ``tests/faults/test_native_hook.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ from typing import Any
 import pytest
 from _native import build_native
 from _waiting import wait_until
+from test_agent_cli import CASES as AGENT_CLI_SESSIONS
+from test_agent_cli import FIX as AGENT_CLI_FIXTURES
+from test_agent_cli import agent_of, codex_hooks, gemini_hooks
 
+from otel_agents.agent_cli import export
 from otel_agents.claude_code import capture, history, launcher, native
 from otel_agents.claude_code.drain import drain
 
@@ -36,6 +41,16 @@ FIXTURES = next(
 )
 HOOKED = ["chat-pdf-via-rag-38cc65a3", "connix-97fa1bbf", "fastapi-mqtt-gateway-e36adb37"]
 T_PREFIX = re.compile(rb'^\{"t":\d+,')
+#: The CLIs: the native program's first argument and ``otel-agents hook``'s (none: Claude Code).
+CLIS = ["claude-code", "codex", "gemini"]
+
+
+def cli_args(cli: str) -> list[str]:
+    return [] if cli == "claude-code" else [cli]
+
+
+def spool_dir(home: Path, cli: str) -> Path:
+    return home / cli / "sessions"
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +64,14 @@ def env_for(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_native(hook: Path, raw: bytes, env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([str(hook)], input=raw, capture_output=True, env=env, timeout=60, check=False)
+def run_native(
+    hook: Path, raw: bytes, env: dict[str, str], cli: str = "claude-code"
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([str(hook), *cli_args(cli)], input=raw, capture_output=True, env=env, timeout=60, check=False)
 
 
-def spool_lines(home: Path) -> dict[str, list[bytes]]:
-    root = Path(capture.spool_root(home)) / "sessions"
+def spool_lines(home: Path, cli: str = "claude-code") -> dict[str, list[bytes]]:
+    root = spool_dir(home, cli)
     if not root.is_dir():
         return {}
     return {p.name: [T_PREFIX.sub(b"{", line) for line in p.read_bytes().splitlines()] for p in sorted(root.iterdir())}
@@ -87,8 +104,13 @@ EDGE_CASES: list[Any] = [
     {"session_id": 5},
     [1, 2],
     "just a string",
+    # Codex CLI's and Gemini CLI's payload fields (tests/test_agent_cli.py)
+    {"session_id": "s3", "hook_event_name": "BeforeTool", "tool_name": "run_shell", "tool_input": {"c": "ls"}},
+    {"session_id": "s3", "hook_event_name": "AfterAgent", "prompt_response": "done", "timestamp": "2026-01-01T00:00Z"},
+    {"session_id": "s3", "hook_event_name": "PermissionRequest", "turn_id": "t1", "tool_use_id": "call_1"},
+    {"session_id": "s3", "hook_event_name": "AfterTool", "tool_response": {"llmContent": "ok"}, "tool_input": None},
 ]
-LINES_PER_SESSION = [2, 2, 6, 20]  # passwd (hashed), é x 4096 (hashed), s2, s1
+LINES_PER_SESSION = [2, 2, 6, 8, 20]  # passwd (hashed), é x 4096 (hashed), s2, s3, s1
 RAW_CASES = [
     b"",
     b"  \n\t",
@@ -103,18 +125,20 @@ RAW_CASES = [
 ]
 
 
-def test_the_same_spool_line_and_problems_as_the_python_hook(hook, tmp_path) -> None:
-    """Each case through the native program and through ``otel-agents hook``: identical spool
-    files (the receive time given to both) and the same problems logged."""
+@pytest.mark.parametrize("cli", CLIS)
+def test_the_same_spool_line_and_problems_as_the_python_hook(hook, tmp_path, cli) -> None:
+    """Each case through the native program and through ``otel-agents hook [codex|gemini]``:
+    identical spool files, in that CLI's directory (the receive time given to both), and the
+    same problems logged (hand-overs included: not UTF-8, duplicate keys, deep nesting)."""
     raws = [json.dumps(c, ensure_ascii=False).encode() for c in EDGE_CASES] + [
         json.dumps(c).encode() for c in EDGE_CASES
     ]
     raws += RAW_CASES
     for i, raw in enumerate(raws):
         t = str(1_700_000_000_000_000_000 + i)
-        a = run_native(hook, raw, env_for(tmp_path / "native", OTEL_AGENTS_HOOK_RECEIVED_NS=t))
+        a = run_native(hook, raw, env_for(tmp_path / "native", OTEL_AGENTS_HOOK_RECEIVED_NS=t), cli)
         b = subprocess.run(
-            [OTEL_AGENTS, "hook"],
+            [OTEL_AGENTS, "hook", *cli_args(cli)],
             input=raw,
             capture_output=True,
             env=env_for(tmp_path / "python", OTEL_AGENTS_HOOK_RECEIVED_NS=t),
@@ -127,14 +151,18 @@ def test_the_same_spool_line_and_problems_as_the_python_hook(hook, tmp_path) -> 
     native_files = {p.relative_to(tmp_path / "native"): p.read_bytes() for p in (tmp_path / "native").rglob("*.jsonl")}
     python_files = {p.relative_to(tmp_path / "python"): p.read_bytes() for p in (tmp_path / "python").rglob("*.jsonl")}
     assert native_files == python_files
+    assert {p.parent for p in native_files} == {Path(cli) / "sessions"}
     assert sorted(v.count(b"\n") for v in native_files.values()) == LINES_PER_SESSION
 
 
-def test_hands_over_to_the_python_hook_when_content_capture_is_on(hook, tmp_path) -> None:
+@pytest.mark.parametrize("cli", CLIS)
+def test_hands_over_to_the_python_hook_when_content_capture_is_on(hook, tmp_path, cli) -> None:
+    """The Python hook it hands over to is told the CLI: the event lands in that CLI's spool."""
     raw = json.dumps({"session_id": "cap", "hook_event_name": "UserPromptSubmit", "prompt": "token sk-abc"}).encode()
     env = env_for(tmp_path, OTEL_AGENTS_CAPTURE_CONTENT="1", OTEL_AGENTS_HOOK_RECEIVED_NS="42")
-    assert run_native(hook, raw, env).returncode == 0
-    rec = json.loads((tmp_path / "claude-code" / "sessions" / "cap.jsonl").read_bytes())
+    assert run_native(hook, raw, env, cli).returncode == 0
+    assert [p.relative_to(tmp_path) for p in tmp_path.glob("*/sessions/*")] == [Path(cli, "sessions", "cap.jsonl")]
+    rec = json.loads((spool_dir(tmp_path, cli) / "cap.jsonl").read_bytes())
     assert rec["t"] == 42
     assert rec["e"]["prompt"]["text"] == capture.content_record("token sk-abc", True)["text"]
 
@@ -171,7 +199,8 @@ def test_exits_0_silently_whatever_the_home(hook, tmp_path, home) -> None:
         assert oct((target / "claude-code" / "sessions" / "h.jsonl").stat().st_mode & 0o777) == "0o600"
 
 
-def test_concurrent_appends_from_native_and_python_hooks(hook, tmp_path) -> None:
+@pytest.mark.parametrize("cli", CLIS)
+def test_concurrent_appends_from_native_and_python_hooks(hook, tmp_path, cli) -> None:
     """Many native and Python hook processes append to one session at once: every line whole,
     none lost."""
     big = "x" * 200_000  # lines longer than a pipe buffer or a page
@@ -185,11 +214,13 @@ def test_concurrent_appends_from_native_and_python_hooks(hook, tmp_path) -> None
 
     def one(i: int) -> int:
         cmd = [str(hook)] if i % 4 else [OTEL_AGENTS, "hook"]
-        return subprocess.run(cmd, input=payloads[i], capture_output=True, env=env, timeout=120).returncode
+        return subprocess.run(
+            cmd + cli_args(cli), input=payloads[i], capture_output=True, env=env, timeout=120
+        ).returncode
 
     with ThreadPoolExecutor(16) as ex:
         assert set(ex.map(one, range(len(payloads)))) == {0}
-    lines = (tmp_path / "claude-code" / "sessions" / "many.jsonl").read_bytes().splitlines()
+    lines = (spool_dir(tmp_path, cli) / "many.jsonl").read_bytes().splitlines()
     assert sorted(json.loads(line)["e"]["n"] for line in lines) == list(range(240))
 
 
@@ -244,6 +275,56 @@ def test_the_drain_gives_byte_identical_spans_from_either_hook(hook, tmp_path, n
         assert (report.sessions, report.errors) == (1, [])
         dumps.append(_span_dump(list(exporter.get_finished_spans())))
     assert dumps[0] == dumps[1] and len(dumps[0]) > 10
+
+
+@pytest.mark.parametrize("rel", AGENT_CLI_SESSIONS)
+def test_the_agent_cli_drain_gives_byte_identical_spans_from_either_hook(
+    hook, tmp_path, rel, make_runtime, exporter
+) -> None:
+    """Each recorded Codex CLI and Gemini CLI session's hook stream captured by the native hook
+    (``otel-agents-hook codex|gemini``, real processes) and by the Python hook: the same spool
+    bytes, and that CLI's drain exports the same spans, byte for byte."""
+    cli = agent_of(rel)
+    path = AGENT_CLI_FIXTURES / rel
+    stream = codex_hooks(path) if cli == "codex" else gemini_hooks(path)
+    for t, payload in stream:
+        raw = json.dumps(payload).encode()
+        assert (
+            run_native(hook, raw, env_for(tmp_path / "native", OTEL_AGENTS_HOOK_RECEIVED_NS=str(t)), cli).returncode
+            == 0
+        )
+        assert capture.handle(raw, t, str(tmp_path / "python"), spawn=False, agent=cli) is not None
+    files = [
+        sorted(p.relative_to(tmp_path / side) for p in (tmp_path / side).rglob("*.jsonl"))
+        for side in ("native", "python")
+    ]
+    assert files[0] == files[1] and {p.parent for p in files[0]} == {Path(cli, "sessions")}
+    assert [(tmp_path / "native" / p).read_bytes() for p in files[0]] == [
+        (tmp_path / "python" / p).read_bytes() for p in files[1]
+    ]
+    dumps = []
+    for side in ("native", "python"):
+        exporter.clear()
+        export.drain(tmp_path / side, cli, rt=make_runtime())
+        dumps.append(_span_dump(list(exporter.get_finished_spans())))
+    assert dumps[0] == dumps[1] and len(dumps[0]) >= 2  # the fork layout's parent: root and one call
+
+
+@pytest.mark.parametrize("cli,stop", [("codex", "Stop"), ("gemini", "AfterAgent"), ("codex", "SessionEnd")])
+def test_an_agent_cli_drain_event_starts_its_drain(hook, tmp_path, cli, stop) -> None:
+    """Codex CLI's Stop and SessionEnd, Gemini CLI's AfterAgent: the native hook starts that
+    CLI's detached drain (``agent_cli.export``), which leaves the session's state."""
+    env = env_for(tmp_path, OTEL_AGENTS_CLAUDE_CODE_AUTO_DRAIN="1", OTEL_AGENTS_OTLP_ENABLED="false")
+    state = tmp_path / cli / "state" / "d1.json"
+    for name in ("SessionStart", "UserPromptSubmit"):
+        raw = json.dumps({"session_id": "d1", "hook_event_name": name, "turn_id": "t1", "prompt": "p"}).encode()
+        assert run_native(hook, raw, env, cli).returncode == 0
+    assert not state.exists()  # no drain before the drain event
+    raw = json.dumps({"session_id": "d1", "hook_event_name": stop, "turn_id": "t1"}).encode()
+    p = run_native(hook, raw, env, cli)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+    wait_until(state.exists, timeout=60)
+    assert not (tmp_path / "claude-code" / "state").exists()
 
 
 def test_the_stop_event_starts_the_detached_drain(hook, tmp_path) -> None:
@@ -327,6 +408,20 @@ def test_the_native_rules_are_the_python_hooks() -> None:
     assert table("CC_EVENT_CONTENT") == {e for e in capture.EVENT_CONTENT_FIELDS} | {
         f for fields in capture.EVENT_CONTENT_FIELDS.values() for f in fields
     }
+    assert table("AGENT_DRAIN") == capture.AGENT_DRAIN_EVENTS
+    # one reduce_payload for every CLI: Codex CLI and Gemini CLI use Claude Code's field tables
+    rules = re.search(r"RULES\[\] = \{(.*?)\n\};", src, re.S)
+    assert rules is not None
+    rows = re.findall(r"\{(.*?)\},", rules.group(1))
+    assert [[c.strip() for c in r.split(",")] for r in rows] == [
+        [f'"{cli}"', f'"{cli}"', '"session_id"', '"hook_event_name"', "CC_KEEP", "CC_CONTENT"]
+        + (
+            ["CC_DRAIN", "CC_EVENT_CONTENT", '"StopFailure"', "NULL"]
+            if cli == "claude-code"
+            else ["AGENT_DRAIN", "CC_EVENT_CONTENT", '"StopFailure"', f'"{cli}"']
+        )
+        for cli in CLIS
+    ]
 
 
 def test_an_agent_cli_without_native_rules_is_handed_to_the_python_hook(hook, tmp_path) -> None:
@@ -334,3 +429,45 @@ def test_an_agent_cli_without_native_rules_is_handed_to_the_python_hook(hook, tm
     p = subprocess.run([str(hook), "no-such-cli"], input=raw, capture_output=True, env=env_for(tmp_path), timeout=60)
     assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
     assert (tmp_path / "claude-code" / "sessions" / "other.jsonl").exists()  # the Python hook spooled it
+
+
+@pytest.mark.parametrize("cli", ["codex", "gemini"])
+def test_install_hooks_for_codex_and_gemini_installs_the_native_hook_and_doctor_names_it(tmp_path, cli) -> None:
+    """``install-hooks codex|gemini --project`` builds the native hook and its entries run it
+    with the CLI's name; the hook then spools into that CLI's directory; ``doctor`` says so.
+    ``--python`` puts the Python hook back; without a compiler the Python hook, saying so."""
+    env = env_for(tmp_path / "home", HOME=str(tmp_path / "user"))
+    proj = tmp_path / "proj"
+    proj.mkdir()
+
+    def cli_run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [OTEL_AGENTS, *args], capture_output=True, text=True, env={**env, **extra}, cwd=proj, timeout=300
+        )
+
+    out = cli_run("install-hooks", cli, "--project")
+    assert out.returncode == 0, out.stderr
+    assert "built the native hook" in out.stdout
+    config = proj / (".codex/hooks.json" if cli == "codex" else ".gemini/settings.json")
+    commands = {
+        h["command"] for groups in json.loads(config.read_text())["hooks"].values() for g in groups for h in g["hooks"]
+    }
+    assert commands == {f"{native.default_path()} {cli}"}
+    raw = json.dumps({"session_id": "via-config", "hook_event_name": "SessionStart"}).encode()
+    p = subprocess.run(commands.pop().split(), input=raw, capture_output=True, env=env, timeout=60)
+    assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+    assert (tmp_path / "home" / cli / "sessions" / "via-config.jsonl").exists()
+    doc = cli_run("doctor")
+    assert f"  {cli} hook: native ({native.default_path()}, in {config})" in doc.stdout
+    assert cli_run("install-hooks", cli, "--project", "--python").returncode == 0
+    commands = {
+        h["command"] for groups in json.loads(config.read_text())["hooks"].values() for g in groups for h in g["hooks"]
+    }
+    assert commands == {f"{OTEL_AGENTS} hook {cli}"}
+    assert f"  {cli} hook: Python ({OTEL_AGENTS}, in {config}; " in cli_run("doctor").stdout
+    out = cli_run("install-hooks", cli, "--project", "--native", CC="/nonexistent/cc", PATH="/nonexistent")
+    assert out.returncode == 0, out.stderr
+    assert "the native hook could not be built (no C compiler found" in out.stderr
+    assert commands == {
+        h["command"] for groups in json.loads(config.read_text())["hooks"].values() for g in groups for h in g["hooks"]
+    }

@@ -224,7 +224,9 @@ def test_native_hook_as_separate_processes(hook, tmp_path) -> None:
 
     with ThreadPoolExecutor(4) as ex:
         results = list(ex.map(run, payloads))
-    bad = [(cli, raw[:200], rc, out[:200]) for (cli, raw), (rc, out) in zip(payloads, results, strict=True) if rc or out]
+    bad = [
+        (cli, raw[:200], rc, out[:200]) for (cli, raw), (rc, out) in zip(payloads, results, strict=True) if rc or out
+    ]
     assert len(results) >= PROCESS_CASES * 0.9 and not bad, bad[:5]
     log = Path(capture.spool_root(tmp_path / "home")) / capture.LOG_FILE
     kinds = [json.loads(line)["kind"] for line in log.read_bytes().splitlines()] if log.exists() else []
