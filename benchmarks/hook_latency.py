@@ -1,4 +1,4 @@
-"""Claude Code hook latency: the native hook and ``otel-agents hook`` against bare Python
+"""Agent-CLI hook latency: the native hook and ``otel-agents hook`` against bare Python
 start-up, ``/bin/true`` and opentelemetry-hooks (the peer), side by side in one run.
 
 Claude Code starts the hook as a new process for every event and waits for it (PreToolUse
@@ -11,13 +11,18 @@ same interpreter, alternating, in one run. Cases:
 - the collector down (OTLP endpoint on a refused port) and hung (a local socket that accepts
   and never answers);
 - a Stop event, which starts the detached drain (the hook must still return at once; each
-  sample waits for the previous drain to finish, so drains do not load the next sample).
+  sample waits for the previous drain to finish, so drains do not load the next sample);
+- Codex CLI and Gemini CLI (``otel-agents-hook codex|gemini``, ``otel-agents hook
+  codex|gemini``, the peer's ``--codex|--gemini``): event 10, and the event that starts their
+  drain (Codex CLI's Stop, Gemini CLI's AfterAgent), collector down.
 
 Each sample runs, in turn: the native hook (``claude_code/native/hook.c``, built for this run
-into a temporary directory), the Python hook, ``python -c "import json,os"``, ``/bin/true``
+into a temporary directory), the project launcher running it (``.claude/hooks/otel-agents-hook``,
+what a project's committed settings run; Claude Code only), the Python hook, ``python -c "import json,os"``, ``/bin/true``
 and, where ``make peer`` installed it (``.peer-venv``), opentelemetry-hooks' ``otel-hook
---claude`` on the same payload (the same collector down or hung). Peak RSS is the largest ``ru_maxrss`` of a hook process (``wait4``). Bytecode is written and
-used as on a normal installation (``PYTHONDONTWRITEBYTECODE`` is dropped; warm-up first).
+--claude`` on the same payload (the same collector down or hung). Peak RSS is the largest
+``ru_maxrss`` of a hook process (``wait4``). Bytecode is written and used as on a normal
+installation (``PYTHONDONTWRITEBYTECODE`` is dropped; warm-up first).
 The last lines are ``native_hook_p50_ms`` (the worst case's median of the native hook),
 ``native_vs_peer`` (the smallest ratio of the peer's median over the native hook's) and
 ``hook_latency_ratio: X``: the Python hook's worst median over the bare interpreter's.
@@ -40,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from otel_agents.claude_code import capture, native
+from otel_agents.claude_code import capture, launcher, native, settings
 
 OTEL_AGENTS = str(Path(sys.executable).parent / "otel-agents")
 BASELINE = [sys.executable, "-c", "import json,os"]
@@ -146,7 +151,7 @@ def measure(
             t, r = run(cmd, None if label in ("python", "/bin/true") else data, env)
             times[label].append(t)
             rss[label].append(r)
-            if after is not None and label in ("native", "hook"):
+            if after is not None and label in ("native", "launcher", "hook"):
                 after(started)
     med = {k: statistics.median(v) * 1e3 for k, v in times.items()}
     p90 = {k: sorted(v)[int(0.9 * (len(v) - 1))] * 1e3 for k, v in times.items()}
@@ -176,7 +181,8 @@ def main() -> int:
     down = refused_port()
     results = []
     with tempfile.TemporaryDirectory(prefix="hook-latency-") as tmp:
-        base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        dropped = ("PYTHONDONTWRITEBYTECODE", launcher.NATIVE_ENV, launcher.PATH_ENV)
+        base_env = {k: v for k, v in os.environ.items() if k not in dropped}
         base_env["OTEL_AGENTS_HOME"] = os.path.join(tmp, "home")
         envs = {
             "collector down": dict(
@@ -194,7 +200,17 @@ def main() -> int:
         hook_bin, message = native.build(os.path.join(tmp, "otel-agents-hook"))
         if hook_bin is None:
             raise SystemExit(f"the native hook did not build: {message}")
-        commands = {"native": [str(hook_bin)], "hook": [OTEL_AGENTS, "hook"], "python": BASELINE, "/bin/true": TRUE}
+        # the committed project launcher, as `install-hooks claude-code` sets it up, running the native hook
+        project = Path(tmp) / "project"
+        launcher.write(project)
+        settings.set_env(settings.settings_path("local", str(project)), launcher.NATIVE_ENV, str(hook_bin))
+        commands = {
+            "native": [str(hook_bin)],
+            "launcher": [str(launcher.launcher_path(project))],
+            "hook": [OTEL_AGENTS, "hook"],
+            "python": BASELINE,
+            "/bin/true": TRUE,
+        }
         if PEER.exists():
             commands["opentelemetry-hooks"] = [str(PEER), "--claude"]
         else:
@@ -236,8 +252,8 @@ def main() -> int:
                     after=lambda started, st=state: wait_for_drain(st, started),
                 )
             )
-        # Codex CLI and Gemini CLI: the same hook path, spooled under <home>/codex|gemini/ (the
-        # peer captures Claude Code only: not measured here). Event 10, and the drain event.
+        # Codex CLI and Gemini CLI: the same hook path, spooled under <home>/codex|gemini/; the
+        # peer run as that CLI's hook (--codex, --gemini). Event 10, and the drain event.
         for agent, tool_event, stop_event in (("codex", "PreToolUse", "Stop"), ("gemini", "BeforeTool", "AfterAgent")):
             env = envs["collector down"]
             agent_commands = {
@@ -246,6 +262,8 @@ def main() -> int:
                 "python": BASELINE,
                 "/bin/true": TRUE,
             }
+            if PEER.exists():
+                agent_commands["opentelemetry-hooks"] = [str(PEER), f"--{agent}"]
             sid = f"{agent}-s10"
             prefill(home, sid, 9, agent)
             results.append(

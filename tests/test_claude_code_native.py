@@ -22,9 +22,7 @@ from typing import Any
 import pytest
 from _native import build_native
 from _waiting import wait_until
-from test_agent_cli import CASES as AGENT_CLI_SESSIONS
-from test_agent_cli import FIX as AGENT_CLI_FIXTURES
-from test_agent_cli import agent_of, codex_hooks, gemini_hooks
+from test_agent_cli import CASES as AGENT_CLI_SESSIONS, FIX as AGENT_CLI_FIXTURES, agent_of, codex_hooks, gemini_hooks
 
 from otel_agents.agent_cli import export
 from otel_agents.claude_code import capture, history, launcher, native

@@ -30,8 +30,7 @@ from typing import Any
 import pytest
 from _harness import SOAK, child_env, n
 from _native import build_native
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from test_input import PER_EXAMPLE, agent_payloads, big_payloads, cases, expand, json_values
 
 from otel_agents.claude_code import capture

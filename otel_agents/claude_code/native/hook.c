@@ -618,13 +618,15 @@ static void delegate(long long received) {
     execv(OA_PYTHON, argv);
     _exit(0);
 }
-/* capture.spawn_drain: double fork, setsid, /dev/null streams, a new interpreter */
+/* capture.spawn_drain: a new session (setsid), /dev/null streams, a new interpreter. One fork,
+ * not waited for: the hook exits at once and the drain, orphaned, is reaped by init (the
+ * Python hook's double fork gives the same; waiting for a first child cost a scheduling
+ * round trip at every drain event). */
 static void spawn_drain(const char *sid) {
     pid_t pid = fork();
     if (pid < 0) { log_problem("drain_spawn", "fork failed", 0); return; }
-    if (pid) { waitpid(pid, NULL, 0); return; }
+    if (pid) return;
     setsid();
-    if (fork()) _exit(0);
     int null = open("/dev/null", O_RDWR);
     if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); if (null > 2) close(null); }
     char *argv[] = {(char *)OA_PYTHON, (char *)"-c", (char *)OA_DRAIN_PROGRAM, (char *)g_home, (char *)sid, (char *)OA_PACKAGE_ROOT, NULL, NULL};
