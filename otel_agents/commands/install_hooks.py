@@ -8,6 +8,10 @@ other hook; idempotent. Uninstall removes exactly ours.
 The project file is committed, so it names no machine's paths: its entries run the
 project's launcher (``otel_agents.claude_code.launcher``), and this machine's executable is
 recorded in ``.claude/settings.local.json`` only.
+
+``install-hooks codex|gemini`` merges into those CLIs' files (``agent_cli.install``). Every
+agent's entries run the native hook where it builds (``claude_code.native``; ``--python``: the
+Python hook), else the Python hook, saying why.
 """
 
 from __future__ import annotations
