@@ -469,3 +469,22 @@ def test_install_hooks_for_codex_and_gemini_installs_the_native_hook_and_doctor_
     assert commands == {
         h["command"] for groups in json.loads(config.read_text())["hooks"].values() for g in groups for h in g["hooks"]
     }
+
+
+def test_the_launcher_reads_its_settings_with_shell_built_ins_and_passes_the_cli_on(hook, tmp_path) -> None:
+    """The committed launcher finds the native hook in ``.claude/settings.local.json`` without
+    starting a process (no ``sed``, no ``head``: here ``PATH`` holds none), and gives it its
+    arguments (``codex``: that CLI's spool)."""
+    proj = tmp_path / "proj"
+    launcher.write(proj)
+    (proj / ".claude" / "settings.local.json").write_text(
+        json.dumps({"env": {launcher.PATH_ENV: "/nonexistent/otel-agents", launcher.NATIVE_ENV: str(hook)}}, indent=2)
+    )
+    env = env_for(tmp_path / "home", PATH=str(tmp_path / "empty"))
+    for args, cli in (([], "claude-code"), (["codex"], "codex")):
+        raw = json.dumps({"session_id": "l1", "hook_event_name": "Notification"}).encode()
+        p = subprocess.run(
+            [str(proj / launcher.RELATIVE_PATH), *args], input=raw, capture_output=True, env=env, timeout=60
+        )
+        assert (p.returncode, p.stdout, p.stderr) == (0, b"", b"")
+        assert (spool_dir(tmp_path / "home", cli) / "l1.jsonl").exists(), cli
