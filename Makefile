@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
 
-.PHONY: install phoenix chromium ccusage backends demo example check test bench reliability clean
+.PHONY: install phoenix chromium ccusage backends native peer demo example check test bench reliability clean
 
 # Arize Phoenix (the end-to-end OTLP backend, ~850 MB) and rotel (a collector binary from a
 # wheel) live in their own venv, never in ours. rotel is optional: where no wheel installs,
@@ -61,6 +61,25 @@ postgresql:
 fleet: install postgresql
 	$(PY) benchmarks/fleet.py
 
+# The native Claude Code hook (otel_agents/claude_code/native/hook.c, C library only) built into
+# the venv with the machine's C compiler; the tests build their own copy too. Without a compiler:
+# a message (its tests then skip), except under CI=true, where it fails.
+native: install
+	@$(PY) -c "import os, sys; from otel_agents.claude_code import native; p, m = native.build(); print(m); \
+		sys.exit(1 if p is None and os.environ.get('CI', '').lower() == 'true' else 0)"
+
+# opentelemetry-hooks, the peer benchmarks/hook_latency.py measures, in its own venv. Its wheel
+# declares Python >= 3.12 but runs on 3.11: installed with --ignore-requires-python where needed.
+PEER_VENV ?= .peer-venv
+PEER_VERSION ?= 0.15.0
+$(PEER_VENV)/.installed:
+	$(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install -q 'opentelemetry-hooks==$(PEER_VERSION)' || \
+		$(PEER_VENV)/bin/python -m pip install -q --ignore-requires-python 'opentelemetry-hooks==$(PEER_VERSION)'
+	touch $@
+
+peer: $(PEER_VENV)/.installed
+
 demo: install
 	$(VENV)/bin/otel-agents demo
 
@@ -76,7 +95,7 @@ check: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/ruff format --check --output-format concise .
 
-test: install phoenix chromium backends postgresql check
+test: install phoenix chromium backends postgresql native check
 	$(PY) -m pytest -q
 
 # The fault-injection suite at soak sizes (a 30 s database lock, 50,000 fuzzed hook payloads,
@@ -95,7 +114,7 @@ CCUSAGE_VERSION ?= 20.0.24
 
 ccusage: .ccusage/.installed
 
-bench: install ccusage
+bench: install ccusage peer
 	$(PY) benchmarks/step_overhead.py
 	$(PY) benchmarks/hook_latency.py
 	$(PY) benchmarks/exit_deadline.py
@@ -106,4 +125,4 @@ bench: install ccusage
 	$(PY) benchmarks/import_vs_ccusage.py
 
 clean:
-	rm -rf $(VENV) $(PHOENIX_VENV) .ccusage .backends .otel-agents build *.egg-info
+	rm -rf $(VENV) $(PHOENIX_VENV) $(PEER_VENV) .ccusage .backends .otel-agents build *.egg-info

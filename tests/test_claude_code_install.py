@@ -80,7 +80,7 @@ def test_reinstall_updates_our_entry_in_place_and_drops_duplicates(tmp_path: Pat
     path.parent.mkdir()
     dup = {"type": "command", "command": "/old/venv/bin/otel-agents hook", "timeout": 60}
     path.write_text(json.dumps({"hooks": {"Stop": [{"hooks": [dup]}, {"hooks": [dict(dup)]}]}}))
-    cli("install-hooks", "claude-code", "--local", "--timeout", "2", cwd=tmp_path)
+    cli("install-hooks", "claude-code", "--local", "--python", "--timeout", "2", cwd=tmp_path)
     data = json.loads(path.read_text())
     assert data["hooks"]["Stop"] == [{"hooks": [{"type": "command", "command": OURS, "timeout": 2}]}]
 
@@ -183,7 +183,7 @@ def _spooled(project: Path) -> list[dict]:
 def test_project_settings_hold_no_machine_path(tmp_path: Path) -> None:
     project = tmp_path / "project"
     project.mkdir()
-    p = cli("install-hooks", "claude-code", cwd=project)
+    p = cli("install-hooks", "claude-code", "--python", cwd=project)
     assert p.returncode == 0, p.stderr
     committed = (project / ".claude" / "settings.json").read_text()
     script = (project / ".claude" / "hooks" / "otel-agents-hook").read_text()

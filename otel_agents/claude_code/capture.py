@@ -149,6 +149,8 @@ AGENT_DRAIN_PROGRAM = (
     "finally:\n"
     "    os._exit(0)\n"
 )
+#: Set by the native hook (``native/hook.c``) when it hands a payload over: its receive time.
+RECEIVED_ENV = "OTEL_AGENTS_HOOK_RECEIVED_NS"
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -374,6 +376,9 @@ def spawn_drain(home: str, session_id: str, agent: str | None = None) -> None:
 def main(agent: str | None = None) -> int:
     """Entry point of ``otel-agents hook [codex|gemini]``: always returns 0, prints nothing."""
     received = time.time_ns()
+    handed = os.environ.pop(RECEIVED_ENV, "")  # the native hook's receive time, when it handed over
+    if handed.isdigit():
+        received = int(handed)
     home: str | None = None
     raw = b""
     try:

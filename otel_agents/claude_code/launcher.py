@@ -21,20 +21,34 @@ RELATIVE_PATH = Path(".claude") / "hooks" / "otel-agents-hook"
 COMMAND = '"$CLAUDE_PROJECT_DIR"/' + RELATIVE_PATH.as_posix()
 #: The ``env`` key of ``.claude/settings.local.json`` holding this machine's executable.
 PATH_ENV = "OTEL_AGENTS_HOOK_PATH"
+#: The ``env`` key holding this machine's native hook (``native.NATIVE_ENV``), tried first.
+NATIVE_ENV = "OTEL_AGENTS_NATIVE_HOOK"
 #: The launcher's first lines: how a file is recognised as ours (to update or remove it).
 MARKER = "# otel-agents: Claude Code hook launcher"
 
 SCRIPT = f"""#!/bin/sh
 {MARKER} (written by `otel-agents install-hooks claude-code`).
 # Commit it with .claude/settings.json: it holds no machine's paths. It runs this machine's
-# `otel-agents hook`: the one recorded in .claude/settings.local.json ({PATH_ENV}; personal,
-# not committed), else the one on PATH. Where otel-agents is not installed it reads the event,
-# prints nothing and exits 0.
-bin=${{{PATH_ENV}:-}}
+# native hook ({NATIVE_ENV}), else its `otel-agents hook`: the ones recorded in
+# .claude/settings.local.json ({PATH_ENV}; personal, not committed), else the one on PATH.
+# Where otel-agents is not installed it reads the event, prints nothing and exits 0.
+# Shell built-ins only until the hook runs: no process is started to read the settings.
 case $0 in */*) here=${{0%/*}} ;; *) here=. ;; esac
 local_settings="$here/../settings.local.json"
-if [ -z "$bin" ] && [ -f "$local_settings" ]; then
-  bin=$(sed -n 's/^[[:space:]]*"{PATH_ENV}"[[:space:]]*:[[:space:]]*"\\([^"]*\\)".*$/\\1/p' "$local_settings" 2>/dev/null | head -n 1)
+native=${{{NATIVE_ENV}:-}}
+bin=${{{PATH_ENV}:-}}
+if [ -f "$local_settings" ] && {{ [ -z "$native" ] || [ -z "$bin" ]; }}; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case $line in
+      *'"{NATIVE_ENV}"'*:*'"'*)
+        [ -n "$native" ] || {{ v=${{line#*'"{NATIVE_ENV}"'*:*'"'}}; native=${{v%%'"'*}}; }} ;;
+      *'"{PATH_ENV}"'*:*'"'*)
+        [ -n "$bin" ] || {{ v=${{line#*'"{PATH_ENV}"'*:*'"'}}; bin=${{v%%'"'*}}; }} ;;
+    esac
+  done < "$local_settings" 2>/dev/null
+fi
+if [ -n "$native" ] && [ -x "$native" ]; then
+  exec "$native" "$@" 2>/dev/null
 fi
 if [ -z "$bin" ] || [ ! -x "$bin" ]; then
   bin=$(command -v otel-agents 2>/dev/null) || bin=

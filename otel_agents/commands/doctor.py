@@ -60,6 +60,7 @@ def _shown_value(name: str, value: Any) -> Any:
 
 def gather(cfg: Any) -> dict[str, Any]:
     """Everything doctor reports, as data (``--json`` prints it)."""
+    from otel_agents.claude_code.native import agent_hook_in_use, hook_in_use
     from otel_agents.claude_code.status import summary
     from otel_agents.config import SETTINGS
     from otel_agents.foundation import state
@@ -140,6 +141,8 @@ def gather(cfg: Any) -> dict[str, Any]:
         "last_replay": replay_doc.get("last"),
         "pending": pending,
         "claude_code": summary(cfg.home),
+        "claude_code_hook": hook_in_use(),
+        "agent_cli_hooks": {agent: agent_hook_in_use(agent) for agent in ("codex", "gemini")},
         "warnings": _warnings(otlp, sinks, spool),
         "problems": problems,
     }
@@ -318,6 +321,21 @@ def render(info: dict[str, Any]) -> str:
         lines += format_summary(cc).splitlines()[1:]
     else:
         lines.append("  no sessions captured (`otel-agents install-hooks claude-code` sets it up)")
+    hook = info.get("claude_code_hook") or {}
+    if hook:
+        lines.append(
+            f"  hook: native ({hook['path']})"
+            if hook.get("hook") == "native"
+            else f"  hook: Python ({hook['path']} hook; `install-hooks claude-code --native` builds the native one)"
+        )
+    for agent, ah in (info.get("agent_cli_hooks") or {}).items():
+        if ah:
+            lines.append(
+                f"  {agent} hook: native ({ah['path']}, in {ah['config']})"
+                if ah.get("hook") == "native"
+                else f"  {agent} hook: Python ({ah['path']}, in {ah['config']}; "
+                f"`install-hooks {agent} --native` builds the native one)"
+            )
     lines += ["", "Warnings"]
     lines += [f"  - {w}" for w in info["warnings"]] or ["  none"]
     lines += ["", "Problems"]
