@@ -294,7 +294,13 @@ def flush(timeout_s: float = 60.0) -> None:
     rt = _runtime
     if rt is None:
         return
+    from otel_agents.pricing import wait_loaded
+
     deadline = time.monotonic() + timeout_s
+    # model calls still waiting for the price data end first (as at shutdown): otherwise they
+    # reach the sinks only in shutdown's short exit deadline, and a loaded machine leaves them
+    # to the next start's recovery
+    wait_loaded(timeout_s)
     for proc in rt.processors:
         try:
             proc.force_flush(max(1, int((deadline - time.monotonic()) * 1000)))
