@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from otel_agents.analytics.schema import _MIGRATIONS_TABLE, LATEST_VERSION, MIGRATIONS, SchemaTooNew
+from otel_agents.analytics.schema import _MIGRATIONS_TABLE, LATEST_VERSION, MIGRATIONS, SchemaTooNew, run_migrations
 from otel_agents.analytics.store import AnalyticsStore
 
 #: Advisory lock keys ("otel" + 1 / 2): migrations, and every writing transaction.
@@ -126,19 +126,13 @@ def migrate(conn: PgConn, *, target: int | None = None) -> list[int]:
         conn.execute(_MIGRATIONS_TABLE)
         for statement in _PRELUDE:
             conn.execute(statement)
-        for migration in MIGRATIONS:
-            if current < migration.version <= goal:
-                for step in migration.steps:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        conn.execute(step)
-                conn.execute(
-                    "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
-                    " ON CONFLICT (version) DO NOTHING",
-                    (migration.version, migration.description, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-                )
-                applied.append(migration.version)
+        for migration in run_migrations(conn, MIGRATIONS, current, goal):
+            conn.execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (version) DO NOTHING",
+                (migration.version, migration.description, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+            )
+            applied.append(migration.version)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -525,6 +525,20 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])
 
 
+def run_migrations(conn: Any, migrations: tuple[Migration, ...], current: int, goal: int) -> Iterator[Migration]:
+    """Run the steps of every migration after ``current`` up to ``goal``, in order, in the
+    caller's transaction; yields each migration once its steps ran, for the caller to record
+    (SQLite and PostgreSQL record them differently)."""
+    for migration in migrations:
+        if current < migration.version <= goal:
+            for step in migration.steps:
+                if callable(step):
+                    step(conn)
+                else:
+                    conn.execute(step)
+            yield migration
+
+
 def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> list[int]:
     """Bring the schema up to ``target`` (default: latest). Returns the versions applied.
 
@@ -545,19 +559,13 @@ def migrate(conn: sqlite3.Connection, *, target: int | None = None) -> list[int]
     try:
         current = schema_version(conn)  # another process may have migrated meanwhile
         conn.execute(_MIGRATIONS_TABLE)
-        for migration in MIGRATIONS:
-            if current < migration.version <= goal:
-                for step in migration.steps:
-                    if callable(step):
-                        step(conn)
-                    else:
-                        conn.execute(step)
-                conn.execute(
-                    "INSERT OR REPLACE INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
-                    (migration.version, migration.description, _now_iso()),
-                )
-                conn.execute(f"PRAGMA user_version = {int(migration.version)}")
-                applied.append(migration.version)
+        for migration in run_migrations(conn, MIGRATIONS, current, goal):
+            conn.execute(
+                "INSERT OR REPLACE INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                (migration.version, migration.description, _now_iso()),
+            )
+            conn.execute(f"PRAGMA user_version = {int(migration.version)}")
+            applied.append(migration.version)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
